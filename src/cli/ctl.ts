@@ -1,0 +1,230 @@
+// `supervise ctl [--control <path>] <verb>`: one request to a running
+// supervisor's control socket, its answer printed for a human (or as JSON).
+//
+// Exit codes (SPEC §7):
+//   0  the supervisor did it
+//   1  the supervisor answered with a failure (reload aborted, worker never ready…),
+//      or the exchange broke off (timeout, connection lost)
+//   2  usage error: bad verb or argument — found here, or reported by the
+//      supervisor as 400/404 (e.g. a delta leaving 0 workers, an unknown slot)
+//   3  no supervisor answers on the control socket
+
+import { resolve } from 'node:path';
+import { Command, CommanderError } from 'commander';
+import type { ReloadResult, ScaleRequest, ScaleResult, SupervisorStatus } from '../core/types.js';
+import {
+  ControlRequestError,
+  type ControlMethod,
+  type ControlResponse,
+  controlRequest,
+  errorMessageOf,
+  NoSupervisorError,
+} from '../control/client.js';
+import { MAX_WORKERS, MIN_WORKERS } from '../control/handlers.js';
+import { formatStatus } from './format.js';
+
+export interface Output {
+  write(chunk: string): unknown;
+}
+
+export const DEFAULT_CONTROL_PATH = './.supervise.sock';
+
+export const EXIT_OK = 0;
+export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 2;
+export const EXIT_NO_SUPERVISOR = 3;
+
+/** Quick requests get a bound; reload, scale and restart answer only when done, so they wait. */
+const QUICK_TIMEOUT_MS = 5000;
+const STOP_POLL_MS = 100;
+
+/** A bad argument found before anything is sent. */
+class UsageError extends Error {
+  readonly code = 'CTL_USAGE';
+}
+
+/** `argv` is what follows `ctl` on the command line. */
+export async function runCtl(argv: readonly string[], stdout: Output, stderr: Output): Promise<number> {
+  let exitCode = EXIT_OK;
+  const program = buildProgram(stdout, stderr, (verb) => async (...args) => {
+    const socketPath = resolve(String(program.opts()['control'] ?? DEFAULT_CONTROL_PATH));
+    exitCode = await runVerb(() => verb(new Session(socketPath, stdout, stderr), ...args), stderr);
+  });
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+  } catch (error) {
+    if (!(error instanceof CommanderError)) throw error;
+    // Help or version asked for explicitly: success. Anything else commander rejects is usage.
+    return error.code === 'commander.helpDisplayed' || error.code === 'commander.version' ? EXIT_OK : EXIT_USAGE;
+  }
+  return exitCode;
+}
+
+type Verb = (session: Session, ...args: unknown[]) => Promise<number>;
+type Action = (...args: unknown[]) => Promise<void>;
+
+function buildProgram(stdout: Output, stderr: Output, action: (verb: Verb) => Action): Command {
+  const program = new Command('supervise ctl')
+    .description('Talk to a running supervisor over its control socket.')
+    .option('--control <path>', 'control socket of the supervisor', DEFAULT_CONTROL_PATH)
+    .exitOverride()
+    .configureOutput({ writeOut: (text) => stdout.write(text), writeErr: (text) => stderr.write(text) })
+    .showHelpAfterError('(run "supervise ctl --help" for usage)');
+  const verb = (name: string, description: string): Command => program.command(name).description(description);
+
+  verb('status', 'show the supervisor and its workers')
+    .option('--json', 'print the raw status as JSON')
+    .action(action((session, options) => session.status((options as { json?: boolean }).json === true)));
+  verb('scale', 'set the worker count (n), or change it (+n, -n); answers once the workers are ready')
+    .argument('<count>', `n (${MIN_WORKERS}…${MAX_WORKERS}), +n or -n`)
+    .action(action((session, count) => session.scale(parseScaleArgument(String(count)))));
+  verb('reload', 'replace every worker, one at a time; answers when done')
+    .action(action((session) => session.reload()));
+  verb('restart', 'replace the worker in one slot gracefully')
+    .argument('<slot>', 'worker slot, e.g. 0')
+    .action(action((session, slot) => session.restart(parseSlotArgument(String(slot)))));
+  verb('stop', 'stop the supervisor gracefully')
+    .option('--wait', 'return only once the supervisor has stopped answering')
+    .action(action((session, options) => session.stop((options as { wait?: boolean }).wait === true)));
+  verb('metrics', 'print the Prometheus metrics')
+    .action(action((session) => session.metrics()));
+  return program;
+}
+
+/** Runs one verb and turns every way it can fail into a message and an exit code, never a stack trace. */
+async function runVerb(run: () => Promise<number>, stderr: Output): Promise<number> {
+  try {
+    return await run();
+  } catch (error) {
+    if (error instanceof UsageError) {
+      stderr.write(`error: ${error.message}\n(run "supervise ctl --help" for usage)\n`);
+      return EXIT_USAGE;
+    }
+    if (error instanceof NoSupervisorError) {
+      stderr.write(`error: ${error.message}\n`);
+      return EXIT_NO_SUPERVISOR;
+    }
+    const message = error instanceof Error ? error.message : String(error);
+    stderr.write(`error: ${message}\n`);
+    return EXIT_FAILURE;
+  }
+}
+
+// ---------------------------------------------------------------- arguments
+
+/** "6" → {workers: 6}; "+2" → {delta: 2}; "-3" → {delta: -3}. */
+export function parseScaleArgument(text: string): ScaleRequest {
+  const match = /^([+-]?)(\d{1,5})$/.exec(text.trim());
+  const sign = match?.[1];
+  const digits = match?.[2];
+  if (sign === undefined || digits === undefined) {
+    throw new UsageError(`scale: <count> must be n (${MIN_WORKERS}…${MAX_WORKERS}), +n or -n; got "${text}"`);
+  }
+  const value = Number(digits);
+  if (sign === '') {
+    if (value < MIN_WORKERS || value > MAX_WORKERS) {
+      throw new UsageError(`scale: <count> must be from ${MIN_WORKERS} to ${MAX_WORKERS}; got ${value}`);
+    }
+    return { workers: value };
+  }
+  if (value === 0 || value > MAX_WORKERS - MIN_WORKERS) {
+    throw new UsageError(`scale: ${sign}n must change the count by 1 to ${MAX_WORKERS - MIN_WORKERS}; got "${text}"`);
+  }
+  return { delta: sign === '-' ? -value : value };
+}
+
+export function parseSlotArgument(text: string): number {
+  if (!/^\d{1,4}$/.test(text.trim()) || Number(text) >= MAX_WORKERS) {
+    throw new UsageError(`restart: <slot> must be a worker slot from 0 to ${MAX_WORKERS - 1}; got "${text}"`);
+  }
+  return Number(text);
+}
+
+// ---------------------------------------------------------------- verbs
+
+/** The verbs, sharing one socket path and the two output streams. */
+class Session {
+  constructor(
+    private readonly socketPath: string,
+    private readonly stdout: Output,
+    private readonly stderr: Output,
+  ) {}
+
+  async status(asJson: boolean): Promise<number> {
+    const response = await this.request('GET', '/status', undefined, QUICK_TIMEOUT_MS);
+    if (!isSuccess(response)) return this.failure(response);
+    const status = response.json as SupervisorStatus;
+    this.stdout.write(asJson ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status));
+    return EXIT_OK;
+  }
+
+  async scale(request: ScaleRequest): Promise<number> {
+    const response = await this.request('POST', '/scale', request);
+    if (!isSuccess(response)) return this.failure(response, 'scale failed');
+    const result = response.json as ScaleResult;
+    this.stdout.write(`scaled to ${result.workers} worker${result.workers === 1 ? '' : 's'}\n`);
+    return EXIT_OK;
+  }
+
+  async reload(): Promise<number> {
+    const response = await this.request('POST', '/reload');
+    if (!isSuccess(response)) return this.failure(response, 'reload failed');
+    const result = response.json as ReloadResult;
+    this.stdout.write(`reloaded: generation ${result.generation} is serving\n`);
+    return EXIT_OK;
+  }
+
+  async restart(slot: number): Promise<number> {
+    const response = await this.request('POST', `/workers/${slot}/restart`);
+    if (!isSuccess(response)) return this.failure(response, `restart of slot ${slot} failed`);
+    this.stdout.write(`restarted the worker in slot ${slot}\n`);
+    return EXIT_OK;
+  }
+
+  async stop(wait: boolean): Promise<number> {
+    const response = await this.request('POST', '/stop', undefined, QUICK_TIMEOUT_MS);
+    if (!isSuccess(response)) return this.failure(response, 'stop failed');
+    const pid = (response.json as { pid?: unknown } | undefined)?.pid;
+    this.stdout.write(`stopping the supervisor${typeof pid === 'number' ? ` (pid ${pid})` : ''}\n`);
+    if (wait) {
+      await this.waitUntilGone();
+      this.stdout.write('stopped\n');
+    }
+    return EXIT_OK;
+  }
+
+  async metrics(): Promise<number> {
+    const response = await this.request('GET', '/metrics', undefined, QUICK_TIMEOUT_MS);
+    if (!isSuccess(response)) return this.failure(response);
+    this.stdout.write(response.text);
+    return EXIT_OK;
+  }
+
+  private request(method: ControlMethod, urlPath: string, body?: unknown, timeoutMs?: number): Promise<ControlResponse> {
+    return controlRequest(this.socketPath, method, urlPath, body, timeoutMs);
+  }
+
+  /** Reports a non-2xx answer; 400/404 mean the request was wrong (usage), the rest that the work failed. */
+  private failure(response: ControlResponse, prefix?: string): number {
+    const message = errorMessageOf(response);
+    this.stderr.write(`error: ${prefix === undefined ? message : `${prefix}: ${message}`}\n`);
+    return response.status === 400 || response.status === 404 ? EXIT_USAGE : EXIT_FAILURE;
+  }
+
+  /** Polls until the socket stops answering: the supervisor removes it as it exits. */
+  private async waitUntilGone(): Promise<void> {
+    for (;;) {
+      try {
+        await this.request('GET', '/status', undefined, QUICK_TIMEOUT_MS);
+      } catch (error) {
+        if (error instanceof NoSupervisorError) return;
+        if (!(error instanceof ControlRequestError)) throw error;
+      }
+      await new Promise((done) => setTimeout(done, STOP_POLL_MS));
+    }
+  }
+}
+
+function isSuccess(response: ControlResponse): boolean {
+  return response.status >= 200 && response.status < 300;
+}

@@ -1,0 +1,110 @@
+// Pure text formatting for `supervise ctl`: sizes, durations, percentages,
+// aligned tables and the status view. No I/O, so every rule is unit-tested.
+
+import type { SupervisorStatus, WorkerStatus } from '../core/types.js';
+
+const BYTE_UNITS = ['KiB', 'MiB', 'GiB', 'TiB'] as const;
+
+/** 512 → "512 B", 47290777 → "45.1 MiB" (binary units, as `ps` and `top` count memory). */
+export function formatBytes(bytes: number): string {
+  if (!Number.isFinite(bytes) || bytes < 0) return '-';
+  if (bytes < 1024) return `${Math.round(bytes)} B`;
+  let value = bytes / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < BYTE_UNITS.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  // 1023.96 KiB would round to "1024.0 KiB"; show it in the next unit instead.
+  if (value.toFixed(1) === '1024.0' && unit < BYTE_UNITS.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value.toFixed(1)} ${BYTE_UNITS[unit]}`;
+}
+
+/** 35_000 → "35s", 245_000 → "4m05s", 3_720_000 → "1h02m", 273_600_000 → "3d04h". */
+export function formatDuration(ms: number): string {
+  if (!Number.isFinite(ms) || ms < 0) return '-';
+  const seconds = Math.floor(ms / 1000);
+  if (seconds < 60) return `${seconds}s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return `${minutes}m${pad2(seconds % 60)}s`;
+  const hours = Math.floor(minutes / 60);
+  if (hours < 24) return `${hours}h${pad2(minutes % 60)}m`;
+  return `${Math.floor(hours / 24)}d${pad2(hours % 24)}h`;
+}
+
+/** 3.24 → "3.2%". */
+export function formatPercent(percent: number): string {
+  return Number.isFinite(percent) ? `${percent.toFixed(1)}%` : '-';
+}
+
+function pad2(value: number): string {
+  return String(value).padStart(2, '0');
+}
+
+export interface Column {
+  readonly header: string;
+  readonly align?: 'left' | 'right';
+}
+
+/** Columns separated by two spaces, padded to the widest cell; no trailing spaces. */
+export function formatTable(columns: readonly Column[], rows: readonly (readonly string[])[]): string {
+  const widths = columns.map((column, index) =>
+    Math.max(column.header.length, ...rows.map((row) => (row[index] ?? '').length)),
+  );
+  const line = (cells: readonly string[]): string =>
+    columns
+      .map((column, index) => {
+        const cell = cells[index] ?? '';
+        const width = widths[index] ?? 0;
+        return column.align === 'right' ? cell.padStart(width) : cell.padEnd(width);
+      })
+      .join('  ')
+      .trimEnd();
+  return [line(columns.map((column) => column.header)), ...rows.map(line)].join('\n');
+}
+
+// ---------------------------------------------------------------- status view
+
+const WORKER_COLUMNS: readonly Column[] = [
+  { header: 'SLOT', align: 'right' },
+  { header: 'PID', align: 'right' },
+  { header: 'PORT', align: 'right' },
+  { header: 'STATE' },
+  { header: 'CPU', align: 'right' },
+  { header: 'MEMORY', align: 'right' },
+  { header: 'UPTIME', align: 'right' },
+  { header: 'RESTARTS', align: 'right' },
+  { header: 'CONNS', align: 'right' },
+  { header: 'GEN', align: 'right' },
+];
+
+/** The `supervise ctl status` view: one summary line, then a row per worker, sorted by slot. */
+export function formatStatus(status: SupervisorStatus): string {
+  const summary =
+    `pid ${status.pid}  mode ${status.mode}  port ${status.port}  ` +
+    `desired ${status.desired}  generation ${status.generation}` +
+    (status.reloading ? '  (reloading)' : '');
+  const workers = [...status.workers].sort((a, b) => a.slot - b.slot || a.generation - b.generation || a.id - b.id);
+  const table = formatTable(WORKER_COLUMNS, workers.map(workerRow));
+  return `${summary}\n${table}${workers.length === 0 ? '\n(no workers)' : ''}\n`;
+}
+
+function workerRow(worker: WorkerStatus): string[] {
+  // Without a process (backoff, exited) usage and uptime mean nothing.
+  const running = worker.pid !== undefined && worker.state !== 'exited' && worker.state !== 'backoff';
+  return [
+    String(worker.slot),
+    worker.pid === undefined ? '-' : String(worker.pid),
+    String(worker.port),
+    worker.state === 'ready' && !worker.healthy ? 'ready (unhealthy)' : worker.state,
+    running ? formatPercent(worker.cpu) : '-',
+    running ? formatBytes(worker.memory) : '-',
+    running ? formatDuration(worker.uptimeMs) : '-',
+    String(worker.restarts),
+    worker.connections === undefined ? '-' : String(worker.connections),
+    String(worker.generation),
+  ];
+}

@@ -1,0 +1,232 @@
+// The control socket's routes: one small function per request, plus the pure
+// validation they rely on. Nothing here touches sockets or streams; the server
+// (server.ts) reads the request, calls `handleRequest`, and writes the Reply.
+//
+// Status codes, chosen so that `curl -f` and `supervise ctl` fail when the
+// operation failed:
+//   200  done (reload/scale/restart answer when the work is finished)
+//   202  accepted (stop: the answer is sent before the supervisor stops)
+//   400  the request is malformed or a value is out of range
+//   404  unknown path or unknown worker slot
+//   405  known path, wrong method
+//   500  the supervisor tried and failed (e.g. a new worker never became ready):
+//        the body is `{ok:false, error, ...}` and says why
+
+import type { ScaleRequest, SupervisorApi, WorkerStatus } from '../core/types.js';
+import type { Metrics } from './metrics.js';
+
+export const MIN_WORKERS = 1;
+export const MAX_WORKERS = 1024;
+
+export interface Reply {
+  readonly status: number;
+  readonly contentType: string;
+  readonly body: string;
+  readonly headers?: Readonly<Record<string, string>>;
+  /** Work to start once the reply has been sent (stop must answer before it stops). */
+  readonly afterSend?: () => Promise<void>;
+}
+
+export interface RequestContext {
+  readonly api: SupervisorApi;
+  readonly metrics: Metrics;
+  /** The parsed JSON body, or undefined when the request had none. */
+  readonly body: unknown;
+  /** Path parameters, e.g. `slot` in /workers/:slot/restart. */
+  readonly params: Readonly<Record<string, string>>;
+}
+
+export type Handler = (context: RequestContext) => Promise<Reply> | Reply;
+
+export function jsonReply(status: number, value: unknown, extra: Partial<Omit<Reply, 'status' | 'body'>> = {}): Reply {
+  return { contentType: 'application/json; charset=utf-8', ...extra, status, body: `${JSON.stringify(value)}\n` };
+}
+
+export function errorReply(status: number, message: string, headers?: Record<string, string>): Reply {
+  return jsonReply(status, { error: message }, headers === undefined ? {} : { headers });
+}
+
+// ---------------------------------------------------------------- handlers
+
+function getStatus({ api }: RequestContext): Reply {
+  return jsonReply(200, api.status());
+}
+
+async function getMetrics({ metrics }: RequestContext): Promise<Reply> {
+  return { status: 200, contentType: metrics.contentType, body: await metrics.render() };
+}
+
+async function postScale({ api, body }: RequestContext): Promise<Reply> {
+  const request = validateScaleRequest(body, api.status().desired);
+  if (typeof request === 'string') return errorReply(400, request);
+  const result = await api.scale(request);
+  return jsonReply(result.ok ? 200 : 500, result);
+}
+
+async function postReload({ api }: RequestContext): Promise<Reply> {
+  // The supervisor coalesces reloads that arrive during one, so a second
+  // request simply waits for the reload that will include its changes.
+  const result = await api.reload('control socket');
+  return jsonReply(result.ok ? 200 : 500, result);
+}
+
+async function postRestartWorker({ api, params }: RequestContext): Promise<Reply> {
+  const slot = validateSlot(params['slot'] ?? '', api.status().workers);
+  if (typeof slot !== 'number') return errorReply(slot.status, slot.error);
+  const result = await api.restartWorker(slot);
+  return jsonReply(result.ok ? 200 : 500, result.ok ? { ok: true, slot } : { ok: false, slot, error: result.error ?? 'restart failed' });
+}
+
+function postStop({ api }: RequestContext): Reply {
+  const { pid } = api.status();
+  return jsonReply(202, { ok: true, pid }, { afterSend: () => api.stop('control socket') });
+}
+
+// ---------------------------------------------------------------- routing
+
+interface Route {
+  readonly method: 'GET' | 'POST';
+  /** Segments; one starting with ':' captures a parameter. */
+  readonly path: string;
+  readonly handler: Handler;
+}
+
+export const ROUTES: readonly Route[] = [
+  { method: 'GET', path: '/status', handler: getStatus },
+  { method: 'POST', path: '/scale', handler: postScale },
+  { method: 'POST', path: '/reload', handler: postReload },
+  { method: 'POST', path: '/workers/:slot/restart', handler: postRestartWorker },
+  { method: 'POST', path: '/stop', handler: postStop },
+  { method: 'GET', path: '/metrics', handler: getMetrics },
+];
+
+const ROUTE_LIST = ROUTES.map((route) => `${route.method} ${route.path}`).join(', ');
+
+export type RouteMatch =
+  | { readonly handler: Handler; readonly params: Readonly<Record<string, string>> }
+  | { readonly reply: Reply };
+
+/** Finds the handler for a request, or the 404/405 reply that explains why there is none. */
+export function matchRoute(method: string, pathname: string): RouteMatch {
+  // Tolerate a trailing slash: `/status/` is what some users type.
+  const normalized = pathname.length > 1 ? pathname.replace(/\/+$/, '') : pathname;
+  const allowed: string[] = [];
+  for (const route of ROUTES) {
+    const params = matchPath(route.path, normalized);
+    if (params === undefined) continue;
+    if (route.method === method) return { handler: route.handler, params };
+    allowed.push(route.method);
+  }
+  if (allowed.length > 0) {
+    return {
+      reply: errorReply(405, `${method} is not allowed on ${normalized}; use ${allowed.join(' or ')}`, {
+        allow: allowed.join(', '),
+      }),
+    };
+  }
+  return { reply: errorReply(404, `no such endpoint: ${method} ${truncate(pathname)}; endpoints: ${ROUTE_LIST}`) };
+}
+
+function matchPath(pattern: string, pathname: string): Record<string, string> | undefined {
+  const want = pattern.split('/');
+  const got = pathname.split('/');
+  if (want.length !== got.length) return undefined;
+  const params: Record<string, string> = {};
+  for (const [index, segment] of want.entries()) {
+    const actual = got[index] ?? '';
+    if (segment.startsWith(':')) {
+      if (actual === '') return undefined;
+      params[segment.slice(1)] = safeDecode(actual);
+    } else if (segment !== actual) {
+      return undefined;
+    }
+  }
+  return params;
+}
+
+function safeDecode(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+}
+
+// ---------------------------------------------------------------- validation (pure)
+
+const SCALE_FORM = 'the body must be a JSON object {"workers": n} or {"delta": ±n}';
+
+/**
+ * Checks a /scale body against the current desired count. Returns the request
+ * to pass on, or a message naming the field, the allowed range and the bad value.
+ */
+export function validateScaleRequest(body: unknown, desired: number): ScaleRequest | string {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return SCALE_FORM;
+  const keys = Object.keys(body);
+  const unknown = keys.filter((key) => key !== 'workers' && key !== 'delta');
+  if (unknown.length > 0) return `unknown field ${unknown.map((key) => JSON.stringify(key)).join(', ')}: ${SCALE_FORM}`;
+  const fields = body as { workers?: unknown; delta?: unknown };
+  if ('workers' in fields && 'delta' in fields) return 'give either "workers" or "delta", not both';
+
+  if ('workers' in fields) {
+    const workers = fields.workers;
+    if (!isInteger(workers) || workers < MIN_WORKERS || workers > MAX_WORKERS) {
+      return `"workers" must be an integer from ${MIN_WORKERS} to ${MAX_WORKERS} (got ${describe(workers)})`;
+    }
+    return { workers };
+  }
+  if ('delta' in fields) {
+    const delta = fields.delta;
+    if (!isInteger(delta) || delta === 0) {
+      return `"delta" must be a non-zero integer (got ${describe(delta)})`;
+    }
+    const target = desired + delta;
+    if (target < MIN_WORKERS || target > MAX_WORKERS) {
+      return (
+        `"delta" ${delta > 0 ? '+' : ''}${delta} would make ${target} workers (now ${desired}); ` +
+        `the result must be from ${MIN_WORKERS} to ${MAX_WORKERS}`
+      );
+    }
+    return { delta };
+  }
+  return SCALE_FORM;
+}
+
+/** Parses a slot path segment and checks that a worker holds that slot. */
+export function validateSlot(text: string, workers: readonly WorkerStatus[]): number | { status: 400 | 404; error: string } {
+  if (!/^\d{1,4}$/.test(text)) {
+    return { status: 400, error: `slot must be a whole number such as 0 (got ${JSON.stringify(truncate(text))})` };
+  }
+  const slot = Number(text);
+  if (!workers.some((worker) => worker.slot === slot)) {
+    return { status: 404, error: `no worker in slot ${slot}; slots in use: ${describeSlots(workers)}` };
+  }
+  return slot;
+}
+
+/** "0–3, 7": slots as ranges, so that 1024 workers make a short message. */
+export function describeSlots(workers: readonly WorkerStatus[]): string {
+  const slots = [...new Set(workers.map((worker) => worker.slot))].sort((a, b) => a - b);
+  const ranges: Array<[first: number, last: number]> = [];
+  for (const slot of slots) {
+    const open = ranges[ranges.length - 1];
+    if (open !== undefined && slot === open[1] + 1) open[1] = slot;
+    else ranges.push([slot, slot]);
+  }
+  if (ranges.length === 0) return 'none';
+  return ranges.map(([first, last]) => (first === last ? `${first}` : `${first}–${last}`)).join(', ');
+}
+
+function isInteger(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value);
+}
+
+function describe(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  const json = JSON.stringify(value);
+  return truncate(json === undefined ? String(value) : json);
+}
+
+function truncate(text: string, max = 80): string {
+  return text.length > max ? `${text.slice(0, max)}…` : text;
+}

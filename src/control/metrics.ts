@@ -1,0 +1,143 @@
+// Prometheus metrics for `GET /metrics`.
+//
+// Gauges are computed at scrape time from one `api.status()` snapshot, so they
+// cost nothing between scrapes and can never drift from what `ctl status` shows.
+// Counters are fed by the supervisor's events, because a count of things that
+// happened cannot be recovered from a snapshot.
+//
+// Per-worker series are labelled by slot only: slots are bounded (≤ 1024) and
+// stable across restarts and reloads, whereas pids and worker ids would create a
+// new series on every restart. While a slot is being replaced two processes
+// share it for a moment; their usage is summed, which is what the slot costs.
+
+import { Counter, Gauge, Registry } from 'prom-client';
+import type { SupervisorApi, SupervisorEvent, SupervisorStatus, WorkerState, WorkerStatus } from '../core/types.js';
+
+export interface Metrics {
+  /** The Content-Type of `render()`'s text (Prometheus text format 0.0.4). */
+  readonly contentType: string;
+  render(): Promise<string>;
+}
+
+const WORKER_STATES: readonly WorkerState[] = ['starting', 'ready', 'draining', 'stopping', 'exited', 'backoff'];
+
+export function createMetrics(api: SupervisorApi): Metrics {
+  const registry = new Registry();
+  const gauges = createSnapshotGauges(registry);
+  const counters = createEventCounters(registry);
+  api.onEvent((event) => countEvent(counters, event));
+
+  return {
+    contentType: registry.contentType,
+    async render() {
+      setSnapshotGauges(gauges, api.status());
+      return registry.metrics();
+    },
+  };
+}
+
+// ---------------------------------------------------------------- snapshot gauges
+
+type SnapshotGauges = ReturnType<typeof createSnapshotGauges>;
+
+function createSnapshotGauges(registry: Registry) {
+  const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[] = []) =>
+    new Gauge<L>({ name, help, labelNames, registers: [registry] });
+  return {
+    desired: gauge('supervise_workers_desired', 'Number of workers the supervisor aims to run.'),
+    generation: gauge('supervise_generation', 'Current generation; every reload bumps it.'),
+    reloading: gauge('supervise_reloading', '1 while a rolling reload runs, else 0.'),
+    workers: gauge('supervise_workers', 'Worker processes by lifecycle state.', ['state']),
+    cpu: gauge('supervise_worker_cpu_percent', 'CPU use of the worker(s) in a slot, percent of one core.', ['slot']),
+    memory: gauge('supervise_worker_memory_bytes', 'Resident set size of the worker(s) in a slot, in bytes.', ['slot']),
+    connections: gauge(
+      'supervise_worker_connections',
+      'Open connections through the front to the worker(s) in a slot (spawn mode with a front).',
+      ['slot'],
+    ),
+    uptime: gauge('supervise_worker_uptime_seconds', 'Uptime of the longest-running worker in a slot.', ['slot']),
+    healthy: gauge('supervise_worker_healthy', '1 when every worker in the slot passes its health checks, else 0.', ['slot']),
+  };
+}
+
+function setSnapshotGauges(gauges: SnapshotGauges, status: SupervisorStatus): void {
+  gauges.desired.set(status.desired);
+  gauges.generation.set(status.generation);
+  gauges.reloading.set(status.reloading ? 1 : 0);
+
+  // Every state is reported, zeros included, so that queries need no `or vector(0)`.
+  for (const state of WORKER_STATES) {
+    gauges.workers.set({ state }, status.workers.filter((worker) => worker.state === state).length);
+  }
+
+  // Reset first: a slot that was scaled away must disappear, not keep its last value.
+  for (const perSlot of [gauges.cpu, gauges.memory, gauges.connections, gauges.uptime, gauges.healthy]) {
+    perSlot.reset();
+  }
+  for (const [slot, workers] of groupBySlot(status.workers)) {
+    const labels = { slot: String(slot) };
+    gauges.cpu.set(labels, sum(workers, (worker) => worker.cpu));
+    gauges.memory.set(labels, sum(workers, (worker) => worker.memory));
+    gauges.uptime.set(labels, Math.max(...workers.map((worker) => worker.uptimeMs)) / 1000);
+    gauges.healthy.set(labels, workers.every((worker) => worker.healthy) ? 1 : 0);
+    const known = workers.filter((worker) => worker.connections !== undefined);
+    if (known.length > 0) gauges.connections.set(labels, sum(known, (worker) => worker.connections ?? 0));
+  }
+}
+
+function groupBySlot(workers: readonly WorkerStatus[]): Map<number, WorkerStatus[]> {
+  const bySlot = new Map<number, WorkerStatus[]>();
+  for (const worker of workers) {
+    // Exited records are history, not processes that use resources.
+    if (worker.state === 'exited') continue;
+    const group = bySlot.get(worker.slot);
+    if (group === undefined) bySlot.set(worker.slot, [worker]);
+    else group.push(worker);
+  }
+  return bySlot;
+}
+
+function sum(workers: readonly WorkerStatus[], value: (worker: WorkerStatus) => number): number {
+  return workers.reduce((total, worker) => total + value(worker), 0);
+}
+
+// ---------------------------------------------------------------- event counters
+
+type EventCounters = ReturnType<typeof createEventCounters>;
+
+function createEventCounters(registry: Registry) {
+  const counter = <L extends string>(name: string, help: string, labelNames: readonly L[]) =>
+    new Counter<L>({ name, help, labelNames, registers: [registry] });
+  const counters = {
+    restarts: counter('supervise_worker_restarts_total', 'Workers restarted after an unrequested exit, by slot.', ['slot']),
+    reloads: counter('supervise_reloads_total', 'Rolling reloads by outcome.', ['outcome']),
+    healthFailures: counter('supervise_health_check_failures_total', 'Failed health probes, by slot.', ['slot']),
+    transitions: counter('supervise_worker_state_transitions_total', 'Worker lifecycle transitions.', ['from', 'to']),
+  };
+  // Both outcomes exist from the start, so `rate()` sees the first failure as a change.
+  counters.reloads.inc({ outcome: 'ok' }, 0);
+  counters.reloads.inc({ outcome: 'failed' }, 0);
+  return counters;
+}
+
+function countEvent(counters: EventCounters, event: SupervisorEvent): void {
+  // The supervisor calls observers synchronously and requires that they never throw.
+  try {
+    switch (event.type) {
+      case 'worker-restart':
+        counters.restarts.inc({ slot: String(event.slot) });
+        break;
+      case 'reload':
+        counters.reloads.inc({ outcome: event.ok ? 'ok' : 'failed' });
+        break;
+      case 'health-failure':
+        counters.healthFailures.inc({ slot: String(event.slot) });
+        break;
+      case 'worker-state':
+        counters.transitions.inc({ from: event.from, to: event.to });
+        break;
+    }
+  } catch {
+    // A metric that cannot be counted must not take the supervisor down.
+  }
+}

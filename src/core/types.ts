@@ -1,0 +1,210 @@
+// Shared vocabulary of supervise: ids, config, worker states, events and the
+// interfaces between the supervisor, the launchers and the front proxy.
+// This file imports nothing, so every module can depend on it.
+
+export type Mode = 'cluster' | 'spawn';
+export type ProxyKind = 'tcp' | 'http' | 'none';
+export type BalancePolicy = 'round-robin' | 'least-conn' | 'weighted-round-robin';
+export type LogFormat = 'pretty' | 'json';
+
+/** A worker record's identity: unique for the supervisor's lifetime, never reused. */
+export type WorkerId = number;
+
+export interface HealthConfig {
+  /** HTTP GET path that must answer 2xx; undefined = a TCP connect is the probe. */
+  readonly path: string | undefined;
+  readonly intervalMs: number;
+  readonly timeoutMs: number;
+  readonly healthyThreshold: number;
+  readonly unhealthyThreshold: number;
+}
+
+export interface WatchConfig {
+  readonly paths: readonly string[];
+  readonly ignore: readonly string[];
+  readonly debounceMs: number;
+}
+
+export interface Config {
+  readonly mode: Mode;
+  /** Cluster mode: absolute path of the worker script. */
+  readonly script: string | undefined;
+  /** Cluster mode: arguments after the script. Spawn mode: the command and its arguments. */
+  readonly args: readonly string[];
+  readonly workers: number;
+  readonly port: number;
+  readonly host: string;
+  readonly basePort: number;
+  readonly proxy: ProxyKind;
+  readonly balance: BalancePolicy;
+  readonly health: HealthConfig;
+  readonly readyTimeoutMs: number;
+  readonly waitReady: boolean;
+  readonly killTimeoutMs: number;
+  readonly watch: WatchConfig | undefined;
+  readonly maxMemoryBytes: number | undefined;
+  readonly control: string;
+  readonly logFormat: LogFormat;
+  readonly logLevel: string;
+  readonly cwd: string;
+}
+
+// ---------------------------------------------------------------- lifecycle
+
+export type WorkerState = 'starting' | 'ready' | 'draining' | 'stopping' | 'exited' | 'backoff';
+
+/** What can happen to one worker. The supervisor turns callbacks and timers into these. */
+export type WorkerEvent =
+  | { readonly type: 'ready' }
+  | { readonly type: 'exit'; readonly code: number | null; readonly signal: string | null }
+  /** The single timer armed for the current state fired. */
+  | { readonly type: 'timeout' }
+  /** Take the worker out of service gracefully (reload, scale down, restart, stop). */
+  | { readonly type: 'retire' }
+  /** The front or the launcher reports no connection left on a draining worker. */
+  | { readonly type: 'drained' }
+  /** Stop now: SIGTERM without draining (second signal, shutdown of a starting worker). */
+  | { readonly type: 'terminate' };
+
+/** Side effects the supervisor performs after a transition. */
+export type WorkerEffect =
+  | { readonly type: 'launch' }
+  | { readonly type: 'add-to-rotation' }
+  | { readonly type: 'remove-from-rotation' }
+  | { readonly type: 'begin-drain' }
+  | { readonly type: 'signal'; readonly signal: 'SIGTERM' | 'SIGKILL' }
+  | { readonly type: 'arm-timer'; readonly ms: number }
+  | { readonly type: 'report-crash' }
+  | { readonly type: 'report-failed-start'; readonly reason: string }
+  | { readonly type: 'forget' };
+
+// ---------------------------------------------------------------- status
+
+export interface WorkerStatus {
+  readonly id: WorkerId;
+  readonly slot: number;
+  readonly pid: number | undefined;
+  readonly port: number;
+  readonly state: WorkerState;
+  readonly generation: number;
+  readonly restarts: number;
+  readonly uptimeMs: number;
+  /** Spawn mode with a front: false while ejected by health checks. */
+  readonly healthy: boolean;
+  /** Percent of one core, from the last pidusage sample. */
+  readonly cpu: number;
+  /** RSS in bytes, from the last pidusage sample. */
+  readonly memory: number;
+  /** Open connections through the front (spawn mode), or undefined when unknown. */
+  readonly connections: number | undefined;
+}
+
+export interface SupervisorStatus {
+  readonly pid: number;
+  readonly mode: Mode;
+  readonly port: number;
+  readonly desired: number;
+  readonly generation: number;
+  readonly reloading: boolean;
+  readonly workers: readonly WorkerStatus[];
+}
+
+export type ReloadResult =
+  | { readonly ok: true; readonly generation: number }
+  | { readonly ok: false; readonly error: string; readonly generation: number };
+
+export type ScaleResult =
+  | { readonly ok: true; readonly workers: number }
+  | { readonly ok: false; readonly error: string; readonly workers: number };
+
+export type ScaleRequest = { readonly workers: number } | { readonly delta: number };
+
+/**
+ * What the control socket, the signal handlers and the file watcher may ask of
+ * a running supervisor. Every method validates, changes the desired state and
+ * resolves once the outcome is known.
+ */
+export interface SupervisorApi {
+  status(): SupervisorStatus;
+  scale(request: ScaleRequest): Promise<ScaleResult>;
+  reload(reason: string): Promise<ReloadResult>;
+  restartWorker(slot: number): Promise<{ readonly ok: boolean; readonly error?: string }>;
+  stop(reason: string): Promise<void>;
+  /** Observers for metrics: called synchronously, must not throw. */
+  onEvent(listener: (event: SupervisorEvent) => void): void;
+}
+
+/** Facts the supervisor publishes (metrics, logs). */
+export type SupervisorEvent =
+  | { readonly type: 'worker-state'; readonly id: WorkerId; readonly slot: number; readonly from: WorkerState; readonly to: WorkerState }
+  | { readonly type: 'worker-restart'; readonly slot: number }
+  | { readonly type: 'reload'; readonly ok: boolean }
+  | { readonly type: 'health-failure'; readonly id: WorkerId; readonly slot: number };
+
+// ---------------------------------------------------------------- launchers
+
+export interface LaunchSpec {
+  readonly id: WorkerId;
+  readonly slot: number;
+  readonly generation: number;
+  /** Cluster mode: the shared public port. Spawn mode: this worker's own port. */
+  readonly port: number;
+}
+
+export interface LaunchCallbacks {
+  /** The worker has a pid (spawn succeeded). */
+  onSpawn(pid: number): void;
+  /** Cluster mode: listening (or 'ready' message). Spawn mode: the first passing probe. */
+  onReady(): void;
+  /** Cluster mode: the worker closed its servers after a drain request. */
+  onDrained(): void;
+  /** The process is gone; called exactly once. */
+  onExit(code: number | null, signal: string | null): void;
+  /** A whole line of the worker's output. */
+  onOutput(stream: 'stdout' | 'stderr', line: string): void;
+}
+
+export interface WorkerProcess {
+  readonly pid: number | undefined;
+  /** Stop accepting new connections; existing ones finish. No-op where the front does it. */
+  drain(): void;
+  /** Send a signal to the worker's whole process group. */
+  signal(signal: 'SIGTERM' | 'SIGKILL'): void;
+}
+
+export interface Launcher {
+  start(spec: LaunchSpec, callbacks: LaunchCallbacks): WorkerProcess;
+  /** Release what the launcher holds (reaper process, cluster settings). */
+  close(): Promise<void>;
+}
+
+// ---------------------------------------------------------------- front
+
+/** A backend the front may send connections to. */
+export interface Backend {
+  readonly id: WorkerId;
+  readonly host: string;
+  readonly port: number;
+  readonly weight: number;
+}
+
+export interface FrontEvents {
+  /** A connect to this backend failed (passive health check). */
+  onConnectFailure(id: WorkerId, error: Error): void;
+  /** A backend taken out of rotation has no connection left. */
+  onDrained(id: WorkerId): void;
+}
+
+export interface Front {
+  listen(): Promise<void>;
+  /** Put a backend into rotation (idempotent). */
+  add(backend: Backend): void;
+  /** Take a backend out of rotation; open connections continue. */
+  remove(id: WorkerId): void;
+  /** Open client connections (tcp) or in-flight requests plus pooled sockets (http) to a backend. */
+  connections(id: WorkerId): number;
+  /** Total connections accepted per backend since start, for metrics. */
+  totalConnections(id: WorkerId): number;
+  /** Stop accepting; resolves once every connection has ended or after timeoutMs (then destroys them). */
+  close(timeoutMs: number): Promise<void>;
+}

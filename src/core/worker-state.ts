@@ -1,0 +1,128 @@
+// The worker lifecycle as a table: transition(state, event) -> {state, effects}.
+// Pure: no timers, no processes. The supervisor performs the effects.
+//
+//   starting ──ready──► ready ──retire──► draining ──drained|timeout──► stopping ──exit──► exited
+//      │                  │                                               ▲   │
+//      │ timeout ─────────┼───────────────────────────────────────────────┘   └─timeout─► SIGKILL
+//      └──exit──┬─────────┘ (unasked)
+//               ▼
+//            backoff ──timeout──► starting          (reload candidates go to exited instead)
+//
+// Every state has at most one timer: ready deadline, drain deadline, kill deadline or
+// restart delay. The supervisor clears it on every state change, so a stale timer can
+// never fire into a later state.
+
+import type { WorkerEffect, WorkerEvent, WorkerState } from './types.js';
+
+export interface TransitionContext {
+  readonly readyTimeoutMs: number;
+  readonly killTimeoutMs: number;
+  /** Delay before the next start if the worker crashes now (see backoff.ts). */
+  readonly restartDelayMs: number;
+  /** False for reload candidates and during shutdown: a crash ends the worker for good. */
+  readonly restartOnCrash: boolean;
+}
+
+export interface Transition {
+  readonly state: WorkerState;
+  readonly effects: readonly WorkerEffect[];
+}
+
+type EventType = WorkerEvent['type'];
+type Rule = (ctx: TransitionContext) => Transition;
+
+const sigterm = (ctx: TransitionContext): WorkerEffect[] => [
+  { type: 'signal', signal: 'SIGTERM' },
+  { type: 'arm-timer', ms: ctx.killTimeoutMs },
+];
+
+const toStopping = (ctx: TransitionContext, ...before: WorkerEffect[]): Transition => ({
+  state: 'stopping',
+  effects: [...before, ...sigterm(ctx)],
+});
+
+const crashed = (ctx: TransitionContext, ...before: WorkerEffect[]): Transition =>
+  ctx.restartOnCrash
+    ? {
+        state: 'backoff',
+        effects: [...before, { type: 'report-crash' }, { type: 'arm-timer', ms: ctx.restartDelayMs }],
+      }
+    : { state: 'exited', effects: [...before, { type: 'report-crash' }, { type: 'forget' }] };
+
+const gone: Transition = { state: 'exited', effects: [{ type: 'forget' }] };
+const sigkill: Rule = () => ({ state: 'stopping', effects: [{ type: 'signal', signal: 'SIGKILL' }] });
+
+const TABLE: Record<WorkerState, Partial<Record<EventType, Rule>>> = {
+  starting: {
+    ready: () => ({ state: 'ready', effects: [{ type: 'add-to-rotation' }] }),
+    timeout: (ctx) =>
+      toStopping(ctx, {
+        type: 'report-failed-start',
+        reason: `not ready within ${ctx.readyTimeoutMs}ms`,
+      }),
+    exit: (ctx) => crashed(ctx),
+    // Not serving yet: nothing to drain.
+    retire: (ctx) => toStopping(ctx),
+    terminate: (ctx) => toStopping(ctx),
+  },
+  ready: {
+    retire: (ctx) => ({
+      state: 'draining',
+      effects: [
+        { type: 'remove-from-rotation' },
+        { type: 'begin-drain' },
+        { type: 'arm-timer', ms: ctx.killTimeoutMs },
+      ],
+    }),
+    terminate: (ctx) => toStopping(ctx, { type: 'remove-from-rotation' }),
+    exit: (ctx) => crashed(ctx, { type: 'remove-from-rotation' }),
+  },
+  draining: {
+    drained: (ctx) => toStopping(ctx),
+    timeout: (ctx) => toStopping(ctx),
+    terminate: sigkill,
+    exit: () => gone,
+  },
+  stopping: {
+    timeout: sigkill,
+    terminate: sigkill,
+    exit: () => gone,
+  },
+  backoff: {
+    timeout: (ctx) => ({
+      state: 'starting',
+      effects: [{ type: 'launch' }, { type: 'arm-timer', ms: ctx.readyTimeoutMs }],
+    }),
+    retire: () => gone,
+    terminate: () => gone,
+  },
+  exited: {},
+};
+
+/** The next state and its effects, or undefined when the event means nothing in this state. */
+export function transition(
+  state: WorkerState,
+  event: WorkerEvent,
+  ctx: TransitionContext,
+): Transition | undefined {
+  const rule = TABLE[state][event.type];
+  return rule?.(ctx);
+}
+
+/** A new worker record: launch it and give it until the ready deadline. */
+export function initialTransition(ctx: TransitionContext): Transition {
+  return {
+    state: 'starting',
+    effects: [{ type: 'launch' }, { type: 'arm-timer', ms: ctx.readyTimeoutMs }],
+  };
+}
+
+/** States in which a worker holds its slot (counts toward the desired number). */
+export function holdsSlot(state: WorkerState): boolean {
+  return state === 'starting' || state === 'ready' || state === 'backoff';
+}
+
+/** States in which a process may be running. */
+export function isAlive(state: WorkerState): boolean {
+  return state !== 'exited' && state !== 'backoff';
+}

@@ -1,0 +1,96 @@
+// One health probe against one port: a TCP connect, or an HTTP GET that must
+// answer 2xx. A probe never rejects; it resolves with a reason a user can act on
+// ("connect ECONNREFUSED 127.0.0.1:8001", "HTTP 503", "timed out after 1000ms").
+
+import http from 'node:http';
+import net from 'node:net';
+import type { HealthConfig } from '../core/types.js';
+
+export type ProbeResult = { readonly ok: true } | { readonly ok: false; readonly reason: string };
+
+/** Probes one port of the configured host. `signal` cancels a probe in flight. */
+export type PortProbe = (port: number, signal?: AbortSignal) => Promise<ProbeResult>;
+
+const PASS: ProbeResult = { ok: true };
+const fail = (reason: string): ProbeResult => ({ ok: false, reason });
+
+/**
+ * Settles a probe exactly once, after the time limit at the latest, or when
+ * `signal` aborts; `cleanup` releases the socket whatever the outcome.
+ */
+function settleOnce(
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+  cleanup: () => void,
+  resolve: (result: ProbeResult) => void,
+): (result: ProbeResult) => void {
+  let settled = false;
+  const finish = (result: ProbeResult): void => {
+    if (settled) return;
+    settled = true;
+    clearTimeout(timer);
+    signal?.removeEventListener('abort', onAbort);
+    cleanup();
+    resolve(result);
+  };
+  const onAbort = (): void => finish(fail('aborted'));
+  const timer = setTimeout(() => finish(fail(`timed out after ${timeoutMs}ms`)), timeoutMs);
+  signal?.addEventListener('abort', onAbort, { once: true });
+  if (signal?.aborted) onAbort();
+  return finish;
+}
+
+/** Passes when a TCP connection to host:port opens; the connection is closed at once. */
+export function probeTcp(host: string, port: number, timeoutMs: number, signal?: AbortSignal): Promise<ProbeResult> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host, port });
+    const finish = settleOnce(timeoutMs, signal, () => socket.destroy(), resolve);
+    socket.once('connect', () => finish(PASS));
+    // `on`, not `once`: destroy() after a settled probe must never find no listener.
+    socket.on('error', (error) => finish(fail(error.message)));
+  });
+}
+
+/**
+ * Passes when `GET path` answers 2xx within the time limit, which covers the
+ * whole exchange: connect, headers and body. No keep-alive agent, so a probe
+ * never holds a pooled socket open between rounds; the body is read and thrown
+ * away so the server sees an ordinary, complete request.
+ */
+export function probeHttp(
+  host: string,
+  port: number,
+  path: string,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<ProbeResult> {
+  return new Promise((resolve) => {
+    const request = http.request({
+      host,
+      port,
+      path,
+      method: 'GET',
+      agent: false,
+      headers: { connection: 'close', 'user-agent': 'supervise-health-check' },
+    });
+    const finish = settleOnce(timeoutMs, signal, () => request.destroy(), resolve);
+    request.on('error', (error) => finish(fail(error.message)));
+    request.once('response', (response) => {
+      const status = response.statusCode ?? 0;
+      const result = status >= 200 && status < 300 ? PASS : fail(`HTTP ${status}`);
+      response.once('end', () => finish(result));
+      // A body cut short still carried its status line; 'close' after 'end' is a no-op.
+      response.once('close', () => finish(result));
+      response.on('error', (error) => finish(fail(error.message)));
+      response.resume();
+    });
+    request.end();
+  });
+}
+
+/** The probe the configuration asks for: HTTP when a path is set, else TCP. */
+export function makeProbe(health: HealthConfig, host: string): PortProbe {
+  const { path, timeoutMs } = health;
+  if (path === undefined) return (port, signal) => probeTcp(host, port, timeoutMs, signal);
+  return (port, signal) => probeHttp(host, port, path, timeoutMs, signal);
+}

@@ -1,0 +1,92 @@
+// Before any worker starts: is the port free, and if not, who holds it? A clear
+// "port 8080 is in use by pid 1234 (nginx)" beats a crash loop of workers that
+// cannot bind.
+
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import net from 'node:net';
+import { RuntimeFailure } from '../errors.js';
+
+/** Rejects with a RuntimeFailure naming the port and its holder when it cannot be bound. */
+export async function assertPortFree(port: number, host: string | undefined, what: string): Promise<void> {
+  if (port === 0) return;
+  const error = await new Promise<NodeJS.ErrnoException | undefined>((resolve) => {
+    const server = net.createServer();
+    server.once('error', (err: NodeJS.ErrnoException) => resolve(err));
+    server.listen({ port, host, exclusive: true }, () => server.close(() => resolve(undefined)));
+  });
+  if (!error) return;
+  throw portError(port, host, what, error);
+}
+
+export function portError(port: number, host: string | undefined, what: string, error: NodeJS.ErrnoException): RuntimeFailure {
+  const where = host ? `${host}:${port}` : `port ${port}`;
+  if (error.code === 'EADDRINUSE') {
+    const holder = describePortHolder(port);
+    return new RuntimeFailure(
+      `${what} ${where} is already in use${holder ? ` by ${holder}` : ''}; stop it or choose another port`,
+      'PORT_IN_USE',
+    );
+  }
+  if (error.code === 'EACCES') {
+    return new RuntimeFailure(`${what} ${where}: permission denied (ports below 1024 need privileges)`, 'PORT_DENIED');
+  }
+  return new RuntimeFailure(`${what} ${where} cannot be bound: ${error.message}`, 'PORT_ERROR');
+}
+
+/** "pid 1234 (nginx)" for a TCP port in LISTEN state, from /proc (Linux); undefined elsewhere. */
+export function describePortHolder(port: number): string | undefined {
+  try {
+    const inodes = listeningInodes(port);
+    if (inodes.size === 0) return undefined;
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      let fds: string[];
+      try {
+        fds = readdirSync(`/proc/${entry}/fd`);
+      } catch {
+        continue; // gone, or not ours to read
+      }
+      for (const fd of fds) {
+        let link: string;
+        try {
+          link = readlinkSync(`/proc/${entry}/fd/${fd}`);
+        } catch {
+          continue;
+        }
+        const inode = /^socket:\[(\d+)\]$/.exec(link)?.[1];
+        if (inode && inodes.has(inode)) return `pid ${entry} (${commandOf(entry)})`;
+      }
+    }
+  } catch {
+    // not Linux, or /proc unreadable: the message goes without the holder
+  }
+  return undefined;
+}
+
+function listeningInodes(port: number): Set<string> {
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  const inodes = new Set<string>();
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text: string;
+    try {
+      text = readFileSync(table, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      // fields: sl local_address rem_address st ... inode (index 9); 0A = LISTEN
+      if (fields[1]?.endsWith(`:${hexPort}`) && fields[3] === '0A' && fields[9]) inodes.add(fields[9]);
+    }
+  }
+  return inodes;
+}
+
+function commandOf(pid: string): string {
+  try {
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ');
+    return cmdline.length > 60 ? `${cmdline.slice(0, 57)}...` : cmdline;
+  } catch {
+    return '?';
+  }
+}

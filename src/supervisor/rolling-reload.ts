@@ -1,0 +1,53 @@
+// One procedure for every replacement — reload, `ctl restart`, --max-memory,
+// a worker unhealthy for too long: for each slot, start the new worker next to
+// the old one, wait until it is ready, then let the reconciler retire the old one
+// (drain, then stop). Capacity never drops below N-1 ready workers; with one
+// worker the new one starts (on a spare port in spawn mode) before the old drains.
+// A new worker that crashes or is not ready in time aborts: the old one keeps serving.
+
+import type { Supervisor } from './supervisor.js';
+import type { WorkerRecord } from './worker-record.js';
+import type { ReloadResult } from '../core/types.js';
+
+export type Outcome = { readonly ok: true } | { readonly ok: false; readonly error: string };
+
+export async function replaceSlot(supervisor: Supervisor, slot: number): Promise<Outcome> {
+  const previous = supervisor.holders(slot);
+  let candidate: WorkerRecord | undefined;
+  supervisor.post(() => {
+    candidate = supervisor.addWorker(slot, true);
+  });
+  const started = candidate as WorkerRecord | undefined;
+  if (!started) return { ok: false, error: `could not start a new worker for slot ${slot}` };
+  await supervisor.waitFor(() => started.state !== 'starting');
+  if (started.state !== 'ready') {
+    return { ok: false, error: started.failure ?? `new worker for slot ${slot} did not become ready` };
+  }
+  // Spawn mode: the next candidate needs the port the old worker is giving back,
+  // so that ports stay within base-port … base-port+N.
+  if (supervisor.config.mode === 'spawn') {
+    await supervisor.waitFor(() => previous.every((worker) => worker.state === 'exited'));
+  }
+  return { ok: true };
+}
+
+export async function rollingReload(supervisor: Supervisor, reason: string): Promise<ReloadResult> {
+  const generation = ++supervisor.generation;
+  const started = Date.now();
+  supervisor.logger.info({ generation, reason }, 'rolling reload started');
+  // `desired` is read at every step: a scale during the reload applies to the new generation.
+  for (let slot = 0; slot < supervisor.desired; slot++) {
+    if (supervisor.stopping) return { ok: false, error: 'the supervisor is stopping', generation };
+    const holders = supervisor.holders(slot);
+    // A slot filled since the reload began (scale up, crash restart) already runs the new code.
+    if (holders.length === 0 || holders.every((worker) => worker.generation >= generation)) continue;
+    const outcome = await replaceSlot(supervisor, slot);
+    if (!outcome.ok) {
+      const error = `reload aborted at slot ${slot}, previous workers keep serving: ${outcome.error}`;
+      supervisor.logger.error({ generation }, error);
+      return { ok: false, error, generation };
+    }
+  }
+  supervisor.logger.info({ generation, ms: Date.now() - started }, 'rolling reload done');
+  return { ok: true, generation };
+}

@@ -1,0 +1,359 @@
+// The supervisor: one event queue that owns the worker table. Inputs (process
+// callbacks, timers, health results, API calls) are posted as tasks; each task
+// runs to completion, then the pure reconciler decides which slots to fill and
+// which workers to retire, and waiters (scale, reload) re-check their condition.
+// Nothing else mutates the table. Both modes share this lifecycle; they differ
+// only in the launcher (and spawn mode's front and health checks).
+
+import { nextRestart } from '../core/backoff.js';
+import { reconcile } from '../core/reconcile.js';
+import { holdsSlot, initialTransition, transition, type TransitionContext } from '../core/worker-state.js';
+import { errorMessage } from '../errors.js';
+import type { Logger } from '../log.js';
+import { WorkerRecord, type SlotHistory } from './worker-record.js';
+import type {
+  Config, Front, Launcher, SupervisorEvent, SupervisorStatus, WorkerEffect, WorkerEvent, WorkerId,
+} from '../core/types.js';
+import type { HealthChecker } from '../health/checker.js';
+
+export interface SupervisorDeps {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly launcher: Launcher;
+  /** Spawn mode with --proxy tcp|http. */
+  readonly front?: Front | undefined;
+  /** Spawn mode: active health checks of ready workers. */
+  readonly health?: HealthChecker | undefined;
+}
+
+type Waiter = { check: () => boolean; resolve: () => void };
+
+export class Supervisor {
+  readonly config: Config;
+  readonly logger: Logger;
+  private readonly launcher: Launcher;
+  private readonly front: Front | undefined;
+  private readonly health: HealthChecker | undefined;
+
+  private readonly workers = new Map<WorkerId, WorkerRecord>();
+  private readonly slots = new Map<number, SlotHistory>();
+  private readonly queue: Array<() => void> = [];
+  private readonly waiters = new Set<Waiter>();
+  private readonly listeners: Array<(event: SupervisorEvent) => void> = [];
+  private running = false;
+  private nextId = 1;
+
+  desired: number;
+  generation = 1;
+  /** The bound public port (config.port may be 0). */
+  publicPort: number;
+  /** Set once a graceful stop has begun: crashes are no longer restarted. */
+  stopping = false;
+
+  constructor(deps: SupervisorDeps) {
+    this.config = deps.config;
+    this.logger = deps.logger;
+    this.launcher = deps.launcher;
+    this.front = deps.front;
+    this.health = deps.health;
+    this.desired = deps.config.workers;
+    this.publicPort = deps.config.port;
+  }
+
+  // ------------------------------------------------------------ the queue
+
+  /** Run a task on the queue; tasks posted while one runs wait their turn. */
+  post(task: () => void): void {
+    this.queue.push(task);
+    if (this.running) return;
+    this.running = true;
+    try {
+      for (let next = this.queue.shift(); next; next = this.queue.shift()) {
+        try {
+          next();
+          this.settle();
+        } catch (error) {
+          // A bug in one task must not take the supervisor down with every worker.
+          this.logger.error({ err: error }, 'internal error while handling an event');
+        }
+      }
+    } finally {
+      this.running = false;
+    }
+  }
+
+  /** Resolves when check() holds after some task (or at once). */
+  waitFor(check: () => boolean): Promise<void> {
+    if (check()) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.add({ check, resolve }));
+  }
+
+  onEvent(listener: (event: SupervisorEvent) => void): void {
+    this.listeners.push(listener);
+  }
+
+  private emit(event: SupervisorEvent): void {
+    for (const listener of this.listeners) listener(event);
+  }
+
+  private settle(): void {
+    if (!this.stopping) {
+      // Each action changes the table, so recompute until nothing is left to do.
+      for (let round = 0; round < 4; round++) {
+        const actions = reconcile(this.desired, [...this.workers.values()]);
+        if (actions.length === 0) break;
+        for (const action of actions) {
+          if (action.type === 'spawn') this.addWorker(action.slot, false);
+          else this.dispatch(action.id, { type: 'retire' });
+        }
+      }
+    }
+    for (const waiter of this.waiters) {
+      if (waiter.check()) {
+        this.waiters.delete(waiter);
+        waiter.resolve();
+      }
+    }
+  }
+
+  // ------------------------------------------------------------ the table
+
+  get records(): readonly WorkerRecord[] {
+    return [...this.workers.values()];
+  }
+
+  worker(id: WorkerId): WorkerRecord | undefined {
+    return this.workers.get(id);
+  }
+
+  /** Workers holding a slot (starting, ready or backing off), oldest first. */
+  holders(slot: number): WorkerRecord[] {
+    return this.records.filter((w) => w.slot === slot && holdsSlot(w.state));
+  }
+
+  /** A new worker for a slot; a candidate replaces the slot's current worker once ready. */
+  addWorker(slot: number, candidate: boolean): WorkerRecord {
+    const history = this.slotHistory(slot);
+    const port = this.config.mode === 'cluster' ? this.config.port : this.freePort();
+    const record = new WorkerRecord(this.nextId++, slot, this.generation, port, candidate, history, this.logger);
+    this.workers.set(record.id, record);
+    const wait = candidate ? 0 : history.notBefore - Date.now();
+    if (wait > 0) {
+      // The slot is backing off after a crash of its previous worker.
+      record.state = 'backoff';
+      this.armTimer(record, wait);
+    } else {
+      this.apply(record, initialTransition(this.context(record)).effects);
+    }
+    return record;
+  }
+
+  private slotHistory(slot: number): SlotHistory {
+    let history = this.slots.get(slot);
+    if (!history) {
+      history = { restarts: 0, streak: 0, notBefore: 0 };
+      this.slots.set(slot, history);
+    }
+    return history;
+  }
+
+  /** Spawn mode: the lowest port of base-port … base-port+N that no live worker holds. */
+  private freePort(): number {
+    const used = new Set(this.records.filter((w) => w.state !== 'exited').map((w) => w.port));
+    for (let port = this.config.basePort; ; port++) if (!used.has(port)) return port;
+  }
+
+  // ------------------------------------------------------------ lifecycle
+
+  dispatch(id: WorkerId, event: WorkerEvent): void {
+    const record = this.workers.get(id);
+    if (!record) return;
+    const next = transition(record.state, event, this.context(record));
+    if (!next) return;
+    const from = record.state;
+    if (record.timer) clearTimeout(record.timer);
+    record.timer = undefined;
+    record.state = next.state;
+    if (from !== next.state) {
+      record.logger.debug({ from, to: next.state, event: event.type }, 'worker state');
+      this.emit({ type: 'worker-state', id, slot: record.slot, from, to: next.state });
+    }
+    if (event.type === 'exit') this.reportExit(record, from, event.code, event.signal);
+    this.apply(record, next.effects);
+  }
+
+  private context(record: WorkerRecord): TransitionContext {
+    return {
+      readyTimeoutMs: this.config.readyTimeoutMs,
+      killTimeoutMs: this.config.killTimeoutMs,
+      restartDelayMs: nextRestart(record.history.streak, Date.now() - record.startedAt).delayMs,
+      restartOnCrash: !record.candidate && !this.stopping,
+    };
+  }
+
+  private apply(record: WorkerRecord, effects: readonly WorkerEffect[]): void {
+    for (const effect of effects) {
+      switch (effect.type) {
+        case 'launch':
+          this.launch(record);
+          break;
+        case 'arm-timer':
+          this.armTimer(record, effect.ms);
+          break;
+        case 'signal':
+          record.process?.signal(effect.signal);
+          if (effect.signal === 'SIGKILL') record.logger.warn('worker did not stop in time: SIGKILL');
+          break;
+        case 'add-to-rotation':
+          record.candidate = false;
+          record.healthy = true;
+          record.logger.info({ port: record.port, generation: record.generation }, 'worker ready');
+          this.front?.add({ id: record.id, host: '127.0.0.1', port: record.port, weight: 1 });
+          this.health?.watch(record.id, record.port);
+          break;
+        case 'remove-from-rotation':
+          this.front?.remove(record.id);
+          this.health?.unwatch(record.id);
+          break;
+        case 'begin-drain':
+          // The front drains spawned workers and reports it; without a front there is nothing to wait for.
+          if (this.config.mode === 'cluster') record.process?.drain();
+          else if (!this.front) queueMicrotask(() => this.post(() => this.dispatch(record.id, { type: 'drained' })));
+          break;
+        case 'report-crash':
+          this.recordFailure(record);
+          break;
+        case 'report-failed-start':
+          record.failure = `worker ${record.slot} (pid ${record.pid ?? '?'}) was ${effect.reason}`;
+          record.logger.error(record.failure);
+          this.recordFailure(record);
+          break;
+        case 'forget':
+          this.workers.delete(record.id);
+          break;
+      }
+    }
+  }
+
+  private launch(record: WorkerRecord): void {
+    record.startedAt = Date.now();
+    record.stderrTail.clear();
+    record.failure = undefined;
+    const spec = { id: record.id, slot: record.slot, generation: record.generation, port: record.port };
+    // Callbacks from a previous process of this record (before a restart) are ignored.
+    const launch = Symbol('launch');
+    record.launch = launch;
+    const post = (event: WorkerEvent) =>
+      this.post(() => {
+        if (record.launch === launch) this.dispatch(record.id, event);
+      });
+    try {
+      record.process = this.launcher.start(spec, {
+        onSpawn: (pid) => {
+          record.pid = pid;
+          record.logger = this.logger.child({ worker: record.slot, pid });
+          record.logger.info({ port: record.port, generation: record.generation }, 'worker started');
+        },
+        onReady: () => post({ type: 'ready' }),
+        onDrained: () => post({ type: 'drained' }),
+        onExit: (code, signal) => post({ type: 'exit', code, signal }),
+        onOutput: (stream, line) => {
+          if (stream === 'stderr') record.stderrTail.add(line);
+          record.logger.info({ stream }, line);
+        },
+      });
+    } catch (error) {
+      record.stderrTail.add(errorMessage(error));
+      queueMicrotask(() => post({ type: 'exit', code: 127, signal: null }));
+    }
+  }
+
+  private armTimer(record: WorkerRecord, ms: number): void {
+    record.timer = setTimeout(() => {
+      record.timer = undefined;
+      this.post(() => this.dispatch(record.id, { type: 'timeout' }));
+    }, ms);
+  }
+
+  private reportExit(record: WorkerRecord, from: string, code: number | null, signal: string | null): void {
+    const expected = from === 'draining' || from === 'stopping';
+    const description = record.describeExit(code, signal);
+    if (expected) {
+      record.logger.info({ code, signal }, 'worker stopped');
+      return;
+    }
+    record.failure = `worker ${record.slot} (pid ${record.pid ?? '?'}) ${description}`;
+    if (this.stopping) record.logger.warn({ code, signal }, record.failure);
+    else if (record.candidate) record.logger.error({ code, signal }, `${record.failure} while starting`);
+    else record.logger.error({ code, signal, restartInMs: this.context(record).restartDelayMs }, `${record.failure}; restarting`);
+  }
+
+  /** A crash or failed start: the slot backs off before its next start. */
+  private recordFailure(record: WorkerRecord): void {
+    if (record.candidate) return; // a bad reload must not slow down the old workers' restarts
+    if (this.stopping) return;
+    const step = nextRestart(record.history.streak, Date.now() - record.startedAt);
+    record.history.streak = step.streak;
+    record.history.notBefore = Date.now() + step.delayMs;
+    record.history.restarts++;
+    this.emit({ type: 'worker-restart', slot: record.slot });
+  }
+
+  // ------------------------------------------------------------ health (spawn mode)
+
+  healthChanged(id: WorkerId, healthy: boolean, reason: string): void {
+    const record = this.workers.get(id);
+    if (!record || record.state !== 'ready' || record.healthy === healthy) return;
+    record.healthy = healthy;
+    if (healthy) {
+      record.logger.info({ port: record.port }, 'worker healthy again: back in rotation');
+      this.front?.add({ id, host: '127.0.0.1', port: record.port, weight: 1 });
+    } else {
+      record.logger.warn({ port: record.port, reason }, 'worker unhealthy: out of rotation');
+      this.front?.remove(id);
+    }
+  }
+
+  emitReload(ok: boolean): void {
+    this.emit({ type: 'reload', ok });
+  }
+
+  healthFailed(id: WorkerId): void {
+    const record = this.workers.get(id);
+    if (record) this.emit({ type: 'health-failure', id, slot: record.slot });
+  }
+
+  // ------------------------------------------------------------ status
+
+  status(): SupervisorStatus {
+    const workers = this.records
+      .filter((w) => w.state !== 'exited')
+      .sort((a, b) => a.slot - b.slot || a.id - b.id)
+      .map((w) => w.status(this.front ? this.front.connections(w.id) : undefined));
+    return {
+      pid: process.pid,
+      mode: this.config.mode,
+      port: this.publicPort,
+      desired: this.desired,
+      generation: this.generation,
+      reloading: false,
+      workers,
+    };
+  }
+
+  /** Stop everything: retire every worker, resolve once all have exited. */
+  async shutdown(): Promise<void> {
+    this.stopping = true;
+    this.post(() => {
+      for (const record of this.records) this.dispatch(record.id, { type: 'retire' });
+    });
+    await this.waitFor(() => this.workers.size === 0);
+  }
+
+  /** Second stop request: no more draining, SIGTERM now (SIGKILL where already signalled). */
+  terminateAll(): void {
+    this.post(() => {
+      for (const record of this.records) this.dispatch(record.id, { type: 'terminate' });
+    });
+  }
+}

@@ -1,0 +1,98 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { formatBytes, formatDuration, formatPercent, formatStatus, formatTable } from '../../src/cli/format.js';
+import type { SupervisorStatus } from '../../src/core/types.js';
+import { makeWorker } from '../helpers/fake-supervisor.js';
+
+describe('formatBytes', () => {
+  const cases: Array<[number, string]> = [
+    [0, '0 B'],
+    [512, '512 B'],
+    [1023, '1023 B'],
+    [1024, '1.0 KiB'],
+    [1536, '1.5 KiB'],
+    [47_290_777, '45.1 MiB'],
+    [1024 * 1024 - 1, '1.0 MiB'],
+    [1.5 * 1024 ** 3, '1.5 GiB'],
+    [3 * 1024 ** 4, '3.0 TiB'],
+    [-1, '-'],
+    [Number.NaN, '-'],
+  ];
+  for (const [bytes, expected] of cases) {
+    it(`${bytes} → ${expected}`, () => assert.equal(formatBytes(bytes), expected));
+  }
+});
+
+describe('formatDuration', () => {
+  const cases: Array<[number, string]> = [
+    [0, '0s'],
+    [999, '0s'],
+    [35_000, '35s'],
+    [59_999, '59s'],
+    [60_000, '1m00s'],
+    [245_000, '4m05s'],
+    [3_720_000, '1h02m'],
+    [86_399_000, '23h59m'],
+    [273_600_000, '3d04h'],
+    [-5, '-'],
+  ];
+  for (const [ms, expected] of cases) {
+    it(`${ms} ms → ${expected}`, () => assert.equal(formatDuration(ms), expected));
+  }
+});
+
+describe('formatPercent', () => {
+  it('shows one decimal and a percent sign', () => {
+    assert.equal(formatPercent(3.24), '3.2%');
+    assert.equal(formatPercent(0), '0.0%');
+    assert.equal(formatPercent(250), '250.0%');
+    assert.equal(formatPercent(Number.NaN), '-');
+  });
+});
+
+describe('formatTable', () => {
+  it('pads columns to the widest cell, right-aligns numbers, leaves no trailing spaces', () => {
+    const table = formatTable(
+      [{ header: 'NAME' }, { header: 'N', align: 'right' }, { header: 'NOTE' }],
+      [
+        ['a', '1', 'x'],
+        ['longer', '100', ''],
+      ],
+    );
+    assert.equal(table, ['NAME      N  NOTE', 'a         1  x', 'longer  100'].join('\n'));
+  });
+});
+
+describe('formatStatus', () => {
+  const status: SupervisorStatus = {
+    pid: 4242,
+    mode: 'spawn',
+    port: 8080,
+    desired: 3,
+    generation: 2,
+    reloading: false,
+    workers: [
+      makeWorker(1, { pid: 501, port: 8001, cpu: 3.24, memory: 47_290_777, uptimeMs: 3_720_000, restarts: 2, connections: 7, generation: 2 }),
+      makeWorker(0, { pid: 500, port: 8000, cpu: 0, memory: 1024, uptimeMs: 35_000, connections: undefined, generation: 2, healthy: false }),
+      makeWorker(2, { pid: undefined, port: 8002, state: 'backoff', restarts: 5, connections: undefined, generation: 2 }),
+    ],
+  };
+
+  it('prints a summary line and one row per worker, sorted by slot', () => {
+    const lines = formatStatus(status).trimEnd().split('\n');
+    assert.equal(lines[0], 'pid 4242  mode spawn  port 8080  desired 3  generation 2');
+    assert.match(lines[1] ?? '', /^SLOT\s+PID\s+PORT\s+STATE\s+CPU\s+MEMORY\s+UPTIME\s+RESTARTS\s+CONNS\s+GEN$/);
+    assert.deepEqual(lines[2]?.trim().split(/\s{2,}/), [
+      '0', '500', '8000', 'ready (unhealthy)', '0.0%', '1.0 KiB', '35s', '0', '-', '2',
+    ]);
+    assert.deepEqual(lines[3]?.trim().split(/\s+/), ['1', '501', '8001', 'ready', '3.2%', '45.1', 'MiB', '1h02m', '2', '7', '2']);
+    assert.deepEqual(lines[4]?.trim().split(/\s+/), ['2', '-', '8002', 'backoff', '-', '-', '-', '5', '-', '2']);
+    assert.equal(lines.length, 5);
+  });
+
+  it('says when a reload runs and when there are no workers', () => {
+    const text = formatStatus({ ...status, reloading: true, workers: [] });
+    assert.match(text, /generation 2  \(reloading\)\n/);
+    assert.match(text, /\(no workers\)\n$/);
+  });
+});
