@@ -55,16 +55,26 @@ export function createLineSplitter(onLine: (line: string) => void): LineSplitter
   };
 }
 
-/** The last few lines of a worker's stderr, for crash reports. */
+/**
+ * The last lines of a worker's stderr, for crash reports. Stack frames and blank
+ * lines are left out of the report, so that the error itself (often 10+ lines
+ * above the end of a Node stack trace) is what the user reads.
+ */
 export class LineTail {
   private readonly lines: string[] = [];
-  constructor(private readonly size = 10) {}
+  constructor(
+    private readonly reportLines = 8,
+    private readonly keepLines = 60,
+  ) {}
   add(line: string): void {
     this.lines.push(line);
-    if (this.lines.length > this.size) this.lines.shift();
+    if (this.lines.length > this.keepLines) this.lines.shift();
   }
   text(): string {
-    return this.lines.join('\n');
+    return this.lines
+      .filter((line) => line.trim() !== '' && !/^\s+at /.test(line))
+      .slice(-this.reportLines)
+      .join('\n');
   }
   clear(): void {
     this.lines.length = 0;

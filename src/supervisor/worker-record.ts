@@ -27,7 +27,7 @@ export class WorkerRecord {
   failure: string | undefined;
   cpu = 0;
   memory = 0;
-  readonly stderrTail = new LineTail(10);
+  readonly stderrTail = new LineTail();
   logger: Logger;
 
   constructor(

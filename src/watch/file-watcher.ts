@@ -40,17 +40,27 @@ export interface FileWatcher {
 export function createFileWatcher(options: FileWatcherOptions): FileWatcher {
   const { cwd, debounceMs, logger } = options;
   const roots = options.paths.map((p) => path.resolve(cwd, p));
-  for (const root of roots) {
-    if (!existsSync(root)) logger?.warn({ path: root }, 'watched path does not exist (yet)');
-  }
+  const existing = roots.filter((root) => existsSync(root));
+  const missing = roots.filter((root) => !existing.includes(root));
+  for (const root of missing) logger?.warn({ path: root }, 'watched path does not exist yet; watching for it to appear');
   const isIgnored = createIgnoreMatcher({ cwd, roots, patterns: [...DEFAULT_WATCH_IGNORE, ...options.ignore] });
   const debouncer = createDebouncer(debounceMs, options.onChange);
 
-  const watcher: FSWatcher = watch(roots, { ignored: (file) => isIgnored(file), ignoreInitial: true });
+  // chokidar 5 counts a missing path twice towards 'ready', so 'ready' can fire
+  // before the existing paths are watched and their first changes are lost.
+  // Missing paths are therefore added only once the existing ones are ready.
+  const addLater = existing.length > 0 ? missing : [];
+  const watcher: FSWatcher = watch(existing.length > 0 ? existing : missing, {
+    ignored: (file) => isIgnored(file),
+    ignoreInitial: true,
+  });
   let markReady: () => void = () => {};
   const ready = new Promise<void>((resolve) => {
     markReady = resolve;
-    watcher.once('ready', resolve);
+    watcher.once('ready', () => {
+      if (addLater.length > 0) watcher.add(addLater);
+      resolve();
+    });
   });
   watcher.on('all', (event, file) => {
     if (event === 'add' || event === 'change' || event === 'unlink') debouncer.add(path.relative(cwd, file));

@@ -93,14 +93,21 @@ describe('file watcher', () => {
     assert.deepEqual(calls, [['src/old.js']]);
   });
 
-  test('an explicitly watched dotfile is watched; a missing path is warned about', async () => {
+  test('an explicitly watched dotfile is watched; a missing path is warned about and watched once created', async () => {
     const dir = tempProject();
     write(dir, '.env', 'A=1');
-    const { calls, warnings } = await startWatcher(dir, { paths: ['.env', 'missing-dir'] });
-    assert.deepEqual(warnings, ['watched path does not exist (yet)']);
+    const { calls, warnings } = await startWatcher(dir, { paths: ['.env', 'later'] });
+    assert.deepEqual(warnings, ['watched path does not exist yet; watching for it to appear']);
     write(dir, '.env', 'A=2');
     await waitFor(() => calls.length === 1, { message: 'the .env change to be reported' });
     assert.deepEqual(calls, [['.env']]);
+
+    mkdirSync(path.join(dir, 'later'));
+    await delay(DEBOUNCE_MS); // chokidar needs a moment to start watching the new directory
+    write(dir, 'later/config.json');
+    await waitFor(() => calls.some((files) => files.includes('later/config.json')), {
+      message: 'a change in the path created after start',
+    });
   });
 
   test('close drops a pending change and stops watching', async () => {
