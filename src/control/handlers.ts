@@ -110,11 +110,13 @@ export type RouteMatch =
 export function matchRoute(method: string, pathname: string): RouteMatch {
   // Tolerate a trailing slash: `/status/` is what some users type.
   const normalized = pathname.length > 1 ? pathname.replace(/\/+$/, '') : pathname;
+  // HEAD is GET without a body (node drops the body itself), so `curl -I` works.
+  const wanted = method === 'HEAD' ? 'GET' : method;
   const allowed: string[] = [];
   for (const route of ROUTES) {
     const params = matchPath(route.path, normalized);
     if (params === undefined) continue;
-    if (route.method === method) return { handler: route.handler, params };
+    if (route.method === wanted) return { handler: route.handler, params };
     allowed.push(route.method);
   }
   if (allowed.length > 0) {

@@ -15,6 +15,14 @@ export function expandCommand(args: readonly string[], spec: Pick<LaunchSpec, 'p
   return args.map((arg) => arg.replaceAll('{port}', String(spec.port)).replaceAll('{worker}', String(spec.slot)));
 }
 
+function killOrphans(pgid: number): void {
+  try {
+    process.kill(-pgid, 'SIGKILL');
+  } catch {
+    // the group is empty: nothing left
+  }
+}
+
 export function createSpawnLauncher(config: Config, reaper = new Reaper()): Launcher {
   const probe = makeProbe(config.health, '127.0.0.1');
 
@@ -39,7 +47,12 @@ export function createSpawnLauncher(config: Config, reaper = new Reaper()): Laun
         ...callbacks,
         onExit(code, signal) {
           stopProbing.abort();
-          if (pid !== undefined) reaper.forget(pid);
+          if (pid !== undefined) {
+            // The worker is gone: whatever is left of its group (a grandchild that
+            // ignored SIGTERM, or was orphaned by a crash) must not outlive it.
+            killOrphans(pid);
+            reaper.forget(pid);
+          }
           callbacks.onExit(code, signal);
         },
       });

@@ -32,6 +32,8 @@ export interface FakeSupervisor extends SupervisorApi {
   reloadsRun: number;
   stopped: boolean;
   emit(event: SupervisorEvent): void;
+  /** Abandons operations still sleeping, so that a cut-off request does not keep the test alive. */
+  dispose(): void;
 }
 
 export function makeWorker(slot: number, overrides: Partial<WorkerStatus> = {}): WorkerStatus {
@@ -58,8 +60,15 @@ export function createFakeSupervisor(options: FakeSupervisorOptions = {}): FakeS
   let generation = 1;
   let reloading: Promise<ReloadResult> | undefined;
 
-  // Unref'd: an operation a test abandoned (a cut connection) must not keep the test process alive.
-  const sleep = (ms: number): Promise<void> => new Promise((done) => setTimeout(done, ms).unref());
+  const timers = new Set<NodeJS.Timeout>();
+  const sleep = (ms: number): Promise<void> =>
+    new Promise((done) => {
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        done();
+      }, ms);
+      timers.add(timer);
+    });
 
   const fake: FakeSupervisor = {
     calls: [],
@@ -127,6 +136,11 @@ export function createFakeSupervisor(options: FakeSupervisorOptions = {}): FakeS
 
     emit(event) {
       for (const listener of listeners) listener(event);
+    },
+
+    dispose() {
+      for (const timer of timers) clearTimeout(timer);
+      timers.clear();
     },
   };
   return fake;

@@ -92,6 +92,7 @@ describe('matchRoute', () => {
       ['POST', '/stop'],
       ['GET', '/metrics'],
       ['GET', '/status/'],
+      ['HEAD', '/status'],
     ] as const) {
       assert.ok('handler' in matchRoute(method, path), `${method} ${path}`);
     }
