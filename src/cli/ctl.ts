@@ -21,6 +21,7 @@ import {
   NoSupervisorError,
 } from '../control/client.js';
 import { MAX_WORKERS, MIN_WORKERS } from '../control/handlers.js';
+import { EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, isSuperviseError, UsageError } from '../errors.js';
 import { formatStatus } from './format.js';
 
 export interface Output {
@@ -29,19 +30,9 @@ export interface Output {
 
 export const DEFAULT_CONTROL_PATH = './.supervise.sock';
 
-export const EXIT_OK = 0;
-export const EXIT_FAILURE = 1;
-export const EXIT_USAGE = 2;
-export const EXIT_NO_SUPERVISOR = 3;
-
 /** Quick requests get a bound; reload, scale and restart answer only when done, so they wait. */
 const QUICK_TIMEOUT_MS = 5000;
 const STOP_POLL_MS = 100;
-
-/** A bad argument found before anything is sent. */
-class UsageError extends Error {
-  readonly code = 'CTL_USAGE';
-}
 
 /** `argv` is what follows `ctl` on the command line. */
 export async function runCtl(argv: readonly string[], stdout: Output, stderr: Output): Promise<number> {
@@ -69,7 +60,15 @@ function buildProgram(stdout: Output, stderr: Output, action: (verb: Verb) => Ac
     .option('--control <path>', 'control socket of the supervisor', DEFAULT_CONTROL_PATH)
     .exitOverride()
     .configureOutput({ writeOut: (text) => stdout.write(text), writeErr: (text) => stderr.write(text) })
-    .showHelpAfterError('(run "supervise ctl --help" for usage)');
+    .showHelpAfterError('(run "supervise ctl --help" for usage)')
+    .addHelpText(
+      'after',
+      '\nExamples:\n' +
+        '  supervise ctl status\n' +
+        '  supervise ctl scale 6        (or +2, -1)\n' +
+        '  supervise ctl --control /run/app.sock reload\n' +
+        '\nExit codes: 0 done, 1 the supervisor reported a failure, 2 usage error, 3 no supervisor answers.\n',
+    );
   const verb = (name: string, description: string): Command => program.command(name).description(description);
 
   verb('status', 'show the supervisor and its workers')
@@ -100,13 +99,9 @@ async function runVerb(run: () => Promise<number>, stderr: Output): Promise<numb
       stderr.write(`error: ${error.message}\n(run "supervise ctl --help" for usage)\n`);
       return EXIT_USAGE;
     }
-    if (error instanceof NoSupervisorError) {
-      stderr.write(`error: ${error.message}\n`);
-      return EXIT_NO_SUPERVISOR;
-    }
-    const message = error instanceof Error ? error.message : String(error);
-    stderr.write(`error: ${message}\n`);
-    return EXIT_FAILURE;
+    // NoSupervisorError (3), ControlRequestError (1), and anything unexpected (1).
+    stderr.write(`error: ${error instanceof Error ? error.message : String(error)}\n`);
+    return isSuperviseError(error) ? error.exitCode : EXIT_RUNTIME;
   }
 }
 
@@ -153,7 +148,7 @@ class Session {
   async status(asJson: boolean): Promise<number> {
     const response = await this.request('GET', '/status', undefined, QUICK_TIMEOUT_MS);
     if (!isSuccess(response)) return this.failure(response);
-    const status = response.json as SupervisorStatus;
+    const status = this.expectJson(response) as SupervisorStatus;
     this.stdout.write(asJson ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status));
     return EXIT_OK;
   }
@@ -161,7 +156,7 @@ class Session {
   async scale(request: ScaleRequest): Promise<number> {
     const response = await this.request('POST', '/scale', request);
     if (!isSuccess(response)) return this.failure(response, 'scale failed');
-    const result = response.json as ScaleResult;
+    const result = this.expectJson(response) as ScaleResult;
     this.stdout.write(`scaled to ${result.workers} worker${result.workers === 1 ? '' : 's'}\n`);
     return EXIT_OK;
   }
@@ -169,7 +164,7 @@ class Session {
   async reload(): Promise<number> {
     const response = await this.request('POST', '/reload');
     if (!isSuccess(response)) return this.failure(response, 'reload failed');
-    const result = response.json as ReloadResult;
+    const result = this.expectJson(response) as ReloadResult;
     this.stdout.write(`reloaded: generation ${result.generation} is serving\n`);
     return EXIT_OK;
   }
@@ -200,6 +195,16 @@ class Session {
     return EXIT_OK;
   }
 
+  /** A 2xx answer must carry a JSON object; anything else means the socket is not a supervisor's. */
+  private expectJson(response: ControlResponse): object {
+    if (typeof response.json !== 'object' || response.json === null) {
+      throw new ControlRequestError(
+        `unexpected answer on ${this.socketPath} (HTTP ${response.status}, ${response.contentType || 'no content type'}); is it a supervise control socket?`,
+      );
+    }
+    return response.json;
+  }
+
   private request(method: ControlMethod, urlPath: string, body?: unknown, timeoutMs?: number): Promise<ControlResponse> {
     return controlRequest(this.socketPath, method, urlPath, body, timeoutMs);
   }
@@ -208,7 +213,7 @@ class Session {
   private failure(response: ControlResponse, prefix?: string): number {
     const message = errorMessageOf(response);
     this.stderr.write(`error: ${prefix === undefined ? message : `${prefix}: ${message}`}\n`);
-    return response.status === 400 || response.status === 404 ? EXIT_USAGE : EXIT_FAILURE;
+    return response.status === 400 || response.status === 404 ? EXIT_USAGE : EXIT_RUNTIME;
   }
 
   /** Polls until the socket stops answering: the supervisor removes it as it exits. */

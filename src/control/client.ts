@@ -3,6 +3,7 @@
 // server (to ask a live socket's owner for its pid) and by the benchmark.
 
 import http from 'node:http';
+import { EXIT_NO_SUPERVISOR, RuntimeFailure, SuperviseError } from '../errors.js';
 
 export type ControlMethod = 'GET' | 'POST';
 
@@ -16,9 +17,7 @@ export interface ControlResponse {
 }
 
 /** Nothing listens on the socket path: no file, a stale file, or no permission. */
-export class NoSupervisorError extends Error {
-  readonly code = 'NO_SUPERVISOR';
-  override readonly name = 'NoSupervisorError';
+export class NoSupervisorError extends SuperviseError {
   constructor(
     readonly socketPath: string,
     readonly reason: string,
@@ -26,14 +25,17 @@ export class NoSupervisorError extends Error {
     super(
       `no supervisor answers on ${socketPath} (${reason}); ` +
         'start one, or point at its socket with --control <path>',
+      'NO_SUPERVISOR',
+      EXIT_NO_SUPERVISOR,
     );
   }
 }
 
-/** The supervisor was reached but the exchange failed: timeout, lost connection, garbage answer. */
-export class ControlRequestError extends Error {
-  readonly code = 'CONTROL_REQUEST_FAILED';
-  override readonly name = 'ControlRequestError';
+/** The supervisor was reached but the exchange failed: timeout, lost connection. */
+export class ControlRequestError extends RuntimeFailure {
+  constructor(message: string) {
+    super(message, 'CONTROL_REQUEST_FAILED');
+  }
 }
 
 /** Socket errors that mean "no one is there" rather than "someone answered badly". */

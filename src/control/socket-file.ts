@@ -15,6 +15,7 @@
 import { lstat, chmod, link, mkdtemp, rename, rmdir, unlink } from 'node:fs/promises';
 import net from 'node:net';
 import { basename, dirname, join } from 'node:path';
+import { RuntimeFailure } from '../errors.js';
 import { controlRequest } from './client.js';
 
 /** Unix sockets store the path in sun_path: 108 bytes on Linux, 104 elsewhere, including the NUL. */
@@ -22,9 +23,7 @@ const MAX_SOCKET_PATH_BYTES = process.platform === 'linux' ? 107 : 103;
 const PROBE_TIMEOUT_MS = 1000;
 
 /** A live supervisor (or some other process) answers on the socket path. */
-export class ControlSocketInUseError extends Error {
-  readonly code = 'CONTROL_SOCKET_IN_USE';
-  override readonly name = 'ControlSocketInUseError';
+export class ControlSocketInUseError extends RuntimeFailure {
   constructor(
     readonly path: string,
     readonly pid: number | undefined,
@@ -33,14 +32,16 @@ export class ControlSocketInUseError extends Error {
     super(
       `control socket ${path} is in use by ${holder}; stop it ` +
         `(supervise ctl --control ${path} stop) or give this supervisor another socket with --control <path>`,
+      'CONTROL_SOCKET_IN_USE',
     );
   }
 }
 
 /** The path cannot hold a control socket: too long, not a socket, no permission, no directory. */
-export class ControlSocketPathError extends Error {
-  readonly code = 'CONTROL_SOCKET_PATH';
-  override readonly name = 'ControlSocketPathError';
+export class ControlSocketPathError extends RuntimeFailure {
+  constructor(message: string) {
+    super(message, 'CONTROL_SOCKET_PATH');
+  }
 }
 
 /** Device and inode of the socket we created, to recognise it at close. */

@@ -79,7 +79,11 @@ export function createHealthChecker(options: HealthCheckerOptions): HealthChecke
   function startProbe(id: WorkerId, target: Target): void {
     const controller = new AbortController();
     target.inFlight = controller;
-    void probe(target.port, controller.signal).then((result) => {
+    // Built-in probes never reject; an injected one that does counts as a failed probe.
+    const settled = probe(target.port, controller.signal).catch(
+      (error: unknown): ProbeResult => ({ ok: false, reason: error instanceof Error ? error.message : String(error) }),
+    );
+    void settled.then((result) => {
       // Unwatched, re-watched or closed meanwhile: the result belongs to nobody.
       if (controller.signal.aborted || targets.get(id) !== target) return;
       target.inFlight = undefined;

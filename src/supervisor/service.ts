@@ -116,7 +116,8 @@ export class SupervisorService implements SupervisorApi {
   /** --max-memory and health: replace a worker through the drained path, once at a time. */
   replaceQuietly(slot: number, why: string): void {
     if (this.replacing.has(slot) || this.supervisor.stopping) return;
-    this.supervisor.logger.warn({ worker: slot }, `replacing worker ${slot}: ${why}`);
+    const pid = this.supervisor.holders(slot)[0]?.pid;
+    this.supervisor.logger.warn({ worker: slot, pid }, `replacing worker ${slot}: ${why}`);
     void this.restartWorker(slot);
   }
 }

@@ -73,7 +73,6 @@ export function createFileWatcher(options: FileWatcherOptions): FileWatcher {
       debouncer.cancel();
       await watcher.close();
       markReady(); // nobody waits for a scan that will never finish
-
     },
   };
 }

@@ -3,6 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { stat } from 'node:fs/promises';
+import http from 'node:http';
 import { describe, it } from 'node:test';
 import { runCtl } from '../../src/cli/ctl.js';
 import { makeStaleSocket, TIMEOUT, useControlSocketFixture, waitFor } from '../helpers/control-socket.js';
@@ -127,6 +128,15 @@ describe('supervise ctl', () => {
     const stale = await ctl('reload');
     assert.equal(stale.code, 3);
     assert.match(stale.stderr, /connection refused: the socket file is stale/);
+  });
+
+  it('exits 1 when something other than a supervisor answers on the socket', TIMEOUT, async () => {
+    const impostor = http.createServer((_request, response) => response.end('hello'));
+    await new Promise<void>((done) => impostor.listen(fixture.socketPath, done));
+    fixture.defer(() => new Promise((done) => impostor.close(done)));
+    const { code, stderr } = await ctl('status');
+    assert.equal(code, 1);
+    assert.match(stderr, /unexpected answer on .*control\.sock \(HTTP 200, no content type\); is it a supervise control socket\?/);
   });
 
   it('exits 2 on an unknown verb, a missing verb or argument; 0 on --help', TIMEOUT, async () => {
