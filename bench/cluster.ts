@@ -10,7 +10,7 @@
 //   node dist/bench/cluster.js [--rounds 3] [--duration 5] [--connections 50] [--workers 2]
 
 import os from 'node:os';
-import { errorMessage, fmtInt, fmtMs, freePorts, markdownTable, mean, median, runIfMain, runWrk, type WrkResult } from './common.js';
+import { errorMessage, fmtInt, fmtMs, freePorts, markdownTable, mean, median, parseNumberFlags, runIfMain, runWrk, type WrkResult } from './common.js';
 import { startBareCluster, startPm2, startSuperviseCluster, unavailable, type Target, type TargetOptions } from './targets.js';
 
 const TARGET_RATIO = 0.95;
@@ -133,19 +133,13 @@ function describe(settings: ClusterSettings): string {
 const firstLine = (text: string) => text.split('\n')[0] ?? text;
 
 function parseArguments(argv: readonly string[]): ClusterSettings {
-  const settings: Record<string, number> = { ...DEFAULTS };
-  const flags: Record<string, keyof ClusterSettings> = {
+  const settings = parseNumberFlags(argv, DEFAULTS, {
     '--rounds': 'rounds', '--duration': 'durationS', '--warmup': 'warmupS', '--connections': 'connections', '--threads': 'threads', '--workers': 'workers',
-  };
-  for (let i = 0; i < argv.length; i += 2) {
-    const key = flags[argv[i] ?? ''];
-    const value = Number(argv[i + 1]);
-    if (key === undefined || !Number.isInteger(value) || value < 1) {
-      throw new Error(`usage: cluster.js [--rounds n] [--duration s] [--warmup s] [--connections n] [--threads n] [--workers n] (bad: ${argv[i]} ${argv[i + 1] ?? ''})`);
-    }
-    settings[key] = value;
+  }, 'cluster.js [--rounds n] [--duration s] [--warmup s] [--connections n] [--threads n] [--workers n]');
+  for (const [key, value] of Object.entries(settings)) {
+    if (!Number.isInteger(value)) throw new Error(`--${key} must be a whole number (got ${value})`);
   }
-  return settings as unknown as ClusterSettings;
+  return settings;
 }
 
 runIfMain(import.meta.url, main);

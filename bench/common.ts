@@ -391,3 +391,20 @@ export function runIfMain(moduleUrl: string, main: (argv: readonly string[]) => 
     },
   );
 }
+
+/**
+ * `--name value` pairs of positive numbers into settings: `flags` maps each flag
+ * to its key in `defaults`. Throws the usage line on anything else.
+ */
+export function parseNumberFlags<T extends object>(argv: readonly string[], defaults: T, flags: Readonly<Record<string, keyof T>>, usage: string): T {
+  const settings = { ...defaults } as Record<keyof T, unknown>;
+  for (let i = 0; i < argv.length; i += 2) {
+    const key = flags[argv[i] ?? ''];
+    const value = Number(argv[i + 1]);
+    if (key === undefined || !Number.isFinite(value) || value <= 0) {
+      throw new Error(`usage: ${usage} (bad argument: ${argv[i]} ${argv[i + 1] ?? ''})`);
+    }
+    settings[key] = value;
+  }
+  return settings as T;
+}

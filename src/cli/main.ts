@@ -103,8 +103,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     });
     const logger = createLogger(config.logFormat, config.logLevel);
     const running = await runSupervisor(config, logger);
-    await running.stopped;
-    return EXIT_OK;
+    return await running.stopped;
   } catch (error) {
     if (isSuperviseError(error) || (error instanceof Error && 'code' in error && typeof error.code === 'string' && /^CONTROL_/.test(error.code))) {
       process.stderr.write(`supervise: ${error.message}\n`);

@@ -23,16 +23,17 @@ export interface RunningSupervisor {
   readonly api: SupervisorService;
   /** The public port actually bound (differs from config.port when it was 0). */
   readonly port: number;
-  /** Resolves once a stop has completed (every worker gone, everything closed). */
-  readonly stopped: Promise<void>;
+  /** Resolves with the exit code once a stop has completed (every worker gone, everything closed). */
+  readonly stopped: Promise<number>;
 }
 
 const USAGE_INTERVAL_MS = 2000;
 
 export async function runSupervisor(config: Config, logger: Logger, options: { signals?: boolean } = {}): Promise<RunningSupervisor> {
   const closers: Array<() => unknown> = [];
-  let resolveStopped!: () => void;
-  const stopped = new Promise<void>((resolve) => (resolveStopped = resolve));
+  let resolveStopped!: (exitCode: number) => void;
+  const stopped = new Promise<number>((resolve) => (resolveStopped = resolve));
+  let exitCode = 0;
   const closeAll = async () => {
     for (const close of closers.reverse()) {
       try {
@@ -81,7 +82,7 @@ export async function runSupervisor(config: Config, logger: Logger, options: { s
   const api: SupervisorService = new SupervisorService(supervisor, async () => {
     await closeAll();
     logger.info('stopped');
-    resolveStopped();
+    resolveStopped(exitCode);
   });
   closers.push(() => launcher.close());
 
@@ -120,6 +121,17 @@ export async function runSupervisor(config: Config, logger: Logger, options: { s
         : `supervise: ${config.workers} × ${config.args.join(' ')} on ports ${config.basePort}…, front ${config.proxy} on ${config.host}:${port}`,
     );
     supervisor.post(() => undefined); // the first reconcile starts the workers
+    // A first generation that never comes up is a boot failure (exit 1), not a
+    // service to keep half-running: say why and stop. Crash loops are retried with
+    // backoff until then.
+    const bootDeadline = setTimeout(() => {
+      if (supervisor.everReady || supervisor.stopping) return;
+      const reason = supervisor.records.find((w) => w.failure)?.failure ?? 'no worker became ready';
+      logger.fatal(`no worker became ready within --ready-timeout ${config.readyTimeoutMs}ms: ${reason}`);
+      exitCode = 1;
+      void api.stop('the first generation never became ready');
+    }, config.readyTimeoutMs + 500);
+    closers.push(() => clearTimeout(bootDeadline));
 
     if (config.watch) {
       const watcher = createFileWatcher({

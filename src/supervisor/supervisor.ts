@@ -47,6 +47,8 @@ export class Supervisor {
   generation = 1;
   /** The bound public port (config.port may be 0). */
   publicPort: number;
+  /** Set when the first worker becomes ready. */
+  everReady = false;
   /** Set once a graceful stop has begun: crashes are no longer restarted. */
   stopping = false;
 
@@ -205,6 +207,7 @@ export class Supervisor {
           if (effect.signal === 'SIGKILL') record.logger.warn('worker did not stop in time: SIGKILL');
           break;
         case 'add-to-rotation':
+          this.everReady = true;
           record.candidate = false;
           record.healthy = true;
           record.logger.info({ port: record.port, generation: record.generation }, 'worker ready');

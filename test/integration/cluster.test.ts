@@ -61,6 +61,14 @@ describe('cluster mode', () => {
     assert.ok(Number(crash.restartInMs) >= 100);
   });
 
+  it('exits 1 when the first generation never becomes ready, saying why', async () => {
+    const sup = await startSupervise(['-w', '2', '--ready-timeout', '1500ms', join(FIXTURES, 'exit-at-once.cjs')]);
+    const { code } = await sup.exited;
+    assert.equal(code, 1);
+    const fatal = sup.logs.find((l) => l.level === 60);
+    assert.match(String(fatal?.msg), /no worker became ready within --ready-timeout 1500ms: .*exited with code 3.*DATABASE_URL/s);
+  });
+
   it('stops gracefully on SIGTERM: exit 0, no worker left', async () => {
     const sup = await startSupervise(['-w', '3', '--kill-timeout', '5s', APP], { readyWorkers: 3 });
     const pids = (await sup.status()).workers.map((w) => w.pid as number);

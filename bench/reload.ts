@@ -1,0 +1,159 @@
+// "Reload under load": 8 s of wrk load with 16 connections, a reload triggered
+// at 2 s, and what the clients saw: requests, errors (socket errors, timeouts,
+// non-2xx), p99 latency, how long the reload took and whether every worker was
+// replaced (pids before and after). Same app, same load, same run for
+//   - supervise cluster mode            kill -HUP <master>       keep-alive
+//   - supervise spawn mode, tcp front   kill -HUP <master>       a new connection per request
+//     (and keep-alive, and the http front with keep-alive, for information)
+//   - PM2 cluster mode                  pm2 reload hello         keep-alive
+//   - gunicorn + uvicorn workers        kill -HUP <master>       keep-alive
+//
+//   node dist/bench/reload.js [--duration 8] [--at 2] [--connections 16] [--workers 2]
+
+import os from 'node:os';
+import { errorMessage, fmtInt, fmtMs, freePorts, markdownTable, parseNumberFlags, runIfMain, runWrk, sleep, type WrkResult } from './common.js';
+import {
+  startGunicorn, startPm2, startSuperviseCluster, startSuperviseSpawn, unavailable, type Target, type TargetOptions,
+} from './targets.js';
+
+export interface ReloadSettings {
+  readonly durationS: number;
+  readonly reloadAtS: number;
+  readonly connections: number;
+  readonly workers: number;
+}
+
+const DEFAULTS: ReloadSettings = { durationS: 8, reloadAtS: 2, connections: 16, workers: 2 };
+const RELOAD_TIMEOUT_MS = 30_000;
+const WARMUP_S = 1;
+
+interface Scenario {
+  readonly name: string;
+  readonly trigger: string;
+  /** A new connection per request (`Connection: close`) instead of keep-alive. */
+  readonly connectionClose: boolean;
+  readonly start: (options: TargetOptions) => Promise<Target>;
+  readonly skip?: string | undefined;
+}
+
+const spawnMode = (proxy: 'tcp' | 'http') => async (options: TargetOptions) =>
+  startSuperviseSpawn({ ...options, basePort: await freePorts(options.workers + 1), proxy });
+
+const SCENARIOS: readonly Scenario[] = [
+  { name: 'supervise cluster', trigger: 'kill -HUP', connectionClose: false, start: startSuperviseCluster, skip: unavailable('supervise') },
+  { name: 'supervise spawn, tcp front', trigger: 'kill -HUP', connectionClose: true, start: spawnMode('tcp'), skip: unavailable('supervise') },
+  { name: 'supervise spawn, tcp front (info)', trigger: 'kill -HUP', connectionClose: false, start: spawnMode('tcp'), skip: unavailable('supervise') },
+  { name: 'supervise spawn, http front (info)', trigger: 'kill -HUP', connectionClose: false, start: spawnMode('http'), skip: unavailable('supervise') },
+  { name: 'pm2 cluster', trigger: 'pm2 reload', connectionClose: false, start: startPm2, skip: unavailable('pm2') },
+  { name: 'gunicorn + uvicorn', trigger: 'kill -HUP', connectionClose: false, start: startGunicorn, skip: unavailable('gunicorn') },
+];
+
+type Outcome =
+  | { readonly ok: true; readonly load: WrkResult; readonly reloadMs: number | string; readonly replaced: string }
+  | { readonly ok: false; readonly reason: string };
+
+export async function main(argv: readonly string[] = process.argv.slice(2)): Promise<number> {
+  const settings = parseArguments(argv);
+  process.stdout.write(`${describe(settings)}\n\n`);
+  const rows: string[][] = [];
+  for (const scenario of SCENARIOS) {
+    const outcome = scenario.skip ? { ok: false as const, reason: scenario.skip } : await runScenario(scenario, settings);
+    rows.push(row(scenario, outcome));
+    process.stderr.write(`  ${scenario.name}: ${outcome.ok ? `${fmtInt(outcome.load.requests)} requests, ${outcome.load.errors} errors` : outcome.reason}\n`);
+  }
+  process.stdout.write(`${markdownTable(HEADERS, rows)}\n\n${LEGEND}\n`);
+  return 0;
+}
+
+async function runScenario(scenario: Scenario, settings: ReloadSettings): Promise<Outcome> {
+  let target: Target;
+  try {
+    target = await scenario.start({ port: await freePorts(1), workers: settings.workers });
+  } catch (error) {
+    process.stderr.write(`${scenario.name}: could not start: ${errorMessage(error)}\n`);
+    return { ok: false, reason: firstLine(errorMessage(error)) };
+  }
+  try {
+    return await reloadUnderLoad(target, scenario, settings);
+  } catch (error) {
+    process.stderr.write(`${scenario.name}: ${errorMessage(error)}\n`);
+    return { ok: false, reason: firstLine(errorMessage(error)) };
+  } finally {
+    await target.stop().catch(() => undefined);
+  }
+}
+
+async function reloadUnderLoad(target: Target, scenario: Scenario, settings: ReloadSettings): Promise<Outcome> {
+  const wrk = (durationS: number) =>
+    runWrk({ port: target.port, threads: 1, connections: settings.connections, durationS, connectionClose: scenario.connectionClose });
+  await wrk(WARMUP_S);
+  const before = await target.workerPids();
+  const load = wrk(settings.durationS);
+  await sleep(settings.reloadAtS * 1000);
+  const triggered = Date.now();
+  const reload = target.reload(RELOAD_TIMEOUT_MS).then(() => Date.now() - triggered);
+  const [loadResult, reloadResult] = await Promise.allSettled([load, reload]);
+  if (loadResult.status === 'rejected') throw loadResult.reason;
+  const after = await target.workerPids();
+  return {
+    ok: true,
+    load: loadResult.value,
+    reloadMs: reloadResult.status === 'fulfilled' ? reloadResult.value : `failed: ${firstLine(errorMessage(reloadResult.reason))}`,
+    replaced: replacement(before, after, settings.workers),
+  };
+}
+
+/** "yes (2/2)" when every pid changed and the count is back to N. */
+function replacement(before: readonly number[], after: readonly number[], workers: number): string {
+  const replaced = before.filter((pid) => !after.includes(pid)).length;
+  const all = replaced === before.length && before.length === workers && after.length === workers;
+  return `${all ? 'yes' : 'NO'} (${replaced}/${before.length} replaced, ${after.length} after)`;
+}
+
+const HEADERS = ['target', 'load', 'trigger', '>requests', '>errors', 'error detail', '>p99 ms', '>max ms', '>reload ms', 'workers replaced'];
+
+const LEGEND =
+  'errors = socket errors (connect, read, write) + timeouts (> 2 s) + responses with status ≥ 400, as wrk counts them; ' +
+  'reload ms = from the trigger until every worker had been replaced (supervise: GET /status; gunicorn: /proc; pm2: `pm2 reload` returned).';
+
+function row(scenario: Scenario, outcome: Outcome): string[] {
+  const load = scenario.connectionClose ? 'new conn/request' : 'keep-alive';
+  if (!outcome.ok) return [scenario.name, load, scenario.trigger, '', `n/a (${outcome.reason})`, '', '', '', '', ''];
+  const { load: r } = outcome;
+  const s = r.socketErrors;
+  const detail = r.errors === 0 ? '' : `connect ${s.connect}, read ${s.read}, write ${s.write}, timeout ${s.timeout}, non-2xx ${r.non2xx}`;
+  return [
+    scenario.name,
+    load,
+    scenario.trigger,
+    fmtInt(r.requests),
+    String(r.errors),
+    detail,
+    fmtMs(r.p99Ms),
+    fmtMs(r.maxMs),
+    typeof outcome.reloadMs === 'number' ? fmtInt(outcome.reloadMs) : outcome.reloadMs,
+    outcome.replaced,
+  ];
+}
+
+function describe(settings: ReloadSettings): string {
+  const cpus = os.cpus();
+  return [
+    '## Reload under load',
+    `machine: ${cpus.length} × ${cpus[0]?.model.trim() ?? 'unknown CPU'}, ${os.platform()} ${os.release()}, node ${process.version}`,
+    `load: wrk -t1 -c${settings.connections} -d${settings.durationS}s --timeout 2s, reload triggered at ${settings.reloadAtS}s; ` +
+      `${settings.workers} workers per target; ${WARMUP_S}s warm-up first`,
+  ].join('\n');
+}
+
+const firstLine = (text: string) => text.split('\n')[0] ?? text;
+
+function parseArguments(argv: readonly string[]): ReloadSettings {
+  const settings = parseNumberFlags(argv, DEFAULTS, {
+    '--duration': 'durationS', '--at': 'reloadAtS', '--connections': 'connections', '--workers': 'workers',
+  }, 'reload.js [--duration s] [--at s] [--connections n] [--workers n]');
+  if (settings.reloadAtS >= settings.durationS) throw new Error('--at must be before the end of --duration');
+  return settings;
+}
+
+runIfMain(import.meta.url, main);
