@@ -8,7 +8,7 @@ import { extname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { UsageError, errorMessage } from './errors.js';
 import { parseDuration, parseSize } from './units.js';
-import type { BalancePolicy, Config, LogFormat, ProxyKind } from './core/types.js';
+import { MAX_WORKERS, MIN_WORKERS, type BalancePolicy, type Config, type LogFormat, type ProxyKind } from './core/types.js';
 
 /** Settings as they come from flags or a config file: strings, numbers or booleans. */
 export interface RawSettings {
@@ -193,7 +193,7 @@ export function buildConfig(input: ConfigInput): Config {
 
   const port = read.integer('port', 8080, 0, 65535);
   const basePort = read.integer('basePort', 8000, 1, 65535);
-  const workers = read.integer('workers', availableParallelism(), 1, 1024);
+  const workers = read.integer('workers', Math.min(availableParallelism(), MAX_WORKERS), MIN_WORKERS, MAX_WORKERS);
   if (target.mode === 'spawn' && basePort + workers > 65536) {
     throw new UsageError(`${flagName('basePort')} ${basePort} leaves no room for ${workers} workers below port 65536`);
   }

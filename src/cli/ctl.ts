@@ -20,7 +20,7 @@ import {
   errorMessageOf,
   NoSupervisorError,
 } from '../control/client.js';
-import { MAX_WORKERS, MIN_WORKERS } from '../control/handlers.js';
+import { MAX_WORKERS, MIN_WORKERS } from '../core/types.js';
 import { EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, isSuperviseError, UsageError } from '../errors.js';
 import { formatStatus } from './format.js';
 

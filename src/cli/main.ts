@@ -6,8 +6,6 @@ import { createRequire } from 'node:module';
 import { Command, CommanderError, Option } from 'commander';
 import { buildConfig, type RawSettings } from '../config.js';
 import { EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, isSuperviseError, UsageError } from '../errors.js';
-import { createLogger } from '../log.js';
-import { runSupervisor } from '../supervisor/run.js';
 import { runCtl } from './ctl.js';
 
 const { version } = createRequire(import.meta.url)('../../../package.json') as { version: string };
@@ -101,6 +99,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       cwd: process.cwd(),
       stdoutIsTTY: process.stdout.isTTY === true,
     });
+    // Loaded here, not at the top: `supervise ctl` and usage errors need none of it.
+    const [{ createLogger }, { runSupervisor }] = await Promise.all([import('../log.js'), import('../supervisor/run.js')]);
     const logger = createLogger(config.logFormat, config.logLevel);
     const running = await runSupervisor(config, logger);
     return await running.stopped;

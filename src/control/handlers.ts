@@ -12,11 +12,9 @@
 //   500  the supervisor tried and failed (e.g. a new worker never became ready):
 //        the body is `{ok:false, error, ...}` and says why
 
-import type { ScaleRequest, SupervisorApi, WorkerStatus } from '../core/types.js';
+import { MAX_WORKERS, MIN_WORKERS, type ScaleRequest, type SupervisorApi, type WorkerStatus } from '../core/types.js';
 import type { Metrics } from './metrics.js';
 
-export const MIN_WORKERS = 1;
-export const MAX_WORKERS = 1024;
 
 export interface Reply {
   readonly status: number;

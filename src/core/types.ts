@@ -2,6 +2,10 @@
 // interfaces between the supervisor, the launchers and the front proxy.
 // This file imports nothing, so every module can depend on it.
 
+/** The worker count's range, for flags, config files and control requests alike. */
+export const MIN_WORKERS = 1;
+export const MAX_WORKERS = 1024;
+
 export type Mode = 'cluster' | 'spawn';
 export type ProxyKind = 'tcp' | 'http' | 'none';
 export type BalancePolicy = 'round-robin' | 'least-conn' | 'weighted-round-robin';

@@ -6,11 +6,10 @@
 
 import { rollingReload, replaceSlot } from './rolling-reload.js';
 import type { Supervisor } from './supervisor.js';
+import { MAX_WORKERS, MIN_WORKERS } from '../core/types.js';
 import type {
   ReloadResult, ScaleRequest, ScaleResult, SupervisorApi, SupervisorEvent, SupervisorStatus,
 } from '../core/types.js';
-
-export const MAX_WORKERS = 1024;
 
 export class SupervisorService implements SupervisorApi {
   private replacements: Promise<unknown> = Promise.resolve();
@@ -75,8 +74,8 @@ export class SupervisorService implements SupervisorApi {
   async scale(request: ScaleRequest): Promise<ScaleResult> {
     const supervisor = this.supervisor;
     const target = 'workers' in request ? request.workers : supervisor.desired + request.delta;
-    if (!Number.isInteger(target) || target < 1 || target > MAX_WORKERS) {
-      return { ok: false, error: `workers must be an integer from 1 to ${MAX_WORKERS} (got ${target})`, workers: supervisor.desired };
+    if (!Number.isInteger(target) || target < MIN_WORKERS || target > MAX_WORKERS) {
+      return { ok: false, error: `workers must be an integer from ${MIN_WORKERS} to ${MAX_WORKERS} (got ${target})`, workers: supervisor.desired };
     }
     if (supervisor.stopping) return { ok: false, error: 'the supervisor is stopping', workers: supervisor.desired };
     if (target !== supervisor.desired) supervisor.logger.info({ from: supervisor.desired, to: target }, 'scaling');

@@ -1,0 +1,43 @@
+// Options shared by the tcp and http fronts, with their defaults and eager
+// validation: a bad value fails at construction with a message naming it.
+
+import type { Logger } from 'pino';
+import type { BalancePolicy, Front, FrontEvents } from '../core/types.js';
+
+export interface FrontOptions {
+  readonly host: string;
+  /** 0 picks a free port; read it back with address(). */
+  readonly port: number;
+  readonly balance: BalancePolicy;
+  /** A backend that has not accepted within this time counts as failed (default 5000 ms). */
+  readonly connectTimeoutMs?: number;
+  /**
+   * tcp: a connection with no byte in either direction for this long is closed.
+   * http: the time limit for an upstream response to start (then 504) and for an
+   * idle client keep-alive connection. 0 disables. Default 300000 ms (tcp), 60000 ms (http).
+   */
+  readonly idleTimeoutMs?: number;
+  readonly events: FrontEvents;
+  readonly logger?: Logger;
+}
+
+/** A Front that can also say which port it bound (useful with port 0). */
+export type BoundFront = Front & { address(): { readonly host: string; readonly port: number } };
+
+export const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
+
+export function checkFrontOptions(options: FrontOptions): void {
+  const { port, connectTimeoutMs, idleTimeoutMs } = options;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new RangeError(`front port must be an integer in 0…65535, got ${port}`);
+  }
+  if (typeof options.host !== 'string' || options.host === '') {
+    throw new TypeError(`front host must be a non-empty string, got ${JSON.stringify(options.host)}`);
+  }
+  if (connectTimeoutMs !== undefined && !(Number.isFinite(connectTimeoutMs) && connectTimeoutMs > 0)) {
+    throw new RangeError(`connectTimeoutMs must be a positive number of milliseconds, got ${connectTimeoutMs}`);
+  }
+  if (idleTimeoutMs !== undefined && !(Number.isFinite(idleTimeoutMs) && idleTimeoutMs >= 0)) {
+    throw new RangeError(`idleTimeoutMs must be 0 (off) or a positive number of milliseconds, got ${idleTimeoutMs}`);
+  }
+}
