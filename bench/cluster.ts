@@ -9,8 +9,7 @@
 //
 //   node dist/bench/cluster.js [--rounds 3] [--duration 5] [--connections 50] [--workers 2]
 
-import os from 'node:os';
-import { errorMessage, fmtInt, fmtMs, freePorts, markdownTable, mean, median, parseNumberFlags, runIfMain, runWrk, type WrkResult } from './common.js';
+import { errorDetail, errorMessage, fmtInt, loadLine, machineLine, fmtMs, freePorts, markdownTable, mean, median, parseNumberFlags, runIfMain, runWrk, type WrkResult } from './common.js';
 import { startBareCluster, startPm2, startSuperviseCluster, unavailable, type Target, type TargetOptions } from './targets.js';
 
 const TARGET_RATIO = 0.95;
@@ -54,7 +53,7 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
   } finally {
     await Promise.all(entries.map((entry) => entry.target?.stop().catch(() => undefined)));
   }
-  process.stdout.write(`${report(entries)}\n`);
+  process.stdout.write(`${report(entries)}\nat the end: ${loadLine()}\n`);
   return 0;
 }
 
@@ -69,8 +68,8 @@ async function startAll(settings: ClusterSettings): Promise<Entry[]> {
       const target = await contender.start({ port: await freePorts(1), workers: settings.workers });
       entries.push({ name: contender.name, target, failure: undefined, rounds: [] });
     } catch (error) {
-      process.stderr.write(`${contender.name}: could not start: ${errorMessage(error)}\n`);
-      entries.push({ name: contender.name, target: undefined, failure: firstLine(errorMessage(error)), rounds: [] });
+      process.stderr.write(`${contender.name}: could not start: ${errorDetail(error)}\n`);
+      entries.push({ name: contender.name, target: undefined, failure: errorMessage(error), rounds: [] });
     }
   }
   return entries;
@@ -121,16 +120,13 @@ function verdict(entries: readonly Entry[], baseline: number): string {
 }
 
 function describe(settings: ClusterSettings): string {
-  const cpus = os.cpus();
   return [
     '## Cluster mode overhead',
-    `machine: ${cpus.length} × ${cpus[0]?.model.trim() ?? 'unknown CPU'}, ${os.platform()} ${os.release()}, node ${process.version}`,
+    machineLine(),
     `load: wrk -t${settings.threads} -c${settings.connections} -d${settings.durationS}s keep-alive, GET / → "hello"; ` +
       `${settings.workers} workers per target; ${settings.rounds} interleaved rounds after a ${settings.warmupS}s warm-up each`,
   ].join('\n');
 }
-
-const firstLine = (text: string) => text.split('\n')[0] ?? text;
 
 function parseArguments(argv: readonly string[]): ClusterSettings {
   const settings = parseNumberFlags(argv, DEFAULTS, {

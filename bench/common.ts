@@ -10,7 +10,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
+import os, { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -208,9 +208,27 @@ export function pidAlive(pid: number): boolean {
 
 // ---------------------------------------------------------------- waiting
 
+/** A wait that failed; `output` holds the last lines of the process waited on. */
+export class WaitError extends Error {
+  override readonly name = 'WaitError';
+  constructor(
+    message: string,
+    readonly output: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The last line of output that is not part of a stack trace. */
+const lastLine = (text: string) =>
+  text
+    .split('\n')
+    .filter((line) => line.trim() !== '' && !/^\s+at /.test(line))
+    .at(-1) ?? '';
+
 /**
- * Polls `check` until it returns true, for at most timeoutMs. Fails early (with
- * its last output) when `proc` exits meanwhile.
+ * Polls `check` until it returns true, for at most timeoutMs. Fails early when
+ * `proc` exits meanwhile, with its last line of output in the message.
  */
 export async function waitUntil(what: string, check: () => boolean | Promise<boolean>, options: { timeoutMs?: number; intervalMs?: number; proc?: Proc } = {}): Promise<void> {
   const { timeoutMs = 30_000, intervalMs = 100, proc } = options;
@@ -219,7 +237,7 @@ export async function waitUntil(what: string, check: () => boolean | Promise<boo
   while (Date.now() < deadline) {
     if (proc && !proc.running()) {
       const exit = await proc.exited;
-      throw new Error(`${proc.name} exited (${exit.signal ?? exit.code}) while waiting for ${what}:\n${proc.tail()}`);
+      throw new WaitError(`${proc.name} exited (${exit.signal ?? exit.code}) before ${what}: ${lastLine(proc.tail())}`, proc.tail());
     }
     try {
       if (await check()) return;
@@ -228,8 +246,7 @@ export async function waitUntil(what: string, check: () => boolean | Promise<boo
     }
     await sleep(intervalMs);
   }
-  const output = proc ? `\n${proc.tail()}` : '';
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${lastError})` : ''}${output}`);
+  throw new WaitError(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${lastError})` : ''}`, proc?.tail() ?? '');
 }
 
 /** True when GET / on 127.0.0.1:port answers 200 on a fresh connection. */
@@ -362,6 +379,14 @@ export const mean = (values: readonly number[]) => values.reduce((sum, v) => sum
 export const fmtInt = (value: number) => Math.round(value).toLocaleString('en-US');
 export const fmtMs = (value: number) => (value < 10 ? value.toFixed(2) : value.toFixed(1));
 
+/** One line on the machine: CPUs, OS, Node, and the 1-minute load average (other work on it skews the numbers). */
+export function machineLine(): string {
+  const cpus = os.cpus();
+  return `machine: ${cpus.length} × ${cpus[0]?.model.trim() ?? 'unknown CPU'}, ${os.platform()} ${os.release()}, node ${process.version}; ${loadLine()}`;
+}
+
+export const loadLine = () => `load average (1 min): ${os.loadavg()[0]?.toFixed(2)}`;
+
 /** A GitHub-flavoured Markdown table, readable as is in a terminal. Columns starting with '>' align right. */
 export function markdownTable(headers: readonly string[], rows: readonly (readonly string[])[]): string {
   const right = headers.map((h) => h.startsWith('>'));
@@ -373,8 +398,15 @@ export function markdownTable(headers: readonly string[], rows: readonly (readon
   return [line(names), rule, ...rows.map(line)].join('\n');
 }
 
+/** The error's message, on one line. */
 export function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+  return (error instanceof Error ? error.message : String(error)).split('\n')[0] ?? '';
+}
+
+/** The error's message and, for a failed wait, the process's last output: for stderr. */
+export function errorDetail(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return error instanceof WaitError && error.output ? `${message}\n${error.output.replace(/^/gm, '    | ')}` : message;
 }
 
 /** Runs `main` when the module is the process's entry point. */

@@ -6,12 +6,12 @@
 //   - supervise spawn mode, tcp front   kill -HUP <master>       a new connection per request
 //     (and keep-alive, and the http front with keep-alive, for information)
 //   - PM2 cluster mode                  pm2 reload hello         keep-alive
+//     (and with an app that closes its server on SIGINT, as PM2 asks, for information)
 //   - gunicorn + uvicorn workers        kill -HUP <master>       keep-alive
 //
-//   node dist/bench/reload.js [--duration 8] [--at 2] [--connections 16] [--workers 2]
+//   node dist/bench/reload.js [--duration 8] [--at 2] [--connections 16] [--workers 2] [--only spawn]
 
-import os from 'node:os';
-import { errorMessage, fmtInt, fmtMs, freePorts, markdownTable, parseNumberFlags, runIfMain, runWrk, sleep, type WrkResult } from './common.js';
+import { errorDetail, errorMessage, fmtInt, loadLine, machineLine, fmtMs, freePorts, markdownTable, parseNumberFlags, runIfMain, runWrk, sleep, type WrkResult } from './common.js';
 import {
   startGunicorn, startPm2, startSuperviseCluster, startSuperviseSpawn, unavailable, type Target, type TargetOptions,
 } from './targets.js';
@@ -21,6 +21,8 @@ export interface ReloadSettings {
   readonly reloadAtS: number;
   readonly connections: number;
   readonly workers: number;
+  /** Run only the scenarios whose name contains this text. */
+  readonly only?: string;
 }
 
 const DEFAULTS: ReloadSettings = { durationS: 8, reloadAtS: 2, connections: 16, workers: 2 };
@@ -45,6 +47,13 @@ const SCENARIOS: readonly Scenario[] = [
   { name: 'supervise spawn, tcp front (info)', trigger: 'kill -HUP', connectionClose: false, start: spawnMode('tcp'), skip: unavailable('supervise') },
   { name: 'supervise spawn, http front (info)', trigger: 'kill -HUP', connectionClose: false, start: spawnMode('http'), skip: unavailable('supervise') },
   { name: 'pm2 cluster', trigger: 'pm2 reload', connectionClose: false, start: startPm2, skip: unavailable('pm2') },
+  {
+    name: 'pm2 cluster, app closes on SIGINT (info)',
+    trigger: 'pm2 reload',
+    connectionClose: false,
+    start: (options) => startPm2({ ...options, app: 'hello-graceful.cjs' }),
+    skip: unavailable('pm2'),
+  },
   { name: 'gunicorn + uvicorn', trigger: 'kill -HUP', connectionClose: false, start: startGunicorn, skip: unavailable('gunicorn') },
 ];
 
@@ -56,12 +65,13 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
   const settings = parseArguments(argv);
   process.stdout.write(`${describe(settings)}\n\n`);
   const rows: string[][] = [];
-  for (const scenario of SCENARIOS) {
+  const only = settings.only?.toLowerCase();
+  for (const scenario of SCENARIOS.filter((s) => only === undefined || s.name.toLowerCase().includes(only))) {
     const outcome = scenario.skip ? { ok: false as const, reason: scenario.skip } : await runScenario(scenario, settings);
     rows.push(row(scenario, outcome));
     process.stderr.write(`  ${scenario.name}: ${outcome.ok ? `${fmtInt(outcome.load.requests)} requests, ${outcome.load.errors} errors` : outcome.reason}\n`);
   }
-  process.stdout.write(`${markdownTable(HEADERS, rows)}\n\n${LEGEND}\n`);
+  process.stdout.write(`${markdownTable(HEADERS, rows)}\n\n${LEGEND}\nat the end: ${loadLine()}\n`);
   return 0;
 }
 
@@ -70,14 +80,14 @@ async function runScenario(scenario: Scenario, settings: ReloadSettings): Promis
   try {
     target = await scenario.start({ port: await freePorts(1), workers: settings.workers });
   } catch (error) {
-    process.stderr.write(`${scenario.name}: could not start: ${errorMessage(error)}\n`);
-    return { ok: false, reason: firstLine(errorMessage(error)) };
+    process.stderr.write(`${scenario.name}: could not start: ${errorDetail(error)}\n`);
+    return { ok: false, reason: errorMessage(error) };
   }
   try {
     return await reloadUnderLoad(target, scenario, settings);
   } catch (error) {
-    process.stderr.write(`${scenario.name}: ${errorMessage(error)}\n`);
-    return { ok: false, reason: firstLine(errorMessage(error)) };
+    process.stderr.write(`${scenario.name}: ${errorDetail(error)}\n`);
+    return { ok: false, reason: errorMessage(error) };
   } finally {
     await target.stop().catch(() => undefined);
   }
@@ -98,7 +108,7 @@ async function reloadUnderLoad(target: Target, scenario: Scenario, settings: Rel
   return {
     ok: true,
     load: loadResult.value,
-    reloadMs: reloadResult.status === 'fulfilled' ? reloadResult.value : `failed: ${firstLine(errorMessage(reloadResult.reason))}`,
+    reloadMs: reloadResult.status === 'fulfilled' ? reloadResult.value : `failed: ${errorMessage(reloadResult.reason)}`,
     replaced: replacement(before, after, settings.workers),
   };
 }
@@ -110,25 +120,28 @@ function replacement(before: readonly number[], after: readonly number[], worker
   return `${all ? 'yes' : 'NO'} (${replaced}/${before.length} replaced, ${after.length} after)`;
 }
 
-const HEADERS = ['target', 'load', 'trigger', '>requests', '>errors', 'error detail', '>p99 ms', '>max ms', '>reload ms', 'workers replaced'];
+const HEADERS = ['target', 'load', 'trigger', '>requests', '>errors', 'kinds of error', '>p99 ms', '>max ms', '>reload ms', 'workers replaced'];
 
 const LEGEND =
   'errors = socket errors (connect, read, write) + timeouts (> 2 s) + responses with status ≥ 400, as wrk counts them; ' +
   'reload ms = from the trigger until every worker had been replaced (supervise: GET /status; gunicorn: /proc; pm2: `pm2 reload` returned).';
 
+const REASON_MAX = 80;
+
 function row(scenario: Scenario, outcome: Outcome): string[] {
   const load = scenario.connectionClose ? 'new conn/request' : 'keep-alive';
-  if (!outcome.ok) return [scenario.name, load, scenario.trigger, '', `n/a (${outcome.reason})`, '', '', '', '', ''];
+  if (!outcome.ok) {
+    const reason = outcome.reason.length > REASON_MAX ? `${outcome.reason.slice(0, REASON_MAX - 1)}…` : outcome.reason;
+    return [scenario.name, load, scenario.trigger, 'n/a', '', reason, '', '', '', ''];
+  }
   const { load: r } = outcome;
-  const s = r.socketErrors;
-  const detail = r.errors === 0 ? '' : `connect ${s.connect}, read ${s.read}, write ${s.write}, timeout ${s.timeout}, non-2xx ${r.non2xx}`;
   return [
     scenario.name,
     load,
     scenario.trigger,
     fmtInt(r.requests),
     String(r.errors),
-    detail,
+    errorBreakdown(r),
     fmtMs(r.p99Ms),
     fmtMs(r.maxMs),
     typeof outcome.reloadMs === 'number' ? fmtInt(outcome.reloadMs) : outcome.reloadMs,
@@ -136,24 +149,33 @@ function row(scenario: Scenario, outcome: Outcome): string[] {
   ];
 }
 
+/** "read 12, timeout 1": the non-zero kinds of error. */
+function errorBreakdown(r: WrkResult): string {
+  const kinds: [string, number][] = [...Object.entries(r.socketErrors), ['non-2xx', r.non2xx]];
+  return kinds.filter(([, count]) => count > 0).map(([kind, count]) => `${kind} ${count}`).join(', ');
+}
+
 function describe(settings: ReloadSettings): string {
-  const cpus = os.cpus();
   return [
     '## Reload under load',
-    `machine: ${cpus.length} × ${cpus[0]?.model.trim() ?? 'unknown CPU'}, ${os.platform()} ${os.release()}, node ${process.version}`,
+    machineLine(),
     `load: wrk -t1 -c${settings.connections} -d${settings.durationS}s --timeout 2s, reload triggered at ${settings.reloadAtS}s; ` +
       `${settings.workers} workers per target; ${WARMUP_S}s warm-up first`,
   ].join('\n');
 }
 
-const firstLine = (text: string) => text.split('\n')[0] ?? text;
+const USAGE = 'reload.js [--duration s] [--at s] [--connections n] [--workers n] [--only <text in a target name>]';
 
 function parseArguments(argv: readonly string[]): ReloadSettings {
-  const settings = parseNumberFlags(argv, DEFAULTS, {
+  const at = argv.indexOf('--only');
+  const only = at === -1 ? undefined : argv[at + 1];
+  if (at !== -1 && only === undefined) throw new Error(`usage: ${USAGE}`);
+  const rest = at === -1 ? argv : [...argv.slice(0, at), ...argv.slice(at + 2)];
+  const settings = parseNumberFlags(rest, DEFAULTS, {
     '--duration': 'durationS', '--at': 'reloadAtS', '--connections': 'connections', '--workers': 'workers',
-  }, 'reload.js [--duration s] [--at s] [--connections n] [--workers n]');
+  }, USAGE);
   if (settings.reloadAtS >= settings.durationS) throw new Error('--at must be before the end of --duration');
-  return settings;
+  return { ...settings, only };
 }
 
 runIfMain(import.meta.url, main);

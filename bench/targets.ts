@@ -156,7 +156,7 @@ interface Pm2Process {
 }
 
 /** PM2 cluster mode, `pm2 start hello.cjs -i N`, with a private PM2_HOME; `pm2 kill` at the end. */
-export async function startPm2(options: TargetOptions): Promise<Target> {
+export async function startPm2(options: TargetOptions & { readonly app?: string }): Promise<Target> {
   const env = { ...process.env, PM2_HOME: tempDir('pm2'), PORT: String(options.port), PM2_DISABLE_VERSION_CHECK: 'true' };
   const pm2 = (args: readonly string[], timeoutMs = 60_000) => runCommand(process.execPath, [PM2_BIN, ...args], { env, timeoutMs });
   const kill = () => runCommandSync(process.execPath, [PM2_BIN, 'kill'], { env });
@@ -180,7 +180,7 @@ export async function startPm2(options: TargetOptions): Promise<Target> {
     },
   };
   try {
-    const started = await pm2(['start', join(APPS, 'hello.cjs'), '-i', String(options.workers), '--name', 'hello']);
+    const started = await pm2(['start', join(APPS, options.app ?? 'hello.cjs'), '-i', String(options.workers), '--name', 'hello']);
     if (started.code !== 0) throw new Error(`pm2 start exited ${started.signal ?? started.code}:\n${started.output}`);
     await waitUntil('pm2 workers online', async () => (await online()).length === options.workers, { timeoutMs: READY_TIMEOUT_MS, intervalMs: 500 });
     await waitUntil(`port ${options.port} answering`, () => httpOk(options.port), { timeoutMs: READY_TIMEOUT_MS });

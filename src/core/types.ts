@@ -76,7 +76,7 @@ export type WorkerEffect =
   | { readonly type: 'add-to-rotation' }
   | { readonly type: 'remove-from-rotation' }
   | { readonly type: 'begin-drain' }
-  | { readonly type: 'signal'; readonly signal: 'SIGTERM' | 'SIGKILL' }
+  | { readonly type: 'signal'; readonly signal: 'SIGTERM' | 'SIGKILL'; readonly reason?: string }
   | { readonly type: 'arm-timer'; readonly ms: number }
   | { readonly type: 'report-crash' }
   | { readonly type: 'report-failed-start'; readonly reason: string }

@@ -50,7 +50,11 @@ const crashed = (ctx: TransitionContext, ...before: WorkerEffect[]): Transition 
     : { state: 'exited', effects: [...before, { type: 'report-crash' }, { type: 'forget' }] };
 
 const gone: Transition = { state: 'exited', effects: [{ type: 'forget' }] };
-const sigkill: Rule = () => ({ state: 'stopping', effects: [{ type: 'signal', signal: 'SIGKILL' }] });
+const sigkill =
+  (reason: string): Rule =>
+  () => ({ state: 'stopping', effects: [{ type: 'signal', signal: 'SIGKILL', reason }] });
+const killTimedOut = sigkill('did not stop within --kill-timeout');
+const killAtOnce = sigkill('second stop request');
 
 const TABLE: Record<WorkerState, Partial<Record<EventType, Rule>>> = {
   starting: {
@@ -80,12 +84,12 @@ const TABLE: Record<WorkerState, Partial<Record<EventType, Rule>>> = {
   draining: {
     drained: (ctx) => toStopping(ctx),
     timeout: (ctx) => toStopping(ctx),
-    terminate: sigkill,
+    terminate: killAtOnce,
     exit: () => gone,
   },
   stopping: {
-    timeout: sigkill,
-    terminate: sigkill,
+    timeout: killTimedOut,
+    terminate: killAtOnce,
     exit: () => gone,
   },
   backoff: {

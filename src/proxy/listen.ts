@@ -49,15 +49,9 @@ export function boundAddress(server: Server): { host: string; port: number } {
   return { host: address.address, port: address.port };
 }
 
-/** Stops accepting; resolves when the listening socket is closed (at once if it never listened). */
-export function stopAccepting(server: Server): Promise<void> {
-  return new Promise((resolve) => {
-    if (!server.listening) {
-      resolve();
-      return;
-    }
-    // close()'s callback waits for every connection; we only need the listener gone.
-    server.close();
-    resolve();
-  });
+/** Stops accepting new connections; the open ones are the front's to finish. */
+export function stopAccepting(server: Server): void {
+  // Not close(callback): that waits for every connection, and the fronts
+  // track and time-limit their connections themselves.
+  if (server.listening) server.close();
 }

@@ -204,7 +204,7 @@ export class Supervisor {
           break;
         case 'signal':
           record.process?.signal(effect.signal);
-          if (effect.signal === 'SIGKILL') record.logger.warn('worker did not stop in time: SIGKILL');
+          if (effect.signal === 'SIGKILL') record.logger.warn(`SIGKILL: ${effect.reason ?? 'stopping at once'}`);
           break;
         case 'add-to-rotation':
           this.everReady = true;

@@ -44,7 +44,9 @@ describe('worker lifecycle table', () => {
       { type: 'signal', signal: 'SIGTERM' },
       { type: 'arm-timer', ms: 10_000 },
     ]);
-    assert.deepEqual(transition('stopping', { type: 'timeout' }, ctx)?.effects, [{ type: 'signal', signal: 'SIGKILL' }]);
+    assert.deepEqual(transition('stopping', { type: 'timeout' }, ctx)?.effects, [
+      { type: 'signal', signal: 'SIGKILL', reason: 'did not stop within --kill-timeout' },
+    ]);
   });
 
   it('a new worker launches with the ready deadline', () => {

@@ -1,0 +1,153 @@
+// The processes of the front-proxy benchmark: two hello backends, supervise's
+// tcp and http fronts (bench/lib/front-server.ts), HAProxy `mode tcp` and nginx
+// `stream`, each in its own process, all started through startProcess() so
+// that they are killed however the benchmark ends.
+
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { APPS, REPO, childPids, httpOk, startProcess, waitUntil, type Proc } from '../common.js';
+
+export interface ProxyTarget {
+  readonly name: string;
+  readonly port: number;
+  /** The processes doing the proxying, for CPU accounting (empty: not measured). */
+  pids(): number[];
+  stop(): Promise<void>;
+}
+
+export const HAPROXY = '/usr/sbin/haproxy';
+export const NGINX = '/usr/sbin/nginx';
+const NGINX_STREAM_MODULE = '/usr/lib/nginx/modules/ngx_stream_module.so';
+const FRONT_SERVER = join(REPO, 'dist', 'bench', 'lib', 'front-server.js');
+
+/** Why a peer cannot run here, or undefined when it can. */
+export function unavailable(kind: 'haproxy' | 'nginx' | 'supervise'): string | undefined {
+  if (kind === 'haproxy' && !existsSync(HAPROXY)) return `${HAPROXY} missing: apt-get install haproxy`;
+  if (kind === 'nginx' && !existsSync(NGINX)) return `${NGINX} missing: apt-get install nginx libnginx-mod-stream`;
+  if (kind === 'nginx' && !nginxHasStream()) return `nginx lacks the stream module: apt-get install libnginx-mod-stream`;
+  if (kind === 'supervise' && !existsSync(FRONT_SERVER)) return 'not built: npm run build';
+  return undefined;
+}
+
+function nginxHasStream(): boolean {
+  return existsSync(NGINX_STREAM_MODULE) || /--with-stream(?!=dynamic)(\s|$)/.test(nginxConfigureArgs());
+}
+
+/** nginx -V's configure arguments (it prints them on stderr). */
+function nginxConfigureArgs(): string {
+  return spawnSync(NGINX, ['-V'], { encoding: 'utf8' }).stderr ?? '';
+}
+
+function asTarget(name: string, port: number, proc: Proc, pids: () => number[]): ProxyTarget {
+  return {
+    name,
+    port,
+    pids,
+    stop: async () => {
+      await proc.stop(3000, { group: true });
+    },
+  };
+}
+
+async function ready(proc: Proc, port: number, what: string): Promise<void> {
+  await waitUntil(`${what} answering on port ${port}`, () => httpOk(port), { timeoutMs: 15_000, proc });
+}
+
+/** A hello backend (bench/apps/hello-port.cjs) in a process of its own. */
+export async function startBackend(port: number): Promise<ProxyTarget> {
+  const proc = startProcess(`backend :${port}`, process.execPath, [join(APPS, 'hello-port.cjs'), String(port)]);
+  await ready(proc, port, 'backend');
+  return asTarget(`backend :${port}`, port, proc, () => [proc.pid]);
+}
+
+export async function startSuperviseFront(kind: 'tcp' | 'http', port: number, backendPorts: readonly number[]): Promise<ProxyTarget> {
+  const proc = startProcess(`supervise ${kind} front`, process.execPath, [FRONT_SERVER, kind, String(port), backendPorts.join(',')]);
+  await ready(proc, port, `supervise ${kind} front`);
+  return asTarget(`supervise ${kind}`, port, proc, () => [proc.pid]);
+}
+
+/**
+ * HAProxy in `mode tcp`, round-robin, one thread (nbthread 1): the same CPU
+ * budget as supervise's single-threaded front. maxconn stays under the
+ * container's file limit.
+ */
+export async function startHaproxy(port: number, backendPorts: readonly number[], dir: string): Promise<ProxyTarget> {
+  const config = join(dir, 'haproxy.cfg');
+  writeFileSync(
+    config,
+    [
+      'global',
+      '  nbthread 1',
+      '  maxconn 4096',
+      'defaults',
+      '  mode tcp',
+      '  timeout connect 5s',
+      '  timeout client 60s',
+      '  timeout server 60s',
+      'frontend front',
+      `  bind 127.0.0.1:${port}`,
+      '  default_backend hello',
+      'backend hello',
+      '  balance roundrobin',
+      ...backendPorts.map((backendPort, i) => `  server s${i} 127.0.0.1:${backendPort}`),
+      '',
+    ].join('\n'),
+  );
+  const proc = startProcess('haproxy', HAPROXY, ['-db', '-q', '-f', config]);
+  await ready(proc, port, 'haproxy');
+  return asTarget('haproxy tcp', port, proc, () => [proc.pid, ...childPids(proc.pid)]);
+}
+
+/** nginx `stream` (L4), round-robin, one worker process (worker_processes 1), in the foreground. */
+export async function startNginx(port: number, backendPorts: readonly number[], dir: string): Promise<ProxyTarget> {
+  const config = join(dir, 'nginx.conf');
+  writeFileSync(
+    config,
+    [
+      existsSync(NGINX_STREAM_MODULE) ? `load_module ${NGINX_STREAM_MODULE};` : '',
+      'daemon off;',
+      'master_process on;',
+      'worker_processes 1;',
+      `pid ${join(dir, 'nginx.pid')};`,
+      `error_log ${join(dir, 'nginx-error.log')} error;`,
+      'events { worker_connections 4096; }',
+      'stream {',
+      '  upstream hello {',
+      ...backendPorts.map((backendPort) => `    server 127.0.0.1:${backendPort};`),
+      '  }',
+      '  server {',
+      `    listen 127.0.0.1:${port};`,
+      '    proxy_pass hello;',
+      '  }',
+      '}',
+      '',
+    ].join('\n'),
+  );
+  const proc = startProcess('nginx', NGINX, ['-e', join(dir, 'nginx-error.log'), '-p', dir, '-c', config]);
+  try {
+    await ready(proc, port, 'nginx');
+  } catch (error) {
+    const log = join(dir, 'nginx-error.log');
+    if (existsSync(log)) throw new Error(`${(error as Error).message}; nginx says: ${readFileSync(log, 'utf8').trim().split('\n').at(-1)}`);
+    throw error;
+  }
+  return asTarget('nginx stream', port, proc, () => [proc.pid, ...childPids(proc.pid)]);
+}
+
+/** utime + stime of the processes, in clock ticks (1/100 s on Linux). */
+export function cpuTicks(pids: readonly number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return ticks;
+}
+
+export const TICKS_PER_SECOND = 100;

@@ -1,0 +1,226 @@
+// "The front proxy is as fast as the proxies people already run": supervise's
+// tcp and http fronts against HAProxy `mode tcp` and nginx `stream`, all over
+// the same two hello backends, plus a direct-to-one-backend baseline.
+//
+// Two loads, each with wrk -c50: keep-alive connections, and a new connection
+// per request ("Connection: close"). Targets are measured interleaved: every
+// round runs each target once per load, the order rotating from round to
+// round, so that drift of the machine (other work on it) hits all alike.
+// Every proxy runs in a process of its own with one thread (HAProxy nbthread 1,
+// nginx worker_processes 1, supervise's front is one node process); the CPU
+// column is that process's user+system time per request, which other load on
+// the machine disturbs far less than req/s.
+//
+// Acceptance targets (supervise tcp vs HAProxy): ≥ 0.9× req/s keep-alive,
+// ≥ 0.8× with a new connection per request, p99 ≤ 1.3×.
+//
+//   node dist/bench/proxy.js [--rounds 3] [--duration 3] [--warmup 1] [--connections 50] [--pin 0|1]
+//
+// --pin 1 runs wrk on the last CPU (taskset) and everything else on the others.
+
+import { cpus } from 'node:os';
+import {
+  errorDetail, errorMessage, fmtInt, fmtMs, freePorts, loadLine, machineLine, markdownTable, median, parseWrkReport,
+  runIfMain, startProcess, tempDir, wrkArgs, type WrkResult,
+} from './common.js';
+import {
+  cpuTicks, startBackend, startHaproxy, startNginx, startSuperviseFront, TICKS_PER_SECOND, unavailable, type ProxyTarget,
+} from './lib/proxy-targets.js';
+
+export interface ProxyBenchSettings {
+  readonly rounds: number;
+  readonly durationS: number;
+  readonly warmupS: number;
+  readonly connections: number;
+  readonly pin: number;
+}
+
+const DEFAULTS: ProxyBenchSettings = { rounds: 3, durationS: 3, warmupS: 1, connections: 50, pin: 0 };
+
+const LOADS = [
+  { name: 'keep-alive', connectionClose: false },
+  { name: 'new conn/req', connectionClose: true },
+] as const;
+type LoadName = (typeof LOADS)[number]['name'];
+
+const TARGETS = {
+  keepAlive: 0.9,
+  newConnection: 0.8,
+  p99: 1.3,
+};
+
+interface Entry {
+  readonly name: string;
+  readonly target: ProxyTarget | undefined;
+  readonly failure: string | undefined;
+  readonly results: Map<LoadName, Array<WrkResult & { cpuUsPerRequest: number }>>;
+}
+
+export async function main(argv: readonly string[] = process.argv.slice(2)): Promise<number> {
+  const settings = parseArguments(argv);
+  process.stdout.write(`${describe(settings)}\n\n`);
+  const dir = tempDir('proxy');
+  const [backendA, backendB] = [await freePorts(1), await freePorts(1)] as [number, number];
+  const backends = [await startBackend(backendA), await startBackend(backendB)];
+  const entries: Entry[] = [];
+  try {
+    const contenders: Array<[string, string | undefined, () => Promise<ProxyTarget>]> = [
+      ['direct (one backend)', undefined, async () => ({ ...(backends[0] as ProxyTarget), pids: () => [] })],
+      ['supervise tcp', unavailable('supervise'), async () => startSuperviseFront('tcp', await freePorts(1), [backendA, backendB])],
+      ['supervise http', unavailable('supervise'), async () => startSuperviseFront('http', await freePorts(1), [backendA, backendB])],
+      ['haproxy tcp', unavailable('haproxy'), async () => startHaproxy(await freePorts(1), [backendA, backendB], dir)],
+      ['nginx stream', unavailable('nginx'), async () => startNginx(await freePorts(1), [backendA, backendB], dir)],
+    ];
+    for (const [name, skip, start] of contenders) entries.push(await startEntry(name, skip, start));
+    await measure(entries, settings);
+  } finally {
+    await Promise.all(entries.slice(1).map((entry) => entry.target?.stop().catch(() => undefined)));
+    await Promise.all(backends.map((backend) => backend.stop().catch(() => undefined)));
+  }
+  process.stdout.write(`${report(entries)}\nat the end: ${loadLine()}\n`);
+  return 0;
+}
+
+async function startEntry(name: string, skip: string | undefined, start: () => Promise<ProxyTarget>): Promise<Entry> {
+  const results = new Map<LoadName, Array<WrkResult & { cpuUsPerRequest: number }>>();
+  if (skip !== undefined) return { name, target: undefined, failure: skip, results };
+  try {
+    return { name, target: await start(), failure: undefined, results };
+  } catch (error) {
+    process.stderr.write(`${name}: could not start: ${errorDetail(error)}\n`);
+    return { name, target: undefined, failure: errorMessage(error), results };
+  }
+}
+
+async function measure(entries: readonly Entry[], settings: ProxyBenchSettings): Promise<void> {
+  const running = entries.filter((entry) => entry.target !== undefined);
+  for (const load of LOADS) {
+    for (const entry of running) await runLoad(entry, load, settings, settings.warmupS);
+  }
+  for (let round = 0; round < settings.rounds; round++) {
+    for (const load of LOADS) {
+      const order = running.map((_, i) => running[(i + round) % running.length] as Entry);
+      for (const entry of order) {
+        const result = await runLoad(entry, load, settings, settings.durationS);
+        const list = entry.results.get(load.name) ?? [];
+        list.push(result);
+        entry.results.set(load.name, list);
+        process.stderr.write(
+          `  round ${round + 1}/${settings.rounds} ${load.name.padEnd(12)} ${entry.name.padEnd(20)} ${fmtInt(result.rps).padStart(7)} req/s  p99 ${fmtMs(result.p99Ms)} ms  ${result.cpuUsPerRequest.toFixed(1)} µs CPU/req\n`,
+        );
+      }
+    }
+  }
+}
+
+async function runLoad(
+  entry: Entry,
+  load: (typeof LOADS)[number],
+  settings: ProxyBenchSettings,
+  durationS: number,
+): Promise<WrkResult & { cpuUsPerRequest: number }> {
+  const target = entry.target as ProxyTarget;
+  const args = wrkArgs({ port: target.port, threads: 1, connections: settings.connections, durationS, connectionClose: load.connectionClose });
+  const lastCpu = String(cpus().length - 1);
+  const [command, commandArgs] = settings.pin ? ['taskset', ['-c', lastCpu, 'wrk', ...args]] : ['wrk', args];
+  const pids = target.pids();
+  const before = cpuTicks(pids);
+  const proc = startProcess('wrk', command, commandArgs, { keepStdout: true });
+  const timer = setTimeout(() => proc.signal('SIGKILL'), (durationS + 30) * 1000);
+  const exit = await proc.exited;
+  clearTimeout(timer);
+  const ticks = cpuTicks(pids) - before;
+  const line = proc.stdout().split('\n').find((l) => l.startsWith('WRK_JSON '));
+  if (exit.code !== 0 || line === undefined) throw new Error(`wrk failed against ${entry.name} (${exit.signal ?? exit.code}):\n${proc.tail()}`);
+  const result = parseWrkReport(line.slice('WRK_JSON '.length));
+  const cpuUsPerRequest = pids.length === 0 || result.requests === 0 ? Number.NaN : (ticks * 1e6) / TICKS_PER_SECOND / result.requests;
+  return { ...result, cpuUsPerRequest };
+}
+
+function report(entries: readonly Entry[]): string {
+  const haproxy = entries.find((entry) => entry.name === 'haproxy tcp');
+  const rows: string[][] = [];
+  for (const load of LOADS) {
+    const reference = haproxy?.results.get(load.name) ?? [];
+    const refRps = median(reference.map((r) => r.rps));
+    const refP99 = median(reference.map((r) => r.p99Ms));
+    for (const entry of entries) {
+      const results = entry.results.get(load.name) ?? [];
+      if (results.length === 0) {
+        rows.push([entry.name, load.name, `n/a (${entry.failure ?? 'not measured'})`, '', '', '', '', '', '', '']);
+        continue;
+      }
+      const rps = median(results.map((r) => r.rps));
+      const p99 = median(results.map((r) => r.p99Ms));
+      const cpu = median(results.map((r) => r.cpuUsPerRequest));
+      rows.push([
+        entry.name,
+        load.name,
+        fmtInt(rps),
+        results.map((r) => fmtInt(r.rps)).join(' / '),
+        fmtMs(median(results.map((r) => r.p50Ms))),
+        fmtMs(p99),
+        Number.isFinite(cpu) ? cpu.toFixed(1) : '–',
+        String(results.reduce((sum, r) => sum + r.errors, 0)),
+        Number.isFinite(refRps) ? `${(rps / refRps).toFixed(2)}×` : 'n/a',
+        Number.isFinite(refP99) ? `${(p99 / refP99).toFixed(2)}×` : 'n/a',
+      ]);
+    }
+  }
+  const table = markdownTable(
+    ['target', 'load', '>req/s (median)', '>per round', '>p50 ms', '>p99 ms', '>CPU µs/req', '>errors', '>req/s vs haproxy', '>p99 vs haproxy'],
+    rows,
+  );
+  return `${table}\n\n${verdict(entries)}`;
+}
+
+function verdict(entries: readonly Entry[]): string {
+  const find = (name: string) => entries.find((entry) => entry.name === name);
+  const supervise = find('supervise tcp');
+  const haproxy = find('haproxy tcp');
+  if (!supervise || !haproxy) return 'verdict: n/a';
+  const lines: string[] = [];
+  for (const [load, target] of [['keep-alive', TARGETS.keepAlive], ['new conn/req', TARGETS.newConnection]] as const) {
+    const ours = supervise.results.get(load) ?? [];
+    const theirs = haproxy.results.get(load) ?? [];
+    if (ours.length === 0 || theirs.length === 0) {
+      lines.push(`verdict ${load}: n/a`);
+      continue;
+    }
+    const ratio = median(ours.map((r) => r.rps)) / median(theirs.map((r) => r.rps));
+    const p99 = median(ours.map((r) => r.p99Ms)) / median(theirs.map((r) => r.p99Ms));
+    const pass = ratio >= target && p99 <= TARGETS.p99;
+    lines.push(
+      `verdict ${load}: supervise tcp = ${ratio.toFixed(2)}× haproxy req/s (target ≥ ${target}), p99 ${p99.toFixed(2)}× (target ≤ ${TARGETS.p99}): ${pass ? 'PASS' : 'FAIL'}`,
+    );
+  }
+  return lines.join('\n');
+}
+
+function describe(settings: ProxyBenchSettings): string {
+  return [
+    '## Front proxy',
+    machineLine(),
+    `load: wrk -t1 -c${settings.connections} -d${settings.durationS}s, GET / → "hello", keep-alive and "Connection: close"; ` +
+      `${settings.rounds} interleaved rounds after a ${settings.warmupS}s warm-up per target and load; ` +
+      (settings.pin ? `wrk pinned to CPU ${cpus().length - 1}` : 'no CPU pinning'),
+  ].join('\n');
+}
+
+function parseArguments(argv: readonly string[]): ProxyBenchSettings {
+  const flags: Record<string, keyof ProxyBenchSettings> = {
+    '--rounds': 'rounds', '--duration': 'durationS', '--warmup': 'warmupS', '--connections': 'connections', '--pin': 'pin',
+  };
+  const settings: Record<string, number> = { ...DEFAULTS };
+  for (let i = 0; i < argv.length; i += 2) {
+    const key = flags[argv[i] ?? ''];
+    const value = Number(argv[i + 1]);
+    if (key === undefined || !Number.isInteger(value) || value < 0 || (key !== 'pin' && value === 0)) {
+      throw new Error(`usage: proxy.js [--rounds n] [--duration s] [--warmup s] [--connections n] [--pin 0|1] (bad argument: ${argv[i]} ${argv[i + 1] ?? ''})`);
+    }
+    settings[key] = value;
+  }
+  return settings as unknown as ProxyBenchSettings;
+}
+
+runIfMain(import.meta.url, main);

@@ -1,0 +1,68 @@
+// `npm run bench`: the comparative benchmarks in sequence, each printing its
+// own table (Markdown, as pasted into docs/benchmarks.md).
+//
+//   node dist/bench/run.js                          # cluster, reload, proxy
+//   node dist/bench/run.js --only cluster           # one of cluster | reload | proxy
+//   node dist/bench/run.js --only cluster,reload    # several
+//
+// Each benchmark also runs alone: node dist/bench/cluster.js (see its header).
+
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { errorDetail, runIfMain } from './common.js';
+
+type BenchMain = (argv: readonly string[]) => Promise<number | void>;
+
+interface Bench {
+  readonly name: string;
+  /** The compiled module, next to this file. */
+  readonly module: string;
+}
+
+const BENCHES: readonly Bench[] = [
+  { name: 'cluster', module: './cluster.js' },
+  { name: 'reload', module: './reload.js' },
+  { name: 'proxy', module: './proxy.js' },
+];
+
+export async function main(argv: readonly string[] = process.argv.slice(2)): Promise<number> {
+  const selected = parseArguments(argv);
+  let failures = 0;
+  for (const bench of BENCHES.filter((b) => selected.includes(b.name))) {
+    process.stdout.write(`\n=== bench: ${bench.name} ===\n\n`);
+    const started = Date.now();
+    try {
+      const code = await runBench(bench);
+      if (typeof code === 'number' && code !== 0) failures++;
+    } catch (error) {
+      failures++;
+      process.stderr.write(`bench ${bench.name} failed: ${errorDetail(error)}\n`);
+    }
+    process.stdout.write(`\n(${bench.name}: ${((Date.now() - started) / 1000).toFixed(0)} s)\n`);
+  }
+  return failures === 0 ? 0 : 1;
+}
+
+async function runBench(bench: Bench): Promise<number | void> {
+  const url = new URL(bench.module, import.meta.url);
+  if (!existsSync(fileURLToPath(url))) {
+    process.stdout.write(`skipped: ${fileURLToPath(url)} does not exist (not written yet?)\n`);
+    return 0;
+  }
+  const module = (await import(url.href)) as { main?: BenchMain };
+  if (typeof module.main !== 'function') throw new Error(`${bench.module} exports no main()`);
+  return module.main([]);
+}
+
+function parseArguments(argv: readonly string[]): string[] {
+  const names = BENCHES.map((b) => b.name);
+  if (argv.length === 0) return names;
+  const only = argv[0] === '--only' && argv.length === 2 ? (argv[1] ?? '').split(',') : undefined;
+  const unknown = only?.filter((name) => !names.includes(name));
+  if (only === undefined || only.length === 0 || (unknown && unknown.length > 0)) {
+    throw new Error(`usage: run.js [--only ${names.join('|')}[,…]]${unknown?.length ? ` (unknown: ${unknown.join(', ')})` : ''}`);
+  }
+  return only;
+}
+
+runIfMain(import.meta.url, main);

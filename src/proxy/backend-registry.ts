@@ -1,0 +1,105 @@
+// The backends a front knows about: the ones in rotation (through the
+// balancer) and the removed ones that still have connections. Counts open
+// connections per backend and reports a removed backend as drained exactly
+// once, when its last connection ends.
+
+import { createBalancer, type Balancer } from '../core/balancer.js';
+import type { Backend, BalancePolicy, FrontEvents, WorkerId } from '../core/types.js';
+
+export interface BackendEntry {
+  readonly id: WorkerId;
+  host: string;
+  port: number;
+  /** Open connections (tcp) or in-flight requests (http), connect attempts included. */
+  active: number;
+  /** Connections accepted for this backend since it was first added. */
+  total: number;
+  /** Out of rotation: report drained once `active` reaches 0. */
+  removed: boolean;
+}
+
+export class BackendRegistry {
+  private readonly balancer: Balancer;
+  private readonly entries = new Map<WorkerId, BackendEntry>();
+
+  constructor(
+    policy: BalancePolicy,
+    private readonly events: FrontEvents,
+    /** Called when a removed backend has drained, before onDrained (the http front closes its pool). */
+    private readonly onForget?: (entry: BackendEntry) => void,
+  ) {
+    this.balancer = createBalancer(policy);
+  }
+
+  add(backend: Backend): BackendEntry {
+    let entry = this.entries.get(backend.id);
+    if (entry === undefined) {
+      entry = { id: backend.id, host: backend.host, port: backend.port, active: 0, total: 0, removed: false };
+      this.entries.set(backend.id, entry);
+    } else {
+      // Back in rotation (healthy again) before it drained: same entry, same counts.
+      entry.host = backend.host;
+      entry.port = backend.port;
+      entry.removed = false;
+    }
+    this.balancer.add(backend.id, backend.weight);
+    return entry;
+  }
+
+  remove(id: WorkerId): void {
+    const entry = this.entries.get(id);
+    if (entry === undefined || entry.removed) return;
+    entry.removed = true;
+    this.balancer.remove(id);
+    if (entry.active === 0) {
+      // Asynchronously: the caller is still inside its own remove() bookkeeping.
+      queueMicrotask(() => this.forgetIfDrained(entry));
+    }
+  }
+
+  /** The next backend to try (not in `exclude`), or undefined when none is left. */
+  pick(exclude?: ReadonlySet<WorkerId>): BackendEntry | undefined {
+    const id = this.balancer.pick(exclude);
+    return id === undefined ? undefined : this.entries.get(id);
+  }
+
+  get size(): number {
+    return this.balancer.size;
+  }
+
+  /** A connection (or request) to `entry` begins. */
+  acquire(entry: BackendEntry): void {
+    entry.active++;
+    entry.total++;
+    this.balancer.acquire(entry.id);
+  }
+
+  /** That connection ended; a removed backend whose last one this was is drained. */
+  release(entry: BackendEntry): void {
+    entry.active--;
+    this.balancer.release(entry.id);
+    if (entry.active === 0 && entry.removed) this.forgetIfDrained(entry);
+  }
+
+  /** Undo an acquire whose connect failed: it never counted as a connection. */
+  releaseFailed(entry: BackendEntry): void {
+    entry.total--;
+    this.release(entry);
+  }
+
+  connections(id: WorkerId): number {
+    return this.entries.get(id)?.active ?? 0;
+  }
+
+  totalConnections(id: WorkerId): number {
+    return this.entries.get(id)?.total ?? 0;
+  }
+
+  private forgetIfDrained(entry: BackendEntry): void {
+    // Re-added meanwhile, or already forgotten: nothing to report.
+    if (!entry.removed || entry.active !== 0 || this.entries.get(entry.id) !== entry) return;
+    this.entries.delete(entry.id);
+    this.onForget?.(entry);
+    this.events.onDrained(entry.id);
+  }
+}

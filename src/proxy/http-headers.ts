@@ -1,0 +1,106 @@
+// Header rewriting of the http front: hop-by-hop headers stay on their hop
+// (RFC 9110 §7.6.1), X-Forwarded-* tell the backend who asked and how.
+// Headers are handled as node's raw [name, value, name, value, …] lists, which
+// keep their case, their order and their repetitions.
+
+import type { IncomingMessage } from 'node:http';
+
+/** Headers that describe one connection, never forwarded as they are. */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'upgrade',
+  // Answered by the front's own server (it sent "100 Continue" already).
+  'expect',
+]);
+
+const FORWARDED = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']);
+
+/** Extra header names the sender listed in Connection (they are hop-by-hop too). */
+function connectionListed(rawHeaders: readonly string[]): Set<string> | undefined {
+  let listed: Set<string> | undefined;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    if ((rawHeaders[i] as string).toLowerCase() !== 'connection') continue;
+    for (const token of (rawHeaders[i + 1] as string).split(',')) {
+      const name = token.trim().toLowerCase();
+      if (name !== '' && name !== 'close' && name !== 'keep-alive') (listed ??= new Set()).add(name);
+    }
+  }
+  return listed;
+}
+
+/** A client address without the IPv4-mapped IPv6 prefix node reports on dual-stack sockets. */
+export function clientAddress(request: IncomingMessage): string {
+  const address = request.socket.remoteAddress ?? '';
+  return address.startsWith('::ffff:') ? address.slice(7) : address;
+}
+
+/**
+ * The headers of a request as the backend should see them: hop-by-hop ones
+ * dropped (`keepUpgrade` keeps Connection/Upgrade for a WebSocket handshake),
+ * the client's address appended to X-Forwarded-For, X-Forwarded-Proto and
+ * X-Forwarded-Host set unless a proxy in front of this one already set them.
+ */
+export function forwardedRequestHeaders(request: IncomingMessage, keepUpgrade = false): string[] {
+  const raw = request.rawHeaders;
+  const listed = connectionListed(raw);
+  const out: string[] = [];
+  let forwardedFor: string | undefined;
+  let forwardedProto: string | undefined;
+  let forwardedHost: string | undefined;
+  let host: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    const value = raw[i + 1] as string;
+    const lower = name.toLowerCase();
+    if (FORWARDED.has(lower)) {
+      if (lower === 'x-forwarded-for') forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
+      else if (lower === 'x-forwarded-proto') forwardedProto ??= value;
+      else forwardedHost ??= value;
+      continue;
+    }
+    if (lower === 'host') host = value;
+    const hopByHop = HOP_BY_HOP.has(lower) || listed?.has(lower) === true;
+    if (hopByHop && !(keepUpgrade && (lower === 'connection' || lower === 'upgrade'))) continue;
+    out.push(name, value);
+  }
+  const address = clientAddress(request);
+  out.push('X-Forwarded-For', forwardedFor === undefined ? address : `${forwardedFor}, ${address}`);
+  out.push('X-Forwarded-Proto', forwardedProto ?? 'http');
+  if (forwardedHost !== undefined || host !== undefined) out.push('X-Forwarded-Host', (forwardedHost ?? host) as string);
+  return out;
+}
+
+/** A backend response's headers for the client: hop-by-hop ones dropped. */
+export function forwardedResponseHeaders(response: IncomingMessage): string[] {
+  const raw = response.rawHeaders;
+  const listed = connectionListed(raw);
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || listed?.has(lower) === true) continue;
+    out.push(name, raw[i + 1] as string);
+  }
+  return out;
+}
+
+/**
+ * A response head for a raw socket (after an Upgrade request). A 101 goes as
+ * the backend sent it; any other answer is relayed close-delimited, because
+ * node has already decoded its body.
+ */
+export function responseHead(response: IncomingMessage): string {
+  const switching = response.statusCode === 101;
+  let head = `HTTP/1.1 ${response.statusCode ?? 502} ${response.statusMessage ?? ''}\r\n`;
+  const raw = switching ? response.rawHeaders : forwardedResponseHeaders(response);
+  for (let i = 0; i < raw.length; i += 2) {
+    if (!switching && (raw[i] as string).toLowerCase() === 'transfer-encoding') continue;
+    head += `${raw[i]}: ${raw[i + 1]}\r\n`;
+  }
+  if (!switching) head += 'Connection: close\r\n';
+  return `${head}\r\n`;
+}

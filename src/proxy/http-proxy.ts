@@ -1,0 +1,342 @@
+// The L7 front (--proxy http): every request goes to the next backend, over a
+// keep-alive pool per backend. Because the choice is made per request, a
+// client's keep-alive connection outlives any backend: when one is removed
+// (reload, scale down, health ejection) the next request simply goes to
+// another, which is what makes reloads lossless on busy keep-alive connections.
+//
+// A request whose backend refuses the connection (or does not accept in time)
+// is retried on the next backend before anything is sent, and the failure is
+// reported as a passive health check. A request that finds a pooled socket
+// closed by the backend meanwhile is retried when that is safe (idempotent,
+// no body). 502 when no backend works, 504 when the backend does not answer in time.
+
+import http from 'node:http';
+import type { Socket } from 'node:net';
+import type { Backend, Front, WorkerId } from '../core/types.js';
+import { BackendRegistry, type BackendEntry } from './backend-registry.js';
+import { ConnectTimeoutError, ResponseTimeoutError } from './errors.js';
+import { forwardedRequestHeaders, forwardedResponseHeaders } from './http-headers.js';
+import { proxyUpgrade } from './http-upgrade.js';
+import { boundAddress, listenOn, stopAccepting } from './listen.js';
+import { checkFrontOptions, DEFAULT_CONNECT_TIMEOUT_MS, type BoundFront, type FrontOptions } from './options.js';
+import { createSweeper, type Sweeper } from './sweeper.js';
+
+export const DEFAULT_HTTP_RESPONSE_TIMEOUT_MS = 60_000;
+
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+/** Retries of a request whose pooled socket turned out to be closed by the backend. */
+const MAX_STALE_RETRIES = 2;
+const STALE_SOCKET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
+
+type Phase = 'connecting' | 'waiting' | 'streaming' | 'done';
+
+/** One client request and its current attempt upstream. */
+class Exchange {
+  upstream: http.ClientRequest | undefined = undefined;
+  backend: BackendEntry | undefined = undefined;
+  failed: Set<WorkerId> | undefined = undefined;
+  phase: Phase = 'connecting';
+  phaseStartedAt = 0;
+  staleRetries = 0;
+  bodyForwarded = false;
+  readonly headers: string[];
+  readonly hasBody: boolean;
+
+  constructor(
+    readonly request: http.IncomingMessage,
+    readonly response: http.ServerResponse,
+  ) {
+    this.headers = forwardedRequestHeaders(request);
+    const length = request.headers['content-length'];
+    this.hasBody = request.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+  }
+}
+
+class HttpFront implements BoundFront {
+  readonly registry: BackendRegistry;
+  readonly connectTimeoutMs: number;
+  private readonly responseTimeoutMs: number;
+  private readonly server: http.Server;
+  private readonly pools = new Map<WorkerId, http.Agent>();
+  /** Exchanges waiting for a connect or a response head: the sweeper times them out. */
+  private readonly pending = new Set<Exchange>();
+  /** Upgraded (WebSocket) connections, which the http server no longer tracks. */
+  readonly tunnels = new Set<Socket>();
+  /** Set while closing: called whenever an upgraded connection ends. */
+  whenTunnelsClosed: (() => void) | undefined;
+  private sweeper: Sweeper | undefined;
+  private closing: Promise<void> | undefined;
+
+  constructor(readonly options: FrontOptions) {
+    checkFrontOptions(options);
+    this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    this.responseTimeoutMs = options.idleTimeoutMs ?? DEFAULT_HTTP_RESPONSE_TIMEOUT_MS;
+    this.registry = new BackendRegistry(options.balance, options.events, (entry) => this.closePool(entry.id));
+    this.server = http.createServer((request, response) => this.handle(request, response));
+    this.server.on('upgrade', (request: http.IncomingMessage, socket: Socket, head: Buffer) => proxyUpgrade(this, request, socket, head));
+    this.server.on('error', (error) => this.options.logger?.error({ err: error }, 'front: accept failed'));
+  }
+
+  async listen(): Promise<void> {
+    await listenOn(this.server, this.options.host, this.options.port);
+    const timeouts = [this.connectTimeoutMs, this.responseTimeoutMs].filter((ms) => ms > 0);
+    this.sweeper = createSweeper(Math.min(...timeouts), (now) => this.sweep(now));
+  }
+
+  address(): { host: string; port: number } {
+    return boundAddress(this.server);
+  }
+
+  add(backend: Backend): void {
+    this.registry.add(backend);
+  }
+
+  remove(id: WorkerId): void {
+    this.registry.remove(id);
+    // Idle pooled sockets would only keep the backend's server from closing.
+    const pool = this.pools.get(id);
+    if (pool !== undefined) closeIdleSockets(pool);
+  }
+
+  connections(id: WorkerId): number {
+    const pool = this.pools.get(id);
+    return this.registry.connections(id) + (pool === undefined ? 0 : idleSocketCount(pool));
+  }
+
+  totalConnections(id: WorkerId): number {
+    return this.registry.totalConnections(id);
+  }
+
+  close(timeoutMs: number): Promise<void> {
+    this.closing ??= new Promise<void>((resolve) => {
+      const deadline = setTimeout(() => {
+        this.server.closeAllConnections();
+        for (const socket of this.tunnels) socket.destroy();
+      }, timeoutMs);
+      const finish = () => {
+        clearTimeout(deadline);
+        this.sweeper?.stop();
+        for (const pool of this.pools.values()) pool.destroy();
+        this.pools.clear();
+        resolve();
+      };
+      let serverClosed = !this.server.listening;
+      const maybeFinish = () => {
+        if (serverClosed && this.tunnels.size === 0) finish();
+      };
+      this.whenTunnelsClosed = maybeFinish;
+      if (serverClosed) {
+        maybeFinish();
+        return;
+      }
+      // close() stops accepting and closes idle keep-alive connections; busy
+      // ones get "Connection: close" on their current response (see handle()).
+      this.server.close(() => {
+        serverClosed = true;
+        maybeFinish();
+      });
+      stopAccepting(this.server);
+    });
+    return this.closing;
+  }
+
+  get isClosing(): boolean {
+    return this.closing !== undefined;
+  }
+
+  pool(backend: BackendEntry): http.Agent {
+    let pool = this.pools.get(backend.id);
+    if (pool === undefined) {
+      // lifo keeps a few hot sockets busy and lets the rest expire; the timeout
+      // closes idle ones (node shortens it to the backend's Keep-Alive hint).
+      pool = new http.Agent({ keepAlive: true, scheduling: 'lifo', maxFreeSockets: 128, timeout: 30_000 });
+      this.pools.set(backend.id, pool);
+    }
+    return pool;
+  }
+
+  reportConnectFailure(backend: BackendEntry, error: Error): void {
+    this.options.logger?.debug({ backend: backend.id, port: backend.port, err: error.message }, 'front: connect failed, trying the next backend');
+    this.options.events.onConnectFailure(backend.id, error);
+  }
+
+  // -------------------------------------------------------------- per request
+
+  private handle(request: http.IncomingMessage, response: http.ServerResponse): void {
+    const exchange = new Exchange(request, response);
+    response.on('close', () => {
+      // The client went away before its response was complete: stop the backend side.
+      if (!response.writableFinished) this.abandon(exchange);
+    });
+    this.dispatch(exchange);
+  }
+
+  private dispatch(exchange: Exchange): void {
+    if (exchange.response.destroyed) return; // the client left while a retry was due
+    const backend = this.registry.pick(exchange.failed);
+    if (backend === undefined) {
+      const tried = exchange.failed?.size ?? 0;
+      this.fail(exchange, 502, tried > 0 ? `no backend accepted the connection (${tried} tried)` : 'no backend available');
+      return;
+    }
+    const { request } = exchange;
+    this.registry.acquire(backend);
+    const upstream = http.request({
+      host: backend.host,
+      port: backend.port,
+      method: request.method,
+      path: request.url,
+      headers: exchange.headers,
+      setHost: false,
+      agent: this.pool(backend),
+    });
+    exchange.backend = backend;
+    exchange.upstream = upstream;
+    exchange.phase = 'connecting';
+    exchange.phaseStartedAt = Date.now();
+    this.pending.add(exchange);
+    upstream.on('socket', (socket) => {
+      if (socket.connecting) socket.once('connect', () => this.sendBody(exchange, upstream));
+      else this.sendBody(exchange, upstream);
+    });
+    upstream.on('response', (upstreamResponse) => this.relayResponse(exchange, upstream, upstreamResponse));
+    upstream.on('error', (error) => this.upstreamFailed(exchange, upstream, error));
+    // Without a body the request can be sent (and re-sent on a retry) as it is.
+    if (!exchange.hasBody) upstream.end();
+  }
+
+  /** The backend accepted: the body may flow now (it was held back so a refused connect loses nothing). */
+  private sendBody(exchange: Exchange, upstream: http.ClientRequest): void {
+    if (exchange.upstream !== upstream || exchange.phase !== 'connecting') return;
+    exchange.phase = 'waiting';
+    exchange.phaseStartedAt = Date.now();
+    if (exchange.hasBody && !exchange.bodyForwarded) {
+      exchange.bodyForwarded = true;
+      exchange.request.pipe(upstream);
+    }
+  }
+
+  private relayResponse(exchange: Exchange, upstream: http.ClientRequest, upstreamResponse: http.IncomingMessage): void {
+    if (exchange.upstream !== upstream) return;
+    this.pending.delete(exchange);
+    exchange.phase = 'streaming';
+    const { response } = exchange;
+    this.endConnectionIfClosing(response);
+    response.writeHead(upstreamResponse.statusCode ?? 502, upstreamResponse.statusMessage, forwardedResponseHeaders(upstreamResponse));
+    upstreamResponse.pipe(response);
+    upstreamResponse.on('close', () => {
+      // Cut short by the backend: the client cannot get a whole response any more.
+      if (!upstreamResponse.complete) response.destroy();
+      this.finish(exchange);
+    });
+  }
+
+  private upstreamFailed(exchange: Exchange, upstream: http.ClientRequest, error: NodeJS.ErrnoException): void {
+    if (exchange.upstream !== upstream) return; // abandoned, or an attempt already retried
+    const backend = exchange.backend as BackendEntry;
+    const { phase } = exchange;
+    this.pending.delete(exchange);
+    exchange.upstream = undefined;
+    exchange.backend = undefined;
+    if (phase === 'connecting') {
+      // Nothing reached the backend: try the next one.
+      this.registry.releaseFailed(backend);
+      (exchange.failed ??= new Set()).add(backend.id);
+      this.reportConnectFailure(backend, error);
+      this.dispatch(exchange);
+      return;
+    }
+    this.registry.release(backend);
+    if (phase === 'waiting' && this.isStaleSocket(exchange, upstream, error)) {
+      exchange.staleRetries++;
+      this.dispatch(exchange);
+      return;
+    }
+    if (error instanceof ResponseTimeoutError) this.fail(exchange, 504, error.message);
+    else this.fail(exchange, 502, `backend ${backend.host}:${backend.port} failed: ${error.message}`);
+  }
+
+  /** A pooled socket the backend had closed: safe to retry when nothing can have been processed twice. */
+  private isStaleSocket(exchange: Exchange, upstream: http.ClientRequest, error: NodeJS.ErrnoException): boolean {
+    return (
+      upstream.reusedSocket &&
+      !exchange.hasBody &&
+      exchange.staleRetries < MAX_STALE_RETRIES &&
+      IDEMPOTENT.has(exchange.request.method ?? '') &&
+      STALE_SOCKET_CODES.has(error.code ?? '')
+    );
+  }
+
+  /** Answers with a short error, or cuts the connection when the response had already begun. */
+  private fail(exchange: Exchange, status: 502 | 504, reason: string): void {
+    exchange.phase = 'done';
+    const { response } = exchange;
+    if (response.headersSent || response.destroyed) {
+      response.destroy();
+      return;
+    }
+    this.options.logger?.warn({ status, method: exchange.request.method, url: exchange.request.url, reason }, 'front: request failed');
+    const body = `${status} ${http.STATUS_CODES[status]}: ${reason}\n`;
+    this.endConnectionIfClosing(response);
+    response.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(body) });
+    response.end(body);
+  }
+
+  /** While closing, every response ends its keep-alive connection, so that close() completes. */
+  private endConnectionIfClosing(response: http.ServerResponse): void {
+    if (this.closing !== undefined) response.setHeader('Connection', 'close');
+  }
+
+  private finish(exchange: Exchange): void {
+    this.pending.delete(exchange);
+    exchange.phase = 'done';
+    exchange.upstream = undefined;
+    const backend = exchange.backend;
+    exchange.backend = undefined;
+    if (backend !== undefined) this.registry.release(backend);
+  }
+
+  private abandon(exchange: Exchange): void {
+    const upstream = exchange.upstream;
+    this.finish(exchange);
+    upstream?.destroy();
+  }
+
+  private sweep(now: number): void {
+    for (const exchange of this.pending) {
+      const backend = exchange.backend as BackendEntry;
+      const elapsed = now - exchange.phaseStartedAt;
+      if (exchange.phase === 'connecting' && elapsed >= this.connectTimeoutMs) {
+        exchange.upstream?.destroy(new ConnectTimeoutError(backend.host, backend.port, this.connectTimeoutMs));
+      } else if (exchange.phase === 'waiting' && this.responseTimeoutMs > 0 && elapsed >= this.responseTimeoutMs) {
+        exchange.upstream?.destroy(new ResponseTimeoutError(backend.host, backend.port, this.responseTimeoutMs));
+      }
+    }
+  }
+
+  private closePool(id: WorkerId): void {
+    const pool = this.pools.get(id);
+    if (pool === undefined) return;
+    this.pools.delete(id);
+    // After the response that drained it has handed its socket back.
+    setImmediate(() => pool.destroy());
+  }
+}
+
+function idleSocketCount(pool: http.Agent): number {
+  let count = 0;
+  for (const sockets of Object.values(pool.freeSockets)) count += sockets?.length ?? 0;
+  return count;
+}
+
+function closeIdleSockets(pool: http.Agent): void {
+  for (const sockets of Object.values(pool.freeSockets)) {
+    for (const socket of sockets ?? []) socket.destroy();
+  }
+}
+
+export function createHttpFront(options: FrontOptions): Front & BoundFront {
+  return new HttpFront(options);
+}
+
+export type { HttpFront };
