@@ -206,6 +206,88 @@ export function pidAlive(pid: number): boolean {
   }
 }
 
+// ---------------------------------------------------------------- CPU accounting
+
+/** Clock ticks per second of /proc (USER_HZ; 100 on Linux). */
+export const TICKS_PER_SECOND = 100;
+
+interface ProcEntry {
+  readonly ppid: number;
+  /** utime + stime + cutime + cstime: its own CPU and that of its reaped children. */
+  readonly ticks: number;
+}
+
+function readProcTable(): Map<number, ProcEntry> {
+  const table = new Map<number, ProcEntry>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+      // After "(comm)": state ppid … utime(11) stime(12) cutime(13) cstime(14), 0-based.
+      table.set(Number(entry), { ppid: f[1] ?? 0, ticks: (f[11] ?? 0) + (f[12] ?? 0) + (f[13] ?? 0) + (f[14] ?? 0) });
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return table;
+}
+
+function treeTicks(table: ReadonlyMap<number, ProcEntry>, roots: readonly number[]): number {
+  const children = new Map<number, number[]>();
+  for (const [pid, { ppid }] of table) children.set(ppid, [...(children.get(ppid) ?? []), pid]);
+  const seen = new Set<number>();
+  const stack = roots.filter((pid) => table.has(pid));
+  let ticks = 0;
+  for (let pid = stack.pop(); pid !== undefined; pid = stack.pop()) {
+    if (seen.has(pid)) continue;
+    seen.add(pid);
+    ticks += table.get(pid)?.ticks ?? 0;
+    stack.push(...(children.get(pid) ?? []));
+  }
+  return ticks;
+}
+
+export interface CpuSample {
+  /** CPU of the target's process trees. */
+  readonly target: number;
+  /** CPU of this benchmark, its children (wrk, the targets) and the target trees. */
+  readonly ours: number;
+  /** Busy CPU of the whole machine (user, nice, system, irq, softirq). */
+  readonly busy: number;
+  /** All CPU ticks of the machine, idle included. */
+  readonly total: number;
+}
+
+/** A CPU snapshot, in clock ticks; `targetRoots` are the target's root pids (a daemon outside this tree too). */
+export function sampleCpu(targetRoots: readonly number[]): CpuSample {
+  const table = readProcTable();
+  const cpu = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).slice(1).map(Number);
+  const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = cpu;
+  return {
+    target: treeTicks(table, targetRoots),
+    ours: treeTicks(table, [process.pid, ...targetRoots]),
+    busy: user + nice + system + irq + softirq,
+    total: user + nice + system + idle + iowait + irq + softirq + steal,
+  };
+}
+
+export interface CpuUse {
+  /** CPU seconds the target used. */
+  readonly targetS: number;
+  /** Share of the machine's CPU (0…1) used by processes other than this benchmark's. */
+  readonly otherShare: number;
+}
+
+export function cpuBetween(before: CpuSample, after: CpuSample): CpuUse {
+  const total = after.total - before.total;
+  const other = after.busy - before.busy - (after.ours - before.ours);
+  return {
+    targetS: (after.target - before.target) / TICKS_PER_SECOND,
+    otherShare: total > 0 ? Math.max(0, other / total) : 0,
+  };
+}
+
 // ---------------------------------------------------------------- waiting
 
 /** A wait that failed; `output` holds the last lines of the process waited on. */

@@ -3,7 +3,7 @@
 // cluster and spawn mode, PM2 cluster mode and gunicorn with uvicorn workers.
 // Every target serves the same "hello" app on 127.0.0.1:<port>.
 
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { controlRequest } from '../src/control/client.js';
 import {
@@ -16,6 +16,8 @@ export interface Target {
   readonly port: number;
   /** Pids of the processes that serve requests. */
   workerPids(): Promise<number[]>;
+  /** Roots of the target's process trees (master, daemon), for CPU accounting. */
+  rootPids(): number[];
   /** Triggers a reload; resolves once every worker has been replaced, throws after timeoutMs. */
   reload(timeoutMs: number): Promise<void>;
   stop(): Promise<void>;
@@ -58,6 +60,7 @@ export async function startBareCluster(options: TargetOptions): Promise<Target> 
     name: 'bare node:cluster',
     port: options.port,
     workerPids: async () => childPids(proc.pid),
+    rootPids: () => [proc.pid],
     reload: () => Promise.reject(new Error('the bare cluster script has no reload')),
     stop: async () => {
       await proc.stop(STOP_TIMEOUT_MS, { group: true });
@@ -115,6 +118,7 @@ async function startSupervise(name: string, options: TargetOptions, modeArgs: re
     name,
     port: options.port,
     workerPids,
+    rootPids: () => [proc.pid],
     async reload(timeoutMs) {
       const before = await superviseStatus(socket);
       proc.signal('SIGHUP');
@@ -157,7 +161,8 @@ interface Pm2Process {
 
 /** PM2 cluster mode, `pm2 start hello.cjs -i N`, with a private PM2_HOME; `pm2 kill` at the end. */
 export async function startPm2(options: TargetOptions & { readonly app?: string }): Promise<Target> {
-  const env = { ...process.env, PM2_HOME: tempDir('pm2'), PORT: String(options.port), PM2_DISABLE_VERSION_CHECK: 'true' };
+  const home = tempDir('pm2');
+  const env = { ...process.env, PM2_HOME: home, PORT: String(options.port), PM2_DISABLE_VERSION_CHECK: 'true' };
   const pm2 = (args: readonly string[], timeoutMs = 60_000) => runCommand(process.execPath, [PM2_BIN, ...args], { env, timeoutMs });
   const kill = () => runCommandSync(process.execPath, [PM2_BIN, 'kill'], { env });
   const removeCleanup = onCleanup(kill);
@@ -170,6 +175,7 @@ export async function startPm2(options: TargetOptions & { readonly app?: string 
     name: 'pm2 cluster',
     port: options.port,
     workerPids: async () => (await online()).map((p) => p.pid as number),
+    rootPids: () => daemonPid(home),
     async reload(timeoutMs) {
       const result = await pm2(['reload', 'hello'], timeoutMs);
       if (result.code !== 0) throw new Error(`pm2 reload exited ${result.signal ?? result.code}:\n${result.output}`);
@@ -191,6 +197,16 @@ export async function startPm2(options: TargetOptions & { readonly app?: string 
   return target;
 }
 
+/** The PM2 daemon ("God") of a PM2_HOME: the parent of the workers. */
+function daemonPid(home: string): number[] {
+  try {
+    const pid = Number(readFileSync(join(home, 'pm2.pid'), 'utf8').trim());
+    return Number.isInteger(pid) && pid > 0 ? [pid] : [];
+  } catch {
+    return [];
+  }
+}
+
 // ---------------------------------------------------------------- gunicorn
 
 /** gunicorn with N uvicorn workers serving bench/apps/asgi_hello.py; reload = SIGHUP to the master. */
@@ -203,6 +219,7 @@ export async function startGunicorn(options: TargetOptions): Promise<Target> {
     name: 'gunicorn + uvicorn',
     port: options.port,
     workerPids,
+    rootPids: () => [proc.pid],
     async reload(timeoutMs) {
       const before = new Set(await workerPids());
       proc.signal('SIGHUP');
