@@ -57,6 +57,14 @@ function createSnapshotGauges(registry: Registry) {
     ),
     uptime: gauge('supervise_worker_uptime_seconds', 'Uptime of the longest-running worker in a slot.', ['slot']),
     healthy: gauge('supervise_worker_healthy', '1 when every worker in the slot passes its health checks, else 0.', ['slot']),
+    // A counter read from the snapshot: it restarts from 0 when the slot's worker
+    // is replaced, which Prometheus' rate() treats as an ordinary counter reset.
+    connectionsTotal: new Counter<'slot'>({
+      name: 'supervise_worker_connections_total',
+      help: 'Connections the front handed to the current worker(s) of a slot (spawn mode with a front).',
+      labelNames: ['slot'],
+      registers: [registry],
+    }),
   };
 }
 
@@ -71,7 +79,7 @@ function setSnapshotGauges(gauges: SnapshotGauges, status: SupervisorStatus): vo
   }
 
   // Reset first: a slot that was scaled away must disappear, not keep its last value.
-  for (const perSlot of [gauges.cpu, gauges.memory, gauges.connections, gauges.uptime, gauges.healthy]) {
+  for (const perSlot of [gauges.cpu, gauges.memory, gauges.connections, gauges.uptime, gauges.healthy, gauges.connectionsTotal]) {
     perSlot.reset();
   }
   for (const [slot, workers] of groupBySlot(status.workers)) {
@@ -82,6 +90,8 @@ function setSnapshotGauges(gauges: SnapshotGauges, status: SupervisorStatus): vo
     gauges.healthy.set(labels, workers.every((worker) => worker.healthy) ? 1 : 0);
     const known = workers.filter((worker) => worker.connections !== undefined);
     if (known.length > 0) gauges.connections.set(labels, sum(known, (worker) => worker.connections ?? 0));
+    const counted = workers.filter((worker) => worker.totalConnections !== undefined);
+    if (counted.length > 0) gauges.connectionsTotal.inc(labels, sum(counted, (worker) => worker.totalConnections ?? 0));
   }
 }
 

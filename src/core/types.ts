@@ -101,6 +101,8 @@ export interface WorkerStatus {
   readonly memory: number;
   /** Open connections through the front (spawn mode), or undefined when unknown. */
   readonly connections: number | undefined;
+  /** Connections the front has handed to this worker process since it started, or undefined. */
+  readonly totalConnections: number | undefined;
 }
 
 export interface SupervisorStatus {

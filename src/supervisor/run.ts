@@ -79,10 +79,17 @@ export async function runSupervisor(config: Config, logger: Logger, options: { s
 
   const launcher = config.mode === 'cluster' ? createClusterLauncher(config) : createSpawnLauncher(config);
   supervisor = new Supervisor({ config, logger, launcher, front: front as Front | undefined, health });
-  const api: SupervisorService = new SupervisorService(supervisor, async () => {
-    await closeAll();
-    logger.info('stopped');
-    resolveStopped(exitCode);
+  // The front's close() stops accepting at once and resolves when its last
+  // connection has ended; it is awaited with the rest at the end.
+  let frontClosed: Promise<void> | undefined;
+  const closeFront = () => (frontClosed ??= front?.close(config.killTimeoutMs));
+  const api: SupervisorService = new SupervisorService(supervisor, {
+    onStopping: () => void closeFront(),
+    onStopped: async () => {
+      await closeAll();
+      logger.info('stopped');
+      resolveStopped(exitCode);
+    },
   });
   closers.push(() => launcher.close());
 
@@ -100,7 +107,7 @@ export async function runSupervisor(config: Config, logger: Logger, options: { s
         throw portError(config.port, config.host, 'public port (--port)', error as NodeJS.ErrnoException);
       }
       port = front.address().port;
-      closers.push(() => front.close(config.killTimeoutMs));
+      closers.push(closeFront);
     } else if (config.mode === 'cluster') {
       await assertPortFree(config.port, undefined, 'public port (--port)');
     }

@@ -20,8 +20,12 @@ export class SupervisorService implements SupervisorApi {
 
   constructor(
     private readonly supervisor: Supervisor,
-    /** Called once every worker is gone after stop(). */
-    private readonly onStopped: () => Promise<void>,
+    private readonly hooks: {
+      /** A stop begins: close the public listener before the workers drain. */
+      readonly onStopping: () => void;
+      /** Every worker is gone: release the rest. */
+      readonly onStopped: () => Promise<void>;
+    },
   ) {}
 
   status(): SupervisorStatus {
@@ -108,7 +112,8 @@ export class SupervisorService implements SupervisorApi {
       return this.stopped;
     }
     this.supervisor.logger.info({ reason }, 'stopping: draining workers');
-    this.stopped = this.supervisor.shutdown().then(this.onStopped);
+    this.hooks.onStopping();
+    this.stopped = this.supervisor.shutdown().then(this.hooks.onStopped);
     return this.stopped;
   }
 

@@ -332,7 +332,7 @@ export class Supervisor {
     const workers = this.records
       .filter((w) => w.state !== 'exited')
       .sort((a, b) => a.slot - b.slot || a.id - b.id)
-      .map((w) => w.status(this.front ? this.front.connections(w.id) : undefined));
+      .map((w) => w.status(this.front?.connections(w.id), this.front?.totalConnections(w.id)));
     return {
       pid: process.pid,
       mode: this.config.mode,

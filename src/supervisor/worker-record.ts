@@ -43,7 +43,7 @@ export class WorkerRecord {
     this.logger = parentLogger.child({ worker: slot });
   }
 
-  status(connections: number | undefined): WorkerStatus {
+  status(connections: number | undefined, totalConnections: number | undefined): WorkerStatus {
     const running = this.state !== 'backoff' && this.state !== 'exited';
     return {
       id: this.id,
@@ -58,6 +58,7 @@ export class WorkerRecord {
       cpu: running ? this.cpu : 0,
       memory: running ? this.memory : 0,
       connections,
+      totalConnections,
     };
   }
 

@@ -50,6 +50,7 @@ export function makeWorker(slot: number, overrides: Partial<WorkerStatus> = {}):
     cpu: 1.5 + slot,
     memory: 40 * 1024 * 1024 + slot * 1024 * 1024,
     connections: slot,
+    totalConnections: slot * 10,
     ...overrides,
   };
 }

@@ -7,7 +7,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, describe, it } from 'node:test';
 import { startLoad } from '../helpers/load.js';
-import { FIXTURES, freePortRange, httpGet, killAll, startSupervise, type Supervised } from '../helpers/supervise.js';
+import { controlGet, FIXTURES, freePortRange, httpGet, killAll, startSupervise, type Supervised } from '../helpers/supervise.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const SERVER = join(FIXTURES, 'port-server.cjs');
@@ -42,6 +42,9 @@ for (const proxy of ['tcp', 'http'] as const) {
       const counts = await countBy(sup.port, 30);
       assert.deepEqual([...counts.keys()].sort(), [base, base + 1, base + 2]);
       for (const [port, count] of counts) assert.ok(count >= 8 && count <= 12, `backend ${port} got ${count}`);
+      const metrics = await controlGet(sup.control, '/metrics');
+      const totals = [...metrics.matchAll(/^supervise_worker_connections_total\{slot="\d"\} (\d+)$/gm)].map((m) => Number(m[1]));
+      assert.equal(totals.reduce((a, b) => a + b, 0), 30, `connections counted per slot:\n${metrics}`);
     });
 
     it('a kill -9 of a backend fails none of the next 60 requests, and a replacement comes up', async () => {
