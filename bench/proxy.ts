@@ -14,9 +14,10 @@
 // Acceptance targets (supervise tcp vs HAProxy): ≥ 0.9× req/s keep-alive,
 // ≥ 0.8× with a new connection per request, p99 ≤ 1.3×.
 //
-//   node dist/bench/proxy.js [--rounds 3] [--duration 3] [--warmup 1] [--connections 50] [--pin 0|1]
+//   node dist/bench/proxy.js [--rounds 3] [--duration 3] [--warmup 1] [--connections 50] [--pin 0|1] [--naive 0|1]
 //
-// --pin 1 runs wrk on the last CPU (taskset) and everything else on the others.
+// --pin 1 runs wrk on the last CPU (taskset), everything else wherever the
+// scheduler puts it; --naive 1 adds the textbook net+pipe proxy (the "before").
 
 import { cpus } from 'node:os';
 import {
@@ -24,7 +25,7 @@ import {
   runIfMain, startProcess, tempDir, wrkArgs, type WrkResult,
 } from './common.js';
 import {
-  cpuTicks, startBackend, startHaproxy, startNginx, startSuperviseFront, TICKS_PER_SECOND, unavailable, type ProxyTarget,
+  cpuTicks, startBackend, startHaproxy, startNaiveProxy, startNginx, startSuperviseFront, TICKS_PER_SECOND, unavailable, type ProxyTarget,
 } from './lib/proxy-targets.js';
 
 export interface ProxyBenchSettings {
@@ -33,9 +34,11 @@ export interface ProxyBenchSettings {
   readonly warmupS: number;
   readonly connections: number;
   readonly pin: number;
+  /** 1: also measure the textbook net+pipe proxy, the "before" of the tcp front's optimisations. */
+  readonly naive: number;
 }
 
-const DEFAULTS: ProxyBenchSettings = { rounds: 3, durationS: 3, warmupS: 1, connections: 50, pin: 0 };
+const DEFAULTS: ProxyBenchSettings = { rounds: 3, durationS: 3, warmupS: 1, connections: 50, pin: 0, naive: 0 };
 
 const LOADS = [
   { name: 'keep-alive', connectionClose: false },
@@ -71,6 +74,7 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
       ['haproxy tcp', unavailable('haproxy'), async () => startHaproxy(await freePorts(1), [backendA, backendB], dir)],
       ['nginx stream', unavailable('nginx'), async () => startNginx(await freePorts(1), [backendA, backendB], dir)],
     ];
+    if (settings.naive) contenders.push(['naive net+pipe', unavailable('supervise'), async () => startNaiveProxy(await freePorts(1), [backendA, backendB])]);
     for (const [name, skip, start] of contenders) entries.push(await startEntry(name, skip, start));
     await measure(entries, settings);
   } finally {
@@ -209,14 +213,14 @@ function describe(settings: ProxyBenchSettings): string {
 
 function parseArguments(argv: readonly string[]): ProxyBenchSettings {
   const flags: Record<string, keyof ProxyBenchSettings> = {
-    '--rounds': 'rounds', '--duration': 'durationS', '--warmup': 'warmupS', '--connections': 'connections', '--pin': 'pin',
+    '--rounds': 'rounds', '--duration': 'durationS', '--warmup': 'warmupS', '--connections': 'connections', '--pin': 'pin', '--naive': 'naive',
   };
   const settings: Record<string, number> = { ...DEFAULTS };
   for (let i = 0; i < argv.length; i += 2) {
     const key = flags[argv[i] ?? ''];
     const value = Number(argv[i + 1]);
-    if (key === undefined || !Number.isInteger(value) || value < 0 || (key !== 'pin' && value === 0)) {
-      throw new Error(`usage: proxy.js [--rounds n] [--duration s] [--warmup s] [--connections n] [--pin 0|1] (bad argument: ${argv[i]} ${argv[i + 1] ?? ''})`);
+    if (key === undefined || !Number.isInteger(value) || value < 0 || (key !== 'pin' && key !== 'naive' && value === 0)) {
+      throw new Error(`usage: proxy.js [--rounds n] [--duration s] [--warmup s] [--connections n] [--pin 0|1] [--naive 0|1] (bad argument: ${argv[i]} ${argv[i + 1] ?? ''})`);
     }
     settings[key] = value;
   }

@@ -20,6 +20,7 @@ export const HAPROXY = '/usr/sbin/haproxy';
 export const NGINX = '/usr/sbin/nginx';
 const NGINX_STREAM_MODULE = '/usr/lib/nginx/modules/ngx_stream_module.so';
 const FRONT_SERVER = join(REPO, 'dist', 'bench', 'lib', 'front-server.js');
+const NAIVE_PROXY = join(REPO, 'dist', 'bench', 'lib', 'naive-proxy.js');
 
 /** Why a peer cannot run here, or undefined when it can. */
 export function unavailable(kind: 'haproxy' | 'nginx' | 'supervise'): string | undefined {
@@ -65,6 +66,13 @@ export async function startSuperviseFront(kind: 'tcp' | 'http', port: number, ba
   const proc = startProcess(`supervise ${kind} front`, process.execPath, [FRONT_SERVER, kind, String(port), backendPorts.join(',')]);
   await ready(proc, port, `supervise ${kind} front`);
   return asTarget(`supervise ${kind}`, port, proc, () => [proc.pid]);
+}
+
+/** The textbook net + pipe() proxy, the baseline of the tcp front's optimisations. */
+export async function startNaiveProxy(port: number, backendPorts: readonly number[]): Promise<ProxyTarget> {
+  const proc = startProcess('naive proxy', process.execPath, [NAIVE_PROXY, String(port), backendPorts.join(',')]);
+  await ready(proc, port, 'naive proxy');
+  return asTarget('naive net+pipe', port, proc, () => [proc.pid]);
 }
 
 /**

@@ -12,12 +12,12 @@
 
 import http from 'node:http';
 import type { Socket } from 'node:net';
-import type { Backend, Front, WorkerId } from '../core/types.js';
+import type { Backend, WorkerId } from '../core/types.js';
 import { BackendRegistry, type BackendEntry } from './backend-registry.js';
 import { ConnectTimeoutError, ResponseTimeoutError } from './errors.js';
 import { forwardedRequestHeaders, forwardedResponseHeaders } from './http-headers.js';
 import { proxyUpgrade } from './http-upgrade.js';
-import { boundAddress, listenOn, stopAccepting } from './listen.js';
+import { boundAddress, listenOn } from './listen.js';
 import { checkFrontOptions, DEFAULT_CONNECT_TIMEOUT_MS, type BoundFront, type FrontOptions } from './options.js';
 import { createSweeper, type Sweeper } from './sweeper.js';
 
@@ -74,7 +74,9 @@ class HttpFront implements BoundFront {
     this.registry = new BackendRegistry(options.balance, options.events, (entry) => this.closePool(entry.id));
     this.server = http.createServer((request, response) => this.handle(request, response));
     this.server.on('upgrade', (request: http.IncomingMessage, socket: Socket, head: Buffer) => proxyUpgrade(this, request, socket, head));
-    this.server.on('error', (error) => this.options.logger?.error({ err: error }, 'front: accept failed'));
+    this.server.on('error', (error) => {
+      if (this.server.listening) this.options.logger?.error({ err: error }, 'front: accept failed');
+    });
   }
 
   async listen(): Promise<void> {
@@ -130,12 +132,11 @@ class HttpFront implements BoundFront {
         return;
       }
       // close() stops accepting and closes idle keep-alive connections; busy
-      // ones get "Connection: close" on their current response (see handle()).
+      // ones get "Connection: close" on their current response (endConnectionIfClosing).
       this.server.close(() => {
         serverClosed = true;
         maybeFinish();
       });
-      stopAccepting(this.server);
     });
     return this.closing;
   }
@@ -212,6 +213,10 @@ class HttpFront implements BoundFront {
     exchange.phaseStartedAt = Date.now();
     if (exchange.hasBody && !exchange.bodyForwarded) {
       exchange.bodyForwarded = true;
+      // The response timeout counts from the end of the upload, not from the connect.
+      exchange.request.once('end', () => {
+        if (exchange.upstream === upstream) exchange.phaseStartedAt = Date.now();
+      });
       exchange.request.pipe(upstream);
     }
   }
@@ -335,7 +340,7 @@ function closeIdleSockets(pool: http.Agent): void {
   }
 }
 
-export function createHttpFront(options: FrontOptions): Front & BoundFront {
+export function createHttpFront(options: FrontOptions): BoundFront {
   return new HttpFront(options);
 }
 

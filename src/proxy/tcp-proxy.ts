@@ -77,7 +77,9 @@ class TcpFront implements BoundFront {
     this.server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true });
     this.server.on('connection', (client: net.Socket) => this.accept(client as TunnelSocket));
     // Accept errors (EMFILE…) must not crash the supervisor; the listener keeps going.
-    this.server.on('error', (error) => this.options.logger?.error({ err: error }, 'front: accept failed'));
+    this.server.on('error', (error) => {
+      if (this.server.listening) this.options.logger?.error({ err: error }, 'front: accept failed');
+    });
   }
 
   async listen(): Promise<void> {

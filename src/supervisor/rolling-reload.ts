@@ -9,7 +9,9 @@ import type { Supervisor } from './supervisor.js';
 import type { WorkerRecord } from './worker-record.js';
 import type { ReloadResult } from '../core/types.js';
 
-export type Outcome = { readonly ok: true } | { readonly ok: false; readonly error: string };
+export type Outcome =
+  | { readonly ok: true; /** The workers it replaced, now draining or stopping. */ readonly retired: readonly WorkerRecord[] }
+  | { readonly ok: false; readonly error: string };
 
 export async function replaceSlot(supervisor: Supervisor, slot: number): Promise<Outcome> {
   const previous = supervisor.holders(slot);
@@ -25,16 +27,19 @@ export async function replaceSlot(supervisor: Supervisor, slot: number): Promise
   }
   // Spawn mode: the next candidate needs the port the old worker is giving back,
   // so that ports stay within base-port … base-port+N.
-  if (supervisor.config.mode === 'spawn') {
-    await supervisor.waitFor(() => previous.every((worker) => worker.state === 'exited'));
-  }
-  return { ok: true };
+  if (supervisor.config.mode === 'spawn') await allExited(supervisor, previous);
+  return { ok: true, retired: previous };
+}
+
+function allExited(supervisor: Supervisor, workers: readonly WorkerRecord[]): Promise<void> {
+  return supervisor.waitFor(() => workers.every((worker) => worker.state === 'exited'));
 }
 
 export async function rollingReload(supervisor: Supervisor, reason: string): Promise<ReloadResult> {
   const generation = ++supervisor.generation;
   const started = Date.now();
   supervisor.logger.info({ generation, reason }, 'rolling reload started');
+  const retired: WorkerRecord[] = [];
   // `desired` is read at every step: a scale during the reload applies to the new generation.
   for (let slot = 0; slot < supervisor.desired; slot++) {
     if (supervisor.stopping) return { ok: false, error: 'the supervisor is stopping', generation };
@@ -47,7 +52,10 @@ export async function rollingReload(supervisor: Supervisor, reason: string): Pro
       supervisor.logger.error({ generation }, error);
       return { ok: false, error, generation };
     }
+    retired.push(...outcome.retired);
   }
+  // Done means the old generation is gone, not only out of rotation.
+  await allExited(supervisor, retired);
   supervisor.logger.info({ generation, ms: Date.now() - started }, 'rolling reload done');
   return { ok: true, generation };
 }

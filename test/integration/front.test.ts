@@ -7,7 +7,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, describe, it } from 'node:test';
 import { startLoad } from '../helpers/load.js';
-import { controlGet, FIXTURES, freePortRange, httpGet, killAll, startSupervise, type Supervised } from '../helpers/supervise.js';
+import { controlGet, FIXTURES, freePortRange, httpGet, isAlive, killAll, startSupervise, type Supervised } from '../helpers/supervise.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const SERVER = join(FIXTURES, 'port-server.cjs');
@@ -52,6 +52,7 @@ for (const proxy of ['tcp', 'http'] as const) {
       const victim = (await sup.status()).workers[1];
       assert.ok(victim?.pid);
       process.kill(victim.pid, 'SIGKILL');
+      await waitFor(() => !isAlive(victim.pid as number), { message: 'victim gone' });
       const counts = await countBy(sup.port, 60); // asserts 200 for each
       assert.ok(counts.size >= 2);
       await waitFor(async () => (await sup.status()).workers.filter((w) => w.state === 'ready').length === 3, {

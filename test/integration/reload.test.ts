@@ -25,6 +25,7 @@ async function startCopy(args: string[], workers: number): Promise<{ sup: Superv
 
 const pidsOf = async (sup: Supervised) => (await sup.status()).workers.map((w) => w.pid);
 
+
 describe('rolling reload (cluster mode)', () => {
   it('SIGHUP under keep-alive load: every worker replaced, no failed request', async () => {
     const { sup } = await startCopy([], 2);

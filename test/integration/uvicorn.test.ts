@@ -63,6 +63,9 @@ describe('uvicorn behind supervise', { skip: missing }, () => {
     const victim = (await sup.status()).workers[0];
     assert.ok(victim?.pid);
     process.kill(victim.pid, 'SIGKILL');
+    // Once the process is gone (a connection the kernel had queued for it at the very
+    // instant of the kill is reset, as behind any L4 balancer), no request may fail.
+    await waitFor(() => !isAlive(victim.pid as number), { message: 'victim gone' });
     await workerPorts(sup.port, 60);
     await waitFor(async () => (await sup.status()).workers.filter((w) => w.state === 'ready' && w.pid !== victim.pid).length === 3, {
       timeoutMs: 10_000,
