@@ -11,7 +11,10 @@
 //
 //   node dist/bench/reload.js [--duration 8] [--at 2] [--connections 16] [--workers 2] [--only spawn]
 
-import { errorDetail, errorMessage, fmtInt, loadLine, machineLine, fmtMs, freePorts, markdownTable, parseNumberFlags, runIfMain, runWrk, sleep, type WrkResult } from './common.js';
+import {
+  cpuBetween, errorDetail, errorMessage, fmtInt, fmtMs, freePorts, loadLine, machineLine, markdownTable, parseNumberFlags, runIfMain, runWrk,
+  sampleCpu, sleep, type WrkResult,
+} from './common.js';
 import {
   startGunicorn, startPm2, startSuperviseCluster, startSuperviseSpawn, unavailable, type Target, type TargetOptions,
 } from './targets.js';
@@ -58,7 +61,7 @@ const SCENARIOS: readonly Scenario[] = [
 ];
 
 type Outcome =
-  | { readonly ok: true; readonly load: WrkResult; readonly reloadMs: number | string; readonly replaced: string }
+  | { readonly ok: true; readonly load: WrkResult; readonly reloadMs: number | string; readonly replaced: string; readonly otherShare: number }
   | { readonly ok: false; readonly reason: string };
 
 export async function main(argv: readonly string[] = process.argv.slice(2)): Promise<number> {
@@ -98,18 +101,21 @@ async function reloadUnderLoad(target: Target, scenario: Scenario, settings: Rel
     runWrk({ port: target.port, threads: 1, connections: settings.connections, durationS, connectionClose: scenario.connectionClose });
   await wrk(WARMUP_S);
   const before = await target.workerPids();
+  const cpuBefore = sampleCpu(target.rootPids());
   const load = wrk(settings.durationS);
   await sleep(settings.reloadAtS * 1000);
   const triggered = Date.now();
   const reload = target.reload(RELOAD_TIMEOUT_MS).then(() => Date.now() - triggered);
   const [loadResult, reloadResult] = await Promise.allSettled([load, reload]);
   if (loadResult.status === 'rejected') throw loadResult.reason;
+  const { otherShare } = cpuBetween(cpuBefore, sampleCpu(target.rootPids()));
   const after = await target.workerPids();
   return {
     ok: true,
     load: loadResult.value,
     reloadMs: reloadResult.status === 'fulfilled' ? reloadResult.value : `failed: ${errorMessage(reloadResult.reason)}`,
     replaced: replacement(before, after, settings.workers),
+    otherShare,
   };
 }
 
@@ -120,11 +126,12 @@ function replacement(before: readonly number[], after: readonly number[], worker
   return `${all ? 'yes' : 'NO'} (${replaced}/${before.length} replaced, ${after.length} after)`;
 }
 
-const HEADERS = ['target', 'load', 'trigger', '>requests', '>errors', 'kinds of error', '>p99 ms', '>max ms', '>reload ms', 'workers replaced'];
+const HEADERS = ['target', 'load', 'trigger', '>requests', '>errors', 'kinds of error', '>p99 ms', '>max ms', '>reload ms', 'workers replaced', '>other load'];
 
 const LEGEND =
   'errors = socket errors (connect, read, write) + timeouts (> 2 s) + responses with status ≥ 400, as wrk counts them; ' +
-  'reload ms = from the trigger until every worker had been replaced (supervise: GET /status; gunicorn: /proc; pm2: `pm2 reload` returned).';
+  'reload ms = from the trigger until every worker had been replaced (supervise: GET /status; gunicorn: /proc; pm2: `pm2 reload` returned); ' +
+  'other load = share of the CPU that processes outside the benchmark took during the load.';
 
 const REASON_MAX = 80;
 
@@ -132,7 +139,7 @@ function row(scenario: Scenario, outcome: Outcome): string[] {
   const load = scenario.connectionClose ? 'new conn/request' : 'keep-alive';
   if (!outcome.ok) {
     const reason = outcome.reason.length > REASON_MAX ? `${outcome.reason.slice(0, REASON_MAX - 1)}…` : outcome.reason;
-    return [scenario.name, load, scenario.trigger, 'n/a', '', reason, '', '', '', ''];
+    return [scenario.name, load, scenario.trigger, 'n/a', '', reason, '', '', '', '', ''];
   }
   const { load: r } = outcome;
   return [
@@ -146,6 +153,7 @@ function row(scenario: Scenario, outcome: Outcome): string[] {
     fmtMs(r.maxMs),
     typeof outcome.reloadMs === 'number' ? fmtInt(outcome.reloadMs) : outcome.reloadMs,
     outcome.replaced,
+    `${(outcome.otherShare * 100).toFixed(0)}%`,
   ];
 }
 

@@ -14,7 +14,24 @@ export function createLogger(format: LogFormat, level: string): Logger {
   // No base pid/hostname: worker lines carry the worker's pid, and one pid key per line is clearer.
   const options = { level, base: undefined, messageKey: 'msg' };
   if (format === 'pretty') {
-    return pino(options, pretty({ colorize: process.stdout.isTTY === true, sync: true, ignore: 'hostname' }));
+    return pino(
+      options,
+      pretty({
+        colorize: process.stdout.isTTY === true,
+        sync: true,
+        singleLine: true,
+        translateTime: 'HH:MM:ss.l',
+        ignore: 'hostname,pid,worker,stream',
+        // "[w1 4242] listening on 8080": a worker's lines read like its own output.
+        messageFormat: (log, messageKey) => {
+          const prefix =
+            log['worker'] === undefined
+              ? ''
+              : `[w${String(log['worker'])}${log['pid'] ? ` ${String(log['pid'])}` : ''}${log['stream'] === 'stderr' ? ' stderr' : ''}] `;
+          return prefix + String(log[messageKey] ?? '');
+        },
+      }),
+    );
   }
   return pino(options, pino.destination({ fd: 1, sync: true }));
 }

@@ -1,20 +1,24 @@
 // The L4 front: each accepted connection is tunnelled to the next backend.
 //
-// This is a hot path, shaped by measurement (docs/benchmarks.md, "Front proxy"):
+// A hot path. Measured (docs/benchmarks.md, "Front proxy"): what it costs is
+// node's per-socket and per-write machinery, the same as for a textbook
+// net+pipe proxy; the choices below keep the features free on top of that:
 // - the client socket is accepted paused (pauseOnConnect) and read only once a
-//   backend has accepted, so a refused or timed-out connect can be retried on
-//   the next backend with nothing lost and nothing seen by the client;
-// - bytes are moved with write() plus pause()/resume() on backpressure instead
-//   of pipe(), whose per-stream listeners and bookkeeping cost more than the copy;
+//   backend has accepted, so a refused or timed-out connect is retried on the
+//   next backend with nothing lost and nothing seen by the client;
+// - bytes move with write() plus pause()/resume() on backpressure, no pipe()
+//   and its per-stream listeners;
 // - the upstream socket reads through `onread` into one shared buffer, which
 //   skips the Readable machinery for the direction that carries the responses;
-// - handlers are module-level functions that find their tunnel on the socket,
-//   so a connection allocates no closures;
-// - no timer per connection: one sweeping interval enforces the connect and idle
-//   timeouts by comparing activity counters.
+// - handlers are module-level functions that find their tunnel on the socket:
+//   no closures per connection;
+// - no timer per connection: one sweeping interval enforces the connect and
+//   idle timeouts by comparing activity counters;
+// - once both sides have ended, a socket is closed rather than shut down
+//   first (one syscall less per connection).
 
 import net from 'node:net';
-import type { Backend, Front, WorkerId } from '../core/types.js';
+import type { Backend, WorkerId } from '../core/types.js';
 import { BackendRegistry, type BackendEntry } from './backend-registry.js';
 import { ConnectTimeoutError } from './errors.js';
 import { boundAddress, listenOn, stopAccepting } from './listen.js';
@@ -50,9 +54,10 @@ class Tunnel {
 }
 
 /**
- * Upstream reads land in this buffer and are copied out before the next read.
- * Copying a small chunk into node's buffer pool is cheaper than the
- * allocation and stream bookkeeping of a 'data' event.
+ * Upstream reads land in this buffer and are copied out at once (a pending
+ * write must not see the next read overwrite it); small chunks come from
+ * node's buffer pool, where a 'data' event allocates a 64 KiB read buffer and
+ * shrinks it.
  */
 const sharedReadBuffer = Buffer.allocUnsafe(64 * 1024);
 
