@@ -14,7 +14,7 @@
 // Acceptance targets (supervise tcp vs HAProxy): ≥ 0.9× req/s keep-alive,
 // ≥ 0.8× with a new connection per request, p99 ≤ 1.3×.
 //
-//   node dist/bench/proxy.js [--rounds 3] [--duration 3] [--warmup 1] [--connections 50] [--pin 0|1] [--naive 0|1]
+//   node dist/bench/proxy.js [--rounds 5] [--duration 2] [--warmup 1] [--connections 50] [--pin 0|1] [--naive 0|1]
 //
 // --pin 1 runs wrk on the last CPU (taskset), everything else wherever the
 // scheduler puts it; --naive 1 adds the textbook net+pipe proxy (the "before").
@@ -38,7 +38,7 @@ export interface ProxyBenchSettings {
   readonly naive: number;
 }
 
-const DEFAULTS: ProxyBenchSettings = { rounds: 3, durationS: 3, warmupS: 1, connections: 50, pin: 0, naive: 0 };
+const DEFAULTS: ProxyBenchSettings = { rounds: 5, durationS: 2, warmupS: 1, connections: 50, pin: 0, naive: 0 };
 
 const LOADS = [
   { name: 'keep-alive', connectionClose: false },

@@ -181,16 +181,23 @@ class HttpFront implements BoundFront {
       return;
     }
     const { request } = exchange;
+    let upstream: http.ClientRequest;
+    try {
+      upstream = http.request({
+        host: backend.host,
+        port: backend.port,
+        method: request.method,
+        path: request.url,
+        headers: exchange.headers,
+        setHost: false,
+        agent: this.pool(backend),
+      });
+    } catch (error) {
+      // A request node's server accepted but its client refuses to send (an invalid header or path).
+      this.fail(exchange, 400, `cannot forward this request: ${(error as Error).message}`);
+      return;
+    }
     this.registry.acquire(backend);
-    const upstream = http.request({
-      host: backend.host,
-      port: backend.port,
-      method: request.method,
-      path: request.url,
-      headers: exchange.headers,
-      setHost: false,
-      agent: this.pool(backend),
-    });
     exchange.backend = backend;
     exchange.upstream = upstream;
     exchange.phase = 'connecting';
@@ -227,7 +234,15 @@ class HttpFront implements BoundFront {
     exchange.phase = 'streaming';
     const { response } = exchange;
     this.endConnectionIfClosing(response);
-    response.writeHead(upstreamResponse.statusCode ?? 502, upstreamResponse.statusMessage, forwardedResponseHeaders(upstreamResponse));
+    try {
+      response.writeHead(upstreamResponse.statusCode ?? 502, upstreamResponse.statusMessage, forwardedResponseHeaders(upstreamResponse));
+    } catch (error) {
+      // A response node's client parsed but its server refuses to send on.
+      upstreamResponse.destroy();
+      this.finish(exchange);
+      this.fail(exchange, 502, `backend sent a response that cannot be forwarded: ${(error as Error).message}`);
+      return;
+    }
     upstreamResponse.pipe(response);
     upstreamResponse.on('close', () => {
       // Cut short by the backend: the client cannot get a whole response any more.
@@ -273,7 +288,7 @@ class HttpFront implements BoundFront {
   }
 
   /** Answers with a short error, or cuts the connection when the response had already begun. */
-  private fail(exchange: Exchange, status: 502 | 504, reason: string): void {
+  private fail(exchange: Exchange, status: 400 | 502 | 504, reason: string): void {
     exchange.phase = 'done';
     const { response } = exchange;
     if (response.headersSent || response.destroyed) {
@@ -282,6 +297,8 @@ class HttpFront implements BoundFront {
     }
     this.options.logger?.warn({ status, method: exchange.request.method, url: exchange.request.url, reason }, 'front: request failed');
     const body = `${status} ${http.STATUS_CODES[status]}: ${reason}\n`;
+    // Nothing of a half-copied backend response may leak into the error.
+    for (const name of response.getHeaderNames()) response.removeHeader(name);
     this.endConnectionIfClosing(response);
     response.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(body) });
     response.end(body);

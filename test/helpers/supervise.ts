@@ -45,6 +45,14 @@ export interface StatusBody {
 
 const started = new Set<ChildProcess>();
 const workerPids = new Set<number>();
+const tempDirs = new Set<string>();
+
+/** A temporary directory removed by killAll(). */
+export function tempDir(prefix = 'supervise-test-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  tempDirs.add(dir);
+  return dir;
+}
 
 export async function freePort(): Promise<number> {
   return new Promise((resolvePort, reject) => {
@@ -87,7 +95,7 @@ export interface StartOptions {
 
 /** Runs `supervise --log-format json --port <free> --control <tmp> ...args`. */
 export async function startSupervise(args: string[], options: StartOptions = {}): Promise<Supervised> {
-  const dir = mkdtempSync(join(tmpdir(), 'supervise-test-'));
+  const dir = tempDir();
   const control = join(dir, 'control.sock');
   const port = options.port === undefined ? await freePort() : options.port;
   const dash = args.indexOf('--');
@@ -244,8 +252,7 @@ export async function killAll(): Promise<void> {
   }
   workerPids.clear();
   await waitFor(() => started.size === 0, { timeoutMs: 5000, message: 'test supervisors to exit' }).catch(() => undefined);
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+  tempDirs.clear();
 }
 
-export function removeDir(dir: string): void {
-  rmSync(dir, { recursive: true, force: true });
-}

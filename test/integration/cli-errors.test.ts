@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import net from 'node:net';
 import { join } from 'node:path';
 import { after, afterEach, describe, it } from 'node:test';
-import { BIN, FIXTURES, killAll, startSupervise } from '../helpers/supervise.js';
+import { BIN, FIXTURES, killAll, startSupervise, tempDir } from '../helpers/supervise.js';
 
 afterEach(killAll);
 after(killAll);
@@ -48,7 +48,7 @@ describe('runtime errors exit 1', () => {
     await new Promise<void>((resolve) => blocker.listen(0, resolve));
     const { port } = blocker.address() as net.AddressInfo;
     try {
-      const { code, stderr, stdout } = run(['--log-format', 'json', '--control', join(FIXTURES, `.test-${port}.sock`), '-p', String(port), 'http-app.cjs']);
+      const { code, stderr, stdout } = run(['--log-format', 'json', '--control', join(tempDir(), 'control.sock'), '-p', String(port), 'http-app.cjs']);
       assert.equal(code, 1);
       assertOneLine(stderr, new RegExp(`port.* ${port} is already in use by pid ${process.pid} \\(`));
       assert.doesNotMatch(stdout, /worker started/);

@@ -6,7 +6,7 @@ import { copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, describe, it } from 'node:test';
 import { startLoad } from '../helpers/load.js';
-import { controlCall, FIXTURES, httpGet, killAll, startSupervise, type Supervised } from '../helpers/supervise.js';
+import { controlCall, FIXTURES, httpGet, killAll, startSupervise, tempDir, type Supervised } from '../helpers/supervise.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 afterEach(killAll);
@@ -14,9 +14,7 @@ after(killAll);
 
 /** A supervisor running a copy of the test app that the test may rewrite. */
 async function startCopy(args: string[], workers: number): Promise<{ sup: Supervised; app: string }> {
-  const { mkdtempSync } = await import('node:fs');
-  const { tmpdir } = await import('node:os');
-  const dir = mkdtempSync(join(tmpdir(), 'supervise-app-'));
+  const dir = tempDir('supervise-app-');
   const app = join(dir, 'app.cjs');
   copyFileSync(join(FIXTURES, 'http-app.cjs'), app);
   const sup = await startSupervise(['-w', String(workers), ...args, app], { readyWorkers: workers, cwd: dir });

@@ -1,14 +1,15 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { buildConfig, type ConfigInput } from '../../src/config.js';
 import { UsageError } from '../../src/errors.js';
 import { parseDuration, parseSize } from '../../src/units.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'supervise-config-'));
 writeFileSync(join(dir, 'app.js'), '');
+after(() => rmSync(dir, { recursive: true, force: true }));
 const input = (over: Partial<ConfigInput>): ConfigInput => ({
   flags: {},
   positional: ['app.js'],
