@@ -13,7 +13,11 @@ export type Outcome =
   | { readonly ok: true; /** The workers it replaced, now draining or stopping. */ readonly retired: readonly WorkerRecord[] }
   | { readonly ok: false; readonly error: string };
 
-export async function replaceSlot(supervisor: Supervisor, slot: number): Promise<Outcome> {
+/**
+ * @param awaitExit resolve only once the replaced worker has exited (not only left
+ *   the rotation). Spawn mode always waits: the next candidate needs its port.
+ */
+export async function replaceSlot(supervisor: Supervisor, slot: number, awaitExit = true): Promise<Outcome> {
   const previous = supervisor.holders(slot);
   let candidate: WorkerRecord | undefined;
   supervisor.post(() => {
@@ -27,7 +31,7 @@ export async function replaceSlot(supervisor: Supervisor, slot: number): Promise
   }
   // Spawn mode: the next candidate needs the port the old worker is giving back,
   // so that ports stay within base-port … base-port+N.
-  if (supervisor.config.mode === 'spawn') await allExited(supervisor, previous);
+  if (awaitExit || supervisor.config.mode === 'spawn') await allExited(supervisor, previous);
   return { ok: true, retired: previous };
 }
 
@@ -46,7 +50,8 @@ export async function rollingReload(supervisor: Supervisor, reason: string): Pro
     const holders = supervisor.holders(slot);
     // A slot filled since the reload began (scale up, crash restart) already runs the new code.
     if (holders.length === 0 || holders.every((worker) => worker.generation >= generation)) continue;
-    const outcome = await replaceSlot(supervisor, slot);
+    // Cluster mode drains the old workers in parallel; they are awaited below.
+    const outcome = await replaceSlot(supervisor, slot, false);
     if (!outcome.ok) {
       const error = `reload aborted at slot ${slot}, previous workers keep serving: ${outcome.error}`;
       supervisor.logger.error({ generation }, error);
