@@ -13,8 +13,8 @@ export interface FrontOptions {
   readonly connectTimeoutMs?: number;
   /**
    * tcp: a connection with no byte in either direction for this long is closed.
-   * http: the time limit for an upstream response to start (then 504) and for an
-   * idle client keep-alive connection. 0 disables. Default 300000 ms (tcp), 60000 ms (http).
+   * http: how long a backend may take to send its response head, counted from
+   * the end of the request (then 504). 0 disables. Default 300000 ms (tcp), 60000 ms (http).
    */
   readonly idleTimeoutMs?: number;
   readonly events: FrontEvents;

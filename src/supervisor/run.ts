@@ -133,7 +133,7 @@ export async function runSupervisor(config: Config, logger: Logger, options: { s
     // backoff until then.
     const bootDeadline = setTimeout(() => {
       if (supervisor.everReady || supervisor.stopping) return;
-      const reason = supervisor.records.find((w) => w.failure)?.failure ?? 'no worker became ready';
+      const reason = supervisor.lastFailure ?? 'no worker became ready';
       logger.fatal(`no worker became ready within --ready-timeout ${config.readyTimeoutMs}ms: ${reason}`);
       exitCode = 1;
       void api.stop('the first generation never became ready');

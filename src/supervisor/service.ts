@@ -96,7 +96,7 @@ export class SupervisorService implements SupervisorApi {
     const outcome = await Promise.race([supervisor.waitFor(() => reached() || superseded()), timedOut]);
     clearTimeout(timer);
     if (outcome === 'timeout' || (superseded() && !reached())) {
-      const failure = supervisor.records.find((w) => w.failure)?.failure;
+      const failure = supervisor.lastFailure;
       const error = superseded()
         ? `scale to ${target} was superseded (now ${supervisor.desired})`
         : `only ${readyCount(supervisor, target)} of ${target} workers ready after ${limitMs}ms${failure ? `: ${failure}` : ''}`;

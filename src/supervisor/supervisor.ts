@@ -47,6 +47,8 @@ export class Supervisor {
   generation = 1;
   /** The bound public port (config.port may be 0). */
   publicPort: number;
+  /** The latest crash or failed start of a non-candidate worker, for error messages. */
+  lastFailure: string | undefined;
   /** Set when the first worker becomes ready. */
   everReady = false;
   /** Set once a graceful stop has begun: crashes are no longer restarted. */
@@ -295,6 +297,7 @@ export class Supervisor {
   private recordFailure(record: WorkerRecord): void {
     if (record.candidate) return; // a bad reload must not slow down the old workers' restarts
     if (this.stopping) return;
+    this.lastFailure = record.failure;
     const step = nextRestart(record.history.streak, Date.now() - record.startedAt);
     record.history.streak = step.streak;
     record.history.notBefore = Date.now() + step.delayMs;
