@@ -17,13 +17,3 @@ export function signalGroup(pid: number, signal: StopSignal | 0, group = true): 
     throw error;
   }
 }
-
-/** True while a process with this pid exists. */
-export function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
