@@ -127,6 +127,9 @@ export async function runSupervisor(config: Config, logger: Logger, options: { s
         ? `supervise: ${config.workers} cluster workers of ${config.script} on port ${port}`
         : `supervise: ${config.workers} × ${config.args.join(' ')} on ports ${config.basePort}…, front ${config.proxy} on ${config.host}:${port}`,
     );
+    if (config.mode === 'spawn' && !config.args.some((arg) => arg.includes('{port}'))) {
+      logger.warn('the command has no {port}: each worker must listen on $PORT, or they will fight over one port');
+    }
     supervisor.post(() => undefined); // the first reconcile starts the workers
     // A first generation that never comes up is a boot failure (exit 1), not a
     // service to keep half-running: say why and stop. Crash loops are retried with
