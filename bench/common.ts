@@ -253,7 +253,7 @@ export interface CpuSample {
   readonly target: number;
   /** CPU of this benchmark, its children (wrk, the targets) and the target trees. */
   readonly ours: number;
-  /** Busy CPU of the whole machine (user, nice, system, irq, softirq). */
+  /** Busy CPU of the whole machine (user, nice, system, irq, softirq), and steal: time other VMs took. */
   readonly busy: number;
   /** All CPU ticks of the machine, idle included. */
   readonly total: number;
@@ -267,7 +267,7 @@ export function sampleCpu(targetRoots: readonly number[]): CpuSample {
   return {
     target: treeTicks(table, targetRoots),
     ours: treeTicks(table, [process.pid, ...targetRoots]),
-    busy: user + nice + system + irq + softirq,
+    busy: user + nice + system + irq + softirq + steal,
     total: user + nice + system + idle + iowait + irq + softirq + steal,
   };
 }
@@ -275,7 +275,7 @@ export function sampleCpu(targetRoots: readonly number[]): CpuSample {
 export interface CpuUse {
   /** CPU seconds the target used. */
   readonly targetS: number;
-  /** Share of the machine's CPU (0…1) used by processes other than this benchmark's. */
+  /** Share of the machine's CPU (0…1) used by processes other than this benchmark's (and by other VMs). */
   readonly otherShare: number;
 }
 

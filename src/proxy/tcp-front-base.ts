@@ -1,0 +1,207 @@
+// What both implementations of the L4 front share (tcp-proxy-sockets.ts on
+// net.Socket, tcp-proxy-raw.ts on libuv handles): the listener, the backend
+// bookkeeping of every connect attempt, the connect and idle timeouts (one
+// sweeping interval, no timer per connection) and close(timeoutMs). What moves
+// the bytes is the subclass's.
+
+import net from 'node:net';
+import type { Backend, WorkerId } from '../core/types.js';
+import { BackendRegistry, type BackendEntry } from './backend-registry.js';
+import { ConnectTimeoutError } from './errors.js';
+import { boundAddress, listenOn, stopAccepting } from './listen.js';
+import { checkFrontOptions, DEFAULT_CONNECT_TIMEOUT_MS, type BoundFront, type FrontOptions } from './options.js';
+import { createSweeper, type Sweeper } from './sweeper.js';
+
+export const DEFAULT_TCP_IDLE_TIMEOUT_MS = 300_000;
+
+/** One client connection and its current upstream attempt, as the front accounts for it. */
+export abstract class TunnelBase {
+  backend: BackendEntry | undefined = undefined;
+  /** Backends whose connect failed for this client; allocated on the first failure only. */
+  failed: Set<WorkerId> | undefined = undefined;
+  connected = false;
+  connectStartedAt = 0;
+  clientClosed = false;
+  /** Chunks moved in either direction; the idle sweep compares it with what it saw last. */
+  activity = 0;
+  activitySeen = 0;
+  quietSince = 0;
+}
+
+export abstract class TcpFrontBase<T extends TunnelBase> implements BoundFront {
+  readonly registry: BackendRegistry;
+  protected readonly server: net.Server;
+  protected readonly tunnels = new Set<T>();
+  private readonly connecting = new Set<T>();
+  private readonly connectTimeoutMs: number;
+  private readonly idleTimeoutMs: number;
+  private sweeper: Sweeper | undefined;
+  protected closing: Promise<void> | undefined;
+  private onAllClosed: (() => void) | undefined;
+  private refusedSinceWarning = 0;
+  private lastNoBackendWarning = 0;
+
+  constructor(protected readonly options: FrontOptions) {
+    checkFrontOptions(options);
+    this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    this.idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_TCP_IDLE_TIMEOUT_MS;
+    this.registry = new BackendRegistry(options.balance, options.events);
+    this.server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true });
+    // Accept errors (EMFILE…) must not crash the supervisor; the listener keeps going.
+    this.server.on('error', (error) => {
+      if (this.server.listening) this.acceptFailed(error);
+    });
+  }
+
+  async listen(): Promise<void> {
+    await listenOn(this.server, this.options.host, this.options.port);
+    this.listening();
+    const timeouts = [this.connectTimeoutMs, this.idleTimeoutMs].filter((ms) => ms > 0);
+    this.sweeper = createSweeper(Math.min(...timeouts), (now) => this.sweep(now));
+  }
+
+  address(): { host: string; port: number } {
+    return boundAddress(this.server);
+  }
+
+  add(backend: Backend): void {
+    this.registry.add(backend);
+  }
+
+  remove(id: WorkerId): void {
+    this.registry.remove(id);
+  }
+
+  connections(id: WorkerId): number {
+    return this.registry.connections(id);
+  }
+
+  totalConnections(id: WorkerId): number {
+    return this.registry.totalConnections(id);
+  }
+
+  close(timeoutMs: number): Promise<void> {
+    this.closing ??= new Promise<void>((resolve) => {
+      stopAccepting(this.server);
+      const finish = () => {
+        clearTimeout(deadline);
+        this.sweeper?.stop();
+        resolve();
+      };
+      const deadline = setTimeout(() => {
+        for (const tunnel of this.tunnels) this.destroyTunnel(tunnel);
+      }, timeoutMs);
+      if (this.tunnels.size === 0) finish();
+      else this.onAllClosed = finish;
+    });
+    return this.closing;
+  }
+
+  // ------------------------------------------------------ for the subclasses
+
+  /** Called once the server listens (the raw front takes over its accepts here). */
+  protected listening(): void {}
+
+  /** Starts a connect of `tunnel` to `backend` (already acquired and recorded on the tunnel). */
+  protected abstract startConnect(tunnel: T, backend: BackendEntry): void;
+
+  /** Drops the pending connect attempt of `tunnel`, silently: its failure is accounted for by the caller. */
+  protected abstract abortConnect(tunnel: T): void;
+
+  /** Closes both sides of `tunnel` at once. */
+  abstract destroyTunnel(tunnel: T): void;
+
+  /** Closes a client for which no backend is left. */
+  protected abstract refuse(tunnel: T): void;
+
+  acceptFailed(error: Error): void {
+    this.options.logger?.error({ err: error }, 'front: accept failed');
+  }
+
+  /** A client was accepted. */
+  protected accepted(tunnel: T): void {
+    this.tunnels.add(tunnel);
+    if (this.closing !== undefined) this.destroyTunnel(tunnel);
+    else this.connectNext(tunnel);
+  }
+
+  /** Connects the tunnel to the next backend it has not failed on, or refuses the client. */
+  connectNext(tunnel: T): void {
+    const backend = this.registry.pick(tunnel.failed);
+    if (backend === undefined) {
+      this.warnNoBackend(tunnel.failed?.size ?? 0);
+      this.refuse(tunnel);
+      return;
+    }
+    this.registry.acquire(backend);
+    tunnel.backend = backend;
+    tunnel.connectStartedAt = Date.now();
+    this.connecting.add(tunnel);
+    this.startConnect(tunnel, backend);
+  }
+
+  connected(tunnel: T): void {
+    tunnel.connected = true;
+    this.connecting.delete(tunnel);
+  }
+
+  /** The current upstream attempt failed before connecting: report it and try the next backend. */
+  connectFailed(tunnel: T, error: Error): void {
+    const backend = tunnel.backend as BackendEntry;
+    this.connecting.delete(tunnel);
+    tunnel.backend = undefined;
+    this.registry.releaseFailed(backend);
+    (tunnel.failed ??= new Set()).add(backend.id);
+    this.options.logger?.debug({ backend: backend.id, port: backend.port, err: error.message }, 'front: connect failed, trying the next backend');
+    this.options.events.onConnectFailure(backend.id, error);
+    if (tunnel.clientClosed) this.forget(tunnel);
+    else this.connectNext(tunnel);
+  }
+
+  /** The tunnel's upstream closed: the backend has one connection fewer. */
+  upstreamClosed(tunnel: T): void {
+    this.connecting.delete(tunnel);
+    const backend = tunnel.backend as BackendEntry;
+    tunnel.backend = undefined;
+    this.registry.release(backend);
+  }
+
+  /** The client closed and no upstream is left. */
+  forget(tunnel: T): void {
+    this.tunnels.delete(tunnel);
+    if (this.tunnels.size === 0 && this.onAllClosed !== undefined) this.onAllClosed();
+  }
+
+  private sweep(now: number): void {
+    for (const tunnel of this.connecting) {
+      if (now - tunnel.connectStartedAt >= this.connectTimeoutMs) {
+        const backend = tunnel.backend as BackendEntry;
+        this.abortConnect(tunnel);
+        this.connectFailed(tunnel, new ConnectTimeoutError(backend.host, backend.port, this.connectTimeoutMs));
+      }
+    }
+    if (this.idleTimeoutMs <= 0) return;
+    for (const tunnel of this.tunnels) {
+      if (!tunnel.connected) continue;
+      if (tunnel.activity !== tunnel.activitySeen || tunnel.quietSince === 0) {
+        tunnel.activitySeen = tunnel.activity;
+        tunnel.quietSince = now;
+      } else if (now - tunnel.quietSince >= this.idleTimeoutMs) {
+        this.destroyTunnel(tunnel);
+      }
+    }
+  }
+
+  /** At most one warning per 5 s when connections are refused for lack of a backend. */
+  private warnNoBackend(failedOn: number): void {
+    this.refusedSinceWarning++;
+    const now = Date.now();
+    if (now - this.lastNoBackendWarning < 5000) return;
+    this.options.logger?.warn(
+      { refused: this.refusedSinceWarning, failedBackends: failedOn, inRotation: this.registry.size },
+      'front: no backend available, closing client connections',
+    );
+    this.lastNoBackendWarning = now;
+    this.refusedSinceWarning = 0;
+  }
+}

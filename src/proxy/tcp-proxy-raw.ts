@@ -1,0 +1,326 @@
+// The fast L4 front: the tunnel moves bytes between two libuv TCP handles
+// (raw-tcp.ts) without building a net.Socket for either side. Per connection
+// that saves two Duplex streams with their state machines, listeners and
+// close ticks — most of the front's CPU per new connection (docs/benchmarks.md,
+// "Raw handles experiment"). What it keeps from the portable front
+// (tcp-proxy-sockets.ts), through the shared TcpFrontBase:
+// - net.Server binds and closes the listener (same errors, same address());
+//   once it listens, its handle's accepts come here instead of to net;
+// - the client is read only once a backend has accepted: a refused or
+//   timed-out connect is retried on the next backend, unseen by the client;
+// - half-close: an end read on one side is passed on as a shutdown of the
+//   other, which may keep sending; a side is closed once it has ended and been
+//   ended (at once, without a shutdown, when nothing is left to write to it);
+// - backpressure: while a write is queued in libuv (the kernel did not take it
+//   all), the side that produced it is not read.
+
+import { lookup } from 'node:dns';
+import { isIP } from 'node:net';
+import { getSystemErrorName } from 'node:util';
+import type { BackendEntry } from './backend-registry.js';
+import type { BoundFront, FrontOptions } from './options.js';
+import { UV_EOF, type ConnectReq, type RawTcp, type ShutdownReq, type TcpHandle, type WriteReq } from './raw-tcp.js';
+import { TcpFrontBase, TunnelBase } from './tcp-front-base.js';
+
+const kSide = Symbol('supervise.side');
+const kFront = Symbol('supervise.front');
+
+type SideHandle = TcpHandle & { [kSide]: Side };
+type ServerHandle = { onconnection: typeof onConnection; [kFront]: RawTcpFront };
+type PendingWrite = WriteReq & { side: Side | undefined; chunk: Uint8Array | undefined };
+type PendingShutdown = ShutdownReq & { side: Side };
+
+/** The bindings; set by createRawTcpFront before any handler can run. */
+let raw: RawTcp;
+
+/** One end of a tunnel: a handle and where its two directions stand. */
+class Side {
+  /** An end (or an error) was read from this handle: nothing more will come. */
+  readDone = false;
+  /** Our end was passed on to this handle (shutdown completed): nothing more will be written. */
+  writeDone = false;
+  /** A write to this handle is queued in libuv; its peer is not read until it completes. */
+  writing = false;
+  closed = false;
+  peer!: Side;
+  readonly handle: SideHandle;
+
+  constructor(
+    readonly tunnel: RawTunnel,
+    handle: TcpHandle,
+  ) {
+    this.handle = handle as SideHandle;
+    this.handle[kSide] = this;
+    this.handle.onread = onRead;
+  }
+}
+
+class RawTunnel extends TunnelBase {
+  readonly client: Side;
+  /** The connected upstream, or the pending connect attempt. */
+  upstream: Side | undefined = undefined;
+
+  constructor(
+    readonly front: RawTcpFront,
+    clientHandle: TcpHandle,
+  ) {
+    super();
+    this.client = new Side(this, clientHandle);
+  }
+}
+
+class RawTcpFront extends TcpFrontBase<RawTunnel> {
+  protected override listening(): void {
+    const handle = (this.server as unknown as { _handle?: unknown })._handle;
+    if (!raw.isTcpHandle(handle)) {
+      throw new Error('front: unexpected listener handle for the raw tcp front; set SUPERVISE_TCP_FAST=0 to use the portable one');
+    }
+    // Node's own accept callback would wrap each client in a net.Socket; ours does not.
+    const server = handle as unknown as ServerHandle;
+    server[kFront] = this;
+    server.onconnection = onConnection;
+  }
+
+  accept(clientHandle: TcpHandle): void {
+    this.accepted(new RawTunnel(this, clientHandle));
+  }
+
+  protected startConnect(tunnel: RawTunnel, backend: BackendEntry): void {
+    const upstream = new Side(tunnel, raw.newSocketHandle());
+    upstream.peer = tunnel.client;
+    tunnel.client.peer = upstream;
+    tunnel.upstream = upstream;
+    const family = isIP(backend.host);
+    if (family !== 0) {
+      dial(upstream, backend.host, family, backend.port);
+      return;
+    }
+    lookup(backend.host, (error, address, resolved) => {
+      if (upstream.closed) return; // timed out or torn down meanwhile
+      if (error) connectError(upstream, error);
+      else dial(upstream, address, resolved, backend.port);
+    });
+  }
+
+  protected abortConnect(tunnel: RawTunnel): void {
+    const upstream = tunnel.upstream;
+    tunnel.upstream = undefined;
+    // Closed without accounting: the caller reports the failure. libuv then
+    // completes the connect with ECANCELED, which onConnect ignores.
+    if (upstream !== undefined) closeHandle(upstream);
+  }
+
+  protected refuse(tunnel: RawTunnel): void {
+    closeSide(tunnel.client);
+  }
+
+  destroyTunnel(tunnel: RawTunnel): void {
+    if (tunnel.upstream !== undefined) closeSide(tunnel.upstream);
+    closeSide(tunnel.client);
+  }
+}
+
+// ---------------------------------------------------------------- connecting
+
+function dial(upstream: Side, address: string, family: number, port: number): void {
+  const req = raw.newConnectReq();
+  req.oncomplete = onConnect;
+  const status = family === 6 ? upstream.handle.connect6(req, address, port) : upstream.handle.connect(req, address, port);
+  if (status !== 0) connectError(upstream, errnoError(status, 'connect', address, port));
+}
+
+function onConnect(this: ConnectReq, status: number, handle: TcpHandle): void {
+  const upstream = (handle as SideHandle)[kSide];
+  if (upstream.closed) return; // an attempt given up on (timeout, close): already accounted for
+  const tunnel = upstream.tunnel;
+  if (status < 0) {
+    const backend = tunnel.backend as BackendEntry;
+    connectError(upstream, errnoError(status, 'connect', backend.host, backend.port));
+    return;
+  }
+  tunnel.front.connected(tunnel);
+  // Responses are small and request-sized: never let Nagle hold one back.
+  upstream.handle.setNoDelay(true);
+  tunnel.client.handle.setNoDelay(true);
+  startReading(tunnel.client);
+  startReading(upstream);
+}
+
+/** The connect attempt of `upstream` failed: drop it and let the front try the next backend. */
+function connectError(upstream: Side, error: Error): void {
+  const tunnel = upstream.tunnel;
+  tunnel.upstream = undefined;
+  closeHandle(upstream);
+  tunnel.front.connectFailed(tunnel, error);
+}
+
+// ---------------------------------------------------------------- moving bytes
+
+function startReading(side: Side): void {
+  const status = side.handle.readStart();
+  if (status !== 0) side.tunnel.front.destroyTunnel(side.tunnel);
+}
+
+/** Called by libuv with what was read (a fresh ArrayBuffer per read), an end, or an error. */
+function onRead(this: TcpHandle, arrayBuffer: ArrayBuffer | undefined): void {
+  const side = (this as SideHandle)[kSide];
+  const result = raw.readResult();
+  if (result > 0) forward(side, new Uint8Array(arrayBuffer as ArrayBuffer, raw.readOffset(), result));
+  else if (result === UV_EOF) ended(side);
+  else if (result < 0) side.tunnel.front.destroyTunnel(side.tunnel); // ECONNRESET…
+}
+
+/**
+ * The request object of the next write. Most writes are done at once (the
+ * kernel takes all the bytes) and then libuv never sees the request: it is
+ * reused until a write gets queued, which keeps it.
+ */
+let spareWrite: PendingWrite;
+
+function newWrite(): PendingWrite {
+  const req = raw.newWriteReq() as PendingWrite;
+  req.oncomplete = onWriteComplete;
+  req.side = undefined;
+  req.chunk = undefined;
+  return req;
+}
+
+/** Writes what `from` read to its peer; stops reading `from` while the write is queued. */
+function forward(from: Side, chunk: Uint8Array): void {
+  const to = from.peer;
+  from.tunnel.activity++;
+  if (to.closed) return;
+  const req = spareWrite;
+  const status = to.handle.writeBuffer(req, chunk);
+  if (status !== 0) {
+    from.tunnel.front.destroyTunnel(from.tunnel); // EPIPE, ECONNRESET…
+    return;
+  }
+  if (!raw.lastWriteWasAsync()) return;
+  spareWrite = newWrite();
+  req.side = to;
+  req.chunk = chunk; // libuv points into it until the write completes
+  to.writing = true;
+  from.handle.readStop();
+}
+
+function onWriteComplete(this: PendingWrite, status: number): void {
+  const to = this.side as Side;
+  this.side = undefined;
+  this.chunk = undefined;
+  to.writing = false;
+  if (to.closed) return;
+  if (status < 0) {
+    to.tunnel.front.destroyTunnel(to.tunnel);
+    return;
+  }
+  const from = to.peer;
+  if (!from.readDone && !from.closed) startReading(from);
+}
+
+// ---------------------------------------------------------------- ending and closing
+
+/** `side` sent its end: pass it on, and close `side` if it has been ended too. */
+function ended(side: Side): void {
+  side.readDone = true;
+  deferEnd(side.peer);
+  if (side.writeDone) closeSide(side);
+}
+
+/**
+ * Ends are passed on at the end of the event-loop turn, all together: a
+ * backend's end usually arrives with its response, and by then the client
+ * that got the response has often closed too, so that both sides are simply
+ * closed instead of a shutdown of the client first (a syscall and a callback).
+ */
+let endsToPass: Side[] = [];
+
+function deferEnd(to: Side): void {
+  if (endsToPass.length === 0) setImmediate(passEnds);
+  endsToPass.push(to);
+}
+
+function passEnds(): void {
+  const sides = endsToPass;
+  endsToPass = [];
+  for (const to of sides) passEnd(to);
+}
+
+/**
+ * Ends `to`'s write direction. When `to` has ended too and nothing is left to
+ * write, both directions are done: closing at once sends the same FIN as a
+ * shutdown would, and saves a syscall and a callback per connection (the
+ * common case of a backend closing after its response).
+ */
+function passEnd(to: Side): void {
+  if (to.closed || to.writeDone) return;
+  if (to.readDone && !to.writing) {
+    to.writeDone = true;
+    closeSide(to);
+    return;
+  }
+  const req = raw.newShutdownReq() as PendingShutdown;
+  req.oncomplete = onShutdown;
+  req.side = to;
+  // libuv sends the FIN once the queued writes are done.
+  if (to.handle.shutdown(req) !== 0) to.tunnel.front.destroyTunnel(to.tunnel);
+}
+
+function onShutdown(this: PendingShutdown, status: number): void {
+  const to = this.side;
+  to.writeDone = true;
+  if (to.closed) return;
+  if (status < 0) to.tunnel.front.destroyTunnel(to.tunnel);
+  else if (to.readDone) closeSide(to);
+}
+
+/** Closes the handle of `side` without any accounting. */
+function closeHandle(side: Side): void {
+  side.closed = true;
+  side.handle.close();
+}
+
+/** Closes `side` and accounts for it: the backend's connection ends with the upstream, the tunnel with both. */
+function closeSide(side: Side): void {
+  if (side.closed) return;
+  closeHandle(side);
+  const tunnel = side.tunnel;
+  const front = tunnel.front;
+  if (side === tunnel.client) {
+    tunnel.clientClosed = true;
+    if (tunnel.upstream === undefined) front.forget(tunnel);
+    return;
+  }
+  tunnel.upstream = undefined;
+  front.upstreamClosed(tunnel);
+  if (tunnel.clientClosed) front.forget(tunnel);
+}
+
+function onConnection(this: ServerHandle, status: number, clientHandle: TcpHandle | undefined): void {
+  const front = this[kFront];
+  if (status < 0) front.acceptFailed(errnoError(status, 'accept'));
+  else if (clientHandle !== undefined) front.accept(clientHandle);
+}
+
+/** An error like node's own for a libuv status: code, errno, syscall, and the address when there is one. */
+function errnoError(status: number, syscall: string, address?: string, port?: number): NodeJS.ErrnoException {
+  const code = getSystemErrorName(status);
+  const where = address === undefined ? '' : ` ${address}:${port}`;
+  const error: NodeJS.ErrnoException & { address?: string; port?: number } = new Error(`${syscall} ${code}${where}`);
+  error.errno = status;
+  error.code = code;
+  error.syscall = syscall;
+  if (address !== undefined) {
+    error.address = address;
+    error.port = port;
+  }
+  return error;
+}
+
+export function createRawTcpFront(options: FrontOptions, bindings: RawTcp): BoundFront {
+  if (raw === undefined) {
+    raw = bindings;
+    spareWrite = newWrite();
+  }
+  return new RawTcpFront(options);
+}
