@@ -68,7 +68,8 @@ export async function freePort(): Promise<number> {
 /** `count` consecutive free ports (spawn mode base ports). */
 export async function freePortRange(count: number): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20000 + Math.floor(Math.random() * 30000);
+    // Below Linux's ephemeral range (32768+), so outgoing connections cannot take them meanwhile.
+    const base = 10000 + Math.floor(Math.random() * 22000);
     const checks = await Promise.all(Array.from({ length: count }, (_, i) => isFree(base + i)));
     if (checks.every(Boolean)) return base;
   }

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
-import { describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import type { BalancePolicy } from '../../src/core/types.js';
 import type { BoundFront } from '../../src/proxy/options.js';
+import { loadRawTcp } from '../../src/proxy/raw-tcp.js';
 import { createTcpFront } from '../../src/proxy/tcp-proxy.js';
 import {
   blackholePort, closeServer, countByBackend, deadPort, listening, recordEvents, request, startHttpBackend, useCleanup,
@@ -47,217 +48,256 @@ function readAll(socket: net.Socket): Promise<string> {
   });
 }
 
-describe('tcp front', () => {
-  it('spreads new connections evenly over the backends, round-robin', TIMEOUT, async () => {
-    const backends = await Promise.all(['a', 'b', 'c'].map((name) => startHttpBackend(name, defer)));
-    const { front, port } = await startFront();
-    backends.forEach((backend, id) => front.add({ id, host: '127.0.0.1', port: backend.port, weight: 1 }));
-
-    const bodies: string[] = [];
-    for (let i = 0; i < 30; i++) bodies.push((await request(port)).body);
-    assert.deepEqual(countByBackend(bodies), { a: 10, b: 10, c: 10 });
-    assert.deepEqual([0, 1, 2].map((id) => front.totalConnections(id)), [10, 10, 10]);
-    await waitFor(() => [0, 1, 2].every((id) => front.connections(id) === 0), { message: 'every connection closed' });
-  });
-
-  it('keeps the spread even under concurrent connections with least-conn', TIMEOUT, async () => {
-    const backends = await Promise.all(['a', 'b'].map((name) => startHttpBackend(name, defer)));
-    const { front, port } = await startFront({ balance: 'least-conn' });
-    backends.forEach((backend, id) => front.add({ id, host: '127.0.0.1', port: backend.port, weight: 1 }));
-    const responses = await Promise.all(Array.from({ length: 40 }, () => request(port)));
-    const counts = countByBackend(responses.map((response) => response.body));
-    assert.equal((counts.a ?? 0) + (counts.b ?? 0), 40);
-    assert.ok(Math.abs((counts.a ?? 0) - (counts.b ?? 0)) <= 8, `uneven: ${JSON.stringify(counts)}`);
-  });
-
-  it('never shows the client a dead backend while another is up, and reports it', TIMEOUT, async () => {
-    const live = await startHttpBackend('live', defer);
-    const { front, port, events } = await startFront();
-    front.add({ id: 1, host: '127.0.0.1', port: await deadPort(), weight: 1 });
-    front.add({ id: 2, host: '127.0.0.1', port: live.port, weight: 1 });
-
-    for (let i = 0; i < 10; i++) assert.equal((await request(port)).body, 'live GET /');
-    assert.ok(events.failures.length >= 5, `expected the dead backend reported, got ${events.failures.length} failures`);
-    assert.ok(events.failures.every((failure) => failure.id === 1));
-    assert.equal((events.failures[0]?.error as NodeJS.ErrnoException).code, 'ECONNREFUSED');
-    assert.equal(front.connections(1), 0);
-    assert.equal(front.totalConnections(1), 0, 'a refused connect is not a connection');
-  });
-
-  it('gives up on a backend that does not accept within the connect timeout', TIMEOUT, async () => {
-    const live = await startHttpBackend('live', defer);
-    const { front, port, events } = await startFront({ connectTimeoutMs: 200 });
-    front.add({ id: 1, host: '127.0.0.1', port: await blackholePort(defer), weight: 1 });
-    front.add({ id: 2, host: '127.0.0.1', port: live.port, weight: 1 });
-
-    const started = Date.now();
-    const response = await request(port);
-    assert.equal(response.body, 'live GET /');
-    assert.ok(Date.now() - started < 2000, `took ${Date.now() - started}ms`);
-    assert.equal(events.failures[0]?.id, 1);
-    assert.match(events.failures[0]?.error.message ?? '', /connect to 127\.0\.0\.1:\d+ timed out after 200ms/);
-  });
-
-  it('closes the client connection when no backend is available', TIMEOUT, async () => {
-    const { front, port, events } = await startFront();
-    assert.equal(await readAll(await connect(port)), '');
-    front.add({ id: 1, host: '127.0.0.1', port: await deadPort(), weight: 1 });
-    await assert.rejects(request(port), /socket hang up|ECONNRESET/);
-    assert.equal(events.failures.length, 1);
-  });
-
-  it('keeps both directions of a half-closed connection', TIMEOUT, async () => {
-    // The backend answers only after the client's end, then ends too.
-    const backend = net.createServer({ allowHalfOpen: true }, (socket) => {
-      let received = '';
-      socket.setEncoding('utf8');
-      socket.on('data', (chunk: string) => (received += chunk));
-      socket.on('end', () => socket.end(`got ${received}; bye`));
+// Both implementations run every test: the raw-handle fast path (the default
+// where node's bindings are as expected) and the portable net.Socket front.
+for (const implementation of ['raw handles', 'net.Socket'] as const) {
+  describe(`tcp front (${implementation})`, () => {
+    before(() => {
+      process.env.SUPERVISE_TCP_FAST = implementation === 'net.Socket' ? '0' : '1';
     });
-    const backendPort = await listening(backend);
-    defer(() => closeServer(backend));
-    const { front, port } = await startFront();
-    front.add({ id: 1, host: '127.0.0.1', port: backendPort, weight: 1 });
-
-    const client = await connect(port);
-    const reply = readAll(client);
-    client.write('hello ');
-    client.end('world');
-    assert.equal(await reply, 'got hello world; bye');
-    await waitFor(() => front.connections(1) === 0, { message: 'the tunnel closed' });
-  });
-
-  it('lets the client keep sending after the backend has ended its side', TIMEOUT, async () => {
-    let receivedByBackend = '';
-    let backendSawEnd!: () => void;
-    const backendDone = new Promise<void>((resolve) => (backendSawEnd = resolve));
-    const backend = net.createServer({ allowHalfOpen: true }, (socket) => {
-      socket.end('bye first');
-      socket.setEncoding('utf8');
-      socket.on('data', (chunk: string) => (receivedByBackend += chunk));
-      socket.on('end', backendSawEnd);
+    after(() => {
+      delete process.env.SUPERVISE_TCP_FAST;
     });
-    const backendPort = await listening(backend);
-    defer(() => closeServer(backend));
-    const { front, port } = await startFront();
-    front.add({ id: 1, host: '127.0.0.1', port: backendPort, weight: 1 });
 
-    const client = await connect(port);
-    const fromBackend = readAll(client);
-    assert.equal(await fromBackend, 'bye first');
-    client.end('still talking');
-    await backendDone;
-    assert.equal(receivedByBackend, 'still talking');
-  });
-
-  it('reports a removed backend drained once its last connection ends', TIMEOUT, async () => {
-    const a = await startHttpBackend('a', defer);
-    const { front, port, events } = await startFront();
-    front.add({ id: 1, host: '127.0.0.1', port: a.port, weight: 1 });
-
-    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-    defer(() => agent.destroy());
-    assert.equal((await request(port, { agent })).body, 'a GET /');
-    assert.equal(front.connections(1), 1, 'the keep-alive connection is open');
-
-    front.remove(1);
-    await delay(50);
-    assert.deepEqual(events.drained, [], 'not drained while a connection is open');
-    assert.equal((await request(port, { agent })).body, 'a GET /', 'an open connection keeps working');
-
-    agent.destroy();
-    await waitFor(() => events.drained.length === 1, { message: 'onDrained' });
-    assert.deepEqual(events.drained, [1]);
-    assert.equal(front.connections(1), 0);
-  });
-
-  it('reports an idle removed backend drained at once, but not synchronously', TIMEOUT, async () => {
-    const { front, events } = await startFront();
-    front.add({ id: 7, host: '127.0.0.1', port: 1, weight: 1 });
-    front.remove(7);
-    assert.deepEqual(events.drained, []);
-    await delay(0);
-    assert.deepEqual(events.drained, [7]);
-    front.remove(7);
-    await delay(10);
-    assert.deepEqual(events.drained, [7], 'reported once');
-  });
-
-  it('closes idle connections after the idle timeout', TIMEOUT, async () => {
-    const silent = net.createServer(() => undefined);
-    const backendPort = await listening(silent);
-    defer(() => closeServer(silent));
-    const { front, port } = await startFront({ idleTimeoutMs: 200 });
-    front.add({ id: 1, host: '127.0.0.1', port: backendPort, weight: 1 });
-
-    const started = Date.now();
-    await readAll(await connect(port));
-    const elapsed = Date.now() - started;
-    assert.ok(elapsed >= 150 && elapsed < 2000, `closed after ${elapsed}ms`);
-    await waitFor(() => front.connections(1) === 0, { message: 'the backend side closed too' });
-  });
-
-  it('close() waits for open connections, then destroys them at the timeout', TIMEOUT, async () => {
-    const a = await startHttpBackend('a', defer);
-    const { front, port } = await startFront();
-    front.add({ id: 1, host: '127.0.0.1', port: a.port, weight: 1 });
-    const client = await connect(port);
-    const ended = readAll(client);
-
-    const started = Date.now();
-    await front.close(300);
-    assert.ok(Date.now() - started >= 250, 'waited for the open connection');
-    await ended;
-    assert.ok(client.destroyed || client.readableEnded);
-    await assert.rejects(request(port), /ECONNREFUSED/, 'no longer accepting');
-  });
-
-  it('close() resolves as soon as the last connection ends', TIMEOUT, async () => {
-    const a = await startHttpBackend('a', defer);
-    const { front, port } = await startFront();
-    front.add({ id: 1, host: '127.0.0.1', port: a.port, weight: 1 });
-    const client = await connect(port);
-    const closing = front.close(10_000);
-    setTimeout(() => client.end(), 100);
-    const started = Date.now();
-    await closing;
-    assert.ok(Date.now() - started < 2000);
-  });
-
-  it('leaves no connection behind after many short ones', TIMEOUT, async () => {
-    const backends = await Promise.all(['a', 'b'].map((name) => startHttpBackend(name, defer)));
-    const { front, port, events } = await startFront();
-    backends.forEach((backend, id) => front.add({ id, host: '127.0.0.1', port: backend.port, weight: 1 }));
-    for (let round = 0; round < 10; round++) {
-      await Promise.all(Array.from({ length: 20 }, () => request(port)));
-    }
-    // Clients that vanish mid-connection.
-    for (let i = 0; i < 20; i++) (await connect(port)).destroy();
-    await waitFor(() => front.connections(0) + front.connections(1) === 0, { message: 'every tunnel closed' });
-    front.remove(0);
-    front.remove(1);
-    await waitFor(() => events.drained.length === 2, { message: 'both drained' });
-    const started = Date.now();
-    await front.close(5000);
-    assert.ok(Date.now() - started < 500, 'nothing left to wait for');
-  });
-
-  it('names host:port when the port is in use', TIMEOUT, async () => {
-    const holder = net.createServer();
-    const busyPort = await listening(holder);
-    defer(() => closeServer(holder));
-    const front = createTcpFront({ host: '127.0.0.1', port: busyPort, balance: 'round-robin', events: recordEvents() });
-    await assert.rejects(front.listen(), (error: NodeJS.ErrnoException) => {
-      assert.equal(error.code, 'EADDRINUSE');
-      assert.match(error.message, new RegExp(`127\\.0\\.0\\.1:${busyPort} is already in use`));
-      return true;
+    it('uses the implementation asked for', () => {
+      assert.equal(loadRawTcp() !== undefined, implementation === 'raw handles');
     });
-    await front.close(0);
-  });
 
-  it('rejects bad options with a message naming the value', () => {
-    const events = recordEvents();
-    assert.throws(() => createTcpFront({ host: '127.0.0.1', port: 70000, balance: 'round-robin', events }), /port must be an integer in 0…65535, got 70000/);
-    assert.throws(() => createTcpFront({ host: '127.0.0.1', port: 0, balance: 'round-robin', events, connectTimeoutMs: -1 }), /connectTimeoutMs/);
+    it('moves 32 MB each way intact through a slow reader (backpressure)', TIMEOUT, async () => {
+      const payload = Buffer.alloc(32 * 1024 * 1024);
+      for (let i = 0; i < payload.length; i += 4096) payload.writeUInt32LE(i, i);
+      const echo = net.createServer((socket) => socket.pipe(socket));
+      await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
+      defer(() => new Promise<void>((resolve) => echo.close(() => resolve())));
+      const { front, port } = await startFront();
+      front.add({ id: 1, host: '127.0.0.1', port: (echo.address() as net.AddressInfo).port, weight: 1 });
+      const socket = await connect(port);
+      const received: Buffer[] = [];
+      let length = 0;
+      socket.on('data', (chunk: Buffer) => {
+        received.push(chunk);
+        length += chunk.length;
+        // A slow reader: pause now and then so that the proxy must hold back.
+        if (received.length % 50 === 0) {
+          socket.pause();
+          setTimeout(() => socket.resume(), 5);
+        }
+      });
+      socket.end(payload);
+      await waitFor(() => length >= payload.length, { timeoutMs: 12_000, message: "32 MB echoed back" });
+      assert.ok(Buffer.concat(received).equals(payload), 'bytes arrive intact and in order');
+    });
+    it('spreads new connections evenly over the backends, round-robin', TIMEOUT, async () => {
+      const backends = await Promise.all(['a', 'b', 'c'].map((name) => startHttpBackend(name, defer)));
+      const { front, port } = await startFront();
+      backends.forEach((backend, id) => front.add({ id, host: '127.0.0.1', port: backend.port, weight: 1 }));
+
+      const bodies: string[] = [];
+      for (let i = 0; i < 30; i++) bodies.push((await request(port)).body);
+      assert.deepEqual(countByBackend(bodies), { a: 10, b: 10, c: 10 });
+      assert.deepEqual([0, 1, 2].map((id) => front.totalConnections(id)), [10, 10, 10]);
+      await waitFor(() => [0, 1, 2].every((id) => front.connections(id) === 0), { message: 'every connection closed' });
+    });
+
+    it('keeps the spread even under concurrent connections with least-conn', TIMEOUT, async () => {
+      const backends = await Promise.all(['a', 'b'].map((name) => startHttpBackend(name, defer)));
+      const { front, port } = await startFront({ balance: 'least-conn' });
+      backends.forEach((backend, id) => front.add({ id, host: '127.0.0.1', port: backend.port, weight: 1 }));
+      const responses = await Promise.all(Array.from({ length: 40 }, () => request(port)));
+      const counts = countByBackend(responses.map((response) => response.body));
+      assert.equal((counts.a ?? 0) + (counts.b ?? 0), 40);
+      assert.ok(Math.abs((counts.a ?? 0) - (counts.b ?? 0)) <= 8, `uneven: ${JSON.stringify(counts)}`);
+    });
+
+    it('never shows the client a dead backend while another is up, and reports it', TIMEOUT, async () => {
+      const live = await startHttpBackend('live', defer);
+      const { front, port, events } = await startFront();
+      front.add({ id: 1, host: '127.0.0.1', port: await deadPort(), weight: 1 });
+      front.add({ id: 2, host: '127.0.0.1', port: live.port, weight: 1 });
+
+      for (let i = 0; i < 10; i++) assert.equal((await request(port)).body, 'live GET /');
+      assert.ok(events.failures.length >= 5, `expected the dead backend reported, got ${events.failures.length} failures`);
+      assert.ok(events.failures.every((failure) => failure.id === 1));
+      assert.equal((events.failures[0]?.error as NodeJS.ErrnoException).code, 'ECONNREFUSED');
+      assert.equal(front.connections(1), 0);
+      assert.equal(front.totalConnections(1), 0, 'a refused connect is not a connection');
+    });
+
+    it('gives up on a backend that does not accept within the connect timeout', TIMEOUT, async () => {
+      const live = await startHttpBackend('live', defer);
+      const { front, port, events } = await startFront({ connectTimeoutMs: 200 });
+      front.add({ id: 1, host: '127.0.0.1', port: await blackholePort(defer), weight: 1 });
+      front.add({ id: 2, host: '127.0.0.1', port: live.port, weight: 1 });
+
+      const started = Date.now();
+      const response = await request(port);
+      assert.equal(response.body, 'live GET /');
+      assert.ok(Date.now() - started < 2000, `took ${Date.now() - started}ms`);
+      assert.equal(events.failures[0]?.id, 1);
+      assert.match(events.failures[0]?.error.message ?? '', /connect to 127\.0\.0\.1:\d+ timed out after 200ms/);
+    });
+
+    it('closes the client connection when no backend is available', TIMEOUT, async () => {
+      const { front, port, events } = await startFront();
+      assert.equal(await readAll(await connect(port)), '');
+      front.add({ id: 1, host: '127.0.0.1', port: await deadPort(), weight: 1 });
+      await assert.rejects(request(port), /socket hang up|ECONNRESET/);
+      assert.equal(events.failures.length, 1);
+    });
+
+    it('keeps both directions of a half-closed connection', TIMEOUT, async () => {
+      // The backend answers only after the client's end, then ends too.
+      const backend = net.createServer({ allowHalfOpen: true }, (socket) => {
+        let received = '';
+        socket.setEncoding('utf8');
+        socket.on('data', (chunk: string) => (received += chunk));
+        socket.on('end', () => socket.end(`got ${received}; bye`));
+      });
+      const backendPort = await listening(backend);
+      defer(() => closeServer(backend));
+      const { front, port } = await startFront();
+      front.add({ id: 1, host: '127.0.0.1', port: backendPort, weight: 1 });
+
+      const client = await connect(port);
+      const reply = readAll(client);
+      client.write('hello ');
+      client.end('world');
+      assert.equal(await reply, 'got hello world; bye');
+      await waitFor(() => front.connections(1) === 0, { message: 'the tunnel closed' });
+    });
+
+    it('lets the client keep sending after the backend has ended its side', TIMEOUT, async () => {
+      let receivedByBackend = '';
+      let backendSawEnd!: () => void;
+      const backendDone = new Promise<void>((resolve) => (backendSawEnd = resolve));
+      const backend = net.createServer({ allowHalfOpen: true }, (socket) => {
+        socket.end('bye first');
+        socket.setEncoding('utf8');
+        socket.on('data', (chunk: string) => (receivedByBackend += chunk));
+        socket.on('end', backendSawEnd);
+      });
+      const backendPort = await listening(backend);
+      defer(() => closeServer(backend));
+      const { front, port } = await startFront();
+      front.add({ id: 1, host: '127.0.0.1', port: backendPort, weight: 1 });
+
+      const client = await connect(port);
+      const fromBackend = readAll(client);
+      assert.equal(await fromBackend, 'bye first');
+      client.end('still talking');
+      await backendDone;
+      assert.equal(receivedByBackend, 'still talking');
+    });
+
+    it('reports a removed backend drained once its last connection ends', TIMEOUT, async () => {
+      const a = await startHttpBackend('a', defer);
+      const { front, port, events } = await startFront();
+      front.add({ id: 1, host: '127.0.0.1', port: a.port, weight: 1 });
+
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+      defer(() => agent.destroy());
+      assert.equal((await request(port, { agent })).body, 'a GET /');
+      assert.equal(front.connections(1), 1, 'the keep-alive connection is open');
+
+      front.remove(1);
+      await delay(50);
+      assert.deepEqual(events.drained, [], 'not drained while a connection is open');
+      assert.equal((await request(port, { agent })).body, 'a GET /', 'an open connection keeps working');
+
+      agent.destroy();
+      await waitFor(() => events.drained.length === 1, { message: 'onDrained' });
+      assert.deepEqual(events.drained, [1]);
+      assert.equal(front.connections(1), 0);
+    });
+
+    it('reports an idle removed backend drained at once, but not synchronously', TIMEOUT, async () => {
+      const { front, events } = await startFront();
+      front.add({ id: 7, host: '127.0.0.1', port: 1, weight: 1 });
+      front.remove(7);
+      assert.deepEqual(events.drained, []);
+      await delay(0);
+      assert.deepEqual(events.drained, [7]);
+      front.remove(7);
+      await delay(10);
+      assert.deepEqual(events.drained, [7], 'reported once');
+    });
+
+    it('closes idle connections after the idle timeout', TIMEOUT, async () => {
+      const silent = net.createServer(() => undefined);
+      const backendPort = await listening(silent);
+      defer(() => closeServer(silent));
+      const { front, port } = await startFront({ idleTimeoutMs: 200 });
+      front.add({ id: 1, host: '127.0.0.1', port: backendPort, weight: 1 });
+
+      const started = Date.now();
+      await readAll(await connect(port));
+      const elapsed = Date.now() - started;
+      assert.ok(elapsed >= 150 && elapsed < 2000, `closed after ${elapsed}ms`);
+      await waitFor(() => front.connections(1) === 0, { message: 'the backend side closed too' });
+    });
+
+    it('close() waits for open connections, then destroys them at the timeout', TIMEOUT, async () => {
+      const a = await startHttpBackend('a', defer);
+      const { front, port } = await startFront();
+      front.add({ id: 1, host: '127.0.0.1', port: a.port, weight: 1 });
+      const client = await connect(port);
+      const ended = readAll(client);
+
+      const started = Date.now();
+      await front.close(300);
+      assert.ok(Date.now() - started >= 250, 'waited for the open connection');
+      await ended;
+      assert.ok(client.destroyed || client.readableEnded);
+      await assert.rejects(request(port), /ECONNREFUSED/, 'no longer accepting');
+    });
+
+    it('close() resolves as soon as the last connection ends', TIMEOUT, async () => {
+      const a = await startHttpBackend('a', defer);
+      const { front, port } = await startFront();
+      front.add({ id: 1, host: '127.0.0.1', port: a.port, weight: 1 });
+      const client = await connect(port);
+      const closing = front.close(10_000);
+      setTimeout(() => client.end(), 100);
+      const started = Date.now();
+      await closing;
+      assert.ok(Date.now() - started < 2000);
+    });
+
+    it('leaves no connection behind after many short ones', TIMEOUT, async () => {
+      const backends = await Promise.all(['a', 'b'].map((name) => startHttpBackend(name, defer)));
+      const { front, port, events } = await startFront();
+      backends.forEach((backend, id) => front.add({ id, host: '127.0.0.1', port: backend.port, weight: 1 }));
+      for (let round = 0; round < 10; round++) {
+        await Promise.all(Array.from({ length: 20 }, () => request(port)));
+      }
+      // Clients that vanish mid-connection.
+      for (let i = 0; i < 20; i++) (await connect(port)).destroy();
+      await waitFor(() => front.connections(0) + front.connections(1) === 0, { message: 'every tunnel closed' });
+      front.remove(0);
+      front.remove(1);
+      await waitFor(() => events.drained.length === 2, { message: 'both drained' });
+      const started = Date.now();
+      await front.close(5000);
+      assert.ok(Date.now() - started < 500, 'nothing left to wait for');
+    });
+
+    it('names host:port when the port is in use', TIMEOUT, async () => {
+      const holder = net.createServer();
+      const busyPort = await listening(holder);
+      defer(() => closeServer(holder));
+      const front = createTcpFront({ host: '127.0.0.1', port: busyPort, balance: 'round-robin', events: recordEvents() });
+      await assert.rejects(front.listen(), (error: NodeJS.ErrnoException) => {
+        assert.equal(error.code, 'EADDRINUSE');
+        assert.match(error.message, new RegExp(`127\\.0\\.0\\.1:${busyPort} is already in use`));
+        return true;
+      });
+      await front.close(0);
+    });
+
+    it('rejects bad options with a message naming the value', () => {
+      const events = recordEvents();
+      assert.throws(() => createTcpFront({ host: '127.0.0.1', port: 70000, balance: 'round-robin', events }), /port must be an integer in 0…65535, got 70000/);
+      assert.throws(() => createTcpFront({ host: '127.0.0.1', port: 0, balance: 'round-robin', events, connectTimeoutMs: -1 }), /connectTimeoutMs/);
+    });
   });
-});
+}
