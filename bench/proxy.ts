@@ -71,6 +71,7 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
       ['direct (one backend)', undefined, async () => ({ ...(backends[0] as ProxyTarget), pids: () => [] })],
       ['supervise tcp', unavailable('supervise'), async () => startSuperviseFront('tcp', await freePorts(1), [backendA, backendB])],
       ['supervise http', unavailable('supervise'), async () => startSuperviseFront('http', await freePorts(1), [backendA, backendB])],
+      ['supervise tcp (net.Socket)', unavailable('supervise'), async () => startSuperviseFront('tcp', await freePorts(1), [backendA, backendB], true)],
       ['haproxy tcp', unavailable('haproxy'), async () => startHaproxy(await freePorts(1), [backendA, backendB], dir)],
       ['nginx stream', unavailable('nginx'), async () => startNginx(await freePorts(1), [backendA, backendB], dir)],
     ];

@@ -62,10 +62,13 @@ export async function startBackend(port: number): Promise<ProxyTarget> {
   return asTarget(`backend :${port}`, port, proc, () => [proc.pid]);
 }
 
-export async function startSuperviseFront(kind: 'tcp' | 'http', port: number, backendPorts: readonly number[]): Promise<ProxyTarget> {
-  const proc = startProcess(`supervise ${kind} front`, process.execPath, [FRONT_SERVER, kind, String(port), backendPorts.join(',')]);
-  await ready(proc, port, `supervise ${kind} front`);
-  return asTarget(`supervise ${kind}`, port, proc, () => [proc.pid]);
+/** supervise's front; `portable` forces the net.Socket tcp front (SUPERVISE_TCP_FAST=0) instead of raw handles. */
+export async function startSuperviseFront(kind: 'tcp' | 'http', port: number, backendPorts: readonly number[], portable = false): Promise<ProxyTarget> {
+  const name = `supervise ${kind}${portable ? ' (net.Socket)' : ''}`;
+  const env = portable ? { ...process.env, SUPERVISE_TCP_FAST: '0' } : process.env;
+  const proc = startProcess(`${name} front`, process.execPath, [FRONT_SERVER, kind, String(port), backendPorts.join(',')], { env });
+  await ready(proc, port, `${name} front`);
+  return asTarget(name, port, proc, () => [proc.pid]);
 }
 
 /** The textbook net + pipe() proxy, the baseline of the tcp front's optimisations. */
