@@ -12,14 +12,13 @@
 
 import http from 'node:http';
 import type { Socket } from 'node:net';
-import type { Backend, WorkerId } from '../core/types.js';
+import type { WorkerId } from '../core/types.js';
 import { BackendRegistry, type BackendEntry } from './backend-registry.js';
 import { ConnectTimeoutError, ResponseTimeoutError } from './errors.js';
 import { forwardedRequestHeaders, forwardedResponseHeaders } from './http-headers.js';
 import { proxyUpgrade } from './http-upgrade.js';
-import { boundAddress, listenOn } from './listen.js';
+import { FrontBase } from './front-base.js';
 import { checkFrontOptions, DEFAULT_CONNECT_TIMEOUT_MS, type BoundFront, type FrontOptions } from './options.js';
-import { createSweeper, type Sweeper } from './sweeper.js';
 
 export const DEFAULT_HTTP_RESPONSE_TIMEOUT_MS = 60_000;
 
@@ -52,11 +51,11 @@ class Exchange {
   }
 }
 
-class HttpFront implements BoundFront {
+class HttpFront extends FrontBase {
   readonly registry: BackendRegistry;
   readonly connectTimeoutMs: number;
   private readonly responseTimeoutMs: number;
-  private readonly server: http.Server;
+  protected readonly server: http.Server;
   private readonly pools = new Map<WorkerId, http.Agent>();
   /** Exchanges waiting for a connect or a response head: the sweeper times them out. */
   private readonly pending = new Set<Exchange>();
@@ -64,10 +63,10 @@ class HttpFront implements BoundFront {
   readonly tunnels = new Set<Socket>();
   /** Set while closing: called whenever an upgraded connection ends. */
   whenTunnelsClosed: (() => void) | undefined;
-  private sweeper: Sweeper | undefined;
   private closing: Promise<void> | undefined;
 
-  constructor(readonly options: FrontOptions) {
+  constructor(options: FrontOptions) {
+    super(options);
     checkFrontOptions(options);
     this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     this.responseTimeoutMs = options.idleTimeoutMs ?? DEFAULT_HTTP_RESPONSE_TIMEOUT_MS;
@@ -79,34 +78,21 @@ class HttpFront implements BoundFront {
     });
   }
 
-  async listen(): Promise<void> {
-    await listenOn(this.server, this.options.host, this.options.port);
-    const timeouts = [this.connectTimeoutMs, this.responseTimeoutMs].filter((ms) => ms > 0);
-    this.sweeper = createSweeper(Math.min(...timeouts), (now) => this.sweep(now));
+  protected timeoutsMs(): number[] {
+    return [this.connectTimeoutMs, this.responseTimeoutMs];
   }
 
-  address(): { host: string; port: number } {
-    return boundAddress(this.server);
-  }
-
-  add(backend: Backend): void {
-    this.registry.add(backend);
-  }
-
-  remove(id: WorkerId): void {
-    this.registry.remove(id);
+  override remove(id: WorkerId): void {
+    super.remove(id);
     // Idle pooled sockets would only keep the backend's server from closing.
     const pool = this.pools.get(id);
     if (pool !== undefined) closeIdleSockets(pool);
   }
 
-  connections(id: WorkerId): number {
+  /** In-flight requests plus idle pooled sockets: both keep the backend's server busy. */
+  override connections(id: WorkerId): number {
     const pool = this.pools.get(id);
-    return this.registry.connections(id) + (pool === undefined ? 0 : idleSocketCount(pool));
-  }
-
-  totalConnections(id: WorkerId): number {
-    return this.registry.totalConnections(id);
+    return super.connections(id) + (pool === undefined ? 0 : idleSocketCount(pool));
   }
 
   close(timeoutMs: number): Promise<void> {
@@ -324,7 +310,7 @@ class HttpFront implements BoundFront {
     upstream?.destroy();
   }
 
-  private sweep(now: number): void {
+  protected sweep(now: number): void {
     for (const exchange of this.pending) {
       const backend = exchange.backend as BackendEntry;
       const elapsed = now - exchange.phaseStartedAt;

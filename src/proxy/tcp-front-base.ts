@@ -5,12 +5,12 @@
 // the bytes is the subclass's.
 
 import net from 'node:net';
-import type { Backend, WorkerId } from '../core/types.js';
+import type { WorkerId } from '../core/types.js';
 import { BackendRegistry, type BackendEntry } from './backend-registry.js';
 import { ConnectTimeoutError } from './errors.js';
-import { boundAddress, listenOn, stopAccepting } from './listen.js';
-import { checkFrontOptions, DEFAULT_CONNECT_TIMEOUT_MS, type BoundFront, type FrontOptions } from './options.js';
-import { createSweeper, type Sweeper } from './sweeper.js';
+import { stopAccepting } from './listen.js';
+import { checkFrontOptions, DEFAULT_CONNECT_TIMEOUT_MS, type FrontOptions } from './options.js';
+import { FrontBase } from './front-base.js';
 
 export const DEFAULT_TCP_IDLE_TIMEOUT_MS = 300_000;
 
@@ -28,20 +28,20 @@ export abstract class TunnelBase {
   quietSince = 0;
 }
 
-export abstract class TcpFrontBase<T extends TunnelBase> implements BoundFront {
+export abstract class TcpFrontBase<T extends TunnelBase> extends FrontBase {
   readonly registry: BackendRegistry;
   protected readonly server: net.Server;
   protected readonly tunnels = new Set<T>();
   private readonly connecting = new Set<T>();
   private readonly connectTimeoutMs: number;
   private readonly idleTimeoutMs: number;
-  private sweeper: Sweeper | undefined;
   protected closing: Promise<void> | undefined;
   private onAllClosed: (() => void) | undefined;
   private refusedSinceWarning = 0;
   private lastNoBackendWarning = 0;
 
-  constructor(protected readonly options: FrontOptions) {
+  constructor(options: FrontOptions) {
+    super(options);
     checkFrontOptions(options);
     this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     this.idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_TCP_IDLE_TIMEOUT_MS;
@@ -53,31 +53,8 @@ export abstract class TcpFrontBase<T extends TunnelBase> implements BoundFront {
     });
   }
 
-  async listen(): Promise<void> {
-    await listenOn(this.server, this.options.host, this.options.port);
-    this.listening();
-    const timeouts = [this.connectTimeoutMs, this.idleTimeoutMs].filter((ms) => ms > 0);
-    this.sweeper = createSweeper(Math.min(...timeouts), (now) => this.sweep(now));
-  }
-
-  address(): { host: string; port: number } {
-    return boundAddress(this.server);
-  }
-
-  add(backend: Backend): void {
-    this.registry.add(backend);
-  }
-
-  remove(id: WorkerId): void {
-    this.registry.remove(id);
-  }
-
-  connections(id: WorkerId): number {
-    return this.registry.connections(id);
-  }
-
-  totalConnections(id: WorkerId): number {
-    return this.registry.totalConnections(id);
+  protected timeoutsMs(): number[] {
+    return [this.connectTimeoutMs, this.idleTimeoutMs];
   }
 
   close(timeoutMs: number): Promise<void> {
@@ -98,9 +75,6 @@ export abstract class TcpFrontBase<T extends TunnelBase> implements BoundFront {
   }
 
   // ------------------------------------------------------ for the subclasses
-
-  /** Called once the server listens (the raw front takes over its accepts here). */
-  protected listening(): void {}
 
   /** Starts a connect of `tunnel` to `backend` (already acquired and recorded on the tunnel). */
   protected abstract startConnect(tunnel: T, backend: BackendEntry): void;
@@ -172,7 +146,7 @@ export abstract class TcpFrontBase<T extends TunnelBase> implements BoundFront {
     if (this.tunnels.size === 0 && this.onAllClosed !== undefined) this.onAllClosed();
   }
 
-  private sweep(now: number): void {
+  protected sweep(now: number): void {
     for (const tunnel of this.connecting) {
       if (now - tunnel.connectStartedAt >= this.connectTimeoutMs) {
         const backend = tunnel.backend as BackendEntry;

@@ -1,11 +1,9 @@
 // Spawn mode with real processes: consecutive ports, {port}/{worker}, process
-// groups, no orphans after a SIGKILL of the master, the front and its health checks.
+// groups, no orphans after a SIGKILL of the master. The front: front.test.ts.
 
 import assert from 'node:assert/strict';
-import { existsSync, writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, describe, it } from 'node:test';
-import { startLoad } from '../helpers/load.js';
 import { FIXTURES, freePortRange, httpGet, isAlive, killAll, pidsMatching, startSupervise } from '../helpers/supervise.js';
 import { waitFor } from '../helpers/wait-for.js';
 
