@@ -398,6 +398,12 @@ export interface WrkResult {
   readonly errors: number;
 }
 
+/** Throws a helpful error when wrk is not installed. */
+export function requireWrk(): void {
+  const probe = spawnSync('wrk', ['--version'], { stdio: 'ignore' });
+  if (probe.error) throw new Error(`wrk is needed for the benchmarks (${probe.error.message}): apt-get install wrk`);
+}
+
 export function wrkArgs(options: WrkOptions): string[] {
   return [
     '-t', String(options.threads),
@@ -504,6 +510,15 @@ export function runIfMain(moduleUrl: string, main: (argv: readonly string[]) => 
       process.exitCode = 1;
     },
   );
+}
+
+/** Takes `--name value` out of argv: the value (undefined when absent) and the other arguments. */
+export function takeOption(argv: readonly string[], name: string, usage: string): { value: string | undefined; rest: string[] } {
+  const at = argv.indexOf(name);
+  if (at === -1) return { value: undefined, rest: [...argv] };
+  const value = argv[at + 1];
+  if (value === undefined) throw new Error(`usage: ${usage} (${name} needs a value)`);
+  return { value, rest: [...argv.slice(0, at), ...argv.slice(at + 2)] };
 }
 
 /**

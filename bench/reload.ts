@@ -12,8 +12,8 @@
 //   node dist/bench/reload.js [--duration 8] [--at 2] [--connections 16] [--workers 2] [--only spawn]
 
 import {
-  cpuBetween, errorDetail, errorMessage, fmtInt, fmtMs, freePorts, loadLine, machineLine, markdownTable, parseNumberFlags, runIfMain, runWrk,
-  sampleCpu, sleep, type WrkResult,
+  cpuBetween, errorDetail, errorMessage, fmtInt, fmtMs, freePorts, loadLine, machineLine, markdownTable, parseNumberFlags, requireWrk, runIfMain, runWrk,
+  sampleCpu, sleep, takeOption, type WrkResult,
 } from './common.js';
 import {
   startGunicorn, startPm2, startSuperviseCluster, startSuperviseSpawn, unavailable, type Target, type TargetOptions,
@@ -66,6 +66,7 @@ type Outcome =
 
 export async function main(argv: readonly string[] = process.argv.slice(2)): Promise<number> {
   const settings = parseArguments(argv);
+  requireWrk();
   process.stdout.write(`${describe(settings)}\n\n`);
   const rows: string[][] = [];
   const only = settings.only?.toLowerCase();
@@ -175,10 +176,7 @@ function describe(settings: ReloadSettings): string {
 const USAGE = 'reload.js [--duration s] [--at s] [--connections n] [--workers n] [--only <text in a target name>]';
 
 function parseArguments(argv: readonly string[]): ReloadSettings {
-  const at = argv.indexOf('--only');
-  const only = at === -1 ? undefined : argv[at + 1];
-  if (at !== -1 && only === undefined) throw new Error(`usage: ${USAGE}`);
-  const rest = at === -1 ? argv : [...argv.slice(0, at), ...argv.slice(at + 2)];
+  const { value: only, rest } = takeOption(argv, '--only', USAGE);
   const settings = parseNumberFlags(rest, DEFAULTS, {
     '--duration': 'durationS', '--at': 'reloadAtS', '--connections': 'connections', '--workers': 'workers',
   }, USAGE);

@@ -135,7 +135,13 @@ async function startSupervise(name: string, options: TargetOptions, modeArgs: re
       // Spawn-mode workers run in process groups of their own: remember them.
       const pids = await workerPids().catch(() => []);
       await proc.stop(STOP_TIMEOUT_MS);
-      for (const pid of pids) if (pidAlive(pid)) process.kill(pid, 'SIGKILL');
+      for (const pid of pids.filter(pidAlive)) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // exited meanwhile
+        }
+      }
     },
   };
   try {
@@ -213,7 +219,7 @@ function daemonPid(home: string): number[] {
 export async function startGunicorn(options: TargetOptions): Promise<Target> {
   const proc: Proc = startProcess('gunicorn', GUNICORN, [
     '-w', String(options.workers), '-k', 'uvicorn.workers.UvicornWorker', '-b', `127.0.0.1:${options.port}`, 'asgi_hello:app',
-  ], { cwd: APPS });
+  ], { cwd: APPS, env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' } }); // no __pycache__ in bench/apps
   const workerPids = async () => childPids(proc.pid);
   const target: Target = {
     name: 'gunicorn + uvicorn',
