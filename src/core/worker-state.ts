@@ -17,6 +17,8 @@ import type { WorkerEffect, WorkerEvent, WorkerState } from './types.js';
 export interface TransitionContext {
   readonly readyTimeoutMs: number;
   readonly killTimeoutMs: number;
+  /** How long a draining worker may keep its connections before SIGTERM. */
+  readonly drainTimeoutMs: number;
   /** Delay before the next start if the worker crashes now (see backoff.ts). */
   readonly restartDelayMs: number;
   /** False for reload candidates and during shutdown: a crash ends the worker for good. */
@@ -75,7 +77,7 @@ const TABLE: Record<WorkerState, Partial<Record<EventType, Rule>>> = {
       effects: [
         { type: 'remove-from-rotation' },
         { type: 'begin-drain' },
-        { type: 'arm-timer', ms: ctx.killTimeoutMs },
+        { type: 'arm-timer', ms: ctx.drainTimeoutMs },
       ],
     }),
     terminate: (ctx) => toStopping(ctx, { type: 'remove-from-rotation' }),

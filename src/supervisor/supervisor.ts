@@ -28,6 +28,9 @@ export interface SupervisorDeps {
 
 type Waiter = { check: () => boolean; resolve: () => void };
 
+/** Spawn mode with --proxy tcp: how long old connections may run before the server gets SIGTERM. */
+export const TCP_DRAIN_GRACE_MS = 2000;
+
 export class Supervisor {
   readonly config: Config;
   readonly logger: Logger;
@@ -42,6 +45,7 @@ export class Supervisor {
   private readonly listeners: Array<(event: SupervisorEvent) => void> = [];
   private running = false;
   private nextId = 1;
+  private readonly drainTimeoutMs: number;
 
   desired: number;
   generation = 1;
@@ -62,6 +66,14 @@ export class Supervisor {
     this.health = deps.health;
     this.desired = deps.config.workers;
     this.publicPort = deps.config.port;
+    // An L4 front cannot see request boundaries, and a busy keep-alive client never
+    // closes its connection: waiting the whole kill timeout would only make each
+    // reload step that long. After a short grace the old server gets SIGTERM and
+    // ends its connections itself, as at any restart (SPEC §4). The http front and
+    // cluster mode end keep-alive connections between requests, so they may take
+    // the whole kill timeout.
+    const l4 = deps.config.mode === 'spawn' && deps.config.proxy === 'tcp';
+    this.drainTimeoutMs = l4 ? Math.min(deps.config.killTimeoutMs, TCP_DRAIN_GRACE_MS) : deps.config.killTimeoutMs;
   }
 
   // ------------------------------------------------------------ the queue
@@ -190,6 +202,7 @@ export class Supervisor {
     return {
       readyTimeoutMs: this.config.readyTimeoutMs,
       killTimeoutMs: this.config.killTimeoutMs,
+      drainTimeoutMs: this.drainTimeoutMs,
       restartDelayMs: nextRestart(record.history.streak, Date.now() - record.startedAt).delayMs,
       restartOnCrash: !record.candidate && !this.stopping,
     };

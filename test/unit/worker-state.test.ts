@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { initialTransition, transition, type TransitionContext } from '../../src/core/worker-state.js';
 import type { WorkerEvent, WorkerState } from '../../src/core/types.js';
 
-const ctx: TransitionContext = { readyTimeoutMs: 30_000, killTimeoutMs: 10_000, restartDelayMs: 400, restartOnCrash: true };
+const ctx: TransitionContext = { readyTimeoutMs: 30_000, killTimeoutMs: 10_000, drainTimeoutMs: 2000, restartDelayMs: 400, restartOnCrash: true };
 const exit: WorkerEvent = { type: 'exit', code: 1, signal: null };
 
 // [from, event, context overrides, expected state, expected effect types]
@@ -38,7 +38,8 @@ describe('worker lifecycle table', () => {
     });
   }
 
-  it('a crash arms the restart delay; a stop arms the kill timeout; the kill timeout sends SIGKILL', () => {
+  it('a crash arms the restart delay; a drain its deadline; a stop the kill timeout; the kill timeout sends SIGKILL', () => {
+    assert.deepEqual(transition('ready', { type: 'retire' }, ctx)?.effects.at(-1), { type: 'arm-timer', ms: 2000 });
     assert.deepEqual(transition('ready', exit, ctx)?.effects.at(-1), { type: 'arm-timer', ms: 400 });
     assert.deepEqual(transition('draining', { type: 'drained' }, ctx)?.effects, [
       { type: 'signal', signal: 'SIGTERM' },
