@@ -60,6 +60,24 @@ describe('rolling reload (cluster mode)', () => {
     assert.equal(answer.generation, 1);
   });
 
+  it('keeps the worker count set at runtime, and applies a scale during a reload to the new generation', async () => {
+    const { sup } = await startCopy([], 1);
+    assert.equal((await controlCall(sup.control, 'POST', '/scale', { workers: 2 })).status, 200);
+    const reload = controlCall(sup.control, 'POST', '/reload');
+    await sup.waitForLog((l) => l.msg === 'rolling reload started');
+    const scale = controlCall(sup.control, 'POST', '/scale', { workers: 3 });
+    const [reloaded, scaled] = await Promise.all([reload, scale]);
+    assert.equal((JSON.parse(reloaded.body) as { ok: boolean }).ok, true, reloaded.body);
+    assert.equal(scaled.status, 200, scaled.body);
+    const status = await sup.status();
+    assert.equal(status.desired, 3);
+    assert.deepEqual(status.workers.map((w) => [w.slot, w.state, w.generation]), [
+      [0, 'ready', 2],
+      [1, 'ready', 2],
+      [2, 'ready', 2],
+    ]);
+  });
+
   it('coalesces reloads requested during a reload into one more', async () => {
     const { sup } = await startCopy([], 1);
     const replies = await Promise.all([1, 2, 3].map(() => controlCall(sup.control, 'POST', '/reload')));
