@@ -69,7 +69,8 @@ export class SupervisorService implements SupervisorApi {
     if (this.replacing.has(slot)) return { ok: false, error: `worker ${slot} is already being replaced` };
     this.replacing.add(slot);
     try {
-      return await this.serialize(() => replaceSlot(this.supervisor, slot));
+      const outcome = await this.serialize(() => replaceSlot(this.supervisor, slot));
+      return outcome.ok ? { ok: true } : { ok: false, error: outcome.error };
     } finally {
       this.replacing.delete(slot);
     }
