@@ -18,6 +18,10 @@ export interface TcpHandle {
   readStart(): number;
   readStop(): number;
   writeBuffer(req: WriteReq, data: Uint8Array): number;
+  /** Writes the string's char codes as bytes; what the kernel does not take at once is copied (node's StreamBase::WriteString). */
+  writeLatin1String(req: WriteReq, data: string): number;
+  /** Reads go into `buffer` (overwritten by the next read of any handle given it) instead of a fresh ArrayBuffer each. */
+  useUserBuffer(buffer: Uint8Array): void;
   shutdown(req: ShutdownReq): number;
   connect(req: ConnectReq, host: string, port: number): number;
   connect6(req: ConnectReq, host: string, port: number): number;
@@ -45,14 +49,16 @@ export interface RawTcp {
   isTcpHandle(value: unknown): value is TcpHandle;
   /** After a read callback: bytes read (> 0), or a negative libuv error (UV_EOF at the end). */
   readResult(): number;
-  /** After a read callback: where the bytes start in the ArrayBuffer passed to it. */
-  readOffset(): number;
-  /** After writeBuffer(): whether the write was queued (its oncomplete will be called) rather than done at once. */
+  /** After a write: whether it was queued (its oncomplete will be called) rather than done at once. */
   lastWriteWasAsync(): boolean;
+  /** `buffer`'s bytes [start, end) as a string of char codes 0–255 (Buffer#latin1Slice): exact, whatever the bytes. */
+  latin1Slice(buffer: Buffer, start: number, end: number): string;
 }
 
 /** libuv's UV_EOF; the same number on every platform (checked in loadRawTcp). */
 export const UV_EOF = -4095;
+
+type Latin1Slice = { latin1Slice(start: number, end: number): string };
 
 type Constructor<T> = new (...args: unknown[]) => T;
 
@@ -88,13 +94,14 @@ function describe(tcp: Record<string, unknown>, stream: Record<string, unknown>)
   const ShutdownWrap = stream.ShutdownWrap as Constructor<ShutdownReq> | undefined;
   const SOCKET = (tcp.constants as Record<string, unknown> | undefined)?.SOCKET;
   const state = stream.streamBaseState;
-  const { kReadBytesOrError, kArrayBufferOffset, kLastWriteWasAsync } = stream;
-  const methods = ['readStart', 'readStop', 'writeBuffer', 'shutdown', 'connect', 'connect6', 'setNoDelay', 'close'];
+  const { kReadBytesOrError, kLastWriteWasAsync } = stream;
+  const latin1Slice = (Buffer.prototype as unknown as Record<string, unknown>).latin1Slice;
+  const methods = ['readStart', 'readStop', 'writeBuffer', 'writeLatin1String', 'useUserBuffer', 'shutdown', 'connect', 'connect6', 'setNoDelay', 'close'];
   if (
     typeof TCP !== 'function' || typeof TCPConnectWrap !== 'function' ||
     typeof WriteWrap !== 'function' || typeof ShutdownWrap !== 'function' ||
-    typeof SOCKET !== 'number' || !(state instanceof Int32Array) ||
-    typeof kReadBytesOrError !== 'number' || typeof kArrayBufferOffset !== 'number' || typeof kLastWriteWasAsync !== 'number' ||
+    typeof SOCKET !== 'number' || !(state instanceof Int32Array) || typeof latin1Slice !== 'function' ||
+    typeof kReadBytesOrError !== 'number' || typeof kLastWriteWasAsync !== 'number' ||
     !methods.every((name) => typeof (TCP.prototype as Record<string, unknown>)[name] === 'function') ||
     !('onread' in TCP.prototype) ||
     getSystemErrorName(UV_EOF) !== 'EOF'
@@ -108,7 +115,7 @@ function describe(tcp: Record<string, unknown>, stream: Record<string, unknown>)
     newShutdownReq: () => new ShutdownWrap(),
     isTcpHandle: (value): value is TcpHandle => value instanceof TCP,
     readResult: () => state[kReadBytesOrError] as number,
-    readOffset: () => state[kArrayBufferOffset] as number,
     lastWriteWasAsync: () => state[kLastWriteWasAsync] !== 0,
+    latin1Slice: (buffer, start, end) => (buffer as Buffer & Latin1Slice).latin1Slice(start, end),
   };
 }

@@ -52,6 +52,7 @@ class Side {
     this.handle = handle as SideHandle;
     this.handle[kSide] = this;
     this.handle.onread = onRead;
+    handle.useUserBuffer(readBuffer);
   }
 }
 
@@ -90,7 +91,7 @@ class RawTcpFront extends TcpFrontBase<RawTunnel> {
     upstream.peer = tunnel.client;
     tunnel.client.peer = upstream;
     tunnel.upstream = upstream;
-    const family = isIP(backend.host);
+    const family = ipFamily(backend.host);
     if (family !== 0) {
       dial(upstream, backend.host, family, backend.port);
       return;
@@ -122,10 +123,28 @@ class RawTcpFront extends TcpFrontBase<RawTunnel> {
 
 // ---------------------------------------------------------------- connecting
 
+let lastHost = '';
+let lastFamily = 0;
+
+/** isIP(host), remembered for the last host: backends are usually all on the same one (isIP runs a regular expression). */
+function ipFamily(host: string): number {
+  if (host !== lastHost) {
+    lastFamily = isIP(host);
+    lastHost = host;
+  }
+  return lastFamily;
+}
+
 function dial(upstream: Side, address: string, family: number, port: number): void {
   const req = raw.newConnectReq();
   req.oncomplete = onConnect;
-  const status = family === 6 ? upstream.handle.connect6(req, address, port) : upstream.handle.connect(req, address, port);
+  const handle = upstream.handle;
+  let status = family === 6 ? handle.connect6(req, address, port) : handle.connect(req, address, port);
+  // Reading starts with the connect, not after it: libuv then registers the
+  // socket with epoll once for both, instead of a second time (an EEXIST
+  // and a retry) when reading starts after the connect. libuv completes the
+  // connect before it reads (uv__stream_io), so onConnect still comes first.
+  if (status === 0) status = handle.readStart();
   if (status !== 0) connectError(upstream, errnoError(status, 'connect', address, port));
 }
 
@@ -143,7 +162,6 @@ function onConnect(this: ConnectReq, status: number, handle: TcpHandle): void {
   upstream.handle.setNoDelay(true);
   tunnel.client.handle.setNoDelay(true);
   startReading(tunnel.client);
-  startReading(upstream);
 }
 
 /** The connect attempt of `upstream` failed: drop it and let the front try the next backend. */
@@ -161,11 +179,23 @@ function startReading(side: Side): void {
   if (status !== 0) side.tunnel.front.destroyTunnel(side.tunnel);
 }
 
-/** Called by libuv with what was read (a fresh ArrayBuffer per read), an end, or an error. */
-function onRead(this: TcpHandle, arrayBuffer: ArrayBuffer | undefined): void {
+/**
+ * Every handle reads into this one buffer (useUserBuffer), instead of into a
+ * 64 KiB allocation per read that node then shrinks, wraps in an ArrayBuffer
+ * and leaves to the garbage collector: what was read is written out before
+ * the next read can overwrite it (forward), and a write that the kernel does
+ * not take at once keeps a copy of what is left, never the buffer itself.
+ */
+let readBuffer: Buffer;
+
+/** Up to this size, a chunk is written through node's string path, which copies only what the kernel did not take. */
+const MAX_STRING_WRITE = 16 * 1024;
+
+/** Called by libuv after a read into readBuffer (its length in readResult()), an end, or an error. */
+function onRead(this: TcpHandle): void {
   const side = (this as SideHandle)[kSide];
   const result = raw.readResult();
-  if (result > 0) forward(side, new Uint8Array(arrayBuffer as ArrayBuffer, raw.readOffset(), result));
+  if (result > 0) forward(side, result);
   else if (result === UV_EOF) ended(side);
   else if (result < 0) side.tunnel.front.destroyTunnel(side.tunnel); // ECONNRESET…
 }
@@ -185,13 +215,22 @@ function newWrite(): PendingWrite {
   return req;
 }
 
-/** Writes what `from` read to its peer; stops reading `from` while the write is queued. */
-function forward(from: Side, chunk: Uint8Array): void {
+/** Writes the `length` bytes `from` read (in readBuffer) to its peer; stops reading `from` while the write is queued. */
+function forward(from: Side, length: number): void {
   const to = from.peer;
   from.tunnel.activity++;
   if (to.closed) return;
   const req = spareWrite;
-  const status = to.handle.writeBuffer(req, chunk);
+  let chunk: Uint8Array | undefined;
+  let status: number;
+  if (length <= MAX_STRING_WRITE) {
+    // Bytes 0–255 as char codes and back: exact. node writes from a copy on
+    // its stack, and copies what is left into the request if the write is queued.
+    status = to.handle.writeLatin1String(req, raw.latin1Slice(readBuffer, 0, length));
+  } else {
+    chunk = new Uint8Array(readBuffer.subarray(0, length)); // a copy: the next read reuses readBuffer
+    status = to.handle.writeBuffer(req, chunk);
+  }
   if (status !== 0) {
     from.tunnel.front.destroyTunnel(from.tunnel); // EPIPE, ECONNRESET…
     return;
@@ -199,7 +238,7 @@ function forward(from: Side, chunk: Uint8Array): void {
   if (!raw.lastWriteWasAsync()) return;
   spareWrite = newWrite();
   req.side = to;
-  req.chunk = chunk; // libuv points into it until the write completes
+  req.chunk = chunk; // libuv points into a written copy until the write completes
   to.writing = true;
   from.handle.readStop();
 }
@@ -321,6 +360,7 @@ export function createRawTcpFront(options: FrontOptions, bindings: RawTcp): Boun
   if (raw === undefined) {
     raw = bindings;
     spareWrite = newWrite();
+    readBuffer = Buffer.allocUnsafeSlow(64 * 1024); // libuv's read size for node's streams
   }
   return new RawTcpFront(options);
 }
