@@ -3,6 +3,7 @@
 // failure (socket error, timeout, non-2xx) as a user would see it.
 
 import http from 'node:http';
+import { waitFor } from './wait-for.js';
 
 export interface LoadResult {
   readonly ok: number;
@@ -88,4 +89,21 @@ export function startLoad(port: number, options: { connections: number; keepAliv
       return { ok, failed, errors, pids, generations };
     },
   };
+}
+
+/**
+ * SIGHUP a supervisor while `connections` clients keep sending, and return what
+ * the clients saw: load before the signal, the reload to its end, load after it.
+ */
+export async function reloadUnderLoad(
+  sup: { port: number; child: { kill(signal: NodeJS.Signals): boolean }; waitForLog(predicate: (line: { msg: string }) => boolean, timeoutMs?: number): Promise<unknown> },
+  options: { connections: number; keepAlive: boolean; requestsAround: number },
+): Promise<LoadResult> {
+  const load = startLoad(sup.port, options);
+  await waitFor(() => load.ok() > options.requestsAround, { message: 'load running' });
+  sup.child.kill('SIGHUP');
+  await sup.waitForLog((line) => line.msg === 'rolling reload done', 20_000);
+  const okAtReload = load.ok();
+  await waitFor(() => load.ok() > okAtReload + options.requestsAround, { message: 'load continues after the reload' });
+  return load.stop();
 }

@@ -2,11 +2,13 @@
 // are, a port nobody listens on, a backend that never accepts, a recorder of
 // the front's events, and one cleanup list per test.
 
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import net from 'node:net';
 import { afterEach } from 'node:test';
 import type { FrontEvents, WorkerId } from '../../src/core/types.js';
+import type { BoundFront, FrontOptions } from '../../src/proxy/options.js';
 
 export interface HttpBackend {
   readonly name: string;
@@ -161,4 +163,21 @@ export function countByBackend(bodies: readonly string[]): Record<string, number
     counts[name] = (counts[name] ?? 0) + 1;
   }
   return counts;
+}
+
+/** A front started on a port someone else holds must refuse with EADDRINUSE, naming host:port. */
+export async function assertNamesBusyPort(
+  createFront: (options: FrontOptions) => BoundFront,
+  defer: (cleanup: () => unknown) => void,
+): Promise<void> {
+  const holder = net.createServer();
+  const busyPort = await listening(holder);
+  defer(() => closeServer(holder));
+  const front = createFront({ host: '127.0.0.1', port: busyPort, balance: 'round-robin', events: recordEvents() });
+  await assert.rejects(front.listen(), (error: NodeJS.ErrnoException) => {
+    assert.equal(error.code, 'EADDRINUSE');
+    assert.match(error.message, new RegExp(`127\\.0\\.0\\.1:${busyPort} is already in use`));
+    return true;
+  });
+  await front.close(0);
 }

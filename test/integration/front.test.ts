@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, describe, it } from 'node:test';
-import { startLoad } from '../helpers/load.js';
+import { reloadUnderLoad } from '../helpers/load.js';
 import { controlGet, FIXTURES, freePortRange, httpGet, isAlive, killAll, startSupervise, type Supervised } from '../helpers/supervise.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -64,13 +64,7 @@ for (const proxy of ['tcp', 'http'] as const) {
     it('rolling reload with a new connection per request: every worker replaced, no failed request, ports in range', async () => {
       const { sup, base } = await startFront(2, ['--proxy', proxy]);
       const before = (await sup.status()).workers.map((w) => w.pid);
-      const load = startLoad(sup.port, { connections: 8, keepAlive: false });
-      await waitFor(() => load.ok() > 100, { message: 'load running' });
-      sup.child.kill('SIGHUP');
-      await sup.waitForLog((l) => l.msg === 'rolling reload done', 20_000);
-      const okAtReload = load.ok();
-      await waitFor(() => load.ok() > okAtReload + 100, { message: 'load continues' });
-      const result = await load.stop();
+      const result = await reloadUnderLoad(sup, { connections: 8, keepAlive: false, requestsAround: 100 });
       assert.deepEqual(result.errors, [], `${result.failed} failed of ${result.ok + result.failed}`);
       const status = await sup.status();
       assert.equal(status.workers.length, 2);

@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import { createHttpFront } from '../../src/proxy/http-proxy.js';
 import type { BoundFront } from '../../src/proxy/options.js';
 import {
-  blackholePort, closeServer, countByBackend, deadPort, listening, recordEvents, request, startHttpBackend, useCleanup,
+  assertNamesBusyPort, blackholePort, countByBackend, deadPort, recordEvents, request, startHttpBackend, useCleanup,
   type RecordedEvents,
 } from '../helpers/proxy-fixtures.js';
 import { delay, waitFor } from '../helpers/wait-for.js';
@@ -240,16 +240,5 @@ describe('http front', () => {
     await waitFor(() => front.connections(1) === 0, { message: 'the tunnel released' });
   });
 
-  it('names host:port when the port is in use', TIMEOUT, async () => {
-    const holder = net.createServer();
-    const busyPort = await listening(holder);
-    defer(() => closeServer(holder));
-    const front = createHttpFront({ host: '127.0.0.1', port: busyPort, balance: 'round-robin', events: recordEvents() });
-    await assert.rejects(front.listen(), (error: NodeJS.ErrnoException) => {
-      assert.equal(error.code, 'EADDRINUSE');
-      assert.match(error.message, new RegExp(`127\\.0\\.0\\.1:${busyPort} is already in use`));
-      return true;
-    });
-    await front.close(0);
-  });
+  it('names host:port when the port is in use', TIMEOUT, () => assertNamesBusyPort(createHttpFront, defer));
 });

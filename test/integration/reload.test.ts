@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, describe, it } from 'node:test';
-import { startLoad } from '../helpers/load.js';
+import { reloadUnderLoad, startLoad } from '../helpers/load.js';
 import { controlCall, FIXTURES, httpGet, killAll, startSupervise, tempDir, type Supervised } from '../helpers/supervise.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -23,18 +23,11 @@ async function startCopy(args: string[], workers: number): Promise<{ sup: Superv
 
 const pidsOf = async (sup: Supervised) => (await sup.status()).workers.map((w) => w.pid);
 
-
 describe('rolling reload (cluster mode)', () => {
   it('SIGHUP under keep-alive load: every worker replaced, no failed request', async () => {
     const { sup } = await startCopy([], 2);
     const before = await pidsOf(sup);
-    const load = startLoad(sup.port, { connections: 16, keepAlive: true });
-    await waitFor(() => load.ok() > 200, { message: 'load running' });
-    sup.child.kill('SIGHUP');
-    await sup.waitForLog((l) => l.msg === 'rolling reload done', 20_000);
-    const okAtReload = load.ok();
-    await waitFor(() => load.ok() > okAtReload + 200, { message: 'load continues after the reload' });
-    const result = await load.stop();
+    const result = await reloadUnderLoad(sup, { connections: 16, keepAlive: true, requestsAround: 200 });
     assert.deepEqual(result.errors, [], `${result.failed} failed of ${result.ok + result.failed}`);
     const status = await sup.status();
     assert.equal(status.generation, 2);

@@ -7,7 +7,7 @@ import type { BoundFront } from '../../src/proxy/options.js';
 import { loadRawTcp } from '../../src/proxy/raw-tcp.js';
 import { createTcpFront } from '../../src/proxy/tcp-proxy.js';
 import {
-  blackholePort, closeServer, countByBackend, deadPort, listening, recordEvents, request, startHttpBackend, useCleanup,
+  assertNamesBusyPort, blackholePort, closeServer, countByBackend, deadPort, listening, recordEvents, request, startHttpBackend, useCleanup,
   type RecordedEvents,
 } from '../helpers/proxy-fixtures.js';
 import { delay, waitFor } from '../helpers/wait-for.js';
@@ -281,18 +281,7 @@ for (const implementation of ['raw handles', 'net.Socket'] as const) {
       assert.ok(Date.now() - started < 500, 'nothing left to wait for');
     });
 
-    it('names host:port when the port is in use', TIMEOUT, async () => {
-      const holder = net.createServer();
-      const busyPort = await listening(holder);
-      defer(() => closeServer(holder));
-      const front = createTcpFront({ host: '127.0.0.1', port: busyPort, balance: 'round-robin', events: recordEvents() });
-      await assert.rejects(front.listen(), (error: NodeJS.ErrnoException) => {
-        assert.equal(error.code, 'EADDRINUSE');
-        assert.match(error.message, new RegExp(`127\\.0\\.0\\.1:${busyPort} is already in use`));
-        return true;
-      });
-      await front.close(0);
-    });
+    it('names host:port when the port is in use', TIMEOUT, () => assertNamesBusyPort(createTcpFront, defer));
 
     it('rejects bad options with a message naming the value', () => {
       const events = recordEvents();
