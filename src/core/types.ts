@@ -172,7 +172,10 @@ export interface LaunchCallbacks {
 
 export interface WorkerProcess {
   readonly pid: number | undefined;
-  /** Stop accepting new connections; existing ones finish. No-op where the front does it. */
+  /**
+   * Stop accepting new connections; existing ones finish. Ends with onDrained(),
+   * from the launcher (cluster, or spawn without a front) or from the front.
+   */
   drain(): void;
   /** Send a signal to the worker's whole process group. */
   signal(signal: 'SIGTERM' | 'SIGKILL'): void;

@@ -127,8 +127,3 @@ export function initialTransition(ctx: TransitionContext): Transition {
 export function holdsSlot(state: WorkerState): boolean {
   return state === 'starting' || state === 'ready' || state === 'backoff';
 }
-
-/** States in which a process may be running. */
-export function isAlive(state: WorkerState): boolean {
-  return state !== 'exited' && state !== 'backoff';
-}

@@ -70,8 +70,11 @@ export function createSpawnLauncher(config: Config, reaper = new Reaper()): Laun
 
       return {
         pid,
-        // The front takes a spawned worker out of rotation; the process itself has nothing to do.
-        drain() {},
+        drain() {
+          // The front drains a spawned worker and reports when its last connection
+          // has ended; without a front there is nothing to wait for.
+          if (config.proxy === 'none') queueMicrotask(() => callbacks.onDrained());
+        },
         signal(signal) {
           if (pid !== undefined) signalGroup(pid, signal);
         },

@@ -234,9 +234,7 @@ export class Supervisor {
           this.health?.unwatch(record.id);
           break;
         case 'begin-drain':
-          // The front drains spawned workers and reports it; without a front there is nothing to wait for.
-          if (this.config.mode === 'cluster') record.process?.drain();
-          else if (!this.front) queueMicrotask(() => this.post(() => this.dispatch(record.id, { type: 'drained' })));
+          record.process?.drain();
           break;
         case 'report-crash':
           this.recordFailure(record);
@@ -344,7 +342,8 @@ export class Supervisor {
 
   // ------------------------------------------------------------ status
 
-  status(): SupervisorStatus {
+  /** The table as the control API shows it; whether a reload runs is the service's to say. */
+  status(): Omit<SupervisorStatus, 'reloading'> {
     const workers = this.records
       .filter((w) => w.state !== 'exited')
       .sort((a, b) => a.slot - b.slot || a.id - b.id)
@@ -355,7 +354,6 @@ export class Supervisor {
       port: this.publicPort,
       desired: this.desired,
       generation: this.generation,
-      reloading: false,
       workers,
     };
   }
