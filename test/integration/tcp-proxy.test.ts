@@ -36,6 +36,15 @@ async function connect(port: number): Promise<net.Socket> {
   return socket;
 }
 
+/** A client connected through a new front to `backend` (listening here, closed after the test). */
+async function connectThrough(backend: net.Server): Promise<{ front: BoundFront; client: net.Socket }> {
+  const backendPort = await listening(backend);
+  defer(() => closeServer(backend));
+  const { front, port } = await startFront();
+  front.add({ id: 1, host: '127.0.0.1', port: backendPort, weight: 1 });
+  return { front, client: await connect(port) };
+}
+
 /** Everything the socket receives until the peer ends or closes it. */
 function readAll(socket: net.Socket): Promise<string> {
   return new Promise((resolve) => {
@@ -66,12 +75,7 @@ for (const implementation of ['raw handles', 'net.Socket'] as const) {
     it('moves 32 MB each way intact through a slow reader (backpressure)', TIMEOUT, async () => {
       const payload = Buffer.alloc(32 * 1024 * 1024);
       for (let i = 0; i < payload.length; i += 4096) payload.writeUInt32LE(i, i);
-      const echo = net.createServer((socket) => socket.pipe(socket));
-      await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
-      defer(() => new Promise<void>((resolve) => echo.close(() => resolve())));
-      const { front, port } = await startFront();
-      front.add({ id: 1, host: '127.0.0.1', port: (echo.address() as net.AddressInfo).port, weight: 1 });
-      const socket = await connect(port);
+      const { client: socket } = await connectThrough(net.createServer((peer) => peer.pipe(peer)));
       const received: Buffer[] = [];
       let length = 0;
       socket.on('data', (chunk: Buffer) => {
@@ -153,12 +157,7 @@ for (const implementation of ['raw handles', 'net.Socket'] as const) {
         socket.on('data', (chunk: string) => (received += chunk));
         socket.on('end', () => socket.end(`got ${received}; bye`));
       });
-      const backendPort = await listening(backend);
-      defer(() => closeServer(backend));
-      const { front, port } = await startFront();
-      front.add({ id: 1, host: '127.0.0.1', port: backendPort, weight: 1 });
-
-      const client = await connect(port);
+      const { front, client } = await connectThrough(backend);
       const reply = readAll(client);
       client.write('hello ');
       client.end('world');
@@ -176,12 +175,7 @@ for (const implementation of ['raw handles', 'net.Socket'] as const) {
         socket.on('data', (chunk: string) => (receivedByBackend += chunk));
         socket.on('end', backendSawEnd);
       });
-      const backendPort = await listening(backend);
-      defer(() => closeServer(backend));
-      const { front, port } = await startFront();
-      front.add({ id: 1, host: '127.0.0.1', port: backendPort, weight: 1 });
-
-      const client = await connect(port);
+      const { client } = await connectThrough(backend);
       const fromBackend = readAll(client);
       assert.equal(await fromBackend, 'bye first');
       client.end('still talking');
