@@ -62,10 +62,19 @@ export async function startBackend(port: number): Promise<ProxyTarget> {
   return asTarget(`backend :${port}`, port, proc, () => [proc.pid]);
 }
 
-/** supervise's front; `portable` forces the net.Socket tcp front (SUPERVISE_TCP_FAST=0) instead of raw handles. */
-export async function startSuperviseFront(kind: 'tcp' | 'http', port: number, backendPorts: readonly number[], portable = false): Promise<ProxyTarget> {
-  const name = `supervise ${kind}${portable ? ' (net.Socket)' : ''}`;
-  const env = portable ? { ...process.env, SUPERVISE_TCP_FAST: '0' } : process.env;
+/** Which data path supervise's tcp front uses: the default (the native tunnel where built), JavaScript only, or net.Socket. */
+export type TcpPath = 'default' | 'javascript' | 'net.Socket';
+
+const TCP_PATH_ENV: Record<TcpPath, Record<string, string>> = {
+  default: {},
+  javascript: { SUPERVISE_TCP_NATIVE: '0' },
+  'net.Socket': { SUPERVISE_TCP_FAST: '0' },
+};
+
+/** supervise's front, in a process of its own; `path` picks the tcp front's data path. */
+export async function startSuperviseFront(kind: 'tcp' | 'http', port: number, backendPorts: readonly number[], path: TcpPath = 'default'): Promise<ProxyTarget> {
+  const name = `supervise ${kind}${path === 'default' ? '' : ` (${path})`}`;
+  const env = { ...process.env, ...TCP_PATH_ENV[path] };
   const proc = startProcess(`${name} front`, process.execPath, [FRONT_SERVER, kind, String(port), backendPorts.join(',')], { env });
   await ready(proc, port, `${name} front`);
   return asTarget(name, port, proc, () => [proc.pid]);

@@ -27,6 +27,8 @@ export interface TcpHandle {
   connect6(req: ConnectReq, host: string, port: number): number;
   setNoDelay(enable: boolean): number;
   close(): void;
+  /** The socket's file descriptor (-1 before it has one). */
+  readonly fd: number;
 }
 
 export interface WriteReq {
@@ -57,6 +59,8 @@ export interface RawTcp {
 
 /** libuv's UV_EOF; the same number on every platform (checked in loadRawTcp). */
 export const UV_EOF = -4095;
+/** libuv's UV_EBADF (-errno, on Linux). */
+export const UV_EBADF = -9;
 
 type Latin1Slice = { latin1Slice(start: number, end: number): string };
 
@@ -118,4 +122,19 @@ function describe(tcp: Record<string, unknown>, stream: Record<string, unknown>)
     lastWriteWasAsync: () => state[kLastWriteWasAsync] !== 0,
     latin1Slice: (buffer, start, end) => (buffer as Buffer & Latin1Slice).latin1Slice(start, end),
   };
+}
+
+/** An error like node's own for a libuv status: code, errno, syscall, and the address when there is one. */
+export function errnoError(status: number, syscall: string, address?: string, port?: number): NodeJS.ErrnoException {
+  const code = getSystemErrorName(status);
+  const where = address === undefined ? '' : ` ${address}:${port}`;
+  const error: NodeJS.ErrnoException & { address?: string; port?: number } = new Error(`${syscall} ${code}${where}`);
+  error.errno = status;
+  error.code = code;
+  error.syscall = syscall;
+  if (address !== undefined) {
+    error.address = address;
+    error.port = port;
+  }
+  return error;
 }

@@ -157,13 +157,19 @@ export abstract class TcpFrontBase<T extends TunnelBase> extends FrontBase {
     if (this.idleTimeoutMs <= 0) return;
     for (const tunnel of this.tunnels) {
       if (!tunnel.connected) continue;
-      if (tunnel.activity !== tunnel.activitySeen || tunnel.quietSince === 0) {
-        tunnel.activitySeen = tunnel.activity;
+      const activity = this.activityOf(tunnel);
+      if (activity !== tunnel.activitySeen || tunnel.quietSince === 0) {
+        tunnel.activitySeen = activity;
         tunnel.quietSince = now;
       } else if (now - tunnel.quietSince >= this.idleTimeoutMs) {
         this.destroyTunnel(tunnel);
       }
     }
+  }
+
+  /** Chunks `tunnel` has moved so far, as the idle sweep compares them. */
+  protected activityOf(tunnel: T): number {
+    return tunnel.activity;
   }
 
   /** At most one warning per 5 s when connections are refused for lack of a backend. */

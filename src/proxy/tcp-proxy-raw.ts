@@ -13,13 +13,17 @@
 //   ended (at once, without a shutdown, when nothing is left to write to it);
 // - backpressure: while a write is queued in libuv (the kernel did not take it
 //   all), the side that produced it is not read.
+// Where the native tunnel (native-tunnel.ts) was built, it connects to the
+// backend this front chose and moves the bytes, by the same rules, in C, with
+// no JavaScript per chunk; this front keeps the rest (balancing, retries,
+// timeouts, accounting).
 
 import { lookup } from 'node:dns';
 import { isIP } from 'node:net';
-import { getSystemErrorName } from 'node:util';
 import type { BackendEntry } from './backend-registry.js';
 import type { BoundFront, FrontOptions } from './options.js';
-import { UV_EOF, type ConnectReq, type RawTcp, type ShutdownReq, type TcpHandle, type WriteReq } from './raw-tcp.js';
+import { CLIENT_SIDE, loadNativeTunnels, UPSTREAM_SIDE, type NativeTunnelOwner, type NativeTunnels } from './native-tunnel.js';
+import { errnoError, UV_EBADF, UV_EOF, type ConnectReq, type RawTcp, type ShutdownReq, type TcpHandle, type WriteReq } from './raw-tcp.js';
 import { TcpFrontBase, TunnelBase } from './tcp-front-base.js';
 
 const kSide = Symbol('supervise.side');
@@ -56,10 +60,14 @@ class Side {
   }
 }
 
-class RawTunnel extends TunnelBase {
+class RawTunnel extends TunnelBase implements NativeTunnelOwner {
   readonly client: Side;
   /** The connected upstream, or the pending connect attempt. */
   upstream: Side | undefined = undefined;
+  /** The native tunnel connecting or connected for this client (-1: none; without the native tunnel, the bytes move here). */
+  nativeId = -1;
+  /** Connect attempts started, so that a host name resolved after its attempt was given up on is dropped. */
+  attempts = 0;
 
   constructor(
     readonly front: RawTcpFront,
@@ -68,9 +76,31 @@ class RawTunnel extends TunnelBase {
     super();
     this.client = new Side(this, clientHandle);
   }
+
+  nativeConnected(): void {
+    this.front.connected(this);
+    closeHandle(this.client); // the tunnel has its own descriptor of the client
+  }
+
+  nativeConnectFailed(status: number): void {
+    this.nativeId = -1;
+    const backend = this.backend as BackendEntry;
+    this.front.connectFailed(this, errnoError(status, 'connect', backend.host, backend.port));
+  }
+
+  /** The native tunnel's sides closed: the same accounting as closeSide's. */
+  nativeSidesClosed(sides: number, open: number): void {
+    if (open === 0) this.nativeId = -1;
+    if ((sides & UPSTREAM_SIDE) !== 0) this.front.upstreamClosed(this);
+    if ((sides & CLIENT_SIDE) !== 0) this.clientClosed = true;
+    if (sides !== 0 && this.clientClosed && (open & UPSTREAM_SIDE) === 0) this.front.forget(this);
+  }
 }
 
 class RawTcpFront extends TcpFrontBase<RawTunnel> {
+  /** The native data path (native-tunnel.ts) for this front's long connections, when it was built and is wanted. */
+  readonly native = loadNativeTunnels();
+
   protected override listening(): void {
     const handle = (this.server as unknown as { _handle?: unknown })._handle;
     if (!raw.isTcpHandle(handle)) {
@@ -87,6 +117,11 @@ class RawTcpFront extends TcpFrontBase<RawTunnel> {
   }
 
   protected startConnect(tunnel: RawTunnel, backend: BackendEntry): void {
+    tunnel.attempts++;
+    if (this.native !== undefined) {
+      dialNative(tunnel, backend);
+      return;
+    }
     const upstream = new Side(tunnel, raw.newSocketHandle());
     upstream.peer = tunnel.client;
     tunnel.client.peer = upstream;
@@ -104,6 +139,13 @@ class RawTcpFront extends TcpFrontBase<RawTunnel> {
   }
 
   protected abortConnect(tunnel: RawTunnel): void {
+    tunnel.attempts++;
+    if (tunnel.nativeId >= 0) {
+      // Without accounting, as below; the client stays this front's until connected.
+      (this.native as NativeTunnels).destroy(tunnel.nativeId);
+      tunnel.nativeId = -1;
+      return;
+    }
     const upstream = tunnel.upstream;
     tunnel.upstream = undefined;
     // Closed without accounting: the caller reports the failure. libuv then
@@ -116,8 +158,17 @@ class RawTcpFront extends TcpFrontBase<RawTunnel> {
   }
 
   destroyTunnel(tunnel: RawTunnel): void {
+    if (tunnel.nativeId >= 0) {
+      tunnel.nativeSidesClosed((this.native as NativeTunnels).destroy(tunnel.nativeId), 0);
+      closeSide(tunnel.client); // while connecting, the client is still ours
+      return;
+    }
     if (tunnel.upstream !== undefined) closeSide(tunnel.upstream);
     closeSide(tunnel.client);
+  }
+
+  protected override activityOf(tunnel: RawTunnel): number {
+    return tunnel.nativeId >= 0 ? (this.native as NativeTunnels).activity(tunnel.nativeId) : tunnel.activity;
   }
 }
 
@@ -162,6 +213,28 @@ function onConnect(this: ConnectReq, status: number, handle: TcpHandle): void {
   upstream.handle.setNoDelay(true);
   tunnel.client.handle.setNoDelay(true);
   startReading(tunnel.client);
+}
+
+/** Starts the native tunnel's connect to `backend` for `tunnel`'s client, once the host is an address. */
+function dialNative(tunnel: RawTunnel, backend: BackendEntry): void {
+  const family = ipFamily(backend.host);
+  if (family !== 0) {
+    nativeConnect(tunnel, backend.host, family, backend.port);
+    return;
+  }
+  const attempt = tunnel.attempts;
+  lookup(backend.host, (error, address, resolved) => {
+    if (tunnel.attempts !== attempt) return; // timed out or torn down meanwhile
+    if (error) tunnel.front.connectFailed(tunnel, error);
+    else nativeConnect(tunnel, address, resolved, backend.port);
+  });
+}
+
+function nativeConnect(tunnel: RawTunnel, address: string, family: number, port: number): void {
+  const fd = tunnel.client.handle.fd;
+  const id = typeof fd === 'number' && fd >= 0 ? (tunnel.front.native as NativeTunnels).connect(fd, address, port, family, tunnel) : UV_EBADF;
+  if (id < 0) tunnel.front.connectFailed(tunnel, errnoError(id, 'connect', address, port));
+  else tunnel.nativeId = id;
 }
 
 /** The connect attempt of `upstream` failed: drop it and let the front try the next backend. */
@@ -339,21 +412,6 @@ function onConnection(this: ServerHandle, status: number, clientHandle: TcpHandl
   const front = this[kFront];
   if (status < 0) front.acceptFailed(errnoError(status, 'accept'));
   else if (clientHandle !== undefined) front.accept(clientHandle);
-}
-
-/** An error like node's own for a libuv status: code, errno, syscall, and the address when there is one. */
-function errnoError(status: number, syscall: string, address?: string, port?: number): NodeJS.ErrnoException {
-  const code = getSystemErrorName(status);
-  const where = address === undefined ? '' : ` ${address}:${port}`;
-  const error: NodeJS.ErrnoException & { address?: string; port?: number } = new Error(`${syscall} ${code}${where}`);
-  error.errno = status;
-  error.code = code;
-  error.syscall = syscall;
-  if (address !== undefined) {
-    error.address = address;
-    error.port = port;
-  }
-  return error;
 }
 
 export function createRawTcpFront(options: FrontOptions, bindings: RawTcp): BoundFront {

@@ -4,6 +4,8 @@ import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { BalancePolicy } from '../../src/core/types.js';
 import type { BoundFront } from '../../src/proxy/options.js';
+import { readdirSync } from 'node:fs';
+import { loadNativeTunnels, nativeTunnelPath } from '../../src/proxy/native-tunnel.js';
 import { loadRawTcp } from '../../src/proxy/raw-tcp.js';
 import { createTcpFront } from '../../src/proxy/tcp-proxy.js';
 import {
@@ -57,40 +59,57 @@ function readAll(socket: net.Socket): Promise<string> {
   });
 }
 
-// Both implementations run every test: the raw-handle fast path (the default
-// where node's bindings are as expected) and the portable net.Socket front.
-for (const implementation of ['raw handles', 'net.Socket'] as const) {
-  describe(`tcp front (${implementation})`, () => {
-    before(() => {
-      process.env.SUPERVISE_TCP_FAST = implementation === 'net.Socket' ? '0' : '1';
-    });
+/** Sends 32 MB through the front to an echo backend, read back by a slow reader; asserts it arrives intact. */
+async function echo32MegabytesThroughSlowReader(): Promise<void> {
+  const payload = Buffer.alloc(32 * 1024 * 1024);
+  for (let i = 0; i < payload.length; i += 4096) payload.writeUInt32LE(i, i);
+  const { client: socket } = await connectThrough(net.createServer((peer) => peer.pipe(peer)));
+  const received: Buffer[] = [];
+  let length = 0;
+  socket.on('data', (chunk: Buffer) => {
+    received.push(chunk);
+    length += chunk.length;
+    // A slow reader: pause now and then so that the proxy must hold back.
+    if (received.length % 50 === 0) {
+      socket.pause();
+      setTimeout(() => socket.resume(), 5);
+    }
+  });
+  socket.end(payload);
+  await waitFor(() => length >= payload.length, { timeoutMs: 12_000, message: '32 MB echoed back' });
+  assert.ok(Buffer.concat(received).equals(payload), 'bytes arrive intact and in order');
+}
+
+/** Descriptors open in this process (the fronts under test run here). */
+const openFds = () => readdirSync('/proc/self/fd').length;
+
+// Every implementation runs every test: the raw front with the native tunnel
+// (src/native, built by npm install), the raw front moving the bytes itself
+// (where the native tunnel is not built), and the portable net.Socket front.
+const IMPLEMENTATIONS = {
+  'native tunnel': { SUPERVISE_TCP_FAST: '1', SUPERVISE_TCP_NATIVE: '1' },
+  'raw handles': { SUPERVISE_TCP_FAST: '1', SUPERVISE_TCP_NATIVE: '0' },
+  'net.Socket': { SUPERVISE_TCP_FAST: '0', SUPERVISE_TCP_NATIVE: '0' },
+} as const;
+const nativeBuilt = nativeTunnelPath() !== undefined;
+if (!nativeBuilt && process.env.CI === 'true') throw new Error('the native tunnel is not built (npm install builds it with node-gyp)');
+
+for (const [implementation, env] of Object.entries(IMPLEMENTATIONS)) {
+  const skip = implementation === 'native tunnel' && !nativeBuilt ? 'native tunnel not built (npm install)' : false;
+  describe(`tcp front (${implementation})`, { skip }, () => {
+    before(() => Object.assign(process.env, env));
     after(() => {
       delete process.env.SUPERVISE_TCP_FAST;
+      delete process.env.SUPERVISE_TCP_NATIVE;
     });
 
     it('uses the implementation asked for', () => {
-      assert.equal(loadRawTcp() !== undefined, implementation === 'raw handles');
+      assert.equal(loadRawTcp() !== undefined, implementation !== 'net.Socket');
+      assert.equal(loadNativeTunnels() !== undefined, implementation === 'native tunnel');
     });
 
-    it('moves 32 MB each way intact through a slow reader (backpressure)', TIMEOUT, async () => {
-      const payload = Buffer.alloc(32 * 1024 * 1024);
-      for (let i = 0; i < payload.length; i += 4096) payload.writeUInt32LE(i, i);
-      const { client: socket } = await connectThrough(net.createServer((peer) => peer.pipe(peer)));
-      const received: Buffer[] = [];
-      let length = 0;
-      socket.on('data', (chunk: Buffer) => {
-        received.push(chunk);
-        length += chunk.length;
-        // A slow reader: pause now and then so that the proxy must hold back.
-        if (received.length % 50 === 0) {
-          socket.pause();
-          setTimeout(() => socket.resume(), 5);
-        }
-      });
-      socket.end(payload);
-      await waitFor(() => length >= payload.length, { timeoutMs: 12_000, message: "32 MB echoed back" });
-      assert.ok(Buffer.concat(received).equals(payload), 'bytes arrive intact and in order');
-    });
+    it('moves 32 MB each way intact through a slow reader (backpressure)', TIMEOUT, echo32MegabytesThroughSlowReader);
+
     it('spreads new connections evenly over the backends, round-robin', TIMEOUT, async () => {
       const backends = await Promise.all(['a', 'b', 'c'].map((name) => startHttpBackend(name, defer)));
       const { front, port } = await startFront();
@@ -273,6 +292,39 @@ for (const implementation of ['raw handles', 'net.Socket'] as const) {
       const started = Date.now();
       await front.close(5000);
       assert.ok(Date.now() - started < 500, 'nothing left to wait for');
+    });
+
+    it('passes a reset on: the other side is closed', TIMEOUT, async () => {
+      let backendClosed!: () => void;
+      const closed = new Promise<void>((resolve) => (backendClosed = resolve));
+      const backend = net.createServer((socket) => {
+        socket.on('data', () => socket.write('pong'));
+        socket.on('error', () => undefined);
+        socket.on('close', backendClosed);
+      });
+      const { front, client } = await connectThrough(backend);
+      client.write('ping');
+      await new Promise((resolve) => client.once('data', resolve));
+      client.resetAndDestroy();
+      await closed;
+      await waitFor(() => front.connections(1) === 0, { message: 'the tunnel closed' });
+    });
+
+    it('leaves no file descriptor behind', TIMEOUT, async () => {
+      const backends = await Promise.all(['a', 'b'].map((name) => startHttpBackend(name, defer)));
+      const { front, port } = await startFront();
+      backends.forEach((backend, id) => front.add({ id, host: '127.0.0.1', port: backend.port, weight: 1 }));
+      await request(port); // the front's and the backends' lazily opened descriptors
+      const before = openFds();
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 10 });
+      for (let round = 0; round < 5; round++) {
+        await Promise.all(Array.from({ length: 20 }, () => request(port, { agent })));
+        await Promise.all(Array.from({ length: 10 }, () => request(port)));
+      }
+      agent.destroy();
+      for (let i = 0; i < 10; i++) (await connect(port)).resetAndDestroy();
+      await waitFor(() => front.connections(0) + front.connections(1) === 0, { message: 'every tunnel closed' });
+      await waitFor(() => openFds() <= before, { message: `descriptors back to ${before} (now ${openFds()})` });
     });
 
     it('names host:port when the port is in use', TIMEOUT, () => assertNamesBusyPort(createTcpFront, defer));

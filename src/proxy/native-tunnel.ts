@@ -1,0 +1,123 @@
+// The optional native data path of the raw tcp front (src/native/tunnel.c,
+// Linux, built by `npm install` through node-gyp into build/Release). The raw
+// front accepts, balances and accounts; the native tunnel connects to the
+// backend it chose and moves the bytes, with no JavaScript per chunk. Where it
+// did not build (no compiler, another platform), where it cannot load, or
+// with SUPERVISE_TCP_NATIVE=0, the raw front moves the bytes itself, with the
+// same behaviour.
+
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+/** Bits of the `sides` masks: which side of a tunnel closed (src/native/tunnel.c's EV_ bits). */
+export const CLIENT_SIDE = 1;
+export const UPSTREAM_SIDE = 2;
+const CONNECTED = 4;
+const CONNECT_FAILED = 8;
+
+/** Whoever asked for a tunnel, told what becomes of it. */
+export interface NativeTunnelOwner {
+  /** The backend accepted: the tunnel has its own descriptor of the client now; the owner closes its handle. */
+  nativeConnected(): void;
+  /** The connect failed (a libuv-style negative errno); the tunnel is gone, the client still the owner's. */
+  nativeConnectFailed(status: number): void;
+  /** `sides` closed on their own (an end both ways, or a reset); `open` are those still open (0: the tunnel is gone). */
+  nativeSidesClosed(sides: number, open: number): void;
+}
+
+export interface NativeTunnels {
+  /**
+   * Connects to the backend at `address`:`port` (an IP of `family` 4 or 6)
+   * for the client whose descriptor is `clientFd`: the tunnel's id, or a
+   * negative errno when the connect failed at once.
+   */
+  connect(clientFd: number, address: string, port: number, family: number, owner: NativeTunnelOwner): number;
+  /** Ends tunnel `id` at once, a connect in progress too; the sides it closed (the client only if the tunnel had it). Not told to the owner. */
+  destroy(id: number): number;
+  /** Chunks tunnel `id` has moved so far, in either direction. */
+  activity(id: number): number;
+}
+
+/** The compiled module's functions (src/native/tunnel.c). */
+interface Binding {
+  init(onEvent: (id: number, what: number, errno: number) => void): void;
+  connect(clientFd: number, address: string, port: number, family: number): number;
+  destroy(id: number): number;
+  activity(id: number): number;
+}
+
+/** build/Release/, from dist/src/proxy/ (compiled) or src/proxy/ (sources). */
+const CANDIDATES = ['../../../build/Release/supervise_tunnel.node', '../../build/Release/supervise_tunnel.node'];
+
+let tunnels: NativeTunnels | undefined | null = null;
+
+/** Where the compiled module is, if it was built. */
+export function nativeTunnelPath(): string | undefined {
+  return CANDIDATES.map((relative) => fileURLToPath(new URL(relative, import.meta.url))).find((path) => existsSync(path));
+}
+
+/** The native tunnels, or undefined when they are not built, not loadable, or turned off (SUPERVISE_TCP_NATIVE=0). */
+export function loadNativeTunnels(env: NodeJS.ProcessEnv = process.env): NativeTunnels | undefined {
+  if (env.SUPERVISE_TCP_NATIVE === '0') return undefined;
+  if (tunnels === null) {
+    const binding = loadBinding();
+    try {
+      tunnels = binding === undefined ? undefined : withOwners(binding);
+    } catch {
+      tunnels = undefined; // already initialised by another thread of this process: it is that thread's
+    }
+  }
+  return tunnels;
+}
+
+function loadBinding(): Binding | undefined {
+  const path = nativeTunnelPath();
+  if (path === undefined) return undefined;
+  try {
+    const loaded = createRequire(import.meta.url)(path) as Partial<Binding>;
+    if (typeof loaded.init !== 'function' || typeof loaded.connect !== 'function' || typeof loaded.destroy !== 'function' || typeof loaded.activity !== 'function') {
+      return undefined;
+    }
+    return loaded as Binding;
+  } catch {
+    return undefined; // built for another node ABI, or not loadable here
+  }
+}
+
+/** The binding, with its events routed to the owner of each tunnel (one listener per process). */
+function withOwners(binding: Binding): NativeTunnels {
+  const owners: Array<NativeTunnelOwner | undefined> = [];
+  const open: number[] = [];
+  binding.init((id, what, errno) => {
+    const owner = owners[id];
+    if (owner === undefined) return;
+    if (what === CONNECTED) {
+      open[id] = CLIENT_SIDE | UPSTREAM_SIDE;
+      owner.nativeConnected();
+    } else if (what === CONNECT_FAILED) {
+      owners[id] = undefined;
+      owner.nativeConnectFailed(-errno);
+    } else {
+      const left = (open[id] = (open[id] ?? 0) & ~what);
+      if (left === 0) owners[id] = undefined;
+      owner.nativeSidesClosed(what, left); // errno not logged: resets are routine
+    }
+  });
+  return {
+    connect(clientFd, address, port, family, owner) {
+      const id = binding.connect(clientFd, address, port, family);
+      if (id >= 0) {
+        owners[id] = owner;
+        open[id] = UPSTREAM_SIDE;
+      }
+      return id;
+    },
+    destroy(id) {
+      owners[id] = undefined;
+      open[id] = 0;
+      return binding.destroy(id);
+    },
+    activity: (id) => binding.activity(id),
+  };
+}
