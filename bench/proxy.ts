@@ -210,7 +210,7 @@ function describe(settings: ProxyBenchSettings): string {
   return [
     '## Front proxy',
     machineLine(),
-    `supervise tcp: ${nativeTunnelPath() === undefined ? 'native tunnel NOT built (npm run build:native): the JavaScript data path' : 'native tunnel built: connections outliving their first exchange are handed to it'}`,
+    `supervise tcp: ${nativeTunnelPath() === undefined ? 'native tunnel NOT built (npm run build:native): the JavaScript data path' : 'native tunnel built (src/native): it connects to the backends and moves the bytes'}`,
     `load: wrk -t1 -c${settings.connections} -d${settings.durationS}s, GET / → "hello", keep-alive and "Connection: close"; ` +
       `${settings.rounds} interleaved rounds after a ${settings.warmupS}s warm-up per target and load; ` +
       (settings.pin ? `wrk pinned to CPU ${cpus().length - 1}` : 'no CPU pinning'),

@@ -18,13 +18,12 @@
 // - an error on either side (a reset) closes both.
 //
 // The sockets are registered edge-triggered in an epoll set of our own, which
-// node's loop polls through one uv_poll handle. JavaScript hears of connects
-// and closes through the callback given to init(), called once the tunnel's
-// state is settled, so that it may call back into this module.
+// node's loop polls through one uv_poll handle. Connects and closes are told
+// through the callback given to tunnels_init() (binding.c makes it a call into
+// JavaScript), once the tunnel's state is settled, so that it may call back
+// into this module.
 
-#define NAPI_VERSION 8
-#include <node_api.h>
-#include <uv.h>
+#include "tunnel.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -45,11 +44,6 @@
 
 #define CLIENT 0
 #define UPSTREAM 1
-/** What onEvent(id, what, errno) reports: sides closed (bits 0–1), or the connect's outcome. */
-#define EV_CLIENT_CLOSED 1
-#define EV_UPSTREAM_CLOSED 2
-#define EV_CONNECTED 4
-#define EV_CONNECT_FAILED 8
 
 typedef struct side {
   int fd;              // -1 while not ours yet (the client, before the connect completes)
@@ -73,9 +67,7 @@ typedef struct tunnel {
   double activity;      // chunks moved, for the idle sweep of the JavaScript front
 } tunnel_t;
 
-static napi_env g_env;
-static napi_ref g_on_event;
-static napi_async_context g_async;
+static tunnel_event_cb g_on_event;
 static int g_epoll = -1;
 static uv_poll_t g_epoll_poll;
 static uint32_t g_generation;
@@ -271,8 +263,6 @@ static int process(tunnel_t* t, int* closed) {
 
 // ------------------------------------------------------------ events
 
-static void notify(int32_t id, int what, int error);
-
 /** The upstream's connect completed: report it; on success take the client and start moving bytes. */
 static void connect_done(tunnel_t* t) {
   int32_t id = t->id;
@@ -292,7 +282,7 @@ static void connect_done(tunnel_t* t) {
     client->closed = 1;  // never ours
     close_side(t, upstream);
     tunnel_free(t);
-    notify(id, EV_CONNECT_FAILED, error);
+    g_on_event(id, EV_CONNECT_FAILED, error);
     return;
   }
   // The client has usually sent its request by now: read it without waiting for epoll.
@@ -302,8 +292,8 @@ static void connect_done(tunnel_t* t) {
   error = process(t, &closed);
   if (error != 0) closed |= close_both(t);
   if (t->sides[CLIENT].closed && t->sides[UPSTREAM].closed) tunnel_free(t);
-  notify(id, EV_CONNECTED, 0);
-  if (closed != 0) notify(id, closed, error);
+  g_on_event(id, EV_CONNECTED, 0);
+  if (closed != 0) g_on_event(id, closed, error);
 }
 
 static void on_event(uint64_t data, uint32_t events) {
@@ -324,7 +314,7 @@ static void on_event(uint64_t data, uint32_t events) {
   int error = process(t, &closed);
   if (error != 0) closed |= close_both(t);
   if (t->sides[CLIENT].closed && t->sides[UPSTREAM].closed) tunnel_free(t);
-  if (closed != 0) notify(id, closed, error);
+  if (closed != 0) g_on_event(id, closed, error);
 }
 
 static void on_epoll(uv_poll_t* handle, int status, int events) {
@@ -337,104 +327,36 @@ static void on_epoll(uv_poll_t* handle, int status, int events) {
   for (int i = 0; i < count; i++) on_event(ready[i].data.u64, ready[i].events);
 }
 
-// ------------------------------------------------------------ JavaScript
+// ------------------------------------------------------------ the interface (tunnel.h)
 
-/** onEvent(id, what, errno) in JavaScript; a throwing listener is an uncaught exception, as in any node callback. */
-static void notify(int32_t id, int what, int error) {
-  napi_env env = g_env;
-  napi_handle_scope scope;
-  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
-  napi_value fn, recv, argv[3], result;
-  if (napi_get_reference_value(env, g_on_event, &fn) == napi_ok && fn != NULL && napi_get_global(env, &recv) == napi_ok &&
-      napi_create_int32(env, id, &argv[0]) == napi_ok && napi_create_int32(env, what, &argv[1]) == napi_ok &&
-      napi_create_int32(env, error, &argv[2]) == napi_ok) {
-    bool pending = false;
-    if (napi_make_callback(env, g_async, recv, fn, 3, argv, &result) != napi_ok && napi_is_exception_pending(env, &pending) == napi_ok && pending) {
-      napi_value exception;
-      if (napi_get_and_clear_last_exception(env, &exception) == napi_ok) napi_fatal_exception(env, exception);
-    }
-  }
-  napi_close_handle_scope(env, scope);
-}
-
-static napi_value throw_error(napi_env env, const char* message) {
-  napi_throw_error(env, NULL, message);
-  return NULL;
-}
-
-static napi_value make_int(napi_env env, int32_t value) {
-  napi_value result;
-  napi_create_int32(env, value, &result);
-  return result;
-}
-
-/** init(onEvent): once per process (a second init, e.g. from a worker thread, throws). */
-static napi_value Init(napi_env env, napi_callback_info info) {
-  napi_value argv[1], name;
-  size_t argc = 1;
-  napi_valuetype type;
-  uv_loop_t* loop;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || napi_typeof(env, argv[0], &type) != napi_ok ||
-      type != napi_function) {
-    return throw_error(env, "init(onEvent): onEvent must be a function");
-  }
-  if (g_env != NULL) return throw_error(env, "init(): already initialised in this process");
-  if (napi_get_uv_event_loop(env, &loop) != napi_ok) return throw_error(env, "init(): no event loop");
+int tunnels_init(uv_loop_t* loop, tunnel_event_cb on_event) {
+  if (g_epoll >= 0) return EEXIST;
   g_epoll = epoll_create1(EPOLL_CLOEXEC);
-  if (g_epoll < 0) return throw_error(env, "init(): epoll_create1 failed");
+  if (g_epoll < 0) return errno;
   if (uv_poll_init(loop, &g_epoll_poll, g_epoll) != 0 || uv_poll_start(&g_epoll_poll, UV_READABLE, on_epoll) != 0) {
     close(g_epoll);
-    return throw_error(env, "init(): could not poll the epoll set");
+    g_epoll = -1;
+    return EIO;
   }
-  // Referenced only while tunnels exist (table_add, tunnel_free).
+  // Referenced only while tunnels exist (table_add, tunnel_free): they keep node's loop alive, as sockets would.
   uv_unref((uv_handle_t*)&g_epoll_poll);
-  if (napi_create_reference(env, argv[0], 1, &g_on_event) != napi_ok ||
-      napi_create_string_utf8(env, "supervise:tunnel", NAPI_AUTO_LENGTH, &name) != napi_ok ||
-      napi_async_init(env, NULL, name, &g_async) != napi_ok) {
-    return throw_error(env, "init(): could not set up the callback");
-  }
-  g_env = env;
-  return NULL;
+  g_on_event = on_event;
+  return 0;
 }
 
-/**
- * connect(clientFd, address, port, family): starts connecting to the backend
- * at address:port (an IP of `family` 4 or 6) for the client whose descriptor
- * JavaScript holds. Returns the tunnel's id, or a negative errno when the
- * connect failed at once. onEvent then reports EV_CONNECTED (the client was
- * dup()ed: JavaScript closes its handle) or EV_CONNECT_FAILED (errno; the
- * tunnel is gone, the client still JavaScript's).
- */
-static napi_value Connect(napi_env env, napi_callback_info info) {
-  napi_value argv[4];
-  size_t argc = 4;
-  int32_t client_fd, port, family;
-  char address[64];
-  size_t address_length;
-  if (g_env == NULL) return throw_error(env, "connect(): init() first");
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4 || napi_get_value_int32(env, argv[0], &client_fd) != napi_ok ||
-      napi_get_value_string_utf8(env, argv[1], address, sizeof(address), &address_length) != napi_ok ||
-      napi_get_value_int32(env, argv[2], &port) != napi_ok || napi_get_value_int32(env, argv[3], &family) != napi_ok) {
-    return throw_error(env, "connect(clientFd, address, port, family): bad arguments");
-  }
-  struct sockaddr_storage storage;
-  socklen_t storage_length;
-  int status = family == 6 ? uv_ip6_addr(address, port, (struct sockaddr_in6*)&storage) : uv_ip4_addr(address, port, (struct sockaddr_in*)&storage);
-  if (status != 0) return make_int(env, status);
-  storage_length = family == 6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-
-  int fd = socket(family == 6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return make_int(env, -errno);
+int32_t tunnel_connect(int client_fd, const struct sockaddr* address, socklen_t length) {
+  int fd = socket(address->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -errno;
   no_delay(fd);
-  if (connect(fd, (struct sockaddr*)&storage, storage_length) != 0 && errno != EINPROGRESS) {
+  if (connect(fd, address, length) != 0 && errno != EINPROGRESS) {
     int error = errno;
     close(fd);
-    return make_int(env, -error);
+    return -error;
   }
   tunnel_t* t = calloc(1, sizeof(*t));
   if (t == NULL) {
     close(fd);
-    return make_int(env, -ENOMEM);
+    return -ENOMEM;
   }
   t->sides[CLIENT].fd = -1;
   t->sides[UPSTREAM].fd = fd;
@@ -447,51 +369,22 @@ static napi_value Connect(napi_env env, napi_callback_info info) {
     close(fd);
     if (t->id >= 0) tunnel_free(t);
     else free(t);
-    return make_int(env, -error);
+    return -error;
   }
-  // Edge-triggered: a connect that completed already still reports EPOLLOUT once registered.
-  return make_int(env, t->id);
+  // Edge-triggered: a connect that completed already is still reported once registered.
+  return t->id;
 }
 
-static int get_id(napi_env env, napi_callback_info info, int32_t* id) {
-  napi_value argv[1];
-  size_t argc = 1;
-  return napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok && argc >= 1 && napi_get_value_int32(env, argv[0], id) == napi_ok;
-}
-
-/**
- * destroy(id): ends the tunnel at once (a connect in progress too); returns
- * the EV_ bits of the sides it closed (0: no such tunnel). Not reported
- * through onEvent.
- */
-static napi_value Destroy(napi_env env, napi_callback_info info) {
-  int32_t id;
-  if (!get_id(env, info, &id)) return throw_error(env, "destroy(id): an id expected");
+int tunnel_destroy(int32_t id) {
   tunnel_t* t = table_get(id);
-  if (t == NULL) return make_int(env, 0);
-  if (t->connecting) t->sides[CLIENT].closed = 1;  // still JavaScript's
+  if (t == NULL) return 0;
+  if (t->connecting) t->sides[CLIENT].closed = 1;  // still the caller's
   int closed = close_both(t);
   tunnel_free(t);
-  return make_int(env, closed);
+  return closed;
 }
 
-/** activity(id): chunks moved so far in either direction (-1: no such tunnel). */
-static napi_value Activity(napi_env env, napi_callback_info info) {
-  int32_t id;
-  if (!get_id(env, info, &id)) return throw_error(env, "activity(id): an id expected");
+double tunnel_activity(int32_t id) {
   tunnel_t* t = table_get(id);
-  napi_value result;
-  napi_create_double(env, t == NULL ? -1 : t->activity, &result);
-  return result;
-}
-
-NAPI_MODULE_INIT() {
-  napi_property_descriptor methods[] = {
-      {"init", NULL, Init, NULL, NULL, NULL, napi_default, NULL},
-      {"connect", NULL, Connect, NULL, NULL, NULL, napi_default, NULL},
-      {"destroy", NULL, Destroy, NULL, NULL, NULL, napi_default, NULL},
-      {"activity", NULL, Activity, NULL, NULL, NULL, napi_default, NULL},
-  };
-  if (napi_define_properties(env, exports, sizeof(methods) / sizeof(methods[0]), methods) != napi_ok) return NULL;
-  return exports;
+  return t == NULL ? -1 : t->activity;
 }
