@@ -98,7 +98,7 @@ class RawTunnel extends TunnelBase implements NativeTunnelOwner {
 }
 
 class RawTcpFront extends TcpFrontBase<RawTunnel> {
-  /** The native data path (native-tunnel.ts) for this front's long connections, when it was built and is wanted. */
+  /** The native data path (native-tunnel.ts), when it was built and is wanted: it connects and moves the bytes. */
   readonly native = loadNativeTunnels();
 
   protected override listening(): void {
