@@ -294,6 +294,29 @@ for (const [implementation, env] of Object.entries(IMPLEMENTATIONS)) {
       assert.ok(Date.now() - started < 500, 'nothing left to wait for');
     });
 
+    it('passes on what a backend says first, before the client has sent anything', TIMEOUT, async () => {
+      const { client } = await connectThrough(net.createServer((socket) => socket.end('220 ready\r\n')));
+      assert.equal(await readAll(client), '220 ready\r\n');
+    });
+
+    it('connects to backends named by host name, and over IPv6', TIMEOUT, async (t) => {
+      const backend = net.createServer((socket) => socket.end('hi'));
+      // Dual-stack where IPv6 is on: "localhost" may resolve to ::1 or 127.0.0.1.
+      const ipv6 = await listening(backend, '::').then(() => true, () => false);
+      const port = ipv6 ? (backend.address() as net.AddressInfo).port : await listening(backend);
+      defer(() => closeServer(backend));
+      const { front, port: frontPort } = await startFront();
+      front.add({ id: 1, host: 'localhost', port, weight: 1 });
+      assert.equal(await readAll(await connect(frontPort)), 'hi');
+      if (!ipv6) {
+        t.diagnostic('IPv6 is off here: the ::1 backend is not tried');
+        return;
+      }
+      front.remove(1);
+      front.add({ id: 2, host: '::1', port, weight: 1 });
+      assert.equal(await readAll(await connect(frontPort)), 'hi');
+    });
+
     it('passes a reset on: the other side is closed', TIMEOUT, async () => {
       let backendClosed!: () => void;
       const closed = new Promise<void>((resolve) => (backendClosed = resolve));
