@@ -292,8 +292,8 @@ static void connect_done(tunnel_t* t) {
   error = process(t, &closed);
   if (error != 0) closed |= close_both(t);
   if (t->sides[CLIENT].closed && t->sides[UPSTREAM].closed) tunnel_free(t);
-  g_on_event(id, EV_CONNECTED, 0);
-  if (closed != 0) g_on_event(id, closed, error);
+  // One event: after the callback, `id` may already belong to another tunnel.
+  g_on_event(id, EV_CONNECTED | closed, error);
 }
 
 static void on_event(uint64_t data, uint32_t events) {

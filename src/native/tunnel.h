@@ -8,7 +8,7 @@
 #include <sys/socket.h>
 #include <uv.h>
 
-/** What the event callback reports: sides closed (bits 0–1), or a connect's outcome. */
+/** What the event callback reports: sides closed (bits 0–1), a connect's outcome, or both (EV_CONNECTED with the sides that closed at once). */
 #define EV_CLIENT_CLOSED 1
 #define EV_UPSTREAM_CLOSED 2
 #define EV_CONNECTED 4

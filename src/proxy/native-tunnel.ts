@@ -92,17 +92,21 @@ function withOwners(binding: Binding): NativeTunnels {
   binding.init((id, what, errno) => {
     const owner = owners[id];
     if (owner === undefined) return;
-    if (what === CONNECTED) {
-      open[id] = CLIENT_SIDE | UPSTREAM_SIDE;
-      owner.nativeConnected();
-    } else if (what === CONNECT_FAILED) {
+    if (what === CONNECT_FAILED) {
       owners[id] = undefined;
       owner.nativeConnectFailed(-errno);
-    } else {
-      const left = (open[id] = (open[id] ?? 0) & ~what);
-      if (left === 0) owners[id] = undefined;
-      owner.nativeSidesClosed(what, left); // errno not logged: resets are routine
+      return;
     }
+    if ((what & CONNECTED) !== 0) {
+      open[id] = CLIENT_SIDE | UPSTREAM_SIDE;
+      owner.nativeConnected();
+      if (owners[id] !== owner) return; // destroyed by the owner meanwhile: accounted for there
+    }
+    const sides = what & (CLIENT_SIDE | UPSTREAM_SIDE);
+    if (sides === 0) return;
+    const left = (open[id] = (open[id] ?? 0) & ~sides);
+    if (left === 0) owners[id] = undefined;
+    owner.nativeSidesClosed(sides, left); // errno not logged: resets are routine
   });
   return {
     connect(clientFd, address, port, family, owner) {

@@ -13,54 +13,28 @@
 //   ended (at once, without a shutdown, when nothing is left to write to it);
 // - backpressure: while a write is queued in libuv (the kernel did not take it
 //   all), the side that produced it is not read.
-// Where the native tunnel (native-tunnel.ts) was built, it connects to the
-// backend this front chose and moves the bytes, by the same rules, in C, with
-// no JavaScript per chunk; this front keeps the rest (balancing, retries,
-// timeouts, accounting).
+// The bytes move in tcp-raw-sides.ts; or, where the native tunnel
+// (native-tunnel.ts) was built, it connects to the backend this front chose
+// and moves the bytes, by the same rules, in C, with no JavaScript per chunk;
+// this front keeps the rest (balancing, retries, timeouts, accounting).
 
 import { lookup } from 'node:dns';
 import { isIP } from 'node:net';
 import type { BackendEntry } from './backend-registry.js';
 import type { BoundFront, FrontOptions } from './options.js';
 import { CLIENT_SIDE, loadNativeTunnels, UPSTREAM_SIDE, type NativeTunnelOwner, type NativeTunnels } from './native-tunnel.js';
-import { errnoError, UV_EBADF, UV_EOF, type ConnectReq, type RawTcp, type ShutdownReq, type TcpHandle, type WriteReq } from './raw-tcp.js';
+import { errnoError, UV_EBADF, type ConnectReq, type RawTcp, type TcpHandle } from './raw-tcp.js';
 import { TcpFrontBase, TunnelBase } from './tcp-front-base.js';
+import { closeHandle, closeSide, initRawSides, Side, sideOf, startReading, type SideTunnel } from './tcp-raw-sides.js';
 
-const kSide = Symbol('supervise.side');
 const kFront = Symbol('supervise.front');
 
-type SideHandle = TcpHandle & { [kSide]: Side };
 type ServerHandle = { onconnection: typeof onConnection; [kFront]: RawTcpFront };
-type PendingWrite = WriteReq & { side: Side | undefined; chunk: Uint8Array | undefined };
-type PendingShutdown = ShutdownReq & { side: Side };
 
 /** The bindings; set by createRawTcpFront before any handler can run. */
 let raw: RawTcp;
 
-/** One end of a tunnel: a handle and where its two directions stand. */
-class Side {
-  /** An end (or an error) was read from this handle: nothing more will come. */
-  readDone = false;
-  /** Our end was passed on to this handle (shutdown completed): nothing more will be written. */
-  writeDone = false;
-  /** A write to this handle is queued in libuv; its peer is not read until it completes. */
-  writing = false;
-  closed = false;
-  peer!: Side;
-  readonly handle: SideHandle;
-
-  constructor(
-    readonly tunnel: RawTunnel,
-    handle: TcpHandle,
-  ) {
-    this.handle = handle as SideHandle;
-    this.handle[kSide] = this;
-    this.handle.onread = onRead;
-    handle.useUserBuffer(readBuffer);
-  }
-}
-
-class RawTunnel extends TunnelBase implements NativeTunnelOwner {
+class RawTunnel extends TunnelBase implements SideTunnel, NativeTunnelOwner {
   readonly client: Side;
   /** The connected upstream, or the pending connect attempt. */
   upstream: Side | undefined = undefined;
@@ -200,9 +174,9 @@ function dial(upstream: Side, address: string, family: number, port: number): vo
 }
 
 function onConnect(this: ConnectReq, status: number, handle: TcpHandle): void {
-  const upstream = (handle as SideHandle)[kSide];
+  const upstream = sideOf(handle);
   if (upstream.closed) return; // an attempt given up on (timeout, close): already accounted for
-  const tunnel = upstream.tunnel;
+  const tunnel = upstream.tunnel as RawTunnel;
   if (status < 0) {
     const backend = tunnel.backend as BackendEntry;
     connectError(upstream, errnoError(status, 'connect', backend.host, backend.port));
@@ -239,173 +213,10 @@ function nativeConnect(tunnel: RawTunnel, address: string, family: number, port:
 
 /** The connect attempt of `upstream` failed: drop it and let the front try the next backend. */
 function connectError(upstream: Side, error: Error): void {
-  const tunnel = upstream.tunnel;
+  const tunnel = upstream.tunnel as RawTunnel;
   tunnel.upstream = undefined;
   closeHandle(upstream);
   tunnel.front.connectFailed(tunnel, error);
-}
-
-// ---------------------------------------------------------------- moving bytes
-
-function startReading(side: Side): void {
-  const status = side.handle.readStart();
-  if (status !== 0) side.tunnel.front.destroyTunnel(side.tunnel);
-}
-
-/**
- * Every handle reads into this one buffer (useUserBuffer), instead of into a
- * 64 KiB allocation per read that node then shrinks, wraps in an ArrayBuffer
- * and leaves to the garbage collector: what was read is written out before
- * the next read can overwrite it (forward), and a write that the kernel does
- * not take at once keeps a copy of what is left, never the buffer itself.
- */
-let readBuffer: Buffer;
-
-/** Up to this size, a chunk is written through node's string path, which copies only what the kernel did not take. */
-const MAX_STRING_WRITE = 16 * 1024;
-
-/** Called by libuv after a read into readBuffer (its length in readResult()), an end, or an error. */
-function onRead(this: TcpHandle): void {
-  const side = (this as SideHandle)[kSide];
-  const result = raw.readResult();
-  if (result > 0) forward(side, result);
-  else if (result === UV_EOF) ended(side);
-  else if (result < 0) side.tunnel.front.destroyTunnel(side.tunnel); // ECONNRESET…
-}
-
-/**
- * The request object of the next write. Most writes are done at once (the
- * kernel takes all the bytes) and then libuv never sees the request: it is
- * reused until a write gets queued, which keeps it.
- */
-let spareWrite: PendingWrite;
-
-function newWrite(): PendingWrite {
-  const req = raw.newWriteReq() as PendingWrite;
-  req.oncomplete = onWriteComplete;
-  req.side = undefined;
-  req.chunk = undefined;
-  return req;
-}
-
-/** Writes the `length` bytes `from` read (in readBuffer) to its peer; stops reading `from` while the write is queued. */
-function forward(from: Side, length: number): void {
-  const to = from.peer;
-  from.tunnel.activity++;
-  if (to.closed) return;
-  const req = spareWrite;
-  let chunk: Uint8Array | undefined;
-  let status: number;
-  if (length <= MAX_STRING_WRITE) {
-    // Bytes 0–255 as char codes and back: exact. node writes from a copy on
-    // its stack, and copies what is left into the request if the write is queued.
-    status = to.handle.writeLatin1String(req, raw.latin1Slice(readBuffer, 0, length));
-  } else {
-    chunk = new Uint8Array(readBuffer.subarray(0, length)); // a copy: the next read reuses readBuffer
-    status = to.handle.writeBuffer(req, chunk);
-  }
-  if (status !== 0) {
-    from.tunnel.front.destroyTunnel(from.tunnel); // EPIPE, ECONNRESET…
-    return;
-  }
-  if (!raw.lastWriteWasAsync()) return;
-  spareWrite = newWrite();
-  req.side = to;
-  req.chunk = chunk; // libuv points into a written copy until the write completes
-  to.writing = true;
-  from.handle.readStop();
-}
-
-function onWriteComplete(this: PendingWrite, status: number): void {
-  const to = this.side as Side;
-  this.side = undefined;
-  this.chunk = undefined;
-  to.writing = false;
-  if (to.closed) return;
-  if (status < 0) {
-    to.tunnel.front.destroyTunnel(to.tunnel);
-    return;
-  }
-  const from = to.peer;
-  if (!from.readDone && !from.closed) startReading(from);
-}
-
-// ---------------------------------------------------------------- ending and closing
-
-/** `side` sent its end: pass it on, and close `side` if it has been ended too. */
-function ended(side: Side): void {
-  side.readDone = true;
-  deferEnd(side.peer);
-  if (side.writeDone) closeSide(side);
-}
-
-/**
- * Ends are passed on at the end of the event-loop turn, all together: a
- * backend's end usually arrives with its response, and by then the client
- * that got the response has often closed too, so that both sides are simply
- * closed instead of a shutdown of the client first (a syscall and a callback).
- */
-let endsToPass: Side[] = [];
-
-function deferEnd(to: Side): void {
-  if (endsToPass.length === 0) setImmediate(passEnds);
-  endsToPass.push(to);
-}
-
-function passEnds(): void {
-  const sides = endsToPass;
-  endsToPass = [];
-  for (const to of sides) passEnd(to);
-}
-
-/**
- * Ends `to`'s write direction. When `to` has ended too and nothing is left to
- * write, both directions are done: closing at once sends the same FIN as a
- * shutdown would, and saves a syscall and a callback per connection (the
- * common case of a backend closing after its response).
- */
-function passEnd(to: Side): void {
-  if (to.closed || to.writeDone) return;
-  if (to.readDone && !to.writing) {
-    to.writeDone = true;
-    closeSide(to);
-    return;
-  }
-  const req = raw.newShutdownReq() as PendingShutdown;
-  req.oncomplete = onShutdown;
-  req.side = to;
-  // libuv sends the FIN once the queued writes are done.
-  if (to.handle.shutdown(req) !== 0) to.tunnel.front.destroyTunnel(to.tunnel);
-}
-
-function onShutdown(this: PendingShutdown, status: number): void {
-  const to = this.side;
-  to.writeDone = true;
-  if (to.closed) return;
-  if (status < 0) to.tunnel.front.destroyTunnel(to.tunnel);
-  else if (to.readDone) closeSide(to);
-}
-
-/** Closes the handle of `side` without any accounting. */
-function closeHandle(side: Side): void {
-  side.closed = true;
-  side.handle.close();
-}
-
-/** Closes `side` and accounts for it: the backend's connection ends with the upstream, the tunnel with both. */
-function closeSide(side: Side): void {
-  if (side.closed) return;
-  closeHandle(side);
-  const tunnel = side.tunnel;
-  const front = tunnel.front;
-  if (side === tunnel.client) {
-    tunnel.clientClosed = true;
-    if (tunnel.upstream === undefined) front.forget(tunnel);
-    return;
-  }
-  tunnel.upstream = undefined;
-  front.upstreamClosed(tunnel);
-  if (tunnel.clientClosed) front.forget(tunnel);
 }
 
 function onConnection(this: ServerHandle, status: number, clientHandle: TcpHandle | undefined): void {
@@ -417,8 +228,7 @@ function onConnection(this: ServerHandle, status: number, clientHandle: TcpHandl
 export function createRawTcpFront(options: FrontOptions, bindings: RawTcp): BoundFront {
   if (raw === undefined) {
     raw = bindings;
-    spareWrite = newWrite();
-    readBuffer = Buffer.allocUnsafeSlow(64 * 1024); // libuv's read size for node's streams
+    initRawSides(bindings);
   }
   return new RawTcpFront(options);
 }
