@@ -14,15 +14,15 @@ static napi_env g_env;
 static napi_ref g_on_event;
 static napi_async_context g_async;
 
-/** onEvent(id, what, errno) in JavaScript; a throwing listener is an uncaught exception, as in any node callback. */
-static void notify(int32_t id, int what, int error) {
+/** onEvent(id, what, detail) in JavaScript; a throwing listener is an uncaught exception, as in any node callback. */
+static void notify(int32_t id, int what, int detail) {
   napi_env env = g_env;
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
   napi_value fn, recv, argv[3], result;
   if (napi_get_reference_value(env, g_on_event, &fn) == napi_ok && fn != NULL && napi_get_global(env, &recv) == napi_ok &&
       napi_create_int32(env, id, &argv[0]) == napi_ok && napi_create_int32(env, what, &argv[1]) == napi_ok &&
-      napi_create_int32(env, error, &argv[2]) == napi_ok) {
+      napi_create_int32(env, detail, &argv[2]) == napi_ok) {
     bool pending = false;
     if (napi_make_callback(env, g_async, recv, fn, 3, argv, &result) != napi_ok && napi_is_exception_pending(env, &pending) == napi_ok && pending) {
       napi_value exception;

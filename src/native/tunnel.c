@@ -263,6 +263,13 @@ static int process(tunnel_t* t, int* closed) {
 
 // ------------------------------------------------------------ events
 
+/** The EV_ bits of the sides of `t` still open; frees `t` when none is. */
+static int settle_open(tunnel_t* t) {
+  int open = (t->sides[CLIENT].closed ? 0 : EV_CLIENT_CLOSED) | (t->sides[UPSTREAM].closed ? 0 : EV_UPSTREAM_CLOSED);
+  if (open == 0) tunnel_free(t);
+  return open;
+}
+
 /** The upstream's connect completed: report it; on success take the client and start moving bytes. */
 static void connect_done(tunnel_t* t) {
   int32_t id = t->id;
@@ -291,9 +298,9 @@ static void connect_done(tunnel_t* t) {
   int closed = 0;
   error = process(t, &closed);
   if (error != 0) closed |= close_both(t);
-  if (t->sides[CLIENT].closed && t->sides[UPSTREAM].closed) tunnel_free(t);
+  int open = settle_open(t);
   // One event: after the callback, `id` may already belong to another tunnel.
-  g_on_event(id, EV_CONNECTED | closed, error);
+  g_on_event(id, EV_CONNECTED | closed, open);
 }
 
 static void on_event(uint64_t data, uint32_t events) {
@@ -312,9 +319,9 @@ static void on_event(uint64_t data, uint32_t events) {
   }
   int closed = 0;
   int error = process(t, &closed);
-  if (error != 0) closed |= close_both(t);
-  if (t->sides[CLIENT].closed && t->sides[UPSTREAM].closed) tunnel_free(t);
-  if (closed != 0) g_on_event(id, closed, error);
+  if (error != 0) closed |= close_both(t);  // a reset: routine, not reported
+  int open = settle_open(t);
+  if (closed != 0) g_on_event(id, closed, open);
 }
 
 static void on_epoll(uv_poll_t* handle, int status, int events) {

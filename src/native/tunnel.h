@@ -14,8 +14,12 @@
 #define EV_CONNECTED 4
 #define EV_CONNECT_FAILED 8
 
-/** Called once a tunnel's state is settled, so that it may call back into this module. */
-typedef void (*tunnel_event_cb)(int32_t id, int what, int error);
+/**
+ * Called once a tunnel's state is settled, so that it may call back into this
+ * module. `detail`: the errno of EV_CONNECT_FAILED; with closed sides, the
+ * EV_ bits of the sides still open (0: the tunnel is gone).
+ */
+typedef void (*tunnel_event_cb)(int32_t id, int what, int detail);
 
 /** Once per process: the epoll set, polled by `loop`. 0, or an errno. */
 int tunnels_init(uv_loop_t* loop, tunnel_event_cb on_event);

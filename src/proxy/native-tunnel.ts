@@ -22,8 +22,8 @@ export interface NativeTunnelOwner {
   nativeConnected(): void;
   /** The connect failed (a libuv-style negative errno); the tunnel is gone, the client still the owner's. */
   nativeConnectFailed(status: number): void;
-  /** `sides` closed on their own (an end both ways, or a reset); `open` are those still open (0: the tunnel is gone). */
-  nativeSidesClosed(sides: number, open: number): void;
+  /** `sides` closed on their own (an end both ways, or a reset), or by destroy(). */
+  nativeSidesClosed(sides: number): void;
 }
 
 export interface NativeTunnels {
@@ -41,7 +41,8 @@ export interface NativeTunnels {
 
 /** The compiled module's functions (src/native/tunnel.c). */
 interface Binding {
-  init(onEvent: (id: number, what: number, errno: number) => void): void;
+  /** `detail`: the errno of a failed connect; after closes, the sides still open (0: the tunnel is gone). */
+  init(onEvent: (id: number, what: number, detail: number) => void): void;
   connect(clientFd: number, address: string, port: number, family: number): number;
   destroy(id: number): number;
   activity(id: number): number;
@@ -88,38 +89,31 @@ function loadBinding(): Binding | undefined {
 /** The binding, with its events routed to the owner of each tunnel (one listener per process). */
 function withOwners(binding: Binding): NativeTunnels {
   const owners: Array<NativeTunnelOwner | undefined> = [];
-  const open: number[] = [];
-  binding.init((id, what, errno) => {
+  binding.init((id, what, detail) => {
     const owner = owners[id];
     if (owner === undefined) return;
     if (what === CONNECT_FAILED) {
       owners[id] = undefined;
-      owner.nativeConnectFailed(-errno);
+      owner.nativeConnectFailed(-detail);
       return;
     }
     if ((what & CONNECTED) !== 0) {
-      open[id] = CLIENT_SIDE | UPSTREAM_SIDE;
       owner.nativeConnected();
       if (owners[id] !== owner) return; // destroyed by the owner meanwhile: accounted for there
     }
     const sides = what & (CLIENT_SIDE | UPSTREAM_SIDE);
     if (sides === 0) return;
-    const left = (open[id] = (open[id] ?? 0) & ~sides);
-    if (left === 0) owners[id] = undefined;
-    owner.nativeSidesClosed(sides, left); // errno not logged: resets are routine
+    if (detail === 0) owners[id] = undefined; // nothing left open
+    owner.nativeSidesClosed(sides);
   });
   return {
     connect(clientFd, address, port, family, owner) {
       const id = binding.connect(clientFd, address, port, family);
-      if (id >= 0) {
-        owners[id] = owner;
-        open[id] = UPSTREAM_SIDE;
-      }
+      if (id >= 0) owners[id] = owner;
       return id;
     },
     destroy(id) {
       owners[id] = undefined;
-      open[id] = 0;
       return binding.destroy(id);
     },
     activity: (id) => binding.activity(id),

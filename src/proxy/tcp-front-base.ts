@@ -132,16 +132,23 @@ export abstract class TcpFrontBase<T extends TunnelBase> extends FrontBase {
     else this.connectNext(tunnel);
   }
 
-  /** The tunnel's upstream closed: the backend has one connection fewer. */
+  /** The tunnel's upstream closed: the backend has one connection fewer; the tunnel ends if its client has closed too. */
   upstreamClosed(tunnel: T): void {
     this.connecting.delete(tunnel);
     const backend = tunnel.backend as BackendEntry;
     tunnel.backend = undefined;
     this.registry.release(backend);
+    if (tunnel.clientClosed) this.forget(tunnel);
+  }
+
+  /** The tunnel's client closed; the tunnel ends if no upstream (connected or connecting) is left. */
+  clientGone(tunnel: T): void {
+    tunnel.clientClosed = true;
+    if (tunnel.backend === undefined) this.forget(tunnel);
   }
 
   /** The client closed and no upstream is left. */
-  forget(tunnel: T): void {
+  private forget(tunnel: T): void {
     this.tunnels.delete(tunnel);
     if (this.tunnels.size === 0 && this.onAllClosed !== undefined) this.onAllClosed();
   }

@@ -48,7 +48,7 @@ class RawTunnel extends TunnelBase implements SideTunnel, NativeTunnelOwner {
     clientHandle: TcpHandle,
   ) {
     super();
-    this.client = new Side(this, clientHandle);
+    this.client = new Side(this, clientHandle, front.native === undefined);
   }
 
   nativeConnected(): void {
@@ -62,12 +62,11 @@ class RawTunnel extends TunnelBase implements SideTunnel, NativeTunnelOwner {
     this.front.connectFailed(this, errnoError(status, 'connect', backend.host, backend.port));
   }
 
-  /** The native tunnel's sides closed: the same accounting as closeSide's. */
-  nativeSidesClosed(sides: number, open: number): void {
-    if (open === 0) this.nativeId = -1;
+  /** Sides of the native tunnel closed: the same accounting as closeSide's. */
+  nativeSidesClosed(sides: number): void {
     if ((sides & UPSTREAM_SIDE) !== 0) this.front.upstreamClosed(this);
-    if ((sides & CLIENT_SIDE) !== 0) this.clientClosed = true;
-    if (sides !== 0 && this.clientClosed && (open & UPSTREAM_SIDE) === 0) this.front.forget(this);
+    if ((sides & CLIENT_SIDE) !== 0) this.front.clientGone(this);
+    if (this.clientClosed && this.backend === undefined) this.nativeId = -1;
   }
 }
 
@@ -133,7 +132,9 @@ class RawTcpFront extends TcpFrontBase<RawTunnel> {
 
   destroyTunnel(tunnel: RawTunnel): void {
     if (tunnel.nativeId >= 0) {
-      tunnel.nativeSidesClosed((this.native as NativeTunnels).destroy(tunnel.nativeId), 0);
+      const sides = (this.native as NativeTunnels).destroy(tunnel.nativeId);
+      tunnel.nativeId = -1;
+      tunnel.nativeSidesClosed(sides);
       closeSide(tunnel.client); // while connecting, the client is still ours
       return;
     }

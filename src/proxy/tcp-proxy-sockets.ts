@@ -172,12 +172,9 @@ function endOrClose(socket: TunnelSocket, peerEnded: boolean): void {
 
 function onClientClose(this: TunnelSocket, hadError: boolean): void {
   const tunnel = this[kTunnel];
-  tunnel.clientClosed = true;
+  tunnel.front.clientGone(tunnel);
   const upstream = tunnel.upstream;
-  if (upstream === undefined) {
-    tunnel.front.forget(tunnel);
-    return;
-  }
+  if (upstream === undefined) return;
   // A clean close means both directions ended and the upstream finishes on its
   // own (flushing what it still has to write); a reset, or a close before the
   // client's end (or before the backend accepted), aborts the backend side too.
@@ -189,8 +186,7 @@ function onUpstreamClose(this: TunnelSocket, hadError: boolean): void {
   if (tunnel.upstream !== this) return; // a failed attempt, already accounted for
   tunnel.upstream = undefined;
   tunnel.front.upstreamClosed(tunnel);
-  if (tunnel.clientClosed) tunnel.front.forget(tunnel);
-  else if (hadError || !tunnel.upstreamEnded) tunnel.client.destroy();
+  if (!tunnel.clientClosed && (hadError || !tunnel.upstreamEnded)) tunnel.client.destroy();
 }
 
 export function createSocketTcpFront(options: FrontOptions): BoundFront {

@@ -14,7 +14,7 @@ export interface SideTunnel extends TunnelBase {
   readonly front: {
     destroyTunnel(tunnel: SideTunnel): void;
     upstreamClosed(tunnel: SideTunnel): void;
-    forget(tunnel: SideTunnel): void;
+    clientGone(tunnel: SideTunnel): void;
   };
 }
 
@@ -39,12 +39,15 @@ export class Side {
   peer!: Side;
   readonly handle: SideHandle;
 
+  /** `readsHere`: false when the native tunnel will read this handle's socket, not node. */
   constructor(
     readonly tunnel: SideTunnel,
     handle: TcpHandle,
+    readsHere = true,
   ) {
     this.handle = handle as SideHandle;
     this.handle[kSide] = this;
+    if (!readsHere) return;
     this.handle.onread = onRead;
     handle.useUserBuffer(readBuffer);
   }
@@ -202,15 +205,12 @@ export function closeSide(side: Side): void {
   if (side.closed) return;
   closeHandle(side);
   const tunnel = side.tunnel;
-  const front = tunnel.front;
   if (side === tunnel.client) {
-    tunnel.clientClosed = true;
-    if (tunnel.upstream === undefined) front.forget(tunnel);
+    tunnel.front.clientGone(tunnel);
     return;
   }
   tunnel.upstream = undefined;
-  front.upstreamClosed(tunnel);
-  if (tunnel.clientClosed) front.forget(tunnel);
+  tunnel.front.upstreamClosed(tunnel);
 }
 
 /** The side a handle was given to. */

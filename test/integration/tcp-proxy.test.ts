@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { BalancePolicy } from '../../src/core/types.js';
 import type { BoundFront } from '../../src/proxy/options.js';
-import { readdirSync } from 'node:fs';
 import { loadNativeTunnels, nativeTunnelPath } from '../../src/proxy/native-tunnel.js';
 import { loadRawTcp } from '../../src/proxy/raw-tcp.js';
 import { createTcpFront } from '../../src/proxy/tcp-proxy.js';
@@ -59,27 +59,6 @@ function readAll(socket: net.Socket): Promise<string> {
   });
 }
 
-/** Sends 32 MB through the front to an echo backend, read back by a slow reader; asserts it arrives intact. */
-async function echo32MegabytesThroughSlowReader(): Promise<void> {
-  const payload = Buffer.alloc(32 * 1024 * 1024);
-  for (let i = 0; i < payload.length; i += 4096) payload.writeUInt32LE(i, i);
-  const { client: socket } = await connectThrough(net.createServer((peer) => peer.pipe(peer)));
-  const received: Buffer[] = [];
-  let length = 0;
-  socket.on('data', (chunk: Buffer) => {
-    received.push(chunk);
-    length += chunk.length;
-    // A slow reader: pause now and then so that the proxy must hold back.
-    if (received.length % 50 === 0) {
-      socket.pause();
-      setTimeout(() => socket.resume(), 5);
-    }
-  });
-  socket.end(payload);
-  await waitFor(() => length >= payload.length, { timeoutMs: 12_000, message: '32 MB echoed back' });
-  assert.ok(Buffer.concat(received).equals(payload), 'bytes arrive intact and in order');
-}
-
 /** Descriptors open in this process (the fronts under test run here). */
 const openFds = () => readdirSync('/proc/self/fd').length;
 
@@ -108,7 +87,25 @@ for (const [implementation, env] of Object.entries(IMPLEMENTATIONS)) {
       assert.equal(loadNativeTunnels() !== undefined, implementation === 'native tunnel');
     });
 
-    it('moves 32 MB each way intact through a slow reader (backpressure)', TIMEOUT, echo32MegabytesThroughSlowReader);
+    it('moves 32 MB each way intact through a slow reader (backpressure)', TIMEOUT, async () => {
+    const payload = Buffer.alloc(32 * 1024 * 1024);
+    for (let i = 0; i < payload.length; i += 4096) payload.writeUInt32LE(i, i);
+    const { client: socket } = await connectThrough(net.createServer((peer) => peer.pipe(peer)));
+    const received: Buffer[] = [];
+    let length = 0;
+    socket.on('data', (chunk: Buffer) => {
+      received.push(chunk);
+      length += chunk.length;
+      // A slow reader: pause now and then so that the proxy must hold back.
+      if (received.length % 50 === 0) {
+        socket.pause();
+        setTimeout(() => socket.resume(), 5);
+      }
+    });
+    socket.end(payload);
+    await waitFor(() => length >= payload.length, { timeoutMs: 12_000, message: '32 MB echoed back' });
+    assert.ok(Buffer.concat(received).equals(payload), 'bytes arrive intact and in order');
+    });
 
     it('spreads new connections evenly over the backends, round-robin', TIMEOUT, async () => {
       const backends = await Promise.all(['a', 'b', 'c'].map((name) => startHttpBackend(name, defer)));
