@@ -10,6 +10,9 @@
 
 #include "tunnel.h"
 
+/** The other native modules: each adds its functions to the exports (one line each in the module init below). */
+void init_http(napi_env env, napi_value exports);
+
 static napi_env g_env;
 static napi_ref g_on_event;
 static napi_async_context g_async;
@@ -114,5 +117,6 @@ NAPI_MODULE_INIT() {
       {"activity", NULL, Activity, NULL, NULL, NULL, napi_default, NULL},
   };
   if (napi_define_properties(env, exports, sizeof(methods) / sizeof(methods[0]), methods) != napi_ok) return NULL;
+  init_http(env, exports);
   return exports;
 }

@@ -63,6 +63,11 @@ export class BackendRegistry {
     return id === undefined ? undefined : this.entries.get(id);
   }
 
+  /** The entry of `id` while it is known (in rotation, or removed and draining). */
+  get(id: WorkerId): BackendEntry | undefined {
+    return this.entries.get(id);
+  }
+
   get size(): number {
     return this.balancer.size;
   }

@@ -9,18 +9,24 @@
 // reported as a passive health check. A request that finds a pooled socket
 // closed by the backend meanwhile is retried when that is safe (idempotent,
 // no body). 502 when no backend works, 504 when the backend does not answer in time.
+//
+// This is the portable data path: where the native one (http-native.ts, C)
+// is built, createHttpFront uses that instead, with the same behaviour.
 
 import http from 'node:http';
 import type { Socket } from 'node:net';
 import type { WorkerId } from '../core/types.js';
 import { BackendRegistry, type BackendEntry } from './backend-registry.js';
 import { ConnectTimeoutError, ResponseTimeoutError } from './errors.js';
+import { DEFAULT_HTTP_RESPONSE_TIMEOUT_MS, RequestCounter, type HttpFrontOptions, type RequestPick, type RequestStats } from './http-common.js';
 import { forwardedRequestHeaders, forwardedResponseHeaders } from './http-headers.js';
+import { createNativeHttpFront } from './http-native.js';
 import { proxyUpgrade } from './http-upgrade.js';
 import { FrontBase } from './front-base.js';
-import { checkFrontOptions, DEFAULT_CONNECT_TIMEOUT_MS, type BoundFront, type FrontOptions } from './options.js';
+import { checkFrontOptions, DEFAULT_CONNECT_TIMEOUT_MS, type BoundFront } from './options.js';
 
-export const DEFAULT_HTTP_RESPONSE_TIMEOUT_MS = 60_000;
+export { DEFAULT_HTTP_RESPONSE_TIMEOUT_MS } from './http-common.js';
+export type { HttpFrontOptions, RequestPick, RequestStats } from './http-common.js';
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 /** Retries of a request whose pooled socket turned out to be closed by the backend. */
@@ -38,6 +44,9 @@ class Exchange {
   phaseStartedAt = 0;
   staleRetries = 0;
   bodyForwarded = false;
+  /** The request's path for the backend (a router may rewrite it). */
+  path: string;
+  readonly startedAt = performance.now();
   readonly headers: string[];
   readonly hasBody: boolean;
 
@@ -46,6 +55,7 @@ class Exchange {
     readonly response: http.ServerResponse,
   ) {
     this.headers = forwardedRequestHeaders(request);
+    this.path = request.url ?? '/';
     const length = request.headers['content-length'];
     this.hasBody = request.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
   }
@@ -64,14 +74,22 @@ class HttpFront extends FrontBase {
   /** Set while closing: called whenever an upgraded connection ends. */
   whenTunnelsClosed: (() => void) | undefined;
   private closing: Promise<void> | undefined;
+  private readonly pickRequest: RequestPick | undefined;
+  private readonly counters = new Map<WorkerId, RequestCounter>();
 
-  constructor(options: FrontOptions) {
+  constructor(options: HttpFrontOptions) {
     super(options);
+    this.pickRequest = options.pick;
     checkFrontOptions(options);
     this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     this.responseTimeoutMs = options.idleTimeoutMs ?? DEFAULT_HTTP_RESPONSE_TIMEOUT_MS;
     this.registry = new BackendRegistry(options.balance, options.events, (entry) => this.closePool(entry.id));
     this.server = http.createServer((request, response) => this.handle(request, response));
+    // Every request node's parser refuses (smuggling attempts, oversize heads…) is a 400, as on the native path.
+    this.server.on('clientError', (_error: Error, socket: Socket) => {
+      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+      else socket.destroy();
+    });
     this.server.on('upgrade', (request: http.IncomingMessage, socket: Socket, head: Buffer) => proxyUpgrade(this, request, socket, head));
     this.server.on('error', (error) => {
       if (this.server.listening) this.options.logger?.error({ err: error }, 'front: accept failed');
@@ -131,6 +149,28 @@ class HttpFront extends FrontBase {
     return this.closing !== undefined;
   }
 
+  requestStats(): RequestStats[] {
+    return [...this.counters].map(([id, counter]) => counter.snapshot(id));
+  }
+
+  /** Counts a response sent for `backend` (the request's latency: from its head to now). */
+  private count(exchange: Exchange, backend: BackendEntry, status: number): void {
+    let counter = this.counters.get(backend.id);
+    if (counter === undefined) this.counters.set(backend.id, (counter = new RequestCounter()));
+    counter.record(status, performance.now() - exchange.startedAt);
+  }
+
+  /** The next backend for this request: the router's choice, or the balancer's. */
+  private choose(exchange: Exchange): BackendEntry | undefined {
+    if (this.pickRequest === undefined) return this.registry.pick(exchange.failed);
+    const { request } = exchange;
+    const choice = this.pickRequest(request.headers.host ?? '', request.url ?? '/', exchange.failed);
+    if (choice === undefined) return undefined;
+    if (choice.path !== undefined) exchange.path = choice.path;
+    const entry = this.registry.get(choice.backend);
+    return entry === undefined || entry.removed ? undefined : entry;
+  }
+
   pool(backend: BackendEntry): http.Agent {
     let pool = this.pools.get(backend.id);
     if (pool === undefined) {
@@ -160,7 +200,7 @@ class HttpFront extends FrontBase {
 
   private dispatch(exchange: Exchange): void {
     if (exchange.response.destroyed) return; // the client left while a retry was due
-    const backend = this.registry.pick(exchange.failed);
+    const backend = this.choose(exchange);
     if (backend === undefined) {
       const tried = exchange.failed?.size ?? 0;
       this.fail(exchange, 502, tried > 0 ? `no backend accepted the connection (${tried} tried)` : 'no backend available');
@@ -173,7 +213,7 @@ class HttpFront extends FrontBase {
         host: backend.host,
         port: backend.port,
         method: request.method,
-        path: request.url,
+        path: exchange.path,
         headers: exchange.headers,
         setHost: false,
         agent: this.pool(backend),
@@ -233,6 +273,7 @@ class HttpFront extends FrontBase {
     upstreamResponse.on('close', () => {
       // Cut short by the backend: the client cannot get a whole response any more.
       if (!upstreamResponse.complete) response.destroy();
+      else if (exchange.backend !== undefined) this.count(exchange, exchange.backend, upstreamResponse.statusCode ?? 0);
       this.finish(exchange);
     });
   }
@@ -258,8 +299,12 @@ class HttpFront extends FrontBase {
       this.dispatch(exchange);
       return;
     }
-    if (error instanceof ResponseTimeoutError) this.fail(exchange, 504, error.message);
-    else this.fail(exchange, 502, `backend ${backend.host}:${backend.port} failed: ${error.message}`);
+    // The body names no internal address; the log does.
+    const timedOut = error instanceof ResponseTimeoutError;
+    this.count(exchange, backend, timedOut ? 504 : 502);
+    this.options.logger?.warn({ backend: backend.id, port: backend.port, err: error.message }, 'front: backend failed');
+    if (timedOut) this.fail(exchange, 504, `the backend sent no response within ${this.responseTimeoutMs}ms`);
+    else this.fail(exchange, 502, 'the backend failed');
   }
 
   /** A pooled socket the backend had closed: safe to retry when nothing can have been processed twice. */
@@ -343,7 +388,15 @@ function closeIdleSockets(pool: http.Agent): void {
   }
 }
 
-export function createHttpFront(options: FrontOptions): BoundFront {
+export type HttpFrontLike = BoundFront & { requestStats(): RequestStats[] };
+
+/** The http front: the native data path where it is built (SUPERVISE_HTTP_NATIVE=0 turns it off), else the JavaScript one. */
+export function createHttpFront(options: HttpFrontOptions): HttpFrontLike {
+  return createNativeHttpFront(options) ?? new HttpFront(options);
+}
+
+/** The JavaScript data path, whatever is built (tests run both). */
+export function createJavaScriptHttpFront(options: HttpFrontOptions): HttpFrontLike {
   return new HttpFront(options);
 }
 

@@ -77,7 +77,7 @@ export function proxyUpgrade(context: UpgradeContext, request: http.IncomingMess
       if (released) return;
       if (connected) {
         release();
-        refuse(client, `backend ${backend.host}:${backend.port} failed: ${error.message}`);
+        refuse(client, 'the backend failed'); // the body names no internal address
         return;
       }
       released = true;

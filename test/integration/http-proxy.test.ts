@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
-import { describe, it } from 'node:test';
-import { createHttpFront } from '../../src/proxy/http-proxy.js';
-import type { BoundFront } from '../../src/proxy/options.js';
+import { before, describe, it } from 'node:test';
+import { createJavaScriptHttpFront, type HttpFrontLike, type HttpFrontOptions } from '../../src/proxy/http-proxy.js';
+import { createNativeHttpFront } from '../../src/proxy/http-native.js';
+import { nativeTunnelPath } from '../../src/proxy/native-tunnel.js';
 import {
   assertNamesBusyPort, blackholePort, countByBackend, deadPort, recordEvents, request, startHttpBackend, useCleanup,
   type RecordedEvents,
@@ -13,9 +14,20 @@ import { delay, waitFor } from '../helpers/wait-for.js';
 const TIMEOUT = { timeout: 15_000 };
 const defer = useCleanup();
 
+// Every test runs on both data paths: the native one (src/native/http_front.c,
+// built by npm install) and the portable JavaScript one.
+const nativeBuilt = nativeTunnelPath() !== undefined;
+if (!nativeBuilt && process.env.CI === 'true') throw new Error('the native module is not built (npm install builds it with node-gyp)');
+type CreateFront = (options: HttpFrontOptions) => HttpFrontLike;
+const PATHS: Array<[string, CreateFront]> = [
+  ['native', (options) => createNativeHttpFront(options) ?? assert.fail('the native http front is not available')],
+  ['javascript', createJavaScriptHttpFront],
+];
+let createHttpFront: CreateFront = createJavaScriptHttpFront;
+
 async function startFront(
-  options: { connectTimeoutMs?: number; idleTimeoutMs?: number } = {},
-): Promise<{ front: BoundFront; port: number; events: RecordedEvents }> {
+  options: Partial<HttpFrontOptions> = {},
+): Promise<{ front: HttpFrontLike; port: number; events: RecordedEvents }> {
   const events = recordEvents();
   const front = createHttpFront({ host: '127.0.0.1', port: 0, balance: 'round-robin', events, ...options });
   await front.listen();
@@ -36,7 +48,12 @@ function oneConnectionAgent(): { agent: http.Agent; connectionsOpened: () => num
   return { agent, connectionsOpened: () => opened };
 }
 
-describe('http front', () => {
+for (const [path, create] of PATHS) {
+describe(`http front (${path})`, { skip: path === 'native' && !nativeBuilt ? 'native module not built (npm install)' : false }, () => {
+  before(() => {
+    createHttpFront = create;
+  });
+
   it('balances each request of one keep-alive connection over the backends', TIMEOUT, async () => {
     const backends = await Promise.all(['a', 'b', 'c'].map((name) => startHttpBackend(name, defer)));
     const { front, port } = await startFront();
@@ -242,3 +259,4 @@ describe('http front', () => {
 
   it('names host:port when the port is in use', TIMEOUT, () => assertNamesBusyPort(createHttpFront, defer));
 });
+}

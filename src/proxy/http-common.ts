@@ -1,0 +1,57 @@
+// What both http data paths (the native one, http-native.ts, and the
+// JavaScript one, http-proxy.ts) share with their users: the pick function a
+// router gives them, and the per-backend request counters read on scrape.
+
+import type { WorkerId } from '../core/types.js';
+import type { FrontOptions } from './options.js';
+
+/**
+ * Chooses the backend of one request, from its Host header and its path, not
+ * one of `exclude` (backends whose connect failed for this request). `path`
+ * replaces the request's path (a router stripping a prefix). Undefined: 502.
+ */
+export type RequestPick = (host: string, path: string, exclude?: ReadonlySet<WorkerId>) => { backend: WorkerId; path?: string } | undefined;
+
+/** How long a backend may take to send its response head, from the end of the request, when idleTimeoutMs is not given. */
+export const DEFAULT_HTTP_RESPONSE_TIMEOUT_MS = 60_000;
+
+export interface HttpFrontOptions extends FrontOptions {
+  /** Default: the front's balancer over every backend added. */
+  readonly pick?: RequestPick;
+}
+
+/** Latency buckets, in ms: each count is of requests at most this long (cumulative, as Prometheus' `le`). */
+export const LATENCY_BUCKETS_MS = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000] as const;
+
+export interface RequestStats {
+  readonly id: WorkerId;
+  /** Responses by status class: [1xx, 2xx, 3xx, 4xx, 5xx]. */
+  readonly classes: number[];
+  /** Cumulative counts per LATENCY_BUCKETS_MS bound. */
+  readonly buckets: number[];
+  /** Sum of the latencies, ms (request head read to response end). */
+  readonly sum: number;
+  readonly count: number;
+}
+
+/** The counters of one backend on the JavaScript path (C keeps its own). */
+export class RequestCounter {
+  readonly classes = [0, 0, 0, 0, 0];
+  readonly buckets: number[] = LATENCY_BUCKETS_MS.map(() => 0);
+  sum = 0;
+  count = 0;
+
+  record(status: number, ms: number): void {
+    const index = Math.floor(status / 100) - 1;
+    if (index >= 0 && index < 5) this.classes[index] = (this.classes[index] as number) + 1;
+    for (let i = 0; i < LATENCY_BUCKETS_MS.length; i++) {
+      if (ms <= (LATENCY_BUCKETS_MS[i] as number)) this.buckets[i] = (this.buckets[i] as number) + 1;
+    }
+    this.sum += ms;
+    this.count++;
+  }
+
+  snapshot(id: WorkerId): RequestStats {
+    return { id, classes: [...this.classes], buckets: [...this.buckets], sum: this.sum, count: this.count };
+  }
+}
