@@ -1,6 +1,7 @@
 // "The front proxy is as fast as the proxies people already run": supervise's
-// tcp and http fronts against HAProxy `mode tcp` and nginx `stream`, all over
-// the same two hello backends, plus a direct-to-one-backend baseline.
+// tcp front against HAProxy `mode tcp` and nginx `stream` (L4), its http front
+// against nginx `http` with upstream keepalive and HAProxy `mode http` (L7),
+// all over the same two hello backends, plus a direct-to-one-backend baseline.
 //
 // Two loads, each with wrk -c50: keep-alive connections, and a new connection
 // per request ("Connection: close"). Targets are measured interleaved: every
@@ -12,9 +13,12 @@
 // the machine disturbs far less than req/s.
 //
 // Acceptance targets (supervise tcp vs HAProxy): ≥ 0.9× req/s keep-alive,
-// ≥ 0.8× with a new connection per request, p99 ≤ 1.3×.
+// ≥ 0.8× with a new connection per request, p99 ≤ 1.3×. L7 (supervise http vs
+// nginx http): ≥ 0.8× on both loads, p99 ≤ 1.3×.
 //
-//   node dist/bench/proxy.js [--rounds 5] [--duration 2] [--warmup 1] [--connections 50] [--pin 0|1] [--naive 0|1]
+//   node dist/bench/proxy.js [--rounds 5] [--duration 2] [--warmup 1] [--connections 50] [--pin 0|1] [--naive 0|1] [--layer 0|4|7]
+//
+// --layer 4 or 7 measures only that layer's contenders (and the direct baseline); 0: both.
 //
 // --pin 1 runs wrk on the last CPU (taskset), everything else wherever the
 // scheduler puts it; --naive 1 adds the textbook net+pipe proxy (the "before").
@@ -37,9 +41,15 @@ export interface ProxyBenchSettings {
   readonly pin: number;
   /** 1: also measure the textbook net+pipe proxy, the "before" of the tcp front's optimisations. */
   readonly naive: number;
+  /** 4 or 7: only that layer's contenders; 0: both. */
+  readonly layer: number;
 }
 
-const DEFAULTS: ProxyBenchSettings = { rounds: 5, durationS: 2, warmupS: 1, connections: 50, pin: 0, naive: 0 };
+const DEFAULTS: ProxyBenchSettings = { rounds: 5, durationS: 2, warmupS: 1, connections: 50, pin: 0, naive: 0, layer: 0 };
+
+/** What each contender's ratios are taken against: its layer's anchor. */
+const ANCHORS: Record<number, string> = { 4: 'haproxy tcp', 7: 'nginx http' };
+const L7_TARGETS = { keepAlive: 0.8, newConnection: 0.8, p99: 1.3 };
 
 const LOADS = [
   { name: 'keep-alive', connectionClose: false },
@@ -55,6 +65,8 @@ const TARGETS = {
 
 interface Entry {
   readonly name: string;
+  /** 4 or 7 (0: the direct baseline, measured with either). */
+  readonly layer: number;
   readonly target: ProxyTarget | undefined;
   readonly failure: string | undefined;
   readonly results: Map<LoadName, Array<WrkResult & { cpuUsPerRequest: number }>>;
@@ -68,17 +80,23 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
   const backends = [await startBackend(backendA), await startBackend(backendB)];
   const entries: Entry[] = [];
   try {
-    const contenders: Array<[string, string | undefined, () => Promise<ProxyTarget>]> = [
-      ['direct (one backend)', undefined, async () => ({ ...(backends[0] as ProxyTarget), pids: () => [] })],
-      ['supervise tcp', unavailable('supervise'), async () => startSuperviseFront('tcp', await freePorts(1), [backendA, backendB])],
-      ['supervise http', unavailable('supervise'), async () => startSuperviseFront('http', await freePorts(1), [backendA, backendB])],
-      ['supervise tcp (javascript)', unavailable('supervise'), async () => startSuperviseFront('tcp', await freePorts(1), [backendA, backendB], 'javascript')],
-      ['supervise tcp (net.Socket)', unavailable('supervise'), async () => startSuperviseFront('tcp', await freePorts(1), [backendA, backendB], 'net.Socket')],
-      ['haproxy tcp', unavailable('haproxy'), async () => startHaproxy(await freePorts(1), [backendA, backendB], dir)],
-      ['nginx stream', unavailable('nginx'), async () => startNginx(await freePorts(1), [backendA, backendB], dir)],
+    const pair = [backendA, backendB];
+    const contenders: Array<[string, number, string | undefined, () => Promise<ProxyTarget>]> = [
+      ['direct (one backend)', 0, undefined, async () => ({ ...(backends[0] as ProxyTarget), pids: () => [] })],
+      ['supervise tcp', 4, unavailable('supervise'), async () => startSuperviseFront('tcp', await freePorts(1), pair)],
+      ['supervise tcp (javascript)', 4, unavailable('supervise'), async () => startSuperviseFront('tcp', await freePorts(1), pair, 'javascript')],
+      ['supervise tcp (net.Socket)', 4, unavailable('supervise'), async () => startSuperviseFront('tcp', await freePorts(1), pair, 'net.Socket')],
+      ['haproxy tcp', 4, unavailable('haproxy'), async () => startHaproxy(await freePorts(1), pair, dir)],
+      ['nginx stream', 4, unavailable('nginx'), async () => startNginx(await freePorts(1), pair, dir)],
+      ['supervise http', 7, unavailable('supervise'), async () => startSuperviseFront('http', await freePorts(1), pair)],
+      ['supervise http (javascript)', 7, unavailable('supervise'), async () => startSuperviseFront('http', await freePorts(1), pair, 'javascript')],
+      ['nginx http', 7, unavailable('nginx'), async () => startNginx(await freePorts(1), pair, dir, 'http')],
+      ['haproxy http', 7, unavailable('haproxy'), async () => startHaproxy(await freePorts(1), pair, dir, 'http')],
     ];
-    if (settings.naive) contenders.push(['naive net+pipe', unavailable('supervise'), async () => startNaiveProxy(await freePorts(1), [backendA, backendB])]);
-    for (const [name, skip, start] of contenders) entries.push(await startEntry(name, skip, start));
+    if (settings.naive) contenders.push(['naive net+pipe', 4, unavailable('supervise'), async () => startNaiveProxy(await freePorts(1), pair)]);
+    for (const [name, layer, skip, start] of contenders) {
+      if (settings.layer === 0 || layer === 0 || layer === settings.layer) entries.push(await startEntry(name, layer, skip, start));
+    }
     await measure(entries, settings);
   } finally {
     await Promise.all(entries.slice(1).map((entry) => entry.target?.stop().catch(() => undefined)));
@@ -88,14 +106,14 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
   return 0;
 }
 
-async function startEntry(name: string, skip: string | undefined, start: () => Promise<ProxyTarget>): Promise<Entry> {
+async function startEntry(name: string, layer: number, skip: string | undefined, start: () => Promise<ProxyTarget>): Promise<Entry> {
   const results = new Map<LoadName, Array<WrkResult & { cpuUsPerRequest: number }>>();
-  if (skip !== undefined) return { name, target: undefined, failure: skip, results };
+  if (skip !== undefined) return { name, layer, target: undefined, failure: skip, results };
   try {
-    return { name, target: await start(), failure: undefined, results };
+    return { name, layer, target: await start(), failure: undefined, results };
   } catch (error) {
     process.stderr.write(`${name}: could not start: ${errorDetail(error)}\n`);
-    return { name, target: undefined, failure: errorMessage(error), results };
+    return { name, layer, target: undefined, failure: errorMessage(error), results };
   }
 }
 
@@ -145,13 +163,14 @@ async function runLoad(
 }
 
 function report(entries: readonly Entry[]): string {
-  const haproxy = entries.find((entry) => entry.name === 'haproxy tcp');
   const rows: string[][] = [];
   for (const load of LOADS) {
-    const reference = haproxy?.results.get(load.name) ?? [];
-    const refRps = median(reference.map((r) => r.rps));
-    const refP99 = median(reference.map((r) => r.p99Ms));
     for (const entry of entries) {
+      // Each layer against its anchor (the baseline against the L4 one).
+      const anchor = entries.find((other) => other.name === ANCHORS[entry.layer === 0 ? 4 : entry.layer]);
+      const reference = anchor?.results.get(load.name) ?? [];
+      const refRps = median(reference.map((r) => r.rps));
+      const refP99 = median(reference.map((r) => r.p99Ms));
       const results = entry.results.get(load.name) ?? [];
       if (results.length === 0) {
         rows.push([entry.name, load.name, `n/a (${entry.failure ?? 'not measured'})`, '', '', '', '', '', '', '']);
@@ -175,10 +194,38 @@ function report(entries: readonly Entry[]): string {
     }
   }
   const table = markdownTable(
-    ['target', 'load', '>req/s (median)', '>per round', '>p50 ms', '>p99 ms', '>CPU µs/req', '>errors', '>req/s vs haproxy', '>p99 vs haproxy'],
+    ['target', 'load', '>req/s (median)', '>per round', '>p50 ms', '>p99 ms', '>CPU µs/req', '>errors', '>req/s vs anchor', '>p99 vs anchor'],
     rows,
   );
-  return `${table}\n\n${verdict(entries)}`;
+  return `${table}\n\nanchors: L4 rows against haproxy tcp, L7 rows against nginx http.\n${verdict(entries)}\n${verdictL7(entries)}`;
+}
+
+/** L7: supervise http against nginx http (the target) and HAProxy mode http (the aim), medians of per-round ratios. */
+function verdictL7(entries: readonly Entry[]): string {
+  const find = (name: string) => entries.find((entry) => entry.name === name);
+  const supervise = find('supervise http');
+  const nginx = find('nginx http');
+  const haproxy = find('haproxy http');
+  if (!supervise || !nginx) return 'verdict L7: n/a';
+  const lines: string[] = [];
+  for (const [load, target] of [['keep-alive', L7_TARGETS.keepAlive], ['new conn/req', L7_TARGETS.newConnection]] as const) {
+    const ours = supervise.results.get(load) ?? [];
+    const theirs = nginx.results.get(load) ?? [];
+    if (ours.length === 0 || theirs.length === 0) {
+      lines.push(`verdict L7 ${load}: n/a`);
+      continue;
+    }
+    const ratio = median(ours.map((r, i) => r.rps / (theirs[i] as WrkResult).rps));
+    const p99 = median(ours.map((r, i) => r.p99Ms / (theirs[i] as WrkResult).p99Ms));
+    const aim = haproxy?.results.get(load) ?? [];
+    const haproxyRatio = aim.length === ours.length ? median(aim.map((r, i) => r.rps / (theirs[i] as WrkResult).rps)) : Number.NaN;
+    const pass = ratio >= target && p99 <= L7_TARGETS.p99;
+    lines.push(
+      `verdict L7 ${load}: supervise http = ${ratio.toFixed(2)}× nginx http req/s (target ≥ ${target}; haproxy http: ${Number.isFinite(haproxyRatio) ? `${haproxyRatio.toFixed(2)}×` : 'n/a'}), ` +
+        `p99 ${p99.toFixed(2)}× (target ≤ ${L7_TARGETS.p99}), medians of the per-round ratios: ${pass ? 'PASS' : 'FAIL'}`,
+    );
+  }
+  return lines.join('\n');
 }
 
 function verdict(entries: readonly Entry[]): string {
@@ -211,6 +258,7 @@ function describe(settings: ProxyBenchSettings): string {
     '## Front proxy',
     machineLine(),
     `supervise tcp: ${nativeTunnelPath() === undefined ? 'native tunnel NOT built (npm run build:native): the JavaScript data path' : 'native tunnel built (src/native): it connects to the backends and moves the bytes'}`,
+    `supervise http: ${nativeTunnelPath() === undefined ? 'native module NOT built: the JavaScript data path' : 'the native http data path (src/native/http_front.c); "(javascript)": node\'s http server and client'}`,
     `load: wrk -t1 -c${settings.connections} -d${settings.durationS}s, GET / → "hello", keep-alive and "Connection: close"; ` +
       `${settings.rounds} interleaved rounds after a ${settings.warmupS}s warm-up per target and load; ` +
       (settings.pin ? `wrk pinned to CPU ${cpus().length - 1}` : 'no CPU pinning'),
@@ -220,13 +268,15 @@ function describe(settings: ProxyBenchSettings): string {
 function parseArguments(argv: readonly string[]): ProxyBenchSettings {
   const flags: Record<string, keyof ProxyBenchSettings> = {
     '--rounds': 'rounds', '--duration': 'durationS', '--warmup': 'warmupS', '--connections': 'connections', '--pin': 'pin', '--naive': 'naive',
+    '--layer': 'layer',
   };
   const settings: Record<string, number> = { ...DEFAULTS };
   for (let i = 0; i < argv.length; i += 2) {
     const key = flags[argv[i] ?? ''];
     const value = Number(argv[i + 1]);
-    if (key === undefined || !Number.isInteger(value) || value < 0 || (key !== 'pin' && key !== 'naive' && value === 0)) {
-      throw new Error(`usage: proxy.js [--rounds n] [--duration s] [--warmup s] [--connections n] [--pin 0|1] [--naive 0|1] (bad argument: ${argv[i]} ${argv[i + 1] ?? ''})`);
+    const zeroOk = key === 'pin' || key === 'naive' || key === 'layer';
+    if (key === undefined || !Number.isInteger(value) || value < 0 || (!zeroOk && value === 0) || (key === 'layer' && ![0, 4, 7].includes(value))) {
+      throw new Error(`usage: proxy.js [--rounds n] [--duration s] [--warmup s] [--connections n] [--pin 0|1] [--naive 0|1] [--layer 0|4|7] (bad argument: ${argv[i]} ${argv[i + 1] ?? ''})`);
     }
     settings[key] = value;
   }
