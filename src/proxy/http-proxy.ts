@@ -13,12 +13,13 @@
 import http from 'node:http';
 import type { Socket } from 'node:net';
 import type { WorkerId } from '../core/types.js';
-import { BackendRegistry, type BackendEntry } from './backend-registry.js';
+import type { BackendEntry } from './backend-registry.js';
+import type { Attempt, AttemptHandler } from './dispatch.js';
 import { ConnectTimeoutError, ResponseTimeoutError } from './errors.js';
 import { forwardedRequestHeaders, forwardedResponseHeaders } from './http-headers.js';
 import { proxyUpgrade } from './http-upgrade.js';
 import { FrontBase } from './front-base.js';
-import { checkFrontOptions, DEFAULT_CONNECT_TIMEOUT_MS, type BoundFront, type FrontOptions } from './options.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS, type BoundFront, type FrontOptions } from './options.js';
 
 export const DEFAULT_HTTP_RESPONSE_TIMEOUT_MS = 60_000;
 
@@ -30,7 +31,7 @@ const STALE_SOCKET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
 type Phase = 'connecting' | 'waiting' | 'streaming' | 'done';
 
 /** One client request and its current attempt upstream. */
-class Exchange {
+class Exchange implements Attempt {
   upstream: http.ClientRequest | undefined = undefined;
   backend: BackendEntry | undefined = undefined;
   failed: Set<WorkerId> | undefined = undefined;
@@ -51,8 +52,7 @@ class Exchange {
   }
 }
 
-class HttpFront extends FrontBase {
-  readonly registry: BackendRegistry;
+class HttpFront extends FrontBase implements AttemptHandler<Exchange> {
   readonly connectTimeoutMs: number;
   private readonly responseTimeoutMs: number;
   protected readonly server: http.Server;
@@ -67,10 +67,8 @@ class HttpFront extends FrontBase {
 
   constructor(options: FrontOptions) {
     super(options);
-    checkFrontOptions(options);
     this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     this.responseTimeoutMs = options.idleTimeoutMs ?? DEFAULT_HTTP_RESPONSE_TIMEOUT_MS;
-    this.registry = new BackendRegistry(options.balance, options.events, (entry) => this.closePool(entry.id));
     this.server = http.createServer((request, response) => this.handle(request, response));
     this.server.on('upgrade', (request: http.IncomingMessage, socket: Socket, head: Buffer) => proxyUpgrade(this, request, socket, head));
     this.server.on('error', (error) => {
@@ -93,6 +91,10 @@ class HttpFront extends FrontBase {
   override connections(id: WorkerId): number {
     const pool = this.pools.get(id);
     return super.connections(id) + (pool === undefined ? 0 : idleSocketCount(pool));
+  }
+
+  protected override backendForgotten(entry: BackendEntry): void {
+    this.closePool(entry.id);
   }
 
   close(timeoutMs: number): Promise<void> {
@@ -124,6 +126,8 @@ class HttpFront extends FrontBase {
         maybeFinish();
       });
     });
+    // Once closing is set: their answers end their connections.
+    this.dispatcher.giveUpAll('the front is closing');
     return this.closing;
   }
 
@@ -142,11 +146,6 @@ class HttpFront extends FrontBase {
     return pool;
   }
 
-  reportConnectFailure(backend: BackendEntry, error: Error): void {
-    this.options.logger?.debug({ backend: backend.id, port: backend.port, err: error.message }, 'front: connect failed, trying the next backend');
-    this.options.events.onConnectFailure(backend.id, error);
-  }
-
   // -------------------------------------------------------------- per request
 
   private handle(request: http.IncomingMessage, response: http.ServerResponse): void {
@@ -160,12 +159,16 @@ class HttpFront extends FrontBase {
 
   private dispatch(exchange: Exchange): void {
     if (exchange.response.destroyed) return; // the client left while a retry was due
-    const backend = this.registry.pick(exchange.failed);
-    if (backend === undefined) {
-      const tried = exchange.failed?.size ?? 0;
-      this.fail(exchange, 502, tried > 0 ? `no backend accepted the connection (${tried} tried)` : 'no backend available');
-      return;
-    }
+    this.dispatcher.dispatch(exchange, this);
+  }
+
+  /** AttemptHandler: no backend for this request; 503 after waiting in the queue for one. */
+  giveUp(exchange: Exchange, reason: string, queueTimedOut: boolean): void {
+    this.fail(exchange, queueTimedOut ? 503 : 502, reason);
+  }
+
+  /** AttemptHandler: sends the request to `backend` (chosen and acquired by the dispatcher). */
+  connect(exchange: Exchange, backend: BackendEntry): void {
     const { request } = exchange;
     let upstream: http.ClientRequest;
     try {
@@ -180,11 +183,11 @@ class HttpFront extends FrontBase {
       });
     } catch (error) {
       // A request node's server accepted but its client refuses to send (an invalid header or path).
+      exchange.backend = undefined;
+      this.registry.releaseFailed(backend);
       this.fail(exchange, 400, `cannot forward this request: ${(error as Error).message}`);
       return;
     }
-    this.registry.acquire(backend);
-    exchange.backend = backend;
     exchange.upstream = upstream;
     exchange.phase = 'connecting';
     exchange.phaseStartedAt = Date.now();
@@ -243,15 +246,13 @@ class HttpFront extends FrontBase {
     const { phase } = exchange;
     this.pending.delete(exchange);
     exchange.upstream = undefined;
-    exchange.backend = undefined;
     if (phase === 'connecting') {
       // Nothing reached the backend: try the next one.
-      this.registry.releaseFailed(backend);
-      (exchange.failed ??= new Set()).add(backend.id);
-      this.reportConnectFailure(backend, error);
+      this.dispatcher.connectFailed(exchange, error);
       this.dispatch(exchange);
       return;
     }
+    exchange.backend = undefined;
     this.registry.release(backend);
     if (phase === 'waiting' && this.isStaleSocket(exchange, upstream, error)) {
       exchange.staleRetries++;
@@ -274,7 +275,7 @@ class HttpFront extends FrontBase {
   }
 
   /** Answers with a short error, or cuts the connection when the response had already begun. */
-  private fail(exchange: Exchange, status: 400 | 502 | 504, reason: string): void {
+  private fail(exchange: Exchange, status: 400 | 502 | 503 | 504, reason: string): void {
     exchange.phase = 'done';
     const { response } = exchange;
     if (response.headersSent || response.destroyed) {
@@ -305,6 +306,7 @@ class HttpFront extends FrontBase {
   }
 
   private abandon(exchange: Exchange): void {
+    this.dispatcher.cancel(exchange);
     const upstream = exchange.upstream;
     this.finish(exchange);
     upstream?.destroy();

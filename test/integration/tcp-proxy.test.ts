@@ -18,7 +18,7 @@ const TIMEOUT = { timeout: 15_000 };
 const defer = useCleanup();
 
 async function startFront(
-  options: { balance?: BalancePolicy; connectTimeoutMs?: number; idleTimeoutMs?: number; port?: number } = {},
+  options: { balance?: BalancePolicy; connectTimeoutMs?: number; idleTimeoutMs?: number; queueTimeoutMs?: number; port?: number } = {},
 ): Promise<{ front: BoundFront; port: number; events: RecordedEvents }> {
   const events = recordEvents();
   const front = createTcpFront({ host: '127.0.0.1', port: options.port ?? 0, balance: options.balance ?? 'round-robin', events, ...options });
@@ -157,12 +157,35 @@ for (const [implementation, env] of Object.entries(IMPLEMENTATIONS)) {
       assert.match(events.failures[0]?.error.message ?? '', /connect to 127\.0\.0\.1:\d+ timed out after 200ms/);
     });
 
-    it('closes the client connection when no backend is available', TIMEOUT, async () => {
+    it('closes the client connection when no backend accepts it', TIMEOUT, async () => {
       const { front, port, events } = await startFront();
-      assert.equal(await readAll(await connect(port)), '');
       front.add({ id: 1, host: '127.0.0.1', port: await deadPort(), weight: 1 });
       await assert.rejects(request(port), /socket hang up|ECONNRESET/);
       assert.equal(events.failures.length, 1);
+    });
+
+    it('holds a connection while no backend is in rotation and tunnels it once one comes', TIMEOUT, async () => {
+      const live = await startHttpBackend('live', defer);
+      const { front, port } = await startFront();
+      const pending = request(port);
+      await delay(300);
+      front.add({ id: 1, host: '127.0.0.1', port: live.port, weight: 1 });
+      assert.equal((await pending).body, 'live GET /');
+      assert.equal(front.totalConnections(1), 1);
+    });
+
+    it('closes a held connection after queueTimeoutMs, without a reset', TIMEOUT, async () => {
+      const { port } = await startFront({ queueTimeoutMs: 300 });
+      const started = Date.now();
+      const client = await connect(port);
+      const ended = new Promise<string>((resolve) => {
+        client.once('error', (error) => resolve(error.message));
+        client.once('end', () => resolve('end'));
+      });
+      client.resume();
+      assert.equal(await ended, 'end');
+      const waited = Date.now() - started;
+      assert.ok(waited >= 280 && waited < 3000, `closed after ${waited}ms`);
     });
 
     it('keeps both directions of a half-closed connection', TIMEOUT, async () => {
