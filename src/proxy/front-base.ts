@@ -14,7 +14,8 @@ import { createSweeper, type Sweeper } from './sweeper.js';
 export abstract class FrontBase implements BoundFront {
   readonly registry: BackendRegistry;
   readonly dispatcher: Dispatcher;
-  protected abstract readonly server: net.Server;
+  /** The listener, where node's net module binds it (not the native tcp front's: it listens in C). */
+  protected abstract readonly server: net.Server | undefined;
   protected sweeper: Sweeper | undefined;
 
   constructor(protected readonly options: FrontOptions) {
@@ -35,7 +36,7 @@ export abstract class FrontBase implements BoundFront {
   abstract close(timeoutMs: number): Promise<void>;
 
   async listen(): Promise<void> {
-    await listenOn(this.server, this.options.host, this.options.port);
+    await this.bind();
     this.listening();
     const timeouts = [this.dispatcher.queueTimeoutMs, ...this.timeoutsMs()].filter((ms) => ms > 0);
     this.sweeper = createSweeper(Math.min(...timeouts), (now) => {
@@ -44,8 +45,13 @@ export abstract class FrontBase implements BoundFront {
     });
   }
 
+  /** Binds and listens; the error names host:port (listen.ts). */
+  protected bind(): Promise<void> {
+    return listenOn(this.server as net.Server, this.options.host, this.options.port);
+  }
+
   address(): { host: string; port: number } {
-    return boundAddress(this.server);
+    return boundAddress(this.server as net.Server);
   }
 
   add(backend: Backend): void {

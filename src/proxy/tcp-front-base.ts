@@ -1,15 +1,13 @@
-// What both implementations of the L4 front share (tcp-proxy-sockets.ts on
-// net.Socket, tcp-proxy-raw.ts on libuv handles): the listener, the backend
-// bookkeeping of every connect attempt, the connect and idle timeouts (one
-// sweeping interval, no timer per connection) and close(timeoutMs). What moves
-// the bytes is the subclass's.
+// What both data paths of the L4 front share (tcp-proxy-native.ts on the C
+// data plane, tcp-proxy-sockets.ts on net.Socket): the backend bookkeeping of
+// every connect attempt (through dispatch.ts), the connect and idle timeouts
+// (one sweeping interval, no timer per connection) and close(timeoutMs).
+// Listening and moving the bytes are the subclass's.
 
-import net from 'node:net';
 import type { WorkerId } from '../core/types.js';
 import type { BackendEntry } from './backend-registry.js';
 import type { Attempt, AttemptHandler } from './dispatch.js';
 import { ConnectTimeoutError } from './errors.js';
-import { stopAccepting } from './listen.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, type FrontOptions } from './options.js';
 import { FrontBase } from './front-base.js';
 
@@ -29,7 +27,6 @@ export abstract class TunnelBase implements Attempt {
 }
 
 export abstract class TcpFrontBase<T extends TunnelBase> extends FrontBase implements AttemptHandler<T> {
-  protected readonly server: net.Server;
   protected readonly tunnels = new Set<T>();
   private readonly connecting = new Set<T>();
   private readonly connectTimeoutMs: number;
@@ -43,11 +40,6 @@ export abstract class TcpFrontBase<T extends TunnelBase> extends FrontBase imple
     super(options);
     this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     this.idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_TCP_IDLE_TIMEOUT_MS;
-    this.server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true });
-    // Accept errors (EMFILE…) must not crash the supervisor; the listener keeps going.
-    this.server.on('error', (error) => {
-      if (this.server.listening) this.acceptFailed(error);
-    });
   }
 
   protected timeoutsMs(): number[] {
@@ -56,7 +48,7 @@ export abstract class TcpFrontBase<T extends TunnelBase> extends FrontBase imple
 
   close(timeoutMs: number): Promise<void> {
     this.closing ??= new Promise<void>((resolve) => {
-      stopAccepting(this.server);
+      this.stopAccepting();
       this.dispatcher.giveUpAll('the front is closing');
       const finish = () => {
         clearTimeout(deadline);
@@ -73,6 +65,9 @@ export abstract class TcpFrontBase<T extends TunnelBase> extends FrontBase imple
   }
 
   // ------------------------------------------------------ for the subclasses
+
+  /** Closes the listener; the open connections are this front's to finish. */
+  protected abstract stopAccepting(): void;
 
   /** Starts a connect of `tunnel` to `backend` (already acquired and recorded on the tunnel). */
   protected abstract startConnect(tunnel: T, backend: BackendEntry): void;
