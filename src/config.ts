@@ -26,6 +26,7 @@ export interface RawSettings {
   readyTimeout?: unknown;
   waitReady?: unknown;
   killTimeout?: unknown;
+  queueTimeout?: unknown;
   watch?: unknown;
   watchIgnore?: unknown;
   watchDebounce?: unknown;
@@ -42,7 +43,7 @@ export interface RawSettings {
 const SETTING_KEYS: ReadonlySet<string> = new Set<keyof RawSettings>([
   'workers', 'port', 'host', 'basePort', 'proxy', 'balance', 'health', 'healthInterval',
   'healthTimeout', 'healthyThreshold', 'unhealthyThreshold', 'readyTimeout', 'waitReady',
-  'killTimeout', 'watch', 'watchIgnore', 'watchDebounce', 'maxMemory', 'control', 'logFormat',
+  'killTimeout', 'queueTimeout', 'watch', 'watchIgnore', 'watchDebounce', 'maxMemory', 'control', 'logFormat',
   'logLevel', 'script', 'command',
 ]);
 
@@ -218,6 +219,7 @@ export function buildConfig(input: ConfigInput): Config {
     readyTimeoutMs: read.duration('readyTimeout', 30_000),
     waitReady: read.boolean('waitReady'),
     killTimeoutMs: read.duration('killTimeout', 10_000, 0),
+    queueTimeoutMs: read.duration('queueTimeout', 10_000, 0),
     watch: buildWatch(read, input.cwd),
     maxMemoryBytes,
     control: resolve(input.cwd, read.string('control') ?? '.supervise.sock'),

@@ -41,6 +41,7 @@ function buildProgram(): Command {
     .option('--ready-timeout <ms>', 'a new worker must be ready by then (default: 30000)')
     .option('--wait-ready', 'cluster mode: ready when the worker calls process.send(\'ready\')')
     .option('--kill-timeout <ms>', 'drain limit, and SIGTERM to SIGKILL (default: 10000)')
+    .option('--queue-timeout <ms>', 'spawn mode: how long a client waits for a ready worker before 503 (http) or close (tcp); 0: at once (default: 10000)')
     .option('--watch [paths...]', 'rolling reload when files change (default path: .)')
     .option('--watch-ignore <glob...>', 'paths that never trigger a reload (added to node_modules, .git, dotfiles, __pycache__, *.pyc)')
     .option('--watch-debounce <ms>', 'changes within this window make one reload (default: 300)')

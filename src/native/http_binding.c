@@ -1,7 +1,8 @@
 // The native http front's JavaScript binding (N-API): the calls of
 // src/proxy/http-native.ts into http_front.c, and http_front.c's hooks as
-// calls into JavaScript — pick(host, path, failed, errno) once per request,
-// onEvents(records) once per turn of the loop.
+// calls into JavaScript — pick(client, host, path, failed, errno) once per
+// request, onEvents(records) once per turn of the loop. A client is named by
+// one number, generation × 2^32 + id, unique for the process's life.
 
 #define NAPI_VERSION 8
 #include <node_api.h>
@@ -24,6 +25,7 @@ static napi_ref g_on_events;
 static napi_async_context g_async;
 static bool g_dirty;  // JavaScript ran (a pick): the next turn ends with a callback, which runs its microtasks
 static char g_path[8192];
+static char g_reason[256];
 
 static napi_value throw_error(napi_env env, const char* message) {
   napi_throw_error(env, NULL, message);
@@ -45,50 +47,64 @@ static void rethrow(napi_env env) {
   }
 }
 
-static int pick_hook(void* context, const char* host, size_t host_len, const char* path, size_t path_len, const int32_t* failed,
-                     int failed_count, int error, const char** path_out, size_t* path_out_len) {
+/** Reads { slot, path } (a rewritten target) or { status, reason } (no backend) returned by pick. */
+static int32_t pick_object(napi_env env, napi_value result, const char** path_out, size_t* path_out_len, int* status_out, const char** reason_out) {
+  napi_value value;
+  size_t length = 0;
+  int32_t slot = HF_PICK_NONE;
+  bool has = false;
+  if (napi_has_named_property(env, result, "status", &has) == napi_ok && has) {
+    if (napi_get_named_property(env, result, "status", &value) == napi_ok) napi_get_value_int32(env, value, status_out);
+    if (napi_get_named_property(env, result, "reason", &value) == napi_ok &&
+        napi_get_value_string_utf8(env, value, g_reason, sizeof(g_reason), &length) == napi_ok) {
+      *reason_out = g_reason;
+    }
+    return HF_PICK_NONE;
+  }
+  if (napi_get_named_property(env, result, "slot", &value) == napi_ok) napi_get_value_int32(env, value, &slot);
+  if (path_out != NULL && napi_get_named_property(env, result, "path", &value) == napi_ok &&
+      napi_get_value_string_latin1(env, value, g_path, sizeof(g_path), &length) == napi_ok && length > 0 && length < sizeof(g_path) - 1) {
+    *path_out = g_path;
+    *path_out_len = length;
+  }
+  return slot;
+}
+
+static int pick_hook(void* context, int32_t id, uint32_t generation, const char* host, size_t host_len, const char* path, size_t path_len,
+                     const int32_t* failed, int failed_count, int error, const char** path_out, size_t* path_out_len, int* status_out,
+                     const char** reason_out) {
   owner_t* owner = context;
   napi_env env = g_env;
   napi_handle_scope scope;
-  if (napi_open_handle_scope(env, &scope) != napi_ok) return -1;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return HF_PICK_NONE;
   g_dirty = true;
-  int32_t slot = -1;
-  napi_value fn, recv, argv[4], result;
+  int32_t slot = HF_PICK_NONE;
+  napi_value fn, recv, argv[5], result;
   napi_get_undefined(env, &recv);
-  argv[2] = recv;
-  bool ok = napi_get_reference_value(env, owner->pick, &fn) == napi_ok && fn != NULL;
+  argv[3] = recv;
+  bool ok = napi_get_reference_value(env, owner->pick, &fn) == napi_ok && fn != NULL &&
+            napi_create_double(env, (double)generation * 4294967296.0 + (double)id, &argv[0]) == napi_ok;
   if (ok && path == NULL) {
-    argv[0] = argv[1] = recv;  // only told of the last failure: nothing to pick
+    argv[1] = argv[2] = recv;  // only told of the last failure: nothing to pick
   } else if (ok) {
-    ok = napi_create_string_latin1(env, host, host_len, &argv[0]) == napi_ok && napi_create_string_latin1(env, path, path_len, &argv[1]) == napi_ok;
+    ok = napi_create_string_latin1(env, host, host_len, &argv[1]) == napi_ok && napi_create_string_latin1(env, path, path_len, &argv[2]) == napi_ok;
   }
   if (ok && failed_count > 0) {
     void* data;
     napi_value buffer;
     ok = napi_create_arraybuffer(env, sizeof(int32_t) * (size_t)failed_count, &data, &buffer) == napi_ok &&
-         napi_create_typedarray(env, napi_int32_array, (size_t)failed_count, buffer, 0, &argv[2]) == napi_ok;
+         napi_create_typedarray(env, napi_int32_array, (size_t)failed_count, buffer, 0, &argv[3]) == napi_ok;
     if (ok) memcpy(data, failed, sizeof(int32_t) * (size_t)failed_count);
   }
-  ok = ok && napi_create_int32(env, error, &argv[3]) == napi_ok;
-  if (ok && napi_call_function(env, recv, fn, 4, argv, &result) != napi_ok) {
+  ok = ok && napi_create_int32(env, error, &argv[4]) == napi_ok;
+  if (ok && napi_call_function(env, recv, fn, 5, argv, &result) != napi_ok) {
     rethrow(env);
     ok = false;
   }
   napi_valuetype type;
   if (ok && napi_typeof(env, result, &type) == napi_ok) {
-    if (type == napi_number) {
-      napi_get_value_int32(env, result, &slot);
-    } else if (type == napi_object && path_out != NULL) {
-      // { slot, path }: the router rewrote the target (a stripped prefix).
-      napi_value value;
-      size_t length = 0;
-      if (napi_get_named_property(env, result, "slot", &value) == napi_ok) napi_get_value_int32(env, value, &slot);
-      if (napi_get_named_property(env, result, "path", &value) == napi_ok &&
-          napi_get_value_string_latin1(env, value, g_path, sizeof(g_path), &length) == napi_ok && length > 0 && length < sizeof(g_path) - 1) {
-        *path_out = g_path;
-        *path_out_len = length;
-      }
-    }
+    if (type == napi_number) napi_get_value_int32(env, result, &slot);
+    else if (type == napi_object) slot = pick_object(env, result, path_out, path_out_len, status_out, reason_out);
   }
   napi_close_handle_scope(env, scope);
   return slot;
@@ -264,6 +280,52 @@ static napi_value Stats(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/** A client's number from JavaScript: its id and generation. */
+static bool read_client(napi_env env, napi_value value, int32_t* id, uint32_t* generation) {
+  double token;
+  if (napi_get_value_double(env, value, &token) != napi_ok || token < 0 || token >= 18446744073709551616.0) return false;
+  uint64_t bits = (uint64_t)token;
+  *id = (int32_t)(bits & 0xffffffffu);
+  *generation = (uint32_t)(bits >> 32);
+  return true;
+}
+
+/** httpResume(front, client, slot, path?): a queued client goes to `slot`. 0, or a negative errno (gone). */
+static napi_value Resume(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  size_t argc = 4;
+  owner_t* owner;
+  int32_t id, slot;
+  uint32_t generation;
+  napi_valuetype type = napi_undefined;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3 || (owner = owner_of(env, argv[0])) == NULL ||
+      !read_client(env, argv[1], &id, &generation) || napi_get_value_int32(env, argv[2], &slot) != napi_ok) {
+    return throw_error(env, "httpResume(front, client, slot, path?): bad arguments");
+  }
+  size_t length = 0;
+  char* path = NULL;
+  if (argc >= 4 && napi_typeof(env, argv[3], &type) == napi_ok && type == napi_string &&
+      napi_get_value_string_latin1(env, argv[3], g_path, sizeof(g_path), &length) == napi_ok && length > 0 && length < sizeof(g_path) - 1) {
+    path = g_path;
+  }
+  return make_int(env, -hf_resume(owner->front, id, generation, slot, path, length));
+}
+
+/** httpRespond(front, client, status, reason): a queued client is answered. 0, or a negative errno (gone). */
+static napi_value Respond(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  owner_t* owner;
+  int32_t id, status;
+  uint32_t generation;
+  size_t length;
+  if (!args(env, info, 4, argv) || (owner = owner_of(env, argv[0])) == NULL || !read_client(env, argv[1], &id, &generation) ||
+      napi_get_value_int32(env, argv[2], &status) != napi_ok || status < 100 || status > 599 ||
+      napi_get_value_string_utf8(env, argv[3], g_reason, sizeof(g_reason), &length) != napi_ok) {
+    return throw_error(env, "httpRespond(front, client, status, reason): bad arguments");
+  }
+  return make_int(env, -hf_respond(owner->front, id, generation, status, g_reason));
+}
+
 /** httpClose(front): stop accepting, end connections at their next response boundary. */
 static napi_value Close(napi_env env, napi_callback_info info) {
   napi_value argv[1];
@@ -287,7 +349,7 @@ static napi_value Destroy(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-void init_http(napi_env env, napi_value exports) {
+napi_value init_http(napi_env env, napi_value exports) {
   napi_property_descriptor methods[] = {
       {"httpInit", NULL, Init, NULL, NULL, NULL, napi_default, NULL},
       {"httpListen", NULL, Listen, NULL, NULL, NULL, napi_default, NULL},
@@ -295,8 +357,10 @@ void init_http(napi_env env, napi_value exports) {
       {"httpRemoveBackend", NULL, RemoveBackend, NULL, NULL, NULL, napi_default, NULL},
       {"httpIdle", NULL, Idle, NULL, NULL, NULL, napi_default, NULL},
       {"httpStats", NULL, Stats, NULL, NULL, NULL, napi_default, NULL},
+      {"httpResume", NULL, Resume, NULL, NULL, NULL, napi_default, NULL},
+      {"httpRespond", NULL, Respond, NULL, NULL, NULL, napi_default, NULL},
       {"httpClose", NULL, Close, NULL, NULL, NULL, napi_default, NULL},
       {"httpDestroy", NULL, Destroy, NULL, NULL, NULL, napi_default, NULL},
   };
-  napi_define_properties(env, exports, sizeof(methods) / sizeof(methods[0]), methods);
+  return napi_define_properties(env, exports, sizeof(methods) / sizeof(methods[0]), methods) == napi_ok ? exports : NULL;
 }

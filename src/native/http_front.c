@@ -63,6 +63,7 @@ enum kind { K_LISTEN, K_CLIENT, K_UPSTREAM };
 enum state {
   S_HEAD,     // waiting for a request head
   S_ROUTE,    // the pick hook runs (the client must not be freed under it)
+  S_QUEUE,    // no backend in rotation: waiting for hf_resume or hf_respond
   S_CONNECT,  // connecting to the chosen backend
   S_SEND,     // head sent or queued; the body flows
   S_TUNNEL,   // after a 101: bytes both ways
@@ -79,7 +80,7 @@ typedef struct conn {
   int32_t id;
   uint32_t generation;
   uint8_t kind;
-  bool readable, writable, eof, shut;
+  bool readable, writable, eof, shut, hangup;
   buf_t in, out;
 } conn_t;
 
@@ -166,8 +167,7 @@ static int32_t* g_events;
 static size_t g_event_count, g_event_cap;
 
 static const char* const REASONS[] = {
-    "", "bad request", "no backend available", "no backend accepted the connection", "the backend failed",
-    "the backend sent an invalid response", "the backend sent no response in time",
+    "", "bad request", "no backend available", "", "the backend failed", "the backend sent an invalid response", "",
 };
 
 // ------------------------------------------------------------ small things
@@ -443,6 +443,7 @@ static void client_free(client_t* cl) {
     cl->up = NULL;
   }
   if (cl->slot >= 0) emit(front, HF_EV_DONE, cl->slot, 0);
+  if (cl->state == S_QUEUE) emit(front, HF_EV_GONE, cl->c.id, (int32_t)cl->c.generation);
   if (cl->prev != NULL) cl->prev->next = cl->next;
   else front->clients = cl->next;
   if (cl->next != NULL) cl->next->prev = cl->prev;
@@ -508,8 +509,8 @@ static void linger(client_t* cl) {
   buf_consume(&cl->c.in, buf_len(&cl->c.in));
 }
 
-/** Answers an error of the front's own; cuts the connection when a response had begun. */
-static void fail(client_t* cl, int status, int reason) {
+/** Answers an error of the front's own (`text` after the status); cuts the connection when a response had begun. */
+static void respond(client_t* cl, int status, int reason, const char* text) {
   int32_t slot = cl->slot;
   release_upstream(cl, false);
   if (cl->resp_head_done) {
@@ -519,13 +520,10 @@ static void fail(client_t* cl, int status, int reason) {
   }
   emit(cl->front, HF_EV_ERROR, slot, status * 100 + reason);
   end_exchange(cl, status);
-  char reason_text[96];
-  if (reason == HF_R_NONE_ACCEPTED) snprintf(reason_text, sizeof(reason_text), "%s (%d tried)", REASONS[reason], cl->failed_count);
-  else if (reason == HF_R_TIMEOUT) snprintf(reason_text, sizeof(reason_text), "the backend sent no response within %ums", cl->front->options.response_timeout_ms);
-  else snprintf(reason_text, sizeof(reason_text), "%s", REASONS[reason]);
-  const char* title = status == 400 ? "Bad Request" : status == 504 ? "Gateway Timeout" : "Bad Gateway";
-  char body[160], head[256];
-  int body_len = snprintf(body, sizeof(body), "%d %s: %s\n", status, title, reason_text);
+  const char* title = status == 400 ? "Bad Request" : status == 503 ? "Service Unavailable" : status == 504 ? "Gateway Timeout" : "Bad Gateway";
+  char body[320], head[256];
+  int body_len = snprintf(body, sizeof(body), "%d %s: %s\n", status, title, text);
+  if (body_len >= (int)sizeof(body)) body_len = sizeof(body) - 1;
   // The body was not read (or not all of it): the connection cannot carry another request.
   bool keep = cl->keep_alive && cl->req_done && status != 400 && !cl->front->closing;
   int head_len = snprintf(head, sizeof(head),
@@ -541,6 +539,13 @@ static void fail(client_t* cl, int status, int reason) {
   } else {
     linger(cl);
   }
+}
+
+static void fail(client_t* cl, int status, int reason) {
+  char text[96];
+  if (reason == HF_R_TIMEOUT) snprintf(text, sizeof(text), "the backend sent no response within %ums", cl->front->options.response_timeout_ms);
+  else snprintf(text, sizeof(text), "%s", REASONS[reason]);
+  respond(cl, status, reason, text);
 }
 
 // ------------------------------------------------------------ the request
@@ -611,14 +616,46 @@ static bool build_request(client_t* cl, const hp_head_t* h, const char* path, si
   return ok && buf_str(out, "\r\n");
 }
 
-/** Chooses a backend and starts the request on it; tries the next one while connects fail at once. */
+/** Starts the request on backend `slot` (acquired); false when the connect failed at once (recorded as failed). */
+static bool start(client_t* cl, int32_t slot, const char* path, size_t path_len) {
+  hf_front_t* front = cl->front;
+  hp_head_t* h = &g_head;
+  if (hp_parse_request(cl->head, cl->head_len, h) <= 0) return false;  // cannot happen: it parsed before
+  if (path == NULL) {
+    path = cl->head + h->target.off;
+    path_len = h->target.len;
+  }
+  cl->slot = slot;
+  cl->resp_head_done = false;
+  int error = 0;
+  upstream_t* up = upstream_get(front, slot, &error);
+  if (up == NULL || !build_request(cl, h, path, path_len, &up->c.out)) {
+    if (up != NULL || error == 0) error = ENOMEM;
+    if (up != NULL) upstream_free(up);
+    // Refused at once: the same as a connect that fails later.
+    cl->slot = -1;  // the pick hook releases a failed attempt itself
+    cl->failed[cl->failed_count++] = slot;
+    cl->last_error = error;
+    return false;
+  }
+  up->owner = cl;
+  cl->up = up;
+  cl->state = up->connecting ? S_CONNECT : S_SEND;
+  if (!up->connecting) up->c.writable = true;
+  cl->phase_ms = now_ms();
+  return true;
+}
+
+/** Chooses a backend (the pick hook) and starts the request on it; tries the next one while connects fail at once. */
 static void attempt(client_t* cl) {
   hf_front_t* front = cl->front;
   for (;;) {
+    const char* reason = NULL;
+    int status = 502;
     if (cl->failed_count == MAX_TRIES) {
       // Enough: the hook only learns of the last failure (no path: nothing to pick).
-      g_hooks.pick(front->owner, NULL, 0, NULL, 0, cl->failed, cl->failed_count, cl->last_error, NULL, NULL);
-      fail(cl, 502, HF_R_NONE_ACCEPTED);
+      g_hooks.pick(front->owner, cl->c.id, cl->c.generation, NULL, 0, NULL, 0, cl->failed, cl->failed_count, cl->last_error, NULL, NULL, &status, &reason);
+      respond(cl, 502, HF_R_NO_BACKEND, "no backend accepted the connection");
       return;
     }
     hp_head_t* h = &g_head;
@@ -631,30 +668,18 @@ static void attempt(client_t* cl) {
     const char* path = cl->head + h->target.off;
     size_t path_len = h->target.len;
     cl->state = S_ROUTE;
-    int32_t slot = g_hooks.pick(front->owner, host, host_len, path, path_len, cl->failed, cl->failed_count, cl->last_error, &path, &path_len);
-    if (slot < 0 || backend_of(front, slot) == NULL) {
-      fail(cl, 502, cl->failed_count > 0 ? HF_R_NONE_ACCEPTED : HF_R_NO_BACKEND);
+    int32_t slot = g_hooks.pick(front->owner, cl->c.id, cl->c.generation, host, host_len, path, path_len, cl->failed, cl->failed_count,
+                                cl->last_error, &path, &path_len, &status, &reason);
+    if (slot == HF_PICK_QUEUED) {
+      cl->state = S_QUEUE;
+      cl->phase_ms = now_ms();
       return;
     }
-    cl->slot = slot;
-    cl->resp_head_done = false;
-    int error = 0;
-    upstream_t* up = upstream_get(front, slot, &error);
-    if (up == NULL || !build_request(cl, h, path, path_len, &up->c.out)) {
-      if (up != NULL) upstream_free(up);
-      if (up != NULL || error == 0) error = ENOMEM;
-      // Refused at once: the same as a connect that fails later.
-      cl->slot = -1;  // the pick hook releases a failed attempt itself
-      cl->failed[cl->failed_count++] = slot;
-      cl->last_error = error;
-      continue;
+    if (slot < 0 || backend_of(front, slot) == NULL) {
+      respond(cl, status, HF_R_NO_BACKEND, reason != NULL ? reason : REASONS[HF_R_NO_BACKEND]);
+      return;
     }
-    up->owner = cl;
-    cl->up = up;
-    cl->state = up->connecting ? S_CONNECT : S_SEND;
-    if (!up->connecting) up->c.writable = true;
-    cl->phase_ms = now_ms();
-    return;
+    if (start(cl, slot, path, path_len)) return;
   }
 }
 
@@ -967,6 +992,10 @@ static bool step(client_t* cl) {
       }
       return changed;
     }
+    case S_QUEUE:
+      // Not read while it waits (its body stays in the kernel); a hang-up ends the wait.
+      if (cl->c.hangup) cl->dead = true;
+      return false;
     case S_TUNNEL:
       return tunnel(cl);
     case S_LINGER:
@@ -1112,6 +1141,7 @@ static void on_event(uint64_t data, uint32_t events) {
   }
   if (events & (EPOLLERR | EPOLLHUP)) events |= EPOLLIN | EPOLLOUT;  // recv/send will say what
   if (events & (EPOLLIN | EPOLLRDHUP)) c->readable = true;
+  if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c->hangup = true;
   if (events & EPOLLOUT) c->writable = true;
   if (c->kind == K_CLIENT) {
     drive((client_t*)c);
@@ -1298,6 +1328,41 @@ int hf_backend_idle(const hf_front_t* front, int32_t slot) {
 
 const hf_stats_t* hf_backend_stats(const hf_front_t* front, int32_t slot) {
   return slot >= 0 && slot < front->backend_count && front->backends[slot].used ? &front->backends[slot].stats : NULL;
+}
+
+/** The queued client `id`/`generation` of `front`, or NULL. */
+static client_t* queued(hf_front_t* front, int32_t id, uint32_t generation) {
+  conn_t* c = id >= 0 && id < g_capacity ? g_table[id] : NULL;
+  if (c == NULL || c->generation != generation || c->kind != K_CLIENT) return NULL;
+  client_t* cl = (client_t*)c;
+  return cl->front == front && cl->state == S_QUEUE ? cl : NULL;
+}
+
+int hf_resume(hf_front_t* front, int32_t id, uint32_t generation, int32_t slot, const char* path, size_t path_len) {
+  client_t* cl = queued(front, id, generation);
+  if (cl == NULL) return ENOENT;
+  cl->state = S_ROUTE;
+  if (backend_of(front, slot) == NULL) {
+    emit(front, HF_EV_DONE, slot, 0);
+    respond(cl, 502, HF_R_NO_BACKEND, REASONS[HF_R_NO_BACKEND]);
+  } else if (!start(cl, slot, path, path_len)) {
+    attempt(cl);
+  }
+  if (cl->dead) client_free(cl);
+  else drive(cl);
+  flush_events();
+  return 0;
+}
+
+int hf_respond(hf_front_t* front, int32_t id, uint32_t generation, int status, const char* reason) {
+  client_t* cl = queued(front, id, generation);
+  if (cl == NULL) return ENOENT;
+  cl->state = S_ROUTE;
+  respond(cl, status, HF_R_NO_BACKEND, reason);
+  if (cl->dead) client_free(cl);
+  else drive(cl);
+  flush_events();
+  return 0;
 }
 
 void hf_close(hf_front_t* front) {

@@ -15,11 +15,15 @@ typedef struct hf_front hf_front_t;
 #define HF_EV_DONE 1    // a request to `slot` is over (detail: the status sent, 0 if none): release it
 #define HF_EV_ERROR 2   // the front answered an error itself (slot: -1 if none; detail: status*100 + reason)
 #define HF_EV_CLOSED 3  // a closing front has no connection left
+#define HF_EV_GONE 4    // a queued client left (slot: its id, detail: its generation): JavaScript forgets it
+
+/** What the pick hook returns besides a slot. */
+#define HF_PICK_NONE (-1)    // no backend: answer *status_out with *reason_out
+#define HF_PICK_QUEUED (-2)  // none in rotation: the client waits for hf_resume or hf_respond
 
 /** Why the front answered an error itself (HF_EV_ERROR's detail % 100). */
 #define HF_R_BAD_REQUEST 1
-#define HF_R_NO_BACKEND 2
-#define HF_R_NONE_ACCEPTED 3
+#define HF_R_NO_BACKEND 2   // the pick hook's reason
 #define HF_R_BACKEND_FAILED 4
 #define HF_R_BAD_RESPONSE 5
 #define HF_R_TIMEOUT 6
@@ -37,14 +41,17 @@ typedef struct hf_stats {
 
 typedef struct hf_hooks {
   /**
-   * Chooses the backend of a request: its slot, or -1 when there is none.
-   * `failed` lists the slots whose connect failed for this request so far (the
-   * last one with errno `error`; ETIMEDOUT after the connect timeout). The hook
-   * may point *path at a replacement request target, valid until it returns
-   * to the data path's next call.
+   * Chooses the backend of a request (the client `id`, `generation`): its
+   * slot, HF_PICK_NONE (then *status_out and *reason_out say what to answer)
+   * or HF_PICK_QUEUED. `failed` lists the slots whose connect failed for this
+   * request so far (the last one with errno `error`; ETIMEDOUT after the
+   * connect timeout); with `path` NULL the hook is only told of the last
+   * failure. The hook may point *path_out at a replacement request target;
+   * it and the reason stay valid until the hook's next call.
    */
-  int (*pick)(void* owner, const char* host, size_t host_len, const char* path, size_t path_len, const int32_t* failed, int failed_count,
-              int error, const char** path_out, size_t* path_out_len);
+  int (*pick)(void* owner, int32_t id, uint32_t generation, const char* host, size_t host_len, const char* path, size_t path_len,
+              const int32_t* failed, int failed_count, int error, const char** path_out, size_t* path_out_len, int* status_out,
+              const char** reason_out);
   /** The batched records (HF_EV_*), `count` of them. */
   void (*events)(const int32_t* records, size_t count);
 } hf_hooks_t;
@@ -77,6 +84,12 @@ int hf_backend_idle(const hf_front_t* front, int32_t slot);
 
 /** The counters of `slot`, or NULL. */
 const hf_stats_t* hf_backend_stats(const hf_front_t* front, int32_t slot);
+
+/** A queued client goes to `slot` (acquired by the caller); `path`: a replacement target, or NULL. 0, or ENOENT when it is gone. */
+int hf_resume(hf_front_t* front, int32_t id, uint32_t generation, int32_t slot, const char* path, size_t path_len);
+
+/** A queued client is answered `status` with `reason` (503 after the queue timeout). 0, or ENOENT when it is gone. */
+int hf_respond(hf_front_t* front, int32_t id, uint32_t generation, int status, const char* reason);
 
 /** Stops accepting; idle client connections close, busy ones after their response (HF_EV_CLOSED when none is left). */
 void hf_close(hf_front_t* front);

@@ -1,24 +1,30 @@
 // The http front's native data path (src/native/http_front.c, Linux): C
 // accepts, frames requests strictly, forwards them over per-backend keep-alive
-// pools and relays the responses; this class keeps the policy — which backend
-// takes a request (the pick function, once per request), the registry's
-// accounting (least-conn, drains), reports of failed connects (passive health
-// checks), logging. Where the module did not build or cannot load, or with
-// SUPERVISE_HTTP_NATIVE=0, http-proxy.ts's JavaScript front does the same.
+// pools and relays the responses; this class keeps the policy, as FrontBase
+// does for every front — which backend takes a request (the dispatcher, or a
+// router's pick function; once per request), the queue while none is in
+// rotation, the registry's accounting (least-conn, drains), reports of failed
+// connects (passive health checks), logging. Where the module did not build or
+// cannot load, or with SUPERVISE_HTTP_NATIVE=0, http-proxy.ts's JavaScript
+// front does the same.
 
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { getSystemErrorName } from 'node:util';
 import type { Backend, WorkerId } from '../core/types.js';
-import { BackendRegistry, type BackendEntry } from './backend-registry.js';
+import type { BackendEntry } from './backend-registry.js';
+import type { Attempt, AttemptHandler, Choose } from './dispatch.js';
 import { ConnectTimeoutError } from './errors.js';
+import { FrontBase } from './front-base.js';
 import { DEFAULT_HTTP_RESPONSE_TIMEOUT_MS, type HttpFrontOptions, type RequestPick, type RequestStats } from './http-common.js';
 import { describeListenError } from './listen.js';
-import { nativeAddon } from './native-tunnel.js';
-import { checkFrontOptions, DEFAULT_CONNECT_TIMEOUT_MS, type BoundFront } from './options.js';
+import { errnoError, nativeAddon } from './native-tunnel.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS, type BoundFront } from './options.js';
 
-/** What C's pick hook receives and may return (src/native/http_binding.c). */
-type NativePick = (host: string | undefined, path: string | undefined, failed: Int32Array | undefined, errno: number) => number | { slot: number; path: string };
+/** What C's pick hook answers: a slot, the slot and a rewritten path, an error to answer, or QUEUED. */
+type PickResult = number | { slot: number; path: string } | { status: number; reason: string };
+/** C's pick hook (src/native/http_binding.c); host and path undefined: only told of the last failed connect. */
+type NativePick = (client: number, host: string | undefined, path: string | undefined, failed: Int32Array | undefined, errno: number) => PickResult;
 
 interface HttpBinding {
   httpInit(onEvents: (records: Int32Array) => void): void;
@@ -27,6 +33,8 @@ interface HttpBinding {
   httpRemoveBackend(front: object, slot: number): void;
   httpIdle(front: object, slot: number): number;
   httpStats(front: object, slot: number): Float64Array | undefined;
+  httpResume(front: object, client: number, slot: number, path?: string): number;
+  httpRespond(front: object, client: number, status: number, reason: string): number;
   httpClose(front: object): void;
   httpDestroy(front: object): void;
 }
@@ -35,7 +43,9 @@ interface HttpBinding {
 const EV_DONE = 1;
 const EV_ERROR = 2;
 const EV_CLOSED = 3;
-const REASONS = ['', 'bad request', 'no backend available', 'no backend accepted the connection', 'the backend failed', 'invalid response', 'response timeout'];
+const EV_GONE = 4;
+const QUEUED = -2;
+const REASONS = ['', 'bad request', 'no backend', '', 'the backend failed', 'invalid response', 'response timeout'];
 const CLASSES = 5;
 const BUCKETS = 11;
 
@@ -65,20 +75,19 @@ function dispatch(records: Int32Array): void {
   for (let i = 0; i < records.length; i += 4) fronts.get(records[i] as number)?.event(records[i + 1] as number, records[i + 2] as number, records[i + 3] as number);
 }
 
-function errnoError(errno: number, host: string, port: number): NodeJS.ErrnoException {
-  const code = getSystemErrorName(-errno);
-  const error: NodeJS.ErrnoException = new Error(`connect ${code} ${host}:${port}`);
-  error.errno = -errno;
-  error.code = code;
-  error.syscall = 'connect';
-  return error;
-}
-
 const ETIMEDOUT = 110;
 
-class NativeHttpFront implements BoundFront {
-  readonly registry: BackendRegistry;
-  private readonly native: HttpBinding;
+/** One request's way through the backends, as the dispatcher sees it. */
+interface NativeAttempt extends Attempt {
+  readonly client: number;
+  /** While the pick hook runs: what to answer C; afterwards (queued), undefined. */
+  result: PickResult | undefined;
+  sync: boolean;
+  path: string | undefined;
+}
+
+class NativeHttpFront extends FrontBase implements AttemptHandler<NativeAttempt> {
+  protected readonly server = undefined;
   private readonly connectTimeoutMs: number;
   private readonly responseTimeoutMs: number;
   private readonly pick: RequestPick | undefined;
@@ -89,44 +98,45 @@ class NativeHttpFront implements BoundFront {
   private readonly entries: Array<BackendEntry | undefined> = [];
   private readonly slots = new Map<WorkerId, number>();
   private readonly freeSlots: number[] = [];
+  /** Clients waiting in the dispatcher's queue, by C's number for them. */
+  private readonly queued = new Map<number, NativeAttempt>();
   private closing: Promise<void> | undefined;
   private whenClosed: (() => void) | undefined;
 
   constructor(
-    private readonly options: HttpFrontOptions,
-    native: HttpBinding,
+    options: HttpFrontOptions,
+    private readonly native: HttpBinding,
   ) {
-    checkFrontOptions(options);
-    this.native = native;
+    super(options);
     this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     this.responseTimeoutMs = options.idleTimeoutMs ?? DEFAULT_HTTP_RESPONSE_TIMEOUT_MS;
     this.pick = options.pick;
-    this.registry = new BackendRegistry(options.balance, options.events, (entry) => this.forget(entry));
   }
 
-  async listen(): Promise<void> {
+  // C times connects and responses out itself; the sweeper only runs the dispatcher's queue.
+  protected timeoutsMs(): number[] {
+    return [];
+  }
+
+  protected sweep(): void {}
+
+  protected override async bind(): Promise<void> {
     const { host, port } = this.options;
     const address = isIP(host) !== 0 ? host : (await lookup(host)).address;
     const result = this.native.httpListen(address, port, this.connectTimeoutMs, this.responseTimeoutMs, this.choose);
-    if (typeof result === 'number') {
-      const code = getSystemErrorName(result);
-      const error: NodeJS.ErrnoException = new Error(`listen ${code}`);
-      error.code = code;
-      error.errno = result;
-      throw describeListenError(error, host, port);
-    }
+    if (typeof result === 'number') throw describeListenError(errnoError(result, 'listen', address, port), host, port);
     [this.handle, this.id] = result;
     this.bound = { host: address, port: result[2] };
     fronts.set(this.id, this);
     for (const [id, slot] of this.slots) this.tellBackend(slot, this.entries[slot] as BackendEntry, id);
   }
 
-  address(): { host: string; port: number } {
+  override address(): { host: string; port: number } {
     if (this.bound === undefined) throw new Error('front is not listening: call and await listen() first');
     return this.bound;
   }
 
-  add(backend: Backend): void {
+  override add(backend: Backend): void {
     if (isIP(backend.host) === 0) {
       // C connects to addresses: a host name is resolved once, then the backend joins.
       lookup(backend.host).then(
@@ -143,6 +153,8 @@ class NativeHttpFront implements BoundFront {
     }
     this.entries[slot] = entry;
     if (this.handle !== undefined) this.tellBackend(slot, entry, backend.id);
+    // C knows the backend now: clients waiting for one may go to it.
+    this.dispatcher.backendAdded(backend.id);
   }
 
   private tellBackend(slot: number, entry: BackendEntry, id: WorkerId): void {
@@ -150,14 +162,14 @@ class NativeHttpFront implements BoundFront {
     if (status !== 0) this.options.logger?.error({ backend: id, host: entry.host, port: entry.port, err: getSystemErrorName(status) }, 'front: cannot add the backend');
   }
 
-  remove(id: WorkerId): void {
-    this.registry.remove(id);
+  override remove(id: WorkerId): void {
+    super.remove(id);
     const slot = this.slots.get(id);
     if (slot !== undefined && this.handle !== undefined) this.native.httpRemoveBackend(this.handle, slot);
   }
 
   /** A removed backend drained: its slot may serve another. */
-  private forget(entry: BackendEntry): void {
+  protected override backendForgotten(entry: BackendEntry): void {
     const slot = this.slots.get(entry.id);
     if (slot === undefined) return;
     this.slots.delete(entry.id);
@@ -165,14 +177,11 @@ class NativeHttpFront implements BoundFront {
     this.freeSlots.push(slot);
   }
 
-  connections(id: WorkerId): number {
+  /** In-flight requests plus idle pooled connections: both keep the backend's server busy. */
+  override connections(id: WorkerId): number {
     const slot = this.slots.get(id);
     const idle = slot === undefined || this.handle === undefined ? 0 : this.native.httpIdle(this.handle, slot);
-    return this.registry.connections(id) + idle;
-  }
-
-  totalConnections(id: WorkerId): number {
-    return this.registry.totalConnections(id);
+    return super.connections(id) + idle;
   }
 
   requestStats(): RequestStats[] {
@@ -192,40 +201,62 @@ class NativeHttpFront implements BoundFront {
     return stats;
   }
 
-  /** C's pick hook: report the connect that failed (if any), then choose the next backend. */
-  private readonly choose: NativePick = (host, path, failed, errno) => {
-    let exclude: Set<WorkerId> | undefined;
+  /** C's pick hook: report the connect that failed (if any), then let the dispatcher choose, or queue. */
+  private readonly choose: NativePick = (client, host, path, failed, errno) => {
+    const attempt: NativeAttempt = { client, backend: undefined, failed: undefined, result: undefined, sync: true, path: undefined };
     if (failed !== undefined) {
-      exclude = new Set();
-      for (const slot of failed) {
-        const entry = this.entries[slot];
-        if (entry !== undefined) exclude.add(entry.id);
+      for (let i = 0; i < failed.length - 1; i++) {
+        const entry = this.entries[failed[i] as number];
+        if (entry !== undefined) (attempt.failed ??= new Set()).add(entry.id);
       }
-      const last = this.entries[failed[failed.length - 1] as number];
-      if (last !== undefined) this.connectFailed(last, errno);
+      attempt.backend = this.entries[failed[failed.length - 1] as number];
+      if (attempt.backend !== undefined) this.dispatcher.connectFailed(attempt, this.connectError(attempt.backend, errno));
     }
     if (host === undefined || path === undefined) return -1;
-    let entry: BackendEntry | undefined;
-    let newPath: string | undefined;
-    if (this.pick === undefined) {
-      entry = this.registry.pick(exclude);
-    } else {
-      const choice = this.pick(host, path, exclude);
-      const slot = choice === undefined ? undefined : this.slots.get(choice.backend);
-      entry = slot === undefined ? undefined : this.entries[slot];
-      if (choice?.path !== undefined && choice.path !== path) newPath = choice.path;
-    }
-    if (entry === undefined) return -1;
-    this.registry.acquire(entry);
-    const slot = this.slots.get(entry.id) as number;
-    return newPath === undefined ? slot : { slot, path: newPath };
+    this.dispatcher.dispatch(attempt, this, this.router(attempt, host, path));
+    attempt.sync = false;
+    if (attempt.result !== undefined) return attempt.result;
+    this.queued.set(client, attempt);
+    return QUEUED;
   };
 
-  private connectFailed(entry: BackendEntry, errno: number): void {
-    this.registry.releaseFailed(entry);
-    const error = errno === ETIMEDOUT ? new ConnectTimeoutError(entry.host, entry.port, this.connectTimeoutMs) : errnoError(errno, entry.host, entry.port);
-    this.options.logger?.debug({ backend: entry.id, port: entry.port, err: error.message }, 'front: connect failed, trying the next backend');
-    this.options.events.onConnectFailure(entry.id, error);
+  /** The router's choice (and the path it rewrote), when a pick function was given. */
+  private router(attempt: NativeAttempt, host: string, path: string): Choose | undefined {
+    const pick = this.pick;
+    if (pick === undefined) return undefined;
+    return (exclude) => {
+      const choice = pick(host, path, exclude);
+      const slot = choice === undefined ? undefined : this.slots.get(choice.backend);
+      const entry = slot === undefined ? undefined : this.entries[slot];
+      attempt.path = choice?.path !== undefined && choice.path !== path ? choice.path : undefined;
+      return entry === undefined || entry.removed ? undefined : entry;
+    };
+  }
+
+  private connectError(entry: BackendEntry, errno: number): Error {
+    return errno === ETIMEDOUT ? new ConnectTimeoutError(entry.host, entry.port, this.connectTimeoutMs) : errnoError(-errno, 'connect', entry.host, entry.port);
+  }
+
+  /** AttemptHandler: the dispatcher chose `backend` (and acquired it). */
+  connect(attempt: NativeAttempt, backend: BackendEntry): void {
+    const slot = this.slots.get(backend.id) as number;
+    if (attempt.sync) {
+      attempt.result = attempt.path === undefined ? slot : { slot, path: attempt.path };
+      return;
+    }
+    this.queued.delete(attempt.client);
+    if (this.handle === undefined || this.native.httpResume(this.handle, attempt.client, slot, attempt.path) !== 0) this.registry.release(backend);
+  }
+
+  /** AttemptHandler: no backend for this request (503 after the queue timeout). */
+  giveUp(attempt: NativeAttempt, reason: string, queueTimedOut: boolean): void {
+    const status = queueTimedOut ? 503 : 502;
+    if (attempt.sync) {
+      attempt.result = { status, reason };
+      return;
+    }
+    this.queued.delete(attempt.client);
+    if (this.handle !== undefined) this.native.httpRespond(this.handle, attempt.client, status, reason);
   }
 
   /** A record of C's batch (HF_EV_*). */
@@ -237,6 +268,12 @@ class NativeHttpFront implements BoundFront {
       const status = Math.floor(detail / 100);
       const level = status === 400 ? 'debug' : 'warn';
       this.options.logger?.[level]({ status, backend: this.entries[slot]?.id, reason: REASONS[detail % 100] }, 'front: request failed');
+    } else if (type === EV_GONE) {
+      // A queued client left: slot and detail are its id and generation.
+      const client = (detail >>> 0) * 2 ** 32 + slot;
+      const attempt = this.queued.get(client);
+      this.queued.delete(client);
+      if (attempt !== undefined) this.dispatcher.cancel(attempt);
     } else if (type === EV_CLOSED) {
       this.whenClosed?.();
     }
@@ -246,12 +283,14 @@ class NativeHttpFront implements BoundFront {
     this.closing ??= new Promise<void>((resolve) => {
       const handle = this.handle;
       if (handle === undefined) {
+        this.sweeper?.stop();
         resolve();
         return;
       }
       const finish = () => {
         clearTimeout(deadline);
         this.whenClosed = undefined;
+        this.sweeper?.stop();
         if (this.handle !== undefined) this.native.httpDestroy(this.handle);
         this.handle = undefined;
         fronts.delete(this.id);
@@ -262,6 +301,8 @@ class NativeHttpFront implements BoundFront {
       this.whenClosed = finish;
       this.native.httpClose(handle);
     });
+    // Once closing: the waiting clients are answered, which ends their connections.
+    this.dispatcher.giveUpAll('the front is closing');
     return this.closing;
   }
 }

@@ -16,14 +16,15 @@
 import http from 'node:http';
 import type { Socket } from 'node:net';
 import type { WorkerId } from '../core/types.js';
-import { BackendRegistry, type BackendEntry } from './backend-registry.js';
+import type { BackendEntry } from './backend-registry.js';
+import type { Attempt, AttemptHandler } from './dispatch.js';
 import { ConnectTimeoutError, ResponseTimeoutError } from './errors.js';
 import { DEFAULT_HTTP_RESPONSE_TIMEOUT_MS, RequestCounter, type HttpFrontOptions, type RequestPick, type RequestStats } from './http-common.js';
 import { forwardedRequestHeaders, forwardedResponseHeaders } from './http-headers.js';
 import { createNativeHttpFront } from './http-native.js';
 import { proxyUpgrade } from './http-upgrade.js';
 import { FrontBase } from './front-base.js';
-import { checkFrontOptions, DEFAULT_CONNECT_TIMEOUT_MS, type BoundFront } from './options.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS, type BoundFront } from './options.js';
 
 export { DEFAULT_HTTP_RESPONSE_TIMEOUT_MS } from './http-common.js';
 export type { HttpFrontOptions, RequestPick, RequestStats } from './http-common.js';
@@ -36,7 +37,7 @@ const STALE_SOCKET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
 type Phase = 'connecting' | 'waiting' | 'streaming' | 'done';
 
 /** One client request and its current attempt upstream. */
-class Exchange {
+class Exchange implements Attempt {
   upstream: http.ClientRequest | undefined = undefined;
   backend: BackendEntry | undefined = undefined;
   failed: Set<WorkerId> | undefined = undefined;
@@ -61,8 +62,7 @@ class Exchange {
   }
 }
 
-class HttpFront extends FrontBase {
-  readonly registry: BackendRegistry;
+class HttpFront extends FrontBase implements AttemptHandler<Exchange> {
   readonly connectTimeoutMs: number;
   private readonly responseTimeoutMs: number;
   protected readonly server: http.Server;
@@ -74,16 +74,15 @@ class HttpFront extends FrontBase {
   /** Set while closing: called whenever an upgraded connection ends. */
   whenTunnelsClosed: (() => void) | undefined;
   private closing: Promise<void> | undefined;
+
   private readonly pickRequest: RequestPick | undefined;
   private readonly counters = new Map<WorkerId, RequestCounter>();
 
   constructor(options: HttpFrontOptions) {
     super(options);
     this.pickRequest = options.pick;
-    checkFrontOptions(options);
     this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     this.responseTimeoutMs = options.idleTimeoutMs ?? DEFAULT_HTTP_RESPONSE_TIMEOUT_MS;
-    this.registry = new BackendRegistry(options.balance, options.events, (entry) => this.closePool(entry.id));
     this.server = http.createServer((request, response) => this.handle(request, response));
     // Every request node's parser refuses (smuggling attempts, oversize heads…) is a 400, as on the native path.
     this.server.on('clientError', (_error: Error, socket: Socket) => {
@@ -111,6 +110,10 @@ class HttpFront extends FrontBase {
   override connections(id: WorkerId): number {
     const pool = this.pools.get(id);
     return super.connections(id) + (pool === undefined ? 0 : idleSocketCount(pool));
+  }
+
+  protected override backendForgotten(entry: BackendEntry): void {
+    this.closePool(entry.id);
   }
 
   close(timeoutMs: number): Promise<void> {
@@ -142,6 +145,8 @@ class HttpFront extends FrontBase {
         maybeFinish();
       });
     });
+    // Once closing is set: their answers end their connections.
+    this.dispatcher.giveUpAll('the front is closing');
     return this.closing;
   }
 
@@ -160,13 +165,12 @@ class HttpFront extends FrontBase {
     counter.record(status, performance.now() - exchange.startedAt);
   }
 
-  /** The next backend for this request: the router's choice, or the balancer's. */
-  private choose(exchange: Exchange): BackendEntry | undefined {
-    if (this.pickRequest === undefined) return this.registry.pick(exchange.failed);
+  /** The router's choice for this request (with the path it rewrote), when a pick function was given. */
+  private routed(exchange: Exchange, exclude: ReadonlySet<WorkerId> | undefined): BackendEntry | undefined {
     const { request } = exchange;
-    const choice = this.pickRequest(request.headers.host ?? '', request.url ?? '/', exchange.failed);
+    const choice = (this.pickRequest as RequestPick)(request.headers.host ?? '', request.url ?? '/', exclude);
     if (choice === undefined) return undefined;
-    if (choice.path !== undefined) exchange.path = choice.path;
+    exchange.path = choice.path ?? request.url ?? '/';
     const entry = this.registry.get(choice.backend);
     return entry === undefined || entry.removed ? undefined : entry;
   }
@@ -182,11 +186,6 @@ class HttpFront extends FrontBase {
     return pool;
   }
 
-  reportConnectFailure(backend: BackendEntry, error: Error): void {
-    this.options.logger?.debug({ backend: backend.id, port: backend.port, err: error.message }, 'front: connect failed, trying the next backend');
-    this.options.events.onConnectFailure(backend.id, error);
-  }
-
   // -------------------------------------------------------------- per request
 
   private handle(request: http.IncomingMessage, response: http.ServerResponse): void {
@@ -200,12 +199,17 @@ class HttpFront extends FrontBase {
 
   private dispatch(exchange: Exchange): void {
     if (exchange.response.destroyed) return; // the client left while a retry was due
-    const backend = this.choose(exchange);
-    if (backend === undefined) {
-      const tried = exchange.failed?.size ?? 0;
-      this.fail(exchange, 502, tried > 0 ? `no backend accepted the connection (${tried} tried)` : 'no backend available');
-      return;
-    }
+    const choose = this.pickRequest === undefined ? undefined : (exclude?: ReadonlySet<WorkerId>) => this.routed(exchange, exclude);
+    this.dispatcher.dispatch(exchange, this, choose);
+  }
+
+  /** AttemptHandler: no backend for this request; 503 after waiting in the queue for one. */
+  giveUp(exchange: Exchange, reason: string, queueTimedOut: boolean): void {
+    this.fail(exchange, queueTimedOut ? 503 : 502, reason);
+  }
+
+  /** AttemptHandler: sends the request to `backend` (chosen and acquired by the dispatcher). */
+  connect(exchange: Exchange, backend: BackendEntry): void {
     const { request } = exchange;
     let upstream: http.ClientRequest;
     try {
@@ -220,11 +224,11 @@ class HttpFront extends FrontBase {
       });
     } catch (error) {
       // A request node's server accepted but its client refuses to send (an invalid header or path).
+      exchange.backend = undefined;
+      this.registry.releaseFailed(backend);
       this.fail(exchange, 400, `cannot forward this request: ${(error as Error).message}`);
       return;
     }
-    this.registry.acquire(backend);
-    exchange.backend = backend;
     exchange.upstream = upstream;
     exchange.phase = 'connecting';
     exchange.phaseStartedAt = Date.now();
@@ -284,15 +288,13 @@ class HttpFront extends FrontBase {
     const { phase } = exchange;
     this.pending.delete(exchange);
     exchange.upstream = undefined;
-    exchange.backend = undefined;
     if (phase === 'connecting') {
       // Nothing reached the backend: try the next one.
-      this.registry.releaseFailed(backend);
-      (exchange.failed ??= new Set()).add(backend.id);
-      this.reportConnectFailure(backend, error);
+      this.dispatcher.connectFailed(exchange, error);
       this.dispatch(exchange);
       return;
     }
+    exchange.backend = undefined;
     this.registry.release(backend);
     if (phase === 'waiting' && this.isStaleSocket(exchange, upstream, error)) {
       exchange.staleRetries++;
@@ -319,7 +321,7 @@ class HttpFront extends FrontBase {
   }
 
   /** Answers with a short error, or cuts the connection when the response had already begun. */
-  private fail(exchange: Exchange, status: 400 | 502 | 504, reason: string): void {
+  private fail(exchange: Exchange, status: 400 | 502 | 503 | 504, reason: string): void {
     exchange.phase = 'done';
     const { response } = exchange;
     if (response.headersSent || response.destroyed) {
@@ -350,6 +352,7 @@ class HttpFront extends FrontBase {
   }
 
   private abandon(exchange: Exchange): void {
+    this.dispatcher.cancel(exchange);
     const upstream = exchange.upstream;
     this.finish(exchange);
     upstream?.destroy();

@@ -6,20 +6,20 @@
 import http from 'node:http';
 import type { Socket } from 'node:net';
 import type { BackendEntry, BackendRegistry } from './backend-registry.js';
+import type { Attempt, AttemptHandler, Dispatcher } from './dispatch.js';
 import { ConnectTimeoutError } from './errors.js';
 import { forwardedRequestHeaders, responseHead } from './http-headers.js';
-import type { WorkerId } from '../core/types.js';
 
 /** What the upgrade path needs from the http front. */
 export interface UpgradeContext {
   readonly registry: BackendRegistry;
+  readonly dispatcher: Dispatcher;
   readonly connectTimeoutMs: number;
   /** Upgraded client sockets, destroyed when close() times out. */
   readonly tunnels: Set<Socket>;
   readonly isClosing: boolean;
   /** Set while the front closes: called whenever an upgraded connection ends. */
   readonly whenTunnelsClosed: (() => void) | undefined;
-  reportConnectFailure(backend: BackendEntry, error: Error): void;
 }
 
 function ignoreError(): void {
@@ -38,89 +38,88 @@ export function proxyUpgrade(context: UpgradeContext, request: http.IncomingMess
     context.whenTunnelsClosed?.();
   });
   const headers = forwardedRequestHeaders(request, true);
-  let failed: Set<WorkerId> | undefined;
+  const attempt: Attempt = { backend: undefined, failed: undefined };
+  client.once('close', () => context.dispatcher.cancel(attempt));
 
-  const attempt = (): void => {
-    if (client.destroyed) return;
-    const backend = context.registry.pick(failed);
-    if (backend === undefined) {
-      refuse(client, failed === undefined ? 'no backend available' : `no backend accepted the connection (${failed.size} tried)`);
-      return;
-    }
-    context.registry.acquire(backend);
-    let released = false;
-    const release = () => {
-      if (!released) context.registry.release(backend);
-      released = true;
-    };
-    let connected = false;
-    const upstream = http.request({
-      host: backend.host,
-      port: backend.port,
-      method: request.method,
-      path: request.url,
-      headers,
-      setHost: false,
-      agent: false,
-      timeout: context.connectTimeoutMs,
-    });
-    upstream.on('socket', (socket: Socket) => {
-      socket.once('connect', () => {
-        connected = true;
-        upstream.setTimeout(0);
+  const handler: AttemptHandler<Attempt> = {
+    giveUp: (_attempt, reason, queueTimedOut) => refuse(client, reason, queueTimedOut ? 503 : 502),
+    connect: (_attempt, backend: BackendEntry) => {
+      let released = false;
+      const release = () => {
+        if (!released) context.registry.release(backend);
+        released = true;
+      };
+      let connected = false;
+      const upstream = http.request({
+        host: backend.host,
+        port: backend.port,
+        method: request.method,
+        path: request.url,
+        headers,
+        setHost: false,
+        agent: false,
+        timeout: context.connectTimeoutMs,
       });
-    });
-    upstream.on('timeout', () => {
-      if (!connected) upstream.destroy(new ConnectTimeoutError(backend.host, backend.port, context.connectTimeoutMs));
-    });
-    upstream.on('error', (error) => {
-      if (released) return;
-      if (connected) {
-        release();
-        refuse(client, 'the backend failed'); // the body names no internal address
-        return;
-      }
-      released = true;
-      context.registry.releaseFailed(backend);
-      (failed ??= new Set()).add(backend.id);
-      context.reportConnectFailure(backend, error);
-      attempt();
-    });
-    upstream.on('upgrade', (response: http.IncomingMessage, backendSocket: Socket, backendHead: Buffer) => {
-      backendSocket.on('error', ignoreError);
-      backendSocket.once('close', () => {
-        release();
-        client.destroy();
+      upstream.on('socket', (socket: Socket) => {
+        socket.once('connect', () => {
+          connected = true;
+          upstream.setTimeout(0);
+        });
       });
-      client.once('close', () => backendSocket.destroy());
-      if (client.destroyed) {
-        backendSocket.destroy();
-        return;
-      }
-      client.write(responseHead(response));
-      if (backendHead.length > 0) client.write(backendHead);
-      if (head.length > 0) backendSocket.write(head);
-      client.pipe(backendSocket);
-      backendSocket.pipe(client);
-    });
-    upstream.on('response', (response: http.IncomingMessage) => {
-      // The backend declined the upgrade: relay its answer and end the connection.
-      client.write(responseHead(response));
-      response.pipe(client);
-      response.once('close', () => {
-        release();
-        client.end();
+      upstream.on('timeout', () => {
+        if (!connected) upstream.destroy(new ConnectTimeoutError(backend.host, backend.port, context.connectTimeoutMs));
       });
-    });
-    upstream.end();
+      upstream.on('error', (error) => {
+        if (released) return;
+        if (connected) {
+          release();
+          refuse(client, 'the backend failed', 502); // the body names no internal address
+          return;
+        }
+        released = true;
+        context.dispatcher.connectFailed(attempt, error);
+        dispatch();
+      });
+      upstream.on('upgrade', (response: http.IncomingMessage, backendSocket: Socket, backendHead: Buffer) => {
+        backendSocket.on('error', ignoreError);
+        backendSocket.once('close', () => {
+          release();
+          client.destroy();
+        });
+        client.once('close', () => backendSocket.destroy());
+        if (client.destroyed) {
+          backendSocket.destroy();
+          return;
+        }
+        client.write(responseHead(response));
+        if (backendHead.length > 0) client.write(backendHead);
+        if (head.length > 0) backendSocket.write(head);
+        client.pipe(backendSocket);
+        backendSocket.pipe(client);
+      });
+      upstream.on('response', (response: http.IncomingMessage) => {
+        // The backend declined the upgrade: relay its answer and end the connection.
+        client.write(responseHead(response));
+        response.pipe(client);
+        response.once('close', () => {
+          release();
+          client.end();
+        });
+      });
+      upstream.end();
+    },
   };
-  attempt();
+  const dispatch = (): void => {
+    if (!client.destroyed) context.dispatcher.dispatch(attempt, handler);
+  };
+  dispatch();
 }
 
-function refuse(client: Socket, reason: string): void {
+function refuse(client: Socket, reason: string, status: 502 | 503): void {
   if (client.destroyed) return;
-  const body = `502 Bad Gateway: ${reason}\n`;
+  const title = `${status} ${http.STATUS_CODES[status]}`;
+  const body = `${title}: ${reason}\n`;
   client.end(
-    `HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    `HTTP/1.1 ${title}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
 }

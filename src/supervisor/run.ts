@@ -54,6 +54,7 @@ export async function runSupervisor(config: Config, logger: Logger, options: { s
         host: config.host,
         port: config.port,
         balance: config.balance,
+        queueTimeoutMs: config.queueTimeoutMs,
         logger,
         events: {
           onConnectFailure: (id: WorkerId, error: Error) => health?.passiveFailure(id, error.message),

@@ -6,7 +6,6 @@ import { after, before, describe, it } from 'node:test';
 import type { BalancePolicy } from '../../src/core/types.js';
 import type { BoundFront } from '../../src/proxy/options.js';
 import { loadNativeTunnels, nativeTunnelPath } from '../../src/proxy/native-tunnel.js';
-import { loadRawTcp } from '../../src/proxy/raw-tcp.js';
 import { createTcpFront } from '../../src/proxy/tcp-proxy.js';
 import {
   assertNamesBusyPort, blackholePort, closeServer, countByBackend, deadPort, listening, recordEvents, request, startHttpBackend, useCleanup,
@@ -18,7 +17,7 @@ const TIMEOUT = { timeout: 15_000 };
 const defer = useCleanup();
 
 async function startFront(
-  options: { balance?: BalancePolicy; connectTimeoutMs?: number; idleTimeoutMs?: number; port?: number } = {},
+  options: { balance?: BalancePolicy; connectTimeoutMs?: number; idleTimeoutMs?: number; queueTimeoutMs?: number; port?: number } = {},
 ): Promise<{ front: BoundFront; port: number; events: RecordedEvents }> {
   const events = recordEvents();
   const front = createTcpFront({ host: '127.0.0.1', port: options.port ?? 0, balance: options.balance ?? 'round-robin', events, ...options });
@@ -62,13 +61,11 @@ function readAll(socket: net.Socket): Promise<string> {
 /** Descriptors open in this process (the fronts under test run here). */
 const openFds = () => readdirSync('/proc/self/fd').length;
 
-// Every implementation runs every test: the raw front with the native tunnel
-// (src/native, built by npm install), the raw front moving the bytes itself
-// (where the native tunnel is not built), and the portable net.Socket front.
+// Both data paths run every test: the native data plane (src/native, built by
+// npm install) and the portable net.Socket front.
 const IMPLEMENTATIONS = {
-  'native tunnel': { SUPERVISE_TCP_FAST: '1', SUPERVISE_TCP_NATIVE: '1' },
-  'raw handles': { SUPERVISE_TCP_FAST: '1', SUPERVISE_TCP_NATIVE: '0' },
-  'net.Socket': { SUPERVISE_TCP_FAST: '0', SUPERVISE_TCP_NATIVE: '0' },
+  'native tunnel': { SUPERVISE_TCP_NATIVE: '1' },
+  'net.Socket': { SUPERVISE_TCP_NATIVE: '0' },
 } as const;
 const nativeBuilt = nativeTunnelPath() !== undefined;
 if (!nativeBuilt && process.env.CI === 'true') throw new Error('the native tunnel is not built (npm install builds it with node-gyp)');
@@ -78,13 +75,12 @@ for (const [implementation, env] of Object.entries(IMPLEMENTATIONS)) {
   describe(`tcp front (${implementation})`, { skip }, () => {
     before(() => Object.assign(process.env, env));
     after(() => {
-      delete process.env.SUPERVISE_TCP_FAST;
       delete process.env.SUPERVISE_TCP_NATIVE;
     });
 
     it('uses the implementation asked for', () => {
-      assert.equal(loadRawTcp() !== undefined, implementation !== 'net.Socket');
       assert.equal(loadNativeTunnels() !== undefined, implementation === 'native tunnel');
+      assert.equal((createTcpFront({ host: '127.0.0.1', port: 0, balance: 'round-robin', events: recordEvents() }) as { dataPath?: string }).dataPath, implementation === 'native tunnel' ? 'native' : 'javascript');
     });
 
     it('moves 32 MB each way intact through a slow reader (backpressure)', TIMEOUT, async () => {
@@ -157,12 +153,35 @@ for (const [implementation, env] of Object.entries(IMPLEMENTATIONS)) {
       assert.match(events.failures[0]?.error.message ?? '', /connect to 127\.0\.0\.1:\d+ timed out after 200ms/);
     });
 
-    it('closes the client connection when no backend is available', TIMEOUT, async () => {
+    it('closes the client connection when no backend accepts it', TIMEOUT, async () => {
       const { front, port, events } = await startFront();
-      assert.equal(await readAll(await connect(port)), '');
       front.add({ id: 1, host: '127.0.0.1', port: await deadPort(), weight: 1 });
       await assert.rejects(request(port), /socket hang up|ECONNRESET/);
       assert.equal(events.failures.length, 1);
+    });
+
+    it('holds a connection while no backend is in rotation and tunnels it once one comes', TIMEOUT, async () => {
+      const live = await startHttpBackend('live', defer);
+      const { front, port } = await startFront();
+      const pending = request(port);
+      await delay(300);
+      front.add({ id: 1, host: '127.0.0.1', port: live.port, weight: 1 });
+      assert.equal((await pending).body, 'live GET /');
+      assert.equal(front.totalConnections(1), 1);
+    });
+
+    it('closes a held connection after queueTimeoutMs, without a reset', TIMEOUT, async () => {
+      const { port } = await startFront({ queueTimeoutMs: 300 });
+      const started = Date.now();
+      const client = await connect(port);
+      const ended = new Promise<string>((resolve) => {
+        client.once('error', (error) => resolve(error.message));
+        client.once('end', () => resolve('end'));
+      });
+      client.resume();
+      assert.equal(await ended, 'end');
+      const waited = Date.now() - started;
+      assert.ok(waited >= 280 && waited < 3000, `closed after ${waited}ms`);
     });
 
     it('keeps both directions of a half-closed connection', TIMEOUT, async () => {
