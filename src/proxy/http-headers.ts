@@ -32,6 +32,24 @@ function connectionListed(rawHeaders: readonly string[]): Set<string> | undefine
   return listed;
 }
 
+/**
+ * What node's parser lets through but the native one (and nginx) refuses,
+ * because a backend or another proxy could frame or route it otherwise: a
+ * version other than 1.0/1.1, two Hosts, Transfer-Encoding in an HTTP/1.0
+ * request. Undefined when the request is fine.
+ */
+export function ambiguousRequest(request: IncomingMessage): string | undefined {
+  if (request.httpVersion !== '1.1' && request.httpVersion !== '1.0') return `HTTP/${request.httpVersion} is not supported`;
+  let hosts = 0;
+  const raw = request.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    if ((raw[i] as string).length === 4 && (raw[i] as string).toLowerCase() === 'host') hosts++;
+  }
+  if (hosts > 1) return 'more than one Host header';
+  if (request.httpVersion === '1.0' && request.headers['transfer-encoding'] !== undefined) return 'Transfer-Encoding in an HTTP/1.0 request';
+  return undefined;
+}
+
 /** A client address without the IPv4-mapped IPv6 prefix node reports on dual-stack sockets. */
 export function clientAddress(request: IncomingMessage): string {
   const address = request.socket.remoteAddress ?? '';

@@ -20,7 +20,7 @@ import type { BackendEntry } from './backend-registry.js';
 import type { Attempt, AttemptHandler } from './dispatch.js';
 import { ConnectTimeoutError, ResponseTimeoutError } from './errors.js';
 import { DEFAULT_HTTP_RESPONSE_TIMEOUT_MS, RequestCounter, type HttpFrontOptions, type RequestPick, type RequestStats } from './http-common.js';
-import { forwardedRequestHeaders, forwardedResponseHeaders } from './http-headers.js';
+import { ambiguousRequest, forwardedRequestHeaders, forwardedResponseHeaders } from './http-headers.js';
 import { createNativeHttpFront } from './http-native.js';
 import { proxyUpgrade } from './http-upgrade.js';
 import { FrontBase } from './front-base.js';
@@ -29,6 +29,7 @@ import { DEFAULT_CONNECT_TIMEOUT_MS, type BoundFront } from './options.js';
 export { DEFAULT_HTTP_RESPONSE_TIMEOUT_MS } from './http-common.js';
 export type { HttpFrontOptions, RequestPick, RequestStats } from './http-common.js';
 
+const BAD_REQUEST = 'HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n';
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 /** Retries of a request whose pooled socket turned out to be closed by the backend. */
 const MAX_STALE_RETRIES = 2;
@@ -77,6 +78,8 @@ class HttpFront extends FrontBase implements AttemptHandler<Exchange> {
 
   private readonly pickRequest: RequestPick | undefined;
   private readonly counters = new Map<WorkerId, RequestCounter>();
+  /** The exchange in progress on each client connection, abandoned if node's parser then refuses the rest (a bad chunk). */
+  private readonly current = new WeakMap<Socket, Exchange>();
 
   constructor(options: HttpFrontOptions) {
     super(options);
@@ -86,7 +89,10 @@ class HttpFront extends FrontBase implements AttemptHandler<Exchange> {
     this.server = http.createServer((request, response) => this.handle(request, response));
     // Every request node's parser refuses (smuggling attempts, oversize heads…) is a 400, as on the native path.
     this.server.on('clientError', (_error: Error, socket: Socket) => {
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+      // A bad body (a chunk size): nothing more of the request goes to the backend.
+      const exchange = this.current.get(socket);
+      if (exchange !== undefined) this.abandon(exchange);
+      if (socket.writable && exchange?.response.headersSent !== true) socket.end(BAD_REQUEST);
       else socket.destroy();
     });
     this.server.on('upgrade', (request: http.IncomingMessage, socket: Socket, head: Buffer) => proxyUpgrade(this, request, socket, head));
@@ -189,7 +195,12 @@ class HttpFront extends FrontBase implements AttemptHandler<Exchange> {
   // -------------------------------------------------------------- per request
 
   private handle(request: http.IncomingMessage, response: http.ServerResponse): void {
+    if (ambiguousRequest(request) !== undefined) {
+      request.socket.end(BAD_REQUEST);
+      return;
+    }
     const exchange = new Exchange(request, response);
+    this.current.set(request.socket, exchange);
     response.on('close', () => {
       // The client went away before its response was complete: stop the backend side.
       if (!response.writableFinished) this.abandon(exchange);
@@ -343,6 +354,7 @@ class HttpFront extends FrontBase implements AttemptHandler<Exchange> {
   }
 
   private finish(exchange: Exchange): void {
+    if (this.current.get(exchange.request.socket) === exchange) this.current.delete(exchange.request.socket);
     this.pending.delete(exchange);
     exchange.phase = 'done';
     exchange.upstream = undefined;
