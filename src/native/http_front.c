@@ -340,7 +340,8 @@ static int fill_in(conn_t* c, bool* got) {
     if (n > 0) {
       c->in.end += (uint32_t)n;
       *got = true;
-      if ((uint32_t)n < room) c->readable = false;  // drained: the next arrival is a new edge
+      // Drained: the next arrival is a new edge. After a hang-up, read on: the end itself gives no further edge.
+      if ((uint32_t)n < room && !c->hangup) c->readable = false;
       return 0;
     }
     if (n == 0) {
@@ -579,8 +580,9 @@ static bool append_header(buf_t* out, const char* data, hp_span_t name, hp_span_
  */
 static bool build_request(client_t* cl, const hp_head_t* h, const char* path, size_t path_len, buf_t* out) {
   const char* d = cl->head;
+  // An HTTP/1.0 client's request goes as 1.0: the backend then answers without chunks, which 1.0 does not know.
   bool ok = buf_append(out, d + h->method.off, h->method.len) && buf_append(out, " ", 1) && buf_append(out, path, path_len) &&
-            buf_str(out, " HTTP/1.1\r\n");
+            buf_str(out, cl->http10 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n");
   bool listed = false;
   for (uint32_t i = 0; i < h->count; i++) {
     if (hp_span_is(d, h->names[i], "connection")) listed = true;

@@ -92,7 +92,11 @@ export function forwardedRequestHeaders(request: IncomingMessage, keepUpgrade = 
   return out;
 }
 
-/** A backend response's headers for the client: hop-by-hop ones dropped. */
+/**
+ * A backend response's headers for the client: hop-by-hop ones dropped, and
+ * Transfer-Encoding, because node has decoded the body and frames it again
+ * as this client understands (no chunks for HTTP/1.0).
+ */
 export function forwardedResponseHeaders(response: IncomingMessage): string[] {
   const raw = response.rawHeaders;
   const listed = connectionListed(raw);
@@ -100,7 +104,7 @@ export function forwardedResponseHeaders(response: IncomingMessage): string[] {
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
     const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || listed?.has(lower) === true) continue;
+    if (HOP_BY_HOP.has(lower) || lower === 'transfer-encoding' || listed?.has(lower) === true) continue;
     out.push(name, raw[i + 1] as string);
   }
   return out;
@@ -115,10 +119,7 @@ export function responseHead(response: IncomingMessage): string {
   const switching = response.statusCode === 101;
   let head = `HTTP/1.1 ${response.statusCode ?? 502} ${response.statusMessage ?? ''}\r\n`;
   const raw = switching ? response.rawHeaders : forwardedResponseHeaders(response);
-  for (let i = 0; i < raw.length; i += 2) {
-    if (!switching && (raw[i] as string).toLowerCase() === 'transfer-encoding') continue;
-    head += `${raw[i]}: ${raw[i + 1]}\r\n`;
-  }
+  for (let i = 0; i < raw.length; i += 2) head += `${raw[i]}: ${raw[i + 1]}\r\n`;
   if (!switching) head += 'Connection: close\r\n';
   return `${head}\r\n`;
 }

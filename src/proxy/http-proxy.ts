@@ -229,7 +229,8 @@ class HttpFront extends FrontBase implements AttemptHandler<Exchange> {
         port: backend.port,
         method: request.method,
         path: exchange.path,
-        headers: exchange.headers,
+        // An HTTP/1.0 client may send no Host; the backend, asked in 1.1, needs one.
+        headers: request.headers.host === undefined ? [...exchange.headers, 'Host', `${backend.host}:${backend.port}`] : exchange.headers,
         setHost: false,
         agent: this.pool(backend),
       });

@@ -6,7 +6,7 @@ import { createJavaScriptHttpFront, type HttpFrontLike, type HttpFrontOptions } 
 import { createNativeHttpFront } from '../../src/proxy/http-native.js';
 import { nativeTunnelPath } from '../../src/proxy/native-tunnel.js';
 import {
-  assertNamesBusyPort, blackholePort, countByBackend, deadPort, recordEvents, request, startHttpBackend, useCleanup,
+  assertNamesBusyPort, blackholePort, closeServer, countByBackend, deadPort, listening, recordEvents, request, startHttpBackend, useCleanup,
   type RecordedEvents,
 } from '../helpers/proxy-fixtures.js';
 import { delay, waitFor } from '../helpers/wait-for.js';
@@ -272,5 +272,155 @@ describe(`http front (${path})`, { skip: path === 'native' && !nativeBuilt ? 'na
   });
 
   it('names host:port when the port is in use', TIMEOUT, () => assertNamesBusyPort(createHttpFront, defer));
+
+  it('names no internal address in its 502 bodies', TIMEOUT, async () => {
+    // A backend that accepts and then resets every request.
+    const resetting = net.createServer((socket) => socket.on('data', () => socket.resetAndDestroy()));
+    const resetPort = await listening(resetting);
+    defer(() => closeServer(resetting));
+    const dead = await deadPort();
+    const { front, port } = await startFront({ queueTimeoutMs: 0 });
+    front.add({ id: 1, host: '127.0.0.1', port: resetPort, weight: 1 });
+    const failed = await request(port, { method: 'POST', body: 'x' });
+    assert.equal(failed.status, 502);
+    assert.equal(failed.body, '502 Bad Gateway: the backend failed\n');
+    front.remove(1);
+    front.add({ id: 2, host: '127.0.0.1', port: dead, weight: 1 });
+    const refused = await request(port);
+    assert.equal(refused.status, 502);
+    for (const body of [failed.body, refused.body]) {
+      assert.doesNotMatch(body, new RegExp(`127\\.0\\.0\\.1|${resetPort}|${dead}`));
+    }
+  });
+
+  it('counts requests per backend by status class, with their latencies (requestStats)', TIMEOUT, async () => {
+    const backend = await startHttpBackend('a', defer, (req, res) => {
+      const status = Number(req.url?.slice(1));
+      setTimeout(() => {
+        res.statusCode = status;
+        res.end('done');
+      }, status === 201 ? 120 : 0);
+    });
+    const { front, port } = await startFront();
+    front.add({ id: 7, host: '127.0.0.1', port: backend.port, weight: 1 });
+    for (const status of [200, 200, 201, 404, 503]) assert.equal((await request(port, { path: `/${status}` })).status, status);
+    const [stats] = front.requestStats();
+    assert.equal(stats?.id, 7);
+    assert.deepEqual(stats?.classes, [0, 3, 0, 1, 1]);
+    assert.equal(stats?.count, 5);
+    // Buckets are cumulative (≤ 5, 10, 25, 50, 100, 250 … ms): the 120 ms one only from ≤ 250 on.
+    assert.equal(stats?.buckets.length, 11);
+    assert.equal(stats?.buckets[4], 4, 'four answered within 100 ms');
+    assert.equal(stats?.buckets[5], 5, 'all five within 250 ms');
+    assert.ok((stats?.sum ?? 0) >= 120 && (stats?.sum ?? 0) < 1000, `sum ${stats?.sum}`);
+  });
+
+  it('takes the backend and the path from the pick function given to it', TIMEOUT, async () => {
+    const api = await startHttpBackend('api', defer);
+    const web = await startHttpBackend('web', defer);
+    const seen: Array<[string, string]> = [];
+    const { front, port } = await startFront({
+      pick: (host, path) => {
+        seen.push([host, path]);
+        if (host.startsWith('api.')) return { backend: 1, path: path.replace(/^\/v1/, '') || '/' };
+        return host.startsWith('www.') ? { backend: 2 } : undefined;
+      },
+    });
+    front.add({ id: 1, host: '127.0.0.1', port: api.port, weight: 1 });
+    front.add({ id: 2, host: '127.0.0.1', port: web.port, weight: 1 });
+    assert.equal((await request(port, { path: '/v1/users?x=1', headers: { Host: 'api.test' } })).body, 'api GET /users?x=1');
+    assert.equal((await request(port, { path: '/index.html', headers: { Host: 'www.test' } })).body, 'web GET /index.html');
+    const unrouted = await request(port, { headers: { Host: 'other.test' } });
+    assert.equal(unrouted.status, 502);
+    assert.deepEqual(seen, [['api.test', '/v1/users?x=1'], ['www.test', '/index.html'], ['other.test', '/']]);
+  });
+
+  it('forwards chunked uploads and chunked responses, and pipelined requests in order', TIMEOUT, async () => {
+    const backend = await startHttpBackend('a', defer, (req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => {
+        res.write(`${req.url} `); // no Content-Length: chunked
+        setTimeout(() => res.end(`got ${Buffer.concat(chunks).length}`), 5);
+      });
+    });
+    const { front, port } = await startFront();
+    front.add({ id: 1, host: '127.0.0.1', port: backend.port, weight: 1 });
+    const reply = await rawExchange(
+      port,
+      'POST /one HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\n\r\n' +
+        'GET /two HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n',
+    );
+    const bodies = [...reply.matchAll(/HTTP\/1\.1 200 OK\r\n[^]*?\r\n\r\n([^]*?\r\n0\r\n\r\n)/g)].map((m) => dechunk(m[1] as string));
+    assert.deepEqual(bodies, ['/one got 11', '/two got 0']);
+  });
+
+  it('answers an HTTP/1.0 client in HTTP/1.0 terms (no chunks, no Host needed)', TIMEOUT, async () => {
+    const backend = await startHttpBackend('a', defer, (_req, res) => {
+      res.write('part one, ');
+      res.end('part two');
+    });
+    const { front, port } = await startFront();
+    front.add({ id: 1, host: '127.0.0.1', port: backend.port, weight: 1 });
+    const reply = await rawExchange(port, 'GET / HTTP/1.0\r\n\r\n');
+    assert.match(reply, /^HTTP\/1\.[01] 200 OK\r\n/);
+    assert.doesNotMatch(reply, /transfer-encoding/i);
+    assert.ok(reply.endsWith('\r\n\r\npart one, part two'), JSON.stringify(reply));
+  });
+
+  it('relays 100 Continue and HEAD responses', TIMEOUT, async () => {
+    const backend = await startHttpBackend('a', defer, (req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => {
+        res.setHeader('Content-Length', 5 + chunks.reduce((n, c) => n + c.length, 0));
+        res.end(req.method === 'HEAD' ? undefined : `echo ${Buffer.concat(chunks)}`);
+      });
+    });
+    const { front, port } = await startFront();
+    front.add({ id: 1, host: '127.0.0.1', port: backend.port, weight: 1 });
+    const socket = net.connect(port, '127.0.0.1');
+    defer(() => socket.destroy());
+    let received = '';
+    socket.on('data', (chunk: Buffer) => (received += chunk));
+    socket.write('POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n');
+    await waitFor(() => received.startsWith('HTTP/1.1 100 Continue\r\n\r\n'), { message: '100 Continue before the body' });
+    socket.write('hi');
+    await waitFor(() => received.endsWith('echo hi'), { message: 'the final response' });
+    received = '';
+    socket.write('HEAD / HTTP/1.1\r\nHost: t\r\n\r\nGET /after HTTP/1.1\r\nHost: t\r\n\r\n');
+    // The HEAD response has Content-Length 5 and no body: the next response follows it at once.
+    await waitFor(() => received.endsWith('echo '), { message: 'the response after HEAD' });
+    assert.match(received, /^HTTP\/1\.1 200 OK\r\n[^]*Content-Length: 5\r\n[^]*\r\n\r\nHTTP\/1\.1 200 OK\r\n/);
+  });
 });
+}
+
+/** Writes `bytes` on a new connection; everything the front sent until it closed. */
+function rawExchange(port: number, bytes: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1');
+    let received = '';
+    const timer = setTimeout(() => socket.destroy(new Error(`no close within 5s; got ${JSON.stringify(received)}`)), 5000);
+    socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+    socket.on('error', reject);
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve(received);
+    });
+    socket.write(bytes);
+  });
+}
+
+/** The payload of a chunked body. */
+function dechunk(body: string): string {
+  let out = '';
+  let rest = body;
+  for (;;) {
+    const line = rest.indexOf('\r\n');
+    const size = parseInt(rest.slice(0, line), 16);
+    if (size === 0) return out;
+    out += rest.slice(line + 2, line + 2 + size);
+    rest = rest.slice(line + 2 + size + 2);
+  }
 }
