@@ -180,6 +180,12 @@ static napi_value Init(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/** The front's handle was collected: its owner goes once the front is destroyed (an open front, never closed, is kept). */
+static void finalize_owner(napi_env env, void* data, void* hint) {
+  owner_t* owner = data;
+  if (owner->front == NULL) free(owner);
+}
+
 /** httpListen(address, port, connectTimeoutMs, responseTimeoutMs, pick): [front, id, port], or a negative errno. */
 static napi_value Listen(napi_env env, napi_callback_info info) {
   napi_value argv[5];
@@ -209,7 +215,7 @@ static napi_value Listen(napi_env env, napi_callback_info info) {
   }
   napi_value result, external;
   napi_create_array_with_length(env, 3, &result);
-  napi_create_external(env, owner, NULL, NULL, &external);
+  napi_create_external(env, owner, finalize_owner, NULL, &external);
   napi_set_element(env, result, 0, external);
   napi_set_element(env, result, 1, make_int(env, hf_id(owner->front)));
   napi_set_element(env, result, 2, make_int(env, hf_port(owner->front)));
@@ -344,7 +350,7 @@ static napi_value Destroy(napi_env env, napi_callback_info info) {
   owner->front = NULL;
   hf_destroy(front);
   napi_delete_reference(env, owner->pick);
-  // The external keeps pointing here: a zeroed owner tells later calls it is gone (a few bytes, once per front).
+  // The external keeps pointing here until it is collected (finalize_owner): a NULL front tells later calls it is gone.
   owner->pick = NULL;
   return NULL;
 }
