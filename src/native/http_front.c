@@ -120,6 +120,7 @@ struct client {
   int failed_count, last_error, stale_retries;
   uint64_t started_ns, phase_ms;
   char address[INET6_ADDRSTRLEN];
+  bool counted;  // the response is in the counters already (a 101, counted when it came)
   bool dead;
 };
 
@@ -493,11 +494,12 @@ static void count_response(client_t* cl, int status) {
 /** The exchange is over (`status` sent, 0 if none): JavaScript releases the backend. */
 static void end_exchange(client_t* cl, int status) {
   if (cl->slot >= 0) {
-    count_response(cl, status);
+    if (!cl->counted) count_response(cl, status);
     emit(cl->front, HF_EV_DONE, cl->slot, status);
     cl->slot = -1;
   }
   cl->resp_head_done = false;
+  cl->counted = false;
   free(cl->head);
   cl->head = NULL;
 }
@@ -841,7 +843,8 @@ static bool relay_response(client_t* cl) {
       cl->status = 101;
       cl->resp_head_done = true;
       cl->state = S_TUNNEL;
-      count_response(cl, 101);
+      count_response(cl, 101);  // now: its latency is the handshake's, not the tunnel's life
+      cl->counted = true;
       return true;
     }
     if (h->status < 200) {
