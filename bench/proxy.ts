@@ -197,57 +197,46 @@ function report(entries: readonly Entry[]): string {
     ['target', 'load', '>req/s (median)', '>per round', '>p50 ms', '>p99 ms', '>CPU µs/req', '>errors', '>req/s vs anchor', '>p99 vs anchor'],
     rows,
   );
-  return `${table}\n\nanchors: L4 rows against haproxy tcp, L7 rows against nginx http.\n${verdict(entries)}\n${verdictL7(entries)}`;
+  return `${table}\n\nanchors: L4 rows against haproxy tcp, L7 rows against nginx http.\n${verdict(entries)}`;
 }
 
-/** L7: supervise http against nginx http (the target) and HAProxy mode http (the aim), medians of per-round ratios. */
-function verdictL7(entries: readonly Entry[]): string {
-  const find = (name: string) => entries.find((entry) => entry.name === name);
-  const supervise = find('supervise http');
-  const nginx = find('nginx http');
-  const haproxy = find('haproxy http');
-  if (!supervise || !nginx) return 'verdict L7: n/a';
-  const lines: string[] = [];
-  for (const [load, target] of [['keep-alive', L7_TARGETS.keepAlive], ['new conn/req', L7_TARGETS.newConnection]] as const) {
-    const ours = supervise.results.get(load) ?? [];
-    const theirs = nginx.results.get(load) ?? [];
-    if (ours.length === 0 || theirs.length === 0) {
-      lines.push(`verdict L7 ${load}: n/a`);
-      continue;
-    }
-    const ratio = median(ours.map((r, i) => r.rps / (theirs[i] as WrkResult).rps));
-    const p99 = median(ours.map((r, i) => r.p99Ms / (theirs[i] as WrkResult).p99Ms));
-    const aim = haproxy?.results.get(load) ?? [];
-    const haproxyRatio = aim.length === ours.length ? median(aim.map((r, i) => r.rps / (theirs[i] as WrkResult).rps)) : Number.NaN;
-    const pass = ratio >= target && p99 <= L7_TARGETS.p99;
-    lines.push(
-      `verdict L7 ${load}: supervise http = ${ratio.toFixed(2)}× nginx http req/s (target ≥ ${target}; haproxy http: ${Number.isFinite(haproxyRatio) ? `${haproxyRatio.toFixed(2)}×` : 'n/a'}), ` +
-        `p99 ${p99.toFixed(2)}× (target ≤ ${L7_TARGETS.p99}), medians of the per-round ratios: ${pass ? 'PASS' : 'FAIL'}`,
-    );
-  }
-  return lines.join('\n');
-}
-
+/** The verdicts: L4, supervise tcp against haproxy tcp; L7, supervise http against nginx http (HAProxy mode http is the aim). */
 function verdict(entries: readonly Entry[]): string {
+  return [
+    verdictOf(entries, '', 'supervise tcp', 'haproxy tcp', TARGETS),
+    verdictOf(entries, ' L7', 'supervise http', 'nginx http', L7_TARGETS, 'haproxy http'),
+  ].join('\n');
+}
+
+function verdictOf(
+  entries: readonly Entry[],
+  label: string,
+  oursName: string,
+  anchorName: string,
+  targets: { keepAlive: number; newConnection: number; p99: number },
+  aimName?: string,
+): string {
   const find = (name: string) => entries.find((entry) => entry.name === name);
-  const supervise = find('supervise tcp');
-  const haproxy = find('haproxy tcp');
-  if (!supervise || !haproxy) return 'verdict: n/a';
+  const supervise = find(oursName);
+  const anchor = find(anchorName);
+  if (!supervise || !anchor) return `verdict${label}: n/a`;
   const lines: string[] = [];
-  for (const [load, target] of [['keep-alive', TARGETS.keepAlive], ['new conn/req', TARGETS.newConnection]] as const) {
+  for (const [load, target] of [['keep-alive', targets.keepAlive], ['new conn/req', targets.newConnection]] as const) {
     const ours = supervise.results.get(load) ?? [];
-    const theirs = haproxy.results.get(load) ?? [];
+    const theirs = anchor.results.get(load) ?? [];
     if (ours.length === 0 || theirs.length === 0) {
-      lines.push(`verdict ${load}: n/a`);
+      lines.push(`verdict${label} ${load}: n/a`);
       continue;
     }
     // Per round: both ran in the same round, minutes apart at most, so that
     // the machine's drift (±30% between rounds here) cancels in the ratio.
     const ratio = median(ours.map((r, i) => r.rps / (theirs[i] as WrkResult).rps));
     const p99 = median(ours.map((r, i) => r.p99Ms / (theirs[i] as WrkResult).p99Ms));
-    const pass = ratio >= target && p99 <= TARGETS.p99;
+    const aim = aimName === undefined ? [] : (find(aimName)?.results.get(load) ?? []);
+    const aimRatio = aim.length === theirs.length ? ` (${aimName}: ${median(aim.map((r, i) => r.rps / (theirs[i] as WrkResult).rps)).toFixed(2)}×)` : '';
+    const pass = ratio >= target && p99 <= targets.p99;
     lines.push(
-      `verdict ${load}: supervise tcp = ${ratio.toFixed(2)}× haproxy req/s (target ≥ ${target}), p99 ${p99.toFixed(2)}× (target ≤ ${TARGETS.p99}), medians of the per-round ratios: ${pass ? 'PASS' : 'FAIL'}`,
+      `verdict${label} ${load}: ${oursName} = ${ratio.toFixed(2)}× ${anchorName} req/s (target ≥ ${target})${aimRatio}, p99 ${p99.toFixed(2)}× (target ≤ ${targets.p99}), medians of the per-round ratios: ${pass ? 'PASS' : 'FAIL'}`,
     );
   }
   return lines.join('\n');

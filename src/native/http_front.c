@@ -43,6 +43,7 @@
 #include <unistd.h>
 
 #include "http_parse.h"
+#include "id_table.h"
 
 #define MAX_EVENTS 256
 #define MAX_HEAD (32 * 1024)            // a request head beyond this is a 400 (nginx: 1k + 4×8k)
@@ -157,11 +158,7 @@ static hf_front_t* g_fronts;
 static int32_t g_front_ids;
 static hp_head_t g_head;  // scratch: one head is parsed at a time
 
-// Connections by id; free ids chained through g_free_next (reused, so ids stay small).
-static conn_t** g_table;
-static int32_t* g_free_next;
-static int32_t g_free = -1;
-static int32_t g_capacity;
+static id_table_t g_conns = {NULL, NULL, -1, 0};  // connections by id
 
 // Batched event records.
 static int32_t* g_events;
@@ -261,24 +258,8 @@ static void buf_free(buf_t* b) {
 // ------------------------------------------------------------ the id table
 
 static int32_t table_add(conn_t* c) {
-  if (g_free < 0) {
-    int32_t capacity = g_capacity == 0 ? 256 : g_capacity * 2;
-    conn_t** table = realloc(g_table, sizeof(*table) * capacity);
-    if (table == NULL) return -1;
-    g_table = table;
-    int32_t* next = realloc(g_free_next, sizeof(*next) * capacity);
-    if (next == NULL) return -1;
-    g_free_next = next;
-    for (int32_t i = capacity - 1; i >= g_capacity; i--) {
-      g_table[i] = NULL;
-      g_free_next[i] = g_free;
-      g_free = i;
-    }
-    g_capacity = capacity;
-  }
-  int32_t id = g_free;
-  g_free = g_free_next[id];
-  g_table[id] = c;
+  int32_t id = id_table_add(&g_conns, c);
+  if (id < 0) return -1;
   c->id = id;
   c->generation = ++g_generation;
   live(1);
@@ -286,9 +267,7 @@ static int32_t table_add(conn_t* c) {
 }
 
 static void table_remove(conn_t* c) {
-  g_table[c->id] = NULL;
-  g_free_next[c->id] = g_free;
-  g_free = c->id;
+  id_table_remove(&g_conns, c->id);
   live(-1);
 }
 
@@ -1138,7 +1117,7 @@ static void accept_clients(hf_front_t* front) {
 
 static void on_event(uint64_t data, uint32_t events) {
   int32_t id = (int32_t)(data & 0xffffffffu);
-  conn_t* c = id >= 0 && id < g_capacity ? g_table[id] : NULL;
+  conn_t* c = id_table_get(&g_conns, id);
   if (c == NULL || c->generation != (uint32_t)(data >> 32)) return;  // stale: closed by an earlier event of this batch
   if (c->kind == K_LISTEN) {
     accept_clients((hf_front_t*)((char*)c - offsetof(hf_front_t, listen)));
@@ -1337,7 +1316,7 @@ const hf_stats_t* hf_backend_stats(const hf_front_t* front, int32_t slot) {
 
 /** The queued client `id`/`generation` of `front`, or NULL. */
 static client_t* queued(hf_front_t* front, int32_t id, uint32_t generation) {
-  conn_t* c = id >= 0 && id < g_capacity ? g_table[id] : NULL;
+  conn_t* c = id_table_get(&g_conns, id);
   if (c == NULL || c->generation != generation || c->kind != K_CLIENT) return NULL;
   client_t* cl = (client_t*)c;
   return cl->front == front && cl->state == S_QUEUE ? cl : NULL;
