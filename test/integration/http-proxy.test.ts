@@ -273,6 +273,25 @@ describe(`http front (${path})`, { skip: path === 'native' && !nativeBuilt ? 'na
 
   it('names host:port when the port is in use', TIMEOUT, () => assertNamesBusyPort(createHttpFront, defer));
 
+  it('least-conn sends requests past a backend busy with a slow one', TIMEOUT, async () => {
+    let answerSlow: (() => void) | undefined;
+    const slow = await startHttpBackend('slow', defer, (_req, res) => {
+      answerSlow = () => res.end('slow done');
+    });
+    const fast = await startHttpBackend('fast', defer);
+    const { front, port } = await startFront({ balance: 'least-conn' });
+    front.add({ id: 1, host: '127.0.0.1', port: slow.port, weight: 1 });
+    front.add({ id: 2, host: '127.0.0.1', port: fast.port, weight: 1 });
+    const pending = request(port);
+    await waitFor(() => answerSlow !== undefined, { message: 'the first request reached the slow backend' });
+    // Round-robin would send every other one to the slow backend, where it would wait.
+    const bodies: string[] = [];
+    for (let i = 0; i < 6; i++) bodies.push((await request(port)).body);
+    assert.deepEqual(countByBackend(bodies), { fast: 6 });
+    (answerSlow as () => void)();
+    assert.equal((await pending).body, 'slow done');
+  });
+
   it('names no internal address in its 502 bodies', TIMEOUT, async () => {
     // A backend that accepts and then resets every request.
     const resetting = net.createServer((socket) => socket.on('data', () => socket.resetAndDestroy()));
