@@ -62,14 +62,14 @@ export async function startBackend(port: number): Promise<ProxyTarget> {
   return asTarget(`backend :${port}`, port, proc, () => [proc.pid]);
 }
 
-/** Which data path supervise's tcp front uses: the default (the native tunnel where built), JavaScript only, or net.Socket. */
-export type TcpPath = 'default' | 'javascript' | 'net.Socket';
+/** Which data path supervise's front uses: the default (native where built), net.Socket (tcp), or node's http server and client (http). */
+export type TcpPath = 'default' | 'net.Socket' | 'javascript';
 
 const TCP_PATH_ENV: Record<TcpPath, Record<string, string>> = {
   default: {},
-  // The http front's JavaScript data path too.
-  javascript: { SUPERVISE_TCP_NATIVE: '0', SUPERVISE_HTTP_NATIVE: '0' },
-  'net.Socket': { SUPERVISE_TCP_FAST: '0' },
+  'net.Socket': { SUPERVISE_TCP_NATIVE: '0' },
+  // The http front's JavaScript data path (node's http server and client).
+  javascript: { SUPERVISE_HTTP_NATIVE: '0' },
 };
 
 /** supervise's front, in a process of its own; `path` picks the tcp front's data path. */

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "http_front.h"
+#include "id_table.h"
 
 /** What the data path calls the owner of a front: its pick function. */
 typedef struct owner {
@@ -21,6 +22,7 @@ typedef struct owner {
 } owner_t;
 
 static napi_env g_env;
+static id_table_t g_owners = {NULL, NULL, -1, 0};  // fronts by the number JavaScript holds
 static napi_ref g_on_events;
 static napi_async_context g_async;
 static bool g_dirty;  // JavaScript ran (a pick): the next turn ends with a callback, which runs its microtasks
@@ -133,11 +135,11 @@ static bool args(napi_env env, napi_callback_info info, size_t want, napi_value*
   return napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok && argc >= want;
 }
 
+/** The front a JavaScript number names, or NULL (destroyed, or never). */
 static owner_t* owner_of(napi_env env, napi_value value) {
-  void* data = NULL;
-  if (napi_get_value_external(env, value, &data) != napi_ok) return NULL;
-  owner_t* owner = data;
-  return owner != NULL && owner->front != NULL ? owner : NULL;
+  int32_t id;
+  if (napi_get_value_int32(env, value, &id) != napi_ok) return NULL;
+  return id_table_get(&g_owners, id);
 }
 
 /** An IPv4 or IPv6 address and a port, with every bound checked. 0, or an errno. */
@@ -161,6 +163,24 @@ static int read_address(napi_env env, napi_value address_value, napi_value port_
   return EINVAL;
 }
 
+/** The environment ends (process exit, worker end): every front closed, everything freed, no JavaScript called. */
+static void cleanup(void* arg) {
+  napi_env env = g_env;
+  hf_shutdown();
+  for (int32_t id = 0; id < g_owners.capacity; id++) {
+    owner_t* owner = id_table_get(&g_owners, id);
+    if (owner == NULL) continue;
+    if (env != NULL) napi_delete_reference(env, owner->pick);
+    free(owner);
+  }
+  id_table_release(&g_owners);
+  if (env != NULL) {
+    napi_delete_reference(env, g_on_events);
+    napi_async_destroy(env, g_async);
+  }
+  g_env = NULL;
+}
+
 /** httpInit(onEvents): once per process (a second call, e.g. from a worker thread, throws). */
 static napi_value Init(napi_env env, napi_callback_info info) {
   napi_value argv[1], name;
@@ -176,17 +196,15 @@ static napi_value Init(napi_env env, napi_callback_info info) {
   }
   hf_hooks_t hooks = {pick_hook, events_hook};
   if (hf_init(loop, &hooks) != 0) return throw_error(env, "httpInit(): could not set up the epoll set");
+  if (napi_add_env_cleanup_hook(env, cleanup, NULL) != napi_ok) {
+    hf_shutdown();
+    return throw_error(env, "httpInit(): could not register the cleanup hook");
+  }
   g_env = env;
   return NULL;
 }
 
-/** The front's handle was collected: its owner goes once the front is destroyed (an open front, never closed, is kept). */
-static void finalize_owner(napi_env env, void* data, void* hint) {
-  owner_t* owner = data;
-  if (owner->front == NULL) free(owner);
-}
-
-/** httpListen(address, port, connectTimeoutMs, responseTimeoutMs, pick): [front, id, port], or a negative errno. */
+/** httpListen(address, port, connectTimeoutMs, responseTimeoutMs, pick): [front, port] (front: its number, as in the event records), or a negative errno. */
 static napi_value Listen(napi_env env, napi_callback_info info) {
   napi_value argv[5];
   uint32_t connect_timeout, response_timeout;
@@ -207,18 +225,19 @@ static napi_value Listen(napi_env env, napi_callback_info info) {
     return throw_error(env, "httpListen(): could not keep pick");
   }
   hf_options_t options = {connect_timeout == 0 ? 1 : connect_timeout, response_timeout};
-  owner->front = hf_listen((struct sockaddr*)&storage, length, &options, owner, &error);
+  int32_t id = id_table_add(&g_owners, owner);
+  if (id >= 0) owner->front = hf_listen((struct sockaddr*)&storage, length, &options, owner, id, &error);
   if (owner->front == NULL) {
+    if (id >= 0) id_table_remove(&g_owners, id);
+    else error = ENOMEM;
     napi_delete_reference(env, owner->pick);
     free(owner);
     return make_int(env, -error);
   }
-  napi_value result, external;
-  napi_create_array_with_length(env, 3, &result);
-  napi_create_external(env, owner, finalize_owner, NULL, &external);
-  napi_set_element(env, result, 0, external);
-  napi_set_element(env, result, 1, make_int(env, hf_id(owner->front)));
-  napi_set_element(env, result, 2, make_int(env, hf_port(owner->front)));
+  napi_value result;
+  napi_create_array_with_length(env, 2, &result);
+  napi_set_element(env, result, 0, make_int(env, id));
+  napi_set_element(env, result, 1, make_int(env, hf_port(owner->front)));
   return result;
 }
 
@@ -346,12 +365,11 @@ static napi_value Destroy(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   owner_t* owner;
   if (!args(env, info, 1, argv) || (owner = owner_of(env, argv[0])) == NULL) return NULL;
-  hf_front_t* front = owner->front;
-  owner->front = NULL;
-  hf_destroy(front);
+  int32_t id = hf_id(owner->front);
+  hf_destroy(owner->front);
+  id_table_remove(&g_owners, id);
   napi_delete_reference(env, owner->pick);
-  // The external keeps pointing here until it is collected (finalize_owner): a NULL front tells later calls it is gone.
-  owner->pick = NULL;
+  free(owner);
   return NULL;
 }
 

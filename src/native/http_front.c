@@ -155,7 +155,6 @@ static uv_timer_t g_timer;
 static uint32_t g_generation;
 static int32_t g_live;  // listeners and connections: while there are any, they keep node's loop alive
 static hf_front_t* g_fronts;
-static int32_t g_front_ids;
 static hp_head_t g_head;  // scratch: one head is parsed at a time
 
 static id_table_t g_conns = {NULL, NULL, -1, 0};  // connections by id
@@ -206,10 +205,13 @@ static void emit(hf_front_t* front, int32_t type, int32_t slot, int32_t detail) 
 }
 
 static void flush_events(void) {
-  if (g_event_count == 0) return;
+  if (g_hooks.events == NULL) {
+    g_event_count = 0;  // shutting down: nobody to tell
+    return;
+  }
   size_t count = g_event_count / 4;
   g_event_count = 0;
-  g_hooks.events(g_events, count);
+  g_hooks.events(g_events, count);  // count 0: the binding still runs microtasks queued by picks
 }
 
 static bool buf_reserve(buf_t* b, uint32_t want) {
@@ -1227,7 +1229,7 @@ static void schedule_timer(void) {
   uv_timer_start(&g_timer, on_timer, period, period);
 }
 
-hf_front_t* hf_listen(const struct sockaddr* address, socklen_t length, const hf_options_t* options, void* owner, int* error) {
+hf_front_t* hf_listen(const struct sockaddr* address, socklen_t length, const hf_options_t* options, void* owner, int32_t id, int* error) {
   hf_front_t* front = calloc(1, sizeof(*front));
   if (front == NULL) {
     *error = ENOMEM;
@@ -1256,7 +1258,7 @@ hf_front_t* hf_listen(const struct sockaddr* address, socklen_t length, const hf
   }
   front->options = *options;
   front->owner = owner;
-  front->index = g_front_ids++;
+  front->index = id;
   front->next = g_fronts;
   g_fronts = front;
   schedule_timer();
@@ -1382,4 +1384,23 @@ void hf_destroy(hf_front_t* front) {
   else schedule_timer();
   flush_events();
   free(front);
+}
+
+static void free_handle(uv_handle_t* handle) {
+  (void)handle;  // static handles: nothing to free
+}
+
+void hf_shutdown(void) {
+  if (g_epoll < 0) return;
+  g_hooks.events = NULL;
+  while (g_fronts != NULL) hf_destroy(g_fronts);
+  uv_close((uv_handle_t*)&g_poll, free_handle);
+  uv_close((uv_handle_t*)&g_timer, free_handle);
+  close(g_epoll);
+  g_epoll = -1;
+  id_table_release(&g_conns);
+  free(g_events);
+  g_events = NULL;
+  g_event_count = g_event_cap = 0;
+  g_live = 0;
 }

@@ -64,8 +64,8 @@ typedef struct hf_options {
 /** Once per process. 0, or an errno. */
 int hf_init(uv_loop_t* loop, const hf_hooks_t* hooks);
 
-/** A front listening on `address` (owner: passed back to the pick hook). NULL and *error set on failure. */
-hf_front_t* hf_listen(const struct sockaddr* address, socklen_t length, const hf_options_t* options, void* owner, int* error);
+/** A front listening on `address` (owner: passed back to the pick hook; id: its number in the event records). NULL and *error set on failure. */
+hf_front_t* hf_listen(const struct sockaddr* address, socklen_t length, const hf_options_t* options, void* owner, int32_t id, int* error);
 
 /** Its small id, as in the event records. */
 int32_t hf_id(const hf_front_t* front);
@@ -96,5 +96,8 @@ void hf_close(hf_front_t* front);
 
 /** Closes every connection of a closing front now, then frees it. */
 void hf_destroy(hf_front_t* front);
+
+/** The environment ends: every front and connection closed and freed, the epoll set too; no hook is called. */
+void hf_shutdown(void);
 
 #endif

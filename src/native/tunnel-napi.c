@@ -139,20 +139,24 @@ static napi_value Listen(napi_env env, napi_callback_info info) {
   return make_int(env, listener_open((struct sockaddr*)&storage, length, backlog > 0 ? backlog : 511));
 }
 
+/** The id argument of a one-argument call, or false (an error thrown, naming the call). */
+static bool get_id(napi_env env, napi_callback_info info, const char* usage, int32_t* id) {
+  napi_value argv[1];
+  if (get_ints(env, info, 1, argv, id)) return true;
+  throw_error(env, usage);
+  return false;
+}
+
 /** listenerPort(id): the bound port, or a negative errno. */
 static napi_value ListenerPort(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
   int32_t id;
-  if (!get_ints(env, info, 1, argv, &id)) return throw_error(env, "listenerPort(id): an id expected");
-  return make_int(env, listener_port(id));
+  return get_id(env, info, "listenerPort(id): an id expected", &id) ? make_int(env, listener_port(id)) : NULL;
 }
 
 /** closeListener(id). */
 static napi_value CloseListener(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
   int32_t id;
-  if (!get_ints(env, info, 1, argv, &id)) return throw_error(env, "closeListener(id): an id expected");
-  listener_close(id);
+  if (get_id(env, info, "closeListener(id): an id expected", &id)) listener_close(id);
   return NULL;
 }
 
@@ -169,35 +173,28 @@ static napi_value Connect(napi_env env, napi_callback_info info) {
 
 /** abortConnect(id). */
 static napi_value AbortConnect(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
   int32_t id;
-  if (!get_ints(env, info, 1, argv, &id)) return throw_error(env, "abortConnect(id): an id expected");
-  tunnel_abort_connect(id);
+  if (get_id(env, info, "abortConnect(id): an id expected", &id)) tunnel_abort_connect(id);
   return NULL;
 }
 
 /** destroy(id): the EV_ bits of the sides it closed; not reported through onEvents. */
 static napi_value Destroy(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
   int32_t id;
-  if (!get_ints(env, info, 1, argv, &id)) return throw_error(env, "destroy(id): an id expected");
-  return make_int(env, tunnel_destroy(id));
+  return get_id(env, info, "destroy(id): an id expected", &id) ? make_int(env, tunnel_destroy(id)) : NULL;
 }
 
 /** drain(id): 0, or -1 (no such tunnel). */
 static napi_value Drain(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
   int32_t id;
-  if (!get_ints(env, info, 1, argv, &id)) return throw_error(env, "drain(id): an id expected");
-  return make_int(env, tunnel_drain(id));
+  return get_id(env, info, "drain(id): an id expected", &id) ? make_int(env, tunnel_drain(id)) : NULL;
 }
 
 /** activity(id): chunks moved so far (-1: no such tunnel). */
 static napi_value Activity(napi_env env, napi_callback_info info) {
-  napi_value argv[1], result;
   int32_t id;
-  if (!get_ints(env, info, 1, argv, &id)) return throw_error(env, "activity(id): an id expected");
-  napi_create_double(env, tunnel_activity(id), &result);
+  napi_value result;
+  if (!get_id(env, info, "activity(id): an id expected", &id) || napi_create_double(env, tunnel_activity(id), &result) != napi_ok) return NULL;
   return result;
 }
 

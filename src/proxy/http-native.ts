@@ -28,15 +28,15 @@ type NativePick = (client: number, host: string | undefined, path: string | unde
 
 interface HttpBinding {
   httpInit(onEvents: (records: Int32Array) => void): void;
-  httpListen(address: string, port: number, connectTimeoutMs: number, responseTimeoutMs: number, pick: NativePick): [object, number, number] | number;
-  httpAddBackend(front: object, slot: number, address: string, port: number): number;
-  httpRemoveBackend(front: object, slot: number): void;
-  httpIdle(front: object, slot: number): number;
-  httpStats(front: object, slot: number): Float64Array | undefined;
-  httpResume(front: object, client: number, slot: number, path?: string): number;
-  httpRespond(front: object, client: number, status: number, reason: string): number;
-  httpClose(front: object): void;
-  httpDestroy(front: object): void;
+  httpListen(address: string, port: number, connectTimeoutMs: number, responseTimeoutMs: number, pick: NativePick): [number, number] | number;
+  httpAddBackend(front: number, slot: number, address: string, port: number): number;
+  httpRemoveBackend(front: number, slot: number): void;
+  httpIdle(front: number, slot: number): number;
+  httpStats(front: number, slot: number): Float64Array | undefined;
+  httpResume(front: number, client: number, slot: number, path?: string): number;
+  httpRespond(front: number, client: number, status: number, reason: string): number;
+  httpClose(front: number): void;
+  httpDestroy(front: number): void;
 }
 
 // HF_EV_* and HF_R_* of src/native/http_front.h.
@@ -91,8 +91,8 @@ class NativeHttpFront extends FrontBase implements AttemptHandler<NativeAttempt>
   private readonly connectTimeoutMs: number;
   private readonly responseTimeoutMs: number;
   private readonly pick: RequestPick | undefined;
-  private handle: object | undefined;
-  private id = -1;
+  /** C's number for this front (as in the event records), while it listens. */
+  private handle: number | undefined;
   private bound: { host: string; port: number } | undefined;
   /** Backends by slot (C's index), and the slots by backend. */
   private readonly entries: Array<BackendEntry | undefined> = [];
@@ -125,9 +125,9 @@ class NativeHttpFront extends FrontBase implements AttemptHandler<NativeAttempt>
     const address = isIP(host) !== 0 ? host : (await lookup(host)).address;
     const result = this.native.httpListen(address, port, this.connectTimeoutMs, this.responseTimeoutMs, this.choose);
     if (typeof result === 'number') throw describeListenError(errnoError(result, 'listen', address, port), host, port);
-    [this.handle, this.id] = result;
-    this.bound = { host: address, port: result[2] };
-    fronts.set(this.id, this);
+    this.handle = result[0];
+    this.bound = { host: address, port: result[1] };
+    fronts.set(this.handle, this);
     for (const [id, slot] of this.slots) this.tellBackend(slot, this.entries[slot] as BackendEntry, id);
   }
 
@@ -158,7 +158,7 @@ class NativeHttpFront extends FrontBase implements AttemptHandler<NativeAttempt>
   }
 
   private tellBackend(slot: number, entry: BackendEntry, id: WorkerId): void {
-    const status = this.native.httpAddBackend(this.handle as object, slot, entry.host, entry.port);
+    const status = this.native.httpAddBackend(this.handle as number, slot, entry.host, entry.port);
     if (status !== 0) this.options.logger?.error({ backend: id, host: entry.host, port: entry.port, err: getSystemErrorName(status) }, 'front: cannot add the backend');
   }
 
@@ -291,9 +291,11 @@ class NativeHttpFront extends FrontBase implements AttemptHandler<NativeAttempt>
         clearTimeout(deadline);
         this.whenClosed = undefined;
         this.sweeper?.stop();
-        if (this.handle !== undefined) this.native.httpDestroy(this.handle);
+        if (this.handle !== undefined) {
+          this.native.httpDestroy(this.handle);
+          fronts.delete(this.handle);
+        }
         this.handle = undefined;
-        fronts.delete(this.id);
         resolve();
       };
       // After timeoutMs, what is still open is cut (httpDestroy).

@@ -239,6 +239,82 @@ for (const [implementation, env] of Object.entries(IMPLEMENTATIONS)) {
       assert.equal(front.connections(1), 0);
     });
 
+    // Lossless keep-alive reloads: the native data plane follows HTTP/1.x framing (src/native/h1frame.c).
+    const framing = { ...TIMEOUT, skip: implementation === 'native tunnel' ? false : 'HTTP/1.x framing is the native data plane\'s' };
+
+    it('ends a draining backend\'s keep-alive connection after its next response, which says Connection: close', framing, async () => {
+      const [a, b] = [await startHttpBackend('a', defer), await startHttpBackend('b', defer)];
+      const { front, port, events } = await startFront();
+      front.add({ id: 1, host: '127.0.0.1', port: a.port, weight: 1 });
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+      defer(() => agent.destroy());
+      assert.equal((await request(port, { agent })).body, 'a GET /');
+
+      front.add({ id: 2, host: '127.0.0.1', port: b.port, weight: 1 });
+      front.remove(1);
+      const last = await request(port, { agent });
+      assert.equal(last.body, 'a GET /', 'the request already on the connection is answered by its backend');
+      // The backend's own "keep-alive" stays beside it; "close" wins (RFC 9110 §7.6.1).
+      assert.match(last.headers.connection ?? '', /^close\b/);
+      await waitFor(() => events.drained.includes(1), { message: 'backend 1 drained while the client keeps its agent' });
+      assert.equal((await request(port, { agent })).body, 'b GET /', 'the next request reconnects to a ready backend');
+    });
+
+    it('follows chunked bodies, HEAD and 100-continue to the boundary, and cuts there', framing, async () => {
+      // A scripted backend: one response per request, the 100 Continue a moment before its final response.
+      const answers = [
+        'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n3;ext=1\r\n!!!\r\n0\r\nX-Trailer: 1\r\n\r\n',
+        'HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n',
+        'HTTP/1.1 100 Continue\r\n\r\n',
+        'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok',
+      ];
+      const backend = net.createServer((socket) => {
+        let received = '';
+        socket.on('data', (chunk) => {
+          received += chunk.toString('latin1');
+          if (received.includes('GET /1 ')) socket.write(answers[0] as string);
+          if (received.includes('HEAD /2 ')) socket.write(answers[1] as string);
+          if (received.endsWith('body')) {
+            socket.write(answers[2] as string);
+            setTimeout(() => socket.write(answers[3] as string), 50);
+          }
+          received = '';
+        });
+      });
+      const { front, client } = await connectThrough(backend);
+      const replies: string[] = [];
+      client.on('data', (chunk: Buffer) => replies.push(chunk.toString('latin1')));
+      const ended = new Promise<void>((resolve) => client.once('end', resolve));
+      const until = (text: string) => waitFor(() => replies.join('').endsWith(text), { message: `reply ending ${JSON.stringify(text)}` });
+
+      client.write('GET /1 HTTP/1.1\r\nHost: x\r\n\r\n');
+      await until('0\r\nX-Trailer: 1\r\n\r\n');
+      client.write('HEAD /2 HTTP/1.1\r\nHost: x\r\n\r\n');
+      await until('Content-Length: 5\r\n\r\n');
+      front.remove(1);
+      client.write('POST /3 HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\nbody');
+      await ended;
+      assert.equal(
+        replies.join(''),
+        `${answers[0]}${answers[1]}` + 'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok',
+      );
+      assert.equal(front.connections(1), 0, 'the backend\'s connection closed at the boundary');
+    });
+
+    it('leaves a connection that does not speak HTTP/1.x open when its backend drains', framing, async () => {
+      const { front, client } = await connectThrough(net.createServer((peer) => peer.pipe(peer)));
+      const echoed = () => new Promise<string>((resolve) => client.once('data', (chunk: Buffer) => resolve(chunk.toString())));
+      let reply = echoed();
+      client.write('HELLO 1\r\n');
+      assert.equal(await reply, 'HELLO 1\r\n');
+      front.remove(1);
+      await delay(50);
+      reply = echoed();
+      client.write('HTTP/1.1 200 OK\r\n\r\n');
+      assert.equal(await reply, 'HTTP/1.1 200 OK\r\n\r\n');
+      assert.equal(front.connections(1), 1);
+    });
+
     it('reports an idle removed backend drained at once, but not synchronously', TIMEOUT, async () => {
       const { front, events } = await startFront();
       front.add({ id: 7, host: '127.0.0.1', port: 1, weight: 1 });
