@@ -17,6 +17,7 @@ import { createNativeHttpFront } from '../../src/proxy/http-native.js';
 import { nativeTunnelPath } from '../../src/proxy/native-tunnel.js';
 import { recordEvents, request, startHttpBackend, useCleanup } from '../helpers/proxy-fixtures.js';
 import { delay, waitFor } from '../helpers/wait-for.js';
+import { seededRandom } from '../helpers/random.js';
 
 const DURATION_MS = Number(process.env.SUPERVISE_FUZZ_MS ?? 2500);
 const CLIENTS = 16;
@@ -29,17 +30,6 @@ const PATHS: Array<[string, CreateFront]> = [
   ['javascript', createJavaScriptHttpFront],
 ];
 
-/** mulberry32: small, seedable, good enough to pick cuts and actions. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const openFds = () => readdirSync('/proc/self/fd').length;
 
@@ -164,7 +154,7 @@ for (const [path, create] of PATHS) {
       const counter = { n: 0, ok: 0 };
       const deadline = Date.now() + DURATION_MS;
       try {
-        await Promise.all(Array.from({ length: CLIENTS }, (_, i) => client(port, random(seed + i), deadline, counter)));
+        await Promise.all(Array.from({ length: CLIENTS }, (_, i) => client(port, seededRandom(seed + i), deadline, counter)));
       } catch (error) {
         throw new Error(`fuzz failed (replay: SUPERVISE_FUZZ_SEED=${seed}): ${(error as Error).message}`, { cause: error });
       }
