@@ -185,7 +185,7 @@ static void on_epoll(uv_poll_t* handle, int status, int events) {
 
 // ------------------------------------------------------------ the interface (tunnel.h)
 
-static void free_handle(uv_handle_t* handle) {
+static void handle_freed(uv_handle_t* handle) {
   free(handle);
 }
 
@@ -206,7 +206,8 @@ int tunnels_init(uv_loop_t* loop, int32_t* batch, int32_t capacity, tunnel_flush
   uv_timer_init(loop, g_accept_timer);
   uv_unref((uv_handle_t*)g_accept_timer);
   if (uv_poll_start(g_epoll_poll, UV_READABLE, on_epoll) != 0) {
-    tunnels_shutdown();
+    // Synchronously, before anything ran: uv_close's callbacks come on the next turn of the loop.
+    tunnels_shutdown(handle_freed);
     return EIO;
   }
   // Referenced only while tunnels or listeners exist: they keep node's loop alive, as sockets would.
@@ -218,7 +219,7 @@ int tunnels_init(uv_loop_t* loop, int32_t* batch, int32_t capacity, tunnel_flush
   return 0;
 }
 
-void tunnels_shutdown(void) {
+void tunnels_shutdown(uv_close_cb closed) {
   if (g_epoll < 0) return;
   for (int32_t id = 0; id < g_capacity; id++) {
     tunnel_t* t = g_table[id];
@@ -238,8 +239,8 @@ void tunnels_shutdown(void) {
   free(g_listeners);
   g_listeners = NULL;
   g_listener_count = 0;
-  uv_close((uv_handle_t*)g_epoll_poll, free_handle);
-  uv_close((uv_handle_t*)g_accept_timer, free_handle);
+  uv_close((uv_handle_t*)g_epoll_poll, closed);
+  uv_close((uv_handle_t*)g_accept_timer, closed);
   g_epoll_poll = NULL;
   g_accept_timer = NULL;
   close(g_epoll);

@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tunnel.h"
@@ -50,10 +51,31 @@ static napi_value make_int(napi_env env, int32_t value) {
   return result;
 }
 
-/** The environment is going away (process exit, worker termination): every socket closes, the module may be initialised again. */
-static void cleanup(void* arg) {
+/** Frees a closed libuv handle of the module (while the module is surely loaded). */
+static void handle_freed(uv_handle_t* handle) {
+  free(handle);
+}
+
+static napi_async_cleanup_hook_handle g_cleanup;
+static int g_handles_closing;
+
+/** One of the module's libuv handles has closed; after the last, node may unload the module (its code ran the callback). */
+static void handle_closed(uv_handle_t* handle) {
+  free(handle);
+  if (--g_handles_closing == 0) napi_remove_async_cleanup_hook(g_cleanup);
+}
+
+/**
+ * The environment is going away (process exit, worker termination): every
+ * socket closes, the module may be initialised again. Asynchronous, because
+ * libuv handles close on the next turn of the loop, and their close callback
+ * is code of this module: node must not unload it before.
+ */
+static void cleanup(napi_async_cleanup_hook_handle handle, void* arg) {
   napi_env env = g_env;
-  tunnels_shutdown();
+  g_cleanup = handle;
+  g_handles_closing = 2;  // tunnel-loop.c's poll handle and timer
+  tunnels_shutdown(handle_closed);
   if (env != NULL) {
     napi_delete_reference(env, g_on_events);
     napi_delete_reference(env, g_batch_ref);
@@ -84,8 +106,8 @@ static napi_value Init(napi_env env, napi_callback_info info) {
   }
   int status = tunnels_init(loop, (int32_t*)data, (int32_t)(length / 3 > INT32_MAX ? INT32_MAX : length / 3), flush_events);
   if (status != 0) return throw_error(env, "init(): could not set up the epoll set");
-  if (napi_add_env_cleanup_hook(env, cleanup, NULL) != napi_ok) {
-    tunnels_shutdown();
+  if (napi_add_async_cleanup_hook(env, cleanup, NULL, NULL) != napi_ok) {
+    tunnels_shutdown(handle_freed);
     return throw_error(env, "init(): could not register the cleanup hook");
   }
   g_env = env;

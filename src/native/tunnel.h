@@ -36,8 +36,12 @@ typedef void (*tunnel_flush_cb)(int32_t count);
  */
 int tunnels_init(uv_loop_t* loop, int32_t* batch, int32_t capacity, tunnel_flush_cb flush);
 
-/** Closes every socket and frees everything (the environment is going away). */
-void tunnels_shutdown(void);
+/**
+ * Closes every socket and frees everything (the environment is going away).
+ * Its two libuv handles close asynchronously: `closed` is called for each
+ * (it frees the handle), then the module may be initialised again.
+ */
+void tunnels_shutdown(uv_close_cb closed);
 
 /** Binds and listens: the listener's id, or a negative errno. */
 int32_t listener_open(const struct sockaddr* address, socklen_t length, int backlog);

@@ -24,6 +24,11 @@ export abstract class FrontBase implements BoundFront {
     this.dispatcher = new Dispatcher(this.registry, options.events, options.logger, options.queueTimeoutMs ?? DEFAULT_QUEUE_TIMEOUT_MS);
   }
 
+  /** JavaScript unless a subclass hands the bytes to the native addon (status: front.dataPath). */
+  get dataPath(): 'native' | 'javascript' {
+    return 'javascript';
+  }
+
   /** The deadlines the sweeper enforces, in ms; 0 turns one off. */
   protected abstract timeoutsMs(): number[];
   /** One pass of the sweeper: time out what has waited too long. */

@@ -88,6 +88,9 @@ interface NativeAttempt extends Attempt {
 
 class NativeHttpFront extends FrontBase implements AttemptHandler<NativeAttempt> {
   protected readonly server = undefined;
+  override get dataPath(): 'native' {
+    return 'native';
+  }
   private readonly connectTimeoutMs: number;
   private readonly responseTimeoutMs: number;
   private readonly pick: RequestPick | undefined;

@@ -52,7 +52,9 @@ class NativeTunnel extends TunnelBase implements NativeTunnelOwner {
 }
 
 class NativeTcpFront extends TcpFrontBase<NativeTunnel> implements NativeListenerOwner {
-  readonly dataPath = 'native';
+  override get dataPath(): 'native' {
+    return 'native';
+  }
   protected readonly server = undefined;
   private listenerId = -1;
   private bound: { host: string; port: number } | undefined;

@@ -49,7 +49,6 @@ class SocketTunnel extends TunnelBase {
 const sharedReadBuffer = Buffer.allocUnsafe(64 * 1024);
 
 class SocketTcpFront extends TcpFrontBase<SocketTunnel> {
-  readonly dataPath = 'javascript';
   protected readonly server: net.Server;
 
   constructor(options: FrontOptions) {
