@@ -2,8 +2,10 @@
 // JavaScript one, http-proxy.ts) share with their users: the pick function a
 // router gives them, and the per-backend request counters read on scrape.
 
-import type { WorkerId } from '../core/types.js';
+import type { RequestStats, WorkerId } from '../core/types.js';
 import type { FrontOptions } from './options.js';
+
+export type { RequestStats } from '../core/types.js';
 
 /**
  * Chooses the backend of one request, from its Host header and its path, not
@@ -23,16 +25,6 @@ export interface HttpFrontOptions extends FrontOptions {
 /** Latency buckets, in ms: each count is of requests at most this long (cumulative, as Prometheus' `le`). */
 export const LATENCY_BUCKETS_MS = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000] as const;
 
-export interface RequestStats {
-  readonly id: WorkerId;
-  /** Responses by status class: [1xx, 2xx, 3xx, 4xx, 5xx]. */
-  readonly classes: number[];
-  /** Cumulative counts per LATENCY_BUCKETS_MS bound. */
-  readonly buckets: number[];
-  /** Sum of the latencies, ms (request head read to response end). */
-  readonly sum: number;
-  readonly count: number;
-}
 
 /** The counters of one backend on the JavaScript path (C keeps its own). */
 export class RequestCounter {
