@@ -10,6 +10,7 @@ import { createClusterLauncher } from '../launchers/cluster.js';
 import { createSpawnLauncher } from '../launchers/spawn.js';
 import type { Logger } from '../log.js';
 import { createFront } from '../proxy/index.js';
+import { startSupervisorNotify } from '../notify/supervisor-notify.js';
 import { createFileWatcher } from '../watch/file-watcher.js';
 import { assertPortFree, portError } from './port-check.js';
 import { SupervisorService } from './service.js';
@@ -84,7 +85,10 @@ export async function runSupervisor(config: Config, logger: Logger, options: { s
   let frontClosed: Promise<void> | undefined;
   const closeFront = () => (frontClosed ??= front?.close(config.killTimeoutMs));
   const api: SupervisorService = new SupervisorService(supervisor, {
-    onStopping: () => void closeFront(),
+    onStopping: () => {
+      notify?.stopping();
+      void closeFront();
+    },
     onStopped: async () => {
       await closeAll();
       logger.info('stopped');
@@ -92,6 +96,9 @@ export async function runSupervisor(config: Config, logger: Logger, options: { s
     },
   });
   closers.push(() => launcher.close());
+  // Before any worker starts: it removes NOTIFY_SOCKET from the environment they inherit.
+  const notify = startSupervisorNotify(api, { logger });
+  closers.push(() => notify?.close());
 
   try {
     // The control socket first: a second supervisor on the same socket must fail

@@ -55,7 +55,10 @@ export class SupervisorService implements SupervisorApi {
       });
       return this.reloadQueued;
     }
-    const run = this.serialize(() => rollingReload(this.supervisor, reason));
+    const run = this.serialize(() => {
+      this.supervisor.emitReloadStart();
+      return rollingReload(this.supervisor, reason);
+    });
     this.reloadRunning = run.finally(() => {
       this.reloadRunning = undefined;
     });

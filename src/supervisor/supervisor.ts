@@ -331,6 +331,10 @@ export class Supervisor {
     }
   }
 
+  emitReloadStart(): void {
+    this.emit({ type: 'reload-start' });
+  }
+
   emitReload(ok: boolean): void {
     this.emit({ type: 'reload', ok });
   }
