@@ -11,6 +11,7 @@ import { OPTIONS } from '../options.js';
 import { buildSystem } from '../system-config.js';
 import { EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, isSuperviseError, UsageError } from '../errors.js';
 import { runCtl } from './ctl.js';
+import { runExport } from './export.js';
 
 const { version } = createRequire(import.meta.url)('../../../package.json') as { version: string };
 const SCRIPT = /\.(c|m)?js$/i;
@@ -61,6 +62,9 @@ function reclaimScript(flags: RawSettings, positional: string[], command: string
 export async function main(argv: readonly string[]): Promise<number> {
   let args = argv.slice(2);
   if (args[0] === 'ctl') return runCtl(args.slice(1), process.stdout, process.stderr);
+  if (args[0] === 'export') {
+    return runExport(args.slice(1), { cwd: process.cwd(), defaultConfig: upFile(process.cwd()), stdout: process.stdout, stderr: process.stderr });
+  }
   // `supervise up`: the system file of the current folder.
   if (args[0] === 'up') {
     const file = upFile(process.cwd());
