@@ -36,6 +36,8 @@ function service(app: AppFacts): Record<string, unknown> {
       start_period: `${app.startupSeconds}s`,
     },
     stop_grace_period: `${app.stopSeconds}s`,
+    // supervise replaces any worker that exits unasked, whatever its code.
+    restart: 'unless-stopped',
     ...(app.app.dependsOn.length === 0
       ? {}
       : { depends_on: Object.fromEntries(app.app.dependsOn.map((name) => [dnsName(name), { condition: 'service_healthy' }])) }),
