@@ -23,6 +23,7 @@ Examples:
                                                           3 servers on 8000-8002 behind a front on 8080
   supervise --config supervise.yaml                       several apps from one file (apps:, front:, defaults:)
   supervise up                                            the same with ./supervise.yaml
+  supervise export kubernetes|systemd|compose [-o dir]   the same system on another engine (docs/export.md)
   supervise ctl status [app] | scale [app] <n|+n|-n> | reload [app] | restart [app] <slot> | apply | stop | metrics
 
 Durations: 500, 500ms, 10s, 2m. Sizes: 512K, 512M, 1G.
