@@ -148,8 +148,6 @@ export interface SupervisorApi {
 export type SupervisorEvent =
   | { readonly type: 'worker-state'; readonly id: WorkerId; readonly slot: number; readonly from: WorkerState; readonly to: WorkerState }
   | { readonly type: 'worker-restart'; readonly slot: number }
-  /** A rolling reload begins (its end is `reload`): systemd hears RELOADING=1. */
-  | { readonly type: 'reload-start' }
   | { readonly type: 'reload'; readonly ok: boolean }
   | { readonly type: 'health-failure'; readonly id: WorkerId; readonly slot: number };
 
