@@ -9,7 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { NotifyReceiver, notifyAvailable, type NotifyMessage } from '../../src/notify/socket.js';
-import { controlGet, httpGet, killAll, startSupervise, tempDir, type StatusBody } from '../helpers/supervise.js';
+import { controlCall, controlGet, freePort, httpGet, killAll, startSupervise, tempDir, type StatusBody } from '../helpers/supervise.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 after(killAll);
@@ -88,6 +88,37 @@ describe('the supervisor speaks the notify protocol', { skip: !notifyAvailable()
       const gaps = pings.slice(1).map((m, i) => m.at - pings[i]!.at);
       assert.ok(Math.max(...gaps) < WATCHDOG_USEC / 1000, `every gap between pings within WATCHDOG_USEC: ${gaps.join(', ')} ms`);
       assert.deepEqual([...new Set(received.map((m) => m.pid))], [sup.child.pid], 'every message from the master itself');
+    } finally {
+      receiver.close();
+    }
+  });
+
+  test('a system of two apps: READY=1 once both are ready; ctl apply is a reload to systemd', async () => {
+    const dir = tempDir();
+    const socketPath = join(dir, 'systemd-notify.sock');
+    writeFileSync(join(dir, 'fast.cjs'), "require('node:http').createServer((q, s) => s.end('fast')).listen(Number(process.env.PORT));\n");
+    writeFileSync(join(dir, 'slow.cjs'), "setTimeout(() => require('node:http').createServer((q, s) => s.end('slow')).listen(Number(process.env.PORT)), 1500);\n");
+    const [fastPort, slowPort] = [await freePort(), await freePort()];
+    writeFileSync(join(dir, 'supervise.yaml'), `apps:\n  fast: { script: fast.cjs, workers: 1, port: ${fastPort} }\n  slow: { script: slow.cjs, workers: 1, port: ${slowPort} }\n`);
+    const received: Received[] = [];
+    const receiver = NotifyReceiver.listen(socketPath, (message) => received.push({ ...message, at: Date.now() }));
+    try {
+      const started = Date.now();
+      const sup = await startSupervise(['--config', join(dir, 'supervise.yaml')], { port: null, cwd: dir, env: { NOTIFY_SOCKET: socketPath } });
+      const ready = await waitFor(() => received.find((m) => m.fields.get('READY') === '1'), { timeoutMs: 15_000, message: 'READY=1' });
+      assert.ok(ready.at - started >= 1500, 'not before the slow app listened');
+      assert.equal(ready.fields.get('STATUS'), 'fast 1/1, slow 1/1 ready');
+      assert.equal((await httpGet(slowPort)).body, 'slow');
+
+      const applied = await controlCall(sup.control, 'POST', '/apply');
+      assert.equal(applied.status, 200, applied.body);
+      const firstLines = () => received.filter((m) => !m.fields.has('WATCHDOG')).map((m) => m.text.split('\n')[0]);
+      await waitFor(() => firstLines().length >= 3, { message: 'the notifications of the apply' });
+      const texts = firstLines();
+      assert.deepEqual(texts.slice(texts.indexOf('READY=1')), ['READY=1', 'RELOADING=1', 'READY=1'], 'RELOADING=1 then READY=1 around the apply, in that order');
+      sup.child.kill('SIGTERM');
+      assert.equal((await sup.exited).code, 0);
+      assert.equal(received.at(-1)?.fields.get('STOPPING'), '1');
     } finally {
       receiver.close();
     }
