@@ -52,11 +52,9 @@ export interface AppFacts {
   readonly memoryLimitBytes: number | undefined;
 }
 
-/** Fields the liveness work (issue 10) adds to AppConfig; read when present. */
+/** The liveness settings of SPEC §9 (Config's `liveness`, `heartbeatTimeoutMs`); read where present. */
 interface LivenessSettings {
-  readonly liveness?: string | { readonly path?: string };
-  readonly livenessIntervalMs?: number;
-  readonly livenessThreshold?: number;
+  readonly liveness?: { readonly path: string; readonly intervalMs: number; readonly threshold: number } | undefined;
   readonly heartbeatTimeoutMs?: number;
 }
 
@@ -81,7 +79,7 @@ export function imagePath(system: SystemConfig, path: string): string {
   return inside.startsWith('..') ? path : join(IMAGE_ROOT, inside);
 }
 
-function appCommand(app: AppConfig, port: number): string[] {
+function appCommand(app: AppConfig & LivenessSettings, port: number): string[] {
   if (app.mode === 'spawn') {
     // One server per container: the worker slot is always 0, the port fixed.
     return app.args.map((arg) => arg.replaceAll('{port}', String(port)).replaceAll('{worker}', '0'));
@@ -93,6 +91,7 @@ function appCommand(app: AppConfig, port: number): string[] {
     'supervise', '-w', String(app.workers), '--port', String(port), '--host', '0.0.0.0', '--control', POD_CONTROL,
     '--kill-timeout', `${app.killTimeoutMs}ms`, '--ready-timeout', `${app.readyTimeoutMs}ms`,
     ...(app.waitReady ? ['--wait-ready'] : []),
+    ...(app.heartbeatTimeoutMs === undefined ? [] : ['--heartbeat-timeout', `${app.heartbeatTimeoutMs}ms`]),
     ...(app.maxMemoryBytes === undefined ? [] : ['--max-memory', String(app.maxMemoryBytes)]),
     '--log-format', 'json', script, ...app.args,
   ];
@@ -107,14 +106,13 @@ function livenessProbe(app: AppConfig & LivenessSettings): Probe | undefined {
       periodSeconds: 10, timeoutSeconds: 5, successThreshold: 1, failureThreshold: Math.max(1, Math.ceil(heartbeatMs / 10_000)),
     };
   }
-  const path = typeof app.liveness === 'string' ? app.liveness : app.liveness?.path;
-  if (path === undefined) return undefined;
+  if (app.liveness === undefined) return undefined;
   return {
-    target: { kind: 'http', path },
-    periodSeconds: seconds(app.livenessIntervalMs ?? 10_000),
+    target: { kind: 'http', path: app.liveness.path },
+    periodSeconds: seconds(app.liveness.intervalMs),
     timeoutSeconds: seconds(app.health.timeoutMs),
     successThreshold: 1,
-    failureThreshold: app.livenessThreshold ?? 3,
+    failureThreshold: app.liveness.threshold,
   };
 }
 

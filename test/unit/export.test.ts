@@ -67,6 +67,15 @@ describe('kubernetes', () => {
     assert.equal(list.some((o) => o.kind === 'HorizontalPodAutoscaler'), false);
   });
 
+  test('--liveness (spawn): an httpGet liveness probe with its interval and threshold', () => {
+    const system = systemFromYaml(API);
+    // The liveness settings of SPEC §9, as the loader gives them.
+    const apps = system.apps.map((app) => ({ ...app, liveness: { path: '/alive', intervalMs: 7000, threshold: 5 } }));
+    const list = kubernetesManifests({ ...system, apps }, NO_IMAGES, 'shop').flatMap((file) => file.objects);
+    const probe = find(list, 'Deployment', 'api').spec.template.spec.containers[0].livenessProbe;
+    assert.deepEqual(probe, { httpGet: { path: '/alive', port: 'http' }, periodSeconds: 7, timeoutSeconds: 3, successThreshold: 1, failureThreshold: 5 });
+  });
+
   test('autoscale: an HPA on CPU, the Deployment leaves replicas to it and requests CPU', () => {
     const list = objects(`${API}    autoscale: { min: 2, max: 8, cpu: 65 }\n`);
     const deployment = find(list, 'Deployment', 'api');
