@@ -11,7 +11,7 @@
 
 import type { FrontEvents, WorkerId } from '../core/types.js';
 import type { Logger } from 'pino';
-import type { BackendEntry, BackendRegistry } from './backend-registry.js';
+import type { BackendEntry, Backends } from './backend-registry.js';
 
 /** How long a client waits for a backend while none is in rotation (HAProxy: `timeout queue`). */
 export const DEFAULT_QUEUE_TIMEOUT_MS = 10_000;
@@ -49,7 +49,7 @@ export class Dispatcher {
   private readonly queue = new Map<Attempt, Waiting>();
 
   constructor(
-    private readonly registry: BackendRegistry,
+    private readonly registry: Backends,
     private readonly events: FrontEvents,
     private readonly logger: Logger | undefined,
     readonly queueTimeoutMs: number,
@@ -57,7 +57,8 @@ export class Dispatcher {
 
   /** Connects `attempt` to the next backend it has not failed on; queues it while none is in rotation. */
   dispatch<A extends Attempt>(attempt: A, handler: AttemptHandler<A>, choose?: Choose): void {
-    const backend = choose === undefined ? this.registry.pick(attempt.failed) : choose(attempt.failed);
+    // Without a request (tcp), the registry's route ignores host and path.
+    const backend = choose === undefined ? this.registry.route(undefined, '', attempt.failed)?.backend : choose(attempt.failed);
     if (backend !== undefined) {
       this.registry.acquire(backend);
       attempt.backend = backend;

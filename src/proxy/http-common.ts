@@ -1,26 +1,17 @@
 // What both http data paths (the native one, http-native.ts, and the
-// JavaScript one, http-proxy.ts) share with their users: the pick function a
-// router gives them, and the per-backend request counters read on scrape.
+// JavaScript one, http-proxy.ts) share: their defaults, and the per-backend
+// request counters read on scrape.
 
 import type { RequestStats, WorkerId } from '../core/types.js';
 import type { FrontOptions } from './options.js';
 
 export type { RequestStats } from '../core/types.js';
 
-/**
- * Chooses the backend of one request, from its Host header and its path, not
- * one of `exclude` (backends whose connect failed for this request). `path`
- * replaces the request's path (a router stripping a prefix). Undefined: 502.
- */
-export type RequestPick = (host: string, path: string, exclude?: ReadonlySet<WorkerId>) => { backend: WorkerId; path?: string } | undefined;
 
 /** How long a backend may take to send its response head, from the end of the request, when idleTimeoutMs is not given. */
 export const DEFAULT_HTTP_RESPONSE_TIMEOUT_MS = 60_000;
 
-export interface HttpFrontOptions extends FrontOptions {
-  /** Default: the front's balancer over every backend added. */
-  readonly pick?: RequestPick;
-}
+export type HttpFrontOptions = FrontOptions;
 
 /** Latency buckets, in ms: each count is of requests at most this long (cumulative, as Prometheus' `le`). */
 export const LATENCY_BUCKETS_MS = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000] as const;

@@ -1,9 +1,9 @@
 // The http front's native data path (src/native/http_front.c, Linux): C
 // accepts, frames requests strictly, forwards them over per-backend keep-alive
 // pools and relays the responses; this class keeps the policy, as FrontBase
-// does for every front — which backend takes a request (the dispatcher, or a
-// router's pick function; once per request), the queue while none is in
-// rotation, the registry's accounting (least-conn, drains), reports of failed
+// does for every front — which backend takes a request (the dispatcher over the
+// registry's route(): the balancer, or the routing front's router; once per
+// request), the queue while none is in rotation, the registry's accounting (least-conn, drains), reports of failed
 // connects (passive health checks), logging. Where the module did not build or
 // cannot load, or with SUPERVISE_HTTP_NATIVE=0, http-proxy.ts's JavaScript
 // front does the same.
@@ -13,10 +13,10 @@ import { isIP } from 'node:net';
 import { getSystemErrorName } from 'node:util';
 import type { Backend, WorkerId } from '../core/types.js';
 import type { BackendEntry } from './backend-registry.js';
-import type { Attempt, AttemptHandler, Choose } from './dispatch.js';
+import type { Attempt, AttemptHandler } from './dispatch.js';
 import { ConnectTimeoutError } from './errors.js';
-import { FrontBase } from './front-base.js';
-import { DEFAULT_HTTP_RESPONSE_TIMEOUT_MS, type HttpFrontOptions, type RequestPick, type RequestStats } from './http-common.js';
+import { FrontBase, type BackendsFactory } from './front-base.js';
+import { DEFAULT_HTTP_RESPONSE_TIMEOUT_MS, type HttpFrontOptions, type RequestStats } from './http-common.js';
 import { describeListenError } from './listen.js';
 import { errnoError, nativeAddon } from './native-tunnel.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, type BoundFront } from './options.js';
@@ -83,6 +83,9 @@ interface NativeAttempt extends Attempt {
   /** While the pick hook runs: what to answer C; afterwards (queued), undefined. */
   result: PickResult | undefined;
   sync: boolean;
+  readonly host: string;
+  readonly requestPath: string;
+  /** The path the route rewrote the request's to, if it did. */
   path: string | undefined;
 }
 
@@ -93,7 +96,6 @@ class NativeHttpFront extends FrontBase implements AttemptHandler<NativeAttempt>
   }
   private readonly connectTimeoutMs: number;
   private readonly responseTimeoutMs: number;
-  private readonly pick: RequestPick | undefined;
   /** C's number for this front (as in the event records), while it listens. */
   private handle: number | undefined;
   private bound: { host: string; port: number } | undefined;
@@ -101,6 +103,8 @@ class NativeHttpFront extends FrontBase implements AttemptHandler<NativeAttempt>
   private readonly entries: Array<BackendEntry | undefined> = [];
   private readonly slots = new Map<WorkerId, number>();
   private readonly freeSlots: number[] = [];
+  /** The address C has for each slot. */
+  private readonly told: Array<string | undefined> = [];
   /** Clients waiting in the dispatcher's queue, by C's number for them. */
   private readonly queued = new Map<number, NativeAttempt>();
   private closing: Promise<void> | undefined;
@@ -109,11 +113,11 @@ class NativeHttpFront extends FrontBase implements AttemptHandler<NativeAttempt>
   constructor(
     options: HttpFrontOptions,
     private readonly native: HttpBinding,
+    backends?: BackendsFactory,
   ) {
-    super(options);
+    super(options, backends);
     this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     this.responseTimeoutMs = options.idleTimeoutMs ?? DEFAULT_HTTP_RESPONSE_TIMEOUT_MS;
-    this.pick = options.pick;
   }
 
   // C times connects and responses out itself; the sweeper only runs the dispatcher's queue.
@@ -131,7 +135,6 @@ class NativeHttpFront extends FrontBase implements AttemptHandler<NativeAttempt>
     this.handle = result[0];
     this.bound = { host: address, port: result[1] };
     fronts.set(this.handle, this);
-    for (const [id, slot] of this.slots) this.tellBackend(slot, this.entries[slot] as BackendEntry, id);
   }
 
   override address(): { host: string; port: number } {
@@ -140,29 +143,38 @@ class NativeHttpFront extends FrontBase implements AttemptHandler<NativeAttempt>
   }
 
   override add(backend: Backend): void {
-    if (isIP(backend.host) === 0) {
-      // C connects to addresses: a host name is resolved once, then the backend joins.
-      lookup(backend.host).then(
-        ({ address }) => this.add({ ...backend, host: address }),
-        (error: Error) => this.options.logger?.error({ backend: backend.id, host: backend.host, err: error.message }, 'front: cannot resolve the backend'),
-      );
+    if (isIP(backend.host) !== 0) {
+      super.add(backend);
       return;
     }
-    const entry = this.registry.add(backend);
-    let slot = this.slots.get(backend.id);
-    if (slot === undefined) {
-      slot = this.freeSlots.pop() ?? this.entries.length;
-      this.slots.set(backend.id, slot);
-    }
-    this.entries[slot] = entry;
-    if (this.handle !== undefined) this.tellBackend(slot, entry, backend.id);
-    // C knows the backend now: clients waiting for one may go to it.
-    this.dispatcher.backendAdded(backend.id);
+    // C connects to addresses: a host name is resolved once, then the backend joins.
+    lookup(backend.host).then(
+      ({ address }) => super.add({ ...backend, host: address }),
+      (error: Error) => this.options.logger?.error({ backend: backend.id, host: backend.host, err: error.message }, 'front: cannot resolve the backend'),
+    );
   }
 
-  private tellBackend(slot: number, entry: BackendEntry, id: WorkerId): void {
-    const status = this.native.httpAddBackend(this.handle as number, slot, entry.host, entry.port);
-    if (status !== 0) this.options.logger?.error({ backend: id, host: entry.host, port: entry.port, err: getSystemErrorName(status) }, 'front: cannot add the backend');
+  /**
+   * C's slot for a backend chosen for a request, told to C the first time (or
+   * when its address changed): backends may reach the registry without add()
+   * (the routing front's apps add theirs to its registry).
+   */
+  private slotFor(entry: BackendEntry): number | undefined {
+    let slot = this.slots.get(entry.id);
+    const known = slot === undefined ? undefined : this.entries[slot];
+    if (slot !== undefined && known === entry && this.told[slot] === `${entry.host}:${entry.port}`) return slot;
+    if (slot === undefined) {
+      slot = this.freeSlots.pop() ?? this.entries.length;
+      this.slots.set(entry.id, slot);
+    }
+    this.entries[slot] = entry;
+    const status = isIP(entry.host) === 0 || this.handle === undefined ? -22 : this.native.httpAddBackend(this.handle, slot, entry.host, entry.port);
+    if (status !== 0) {
+      this.options.logger?.error({ backend: entry.id, host: entry.host, port: entry.port, err: getSystemErrorName(status) }, 'front: cannot add the backend');
+      return undefined;
+    }
+    this.told[slot] = `${entry.host}:${entry.port}`;
+    return slot;
   }
 
   override remove(id: WorkerId): void {
@@ -171,12 +183,14 @@ class NativeHttpFront extends FrontBase implements AttemptHandler<NativeAttempt>
     if (slot !== undefined && this.handle !== undefined) this.native.httpRemoveBackend(this.handle, slot);
   }
 
-  /** A removed backend drained: its slot may serve another. */
+  /** A removed backend drained: its idle pooled connections close, and its slot may serve another. */
   protected override backendForgotten(entry: BackendEntry): void {
     const slot = this.slots.get(entry.id);
     if (slot === undefined) return;
+    if (this.handle !== undefined) this.native.httpRemoveBackend(this.handle, slot);
     this.slots.delete(entry.id);
     this.entries[slot] = undefined;
+    this.told[slot] = undefined;
     this.freeSlots.push(slot);
   }
 
@@ -206,7 +220,9 @@ class NativeHttpFront extends FrontBase implements AttemptHandler<NativeAttempt>
 
   /** C's pick hook: report the connect that failed (if any), then let the dispatcher choose, or queue. */
   private readonly choose: NativePick = (client, host, path, failed, errno) => {
-    const attempt: NativeAttempt = { client, backend: undefined, failed: undefined, result: undefined, sync: true, path: undefined };
+    const attempt: NativeAttempt = {
+      client, backend: undefined, failed: undefined, result: undefined, sync: true, host: host ?? '', requestPath: path ?? '/', path: undefined,
+    };
     if (failed !== undefined) {
       for (let i = 0; i < failed.length - 1; i++) {
         const entry = this.entries[failed[i] as number];
@@ -216,24 +232,18 @@ class NativeHttpFront extends FrontBase implements AttemptHandler<NativeAttempt>
       if (attempt.backend !== undefined) this.dispatcher.connectFailed(attempt, this.connectError(attempt.backend, errno));
     }
     if (host === undefined || path === undefined) return -1;
-    this.dispatcher.dispatch(attempt, this, this.router(attempt, host, path));
+    this.dispatcher.dispatch(attempt, this, (exclude) => this.routed(attempt, exclude));
     attempt.sync = false;
     if (attempt.result !== undefined) return attempt.result;
     this.queued.set(client, attempt);
     return QUEUED;
   };
 
-  /** The router's choice (and the path it rewrote), when a pick function was given. */
-  private router(attempt: NativeAttempt, host: string, path: string): Choose | undefined {
-    const pick = this.pick;
-    if (pick === undefined) return undefined;
-    return (exclude) => {
-      const choice = pick(host, path, exclude);
-      const slot = choice === undefined ? undefined : this.slots.get(choice.backend);
-      const entry = slot === undefined ? undefined : this.entries[slot];
-      attempt.path = choice?.path !== undefined && choice.path !== path ? choice.path : undefined;
-      return entry === undefined || entry.removed ? undefined : entry;
-    };
+  /** The registry's route for this request: its backend, and the path it goes with (a route may strip a prefix). */
+  private routed(attempt: NativeAttempt, exclude: ReadonlySet<WorkerId> | undefined): BackendEntry | undefined {
+    const routed = this.registry.route(attempt.host, attempt.requestPath, exclude);
+    attempt.path = routed !== undefined && routed.path !== attempt.requestPath ? routed.path : undefined;
+    return routed?.backend;
   }
 
   private connectError(entry: BackendEntry, errno: number): Error {
@@ -242,7 +252,12 @@ class NativeHttpFront extends FrontBase implements AttemptHandler<NativeAttempt>
 
   /** AttemptHandler: the dispatcher chose `backend` (and acquired it). */
   connect(attempt: NativeAttempt, backend: BackendEntry): void {
-    const slot = this.slots.get(backend.id) as number;
+    const slot = this.slotFor(backend);
+    if (slot === undefined) {
+      this.registry.release(backend);
+      this.answer(attempt, 502, 'no backend available');
+      return;
+    }
     if (attempt.sync) {
       attempt.result = attempt.path === undefined ? slot : { slot, path: attempt.path };
       return;
@@ -253,7 +268,15 @@ class NativeHttpFront extends FrontBase implements AttemptHandler<NativeAttempt>
 
   /** AttemptHandler: no backend for this request (503 after the queue timeout). */
   giveUp(attempt: NativeAttempt, reason: string, queueTimedOut: boolean): void {
-    const status = queueTimedOut ? 503 : 502;
+    if (!queueTimedOut && attempt.failed === undefined && !this.registry.hasRoute(attempt.host, attempt.requestPath)) {
+      this.answer(attempt, 404, 'no route for this path');
+      return;
+    }
+    this.answer(attempt, queueTimedOut ? 503 : 502, reason);
+  }
+
+  /** The front answers this request itself: through the pick hook's result, or later (queued) through httpRespond. */
+  private answer(attempt: NativeAttempt, status: number, reason: string): void {
     if (attempt.sync) {
       attempt.result = { status, reason };
       return;
@@ -313,7 +336,7 @@ class NativeHttpFront extends FrontBase implements AttemptHandler<NativeAttempt>
 }
 
 /** The native http front, or undefined where it is not available. */
-export function createNativeHttpFront(options: HttpFrontOptions): BoundFront & { requestStats(): RequestStats[] } | undefined {
+export function createNativeHttpFront(options: HttpFrontOptions, backends?: BackendsFactory): (BoundFront & { requestStats(): RequestStats[] }) | undefined {
   const native = loadNativeHttp();
-  return native === undefined ? undefined : new NativeHttpFront(options, native);
+  return native === undefined ? undefined : new NativeHttpFront(options, native, backends);
 }

@@ -18,8 +18,9 @@ import type { Socket } from 'node:net';
 import type { WorkerId } from '../core/types.js';
 import type { BackendEntry } from './backend-registry.js';
 import type { Attempt, AttemptHandler } from './dispatch.js';
+import type { BackendsFactory } from './front-base.js';
 import { ConnectTimeoutError, ResponseTimeoutError } from './errors.js';
-import { DEFAULT_HTTP_RESPONSE_TIMEOUT_MS, RequestCounter, type HttpFrontOptions, type RequestPick, type RequestStats } from './http-common.js';
+import { DEFAULT_HTTP_RESPONSE_TIMEOUT_MS, RequestCounter, type HttpFrontOptions, type RequestStats } from './http-common.js';
 import { ambiguousRequest, forwardedRequestHeaders, forwardedResponseHeaders } from './http-headers.js';
 import { createNativeHttpFront } from './http-native.js';
 import { proxyUpgrade } from './http-upgrade.js';
@@ -27,7 +28,7 @@ import { FrontBase } from './front-base.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, type BoundFront } from './options.js';
 
 export { DEFAULT_HTTP_RESPONSE_TIMEOUT_MS } from './http-common.js';
-export type { HttpFrontOptions, RequestPick, RequestStats } from './http-common.js';
+export type { HttpFrontOptions, RequestStats } from './http-common.js';
 
 const BAD_REQUEST = 'HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n';
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
@@ -63,7 +64,7 @@ class Exchange implements Attempt {
   }
 }
 
-class HttpFront extends FrontBase implements AttemptHandler<Exchange> {
+export class HttpFront extends FrontBase implements AttemptHandler<Exchange> {
   readonly connectTimeoutMs: number;
   private readonly responseTimeoutMs: number;
   protected readonly server: http.Server;
@@ -76,14 +77,13 @@ class HttpFront extends FrontBase implements AttemptHandler<Exchange> {
   whenTunnelsClosed: (() => void) | undefined;
   private closing: Promise<void> | undefined;
 
-  private readonly pickRequest: RequestPick | undefined;
   private readonly counters = new Map<WorkerId, RequestCounter>();
   /** The exchange in progress on each client connection, abandoned if node's parser then refuses the rest (a bad chunk). */
   private readonly current = new WeakMap<Socket, Exchange>();
 
-  constructor(options: HttpFrontOptions) {
-    super(options);
-    this.pickRequest = options.pick;
+  /** @param backends the routing front's (routed-registry.ts): its `route()` picks the app by host and path first. */
+  constructor(options: HttpFrontOptions, backends?: BackendsFactory) {
+    super(options, backends);
     this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     this.responseTimeoutMs = options.idleTimeoutMs ?? DEFAULT_HTTP_RESPONSE_TIMEOUT_MS;
     this.server = http.createServer((request, response) => this.handle(request, response));
@@ -171,14 +171,12 @@ class HttpFront extends FrontBase implements AttemptHandler<Exchange> {
     counter.record(status, performance.now() - exchange.startedAt);
   }
 
-  /** The router's choice for this request (with the path it rewrote), when a pick function was given. */
+  /** The registry's route for this request: its backend, and the path it goes with (a route may strip a prefix). */
   private routed(exchange: Exchange, exclude: ReadonlySet<WorkerId> | undefined): BackendEntry | undefined {
     const { request } = exchange;
-    const choice = (this.pickRequest as RequestPick)(request.headers.host ?? '', request.url ?? '/', exclude);
-    if (choice === undefined) return undefined;
-    exchange.path = choice.path ?? request.url ?? '/';
-    const entry = this.registry.get(choice.backend);
-    return entry === undefined || entry.removed ? undefined : entry;
+    const routed = this.registry.route(request.headers.host, request.url ?? '/', exclude);
+    if (routed !== undefined) exchange.path = routed.path;
+    return routed?.backend;
   }
 
   pool(backend: BackendEntry): http.Agent {
@@ -210,12 +208,16 @@ class HttpFront extends FrontBase implements AttemptHandler<Exchange> {
 
   private dispatch(exchange: Exchange): void {
     if (exchange.response.destroyed) return; // the client left while a retry was due
-    const choose = this.pickRequest === undefined ? undefined : (exclude?: ReadonlySet<WorkerId>) => this.routed(exchange, exclude);
-    this.dispatcher.dispatch(exchange, this, choose);
+    this.dispatcher.dispatch(exchange, this, (exclude) => this.routed(exchange, exclude));
   }
 
-  /** AttemptHandler: no backend for this request; 503 after waiting in the queue for one. */
+  /** AttemptHandler: no backend for this request; 404 when no route matches it at all, 503 after waiting in the queue for one. */
   giveUp(exchange: Exchange, reason: string, queueTimedOut: boolean): void {
+    const { request } = exchange;
+    if (!queueTimedOut && exchange.failed === undefined && !this.registry.hasRoute(request.headers.host, request.url ?? '/')) {
+      this.fail(exchange, 404, 'no route for this path');
+      return;
+    }
     this.fail(exchange, queueTimedOut ? 503 : 502, reason);
   }
 
@@ -333,7 +335,7 @@ class HttpFront extends FrontBase implements AttemptHandler<Exchange> {
   }
 
   /** Answers with a short error, or cuts the connection when the response had already begun. */
-  private fail(exchange: Exchange, status: 400 | 502 | 503 | 504, reason: string): void {
+  private fail(exchange: Exchange, status: 400 | 404 | 502 | 503 | 504, reason: string): void {
     exchange.phase = 'done';
     const { response } = exchange;
     if (response.headersSent || response.destroyed) {
@@ -407,13 +409,12 @@ function closeIdleSockets(pool: http.Agent): void {
 export type HttpFrontLike = BoundFront & { requestStats(): RequestStats[] };
 
 /** The http front: the native data path where it is built (SUPERVISE_HTTP_NATIVE=0 turns it off), else the JavaScript one. */
-export function createHttpFront(options: HttpFrontOptions): HttpFrontLike {
-  return createNativeHttpFront(options) ?? new HttpFront(options);
+export function createHttpFront(options: HttpFrontOptions, backends?: BackendsFactory): HttpFrontLike {
+  return createNativeHttpFront(options, backends) ?? new HttpFront(options, backends);
 }
 
 /** The JavaScript data path, whatever is built (tests run both). */
-export function createJavaScriptHttpFront(options: HttpFrontOptions): HttpFrontLike {
-  return new HttpFront(options);
+export function createJavaScriptHttpFront(options: HttpFrontOptions, backends?: BackendsFactory): HttpFrontLike {
+  return new HttpFront(options, backends);
 }
 
-export type { HttpFront };

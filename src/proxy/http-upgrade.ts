@@ -5,14 +5,15 @@
 
 import http from 'node:http';
 import type { Socket } from 'node:net';
-import type { BackendEntry, BackendRegistry } from './backend-registry.js';
+import type { BackendEntry, Backends } from './backend-registry.js';
+import type { WorkerId } from '../core/types.js';
 import type { Attempt, AttemptHandler, Dispatcher } from './dispatch.js';
 import { ConnectTimeoutError } from './errors.js';
 import { ambiguousRequest, forwardedRequestHeaders, responseHead } from './http-headers.js';
 
 /** What the upgrade path needs from the http front. */
 export interface UpgradeContext {
-  readonly registry: BackendRegistry;
+  readonly registry: Backends;
   readonly dispatcher: Dispatcher;
   readonly connectTimeoutMs: number;
   /** Upgraded client sockets, destroyed when close() times out. */
@@ -58,7 +59,7 @@ export function proxyUpgrade(context: UpgradeContext, request: http.IncomingMess
         host: backend.host,
         port: backend.port,
         method: request.method,
-        path: request.url,
+        path,
         headers,
         setHost: false,
         agent: false,
@@ -113,8 +114,15 @@ export function proxyUpgrade(context: UpgradeContext, request: http.IncomingMess
       upstream.end();
     },
   };
+  // The registry's route: the routing front's picks the app by host and path (and may strip a prefix).
+  let path = request.url ?? '/';
+  const routed = (exclude: ReadonlySet<WorkerId> | undefined): BackendEntry | undefined => {
+    const route = context.registry.route(request.headers.host, request.url ?? '/', exclude);
+    if (route !== undefined) path = route.path;
+    return route?.backend;
+  };
   const dispatch = (): void => {
-    if (!client.destroyed) context.dispatcher.dispatch(attempt, handler);
+    if (!client.destroyed) context.dispatcher.dispatch(attempt, handler, routed);
   };
   dispatch();
 }
