@@ -30,6 +30,8 @@ export interface AppShared {
   readonly routing: RoutedRegistry | undefined;
   /** Name the app in port errors (a system of several apps). */
   readonly named: boolean;
+  /** The routing front's bound port: a routed app's public port. */
+  readonly frontPort: () => number | undefined;
   /** The app has stopped (whoever asked): a system with no app left stops too. */
   readonly onStopped: (app: App) => void;
   /** The first generation never became ready: the system stops (exit 1). */
@@ -136,6 +138,8 @@ export class App {
         }
         port = this.front.address().port;
         this.closers.push(() => this.closeFront());
+      } else if (isRouted(config)) {
+        port = this.shared.frontPort() ?? port;
       } else if (config.mode === 'cluster') {
         await assertPortFree(config.port, undefined, `${this.what()}public port (--port)`);
       }

@@ -59,6 +59,8 @@ export class SystemService implements SystemApi {
   private readonly closers: Array<() => unknown> = [];
   private nextWorkerId = 1;
   private exitCode = 0;
+  /** Until the first apps are up, an app that never becomes ready stops the whole system (exit 1). */
+  private booting = true;
   private stopping: Promise<void> | undefined;
   /** apply, reload-all and HUP run one at a time. */
   private queue: Promise<unknown> = Promise.resolve();
@@ -93,6 +95,7 @@ export class SystemService implements SystemApi {
       this.logger.info({ host: where.host, port: front.address().port }, `routing front on ${where.host}:${front.address().port}`);
     }
     await this.startApps(this.config.apps);
+    void Promise.all([...this.apps.values()].map((app) => app.whenReady())).then(() => (this.booting = false));
     const sampler = createUsageSampler({
       intervalMs: USAGE_INTERVAL_MS,
       pids: () => [...this.apps.values()].flatMap((app) => app.pids()),
@@ -142,7 +145,14 @@ export class SystemService implements SystemApi {
         // `stop` through the app's own API (programmatic, single app): nothing is left to run.
         if (this.stopping === undefined && [...this.apps.values()].every((each) => each.supervisor.stopping)) void this.stop('every app stopped');
       },
+      frontPort: () => this.routing?.front.address().port,
       onBootFailure: (failed, reason) => {
+        if (!this.booting) {
+          // An app added by `ctl apply`: it alone stops; the apply reports it.
+          failed.logger.error(`no worker became ready within --ready-timeout ${failed.config.readyTimeoutMs}ms: ${reason}; stopping this app`);
+          void failed.stop('its first generation never became ready');
+          return;
+        }
         this.logger.fatal(`${named ? `app "${failed.name}": ` : ''}no worker became ready within --ready-timeout ${failed.config.readyTimeoutMs}ms: ${reason}`);
         this.exitCode = 1;
         void this.stop('the first generation never became ready');
@@ -288,9 +298,12 @@ export class SystemService implements SystemApi {
     try {
       const started = await this.startApps(added);
       const ready = await Promise.all(started.map((app) => app.whenReady()));
-      started.forEach((app, index) => {
-        if (!ready[index]) errors.push(`app "${app.name}" did not become ready`);
-      });
+      for (const [index, app] of started.entries()) {
+        if (ready[index]) continue;
+        errors.push(`app "${app.name}" did not become ready (${app.supervisor.lastFailure ?? 'no worker became ready'}); it was stopped`);
+        await app.stop('not ready');
+        this.apps.delete(app.name);
+      }
     } catch (error) {
       errors.push(errorMessage(error));
     }
