@@ -212,9 +212,13 @@ export class App {
     await watcher.ready();
   }
 
-  /** Resolves true once a worker is ready, false if the app stops first. */
+  /** Resolves true once every desired worker is ready (depends-on, apply), false if the app stops first. */
   whenReady(): Promise<boolean> {
-    return this.supervisor.waitFor(() => this.supervisor.everReady || this.supervisor.stopping).then(() => this.supervisor.everReady);
+    const allReady = () => {
+      const ready = new Set(this.supervisor.records.filter((w) => w.state === 'ready').map((w) => w.slot));
+      return ready.size >= this.supervisor.desired;
+    };
+    return this.supervisor.waitFor(() => allReady() || this.supervisor.stopping).then(() => !this.supervisor.stopping);
   }
 
   /** The pids the usage sampler should measure. */
