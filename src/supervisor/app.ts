@@ -14,6 +14,7 @@ import { createFront, type BoundFront } from '../proxy/index.js';
 import type { RoutedRegistry } from '../proxy/routed-registry.js';
 import { isRouted, ownsListener } from '../system-config.js';
 import { createFileWatcher } from '../watch/file-watcher.js';
+import { runClosers } from './closers.js';
 import { assertPortFree, portError } from './port-check.js';
 import { SupervisorService } from './service.js';
 import { Supervisor } from './supervisor.js';
@@ -115,14 +116,7 @@ export class App {
   }
 
   private async closeAll(): Promise<void> {
-    for (const close of this.closers.reverse()) {
-      try {
-        await close();
-      } catch (error) {
-        this.logger.warn({ err: error }, 'error while closing');
-      }
-    }
-    this.closers.length = 0;
+    await runClosers(this.closers, this.logger);
   }
 
   /** Binds its listener, checks its ports, starts its workers and watcher. Throws (having released all) when a port is taken. */

@@ -15,6 +15,7 @@ import { createRoutingFront, type RoutedRegistry } from '../proxy/routed-registr
 import type { BoundFront } from '../proxy/options.js';
 import { loadSystemFile } from '../system-config.js';
 import { App } from './app.js';
+import { runClosers } from './closers.js';
 import { portError } from './port-check.js';
 import { installSignalHandlers } from './signals.js';
 import type { AppRoute } from '../core/router.js';
@@ -172,14 +173,7 @@ export class SystemService implements SystemApi {
   }
 
   private async closeAll(): Promise<void> {
-    for (const close of this.closers.reverse()) {
-      try {
-        await close();
-      } catch (error) {
-        this.logger.warn({ err: error }, 'error while closing');
-      }
-    }
-    this.closers.length = 0;
+    await runClosers(this.closers, this.logger);
     this.reaper.close();
   }
 

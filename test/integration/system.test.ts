@@ -12,20 +12,12 @@ import { after, before, describe, it } from 'node:test';
 import { parseDocument } from 'yaml';
 import { startLoad } from '../helpers/load.js';
 import { BIN, controlCall, FIXTURES, freePort, freePortRange, httpGet, isAlive, killAll, ROOT, startSupervise, type Supervised } from '../helpers/supervise.js';
+import { uvicornMissing } from '../helpers/uvicorn.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const EXAMPLE = join(ROOT, 'examples', 'services');
 
-function uvicornAvailable(): string | undefined {
-  try {
-    execFileSync('uvicorn', ['--version'], { stdio: 'ignore', timeout: 10_000 });
-    return undefined;
-  } catch {
-    return 'uvicorn is not installed (apt-get install -y uvicorn python3-fastapi)';
-  }
-}
-const missing = uvicornAvailable();
-if (missing && process.env.CI === 'true') throw new Error(`CI=true: the system test must run, but ${missing}`);
+const missing = uvicornMissing('the system test');
 
 after(killAll);
 
