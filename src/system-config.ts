@@ -11,6 +11,7 @@ import {
   type ConfigInput, type Layer, type RawSettings, type Target,
 } from './config.js';
 import { camelKey, optionSpec } from './options.js';
+import type { Config } from './core/types.js';
 import type { AppConfig, AutoscaleConfig, FrontConfig, RouteConfig, SystemConfig } from './core/system-types.js';
 
 const NAME = /^[a-z0-9][a-z0-9_-]*$/;
@@ -30,7 +31,7 @@ export function buildSystem(input: ConfigInput): SystemConfig {
     return systemFromFile(file, flags, input.stdoutIsTTY);
   }
   const config = buildConfig(input);
-  const name = input.flags['name'] === undefined ? appName(config.mode === 'cluster' ? config.script ?? 'app' : config.args[0] ?? 'app') : String(input.flags['name']);
+  const name = input.flags['name'] === undefined ? defaultAppName(config) : String(input.flags['name']);
   if (!NAME.test(name)) throw new UsageError(`--name must match [a-z0-9][a-z0-9_-]* (got "${name}")`);
   const app: AppConfig = Object.freeze({
     ...config, name, env: {}, routes: [], dependsOn: [], autoscale: undefined, weights: undefined,
@@ -43,6 +44,16 @@ export function loadSystemFile(path: string, flags: RawSettings, stdoutIsTTY: bo
   const file = readSettingsFile(path);
   if (!('apps' in file.data)) throw new UsageError(`${path} has no apps: section`, 'CONFIG_INVALID');
   return systemFromFile(file, flags, stdoutIsTTY);
+}
+
+const INTERPRETER = /^(node|nodejs|bun|deno|python[0-9.]*|ruby|php|perl|java)$/;
+
+/** A command line's app: named after its script, or its command (`node server.js` -> server). */
+export function defaultAppName(config: Pick<Config, 'mode' | 'script' | 'args'>): string {
+  if (config.mode === 'cluster') return appName(config.script ?? 'app');
+  const [command = 'app', next] = config.args;
+  const named = INTERPRETER.test(basename(command)) && next !== undefined && !next.startsWith('-') ? next : command;
+  return appName(named);
 }
 
 /** `uvicorn` -> uvicorn, `/srv/web/app.js` -> app, `My App.js` -> my-app. */

@@ -258,10 +258,10 @@ export class SystemService implements SystemApi {
   }
 
   /**
-   * Reads the file again and applies the difference: new apps started (in
-   * depends-on order), changed apps reconfigured and rolling-reloaded (or, when
-   * their mode, ports or front changed, replaced), removed apps taken out of the
-   * routes, drained and stopped, unchanged apps untouched — unless `reloadAll`.
+   * Reads the file again and applies the difference: removed apps taken out of
+   * the routes, drained and stopped; new apps started (in depends-on order);
+   * changed apps reconfigured and rolling-reloaded (or, when their mode, ports or
+   * front changed, replaced); unchanged apps untouched — unless `reloadAll`.
    * A file that does not parse or validate changes nothing.
    */
   private async applyFile(reason: string, reloadAll: boolean): Promise<ApplyResult> {
@@ -289,6 +289,13 @@ export class SystemService implements SystemApi {
     );
     this.config = next;
     const errors: string[] = [];
+    // Removed apps go first (their ports may be a new app's): out of the routes,
+    // so that no new request reaches them, then drained and stopped.
+    this.routing?.backends.setRoutes(routesOf([...this.apps.values()].filter((app) => !removed.includes(app.name)).map((app) => app.config)));
+    await Promise.all(removed.map(async (name) => {
+      await this.apps.get(name)?.stop(`${reason}: removed from ${file}`);
+      this.apps.delete(name);
+    }));
     try {
       const started = await this.startApps(added);
       const ready = await Promise.all(started.map((app) => app.whenReady()));
@@ -318,12 +325,8 @@ export class SystemService implements SystemApi {
       const result = await app.service.reload(reason);
       if (!result.ok) errors.push(`app "${config.name}": ${result.error}`);
     }
-    // Removed apps leave the routes before they drain, so no new request reaches them.
-    this.routing?.backends.setRoutes(routesOf(next.apps));
-    await Promise.all(removed.map(async (name) => {
-      await this.apps.get(name)?.stop(`${reason}: removed from ${file}`);
-      this.apps.delete(name);
-    }));
+    // Added apps are ready, changed ones reloaded: the new routing table.
+    this.routing?.backends.setRoutes(routesOf([...this.apps.values()].map((app) => app.config)));
     if (reloadAll) {
       const result = await this.reloadApps(unchanged.map((config) => this.apps.get(config.name) as App), reason);
       if (!result.ok) errors.push(result.error);
