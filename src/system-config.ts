@@ -64,12 +64,12 @@ export function appName(scriptOrCommand: string): string {
 
 function systemFromFile(file: SettingsFile, flags: RawSettings, stdoutIsTTY: boolean): SystemConfig {
   const where = (keys: readonly (string | number)[]) => `"${keys.join('.')}" in ${file.path}${file.lineSuffix(keys)}`;
-  const top = camelCased(file.data, [], file, TOP_KEYS, where);
+  const top = camelCased(file.data, [], TOP_KEYS, where);
   const folder = dirname(file.path);
   const context = { stdoutIsTTY };
   const system = resolveOptions([flagLayer(flags), fileLayer(top, file)], 'system', context);
 
-  const defaults = camelCased(objectAt(file, ['defaults'], where), ['defaults'], file, undefined, where);
+  const defaults = camelCased(objectAt(file, ['defaults'], where), ['defaults'], undefined, where);
   for (const key of Object.keys(defaults)) {
     if (optionSpec(key)?.scope !== 'app' && !APP_KEYS.has(key)) throw new UsageError(`${where(['defaults', key])}: unknown setting`);
   }
@@ -82,7 +82,7 @@ function systemFromFile(file: SettingsFile, flags: RawSettings, stdoutIsTTY: boo
   for (const name of Object.keys(appsNode)) {
     if (!NAME.test(name)) throw new UsageError(`${where(['apps', name])}: app name must match [a-z0-9][a-z0-9_-]*`);
     const keys = ['apps', name];
-    const own = camelCased(objectAt(file, keys, where), keys, file, undefined, where);
+    const own = camelCased(objectAt(file, keys, where), keys, undefined, where);
     for (const key of Object.keys(own)) {
       const spec = optionSpec(key);
       if ((spec === undefined || spec.cliOnly || spec.scope !== 'app') && !APP_KEYS.has(key)) {
@@ -131,7 +131,7 @@ function systemFromFile(file: SettingsFile, flags: RawSettings, stdoutIsTTY: boo
 
 /** An object's keys in camelCase (both spellings are accepted), with unknown top-level keys refused. */
 function camelCased(
-  data: Record<string, unknown>, keys: readonly string[], file: SettingsFile, allowed: ReadonlySet<string> | undefined,
+  data: Record<string, unknown>, keys: readonly string[], allowed: ReadonlySet<string> | undefined,
   where: (keys: readonly (string | number)[]) => string,
 ): RawSettings {
   const out: RawSettings = {};
@@ -143,7 +143,6 @@ function camelCased(
     if (key in out) throw new UsageError(`${where([...keys, raw])}: "${raw}" is given twice (in two spellings)`);
     out[key] = value;
   }
-  void file;
   return out;
 }
 

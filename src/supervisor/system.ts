@@ -267,7 +267,7 @@ export class SystemService implements SystemApi {
   private async applyFile(reason: string, reloadAll: boolean): Promise<ApplyResult> {
     if (this.stopping) return { ok: false, error: 'the supervisor is stopping' };
     const file = this.config.file;
-    if (file === undefined) return { ok: false, error: 'supervise was started without a system file (--config with apps:): nothing to apply' };
+    if (file === undefined) return { ok: false, invalid: true, error: 'supervise was started without a system file (--config with apps:): nothing to apply' };
     let next: SystemConfig;
     try {
       next = loadSystemFile(file, this.options.flags ?? {}, this.options.stdoutIsTTY ?? false);

@@ -2,11 +2,13 @@
 // app, `strip` on the routing front, and depends-on ordering at start.
 
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { stringify } from 'yaml';
-import { FIXTURES, freePort, freePortRange, httpGet, killAll, ROOT, startSupervise, tempDir } from '../helpers/supervise.js';
+import { BIN, controlGet, FIXTURES, freePort, freePortRange, httpGet, killAll, ROOT, startSupervise, tempDir } from '../helpers/supervise.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 after(killAll);
 
@@ -58,5 +60,27 @@ describe('a system of Node apps', () => {
 
     sup.child.kill('SIGTERM');
     assert.equal((await sup.exited).code, 0);
+  });
+
+  it('supervise up runs ./supervise.yaml', async () => {
+    const dir = tempDir();
+    const base = await freePortRange(2);
+    writeFileSync(join(dir, 'supervise.yaml'), stringify({
+      control: './up.sock',
+      apps: { solo: { command: [process.execPath, join(FIXTURES, 'http-app.cjs')], workers: 1, 'base-port': base, proxy: 'none' } },
+    }));
+    const child = spawn(process.execPath, [BIN, 'up', '--log-format', 'json'], { cwd: dir, stdio: 'ignore' });
+    const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
+    try {
+      const status = await waitFor(async () => {
+        const body = JSON.parse(await controlGet(join(dir, 'up.sock'), '/status').catch(() => '{}')) as { apps?: Array<{ name: string; workers: Array<{ state: string }> }> };
+        return body.apps?.[0]?.workers[0]?.state === 'ready' ? body : undefined;
+      }, { timeoutMs: 15_000, message: 'the app of ./supervise.yaml ready' });
+      assert.equal(status.apps?.[0]?.name, 'solo');
+      assert.equal((await httpGet(base, '/')).status, 200);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    assert.equal(await exited, 0);
   });
 });
