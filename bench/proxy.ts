@@ -17,10 +17,12 @@
 // per request, p99 ≤ 1.3×. L7 (supervise http vs nginx http): ≥ 0.8× on both
 // loads, p99 ≤ 1.3×.
 //
-//   node dist/bench/proxy.js [--rounds 5] [--duration 2] [--warmup 1] [--connections 50] [--pin 0|1] [--naive 0|1] [--layer 0|4|7]
+//   node dist/bench/proxy.js [--rounds 5] [--duration 2] [--warmup 1] [--connections 50] [--pin 0|1] [--naive 0|1] [--layer 0|4|7] [--l7 0|1]
 //
 // --layer 4 or 7 measures only that layer's contenders (and the direct baseline); 0: both.
 //
+// --l7 1 measures only the L7 question of the system file (SPEC §8): the http
+// front with and without routing (target: routing within 5 % of req/s).
 // --pin 1 runs wrk on the last CPU (taskset), everything else wherever the
 // scheduler puts it; --naive 1 adds the textbook net+pipe proxy (the "before").
 
@@ -44,9 +46,12 @@ export interface ProxyBenchSettings {
   readonly naive: number;
   /** 4 or 7: only that layer's contenders; 0: both. */
   readonly layer: number;
+  /** 1: only the http front with and without routing (and the direct baseline). */
+  readonly l7: number;
 }
 
-const DEFAULTS: ProxyBenchSettings = { rounds: 5, durationS: 2, warmupS: 1, connections: 50, pin: 0, naive: 0, layer: 0 };
+const DEFAULTS: ProxyBenchSettings = { rounds: 5, durationS: 2, warmupS: 1, connections: 50, pin: 0, naive: 0, layer: 0, l7: 0 };
+const L7_ONLY = new Set(['direct (one backend)', 'supervise http', 'supervise http (routed)']);
 
 /** What each contender's ratios are taken against: its layer's anchor. */
 const ANCHORS: Record<number, string> = { 4: 'haproxy tcp', 7: 'nginx http' };
@@ -89,6 +94,7 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
       ['haproxy tcp', 4, unavailable('haproxy'), async () => startHaproxy(await freePorts(1), pair, dir)],
       ['nginx stream', 4, unavailable('nginx'), async () => startNginx(await freePorts(1), pair, dir)],
       ['supervise http', 7, unavailable('supervise'), async () => startSuperviseFront('http', await freePorts(1), pair)],
+      ['supervise http (routed)', 7, unavailable('supervise'), async () => startSuperviseFront('http-routed', await freePorts(1), pair)],
       ['supervise http (javascript)', 7, unavailable('supervise'), async () => startSuperviseFront('http', await freePorts(1), pair, 'javascript')],
       ['nginx http', 7, unavailable('nginx'), async () => startNginx(await freePorts(1), pair, dir, 'http')],
       ['haproxy http', 7, unavailable('haproxy'), async () => startHaproxy(await freePorts(1), pair, dir, 'http')],
@@ -97,7 +103,11 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
     // BENCH_ONLY="supervise tcp,haproxy tcp": only these targets (a quick before/after on a shared machine).
     const only = process.env.BENCH_ONLY?.split(',').map((name) => name.trim());
     for (const [name, layer, skip, start] of contenders) {
-      const wanted = only === undefined ? settings.layer === 0 || layer === 0 || layer === settings.layer : only.includes(name);
+      const wanted = settings.l7
+        ? L7_ONLY.has(name)
+        : only === undefined
+          ? settings.layer === 0 || layer === 0 || layer === settings.layer
+          : only.includes(name);
       if (wanted) entries.push(await startEntry(name, layer, skip, start));
     }
     await measure(entries, settings);
@@ -260,15 +270,15 @@ function describe(settings: ProxyBenchSettings): string {
 function parseArguments(argv: readonly string[]): ProxyBenchSettings {
   const flags: Record<string, keyof ProxyBenchSettings> = {
     '--rounds': 'rounds', '--duration': 'durationS', '--warmup': 'warmupS', '--connections': 'connections', '--pin': 'pin', '--naive': 'naive',
-    '--layer': 'layer',
+    '--layer': 'layer', '--l7': 'l7',
   };
   const settings: Record<string, number> = { ...DEFAULTS };
   for (let i = 0; i < argv.length; i += 2) {
     const key = flags[argv[i] ?? ''];
     const value = Number(argv[i + 1]);
-    const zeroOk = key === 'pin' || key === 'naive' || key === 'layer';
+    const zeroOk = key === 'pin' || key === 'naive' || key === 'layer' || key === 'l7';
     if (key === undefined || !Number.isInteger(value) || value < 0 || (!zeroOk && value === 0) || (key === 'layer' && ![0, 4, 7].includes(value))) {
-      throw new Error(`usage: proxy.js [--rounds n] [--duration s] [--warmup s] [--connections n] [--pin 0|1] [--naive 0|1] [--layer 0|4|7] (bad argument: ${argv[i]} ${argv[i + 1] ?? ''})`);
+      throw new Error(`usage: proxy.js [--rounds n] [--duration s] [--warmup s] [--connections n] [--pin 0|1] [--naive 0|1] [--layer 0|4|7] [--l7 0|1] (bad argument: ${argv[i]} ${argv[i + 1] ?? ''})`);
     }
     settings[key] = value;
   }
