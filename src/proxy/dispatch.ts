@@ -11,7 +11,7 @@
 
 import type { FrontEvents, WorkerId } from '../core/types.js';
 import type { Logger } from 'pino';
-import type { BackendEntry, BackendRegistry } from './backend-registry.js';
+import type { BackendEntry, Backends } from './backend-registry.js';
 
 /** How long a client waits for a backend while none is in rotation (HAProxy: `timeout queue`). */
 export const DEFAULT_QUEUE_TIMEOUT_MS = 10_000;
@@ -36,8 +36,12 @@ export interface AttemptHandler<A extends Attempt> {
   giveUp(attempt: A, reason: string, queueTimedOut: boolean): void;
 }
 
+/** Chooses a backend not in `exclude`: the balancer's pick by default, a router's for the routing front. */
+export type Choose = (exclude: ReadonlySet<WorkerId> | undefined) => BackendEntry | undefined;
+
 interface Waiting {
   readonly handler: AttemptHandler<Attempt>;
+  readonly choose: Choose | undefined;
   readonly since: number;
 }
 
@@ -45,15 +49,15 @@ export class Dispatcher {
   private readonly queue = new Map<Attempt, Waiting>();
 
   constructor(
-    private readonly registry: BackendRegistry,
+    private readonly registry: Backends,
     private readonly events: FrontEvents,
     private readonly logger: Logger | undefined,
     readonly queueTimeoutMs: number,
   ) {}
 
   /** Connects `attempt` to the next backend it has not failed on; queues it while none is in rotation. */
-  dispatch<A extends Attempt>(attempt: A, handler: AttemptHandler<A>): void {
-    const backend = this.registry.pick(attempt.failed);
+  dispatch<A extends Attempt>(attempt: A, handler: AttemptHandler<A>, choose?: Choose): void {
+    const backend = choose === undefined ? this.registry.route(undefined, '', attempt.failed)?.backend : choose(attempt.failed);
     if (backend !== undefined) {
       this.registry.acquire(backend);
       attempt.backend = backend;
@@ -61,7 +65,7 @@ export class Dispatcher {
       return;
     }
     if (this.registry.size === 0 && this.queueTimeoutMs > 0) {
-      if (!this.queue.has(attempt)) this.queue.set(attempt, { handler: handler as AttemptHandler<Attempt>, since: Date.now() });
+      if (!this.queue.has(attempt)) this.queue.set(attempt, { handler: handler as AttemptHandler<Attempt>, choose, since: Date.now() });
       return;
     }
     const tried = attempt.failed?.size ?? 0;
@@ -96,11 +100,11 @@ export class Dispatcher {
     if (this.queue.size === 0) return;
     const waiting = [...this.queue];
     this.queue.clear();
-    for (const [attempt, { handler, since }] of waiting) {
+    for (const [attempt, { handler, choose, since }] of waiting) {
       attempt.failed?.delete(id); // it may have failed earlier and recovered since
-      this.dispatch(attempt, handler);
+      this.dispatch(attempt, handler, choose);
       // Still waiting (only when the backend left again meanwhile): keep its arrival time.
-      if (this.queue.has(attempt)) this.queue.set(attempt, { handler, since });
+      if (this.queue.has(attempt)) this.queue.set(attempt, { handler, choose, since });
     }
   }
 

@@ -5,22 +5,30 @@
 
 import type net from 'node:net';
 import type { Backend, WorkerId } from '../core/types.js';
-import { BackendRegistry, type BackendEntry } from './backend-registry.js';
+import { BackendRegistry, type BackendEntry, type Backends } from './backend-registry.js';
 import { DEFAULT_QUEUE_TIMEOUT_MS, Dispatcher } from './dispatch.js';
 import { boundAddress, listenOn } from './listen.js';
 import { checkFrontOptions, type BoundFront, type FrontOptions } from './options.js';
 import { createSweeper, type Sweeper } from './sweeper.js';
 
 export abstract class FrontBase implements BoundFront {
-  readonly registry: BackendRegistry;
+  readonly registry: Backends;
   readonly dispatcher: Dispatcher;
   /** The listener, where node's net module binds it (not the native tcp front's: it listens in C). */
   protected abstract readonly server: net.Server | undefined;
   protected sweeper: Sweeper | undefined;
 
-  constructor(protected readonly options: FrontOptions) {
+  /**
+   * @param backends the routing front's (routed-registry.ts): its `route()` picks
+   *   the app by host and path first; by default one registry, where it does not.
+   */
+  constructor(
+    protected readonly options: FrontOptions,
+    backends?: (onForget: (entry: BackendEntry) => void) => Backends,
+  ) {
     checkFrontOptions(options);
-    this.registry = new BackendRegistry(options.balance, options.events, (entry) => this.backendForgotten(entry));
+    const onForget = (entry: BackendEntry) => this.backendForgotten(entry);
+    this.registry = backends?.(onForget) ?? new BackendRegistry(options.balance, options.events, onForget);
     this.dispatcher = new Dispatcher(this.registry, options.events, options.logger, options.queueTimeoutMs ?? DEFAULT_QUEUE_TIMEOUT_MS);
   }
 

@@ -13,8 +13,8 @@
 import http from 'node:http';
 import type { Socket } from 'node:net';
 import type { WorkerId } from '../core/types.js';
-import type { BackendEntry } from './backend-registry.js';
-import type { Attempt, AttemptHandler } from './dispatch.js';
+import type { BackendEntry, Backends } from './backend-registry.js';
+import type { Attempt, AttemptHandler, Choose } from './dispatch.js';
 import { ConnectTimeoutError, ResponseTimeoutError } from './errors.js';
 import { forwardedRequestHeaders, forwardedResponseHeaders } from './http-headers.js';
 import { proxyUpgrade } from './http-upgrade.js';
@@ -41,18 +41,30 @@ class Exchange implements Attempt {
   bodyForwarded = false;
   readonly headers: string[];
   readonly hasBody: boolean;
+  /** The path to send, as the route of the chosen backend rewrote it (a prefix stripped). */
+  path: string;
+  /** The choice of backend for this request: by host and path (dispatch.ts calls it). */
+  readonly choose: Choose;
 
   constructor(
     readonly request: http.IncomingMessage,
     readonly response: http.ServerResponse,
+    registry: Backends,
   ) {
     this.headers = forwardedRequestHeaders(request);
     const length = request.headers['content-length'];
     this.hasBody = request.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+    this.path = request.url ?? '/';
+    const url = this.path;
+    this.choose = (exclude) => {
+      const routed = registry.route(request.headers.host, url, exclude);
+      if (routed !== undefined) this.path = routed.path;
+      return routed?.backend;
+    };
   }
 }
 
-class HttpFront extends FrontBase implements AttemptHandler<Exchange> {
+export class HttpFront extends FrontBase implements AttemptHandler<Exchange> {
   readonly connectTimeoutMs: number;
   private readonly responseTimeoutMs: number;
   protected readonly server: http.Server;
@@ -65,8 +77,12 @@ class HttpFront extends FrontBase implements AttemptHandler<Exchange> {
   whenTunnelsClosed: (() => void) | undefined;
   private closing: Promise<void> | undefined;
 
-  constructor(options: FrontOptions) {
-    super(options);
+  /**
+   * @param backends the routing front's (routed-registry.ts): its `route()` picks
+   *   the app by host and path first; by default one registry, where it does not.
+   */
+  constructor(options: FrontOptions, backends?: (onForget: (entry: BackendEntry) => void) => Backends) {
+    super(options, backends);
     this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     this.responseTimeoutMs = options.idleTimeoutMs ?? DEFAULT_HTTP_RESPONSE_TIMEOUT_MS;
     this.server = http.createServer((request, response) => this.handle(request, response));
@@ -149,7 +165,7 @@ class HttpFront extends FrontBase implements AttemptHandler<Exchange> {
   // -------------------------------------------------------------- per request
 
   private handle(request: http.IncomingMessage, response: http.ServerResponse): void {
-    const exchange = new Exchange(request, response);
+    const exchange = new Exchange(request, response, this.registry);
     response.on('close', () => {
       // The client went away before its response was complete: stop the backend side.
       if (!response.writableFinished) this.abandon(exchange);
@@ -159,12 +175,14 @@ class HttpFront extends FrontBase implements AttemptHandler<Exchange> {
 
   private dispatch(exchange: Exchange): void {
     if (exchange.response.destroyed) return; // the client left while a retry was due
-    this.dispatcher.dispatch(exchange, this);
+    this.dispatcher.dispatch(exchange, this, exchange.choose);
   }
 
-  /** AttemptHandler: no backend for this request; 503 after waiting in the queue for one. */
+  /** AttemptHandler: no backend for this request; 404 when no route matches, 503 after waiting in the queue for one. */
   giveUp(exchange: Exchange, reason: string, queueTimedOut: boolean): void {
-    this.fail(exchange, queueTimedOut ? 503 : 502, reason);
+    const { request } = exchange;
+    if (exchange.failed === undefined && !this.registry.hasRoute(request.headers.host, request.url ?? '/')) this.fail(exchange, 404, 'no route for this path');
+    else this.fail(exchange, queueTimedOut ? 503 : 502, reason);
   }
 
   /** AttemptHandler: sends the request to `backend` (chosen and acquired by the dispatcher). */
@@ -176,7 +194,7 @@ class HttpFront extends FrontBase implements AttemptHandler<Exchange> {
         host: backend.host,
         port: backend.port,
         method: request.method,
-        path: request.url,
+        path: exchange.path,
         headers: exchange.headers,
         setHost: false,
         agent: this.pool(backend),
@@ -275,7 +293,7 @@ class HttpFront extends FrontBase implements AttemptHandler<Exchange> {
   }
 
   /** Answers with a short error, or cuts the connection when the response had already begun. */
-  private fail(exchange: Exchange, status: 400 | 502 | 503 | 504, reason: string): void {
+  private fail(exchange: Exchange, status: 400 | 404 | 502 | 503 | 504, reason: string): void {
     exchange.phase = 'done';
     const { response } = exchange;
     if (response.headersSent || response.destroyed) {
@@ -349,4 +367,3 @@ export function createHttpFront(options: FrontOptions): BoundFront {
   return new HttpFront(options);
 }
 
-export type { HttpFront };

@@ -5,14 +5,14 @@
 
 import http from 'node:http';
 import type { Socket } from 'node:net';
-import type { BackendEntry, BackendRegistry } from './backend-registry.js';
-import type { Attempt, AttemptHandler, Dispatcher } from './dispatch.js';
+import type { BackendEntry, Backends } from './backend-registry.js';
+import type { Attempt, AttemptHandler, Choose, Dispatcher } from './dispatch.js';
 import { ConnectTimeoutError } from './errors.js';
 import { forwardedRequestHeaders, responseHead } from './http-headers.js';
 
 /** What the upgrade path needs from the http front. */
 export interface UpgradeContext {
-  readonly registry: BackendRegistry;
+  readonly registry: Backends;
   readonly dispatcher: Dispatcher;
   readonly connectTimeoutMs: number;
   /** Upgraded client sockets, destroyed when close() times out. */
@@ -40,6 +40,13 @@ export function proxyUpgrade(context: UpgradeContext, request: http.IncomingMess
   const headers = forwardedRequestHeaders(request, true);
   const attempt: Attempt = { backend: undefined, failed: undefined };
   client.once('close', () => context.dispatcher.cancel(attempt));
+  // By host and path (the routing front); the path as the chosen route rewrote it.
+  let path = request.url ?? '/';
+  const choose: Choose = (exclude) => {
+    const routed = context.registry.route(request.headers.host, request.url ?? '/', exclude);
+    if (routed !== undefined) path = routed.path;
+    return routed?.backend;
+  };
 
   const handler: AttemptHandler<Attempt> = {
     giveUp: (_attempt, reason, queueTimedOut) => refuse(client, reason, queueTimedOut ? 503 : 502),
@@ -54,7 +61,7 @@ export function proxyUpgrade(context: UpgradeContext, request: http.IncomingMess
         host: backend.host,
         port: backend.port,
         method: request.method,
-        path: request.url,
+        path,
         headers,
         setHost: false,
         agent: false,
@@ -110,7 +117,7 @@ export function proxyUpgrade(context: UpgradeContext, request: http.IncomingMess
     },
   };
   const dispatch = (): void => {
-    if (!client.destroyed) context.dispatcher.dispatch(attempt, handler);
+    if (!client.destroyed) context.dispatcher.dispatch(attempt, handler, choose);
   };
   dispatch();
 }
