@@ -15,8 +15,10 @@
 // per-round ratios): ≥ 1.05× req/s keep-alive, ≥ 1.0× with a new connection
 // per request, p99 ≤ 1.3×.
 //
-//   node dist/bench/proxy.js [--rounds 5] [--duration 2] [--warmup 1] [--connections 50] [--pin 0|1] [--naive 0|1]
+//   node dist/bench/proxy.js [--rounds 5] [--duration 2] [--warmup 1] [--connections 50] [--pin 0|1] [--naive 0|1] [--l7 0|1]
 //
+// --l7 1 measures only the L7 question of the system file (SPEC §8): the http
+// front with and without routing (target: routing within 5 % of req/s).
 // --pin 1 runs wrk on the last CPU (taskset), everything else wherever the
 // scheduler puts it; --naive 1 adds the textbook net+pipe proxy (the "before").
 
@@ -38,9 +40,12 @@ export interface ProxyBenchSettings {
   readonly pin: number;
   /** 1: also measure the textbook net+pipe proxy, the "before" of the tcp front's optimisations. */
   readonly naive: number;
+  /** 1: only the http front with and without routing (and the direct baseline). */
+  readonly l7: number;
 }
 
-const DEFAULTS: ProxyBenchSettings = { rounds: 5, durationS: 2, warmupS: 1, connections: 50, pin: 0, naive: 0 };
+const DEFAULTS: ProxyBenchSettings = { rounds: 5, durationS: 2, warmupS: 1, connections: 50, pin: 0, naive: 0, l7: 0 };
+const L7_ONLY = new Set(['direct (one backend)', 'supervise http', 'supervise http (routed)']);
 
 const LOADS = [
   { name: 'keep-alive', connectionClose: false },
@@ -73,6 +78,7 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
       ['direct (one backend)', undefined, async () => ({ ...(backends[0] as ProxyTarget), pids: () => [] })],
       ['supervise tcp', unavailable('supervise'), async () => startSuperviseFront('tcp', await freePorts(1), [backendA, backendB])],
       ['supervise http', unavailable('supervise'), async () => startSuperviseFront('http', await freePorts(1), [backendA, backendB])],
+      ['supervise http (routed)', unavailable('supervise'), async () => startSuperviseFront('http-routed', await freePorts(1), [backendA, backendB])],
       ['supervise tcp (net.Socket)', unavailable('supervise'), async () => startSuperviseFront('tcp', await freePorts(1), [backendA, backendB], 'net.Socket')],
       ['haproxy tcp', unavailable('haproxy'), async () => startHaproxy(await freePorts(1), [backendA, backendB], dir)],
       ['nginx stream', unavailable('nginx'), async () => startNginx(await freePorts(1), [backendA, backendB], dir)],
@@ -81,6 +87,7 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
     // BENCH_ONLY="supervise tcp,haproxy tcp": only these targets (a quick before/after on a shared machine).
     const only = process.env.BENCH_ONLY?.split(',').map((name) => name.trim());
     for (const [name, skip, start] of contenders) {
+      if (settings.l7 && !L7_ONLY.has(name)) continue;
       if (only === undefined || only.includes(name)) entries.push(await startEntry(name, skip, start));
     }
     await measure(entries, settings);
@@ -223,14 +230,14 @@ function describe(settings: ProxyBenchSettings): string {
 
 function parseArguments(argv: readonly string[]): ProxyBenchSettings {
   const flags: Record<string, keyof ProxyBenchSettings> = {
-    '--rounds': 'rounds', '--duration': 'durationS', '--warmup': 'warmupS', '--connections': 'connections', '--pin': 'pin', '--naive': 'naive',
+    '--rounds': 'rounds', '--duration': 'durationS', '--warmup': 'warmupS', '--connections': 'connections', '--pin': 'pin', '--naive': 'naive', '--l7': 'l7',
   };
   const settings: Record<string, number> = { ...DEFAULTS };
   for (let i = 0; i < argv.length; i += 2) {
     const key = flags[argv[i] ?? ''];
     const value = Number(argv[i + 1]);
-    if (key === undefined || !Number.isInteger(value) || value < 0 || (key !== 'pin' && key !== 'naive' && value === 0)) {
-      throw new Error(`usage: proxy.js [--rounds n] [--duration s] [--warmup s] [--connections n] [--pin 0|1] [--naive 0|1] (bad argument: ${argv[i]} ${argv[i + 1] ?? ''})`);
+    if (key === undefined || !Number.isInteger(value) || value < 0 || (key !== 'pin' && key !== 'naive' && key !== 'l7' && value === 0)) {
+      throw new Error(`usage: proxy.js [--rounds n] [--duration s] [--warmup s] [--connections n] [--pin 0|1] [--naive 0|1] [--l7 0|1] (bad argument: ${argv[i]} ${argv[i + 1] ?? ''})`);
     }
     settings[key] = value;
   }
