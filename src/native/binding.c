@@ -5,9 +5,10 @@
 #define NAPI_VERSION 8
 #include <node_api.h>
 
+#include "notify.h"
+
 napi_value init_tunnel(napi_env env, napi_value exports);
 napi_value init_http(napi_env env, napi_value exports);
-napi_status init_notify(napi_env env, napi_value exports);
 
 NAPI_MODULE_INIT() {
   if (init_tunnel(env, exports) == NULL) return NULL;

@@ -57,7 +57,6 @@ export class Dispatcher {
 
   /** Connects `attempt` to the next backend it has not failed on; queues it while none is in rotation. */
   dispatch<A extends Attempt>(attempt: A, handler: AttemptHandler<A>, choose?: Choose): void {
-    // Without a request (tcp), the registry's route ignores host and path.
     const backend = choose === undefined ? this.registry.route(undefined, '', attempt.failed)?.backend : choose(attempt.failed);
     if (backend !== undefined) {
       this.registry.acquire(backend);

@@ -21,7 +21,10 @@ export abstract class FrontBase implements BoundFront {
   protected abstract readonly server: net.Server | undefined;
   protected sweeper: Sweeper | undefined;
 
-  /** @param backends the routing front's, whose `route()` picks the app by host and path first; by default one registry. */
+  /**
+   * @param backends the routing front's (routed-registry.ts): its `route()` picks
+   *   the app by host and path first; by default one registry, where it does not.
+   */
   constructor(
     protected readonly options: FrontOptions,
     backends?: BackendsFactory,

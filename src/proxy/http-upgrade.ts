@@ -6,8 +6,7 @@
 import http from 'node:http';
 import type { Socket } from 'node:net';
 import type { BackendEntry, Backends } from './backend-registry.js';
-import type { WorkerId } from '../core/types.js';
-import type { Attempt, AttemptHandler, Dispatcher } from './dispatch.js';
+import type { Attempt, AttemptHandler, Choose, Dispatcher } from './dispatch.js';
 import { ConnectTimeoutError } from './errors.js';
 import { ambiguousRequest, forwardedRequestHeaders, responseHead } from './http-headers.js';
 
@@ -45,6 +44,13 @@ export function proxyUpgrade(context: UpgradeContext, request: http.IncomingMess
   const headers = forwardedRequestHeaders(request, true);
   const attempt: Attempt = { backend: undefined, failed: undefined };
   client.once('close', () => context.dispatcher.cancel(attempt));
+  // By host and path (the routing front); the path as the chosen route rewrote it.
+  let path = request.url ?? '/';
+  const choose: Choose = (exclude) => {
+    const routed = context.registry.route(request.headers.host, request.url ?? '/', exclude);
+    if (routed !== undefined) path = routed.path;
+    return routed?.backend;
+  };
 
   const handler: AttemptHandler<Attempt> = {
     giveUp: (_attempt, reason, queueTimedOut) => refuse(client, reason, queueTimedOut ? 503 : 502),
@@ -114,15 +120,8 @@ export function proxyUpgrade(context: UpgradeContext, request: http.IncomingMess
       upstream.end();
     },
   };
-  // The registry's route: the routing front's picks the app by host and path (and may strip a prefix).
-  let path = request.url ?? '/';
-  const routed = (exclude: ReadonlySet<WorkerId> | undefined): BackendEntry | undefined => {
-    const route = context.registry.route(request.headers.host, request.url ?? '/', exclude);
-    if (route !== undefined) path = route.path;
-    return route?.backend;
-  };
   const dispatch = (): void => {
-    if (!client.destroyed) context.dispatcher.dispatch(attempt, handler, routed);
+    if (!client.destroyed) context.dispatcher.dispatch(attempt, handler, choose);
   };
   dispatch();
 }
