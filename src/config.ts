@@ -225,7 +225,20 @@ export function buildConfig(input: ConfigInput): Config {
     logLevel: read.choice('logLevel', 'info', LOG_LEVELS),
     cwd: input.cwd,
   };
+  checkPortsApart(config, read);
   return Object.freeze(config);
+}
+
+/** The front's port must not be one the workers use (their N ports, and the spare one a reload of one worker takes). */
+function checkPortsApart(config: Config, read: SettingReader): void {
+  if (config.mode !== 'spawn' || config.proxy === 'none' || config.port === 0) return;
+  const last = config.basePort + config.workers;
+  if (config.port < config.basePort || config.port > last) return;
+  throw new UsageError(
+    `${read.where('port')} ${config.port} overlaps the workers' ports ${config.basePort}…${last} ` +
+      `(${read.where('basePort')} ${config.basePort}, ${config.workers} worker${config.workers === 1 ? '' : 's'} and one spare for reloads): ` +
+      'choose a port outside that range',
+  );
 }
 
 function buildWatch(read: SettingReader, cwd: string): Config['watch'] {

@@ -3,7 +3,7 @@
 // registry. How a connection or a request is forwarded is the subclass's.
 
 import type net from 'node:net';
-import type { Backend, WorkerId } from '../core/types.js';
+import type { Backend, DataPath, WorkerId } from '../core/types.js';
 import type { BackendRegistry } from './backend-registry.js';
 import { boundAddress, listenOn } from './listen.js';
 import type { BoundFront, FrontOptions } from './options.js';
@@ -15,6 +15,11 @@ export abstract class FrontBase implements BoundFront {
   protected sweeper: Sweeper | undefined;
 
   constructor(protected readonly options: FrontOptions) {}
+
+  /** JavaScript unless a subclass hands the bytes to the native addon. */
+  get dataPath(): DataPath {
+    return 'javascript';
+  }
 
   /** The deadlines the sweeper enforces, in ms; 0 turns one off. */
   protected abstract timeoutsMs(): number[];

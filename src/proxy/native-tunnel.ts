@@ -1,14 +1,11 @@
 // The optional native data path of the raw tcp front (src/native/tunnel.c,
-// Linux, built by `npm install` through node-gyp into build/Release). The raw
-// front accepts, balances and accounts; the native tunnel connects to the
-// backend it chose and moves the bytes, with no JavaScript per chunk. Where it
-// did not build (no compiler, another platform), where it cannot load, or
-// with SUPERVISE_TCP_NATIVE=0, the raw front moves the bytes itself, with the
-// same behaviour.
+// Linux; the addon is found by src/native/load.ts). The raw front accepts,
+// balances and accounts; the native tunnel connects to the backend it chose
+// and moves the bytes, with no JavaScript per chunk. Where there is no addon
+// for this machine, where it cannot load, or with SUPERVISE_TCP_NATIVE=0, the
+// raw front moves the bytes itself, with the same behaviour.
 
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { loadNative, nativeAddonPath } from '../native/load.js';
 
 /** Bits of the `sides` masks: which side of a tunnel closed (src/native/tunnel.c's EV_ bits). */
 export const CLIENT_SIDE = 1;
@@ -48,14 +45,11 @@ interface Binding {
   activity(id: number): number;
 }
 
-/** build/Release/, from dist/src/proxy/ (compiled) or src/proxy/ (sources). */
-const CANDIDATES = ['../../../build/Release/supervise_tunnel.node', '../../build/Release/supervise_tunnel.node'];
-
 let tunnels: NativeTunnels | undefined | null = null;
 
-/** Where the compiled module is, if it was built. */
+/** Where the compiled module is, if there is one for this machine. */
 export function nativeTunnelPath(): string | undefined {
-  return CANDIDATES.map((relative) => fileURLToPath(new URL(relative, import.meta.url))).find((path) => existsSync(path));
+  return nativeAddonPath();
 }
 
 /** The native tunnels, or undefined when they are not built, not loadable, or turned off (SUPERVISE_TCP_NATIVE=0). */
@@ -73,17 +67,12 @@ export function loadNativeTunnels(env: NodeJS.ProcessEnv = process.env): NativeT
 }
 
 function loadBinding(): Binding | undefined {
-  const path = nativeTunnelPath();
-  if (path === undefined) return undefined;
-  try {
-    const loaded = createRequire(import.meta.url)(path) as Partial<Binding>;
-    if (typeof loaded.init !== 'function' || typeof loaded.connect !== 'function' || typeof loaded.destroy !== 'function' || typeof loaded.activity !== 'function') {
-      return undefined;
-    }
-    return loaded as Binding;
-  } catch {
-    return undefined; // built for another node ABI, or not loadable here
+  const loaded = loadNative()?.exports as Partial<Binding> | undefined;
+  if (loaded === undefined) return undefined;
+  if (typeof loaded.init !== 'function' || typeof loaded.connect !== 'function' || typeof loaded.destroy !== 'function' || typeof loaded.activity !== 'function') {
+    return undefined; // an addon without the tunnel (another platform's sources)
   }
+  return loaded as Binding;
 }
 
 /** The binding, with its events routed to the owner of each tunnel (one listener per process). */

@@ -20,6 +20,7 @@
 
 import { lookup } from 'node:dns';
 import { isIP } from 'node:net';
+import type { DataPath } from '../core/types.js';
 import type { BackendEntry } from './backend-registry.js';
 import type { BoundFront, FrontOptions } from './options.js';
 import { CLIENT_SIDE, loadNativeTunnels, UPSTREAM_SIDE, type NativeTunnelOwner, type NativeTunnels } from './native-tunnel.js';
@@ -73,6 +74,10 @@ class RawTunnel extends TunnelBase implements SideTunnel, NativeTunnelOwner {
 class RawTcpFront extends TcpFrontBase<RawTunnel> {
   /** The native data path (native-tunnel.ts), when it was built and is wanted: it connects and moves the bytes. */
   readonly native = loadNativeTunnels();
+
+  override get dataPath(): DataPath {
+    return this.native === undefined ? 'javascript' : 'native';
+  }
 
   protected override listening(): void {
     const handle = (this.server as unknown as { _handle?: unknown })._handle;

@@ -10,9 +10,11 @@ import { createClusterLauncher } from '../launchers/cluster.js';
 import { createSpawnLauncher } from '../launchers/spawn.js';
 import type { Logger } from '../log.js';
 import { createFront } from '../proxy/index.js';
+import { nativeLoadError } from '../native/load.js';
 import { createFileWatcher } from '../watch/file-watcher.js';
 import { assertPortFree, portError } from './port-check.js';
 import { SupervisorService } from './service.js';
+import { configWarnings, readyLine, startLine } from './start-messages.js';
 import { installSignalHandlers } from './signals.js';
 import { Supervisor } from './supervisor.js';
 import type { Config, Front, WorkerId } from '../core/types.js';
@@ -121,15 +123,20 @@ export async function runSupervisor(config: Config, logger: Logger, options: { s
     // Signal handlers stay installed until the process exits: a late second
     // SIGTERM must not kill a master that is still closing.
     if (options.signals !== false) installSignalHandlers(api, logger);
+    const dataPath = front?.dataPath;
     logger.info(
-      { mode: config.mode, workers: config.workers, port, control: config.control },
-      config.mode === 'cluster'
-        ? `supervise: ${config.workers} cluster workers of ${config.script} on port ${port}`
-        : `supervise: ${config.workers} × ${config.args.join(' ')} on ports ${config.basePort}…, front ${config.proxy} on ${config.host}:${port}`,
+      { mode: config.mode, workers: config.workers, port, control: config.control, ...(front ? { front: { kind: config.proxy, dataPath } } : {}) },
+      startLine(config, port, dataPath),
     );
+    if (front && dataPath !== 'native' && config.proxy === 'tcp') {
+      const why = process.env.SUPERVISE_TCP_NATIVE === '0' ? 'SUPERVISE_TCP_NATIVE=0' : nativeLoadError() ?? 'the native tunnel is not available here';
+      logger.info(`the tcp front moves the bytes in JavaScript: ${why}`);
+    }
+    for (const warning of configWarnings(config)) logger.warn(warning);
     if (config.mode === 'spawn' && !config.args.some((arg) => arg.includes('{port}'))) {
       logger.warn('the command has no {port}: each worker must listen on $PORT, or they will fight over one port');
     }
+    announceWhenReady(supervisor, (workers) => logger.info(readyLine(config, port, workers)));
     supervisor.post(() => undefined); // the first reconcile starts the workers
     // A first generation that never comes up is a boot failure (exit 1), not a
     // service to keep half-running: say why and stop. Crash loops are retried with
@@ -184,4 +191,17 @@ export async function runSupervisor(config: Config, logger: Logger, options: { s
     await closeAll();
     throw error;
   }
+}
+
+/** Calls `announce` once, the first time as many workers are ready as are wanted. */
+function announceWhenReady(supervisor: Supervisor, announce: (workers: number) => void): void {
+  let announced = false;
+  supervisor.onEvent((event) => {
+    if (announced || event.type !== 'worker-state' || event.to !== 'ready') return;
+    const ready = supervisor.records.filter((worker) => worker.state === 'ready').length;
+    if (ready < supervisor.desired) return;
+    announced = true;
+    queueMicrotask(() => announce(ready)); // after the worker's own "ready" line, which follows this event
+
+  });
 }
