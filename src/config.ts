@@ -248,7 +248,7 @@ function buildWatch(read: SettingReader, cwd: string): Config['watch'] {
   const paths = raw === true ? ['.'] : read.stringList('watch') ?? ['.'];
   return Object.freeze({
     paths: paths.map((path) => resolve(cwd, path)),
-    // The watcher adds its defaults (node_modules, .git, dotfiles, __pycache__, *.pyc).
+    // The watcher adds its defaults (node_modules, .git, dotfiles, __pycache__, *.pyc, *.log).
     ignore: read.stringList('watchIgnore') ?? [],
     debounceMs: read.duration('watchDebounce', 300, 0),
   });

@@ -42,7 +42,7 @@ function buildProgram(): Command {
     .option('--wait-ready', 'cluster mode: ready when the worker calls process.send(\'ready\')')
     .option('--kill-timeout <ms>', 'drain limit, and SIGTERM to SIGKILL (default: 10000)')
     .option('--watch [paths...]', 'rolling reload when files change (default path: .)')
-    .option('--watch-ignore <glob...>', 'paths that never trigger a reload (added to node_modules, .git, dotfiles, __pycache__, *.pyc)')
+    .option('--watch-ignore <glob...>', 'paths that never trigger a reload (added to node_modules, .git, dotfiles, __pycache__, *.pyc, *.log)')
     .option('--watch-debounce <ms>', 'changes within this window make one reload (default: 300)')
     .option('--max-memory <size>', 'replace a worker whose RSS exceeds it, e.g. 512M')
     .option('--control <path>', 'control socket (default: ./.supervise.sock)')

@@ -11,7 +11,7 @@ import { createSpawnLauncher } from '../launchers/spawn.js';
 import type { Logger } from '../log.js';
 import { createFront } from '../proxy/index.js';
 import { nativeLoadError } from '../native/load.js';
-import { createFileWatcher } from '../watch/file-watcher.js';
+import { createFileWatcher, describeWatch, ownOutputFiles } from '../watch/file-watcher.js';
 import { assertPortFree, portError } from './port-check.js';
 import { SupervisorService } from './service.js';
 import { configWarnings, readyLine, startLine } from './start-messages.js';
@@ -156,6 +156,8 @@ export async function runSupervisor(config: Config, logger: Logger, options: { s
         ignore: config.watch.ignore,
         debounceMs: config.watch.debounceMs,
         cwd: config.cwd,
+        // What the supervisor writes itself must not reload it: its control socket, and its output when redirected to a file.
+        ignoreFiles: [config.control, ...ownOutputFiles()],
         logger,
         onChange: (files) => {
           logger.info({ files }, `file change: ${files.slice(0, 3).join(', ')}${files.length > 3 ? ` and ${files.length - 3} more` : ''}: reloading`);
@@ -164,6 +166,7 @@ export async function runSupervisor(config: Config, logger: Logger, options: { s
       });
       closers.push(() => watcher.close());
       await watcher.ready();
+      logger.info(`watching ${describeWatch({ ...config.watch, cwd: config.cwd })}: a change reloads the workers`);
     }
 
     const sampler = createUsageSampler({
