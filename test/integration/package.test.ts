@@ -10,12 +10,13 @@
 // compile, an install from the registry or npm's cache).
 
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readdirSync, symlinkSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { freePortRange, httpGet, killAll, ROOT, startSupervise, tempDir } from '../helpers/supervise.js';
+import { freePort, freePortRange, httpGet, killAll, ROOT, startSupervise, tempDir } from '../helpers/supervise.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 const run = promisify(execFile);
 const EXAMPLE = join(ROOT, 'examples', 'node-cluster', 'app.js');
@@ -58,6 +59,22 @@ describe('the npm package', () => {
     assert.match(response.body, /"worker":[01]/);
     const { stdout } = await run(bin, ['ctl', '--control', supervised.control, 'status', '--json']);
     assert.deepEqual((JSON.parse(stdout) as { front: unknown }).front, { kind: 'tcp', dataPath: 'native' });
+  });
+
+  it('`npm run example -- -p <port> -w 1` puts the flags before the script and serves on that port', { timeout: 60_000 }, async () => {
+    const { scripts } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+    // As npm runs it, less the build (the suite's own build is fresh; a second one would rewrite dist/ under running tests).
+    const script = (scripts['example'] ?? '').replace(/^npm run build && /, '');
+    const port = await freePort();
+    const control = join(tempDir(), 'control.sock');
+    const child = spawn('sh', ['-c', `${script} -p ${port} -w 1 --log-format json --control ${control}`], { cwd: ROOT, detached: true, stdio: 'ignore' });
+    try {
+      const response = await waitFor(() => httpGet(port), { timeoutMs: 30_000, message: `the example on port ${port}` });
+      assert.match(response.body, /"worker":0/);
+    } finally {
+      process.kill(-(child.pid as number), 'SIGTERM');
+      await new Promise((resolve) => child.once('exit', resolve));
+    }
   });
 
   it('without an addon for the machine, the tcp front moves the bytes in JavaScript and the log says why', { timeout: 60_000 }, async () => {
