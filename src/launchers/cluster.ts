@@ -14,16 +14,22 @@ export function createClusterLauncher(config: Config): Launcher {
   // Must be set before the first fork; SCHED_NONE (the Windows default) lets the
   // kernel favour one worker.
   cluster.schedulingPolicy = cluster.SCHED_RR;
-  cluster.setupPrimary({
+  // node:cluster has one set of primary settings per process: with several
+  // cluster apps in one system, each fork sets its app's own first.
+  const settings = {
     exec: config.script,
     args: [...config.args],
     execArgv: [...process.execArgv, '--import', PRELOAD],
+    cwd: config.cwd,
     silent: true,
-  });
+  };
+  cluster.setupPrimary(settings);
 
   return {
     start(spec: LaunchSpec, callbacks: LaunchCallbacks): WorkerProcess {
+      cluster.setupPrimary(settings);
       const worker: Worker = cluster.fork({
+        ...config.env,
         PORT: String(spec.port),
         SUPERVISE_WORKER: String(spec.slot),
         SUPERVISE_GENERATION: String(spec.generation),

@@ -33,6 +33,7 @@ export function createSpawnLauncher(config: Config, reaper = new Reaper()): Laun
         cwd: config.cwd,
         env: {
           ...process.env,
+          ...config.env,
           PORT: String(spec.port),
           SUPERVISE_WORKER: String(spec.slot),
           SUPERVISE_GENERATION: String(spec.generation),

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdbool.h>
 
+#include "notify.h"
 #include "tunnel.h"
 
 static napi_env g_env;
@@ -114,5 +115,6 @@ NAPI_MODULE_INIT() {
       {"activity", NULL, Activity, NULL, NULL, NULL, napi_default, NULL},
   };
   if (napi_define_properties(env, exports, sizeof(methods) / sizeof(methods[0]), methods) != napi_ok) return NULL;
+  if (init_notify(env, exports) != napi_ok) return NULL;
   return exports;
 }

@@ -21,11 +21,12 @@ export function portRange(config: Pick<Config, 'basePort' | 'workers'>): string 
 }
 
 /** The first line: what runs, on which ports, and (when there is one) the front and its data path. */
-export function startLine(config: Config, port: number, dataPath: DataPath | undefined): string {
+export function startLine(config: Config & { readonly routes?: readonly { readonly path: string }[] }, port: number, dataPath: DataPath | undefined): string {
   if (config.mode === 'cluster') {
     return `supervise: ${plural(config.workers, 'cluster worker')} of ${config.script} on port ${port}`;
   }
   const what = `supervise: ${config.workers} × ${config.args.join(' ')} on ports ${portRange(config)}`;
+  if (config.routes !== undefined && config.routes.length > 0) return `${what}, routed from the shared front (${config.routes.map((route) => route.path).join(', ')})`;
   if (config.proxy === 'none') return what;
   return `${what}, front ${config.proxy} on ${config.host}:${port} (${dataPath ?? 'javascript'} data path)`;
 }
