@@ -15,6 +15,7 @@ import type { RoutedRegistry } from '../proxy/routed-registry.js';
 import { isRouted } from '../system-config.js';
 import { nativeLoadError } from '../native/load.js';
 import { createFileWatcher, describeWatch, ownOutputFiles } from '../watch/file-watcher.js';
+import { runClosers } from './closers.js';
 import { assertPortFree, portError } from './port-check.js';
 import { SupervisorService } from './service.js';
 import { configWarnings, readyLine, startLine } from './start-messages.js';
@@ -32,6 +33,8 @@ export interface AppShared {
   readonly routing: RoutedRegistry | undefined;
   /** Name the app in port errors (a system of several apps). */
   readonly named: boolean;
+  /** The routing front's bound port: a routed app's public port. */
+  readonly frontPort: () => number | undefined;
   /** The app has stopped (whoever asked): a system with no app left stops too. */
   readonly onStopped: (app: App) => void;
   /** The first generation never became ready: the system stops (exit 1). */
@@ -115,14 +118,7 @@ export class App {
   }
 
   private async closeAll(): Promise<void> {
-    for (const close of this.closers.reverse()) {
-      try {
-        await close();
-      } catch (error) {
-        this.logger.warn({ err: error }, 'error while closing');
-      }
-    }
-    this.closers.length = 0;
+    await runClosers(this.closers, this.logger);
   }
 
   /** Binds its listener, checks its ports, starts its workers and watcher. Throws (having released all) when a port is taken. */
@@ -138,6 +134,8 @@ export class App {
         }
         port = this.front.address().port;
         this.closers.push(() => this.closeFront());
+      } else if (isRouted(config)) {
+        port = this.shared.frontPort() ?? port;
       } else if (config.mode === 'cluster') {
         await assertPortFree(config.port, undefined, `${this.what()}public port (--port)`);
       }
@@ -165,7 +163,7 @@ export class App {
     if (config.mode === 'spawn' && !config.args.some((arg) => arg.includes('{port}'))) {
       this.logger.warn('the command has no {port}: each worker must listen on $PORT, or they will fight over one port');
     }
-    this.announceWhenReady((workers) => this.logger.info(readyLine(config, port, workers)));
+    void this.whenReady().then((ready) => ready && this.logger.info(readyLine(config, port, this.supervisor.desired)));
     this.supervisor.post(() => undefined); // the first reconcile starts the workers
     // A first generation that never comes up is a boot failure, not a service to
     // keep half-running. Crash loops are retried with backoff until then.
@@ -198,18 +196,6 @@ export class App {
     this.closers.push(() => routing.remove(id));
   }
 
-  /** Calls `announce` once, the first time as many workers are ready as are wanted. */
-  private announceWhenReady(announce: (workers: number) => void): void {
-    let announced = false;
-    this.service.onEvent((event) => {
-      if (announced || event.type !== 'worker-state' || event.to !== 'ready') return;
-      const ready = this.supervisor.records.filter((worker) => worker.state === 'ready').length;
-      if (ready < this.supervisor.desired) return;
-      announced = true;
-      queueMicrotask(() => announce(ready)); // after the worker's own "ready" line, which follows this event
-    });
-  }
-
   private async watch(watch: NonNullable<Config['watch']>): Promise<void> {
     const watcher = createFileWatcher({
       paths: watch.paths,
@@ -229,9 +215,13 @@ export class App {
     this.logger.info(`watching ${describeWatch({ ...watch, cwd: this.current.cwd })}: a change reloads the workers`);
   }
 
-  /** Resolves true once a worker is ready, false if the app stops first. */
+  /** Resolves true once every desired worker is ready (depends-on, apply), false if the app stops first. */
   whenReady(): Promise<boolean> {
-    return this.supervisor.waitFor(() => this.supervisor.everReady || this.supervisor.stopping).then(() => this.supervisor.everReady);
+    const allReady = () => {
+      const ready = new Set(this.supervisor.records.filter((w) => w.state === 'ready').map((w) => w.slot));
+      return ready.size >= this.supervisor.desired;
+    };
+    return this.supervisor.waitFor(() => allReady() || this.supervisor.stopping).then(() => !this.supervisor.stopping);
   }
 
   /** The pids the usage sampler should measure. */

@@ -19,12 +19,7 @@ export type Outcome =
  */
 export async function replaceSlot(supervisor: Supervisor, slot: number, awaitExit = true): Promise<Outcome> {
   const previous = supervisor.holders(slot);
-  let candidate: WorkerRecord | undefined;
-  supervisor.post(() => {
-    candidate = supervisor.addWorker(slot, true);
-  });
-  const started = candidate as WorkerRecord | undefined;
-  if (!started) return { ok: false, error: `could not start a new worker for slot ${slot}` };
+  const started = await supervisor.command(() => supervisor.addWorker(slot, true));
   await supervisor.waitFor(() => started.state !== 'starting');
   if (started.state !== 'ready') {
     return { ok: false, error: started.failure ?? `new worker for slot ${slot} did not become ready` };

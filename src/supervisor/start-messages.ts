@@ -32,10 +32,12 @@ export function startLine(config: Config & { readonly routes?: readonly { readon
 }
 
 /** Once the first generation is up: where to point a browser (or, without a front, where the workers are). */
-export function readyLine(config: Config, port: number, workers: number): string {
+export function readyLine(config: Config & { readonly routes?: readonly unknown[] }, port: number, workers: number): string {
   const ready = `${plural(workers, 'worker')} ready`;
   if (config.mode === 'cluster') return `${ready}, serving on ${url(LOOPBACK, port)}`;
-  if (config.proxy === 'none') return `${ready} on ports ${portRange({ basePort: config.basePort, workers })}`;
+  const ports = portRange({ basePort: config.basePort, workers });
+  if (config.routes !== undefined && config.routes.length > 0) return `${ready} on ports ${ports}, routed from the shared front`;
+  if (config.proxy === 'none') return `${ready} on ports ${ports}`;
   return `${ready}, serving on ${url(config.host, port)}`;
 }
 

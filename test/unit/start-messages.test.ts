@@ -15,12 +15,17 @@ describe('start messages', () => {
     assert.equal(startLine(spawnMode(), 8080, 'native'), 'supervise: 4 × uvicorn main:app --port {port} on ports 8000…8003, front tcp on 127.0.0.1:8080 (native data path)');
     assert.equal(startLine(spawnMode({ proxy: 'none' }), 8080, undefined), 'supervise: 4 × uvicorn main:app --port {port} on ports 8000…8003');
     assert.match(startLine(cluster({ workers: '1' }), 9000, undefined), /^supervise: 1 cluster worker of .*http-app\.cjs on port 9000$/);
+    assert.equal(
+      startLine({ ...spawnMode(), routes: [{ path: '/users' }] }, 8080, undefined),
+      'supervise: 4 × uvicorn main:app --port {port} on ports 8000…8003, routed from the shared front (/users)',
+    );
   });
 
   it('the ready line says where to connect', () => {
     assert.equal(readyLine(cluster(), 8080, 4), '4 workers ready, serving on http://127.0.0.1:8080');
     assert.equal(readyLine(spawnMode({ host: '::1' }), 9000, 1), '1 worker ready, serving on http://[::1]:9000');
     assert.equal(readyLine(spawnMode({ proxy: 'none' }), 8080, 4), '4 workers ready on ports 8000…8003');
+    assert.equal(readyLine({ ...spawnMode(), routes: [{ path: '/users' }] }, 8080, 4), '4 workers ready on ports 8000…8003, routed from the shared front');
   });
 
   it('warns about each flag the mode ignores, and about nothing else', () => {
