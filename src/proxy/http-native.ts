@@ -18,7 +18,8 @@ import { ConnectTimeoutError } from './errors.js';
 import { FrontBase, type BackendsFactory } from './front-base.js';
 import { DEFAULT_HTTP_RESPONSE_TIMEOUT_MS, type HttpFrontOptions, type RequestStats } from './http-common.js';
 import { describeListenError } from './listen.js';
-import { errnoError, nativeAddon } from './native-tunnel.js';
+import { loadNative } from '../native/load.js';
+import { errnoError } from './native-tunnel.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, type BoundFront } from './options.js';
 
 /** What C's pick hook answers: a slot, the slot and a rewritten path, an error to answer, or QUEUED. */
@@ -56,7 +57,7 @@ let binding: HttpBinding | undefined | null = null;
 export function loadNativeHttp(env: NodeJS.ProcessEnv = process.env): HttpBinding | undefined {
   if (env.SUPERVISE_HTTP_NATIVE === '0') return undefined;
   if (binding === null) {
-    const loaded = nativeAddon() as Partial<HttpBinding> | undefined;
+    const loaded = loadNative()?.exports as Partial<HttpBinding> | undefined;
     binding = undefined;
     if (loaded !== undefined && typeof loaded.httpInit === 'function' && typeof loaded.httpListen === 'function') {
       try {
