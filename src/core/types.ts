@@ -236,4 +236,18 @@ export interface Front {
   totalConnections(id: WorkerId): number;
   /** Stop accepting; resolves once every connection has ended or after timeoutMs (then destroys them). */
   close(timeoutMs: number): Promise<void>;
+  /** The http front's per-backend request counters, read on scrape (absent on the tcp front). */
+  requestStats?(): RequestStats[];
+}
+
+/** One backend's requests through the http front (src/proxy/http-common.ts keeps the buckets' bounds). */
+export interface RequestStats {
+  readonly id: WorkerId;
+  /** Responses by status class: [1xx, 2xx, 3xx, 4xx, 5xx]. */
+  readonly classes: number[];
+  /** Cumulative counts: requests that took at most 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000 ms. */
+  readonly buckets: number[];
+  /** Sum of the latencies, ms (request head read to response end). */
+  readonly sum: number;
+  readonly count: number;
 }
