@@ -33,6 +33,15 @@ export interface RawSettings {
   control?: unknown;
   logFormat?: unknown;
   logLevel?: unknown;
+  heartbeatTimeout?: unknown;
+  liveness?: unknown;
+  livenessInterval?: unknown;
+  livenessThreshold?: unknown;
+  restartDelay?: unknown;
+  maxRestartDelay?: unknown;
+  maxFailedStarts?: unknown;
+  maxRequests?: unknown;
+  maxRequestsJitter?: unknown;
   /** Config file only: the cluster-mode script. */
   script?: unknown;
   /** Config file only: the spawn-mode command, as an array or a string. */
@@ -43,7 +52,8 @@ const SETTING_KEYS: ReadonlySet<string> = new Set<keyof RawSettings>([
   'workers', 'port', 'host', 'basePort', 'proxy', 'balance', 'health', 'healthInterval',
   'healthTimeout', 'healthyThreshold', 'unhealthyThreshold', 'readyTimeout', 'waitReady',
   'killTimeout', 'watch', 'watchIgnore', 'watchDebounce', 'maxMemory', 'control', 'logFormat',
-  'logLevel', 'script', 'command',
+  'logLevel', 'script', 'command', 'heartbeatTimeout', 'liveness', 'livenessInterval', 'livenessThreshold',
+  'restartDelay', 'maxRestartDelay', 'maxFailedStarts', 'maxRequests', 'maxRequestsJitter',
 ]);
 
 const PROXIES: readonly ProxyKind[] = ['tcp', 'http', 'none'];
@@ -224,8 +234,33 @@ export function buildConfig(input: ConfigInput): Config {
     logFormat: read.choice('logFormat', input.stdoutIsTTY ? 'pretty' : 'json', LOG_FORMATS),
     logLevel: read.choice('logLevel', 'info', LOG_LEVELS),
     cwd: input.cwd,
+    ...buildLifecycle(read),
   };
   return Object.freeze(config);
+}
+
+/** Liveness and restart policy (SPEC §9). */
+function buildLifecycle(read: SettingReader): Pick<Config, 'heartbeatTimeoutMs' | 'liveness' | 'restart' | 'maxRequests'> {
+  const liveness = read.string('liveness');
+  if (liveness !== undefined && !liveness.startsWith('/')) {
+    throw new UsageError(`${read.where('liveness')} must be an HTTP path starting with / (got "${liveness}")`);
+  }
+  const initialMs = read.duration('restartDelay', 100);
+  const maxMs = read.duration('maxRestartDelay', 30_000);
+  if (maxMs < initialMs) {
+    throw new UsageError(`${read.where('maxRestartDelay')} (${maxMs}ms) must not be below ${flagName('restartDelay')} (${initialMs}ms)`);
+  }
+  const maxFailedStarts = read.raw('maxFailedStarts') === undefined ? undefined : read.integer('maxFailedStarts', 0, 1, 1_000_000);
+  const maxRequests = read.raw('maxRequests') === undefined ? undefined : read.integer('maxRequests', 0, 1, 1_000_000_000);
+  return {
+    heartbeatTimeoutMs: read.duration('heartbeatTimeout', 30_000, 100),
+    liveness:
+      liveness === undefined
+        ? undefined
+        : { path: liveness, intervalMs: read.duration('livenessInterval', 10_000), threshold: read.integer('livenessThreshold', 3, 1, 100) },
+    restart: { initialMs, maxMs, maxFailedStarts },
+    maxRequests: maxRequests === undefined ? undefined : { count: maxRequests, jitter: read.integer('maxRequestsJitter', 0, 0, 1_000_000_000) },
+  };
 }
 
 function buildWatch(read: SettingReader, cwd: string): Config['watch'] {

@@ -51,6 +51,29 @@ export interface Config {
   readonly logFormat: LogFormat;
   readonly logLevel: string;
   readonly cwd: string;
+  /** A stopped process, or a cluster worker without heartbeat, is hung after this long (SPEC §9). */
+  readonly heartbeatTimeoutMs: number;
+  /** Spawn mode: --liveness probe; failures replace the worker. */
+  readonly liveness: LivenessConfig | undefined;
+  readonly restart: RestartPolicy;
+  /** Replace a worker after this many requests (cluster, --proxy http) or connections (tcp). */
+  readonly maxRequests: { readonly count: number; readonly jitter: number } | undefined;
+}
+
+export interface LivenessConfig {
+  readonly path: string;
+  readonly intervalMs: number;
+  /** Consecutive failures that make the worker hung. */
+  readonly threshold: number;
+}
+
+export interface RestartPolicy {
+  /** Cap of the first restart delay (full jitter: the delay is random below the cap). */
+  readonly initialMs: number;
+  /** The cap never grows past this. */
+  readonly maxMs: number;
+  /** Consecutive failed starts after which the app is fatal; undefined = unlimited. */
+  readonly maxFailedStarts: number | undefined;
 }
 
 // ---------------------------------------------------------------- lifecycle
@@ -68,7 +91,9 @@ export type WorkerEvent =
   /** The front or the launcher reports no connection left on a draining worker. */
   | { readonly type: 'drained' }
   /** Stop now: SIGTERM without draining (second signal, shutdown of a starting worker). */
-  | { readonly type: 'terminate' };
+  | { readonly type: 'terminate' }
+  /** Alive but not serving (no heartbeat, stopped, liveness failures): replaced, then killed. */
+  | { readonly type: 'hung'; readonly reason: string };
 
 /** Side effects the supervisor performs after a transition. */
 export type WorkerEffect =
@@ -80,6 +105,9 @@ export type WorkerEffect =
   | { readonly type: 'arm-timer'; readonly ms: number }
   | { readonly type: 'report-crash' }
   | { readonly type: 'report-failed-start'; readonly reason: string }
+  | { readonly type: 'report-hung'; readonly reason: string }
+  /** Arm the restart timer with the slot's backoff delay (SlotHistory decides it, once). */
+  | { readonly type: 'arm-restart' }
   | { readonly type: 'forget' };
 
 // ---------------------------------------------------------------- status
@@ -112,6 +140,8 @@ export interface SupervisorStatus {
   readonly desired: number;
   readonly generation: number;
   readonly reloading: boolean;
+  /** Set once --max-failed-starts was reached: why (SPEC §9). */
+  readonly fatal?: string;
   readonly workers: readonly WorkerStatus[];
 }
 
@@ -168,6 +198,12 @@ export interface LaunchCallbacks {
   onExit(code: number | null, signal: string | null): void;
   /** A whole line of the worker's output. */
   onOutput(stream: 'stdout' | 'stderr', line: string): void;
+  /** Alive but not serving (liveness.ts): out of rotation, replaced, killed. */
+  onHung(reason: string): void;
+  /** Something the launcher saw that the log should say (a foreign listener on the worker's port). */
+  onWarning(message: string): void;
+  /** The worker served its --max-requests: replace it (drained). */
+  onRecycle?(reason: string): void;
 }
 
 export interface WorkerProcess {

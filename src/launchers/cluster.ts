@@ -1,15 +1,27 @@
 // Cluster mode launcher: node:cluster with round-robin scheduling on every
 // platform. Workers run the user's script directly (so require.main and argv are
-// what the script expects) with cluster-preload.js imported first.
+// what the script expects) with cluster-preload.js imported first. Each worker is
+// tagged (lineage.ts), registered by pid with the reaper, arms PR_SET_PDEATHSIG
+// in its preload, and sends heartbeats from its event loop (liveness.ts).
 
 import cluster, { type Worker } from 'node:cluster';
 import { pathToFileURL, fileURLToPath } from 'node:url';
 import { relayChild } from './child-output.js';
+import { INSTANCE_VAR, signalTagged, workerTag } from './lineage.js';
+import { Reaper } from './reaper.js';
+import { checkPeriodMs, watchLiveness } from '../health/liveness.js';
 import type { Config, LaunchCallbacks, LaunchSpec, Launcher, WorkerProcess } from '../core/types.js';
 
 const PRELOAD = pathToFileURL(fileURLToPath(new URL('./cluster-preload.js', import.meta.url))).href;
 
-export function createClusterLauncher(config: Config): Launcher {
+/** This worker's --max-requests, with its own jitter so workers do not recycle together. */
+function requestLimit(config: Config): number | undefined {
+  const max = config.maxRequests;
+  if (max === undefined) return undefined;
+  return max.count + Math.floor(Math.random() * (max.jitter + 1));
+}
+
+export function createClusterLauncher(config: Config, reaper = new Reaper()): Launcher {
   if (!config.script) throw new Error('cluster launcher needs a script');
   // Must be set before the first fork; SCHED_NONE (the Windows default) lets the
   // kernel favour one worker.
@@ -23,45 +35,76 @@ export function createClusterLauncher(config: Config): Launcher {
 
   return {
     start(spec: LaunchSpec, callbacks: LaunchCallbacks): WorkerProcess {
+      const tag = workerTag(spec.id);
+      const limit = requestLimit(config);
       const worker: Worker = cluster.fork({
         PORT: String(spec.port),
         SUPERVISE_WORKER: String(spec.slot),
         SUPERVISE_GENERATION: String(spec.generation),
+        [INSTANCE_VAR]: tag,
+        SUPERVISE_MASTER_PID: String(process.pid),
+        SUPERVISE_HEARTBEAT_MS: String(checkPeriodMs(config.heartbeatTimeoutMs)),
+        ...(limit === undefined ? {} : { SUPERVISE_MAX_REQUESTS: String(limit) }),
       });
       const child = worker.process;
-      relayChild(child, callbacks);
-      if (child.pid !== undefined) callbacks.onSpawn(child.pid);
+      const pid = child.pid;
+      const alive = new AbortController();
+      let lastHeartbeat = Date.now();
+      relayChild(child, {
+        ...callbacks,
+        onExit(code, signal) {
+          alive.abort();
+          if (pid !== undefined) reaper.forgetPid(pid);
+          // Its descendants (in the master's group, or daemonized) must not outlive it.
+          signalTagged(tag, 'SIGKILL');
+          callbacks.onExit(code, signal);
+        },
+      });
+      if (pid !== undefined) {
+        reaper.watchPid(pid);
+        callbacks.onSpawn(pid);
+      }
 
+      let ready = false;
+      const becameReady = () => {
+        if (ready || pid === undefined) return;
+        ready = true;
+        callbacks.onReady();
+        lastHeartbeat = Date.now();
+        watchLiveness({ config, pid, lastHeartbeat: () => lastHeartbeat, signal: alive.signal, onHung: callbacks.onHung });
+      };
       worker.on('listening', () => {
-        if (!config.waitReady) callbacks.onReady();
+        if (!config.waitReady) becameReady();
       });
       worker.on('message', (message: unknown) => {
-        if (message === 'ready' && config.waitReady) callbacks.onReady();
+        if (message === 'supervise:heartbeat') lastHeartbeat = Date.now();
+        else if (message === 'ready' && config.waitReady) becameReady();
         else if (message === 'supervise:drained') callbacks.onDrained();
+        else if (message === 'supervise:max-requests') callbacks.onRecycle?.(`served its --max-requests (${limit ?? '?'})`);
       });
       // A worker whose IPC channel broke is reported through 'exit' anyway.
       worker.on('error', () => undefined);
 
       return {
-        get pid() {
-          return child.pid;
-        },
+        pid,
         drain() {
           if (worker.isConnected()) worker.send('supervise:drain', undefined, () => undefined);
           else callbacks.onDrained();
         },
         signal(signal) {
-          // Cluster workers share the master's process group: signal the worker only.
+          // Cluster workers share the master's process group: signal the worker
+          // and its tagged descendants, never the group.
           try {
             child.kill(signal);
           } catch {
             // already gone
           }
+          signalTagged(tag, signal, pid);
         },
       };
     },
     async close() {
-      // nothing held beyond the workers themselves
+      reaper.close();
     },
   };
 }

@@ -1,13 +1,19 @@
 // Spawn mode launcher: any command, one per port, each in its own process group
-// (so a stop reaches its grandchildren), registered with the reaper (so a master
-// killed by SIGKILL leaves no orphan). Ready = the first passing probe.
+// (so a stop reaches its grandchildren), tagged in its environment (so a stop
+// reaches a grandchild that left the group, lineage.ts), registered with the
+// reaper and, where setpriv exists, killed by the kernel when the master dies.
+// Ready = the first passing probe answered by a listener of this worker's own.
 
 import { spawn } from 'node:child_process';
 import { relayChild } from './child-output.js';
 import { signalGroup } from './kill.js';
+import { carriesTag, INSTANCE_VAR, signalTagged, workerTag } from './lineage.js';
+import { parentDeathWrapper } from './prctl.js';
 import { Reaper } from './reaper.js';
-import { makeProbe } from '../health/probe.js';
+import { watchLiveness } from '../health/liveness.js';
+import { makeProbe, type ProbeResult } from '../health/probe.js';
 import { waitUntilReady } from '../health/wait-ready.js';
+import { commandOf, describePortHolder, isListening, portHolders } from '../supervisor/port-check.js';
 import type { Config, LaunchCallbacks, LaunchSpec, Launcher, WorkerProcess } from '../core/types.js';
 
 /** `{port}` and `{worker}` in the command's arguments. */
@@ -15,20 +21,40 @@ export function expandCommand(args: readonly string[], spec: Pick<LaunchSpec, 'p
   return args.map((arg) => arg.replaceAll('{port}', String(spec.port)).replaceAll('{worker}', String(spec.slot)));
 }
 
-function killOrphans(pgid: number): void {
+/** Everything left of a worker that is gone: its group and whatever carries its tag. */
+function killOrphans(pgid: number, tag: string): void {
   try {
     process.kill(-pgid, 'SIGKILL');
   } catch {
     // the group is empty: nothing left
   }
+  signalTagged(tag, 'SIGKILL');
+}
+
+/** The probe passed: is the listener on the port this worker's (its process, group or tagged descendant)? */
+function ownListener(port: number, pgid: number, tag: string): ProbeResult {
+  const holders = portHolders(port);
+  // Unknown (no /proc): the probe's word is all there is.
+  if (holders.length === 0) return { ok: true };
+  for (const pid of holders) if (pid === pgid || carriesTag(pid, tag)) return { ok: true };
+  const holder = holders[0] as number;
+  return { ok: false, reason: `port ${port} answers, but its listener is pid ${holder} (${commandOf(String(holder))}), not this worker` };
 }
 
 export function createSpawnLauncher(config: Config, reaper = new Reaper()): Launcher {
   const probe = makeProbe(config.health, '127.0.0.1');
+  const wrapper = parentDeathWrapper();
 
   return {
     start(spec: LaunchSpec, callbacks: LaunchCallbacks): WorkerProcess {
-      const [command, ...args] = expandCommand(config.args, spec);
+      // A port held by someone else is reported before a start, not found out by
+      // a crash loop on EADDRINUSE (or worse, a probe that the foreign server passes).
+      if (isListening(spec.port)) {
+        const holder = describePortHolder(spec.port);
+        throw new Error(`port ${spec.port} is already in use${holder ? ` by ${holder}` : ''}; not starting worker ${spec.slot} there`);
+      }
+      const tag = workerTag(spec.id);
+      const [command, ...args] = [...wrapper, ...expandCommand(config.args, spec)];
       const child = spawn(command ?? '', args, {
         cwd: config.cwd,
         env: {
@@ -36,6 +62,7 @@ export function createSpawnLauncher(config: Config, reaper = new Reaper()): Laun
           PORT: String(spec.port),
           SUPERVISE_WORKER: String(spec.slot),
           SUPERVISE_GENERATION: String(spec.generation),
+          [INSTANCE_VAR]: tag,
         },
         detached: true, // its own process group, led by the worker
         stdio: ['ignore', 'pipe', 'pipe'],
@@ -50,7 +77,7 @@ export function createSpawnLauncher(config: Config, reaper = new Reaper()): Laun
           if (pid !== undefined) {
             // The worker is gone: whatever is left of its group (a grandchild that
             // ignored SIGTERM, or was orphaned by a crash) must not outlive it.
-            killOrphans(pid);
+            killOrphans(pid, tag);
             reaper.forget(pid);
           }
           callbacks.onExit(code, signal);
@@ -59,12 +86,23 @@ export function createSpawnLauncher(config: Config, reaper = new Reaper()): Laun
       if (pid !== undefined) {
         reaper.watch(pid);
         callbacks.onSpawn(pid);
-        void waitUntilReady((signal) => probe(spec.port, signal), {
-          timeoutMs: config.readyTimeoutMs,
-          intervalMs: 50,
-          signal: stopProbing.signal,
-        }).then((result) => {
-          if (result.ok) callbacks.onReady();
+        let warned = false;
+        void waitUntilReady(
+          async (signal) => {
+            const answer = await probe(spec.port, signal);
+            if (!answer.ok) return answer;
+            const own = ownListener(spec.port, pid, tag);
+            if (!own.ok && !warned) {
+              warned = true;
+              callbacks.onWarning(own.reason);
+            }
+            return own;
+          },
+          { timeoutMs: config.readyTimeoutMs, intervalMs: 50, signal: stopProbing.signal },
+        ).then((result) => {
+          if (!result.ok) return;
+          callbacks.onReady();
+          watchLiveness({ config, pid, port: spec.port, signal: stopProbing.signal, onHung: callbacks.onHung });
         });
       }
 
@@ -76,7 +114,10 @@ export function createSpawnLauncher(config: Config, reaper = new Reaper()): Laun
           if (config.proxy === 'none') queueMicrotask(() => callbacks.onDrained());
         },
         signal(signal) {
-          if (pid !== undefined) signalGroup(pid, signal);
+          if (pid === undefined) return;
+          signalGroup(pid, signal);
+          // Descendants that left the group (setsid) are reached through their tag.
+          signalTagged(tag, signal);
         },
       };
     },

@@ -10,6 +10,8 @@
 
 #include "tunnel.h"
 
+void init_prctl(napi_env env, napi_value exports);
+
 static napi_env g_env;
 static napi_ref g_on_event;
 static napi_async_context g_async;
@@ -114,5 +116,6 @@ NAPI_MODULE_INIT() {
       {"activity", NULL, Activity, NULL, NULL, NULL, napi_default, NULL},
   };
   if (napi_define_properties(env, exports, sizeof(methods) / sizeof(methods[0]), methods) != napi_ok) return NULL;
+  init_prctl(env, exports);
   return exports;
 }

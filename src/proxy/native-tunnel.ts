@@ -72,18 +72,28 @@ export function loadNativeTunnels(env: NodeJS.ProcessEnv = process.env): NativeT
   return tunnels;
 }
 
-function loadBinding(): Binding | undefined {
-  const path = nativeTunnelPath();
-  if (path === undefined) return undefined;
-  try {
-    const loaded = createRequire(import.meta.url)(path) as Partial<Binding>;
-    if (typeof loaded.init !== 'function' || typeof loaded.connect !== 'function' || typeof loaded.destroy !== 'function' || typeof loaded.activity !== 'function') {
-      return undefined;
+let addon: Record<string, unknown> | undefined | null = null;
+
+/** The compiled addon's exports (every native module of src/native/), or undefined where it is not built or not loadable. */
+export function loadNativeAddon(): Record<string, unknown> | undefined {
+  if (addon === null) {
+    const path = nativeTunnelPath();
+    try {
+      addon = path === undefined ? undefined : (createRequire(import.meta.url)(path) as Record<string, unknown>);
+    } catch {
+      addon = undefined; // built for another node ABI, or not loadable here
     }
-    return loaded as Binding;
-  } catch {
-    return undefined; // built for another node ABI, or not loadable here
   }
+  return addon;
+}
+
+function loadBinding(): Binding | undefined {
+  const loaded = loadNativeAddon() as Partial<Binding> | undefined;
+  if (loaded === undefined) return undefined;
+  if (typeof loaded.init !== 'function' || typeof loaded.connect !== 'function' || typeof loaded.destroy !== 'function' || typeof loaded.activity !== 'function') {
+    return undefined;
+  }
+  return loaded as Binding;
 }
 
 /** The binding, with its events routed to the owner of each tunnel (one listener per process). */

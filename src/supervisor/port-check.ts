@@ -35,9 +35,16 @@ export function portError(port: number, host: string | undefined, what: string, 
 
 /** "pid 1234 (nginx)" for a TCP port in LISTEN state, from /proc (Linux); undefined elsewhere. */
 export function describePortHolder(port: number): string | undefined {
+  const pid = portHolders(port)[0];
+  return pid === undefined ? undefined : `pid ${pid} (${commandOf(String(pid))})`;
+}
+
+/** Pids holding a listening socket on the TCP port (Linux, /proc); empty when none or unknown. */
+export function portHolders(port: number): number[] {
+  const holders: number[] = [];
   try {
     const inodes = listeningInodes(port);
-    if (inodes.size === 0) return undefined;
+    if (inodes.size === 0) return holders;
     for (const entry of readdirSync('/proc')) {
       if (!/^\d+$/.test(entry)) continue;
       let fds: string[];
@@ -54,13 +61,25 @@ export function describePortHolder(port: number): string | undefined {
           continue;
         }
         const inode = /^socket:\[(\d+)\]$/.exec(link)?.[1];
-        if (inode && inodes.has(inode)) return `pid ${entry} (${commandOf(entry)})`;
+        if (inode && inodes.has(inode)) {
+          holders.push(Number(entry));
+          break;
+        }
       }
     }
   } catch {
-    // not Linux, or /proc unreadable: the message goes without the holder
+    // not Linux, or /proc unreadable: nobody known
   }
-  return undefined;
+  return holders;
+}
+
+/** Whether anything listens on the TCP port (Linux, /proc); false when unknown. */
+export function isListening(port: number): boolean {
+  try {
+    return listeningInodes(port).size > 0;
+  } catch {
+    return false;
+  }
 }
 
 function listeningInodes(port: number): Set<string> {
@@ -82,7 +101,7 @@ function listeningInodes(port: number): Set<string> {
   return inodes;
 }
 
-function commandOf(pid: string): string {
+export function commandOf(pid: string): string {
   try {
     const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ');
     return cmdline.length > 60 ? `${cmdline.slice(0, 57)}...` : cmdline;

@@ -7,6 +7,7 @@ import { startControlServer } from '../control/server.js';
 import { createHealthChecker } from '../health/checker.js';
 import { createUsageSampler, overMemoryLimit } from '../health/usage.js';
 import { createClusterLauncher } from '../launchers/cluster.js';
+import { setUpLifetime } from '../launchers/lifetime.js';
 import { createSpawnLauncher } from '../launchers/spawn.js';
 import type { Logger } from '../log.js';
 import { createFront } from '../proxy/index.js';
@@ -77,7 +78,8 @@ export async function runSupervisor(config: Config, logger: Logger, options: { s
     closers.push(() => health?.close());
   }
 
-  const launcher = config.mode === 'cluster' ? createClusterLauncher(config) : createSpawnLauncher(config);
+  const lifetime = setUpLifetime(logger, () => new Set(supervisor.records.map((w) => w.pid)));
+  const launcher = config.mode === 'cluster' ? createClusterLauncher(config, lifetime.reaper) : createSpawnLauncher(config, lifetime.reaper);
   supervisor = new Supervisor({ config, logger, launcher, front: front as Front | undefined, health });
   // The front's close() stops accepting at once and resolves when its last
   // connection has ended; it is awaited with the rest at the end.
@@ -92,6 +94,8 @@ export async function runSupervisor(config: Config, logger: Logger, options: { s
     },
   });
   closers.push(() => launcher.close());
+  closers.push(() => lifetime.close());
+  supervisor.onReplaceRequest = (slot, why) => api.replaceQuietly(slot, why);
 
   try {
     // The control socket first: a second supervisor on the same socket must fail

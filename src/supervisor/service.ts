@@ -66,6 +66,8 @@ export class SupervisorService implements SupervisorApi {
   async restartWorker(slot: number): Promise<{ ok: boolean; error?: string }> {
     if (this.supervisor.stopping) return { ok: false, error: 'the supervisor is stopping' };
     if (this.supervisor.holders(slot).length === 0) return { ok: false, error: `no worker in slot ${slot}` };
+    // `ctl restart` is how a user says the cause of a fatal app is fixed.
+    this.supervisor.post(() => this.supervisor.clearFatal());
     if (this.replacing.has(slot)) return { ok: false, error: `worker ${slot} is already being replaced` };
     this.replacing.add(slot);
     try {

@@ -5,12 +5,11 @@
 // Nothing else mutates the table. Both modes share this lifecycle; they differ
 // only in the launcher (and spawn mode's front and health checks).
 
-import { nextRestart } from '../core/backoff.js';
 import { reconcile } from '../core/reconcile.js';
 import { holdsSlot, initialTransition, transition, type TransitionContext } from '../core/worker-state.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
-import { WorkerRecord, type SlotHistory } from './worker-record.js';
+import { SlotHistory, WorkerRecord } from './worker-record.js';
 import type {
   Config, Front, Launcher, SupervisorEvent, SupervisorStatus, WorkerEffect, WorkerEvent, WorkerId,
 } from '../core/types.js';
@@ -30,6 +29,10 @@ type Waiter = { check: () => boolean; resolve: () => void };
 
 /** Spawn mode with --proxy tcp: how long old connections may run before the server gets SIGTERM. */
 export const TCP_DRAIN_GRACE_MS = 2000;
+/** The part of --kill-timeout kept for SIGTERM to work after a drain that used the rest. */
+export function termGraceMs(killTimeoutMs: number): number {
+  return Math.min(Math.floor(killTimeoutMs / 2), 1000);
+}
 
 export class Supervisor {
   readonly config: Config;
@@ -57,6 +60,10 @@ export class Supervisor {
   everReady = false;
   /** Set once a graceful stop has begun: crashes are no longer restarted. */
   stopping = false;
+  /** Set after --max-failed-starts consecutive failed starts: why; nothing restarts until cleared. */
+  fatal: string | undefined;
+  /** Replace a slot's worker gracefully (--max-requests): wired to the service by run.ts. */
+  onReplaceRequest: (slot: number, why: string) => void = () => undefined;
 
   constructor(deps: SupervisorDeps) {
     this.config = deps.config;
@@ -72,8 +79,10 @@ export class Supervisor {
     // ends its connections itself, as at any restart (SPEC §4). The http front and
     // cluster mode end keep-alive connections between requests, so they may take
     // the whole kill timeout.
+    // The drain is part of the --kill-timeout budget, and leaves SIGTERM its grace.
     const l4 = deps.config.mode === 'spawn' && deps.config.proxy === 'tcp';
-    this.drainTimeoutMs = l4 ? Math.min(deps.config.killTimeoutMs, TCP_DRAIN_GRACE_MS) : deps.config.killTimeoutMs;
+    const kill = deps.config.killTimeoutMs;
+    this.drainTimeoutMs = Math.min(l4 ? TCP_DRAIN_GRACE_MS : kill, kill - termGraceMs(kill));
   }
 
   // ------------------------------------------------------------ the queue
@@ -153,21 +162,17 @@ export class Supervisor {
     const port = this.config.mode === 'cluster' ? this.config.port : this.freePort();
     const record = new WorkerRecord(this.nextId++, slot, this.generation, port, candidate, history, this.logger);
     this.workers.set(record.id, record);
-    const wait = candidate ? 0 : history.notBefore - Date.now();
-    if (wait > 0) {
-      // The slot is backing off after a crash of its previous worker.
-      record.state = 'backoff';
-      this.armTimer(record, wait);
-    } else {
-      this.apply(record, initialTransition(this.context(record)).effects);
-    }
+    // A slot still backing off after a crash of its previous worker starts in backoff.
+    const first = initialTransition(this.context(record));
+    record.state = first.state;
+    this.apply(record, first.effects);
     return record;
   }
 
   private slotHistory(slot: number): SlotHistory {
     let history = this.slots.get(slot);
     if (!history) {
-      history = { restarts: 0, streak: 0, notBefore: 0 };
+      history = new SlotHistory(this.config.restart);
       this.slots.set(slot, history);
     }
     return history;
@@ -190,20 +195,24 @@ export class Supervisor {
     if (record.timer) clearTimeout(record.timer);
     record.timer = undefined;
     record.state = next.state;
+    if ((next.state === 'draining' || next.state === 'stopping') && record.stopBegan === undefined) record.stopBegan = Date.now();
     if (from !== next.state) {
       record.logger.debug({ from, to: next.state, event: event.type }, 'worker state');
       this.emit({ type: 'worker-state', id, slot: record.slot, from, to: next.state });
     }
-    if (event.type === 'exit') this.reportExit(record, from, event.code, event.signal);
+    if (event.type === 'exit') this.describeExit(record, from, event.code, event.signal);
     this.apply(record, next.effects);
+    if (event.type === 'exit') this.logExit(record, from, event.code, event.signal);
   }
 
   private context(record: WorkerRecord): TransitionContext {
+    const budget = this.config.killTimeoutMs;
+    const spent = record.stopBegan === undefined ? 0 : Date.now() - record.stopBegan;
     return {
       readyTimeoutMs: this.config.readyTimeoutMs,
-      killTimeoutMs: this.config.killTimeoutMs,
+      stopRemainingMs: Math.max(0, budget - spent),
       drainTimeoutMs: this.drainTimeoutMs,
-      restartDelayMs: nextRestart(record.history.streak, Date.now() - record.startedAt).delayMs,
+      mustWait: !record.candidate && record.history.waitMs() > 0,
       restartOnCrash: !record.candidate && !this.stopping,
     };
   }
@@ -217,12 +226,18 @@ export class Supervisor {
         case 'arm-timer':
           this.armTimer(record, effect.ms);
           break;
+        case 'arm-restart':
+          // A fatal app restarts nothing until `ctl restart` clears it (clearFatal).
+          if (this.fatal === undefined) this.armTimer(record, record.history.waitMs());
+          break;
         case 'signal':
           record.process?.signal(effect.signal);
           if (effect.signal === 'SIGKILL') record.logger.warn(`SIGKILL: ${effect.reason ?? 'stopping at once'}`);
           break;
         case 'add-to-rotation':
           this.everReady = true;
+          record.everReady = true;
+          record.history.started();
           record.candidate = false;
           record.healthy = true;
           record.logger.info({ port: record.port, generation: record.generation }, 'worker ready');
@@ -237,6 +252,11 @@ export class Supervisor {
           record.process?.drain();
           break;
         case 'report-crash':
+          this.recordFailure(record);
+          break;
+        case 'report-hung':
+          record.failure = `worker ${record.slot} (pid ${record.pid ?? '?'}) hung: ${effect.reason}`;
+          record.logger.error(`${record.failure}; out of rotation, replacing it, killing it`);
           this.recordFailure(record);
           break;
         case 'report-failed-start':
@@ -277,6 +297,17 @@ export class Supervisor {
           if (stream === 'stderr') record.stderrTail.add(line);
           record.logger.info({ stream }, line);
         },
+        onHung: (reason) => post({ type: 'hung', reason }),
+        onWarning: (message) =>
+          this.post(() => {
+            if (record.launch !== launch) return;
+            record.stderrTail.add(message);
+            record.logger.warn(message);
+          }),
+        onRecycle: (reason) =>
+          this.post(() => {
+            if (record.launch === launch && record.state === 'ready') this.onReplaceRequest(record.slot, reason);
+          }),
       });
     } catch (error) {
       record.stderrTail.add(errorMessage(error));
@@ -291,29 +322,41 @@ export class Supervisor {
     }, ms);
   }
 
-  private reportExit(record: WorkerRecord, from: string, code: number | null, signal: string | null): void {
-    const expected = from === 'draining' || from === 'stopping';
-    const description = record.describeExit(code, signal);
-    if (expected) {
-      record.logger.info({ code, signal }, 'worker stopped');
-      return;
-    }
-    record.failure = `worker ${record.slot} (pid ${record.pid ?? '?'}) ${description}`;
-    if (this.stopping) record.logger.warn({ code, signal }, record.failure);
-    else if (record.candidate) record.logger.error({ code, signal }, `${record.failure} while starting`);
-    else record.logger.error({ code, signal, restartInMs: this.context(record).restartDelayMs }, `${record.failure}; restarting`);
+  private describeExit(record: WorkerRecord, from: string, code: number | null, signal: string | null): void {
+    if (from === 'draining' || from === 'stopping') return; // asked for
+    record.failure = `worker ${record.slot} (pid ${record.pid ?? '?'}) ${record.describeExit(code, signal)}`;
   }
 
-  /** A crash or failed start: the slot backs off before its next start. */
+  private logExit(record: WorkerRecord, from: string, code: number | null, signal: string | null): void {
+    if (from === 'draining' || from === 'stopping') record.logger.info({ code, signal }, 'worker stopped');
+    else if (this.stopping) record.logger.warn({ code, signal }, record.failure);
+    else if (record.candidate) record.logger.error({ code, signal }, `${record.failure} while starting`);
+    else if (this.fatal !== undefined) record.logger.error({ code, signal }, `${record.failure}; not restarting: the app is fatal`);
+    else record.logger.error({ code, signal, restartInMs: record.history.waitMs() }, `${record.failure}; restarting`);
+  }
+
+  /** A crash, a hang or a failed start: the slot history decides the backoff before its next start. */
   private recordFailure(record: WorkerRecord): void {
     if (record.candidate) return; // a bad reload must not slow down the old workers' restarts
     if (this.stopping) return;
     this.lastFailure = record.failure;
-    const step = nextRestart(record.history.streak, Date.now() - record.startedAt);
-    record.history.streak = step.streak;
-    record.history.notBefore = Date.now() + step.delayMs;
-    record.history.restarts++;
+    record.history.failed(Date.now() - record.startedAt, record.everReady);
     this.emit({ type: 'worker-restart', slot: record.slot });
+    const limit = this.config.restart.maxFailedStarts;
+    if (limit !== undefined && record.history.failedStarts >= limit && this.fatal === undefined) {
+      this.fatal = `${record.history.failedStarts} consecutive failed starts (--max-failed-starts ${limit}), last: ${record.failure ?? 'unknown'}`;
+      this.logger.fatal(`the app is fatal: ${this.fatal}; nothing restarts until \`supervise ctl restart\``);
+    }
+  }
+
+  /** `ctl restart` after fatal: slots backing off start again. */
+  clearFatal(): void {
+    if (this.fatal === undefined) return;
+    this.logger.info('fatal state cleared: restarting');
+    this.fatal = undefined;
+    for (const record of this.records) {
+      if (record.state === 'backoff' && record.timer === undefined) this.armTimer(record, 0);
+    }
   }
 
   // ------------------------------------------------------------ health (spawn mode)
@@ -354,6 +397,7 @@ export class Supervisor {
       port: this.publicPort,
       desired: this.desired,
       generation: this.generation,
+      ...(this.fatal === undefined ? {} : { fatal: this.fatal }),
       workers,
     };
   }
