@@ -23,6 +23,8 @@ export interface SupervisorDeps {
   readonly front?: Front | undefined;
   /** Spawn mode: active health checks of ready workers. */
   readonly health?: HealthChecker | undefined;
+  /** The backoff's random source (tests). */
+  readonly random?: () => number;
 }
 
 type Waiter = { check: () => boolean; resolve: () => void };
@@ -49,6 +51,7 @@ export class Supervisor {
   private running = false;
   private nextId = 1;
   private readonly drainTimeoutMs: number;
+  private readonly random: () => number;
 
   desired: number;
   generation = 1;
@@ -71,6 +74,7 @@ export class Supervisor {
     this.launcher = deps.launcher;
     this.front = deps.front;
     this.health = deps.health;
+    this.random = deps.random ?? Math.random;
     this.desired = deps.config.workers;
     this.publicPort = deps.config.port;
     // An L4 front cannot see request boundaries, and a busy keep-alive client never
@@ -172,7 +176,7 @@ export class Supervisor {
   private slotHistory(slot: number): SlotHistory {
     let history = this.slots.get(slot);
     if (!history) {
-      history = new SlotHistory(this.config.restart);
+      history = new SlotHistory(this.config.restart, this.random);
       this.slots.set(slot, history);
     }
     return history;
