@@ -2,9 +2,13 @@
 // `supervise ctl …`: parse, then delegate. No logic beyond turning argv into a
 // Config (config.ts validates) and exit codes.
 
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
-import { buildConfig, type RawSettings } from '../config.js';
+import type { RawSettings } from '../config.js';
+import { OPTIONS } from '../options.js';
+import { buildSystem } from '../system-config.js';
 import { EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, isSuperviseError, UsageError } from '../errors.js';
 import { runCtl } from './ctl.js';
 
@@ -16,48 +20,25 @@ Examples:
   supervise -w 4 app.js                                   4 node:cluster workers, round-robin, on $PORT (8080)
   supervise -w 3 --base-port 8000 --port 8080 -- uvicorn main:app --port {port}
                                                           3 servers on 8000-8002 behind a front on 8080
-  supervise ctl status | scale <n|+n|-n> | reload | restart <slot> | stop | metrics
+  supervise --config supervise.yaml                       several apps from one file (apps:, front:, defaults:)
+  supervise up                                            the same with ./supervise.yaml
+  supervise ctl status [app] | scale [app] <n|+n|-n> | reload [app] | restart [app] <slot> | apply | stop | metrics
 
 Durations: 500, 500ms, 10s, 2m. Sizes: 512K, 512M, 1G.
 Signals: TERM/INT stop gracefully (twice: at once), HUP reloads, TTIN/TTOU add/remove a worker.`;
 
 function buildProgram(): Command {
-  return new Command('supervise')
+  const program = new Command('supervise')
     .description('Process supervisor and load balancer: node:cluster, or any server on consecutive ports behind a round-robin front')
     .version(version, '-V, --version')
-    .usage('[options] <script.js> [args...]\n       supervise [options] -- <command> [args...]\n       supervise ctl [--control <path>] <verb> [args]')
-    .argument('[script...]', 'cluster mode: the Node script to fork, and its arguments')
-    .option('-w, --workers <n>', 'worker count, 1 … 1024 (default: available CPUs)')
-    .option('-p, --port <n>', 'public port (default: 8080)')
-    .option('--host <addr>', 'address of the public listener (default: 127.0.0.1)')
-    .option('--base-port <n>', 'spawn mode: port of worker slot 0 (default: 8000)')
-    .addOption(new Option('--proxy <kind>', 'spawn mode front (default: tcp)').choices(['tcp', 'http', 'none']))
-    .addOption(new Option('--balance <policy>', 'balancing policy (default: round-robin)').choices(['round-robin', 'least-conn', 'weighted-round-robin']))
-    .option('--health <path>', 'spawn mode: HTTP GET path that must answer 2xx (default: a TCP connect)')
-    .option('--health-interval <ms>', 'active probe period (default: 2000)')
-    .option('--health-timeout <ms>', 'one probe\'s time limit (default: 1000)')
-    .option('--healthy-threshold <n>', 'passes before a worker takes traffic again (default: 2)')
-    .option('--unhealthy-threshold <n>', 'failures before a worker leaves the rotation (default: 3)')
-    .option('--ready-timeout <ms>', 'a new worker must be ready by then (default: 30000)')
-    .option('--wait-ready', 'cluster mode: ready when the worker calls process.send(\'ready\')')
-    .option('--kill-timeout <ms>', 'drain limit, and SIGTERM to SIGKILL (default: 10000)')
-    .option('--heartbeat-timeout <ms>', 'a cluster worker without heartbeat, or a stopped worker, is hung after this (default: 30s)')
-    .option('--liveness <path>', 'spawn mode: HTTP GET path; failures replace the worker (separate from --health)')
-    .option('--liveness-interval <ms>', 'liveness probe period (default: 10s)')
-    .option('--liveness-threshold <n>', 'consecutive liveness failures that replace a worker (default: 3)')
-    .option('--restart-delay <ms>', 'cap of the first restart delay; doubles per crash, full jitter (default: 100)')
-    .option('--max-restart-delay <ms>', 'the restart delay cap never grows past this (default: 30s)')
-    .option('--max-failed-starts <n>', 'consecutive failed starts after which the app is fatal (default: unlimited)')
-    .option('--max-requests <n>', 'replace a worker after this many requests (cluster, --proxy http) or connections (tcp)')
-    .option('--max-requests-jitter <n>', 'add 0…n to --max-requests per worker, so workers do not recycle together')
-    .option('--watch [paths...]', 'rolling reload when files change (default path: .)')
-    .option('--watch-ignore <glob...>', 'paths that never trigger a reload (added to node_modules, .git, dotfiles, __pycache__, *.pyc)')
-    .option('--watch-debounce <ms>', 'changes within this window make one reload (default: 300)')
-    .option('--max-memory <size>', 'replace a worker whose RSS exceeds it, e.g. 512M')
-    .option('--control <path>', 'control socket (default: ./.supervise.sock)')
-    .option('--config <file>', 'JSON or YAML file with the same settings; flags win')
-    .addOption(new Option('--log-format <format>', 'master log format (default: pretty on a TTY, else json)').choices(['pretty', 'json']))
-    .option('--log-level <level>', 'pino level (default: info)')
+    .usage('[options] <script.js> [args...]\n       supervise [options] -- <command> [args...]\n       supervise up [options]                 (runs ./supervise.yaml)\n       supervise ctl [--control <path>] <verb> [args]')
+    .argument('[script...]', 'cluster mode: the Node script to fork, and its arguments');
+  for (const spec of OPTIONS) {
+    const option = new Option(spec.flag, `${spec.meaning} (default: ${spec.defaultText.replaceAll('`', '')})`);
+    if (spec.kind === 'choice' && spec.choices) option.choices(spec.choices);
+    program.addOption(option);
+  }
+  return program
     .addHelpText('after', EXAMPLES)
     .passThroughOptions() // options after the script belong to the script
     .exitOverride()
@@ -78,8 +59,17 @@ function reclaimScript(flags: RawSettings, positional: string[], command: string
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
-  const args = argv.slice(2);
+  let args = argv.slice(2);
   if (args[0] === 'ctl') return runCtl(args.slice(1), process.stdout, process.stderr);
+  // `supervise up`: the system file of the current folder.
+  if (args[0] === 'up') {
+    const file = upFile(process.cwd());
+    if (file === undefined) {
+      process.stderr.write(`supervise: supervise up needs a supervise.yaml (or .yml, .json) in ${process.cwd()}\n`);
+      return EXIT_USAGE;
+    }
+    args = ['--config', file, ...args.slice(1)];
+  }
 
   const dash = args.indexOf('--');
   const own = dash === -1 ? args : args.slice(0, dash);
@@ -100,7 +90,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   const positional = [...program.args];
   reclaimScript(flags, positional, command);
   try {
-    const config = buildConfig({
+    const system = buildSystem({
       flags,
       positional,
       command,
@@ -109,9 +99,9 @@ export async function main(argv: readonly string[]): Promise<number> {
       stdoutIsTTY: process.stdout.isTTY === true,
     });
     // Loaded here, not at the top: `supervise ctl` and usage errors need none of it.
-    const [{ createLogger }, { runSupervisor }] = await Promise.all([import('../log.js'), import('../supervisor/run.js')]);
-    const logger = createLogger(config.logFormat, config.logLevel);
-    const running = await runSupervisor(config, logger);
+    const [{ createLogger }, { runSystem }] = await Promise.all([import('../log.js'), import('../supervisor/system.js')]);
+    const logger = createLogger(system.logFormat, system.logLevel);
+    const running = await runSystem(system, logger, { flags, stdoutIsTTY: process.stdout.isTTY === true });
     return await running.stopped;
   } catch (error) {
     if (isSuperviseError(error) || (error instanceof Error && 'code' in error && typeof error.code === 'string' && /^CONTROL_/.test(error.code))) {
@@ -120,6 +110,11 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
     throw error;
   }
+}
+
+/** ./supervise.yaml, .yml or .json; the first that exists. */
+function upFile(cwd: string): string | undefined {
+  return ['supervise.yaml', 'supervise.yml', 'supervise.json'].find((name) => existsSync(join(cwd, name)));
 }
 
 export { UsageError };

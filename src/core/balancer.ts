@@ -21,9 +21,13 @@ export interface Balancer {
   release(id: WorkerId): void;
 }
 
-export const BALANCE_POLICIES: readonly BalancePolicy[] = ['round-robin', 'weighted-round-robin', 'least-conn'];
+export const BALANCE_POLICIES: readonly BalancePolicy[] = ['round-robin', 'weighted-round-robin', 'least-conn', 'p2c'];
 
-export function createBalancer(policy: BalancePolicy = 'round-robin'): Balancer {
+/**
+ * @param random p2c's source of randomness, in [0, 1): injected so that tests
+ *   are deterministic (the balancer stays pure).
+ */
+export function createBalancer(policy: BalancePolicy = 'round-robin', random: () => number = Math.random): Balancer {
   switch (policy) {
     case 'round-robin':
       return new RoundRobin();
@@ -31,6 +35,8 @@ export function createBalancer(policy: BalancePolicy = 'round-robin'): Balancer 
       return new SmoothWeightedRoundRobin();
     case 'least-conn':
       return new LeastConnections();
+    case 'p2c':
+      return new PowerOfTwoChoices(random);
     default:
       throw new TypeError(`unknown balance policy ${JSON.stringify(policy)}: expected one of ${BALANCE_POLICIES.join(', ')}`);
   }
@@ -93,8 +99,8 @@ class RoundRobin implements Balancer {
  * Connections are compared relative to weight (active / weight), as nginx does.
  */
 class LeastConnections extends RoundRobin {
-  private readonly active = new Map<WorkerId, number>();
-  private readonly weights = new Map<WorkerId, number>();
+  protected readonly active = new Map<WorkerId, number>();
+  protected readonly weights = new Map<WorkerId, number>();
 
   override add(id: WorkerId, weight = 1): void {
     super.add(id, weight);
@@ -143,6 +149,34 @@ class LeastConnections extends RoundRobin {
     if (active === undefined) return;
     if (active > 1 || this.weights.has(id)) this.active.set(id, Math.max(0, active - 1));
     else this.active.delete(id);
+  }
+}
+
+/**
+ * Power of two choices (Mitzenmacher; Envoy's and finagle's least-request):
+ * two backends at random, the one with fewer open connections per weight wins.
+ * Close to least-conn's balance at O(1) per pick, and without least-conn's herd
+ * onto one freshly added backend when many fronts share the same counts.
+ */
+class PowerOfTwoChoices extends LeastConnections {
+  constructor(private readonly random: () => number) {
+    super();
+  }
+
+  override pick(exclude?: ReadonlySet<WorkerId>): WorkerId | undefined {
+    const candidates = exclude === undefined || exclude.size === 0 ? this.ids : this.ids.filter((id) => !exclude.has(id));
+    const count = candidates.length;
+    if (count <= 1) return candidates[0];
+    const first = Math.floor(this.random() * count);
+    // A second index different from the first, uniformly among the others.
+    const second = (first + 1 + Math.floor(this.random() * (count - 1))) % count;
+    const a = candidates[first] as WorkerId;
+    const b = candidates[second] as WorkerId;
+    const load = (id: WorkerId) => [this.active.get(id) ?? 0, this.weights.get(id) ?? 1] as const;
+    const [activeA, weightA] = load(a);
+    const [activeB, weightB] = load(b);
+    // activeA/weightA <= activeB/weightB, without division.
+    return activeA * weightB <= activeB * weightA ? a : b;
   }
 }
 

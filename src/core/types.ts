@@ -8,7 +8,7 @@ export const MAX_WORKERS = 1024;
 
 export type Mode = 'cluster' | 'spawn';
 export type ProxyKind = 'tcp' | 'http' | 'none';
-export type BalancePolicy = 'round-robin' | 'least-conn' | 'weighted-round-robin';
+export type BalancePolicy = 'round-robin' | 'least-conn' | 'weighted-round-robin' | 'p2c';
 export type LogFormat = 'pretty' | 'json';
 
 /** A worker record's identity: unique for the supervisor's lifetime, never reused. */
@@ -51,6 +51,10 @@ export interface Config {
   readonly logFormat: LogFormat;
   readonly logLevel: string;
   readonly cwd: string;
+  /** Extra environment for the workers (an app of a system file); none on a command line. */
+  readonly env?: Readonly<Record<string, string>>;
+  /** Per-slot weights for the front's balancer (`weights: [..]`); slot i gets weights[i] ?? 1. */
+  readonly weights?: readonly number[] | undefined;
   /** A stopped process, or a cluster worker without heartbeat, is hung after this long (SPEC §9). */
   readonly heartbeatTimeoutMs: number;
   /** Spawn mode: --liveness probe; failures replace the worker. */
@@ -231,6 +235,8 @@ export interface Backend {
   readonly host: string;
   readonly port: number;
   readonly weight: number;
+  /** The app it belongs to, for a front shared by several apps (routing). */
+  readonly app?: string;
 }
 
 export interface FrontEvents {

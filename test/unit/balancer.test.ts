@@ -207,3 +207,49 @@ describe('balancer: least-conn', () => {
     assert.equal(balancer.pick(), 1);
   });
 });
+
+describe('balancer: p2c (power of two choices)', () => {
+  /** A fixed sequence of "random" numbers, so that the choices are known. */
+  const sequence = (...values: number[]) => {
+    let index = 0;
+    return () => values[index++ % values.length] as number;
+  };
+
+  it('takes the less loaded of the two it draws', () => {
+    const balancer = createBalancer('p2c', sequence(0, 0)); // draws backends 1 and 2
+    for (const id of [1, 2, 3]) balancer.add(id);
+    balancer.acquire(1);
+    balancer.acquire(1);
+    assert.equal(balancer.pick(), 2);
+    balancer.acquire(2);
+    balancer.acquire(2);
+    balancer.acquire(2);
+    assert.equal(balancer.pick(), 1);
+  });
+
+  it('compares load per weight', () => {
+    const balancer = createBalancer('p2c', sequence(0, 0));
+    balancer.add(1, 4);
+    balancer.add(2, 1);
+    for (let i = 0; i < 3; i++) balancer.acquire(1); // 3/4 < 1/1
+    balancer.acquire(2);
+    assert.equal(balancer.pick(), 1);
+  });
+
+  it('never draws an excluded backend, and picks the only one left', () => {
+    const balancer = createBalancer('p2c');
+    for (const id of [1, 2, 3]) balancer.add(id);
+    for (let i = 0; i < 50; i++) assert.notEqual(balancer.pick(new Set([2])), 2);
+    assert.equal(balancer.pick(new Set([1, 2])), 3);
+    assert.equal(balancer.pick(new Set([1, 2, 3])), undefined);
+  });
+
+  it('with real randomness and connections held, keeps the load level (random alone would spread ~20 apart)', () => {
+    const balancer = createBalancer('p2c');
+    for (const id of [1, 2, 3, 4]) balancer.add(id);
+    const counts = spread(picks({ ...balancer, pick: () => { const id = balancer.pick() as number; balancer.acquire(id); return id; } } as Balancer, 400));
+    const loads = Object.values(counts);
+    assert.equal(loads.length, 4);
+    assert.ok(Math.max(...loads) - Math.min(...loads) <= 4, JSON.stringify(counts));
+  });
+});

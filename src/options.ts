@@ -1,0 +1,279 @@
+// The one table of run options (SPEC §2). Commander's flags, the config file's
+// keys, validation (ranges, choices, units), `--help` and the README's options
+// table are all derived from it, so adding an option is adding one entry here
+// (and reading its value where it is used, in config.ts's assembleConfig).
+
+import { availableParallelism } from 'node:os';
+import { parseDuration, parseSize } from './units.js';
+import { MAX_WORKERS, MIN_WORKERS } from './core/types.js';
+
+export type OptionKind =
+  /** A whole number within min…max. */
+  | 'integer'
+  /** Milliseconds: 500, 500ms, 10s, 2m; at least `min` (default 1). */
+  | 'duration'
+  /** Bytes: 512K, 512M, 1G; at least `min`. */
+  | 'size'
+  /** One of `choices`. */
+  | 'choice'
+  /** A non-empty string. */
+  | 'string'
+  /** A non-empty string starting with `/` (an HTTP path). */
+  | 'http-path'
+  /** A switch: true or false. */
+  | 'boolean'
+  /** A list of non-empty strings (a single string is a list of one). */
+  | 'list'
+  /** `--watch`: true (bare) or a list of paths. */
+  | 'switch-or-list';
+
+/** Which mode an option means something in; the README says so. */
+export type OptionMode = 'both' | 'cluster' | 'spawn';
+
+export interface DefaultContext {
+  readonly stdoutIsTTY: boolean;
+}
+
+export interface OptionSpec {
+  /** camelCase: the config key (the flag's spelling `base-port` is accepted in files too). */
+  readonly key: string;
+  /** Commander's flag syntax, e.g. `-w, --workers <n>`. */
+  readonly flag: string;
+  readonly kind: OptionKind;
+  /** The value when nothing sets it (undefined: off / none). */
+  readonly default?: unknown;
+  /** A default that depends on the machine or the terminal. */
+  readonly defaultFrom?: (context: DefaultContext) => unknown;
+  /** How the default reads in --help and the README. */
+  readonly defaultText: string;
+  readonly min?: number;
+  readonly max?: number;
+  readonly choices?: readonly string[];
+  /** One line for --help and the README. */
+  readonly meaning: string;
+  readonly mode: OptionMode;
+  /** `app`: per app in a system file (and under `defaults:`); `system`: once, at the file's top level. */
+  readonly scope: 'app' | 'system';
+  /** Only on the command line (never a file key). */
+  readonly cliOnly?: boolean;
+}
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+export const OPTIONS: readonly OptionSpec[] = [
+  {
+    key: 'workers', flag: '-w, --workers <n>', kind: 'integer', min: MIN_WORKERS, max: MAX_WORKERS,
+    defaultFrom: () => Math.min(availableParallelism(), MAX_WORKERS), defaultText: 'available CPUs',
+    meaning: `worker count (${MIN_WORKERS} … ${MAX_WORKERS})`, mode: 'both', scope: 'app',
+  },
+  {
+    key: 'port', flag: '-p, --port <n>', kind: 'integer', min: 0, max: 65535, default: 8080, defaultText: '8080',
+    meaning: "public port (cluster: the workers' shared port; spawn: the front listener)", mode: 'both', scope: 'app',
+  },
+  {
+    key: 'host', flag: '--host <addr>', kind: 'string', default: '127.0.0.1', defaultText: '127.0.0.1',
+    meaning: 'address of the spawn-mode front listener', mode: 'spawn', scope: 'app',
+  },
+  {
+    key: 'basePort', flag: '--base-port <n>', kind: 'integer', min: 1, max: 65535, default: 8000, defaultText: '8000',
+    meaning: 'spawn mode: port of worker slot 0', mode: 'spawn', scope: 'app',
+  },
+  {
+    key: 'proxy', flag: '--proxy <kind>', kind: 'choice', choices: ['tcp', 'http', 'none'], default: 'tcp', defaultText: 'tcp',
+    meaning: 'spawn mode front: L4 (tcp), L7 (http), or none', mode: 'spawn', scope: 'app',
+  },
+  {
+    key: 'balance', flag: '--balance <policy>', kind: 'choice',
+    choices: ['round-robin', 'least-conn', 'weighted-round-robin', 'p2c'], default: 'round-robin', defaultText: 'round-robin',
+    meaning: 'which ready worker gets the next connection or request (weights from `weights: [..]` per slot)', mode: 'spawn', scope: 'app',
+  },
+  {
+    key: 'health', flag: '--health <path>', kind: 'http-path', defaultText: 'none',
+    meaning: 'spawn mode: HTTP `GET` path that must answer 2xx; without it a TCP connect is the probe', mode: 'spawn', scope: 'app',
+  },
+  {
+    key: 'healthInterval', flag: '--health-interval <ms>', kind: 'duration', default: 2000, defaultText: '2000',
+    meaning: 'active probe period', mode: 'spawn', scope: 'app',
+  },
+  {
+    key: 'healthTimeout', flag: '--health-timeout <ms>', kind: 'duration', default: 1000, defaultText: '1000',
+    meaning: "one probe's time limit", mode: 'spawn', scope: 'app',
+  },
+  {
+    key: 'healthyThreshold', flag: '--healthy-threshold <n>', kind: 'integer', min: 1, max: 100, default: 2, defaultText: '2',
+    meaning: 'consecutive passes before a worker takes traffic again', mode: 'spawn', scope: 'app',
+  },
+  {
+    key: 'unhealthyThreshold', flag: '--unhealthy-threshold <n>', kind: 'integer', min: 1, max: 100, default: 3, defaultText: '3',
+    meaning: 'consecutive failures before a worker leaves the rotation', mode: 'spawn', scope: 'app',
+  },
+  {
+    key: 'readyTimeout', flag: '--ready-timeout <ms>', kind: 'duration', default: 30_000, defaultText: '30000',
+    meaning: 'a new worker must be ready by then', mode: 'both', scope: 'app',
+  },
+  {
+    key: 'waitReady', flag: '--wait-ready', kind: 'boolean', default: false, defaultText: 'off',
+    meaning: "cluster mode: ready on `process.send('ready')`, not on `listening`", mode: 'cluster', scope: 'app',
+  },
+  {
+    key: 'killTimeout', flag: '--kill-timeout <ms>', kind: 'duration', min: 0, default: 10_000, defaultText: '10000',
+    meaning: 'drain limit, then from SIGTERM to SIGKILL', mode: 'both', scope: 'app',
+  },
+  {
+    key: 'watch', flag: '--watch [paths...]', kind: 'switch-or-list', defaultText: 'off (cwd when bare)',
+    meaning: 'rolling reload on file change', mode: 'both', scope: 'app',
+  },
+  {
+    key: 'watchIgnore', flag: '--watch-ignore <glob...>', kind: 'list',
+    defaultText: '`node_modules`, `.git`, dotfiles, `__pycache__`, `*.pyc`', meaning: 'never trigger a reload (added to the defaults)',
+    mode: 'both', scope: 'app',
+  },
+  {
+    key: 'watchDebounce', flag: '--watch-debounce <ms>', kind: 'duration', min: 0, default: 300, defaultText: '300',
+    meaning: 'changes within this window make one reload', mode: 'both', scope: 'app',
+  },
+  {
+    key: 'maxMemory', flag: '--max-memory <size>', kind: 'size', min: 1024 * 1024, defaultText: 'off',
+    meaning: 'replace (drained) a worker whose RSS exceeds it (`512M`, `1G`)', mode: 'both', scope: 'app',
+  },
+  {
+    key: 'heartbeatTimeout', flag: '--heartbeat-timeout <ms>', kind: 'duration', min: 100, default: 30_000, defaultText: '30s',
+    meaning: "a cluster worker whose event loop sent no heartbeat for this long, or any worker stopped (SIGSTOP) this long, is hung: replaced, then killed", mode: 'both', scope: 'app',
+  },
+  {
+    key: 'liveness', flag: '--liveness <path>', kind: 'http-path', defaultText: 'none',
+    meaning: 'spawn mode: HTTP `GET` path; `--liveness-threshold` failures in a row replace the worker (`--health` only ejects)', mode: 'spawn', scope: 'app',
+  },
+  {
+    key: 'livenessInterval', flag: '--liveness-interval <ms>', kind: 'duration', default: 10_000, defaultText: '10s',
+    meaning: 'liveness probe period', mode: 'spawn', scope: 'app',
+  },
+  {
+    key: 'livenessThreshold', flag: '--liveness-threshold <n>', kind: 'integer', min: 1, max: 100, default: 3, defaultText: '3',
+    meaning: 'consecutive liveness failures that make a worker hung', mode: 'spawn', scope: 'app',
+  },
+  {
+    key: 'restartDelay', flag: '--restart-delay <ms>', kind: 'duration', default: 100, defaultText: '100',
+    meaning: 'cap of the first restart delay after a crash; doubles per quick crash; the delay is random below it (full jitter)', mode: 'both', scope: 'app',
+  },
+  {
+    key: 'maxRestartDelay', flag: '--max-restart-delay <ms>', kind: 'duration', default: 30_000, defaultText: '30s',
+    meaning: 'the restart delay cap never grows past this', mode: 'both', scope: 'app',
+  },
+  {
+    key: 'maxFailedStarts', flag: '--max-failed-starts <n>', kind: 'integer', min: 1, max: 1_000_000, defaultText: 'unlimited',
+    meaning: 'consecutive failed starts of a slot after which the app is `fatal` (with its last error) until `ctl restart`', mode: 'both', scope: 'app',
+  },
+  {
+    key: 'maxRequests', flag: '--max-requests <n>', kind: 'integer', min: 1, max: 1_000_000_000, defaultText: 'off',
+    meaning: 'replace (drained) a worker after this many requests (cluster, `--proxy http`) or connections (`--proxy tcp`)', mode: 'both', scope: 'app',
+  },
+  {
+    key: 'maxRequestsJitter', flag: '--max-requests-jitter <n>', kind: 'integer', min: 0, max: 1_000_000_000, default: 0, defaultText: '0',
+    meaning: 'add a random 0…n to `--max-requests` per worker, so workers do not recycle together', mode: 'both', scope: 'app',
+  },
+  {
+    key: 'name', flag: '--name <name>', kind: 'string', defaultText: 'the script or command',
+    meaning: "the app's name in status, metrics and logs", mode: 'both', scope: 'app', cliOnly: true,
+  },
+  {
+    key: 'control', flag: '--control <path>', kind: 'string', default: '.supervise.sock', defaultText: '`./.supervise.sock`',
+    meaning: 'control socket', mode: 'both', scope: 'system',
+  },
+  {
+    key: 'config', flag: '--config <file>', kind: 'string', defaultText: 'none',
+    meaning: 'JSON or YAML: one app\'s settings, or a system of apps (`apps:`); flags win over one app\'s settings and are defaults for a system',
+    mode: 'both', scope: 'system', cliOnly: true,
+  },
+  {
+    key: 'logFormat', flag: '--log-format <format>', kind: 'choice', choices: ['pretty', 'json'],
+    defaultFrom: ({ stdoutIsTTY }) => (stdoutIsTTY ? 'pretty' : 'json'), defaultText: 'pretty on a TTY, else json',
+    meaning: 'master log format', mode: 'both', scope: 'system',
+  },
+  {
+    key: 'logLevel', flag: '--log-level <level>', kind: 'choice', choices: LOG_LEVELS, default: 'info', defaultText: 'info',
+    meaning: 'pino level', mode: 'both', scope: 'system',
+  },
+];
+
+const BY_KEY = new Map(OPTIONS.map((spec) => [spec.key, spec]));
+
+export function optionSpec(key: string): OptionSpec | undefined {
+  return BY_KEY.get(key);
+}
+
+/** `base-port` and `basePort` are the same key. */
+export function camelKey(key: string): string {
+  return key.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+/** `basePort` -> `--base-port`, for messages. */
+export function flagName(key: string): string {
+  return '--' + key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+}
+
+/** The value an option has when nothing sets it. */
+export function defaultValue(spec: OptionSpec, context: DefaultContext): unknown {
+  return spec.defaultFrom ? spec.defaultFrom(context) : spec.default;
+}
+
+/**
+ * Validates one raw value (a flag's string, or a file's string/number/boolean/list)
+ * against its entry. Returns the parsed value, or the reason it is wrong, phrased
+ * to follow the setting's name: "must be an integer from 1 to 1024 (got "0")".
+ */
+export function parseOption(spec: OptionSpec, value: unknown): { value: unknown } | { error: string } {
+  const got = `(got ${typeof value === 'string' ? `"${value}"` : JSON.stringify(value)})`;
+  switch (spec.kind) {
+    case 'integer': {
+      const min = spec.min ?? 0;
+      const max = spec.max ?? Number.MAX_SAFE_INTEGER;
+      const number = typeof value === 'number' ? value : typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value) : NaN;
+      if (!Number.isInteger(number) || number < min || number > max) return { error: `must be an integer from ${min} to ${max} ${got}` };
+      return { value: number };
+    }
+    case 'duration': {
+      const min = spec.min ?? 1;
+      const ms = typeof value === 'string' || typeof value === 'number' ? parseDuration(value) : undefined;
+      if (ms === undefined || ms < min) return { error: `must be a duration of at least ${min}ms, like 500, 500ms, 10s or 2m ${got}` };
+      return { value: ms };
+    }
+    case 'size': {
+      const bytes = typeof value === 'string' || typeof value === 'number' ? parseSize(value) : undefined;
+      if (bytes === undefined || bytes < (spec.min ?? 0)) return { error: `must be a size of at least 1M, like 512M or 1G ${got}` };
+      return { value: bytes };
+    }
+    case 'choice':
+      if (!spec.choices?.includes(value as string)) return { error: `must be one of ${spec.choices?.join(', ')} ${got}` };
+      return { value };
+    case 'string':
+      if (typeof value !== 'string' || value === '') return { error: `must be a non-empty string ${got}` };
+      return { value };
+    case 'http-path':
+      if (typeof value !== 'string' || !value.startsWith('/')) return { error: `must be an HTTP path starting with / ${got}` };
+      return { value };
+    case 'boolean':
+      if (typeof value !== 'boolean') return { error: `must be true or false ${got}` };
+      return { value };
+    case 'list':
+    case 'switch-or-list': {
+      if (spec.kind === 'switch-or-list' && typeof value === 'boolean') return { value };
+      const list = Array.isArray(value) ? value : [value];
+      if (!list.every((item) => typeof item === 'string' && item !== '')) return { error: `must be a list of non-empty strings ${got}` };
+      return { value: list };
+    }
+  }
+}
+
+/** The README's options table, generated (a unit test keeps README.md equal to it). */
+export function optionsTable(): string {
+  const rows = OPTIONS.map((spec) => {
+    // Short choice lists read best in the flag itself: `--proxy <tcp|http|none>`.
+    const inline = spec.kind === 'choice' && spec.choices !== undefined && spec.choices.length <= 3;
+    const flag = inline ? spec.flag.replace(/<[^>]+>/, `<${spec.choices?.join('\\|')}>`) : spec.flag;
+    const choices = !inline && spec.choices !== undefined && spec.key !== 'logLevel' ? `: ${spec.choices.map((c) => `\`${c}\``).join(', ')}` : '';
+    const scope = spec.scope === 'system' && !spec.cliOnly ? ' (system-wide in a system file)' : '';
+    return `| \`${flag}\` | ${spec.defaultText} | ${spec.meaning}${choices}${scope} |`;
+  });
+  return ['| option | default | meaning |', '| --- | --- | --- |', ...rows].join('\n');
+}

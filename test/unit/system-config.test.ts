@@ -1,0 +1,126 @@
+// The system file (SPEC §8): what a good file becomes, and a table of bad files,
+// each refused with one line that names the key (or the apps) and the line.
+
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { UsageError } from '../../src/errors.js';
+import { buildSystem, findCycle } from '../../src/system-config.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'supervise-system-'));
+mkdirSync(join(dir, 'web'));
+writeFileSync(join(dir, 'web', 'app.js'), '');
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+function load(text: string, flags: Record<string, unknown> = {}, name = 'supervise.yaml') {
+  const file = join(dir, name);
+  writeFileSync(file, text);
+  return buildSystem({ flags, positional: [], command: undefined, configFile: file, cwd: tmpdir(), stdoutIsTTY: false });
+}
+
+const GOOD = `
+control: ./s.sock
+front: { port: 18080 }
+defaults: { health: /healthz, kill-timeout: 5s }
+apps:
+  users:
+    command: [uvicorn, main:app, --port, "{port}"]
+    cwd: services/users
+    workers: 3
+    base-port: 18000
+    route: /users/
+    env: { DATABASE_URL: "sqlite:///\${SUPERVISE_TEST_DB}", MODE: "\${SUPERVISE_UNSET:-dev}" }
+  orders:
+    command: uvicorn main:app --port {port}
+    workers: 2
+    baseport: 18100
+    route: { path: /orders, weight: 9, strip: true }
+    depends-on: [users]
+    weights: [3, 1]
+  web:
+    script: web/app.js
+    workers: 2
+    port: 13000
+`;
+
+describe('system file', () => {
+  it('builds one AppConfig per app, defaults < flags < the app\'s keys, paths from the file\'s folder', () => {
+    process.env['SUPERVISE_TEST_DB'] = 'users.db';
+    const system = load(GOOD.replace('baseport', 'basePort'), { workers: '1', killTimeout: '7s' });
+    assert.equal(system.file, join(dir, 'supervise.yaml'));
+    assert.equal(system.control, join(dir, 's.sock'));
+    assert.deepEqual(system.front, { port: 18080, host: '127.0.0.1' });
+    assert.deepEqual(system.apps.map((app) => app.name), ['users', 'orders', 'web']);
+    const [users, orders, web] = system.apps;
+    assert.ok(users && orders && web);
+    assert.equal(users.mode, 'spawn');
+    assert.equal(users.workers, 3, 'the app\'s key wins over a flag');
+    assert.equal(users.killTimeoutMs, 7000, 'a flag wins over defaults:');
+    assert.equal(users.health.path, '/healthz');
+    assert.equal(users.cwd, join(dir, 'services', 'users'));
+    assert.deepEqual(users.env, { DATABASE_URL: 'sqlite:///users.db', MODE: 'dev' });
+    assert.deepEqual(users.routes, [{ path: '/users', host: undefined, weight: 1, strip: false }]);
+    assert.deepEqual(orders.args, ['uvicorn', 'main:app', '--port', '{port}']);
+    assert.deepEqual(orders.routes, [{ path: '/orders', host: undefined, weight: 9, strip: true }]);
+    assert.deepEqual(orders.dependsOn, ['users']);
+    assert.deepEqual(orders.weights, [3, 1]);
+    assert.equal(web.mode, 'cluster');
+    assert.equal(web.script, join(dir, 'web', 'app.js'));
+    assert.equal(web.port, 13000);
+  });
+
+  it('a command line is a system of one app named after its command (or --name)', () => {
+    const cli = (flags: Record<string, unknown>) =>
+      buildSystem({ flags, positional: [], command: ['/usr/bin/uvicorn', 'main:app'], configFile: undefined, cwd: dir, stdoutIsTTY: false });
+    assert.deepEqual(cli({}).apps.map((app) => app.name), ['uvicorn']);
+    assert.deepEqual(cli({ name: 'api' }).apps.map((app) => app.name), ['api']);
+    assert.equal(cli({}).file, undefined);
+  });
+
+  const app = (extra: string, name = 'a', base = 18000) => `  ${name}:\n    command: [srv, "{port}"]\n    base-port: ${base}\n    proxy: none\n${extra}`;
+  const bad: Array<[string, string, RegExp]> = [
+    ['not YAML', 'apps: {a: [', /supervise\.yaml is not valid \(line 1\)/],
+    ['a duplicate key', `apps:\n${app('')}\n${app('')}`, /is not valid \(line \d\): Map keys must be unique/],
+    ['an unknown top-level key', `apps:\n${app('')}\nfrontend: {port: 1}`, /"frontend" in .*supervise\.yaml \(line 7\): unknown setting "frontend"/],
+    ['an unknown app key', `apps:\n${app('    workerz: 2')}`, /"apps\.a\.workerz" in .*\(line 6\): unknown setting "workerz"/],
+    ['workers out of range', `apps:\n${app('    workers: 0')}`, /"apps\.a\.workers" in .*\(line 6\) must be an integer from 1 to 1024 \(got 0\)/],
+    ['a bad default', `defaults: {kill-timeout: soon}\napps:\n${app('')}`, /"defaults\.kill-timeout" in .*\(line 1\) must be a duration/],
+    ['a system key in an app', `apps:\n${app('    control: x.sock')}`, /"apps\.a\.control" in .*\(line 6\): unknown setting/],
+    ['neither script nor command', 'apps:\n  a:\n    workers: 2\n', /"apps\.a" in .*\(line 3\): needs a script \(cluster mode\) or a command/],
+    ['a bad app name', `apps:\n${app('', 'Users')}`, /"apps\.Users" in .*: app name must match/],
+    ['empty apps', 'apps: {}\n', /"apps" in .* must map app names/],
+    ['a route without a front', `apps:\n  a:\n    command: [srv]\n    route: /a\n`, /app "a" has a route but the file has no front:/],
+    ['a route path without /', `front: {port: 0}\napps:\n  a:\n    command: [srv]\n    route: users\n`, /"apps\.a\.route" in .*\(line 5\): path must start with \/ \(got "users"\)/],
+    ['a bad route weight', `front: {port: 0}\napps:\n  a:\n    command: [srv]\n    route: {path: /a, weight: 0}\n`, /weight must be an integer from 1 to 1000 \(got 0\)/],
+    ['a routed app with its own port', `front: {port: 0}\napps:\n  a:\n    command: [srv]\n    port: 9999\n    route: /a\n`, /app "a" has a route, so the shared front serves it/],
+    ['an unknown dependency', `apps:\n${app('    depends-on: [b]')}`, /depends-on names "b", which is not an app/],
+    ['a depends-on cycle', `apps:\n${app('    depends-on: [b]')}\n${app('    depends-on: [a]', 'b', 18100)}`, /depends-on makes a cycle: a -> b -> a/],
+    ['overlapping port ranges', `apps:\n${app('    workers: 3')}\n${app('    workers: 2', 'b', 18003)}`, /app "a" \(ports 18000–18003\) and app "b" \(ports 18003–18005\) overlap/],
+    ['an app on the front\'s port', `front: {port: 18001}\napps:\n${app('    workers: 2')}`, /front \(ports 18001\) and app "a" \(ports 18000–18002\) overlap/],
+    ['an unset variable', `apps:\n${app('    env: {DB: "${SUPERVISE_SURELY_UNSET}"}')}`, /"apps\.a\.env" in .*: DB: \$\{SUPERVISE_SURELY_UNSET\} is not set/],
+    ['bad weights', `apps:\n${app('    weights: [1, 0]')}`, /"apps\.a\.weights" in .* must be a list of integers from 1 to 1000/],
+    ['a missing script', 'apps:\n  a:\n    script: nope.js\n', /script not found: .*nope\.js/],
+  ];
+  for (const [name, text, message] of bad) {
+    it(`refuses ${name}`, () => {
+      assert.throws(() => load(text), (error: unknown) => {
+        assert.ok(error instanceof UsageError, `a UsageError, got ${String(error)}`);
+        assert.match(error.message, message);
+        assert.ok(!error.message.includes('\n'), `one line: ${error.message}`);
+        return true;
+      });
+    });
+  }
+
+  it('reads JSON the same way, with lines', () => {
+    assert.throws(() => load('{\n  "apps": {\n    "a": {"command": ["srv"], "workers": 5000}\n  }\n}\n', {}, 's.json'), /"apps\.a\.workers" in .*s\.json \(line 3\) must be an integer/);
+  });
+
+  it('finds the apps of a cycle', () => {
+    const apps = [{ name: 'a', dependsOn: ['b'] }, { name: 'b', dependsOn: ['c'] }, { name: 'c', dependsOn: ['b'] }];
+    assert.deepEqual(findCycle(apps), ['b', 'c', 'b']);
+    assert.equal(findCycle([{ name: 'a', dependsOn: [] }, { name: 'b', dependsOn: ['a'] }]), undefined);
+  });
+});
