@@ -1,8 +1,9 @@
 // The reaper: one small process per supervisor that outlives it only to clean up.
 // The master writes lines on our stdin as it starts and reaps workers:
 // "+<pgid>" / "-<pgid>" (a spawn worker's process group), "+p<pid>" / "-p<pid>"
-// (a cluster worker, which shares the master's group) and "t<prefix>" (the tag
-// every worker and descendant carries in its environment, lineage.ts). When stdin
+// (a cluster worker, which shares the master's group), "t<prefix>" (the tag
+// every worker and descendant carries in its environment, lineage.ts) and "q"
+// (a normal shutdown: every worker is gone, exit at once). When stdin
 // ends — the master exited, even by SIGKILL, because the kernel closes its end of
 // the pipe — every known group and pid, and every process carrying the tag (a
 // daemonized grandchild that left its group), gets SIGTERM, then SIGKILL after a
@@ -31,6 +32,7 @@ function signalAll(signal: NodeJS.Signals): void {
 }
 
 function apply(line: string): void {
+  if (line === 'q') process.exit(0);
   if (line[0] === 't') {
     if (/^\d+\.$/.test(line.slice(1))) tag = line.slice(1);
     return;

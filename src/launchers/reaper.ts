@@ -95,7 +95,9 @@ export class Reaper {
   close(): void {
     this.closed = true;
     clearTimeout(this.restartTimer);
-    this.child?.stdin?.end();
+    // "q": exit now. Without it the reaper would treat the end of its stdin as
+    // our death and hold our stderr through its grace period.
+    this.child?.stdin?.end('q\n');
     this.child = undefined;
   }
 }
