@@ -237,6 +237,8 @@ export interface Backend {
   readonly weight: number;
   /** The app it belongs to, for a front shared by several apps (routing). */
   readonly app?: string;
+  /** --max-requests (with its jitter): report onServedLimit when this many requests (http) or connections (tcp) began. */
+  readonly maxServed?: number | undefined;
 }
 
 export interface FrontEvents {
@@ -244,6 +246,8 @@ export interface FrontEvents {
   onConnectFailure(id: WorkerId, error: Error): void;
   /** A backend taken out of rotation has no connection left. */
   onDrained(id: WorkerId): void;
+  /** The backend has been handed its `maxServed`-th request or connection. */
+  onServedLimit?(id: WorkerId): void;
 }
 
 export interface Front {

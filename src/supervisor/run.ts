@@ -59,6 +59,8 @@ export async function runSupervisor(config: Config, logger: Logger, options: { s
         events: {
           onConnectFailure: (id: WorkerId, error: Error) => health?.passiveFailure(id, error.message),
           onDrained: (id: WorkerId) => post((s) => s.dispatch(id, { type: 'drained' })),
+          // Out of the proxy's call stack: the replacement starts from the queue.
+          onServedLimit: (id: WorkerId) => queueMicrotask(() => post((s) => s.servedLimitReached(id))),
         },
       })
     : undefined;

@@ -283,7 +283,7 @@ export class Supervisor {
           record.candidate = false;
           record.healthy = true;
           record.logger.info({ port: record.port, generation: record.generation }, 'worker ready');
-          this.front?.add({ id: record.id, host: '127.0.0.1', port: record.port, weight: 1 });
+          this.front?.add({ id: record.id, host: '127.0.0.1', port: record.port, weight: 1, maxServed: this.servedLimit() });
           this.health?.watch(record.id, record.port);
           break;
         case 'remove-from-rotation':
@@ -399,6 +399,20 @@ export class Supervisor {
     for (const record of this.records) {
       if (record.state === 'backoff' && record.timer === undefined) this.armTimer(record, 0);
     }
+  }
+
+  /** --max-requests plus this worker's share of the jitter (spawn mode: counted by the front). */
+  private servedLimit(): number | undefined {
+    const max = this.config.maxRequests;
+    return max === undefined ? undefined : max.count + Math.floor(this.random() * (max.jitter + 1));
+  }
+
+  /** The front handed a worker its --max-requests-th request or connection: replace it, drained. */
+  servedLimitReached(id: WorkerId): void {
+    const record = this.workers.get(id);
+    if (record?.state !== 'ready') return;
+    const unit = this.config.proxy === 'http' ? 'requests' : 'connections';
+    this.onReplaceRequest(record.slot, `served its --max-requests (${this.front?.totalConnections(id) ?? '?'} ${unit})`);
   }
 
   // ------------------------------------------------------------ health (spawn mode)
