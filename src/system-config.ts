@@ -92,6 +92,8 @@ function systemFromFile(file: SettingsFile, flags: RawSettings, stdoutIsTTY: boo
     }
     apps.push(Object.freeze({
       ...config,
+      // A routed spawn app sits behind the shared L7 front, not a front of its own.
+      proxy: routes.length > 0 && target.mode === 'spawn' ? 'http' : config.proxy,
       // The file's folder, not the master's, anchors the control socket too.
       control: resolve(folder, system['control'] as string),
       name,
@@ -266,7 +268,12 @@ export function portRanges(app: AppConfig): Array<[number, number]> {
 /** Cluster apps listen on their port; spawn apps have their own front unless the shared front routes to them. */
 export function ownsListener(app: AppConfig): boolean {
   if (app.mode === 'cluster') return true;
-  return app.proxy !== 'none' && app.routes.length === 0;
+  return app.proxy !== 'none' && !isRouted(app);
+}
+
+/** A spawn app whose workers the shared front routes to (it has no front of its own). */
+export function isRouted(app: AppConfig): boolean {
+  return app.mode === 'spawn' && app.routes.length > 0;
 }
 
 function checkSystem(apps: readonly AppConfig[], front: FrontConfig | undefined, file: SettingsFile, where: (keys: readonly string[]) => string): void {

@@ -13,6 +13,7 @@
 //        the body is `{ok:false, error, ...}` and says why
 
 import { MAX_WORKERS, MIN_WORKERS, type ScaleRequest, type SupervisorApi, type WorkerStatus } from '../core/types.js';
+import type { SystemApi } from '../core/system-api.js';
 import type { Metrics } from './metrics.js';
 
 
@@ -26,7 +27,7 @@ export interface Reply {
 }
 
 export interface RequestContext {
-  readonly api: SupervisorApi;
+  readonly system: SystemApi;
   readonly metrics: Metrics;
   /** The parsed JSON body, or undefined when the request had none. */
   readonly body: unknown;
@@ -46,38 +47,67 @@ export function errorReply(status: number, message: string, headers?: Record<str
 
 // ---------------------------------------------------------------- handlers
 
-function getStatus({ api }: RequestContext): Reply {
-  return jsonReply(200, api.status());
+function getStatus({ system }: RequestContext): Reply {
+  return jsonReply(200, system.status());
 }
 
 async function getMetrics({ metrics }: RequestContext): Promise<Reply> {
   return { status: 200, contentType: metrics.contentType, body: await metrics.render() };
 }
 
-async function postScale({ api, body }: RequestContext): Promise<Reply> {
-  const request = validateScaleRequest(body, api.status().desired);
+/** The app a request acts on: the named one, or the only one; else the reply that says why not. */
+function targetApp({ system, params }: RequestContext, verb: string): SupervisorApi | Reply {
+  const names = system.appNames();
+  const name = params['name'];
+  if (name === undefined) {
+    const [only] = names;
+    if (names.length === 1 && only !== undefined) return system.app(only) as SupervisorApi;
+    return errorReply(400, `there are ${names.length} apps (${names.join(', ')}): name one, POST /apps/<name>/${verb}`);
+  }
+  return system.app(name) ?? errorReply(404, `no app named ${JSON.stringify(truncate(name))}; apps: ${names.join(', ')}`);
+}
+
+async function postScale(context: RequestContext): Promise<Reply> {
+  const api = targetApp(context, 'scale');
+  if ('status' in api && 'body' in api) return api;
+  const request = validateScaleRequest(context.body, api.status().desired);
   if (typeof request === 'string') return errorReply(400, request);
   const result = await api.scale(request);
   return jsonReply(result.ok ? 200 : 500, result);
 }
 
-async function postReload({ api }: RequestContext): Promise<Reply> {
+async function postReload(context: RequestContext): Promise<Reply> {
   // The supervisor coalesces reloads that arrive during one, so a second
   // request simply waits for the reload that will include its changes.
+  // Without a name and with several apps, every app is reloaded.
+  if (context.params['name'] === undefined && context.system.appNames().length > 1) {
+    const result = await context.system.reloadAll('control socket');
+    return jsonReply(result.ok ? 200 : 500, result);
+  }
+  const api = targetApp(context, 'reload');
+  if ('status' in api && 'body' in api) return api;
   const result = await api.reload('control socket');
   return jsonReply(result.ok ? 200 : 500, result);
 }
 
-async function postRestartWorker({ api, params }: RequestContext): Promise<Reply> {
-  const slot = validateSlot(params['slot'] ?? '', api.status().workers);
+async function postRestartWorker(context: RequestContext): Promise<Reply> {
+  const api = targetApp(context, 'workers/<slot>/restart');
+  if ('status' in api && 'body' in api) return api;
+  const slot = validateSlot(context.params['slot'] ?? '', api.status().workers);
   if (typeof slot !== 'number') return errorReply(slot.status, slot.error);
   const result = await api.restartWorker(slot);
   return jsonReply(result.ok ? 200 : 500, result.ok ? { ok: true, slot } : { ok: false, slot, error: result.error ?? 'restart failed' });
 }
 
-function postStop({ api }: RequestContext): Reply {
-  const { pid } = api.status();
-  return jsonReply(202, { ok: true, pid }, { afterSend: () => api.stop('control socket') });
+async function postApply({ system }: RequestContext): Promise<Reply> {
+  const result = await system.apply('ctl apply');
+  // A file that does not validate is the request's fault (400); a failure while applying is 500.
+  return jsonReply(result.ok ? 200 : 'invalid' in result && result.invalid ? 400 : 500, result);
+}
+
+function postStop({ system }: RequestContext): Reply {
+  const { pid } = system.status();
+  return jsonReply(202, { ok: true, pid }, { afterSend: () => system.stop('control socket') });
 }
 
 // ---------------------------------------------------------------- routing
@@ -94,6 +124,10 @@ export const ROUTES: readonly Route[] = [
   { method: 'POST', path: '/scale', handler: postScale },
   { method: 'POST', path: '/reload', handler: postReload },
   { method: 'POST', path: '/workers/:slot/restart', handler: postRestartWorker },
+  { method: 'POST', path: '/apps/:name/scale', handler: postScale },
+  { method: 'POST', path: '/apps/:name/reload', handler: postReload },
+  { method: 'POST', path: '/apps/:name/workers/:slot/restart', handler: postRestartWorker },
+  { method: 'POST', path: '/apply', handler: postApply },
   { method: 'POST', path: '/stop', handler: postStop },
   { method: 'GET', path: '/metrics', handler: getMetrics },
 ];

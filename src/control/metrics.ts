@@ -11,7 +11,9 @@
 // share it for a moment; their usage is summed, which is what the slot costs.
 
 import { Counter, Gauge, Registry } from 'prom-client';
-import type { SupervisorApi, SupervisorEvent, SupervisorStatus, WorkerState, WorkerStatus } from '../core/types.js';
+import type { AppStatus, SystemApi } from '../core/system-api.js';
+import type { SupervisorApi, SupervisorEvent, WorkerState, WorkerStatus } from '../core/types.js';
+import { singleAppSystem } from './single-app.js';
 
 export interface Metrics {
   /** The Content-Type of `render()`'s text (Prometheus text format 0.0.4). */
@@ -21,16 +23,24 @@ export interface Metrics {
 
 const WORKER_STATES: readonly WorkerState[] = ['starting', 'ready', 'draining', 'stopping', 'exited', 'backoff'];
 
-export function createMetrics(api: SupervisorApi): Metrics {
+/** Every series carries an `app` label (SPEC §8); a lone supervisor is the app named "app". */
+export function createMetrics(source: SystemApi | SupervisorApi): Metrics {
+  const system = 'appNames' in source ? source : singleAppSystem(source);
   const registry = new Registry();
   const gauges = createSnapshotGauges(registry);
   const counters = createEventCounters(registry);
-  api.onEvent((event) => countEvent(counters, event));
+  system.onEvent((app, event) => countEvent(counters, app, event));
 
   return {
     contentType: registry.contentType,
     async render() {
-      setSnapshotGauges(gauges, api.status());
+      // Reset first: an app removed by `ctl apply`, or a slot scaled away, must disappear, not keep its last value.
+      for (const gauge of Object.values(gauges)) gauge.reset();
+      for (const app of system.status().apps) {
+        setSnapshotGauges(gauges, app);
+        // Both outcomes exist from the start, so `rate()` sees the first failure as a change.
+        for (const outcome of ['ok', 'failed']) counters.reloads.inc({ app: app.name, outcome }, 0);
+      }
       return registry.metrics();
     },
   };
@@ -42,7 +52,7 @@ type SnapshotGauges = ReturnType<typeof createSnapshotGauges>;
 
 function createSnapshotGauges(registry: Registry) {
   const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[] = []) =>
-    new Gauge<L>({ name, help, labelNames, registers: [registry] });
+    new Gauge<L | 'app'>({ name, help, labelNames: ['app', ...labelNames], registers: [registry] });
   return {
     desired: gauge('supervise_workers_desired', 'Number of workers the supervisor aims to run.'),
     generation: gauge('supervise_generation', 'Current generation; every reload bumps it.'),
@@ -59,31 +69,28 @@ function createSnapshotGauges(registry: Registry) {
     healthy: gauge('supervise_worker_healthy', '1 when every worker in the slot passes its health checks, else 0.', ['slot']),
     // A counter read from the snapshot: it restarts from 0 when the slot's worker
     // is replaced, which Prometheus' rate() treats as an ordinary counter reset.
-    connectionsTotal: new Counter<'slot'>({
+    connectionsTotal: new Counter<'app' | 'slot'>({
       name: 'supervise_worker_connections_total',
       help: 'Connections the front handed to the current worker(s) of a slot (spawn mode with a front).',
-      labelNames: ['slot'],
+      labelNames: ['app', 'slot'],
       registers: [registry],
     }),
   };
 }
 
-function setSnapshotGauges(gauges: SnapshotGauges, status: SupervisorStatus): void {
-  gauges.desired.set(status.desired);
-  gauges.generation.set(status.generation);
-  gauges.reloading.set(status.reloading ? 1 : 0);
+function setSnapshotGauges(gauges: SnapshotGauges, status: AppStatus): void {
+  const app = { app: status.name };
+  gauges.desired.set(app, status.desired);
+  gauges.generation.set(app, status.generation);
+  gauges.reloading.set(app, status.reloading ? 1 : 0);
 
   // Every state is reported, zeros included, so that queries need no `or vector(0)`.
   for (const state of WORKER_STATES) {
-    gauges.workers.set({ state }, status.workers.filter((worker) => worker.state === state).length);
+    gauges.workers.set({ ...app, state }, status.workers.filter((worker) => worker.state === state).length);
   }
 
-  // Reset first: a slot that was scaled away must disappear, not keep its last value.
-  for (const perSlot of [gauges.cpu, gauges.memory, gauges.connections, gauges.uptime, gauges.healthy, gauges.connectionsTotal]) {
-    perSlot.reset();
-  }
   for (const [slot, workers] of groupBySlot(status.workers)) {
-    const labels = { slot: String(slot) };
+    const labels = { ...app, slot: String(slot) };
     gauges.cpu.set(labels, sum(workers, (worker) => worker.cpu));
     gauges.memory.set(labels, sum(workers, (worker) => worker.memory));
     gauges.uptime.set(labels, Math.max(...workers.map((worker) => worker.uptimeMs)) / 1000);
@@ -118,33 +125,29 @@ type EventCounters = ReturnType<typeof createEventCounters>;
 function createEventCounters(registry: Registry) {
   const counter = <L extends string>(name: string, help: string, labelNames: readonly L[]) =>
     new Counter<L>({ name, help, labelNames, registers: [registry] });
-  const counters = {
-    restarts: counter('supervise_worker_restarts_total', 'Workers restarted after an unrequested exit, by slot.', ['slot']),
-    reloads: counter('supervise_reloads_total', 'Rolling reloads by outcome.', ['outcome']),
-    healthFailures: counter('supervise_health_check_failures_total', 'Failed health probes, by slot.', ['slot']),
-    transitions: counter('supervise_worker_state_transitions_total', 'Worker lifecycle transitions.', ['from', 'to']),
+  return {
+    restarts: counter('supervise_worker_restarts_total', 'Workers restarted after an unrequested exit, by slot.', ['app', 'slot']),
+    reloads: counter('supervise_reloads_total', 'Rolling reloads by outcome.', ['app', 'outcome']),
+    healthFailures: counter('supervise_health_check_failures_total', 'Failed health probes, by slot.', ['app', 'slot']),
+    transitions: counter('supervise_worker_state_transitions_total', 'Worker lifecycle transitions.', ['app', 'from', 'to']),
   };
-  // Both outcomes exist from the start, so `rate()` sees the first failure as a change.
-  counters.reloads.inc({ outcome: 'ok' }, 0);
-  counters.reloads.inc({ outcome: 'failed' }, 0);
-  return counters;
 }
 
-function countEvent(counters: EventCounters, event: SupervisorEvent): void {
+function countEvent(counters: EventCounters, app: string, event: SupervisorEvent): void {
   // The supervisor calls observers synchronously and requires that they never throw.
   try {
     switch (event.type) {
       case 'worker-restart':
-        counters.restarts.inc({ slot: String(event.slot) });
+        counters.restarts.inc({ app, slot: String(event.slot) });
         break;
       case 'reload':
-        counters.reloads.inc({ outcome: event.ok ? 'ok' : 'failed' });
+        counters.reloads.inc({ app, outcome: event.ok ? 'ok' : 'failed' });
         break;
       case 'health-failure':
-        counters.healthFailures.inc({ slot: String(event.slot) });
+        counters.healthFailures.inc({ app, slot: String(event.slot) });
         break;
       case 'worker-state':
-        counters.transitions.inc({ from: event.from, to: event.to });
+        counters.transitions.inc({ app, from: event.from, to: event.to });
         break;
     }
   } catch {

@@ -11,6 +11,8 @@ import type net from 'node:net';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { SupervisorApi } from '../core/types.js';
+import type { SystemApi } from '../core/system-api.js';
+import { singleAppSystem } from './single-app.js';
 import { errorReply, matchRoute, type Reply } from './handlers.js';
 import type { Metrics } from './metrics.js';
 import { listenOnSocketFile, unlinkIfOurs } from './socket-file.js';
@@ -43,7 +45,9 @@ export const DEFAULT_LIMITS: ControlServerLimits = {
 
 export interface ControlServerOptions {
   readonly path: string;
-  readonly api: SupervisorApi;
+  /** The system it answers for; or one supervisor, served as a system of one app. */
+  readonly system?: SystemApi;
+  readonly api?: SupervisorApi;
   readonly metrics: Metrics;
   readonly logger: Logger;
   readonly limits?: Partial<ControlServerLimits>;
@@ -57,7 +61,7 @@ export interface ControlServer {
 }
 
 interface ServerContext {
-  readonly api: SupervisorApi;
+  readonly system: SystemApi;
   readonly metrics: Metrics;
   readonly logger: Logger;
   readonly limits: ControlServerLimits;
@@ -68,8 +72,10 @@ interface ServerContext {
 export async function startControlServer(options: ControlServerOptions): Promise<ControlServer> {
   const limits: ControlServerLimits = { ...DEFAULT_LIMITS, ...options.limits };
   const path = resolve(options.path);
+  const system = options.system ?? (options.api === undefined ? undefined : singleAppSystem(options.api));
+  if (system === undefined) throw new TypeError('startControlServer needs a system or an api');
   const context: ServerContext = {
-    api: options.api,
+    system,
     metrics: options.metrics,
     logger: options.logger.child({ component: 'control' }),
     limits,
@@ -154,7 +160,7 @@ async function route(request: http.IncomingMessage, context: ServerContext): Pro
   const body = parseJson(text);
   if (body instanceof SyntaxError) return errorReply(400, `malformed JSON body: ${truncate(body.message)}`);
 
-  return match.handler({ api: context.api, metrics: context.metrics, body: body.value, params: match.params });
+  return match.handler({ system: context.system, metrics: context.metrics, body: body.value, params: match.params });
 }
 
 function parsePathname(target: string): string | undefined {

@@ -41,6 +41,8 @@ export interface Router {
    * @param available whether an app can take a request now (has ready backends)
    */
   route(host: string | undefined, path: string, available?: (app: string) => boolean): RouteChoice | undefined;
+  /** Whether any route matches (without moving the weighted rotation). */
+  matches(host: string | undefined, path: string): boolean;
 }
 
 export function createRouter(routes: readonly AppRoute[]): Router {
@@ -53,6 +55,9 @@ export function createRouter(routes: readonly AppRoute[]): Router {
       if (index === undefined) return undefined;
       const route = group.routes[index] as AppRoute;
       return { app: route.app, path: route.strip ? stripPrefix(path, route.path) : path };
+    },
+    matches(host, path) {
+      return matchGroup(groups, normalizeHost(host), path) !== undefined;
     },
   };
 }

@@ -8,7 +8,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { pathToFileURL, fileURLToPath } from 'node:url';
 import { relayChild } from './child-output.js';
 import { INSTANCE_VAR, signalTagged, workerTag } from './lineage.js';
-import { Reaper } from './reaper.js';
+import type { Reaper } from './reaper.js';
 import { checkPeriodMs, watchLiveness } from '../health/liveness.js';
 import type { Config, LaunchCallbacks, LaunchSpec, Launcher, WorkerProcess } from '../core/types.js';
 
@@ -21,23 +21,29 @@ function requestLimit(config: Config): number | undefined {
   return max.count + Math.floor(Math.random() * (max.jitter + 1));
 }
 
-export function createClusterLauncher(config: Config, reaper = new Reaper()): Launcher {
+export function createClusterLauncher(config: Config, reaper: Reaper): Launcher {
   if (!config.script) throw new Error('cluster launcher needs a script');
   // Must be set before the first fork; SCHED_NONE (the Windows default) lets the
   // kernel favour one worker.
   cluster.schedulingPolicy = cluster.SCHED_RR;
-  cluster.setupPrimary({
+  // node:cluster has one set of primary settings per process: with several
+  // cluster apps in one system, each fork sets its app's own first.
+  const settings = {
     exec: config.script,
     args: [...config.args],
     execArgv: [...process.execArgv, '--import', PRELOAD],
+    cwd: config.cwd,
     silent: true,
-  });
+  };
+  cluster.setupPrimary(settings);
 
   return {
     start(spec: LaunchSpec, callbacks: LaunchCallbacks): WorkerProcess {
+      cluster.setupPrimary(settings);
       const tag = workerTag(spec.id);
       const limit = requestLimit(config);
       const worker: Worker = cluster.fork({
+        ...config.env,
         PORT: String(spec.port),
         SUPERVISE_WORKER: String(spec.slot),
         SUPERVISE_GENERATION: String(spec.generation),
@@ -104,7 +110,7 @@ export function createClusterLauncher(config: Config, reaper = new Reaper()): La
       };
     },
     async close() {
-      reaper.close();
+      // The reaper is the system's (one for every app): it closes it last.
     },
   };
 }

@@ -9,7 +9,7 @@ import { relayChild } from './child-output.js';
 import { signalGroup } from './kill.js';
 import { carriesTag, INSTANCE_VAR, signalTagged, workerTag } from './lineage.js';
 import { parentDeathWrapper } from './prctl.js';
-import { Reaper } from './reaper.js';
+import type { Reaper } from './reaper.js';
 import { watchLiveness } from '../health/liveness.js';
 import { makeProbe, type ProbeResult } from '../health/probe.js';
 import { waitUntilReady } from '../health/wait-ready.js';
@@ -41,7 +41,7 @@ function ownListener(port: number, pgid: number, tag: string): ProbeResult {
   return { ok: false, reason: `port ${port} answers, but its listener is pid ${holder} (${commandOf(String(holder))}), not this worker` };
 }
 
-export function createSpawnLauncher(config: Config, reaper = new Reaper()): Launcher {
+export function createSpawnLauncher(config: Config, reaper: Reaper): Launcher {
   const probe = makeProbe(config.health, '127.0.0.1');
   const wrapper = parentDeathWrapper();
 
@@ -59,6 +59,7 @@ export function createSpawnLauncher(config: Config, reaper = new Reaper()): Laun
         cwd: config.cwd,
         env: {
           ...process.env,
+          ...config.env,
           PORT: String(spec.port),
           SUPERVISE_WORKER: String(spec.slot),
           SUPERVISE_GENERATION: String(spec.generation),
@@ -122,7 +123,7 @@ export function createSpawnLauncher(config: Config, reaper = new Reaper()): Laun
       };
     },
     async close() {
-      reaper.close();
+      // The reaper is the system's (one for every app): it closes it last.
     },
   };
 }

@@ -20,7 +20,33 @@ export interface BackendEntry {
   limit: number;
 }
 
-export class BackendRegistry {
+/** A backend chosen for one request, and the path to send it with (a route may strip a prefix). */
+export interface Routed {
+  readonly backend: BackendEntry;
+  readonly path: string;
+}
+
+/**
+ * What a front needs from its backends. The L7 front asks `route()` once per
+ * request; a plain registry ignores host and path, the routing one
+ * (routed-registry.ts) picks the app by them first.
+ */
+export interface Backends {
+  add(backend: Backend): void;
+  remove(id: WorkerId): void;
+  /** The backend for a request (not in `exclude`), or undefined when there is none. */
+  route(host: string | undefined, path: string, exclude?: ReadonlySet<WorkerId>): Routed | undefined;
+  /** Why route() found nothing: false when no route matches at all (404), true when the matched app has no backend (502). */
+  hasRoute(host: string | undefined, path: string): boolean;
+  acquire(entry: BackendEntry): void;
+  release(entry: BackendEntry): void;
+  releaseFailed(entry: BackendEntry): void;
+  connections(id: WorkerId): number;
+  totalConnections(id: WorkerId): number;
+  readonly size: number;
+}
+
+export class BackendRegistry implements Backends {
   private readonly balancer: Balancer;
   private readonly entries = new Map<WorkerId, BackendEntry>();
 
@@ -63,6 +89,15 @@ export class BackendRegistry {
   pick(exclude?: ReadonlySet<WorkerId>): BackendEntry | undefined {
     const id = this.balancer.pick(exclude);
     return id === undefined ? undefined : this.entries.get(id);
+  }
+
+  route(_host: string | undefined, path: string, exclude?: ReadonlySet<WorkerId>): Routed | undefined {
+    const backend = this.pick(exclude);
+    return backend === undefined ? undefined : { backend, path };
+  }
+
+  hasRoute(): boolean {
+    return true;
   }
 
   get size(): number {

@@ -4,13 +4,13 @@
 
 import type net from 'node:net';
 import type { Backend, WorkerId } from '../core/types.js';
-import type { BackendRegistry } from './backend-registry.js';
+import type { Backends } from './backend-registry.js';
 import { boundAddress, listenOn } from './listen.js';
 import type { BoundFront, FrontOptions } from './options.js';
 import { createSweeper, type Sweeper } from './sweeper.js';
 
 export abstract class FrontBase implements BoundFront {
-  abstract readonly registry: BackendRegistry;
+  abstract readonly registry: Backends;
   protected abstract readonly server: net.Server;
   protected sweeper: Sweeper | undefined;
 

@@ -13,7 +13,7 @@
 import http from 'node:http';
 import type { Socket } from 'node:net';
 import type { WorkerId } from '../core/types.js';
-import { BackendRegistry, type BackendEntry } from './backend-registry.js';
+import { BackendRegistry, type BackendEntry, type Backends } from './backend-registry.js';
 import { ConnectTimeoutError, ResponseTimeoutError } from './errors.js';
 import { forwardedRequestHeaders, forwardedResponseHeaders } from './http-headers.js';
 import { proxyUpgrade } from './http-upgrade.js';
@@ -51,8 +51,8 @@ class Exchange {
   }
 }
 
-class HttpFront extends FrontBase {
-  readonly registry: BackendRegistry;
+export class HttpFront extends FrontBase {
+  readonly registry: Backends;
   readonly connectTimeoutMs: number;
   private readonly responseTimeoutMs: number;
   protected readonly server: http.Server;
@@ -65,12 +65,17 @@ class HttpFront extends FrontBase {
   whenTunnelsClosed: (() => void) | undefined;
   private closing: Promise<void> | undefined;
 
-  constructor(options: FrontOptions) {
+  /**
+   * @param backends the routing front's (routed-registry.ts): its `route()` picks
+   *   the app by host and path first; by default one registry, where it does not.
+   */
+  constructor(options: FrontOptions, backends?: (onForget: (entry: BackendEntry) => void) => Backends) {
     super(options);
     checkFrontOptions(options);
     this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     this.responseTimeoutMs = options.idleTimeoutMs ?? DEFAULT_HTTP_RESPONSE_TIMEOUT_MS;
-    this.registry = new BackendRegistry(options.balance, options.events, (entry) => this.closePool(entry.id));
+    const onForget = (entry: BackendEntry) => this.closePool(entry.id);
+    this.registry = backends?.(onForget) ?? new BackendRegistry(options.balance, options.events, onForget);
     this.server = http.createServer((request, response) => this.handle(request, response));
     this.server.on('upgrade', (request: http.IncomingMessage, socket: Socket, head: Buffer) => proxyUpgrade(this, request, socket, head));
     this.server.on('error', (error) => {
@@ -160,20 +165,22 @@ class HttpFront extends FrontBase {
 
   private dispatch(exchange: Exchange): void {
     if (exchange.response.destroyed) return; // the client left while a retry was due
-    const backend = this.registry.pick(exchange.failed);
-    if (backend === undefined) {
+    const { request } = exchange;
+    const routed = this.registry.route(request.headers.host, request.url ?? '/', exchange.failed);
+    if (routed === undefined) {
       const tried = exchange.failed?.size ?? 0;
-      this.fail(exchange, 502, tried > 0 ? `no backend accepted the connection (${tried} tried)` : 'no backend available');
+      if (tried === 0 && !this.registry.hasRoute(request.headers.host, request.url ?? '/')) this.fail(exchange, 404, 'no route for this path');
+      else this.fail(exchange, 502, tried > 0 ? `no backend accepted the connection (${tried} tried)` : 'no backend available');
       return;
     }
-    const { request } = exchange;
+    const { backend } = routed;
     let upstream: http.ClientRequest;
     try {
       upstream = http.request({
         host: backend.host,
         port: backend.port,
         method: request.method,
-        path: request.url,
+        path: routed.path,
         headers: exchange.headers,
         setHost: false,
         agent: this.pool(backend),
@@ -274,7 +281,7 @@ class HttpFront extends FrontBase {
   }
 
   /** Answers with a short error, or cuts the connection when the response had already begun. */
-  private fail(exchange: Exchange, status: 400 | 502 | 504, reason: string): void {
+  private fail(exchange: Exchange, status: 400 | 404 | 502 | 504, reason: string): void {
     exchange.phase = 'done';
     const { response } = exchange;
     if (response.headersSent || response.destroyed) {
@@ -347,4 +354,3 @@ export function createHttpFront(options: FrontOptions): BoundFront {
   return new HttpFront(options);
 }
 
-export type { HttpFront };

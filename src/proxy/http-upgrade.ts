@@ -5,14 +5,14 @@
 
 import http from 'node:http';
 import type { Socket } from 'node:net';
-import type { BackendEntry, BackendRegistry } from './backend-registry.js';
+import type { BackendEntry, Backends } from './backend-registry.js';
 import { ConnectTimeoutError } from './errors.js';
 import { forwardedRequestHeaders, responseHead } from './http-headers.js';
 import type { WorkerId } from '../core/types.js';
 
 /** What the upgrade path needs from the http front. */
 export interface UpgradeContext {
-  readonly registry: BackendRegistry;
+  readonly registry: Backends;
   readonly connectTimeoutMs: number;
   /** Upgraded client sockets, destroyed when close() times out. */
   readonly tunnels: Set<Socket>;
@@ -42,7 +42,8 @@ export function proxyUpgrade(context: UpgradeContext, request: http.IncomingMess
 
   const attempt = (): void => {
     if (client.destroyed) return;
-    const backend = context.registry.pick(failed);
+    const routed = context.registry.route(request.headers.host, request.url ?? '/', failed);
+    const backend = routed?.backend;
     if (backend === undefined) {
       refuse(client, failed === undefined ? 'no backend available' : `no backend accepted the connection (${failed.size} tried)`);
       return;
@@ -58,7 +59,7 @@ export function proxyUpgrade(context: UpgradeContext, request: http.IncomingMess
       host: backend.host,
       port: backend.port,
       method: request.method,
-      path: request.url,
+      path: routed?.path,
       headers,
       setHost: false,
       agent: false,

@@ -45,7 +45,7 @@ function allExited(supervisor: Supervisor, workers: readonly WorkerRecord[]): Pr
 }
 
 export async function rollingReload(supervisor: Supervisor, reason: string): Promise<ReloadResult> {
-  const generation = ++supervisor.generation;
+  const generation = await supervisor.nextGeneration();
   const started = Date.now();
   supervisor.logger.info({ generation, reason }, 'rolling reload started');
   const retired: WorkerRecord[] = [];

@@ -86,9 +86,7 @@ export class SupervisorService implements SupervisorApi {
     }
     if (supervisor.stopping) return { ok: false, error: 'the supervisor is stopping', workers: supervisor.desired };
     if (target !== supervisor.desired) supervisor.logger.info({ from: supervisor.desired, to: target }, 'scaling');
-    supervisor.post(() => {
-      supervisor.desired = target;
-    });
+    await supervisor.setDesired(target);
     const reached = () => readyCount(supervisor, target) === target;
     const superseded = () => supervisor.desired !== target || supervisor.stopping;
     const limitMs = supervisor.config.readyTimeoutMs + supervisor.config.killTimeoutMs;

@@ -12,7 +12,7 @@ import { describePortHolder, isListening } from './port-check.js';
 import type { Logger } from '../log.js';
 import { SlotHistory, WorkerRecord } from './worker-record.js';
 import type {
-  Config, Front, Launcher, SupervisorEvent, SupervisorStatus, WorkerEffect, WorkerEvent, WorkerId,
+  Backend, Config, Front, Launcher, SupervisorEvent, SupervisorStatus, WorkerEffect, WorkerEvent, WorkerId,
 } from '../core/types.js';
 import type { HealthChecker } from '../health/checker.js';
 
@@ -24,6 +24,8 @@ export interface SupervisorDeps {
   readonly front?: Front | undefined;
   /** Spawn mode: active health checks of ready workers. */
   readonly health?: HealthChecker | undefined;
+  /** Worker ids, unique across the apps of a system (a shared front tells workers apart by id). */
+  readonly nextId?: () => WorkerId;
   /** The backoff's random source (tests). */
   readonly random?: () => number;
 }
@@ -38,9 +40,9 @@ export function termGraceMs(killTimeoutMs: number): number {
 }
 
 export class Supervisor {
-  readonly config: Config;
   readonly logger: Logger;
-  private readonly launcher: Launcher;
+  private settings: Config;
+  private launcher: Launcher;
   private readonly front: Front | undefined;
   private readonly health: HealthChecker | undefined;
 
@@ -50,44 +52,64 @@ export class Supervisor {
   private readonly waiters = new Set<Waiter>();
   private readonly listeners: Array<(event: SupervisorEvent) => void> = [];
   private running = false;
-  private nextId = 1;
-  private readonly drainTimeoutMs: number;
+  private readonly nextId: () => WorkerId;
+  private drainTimeoutMs: number;
   private readonly random: () => number;
 
-  desired: number;
-  generation = 1;
+  // The desired state is private: it changes only in tasks on the queue
+  // (setDesired, nextGeneration, shutdown), and is read through the getters.
+  private desiredCount: number;
+  private currentGeneration = 1;
+  private port: number;
+  private failure: string | undefined;
+  private readied = false;
+  private stopRequested = false;
+
+  /** The app's settings; new workers start with the latest (see reconfigure). */
+  get config(): Config {
+    return this.settings;
+  }
+  /** The worker count the reconciler aims at. */
+  get desired(): number {
+    return this.desiredCount;
+  }
+  /** Bumped by every reload; new workers start in it. */
+  get generation(): number {
+    return this.currentGeneration;
+  }
   /** The bound public port (config.port may be 0). */
-  publicPort: number;
+  get publicPort(): number {
+    return this.port;
+  }
   /** The latest crash or failed start of a non-candidate worker, for error messages. */
-  lastFailure: string | undefined;
+  get lastFailure(): string | undefined {
+    return this.failure;
+  }
   /** Set when the first worker becomes ready. */
-  everReady = false;
+  get everReady(): boolean {
+    return this.readied;
+  }
   /** Set once a graceful stop has begun: crashes are no longer restarted. */
-  stopping = false;
+  get stopping(): boolean {
+    return this.stopRequested;
+  }
   /** Set after --max-failed-starts consecutive failed starts: why; nothing restarts until cleared. */
   fatal: string | undefined;
   /** Replace a slot's worker gracefully (--max-requests): wired to the service by run.ts. */
   onReplaceRequest: (slot: number, why: string) => void = () => undefined;
 
   constructor(deps: SupervisorDeps) {
-    this.config = deps.config;
+    this.settings = deps.config;
     this.logger = deps.logger;
     this.launcher = deps.launcher;
     this.front = deps.front;
     this.health = deps.health;
     this.random = deps.random ?? Math.random;
-    this.desired = deps.config.workers;
-    this.publicPort = deps.config.port;
-    // An L4 front cannot see request boundaries, and a busy keep-alive client never
-    // closes its connection: waiting the whole kill timeout would only make each
-    // reload step that long. After a short grace the old server gets SIGTERM and
-    // ends its connections itself, as at any restart (SPEC §4). The http front and
-    // cluster mode end keep-alive connections between requests, so they may take
-    // the whole kill timeout.
-    // The drain is part of the --kill-timeout budget, and leaves SIGTERM its grace.
-    const l4 = deps.config.mode === 'spawn' && deps.config.proxy === 'tcp';
-    const kill = deps.config.killTimeoutMs;
-    this.drainTimeoutMs = Math.min(l4 ? TCP_DRAIN_GRACE_MS : kill, kill - termGraceMs(kill));
+    this.desiredCount = deps.config.workers;
+    this.port = deps.config.port;
+    let id = 1;
+    this.nextId = deps.nextId ?? (() => id++);
+    this.drainTimeoutMs = drainTimeout(deps.config);
   }
 
   // ------------------------------------------------------------ the queue
@@ -110,6 +132,47 @@ export class Supervisor {
     } finally {
       this.running = false;
     }
+  }
+
+  /** Run a task on the queue and resolve with its result (a command from outside). */
+  command<T>(task: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.post(() => {
+        try {
+          resolve(task());
+        } catch (error) {
+          reject(error);
+        }
+      });
+    });
+  }
+
+  /** The target worker count (scale); the reconciler starts or retires workers to reach it. */
+  setDesired(count: number): Promise<number> {
+    return this.command(() => (this.desiredCount = count));
+  }
+
+  /** A reload begins: the generation its new workers start in. */
+  nextGeneration(): Promise<number> {
+    return this.command(() => ++this.currentGeneration);
+  }
+
+  /**
+   * New settings (`ctl apply`): workers started from now on use them and the new
+   * launcher; running ones keep theirs until a reload replaces them. Mode, ports
+   * and the front are not changed this way (the system replaces such an app).
+   */
+  reconfigure(config: Config, launcher: Launcher): Promise<void> {
+    return this.command(() => {
+      this.settings = config;
+      this.launcher = launcher;
+      this.drainTimeoutMs = drainTimeout(config);
+    });
+  }
+
+  /** The public listener is bound (its port, when config.port was 0). */
+  bound(port: number): void {
+    this.port = port;
   }
 
   /** Resolves when check() holds after some task (or at once). */
@@ -165,7 +228,7 @@ export class Supervisor {
   addWorker(slot: number, candidate: boolean): WorkerRecord {
     const history = this.slotHistory(slot);
     const port = this.config.mode === 'cluster' ? this.config.port : candidate ? (this.sparePort() ?? this.freePort()) : this.homePort(slot);
-    const record = new WorkerRecord(this.nextId++, slot, this.generation, port, candidate, history, this.logger);
+    const record = new WorkerRecord(this.nextId(), slot, this.generation, port, candidate, history, this.logger);
     this.workers.set(record.id, record);
     // A slot still backing off after a crash of its previous worker starts in backoff.
     const first = initialTransition(this.context(record));
@@ -277,13 +340,13 @@ export class Supervisor {
           if (effect.signal === 'SIGKILL') record.logger.warn(`SIGKILL: ${effect.reason ?? 'stopping at once'}`);
           break;
         case 'add-to-rotation':
-          this.everReady = true;
+          this.readied = true;
           record.everReady = true;
           record.history.started();
           record.candidate = false;
           record.healthy = true;
           record.logger.info({ port: record.port, generation: record.generation }, 'worker ready');
-          this.front?.add({ id: record.id, host: '127.0.0.1', port: record.port, weight: 1, maxServed: this.servedLimit() });
+          this.front?.add({ ...this.backend(record), maxServed: this.servedLimit() });
           this.health?.watch(record.id, record.port);
           break;
         case 'remove-from-rotation':
@@ -311,6 +374,11 @@ export class Supervisor {
           break;
       }
     }
+  }
+
+  /** A ready worker as the front sees it; `weights: [..]` gives each slot its share. */
+  private backend(record: WorkerRecord): Backend {
+    return { id: record.id, host: '127.0.0.1', port: record.port, weight: this.config.weights?.[record.slot] ?? 1 };
   }
 
   private launch(record: WorkerRecord): void {
@@ -381,7 +449,7 @@ export class Supervisor {
   private recordFailure(record: WorkerRecord): void {
     if (record.candidate) return; // a bad reload must not slow down the old workers' restarts
     if (this.stopping) return;
-    this.lastFailure = record.failure;
+    this.failure = record.failure;
     record.history.failed(Date.now() - record.startedAt, record.everReady);
     this.emit({ type: 'worker-restart', slot: record.slot });
     const limit = this.config.restart.maxFailedStarts;
@@ -423,7 +491,7 @@ export class Supervisor {
     record.healthy = healthy;
     if (healthy) {
       record.logger.info({ port: record.port }, 'worker healthy again: back in rotation');
-      this.front?.add({ id, host: '127.0.0.1', port: record.port, weight: 1 });
+      this.front?.add(this.backend(record));
     } else {
       record.logger.warn({ port: record.port, reason }, 'worker unhealthy: out of rotation');
       this.front?.remove(id);
@@ -460,8 +528,8 @@ export class Supervisor {
 
   /** Stop everything: retire every worker, resolve once all have exited. */
   async shutdown(): Promise<void> {
-    this.stopping = true;
     this.post(() => {
+      this.stopRequested = true;
       for (const record of this.records) this.dispatch(record.id, { type: 'retire' });
     });
     await this.waitFor(() => this.workers.size === 0);
@@ -473,4 +541,19 @@ export class Supervisor {
       for (const record of this.records) this.dispatch(record.id, { type: 'terminate' });
     });
   }
+}
+
+/**
+ * An L4 front cannot see request boundaries, and a busy keep-alive client never
+ * closes its connection: waiting the whole kill timeout would only make each
+ * reload step that long. After a short grace the old server gets SIGTERM and
+ * ends its connections itself, as at any restart (SPEC §4). The http front and
+ * cluster mode end keep-alive connections between requests, so they may take
+ * the whole kill timeout.
+ */
+function drainTimeout(config: Config): number {
+  const l4 = config.mode === 'spawn' && config.proxy === 'tcp';
+  const kill = config.killTimeoutMs;
+  // The drain is part of the --kill-timeout budget, and leaves SIGTERM its grace.
+  return Math.min(l4 ? TCP_DRAIN_GRACE_MS : kill, kill - termGraceMs(kill));
 }

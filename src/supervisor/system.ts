@@ -1,20 +1,344 @@
-// The system: several apps under one master (SPEC §8). For now one app, run as before.
+// The system (SPEC §8): the apps of one file (or the one app of a command line)
+// under one master — one control socket, one reaper, one usage sampler, one set
+// of signal handlers, and the routing front when the file has `front:`. Each app
+// is an App (app.ts) with its own supervisor; the system starts them in
+// depends-on order, answers for all of them, and applies a changed file.
 
-import type { Logger } from '../log.js';
+import { createMetrics } from '../control/metrics.js';
+import { startControlServer } from '../control/server.js';
 import type { RawSettings } from '../config.js';
-import type { SystemConfig } from '../core/system-types.js';
-import { UsageError } from '../errors.js';
-import { runSupervisor } from './run.js';
+import { errorMessage } from '../errors.js';
+import { createUsageSampler } from '../health/usage.js';
+import { setUpLifetime, type Lifetime } from '../launchers/lifetime.js';
+import type { Logger } from '../log.js';
+import { createRoutingFront, type RoutedRegistry } from '../proxy/routed-registry.js';
+import type { BoundFront } from '../proxy/options.js';
+import { loadSystemFile } from '../system-config.js';
+import { App } from './app.js';
+import { portError } from './port-check.js';
+import { installSignalHandlers } from './signals.js';
+import type { AppRoute } from '../core/router.js';
+import type { ApplyResult, SystemApi, SystemReloadResult, SystemStatus } from '../core/system-api.js';
+import type { AppConfig, SystemConfig } from '../core/system-types.js';
+import type { ReloadResult, SupervisorApi, SupervisorEvent, WorkerId } from '../core/types.js';
 
 export interface SystemOptions {
+  /** Install SIGTERM/INT/HUP/TTIN/TTOU handlers (default true). */
   readonly signals?: boolean;
-  /** The flags the master started with: defaults when the file is read again. */
+  /** The flags the master started with: defaults again when the file is re-read. */
   readonly flags?: RawSettings;
   readonly stdoutIsTTY?: boolean;
 }
 
-export async function runSystem(system: SystemConfig, logger: Logger, options: SystemOptions = {}): Promise<{ stopped: Promise<number> }> {
-  const [app] = system.apps;
-  if (app === undefined || system.apps.length > 1) throw new UsageError('several apps: not yet');
-  return runSupervisor(app, logger, options.signals === undefined ? {} : { signals: options.signals });
+export interface RunningSystem {
+  readonly system: SystemService;
+  /** Resolves with the exit code once a stop has completed. */
+  readonly stopped: Promise<number>;
+}
+
+const USAGE_INTERVAL_MS = 2000;
+
+export async function runSystem(config: SystemConfig, logger: Logger, options: SystemOptions = {}): Promise<RunningSystem> {
+  const system = new SystemService(config, logger, options);
+  try {
+    await system.start();
+  } catch (error) {
+    await system.abort();
+    throw error;
+  }
+  if (options.signals !== false) installSignalHandlers(system, logger);
+  return { system, stopped: system.stopped };
+}
+
+export class SystemService implements SystemApi {
+  private config: SystemConfig;
+  private readonly apps = new Map<string, App>();
+  /** The reaper helper, the child subreaper and the reaping of adopted orphans, for every app. */
+  private readonly lifetime: Lifetime;
+  private readonly routing: { front: BoundFront; backends: RoutedRegistry } | undefined;
+  private readonly listeners: Array<(app: string, event: SupervisorEvent) => void> = [];
+  private readonly closers: Array<() => unknown> = [];
+  private nextWorkerId = 1;
+  private exitCode = 0;
+  private stopping: Promise<void> | undefined;
+  /** apply, reload-all and HUP run one at a time. */
+  private queue: Promise<unknown> = Promise.resolve();
+  readonly stopped: Promise<number>;
+  private resolveStopped!: (code: number) => void;
+
+  constructor(config: SystemConfig, private readonly logger: Logger, private readonly options: SystemOptions) {
+    this.config = config;
+    this.stopped = new Promise((resolve) => (this.resolveStopped = resolve));
+    this.lifetime = setUpLifetime(logger, () => new Set([...this.apps.values()].flatMap((app) => app.supervisor.records.map((w) => w.pid))));
+    if (config.front !== undefined) {
+      this.routing = createRoutingFront({ host: config.front.host, port: config.front.port, logger });
+      this.routing.backends.setRoutes(routesOf(config.apps));
+    }
+  }
+
+  // ------------------------------------------------------------ start and stop
+
+  async start(): Promise<void> {
+    // The control socket first: a second supervisor on the same socket must fail
+    // before it touches any port.
+    const control = await startControlServer({ path: this.config.control, system: this, metrics: createMetrics(this), logger: this.logger });
+    this.closers.push(() => control.close());
+    if (this.routing !== undefined) {
+      const { front } = this.routing;
+      const where = this.config.front as NonNullable<SystemConfig['front']>;
+      try {
+        await front.listen();
+      } catch (error) {
+        throw portError(where.port, where.host, 'front: port', error as NodeJS.ErrnoException);
+      }
+      this.closers.push(() => front.close(Math.max(...this.config.apps.map((app) => app.killTimeoutMs))));
+      this.logger.info({ host: where.host, port: front.address().port }, `routing front on ${where.host}:${front.address().port}`);
+    }
+    await this.startApps(this.config.apps);
+    const sampler = createUsageSampler({
+      intervalMs: USAGE_INTERVAL_MS,
+      pids: () => [...this.apps.values()].flatMap((app) => app.pids()),
+      onSample: (samples) => {
+        for (const app of this.apps.values()) app.sampled(samples);
+      },
+    });
+    this.closers.push(() => sampler.close());
+  }
+
+  /** Starts apps, each once the apps it depends on are ready; resolves once all have started. */
+  private async startApps(configs: readonly AppConfig[]): Promise<App[]> {
+    const created = configs.map((config) => this.createApp(config));
+    const started = new Map<string, Promise<void>>();
+    const ready = (name: string): Promise<boolean> => {
+      const app = this.apps.get(name);
+      if (app === undefined) return Promise.resolve(false);
+      return (started.get(name) ?? Promise.resolve()).then(() => app.whenReady());
+    };
+    for (const app of created) {
+      started.set(app.name, (async () => {
+        const dependencies = app.config.dependsOn;
+        if (dependencies.length > 0) {
+          app.logger.info({ dependsOn: dependencies }, `app "${app.name}" waits for ${dependencies.join(', ')} to be ready`);
+          const ok = await Promise.all(dependencies.map(ready));
+          if (ok.includes(false)) throw new Error(`app "${app.name}" not started: ${dependencies.filter((_, i) => !ok[i]).join(', ')} stopped before being ready`);
+        }
+        await app.start();
+      })());
+    }
+    // Every start settles before a failure is reported, so that none is left half-started.
+    const outcomes = await Promise.allSettled(started.values());
+    const failure = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
+    if (failure !== undefined) throw failure.reason;
+    return created;
+  }
+
+  private createApp(config: AppConfig): App {
+    const named = this.config.apps.length > 1 || this.config.file !== undefined;
+    const app = new App(config, {
+      logger: named ? this.logger.child({ app: config.name }) : this.logger,
+      reaper: this.lifetime.reaper,
+      nextId: (): WorkerId => this.nextWorkerId++,
+      routing: this.routing?.backends,
+      named,
+      onStopped: () => {
+        // `stop` through the app's own API (programmatic, single app): nothing is left to run.
+        if (this.stopping === undefined && [...this.apps.values()].every((each) => each.supervisor.stopping)) void this.stop('every app stopped');
+      },
+      onBootFailure: (failed, reason) => {
+        this.logger.fatal(`${named ? `app "${failed.name}": ` : ''}no worker became ready within --ready-timeout ${failed.config.readyTimeoutMs}ms: ${reason}`);
+        this.exitCode = 1;
+        void this.stop('the first generation never became ready');
+      },
+    });
+    app.service.onEvent((event) => {
+      for (const listener of this.listeners) listener(config.name, event);
+    });
+    this.apps.set(config.name, app);
+    return app;
+  }
+
+  /** Startup failed: stop what was started and release the rest. */
+  async abort(): Promise<void> {
+    await Promise.all([...this.apps.values()].map((app) => app.stop('startup failed')));
+    await this.closeAll();
+  }
+
+  private async closeAll(): Promise<void> {
+    for (const close of this.closers.reverse()) {
+      try {
+        await close();
+      } catch (error) {
+        this.logger.warn({ err: error }, 'error while closing');
+      }
+    }
+    this.closers.length = 0;
+    this.lifetime.close();
+  }
+
+  stop(reason: string): Promise<void> {
+    if (this.stopping !== undefined) {
+      // The second request: every app stops its workers at once.
+      for (const app of this.apps.values()) void app.service.stop(reason);
+      return this.stopping;
+    }
+    this.stopping = (async () => {
+      // The shared front stops accepting first; the apps drain their workers.
+      const frontClosed = this.routing?.front.close(Math.max(...[...this.apps.values()].map((app) => app.config.killTimeoutMs)));
+      await Promise.all([...this.apps.values()].map((app) => app.stop(reason)));
+      await frontClosed;
+      await this.closeAll();
+      this.logger.info('stopped');
+      this.resolveStopped(this.exitCode);
+    })();
+    return this.stopping;
+  }
+
+  // ------------------------------------------------------------ the API
+
+  onEvent(listener: (app: string, event: SupervisorEvent) => void): void {
+    this.listeners.push(listener);
+  }
+
+  appNames(): readonly string[] {
+    return [...this.apps.keys()];
+  }
+
+  app(name: string): SupervisorApi | undefined {
+    return this.apps.get(name)?.service;
+  }
+
+  /** The App itself (tests, and the programmatic API). */
+  appRuntime(name: string): App | undefined {
+    return this.apps.get(name);
+  }
+
+  status(): SystemStatus {
+    const apps = [...this.apps.values()].map((app) => app.status());
+    const [only] = apps;
+    if (apps.length === 1 && only !== undefined) {
+      const { name: _name, ...single } = only;
+      return { ...single, pid: process.pid, apps };
+    }
+    return { pid: process.pid, apps };
+  }
+
+  /** Runs system-wide changes one at a time. */
+  private serialize<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(task);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  reloadAll(reason: string): Promise<SystemReloadResult> {
+    return this.serialize(() => this.reloadApps([...this.apps.values()], reason));
+  }
+
+  private async reloadApps(apps: readonly App[], reason: string): Promise<SystemReloadResult> {
+    const results: Record<string, ReloadResult> = {};
+    for (const app of apps) results[app.name] = await app.service.reload(reason);
+    const failed = Object.entries(results).filter(([, result]) => !result.ok);
+    if (failed.length === 0) return { ok: true, apps: results };
+    return { ok: false, error: failed.map(([name, result]) => `${name}: ${'error' in result ? result.error : 'failed'}`).join('; '), apps: results };
+  }
+
+  apply(reason: string): Promise<ApplyResult> {
+    return this.serialize(() => this.applyFile(reason, false));
+  }
+
+  /** SIGHUP: with a system file, re-read it, apply it and reload every app; else reload all. */
+  hangup(): Promise<unknown> {
+    if (this.config.file === undefined) return this.reloadAll('SIGHUP');
+    return this.serialize(async () => {
+      const result = await this.applyFile('SIGHUP', true);
+      if (!result.ok) this.logger.error(`SIGHUP: ${result.error}; nothing changed`);
+      return result;
+    });
+  }
+
+  /**
+   * Reads the file again and applies the difference: new apps started (in
+   * depends-on order), changed apps reconfigured and rolling-reloaded (or, when
+   * their mode, ports or front changed, replaced), removed apps taken out of the
+   * routes, drained and stopped, unchanged apps untouched — unless `reloadAll`.
+   * A file that does not parse or validate changes nothing.
+   */
+  private async applyFile(reason: string, reloadAll: boolean): Promise<ApplyResult> {
+    if (this.stopping) return { ok: false, error: 'the supervisor is stopping' };
+    const file = this.config.file;
+    if (file === undefined) return { ok: false, error: 'supervise was started without a system file (--config with apps:): nothing to apply' };
+    let next: SystemConfig;
+    try {
+      next = loadSystemFile(file, this.options.flags ?? {}, this.options.stdoutIsTTY ?? false);
+    } catch (error) {
+      this.logger.error(`${reason}: ${errorMessage(error)}; nothing changed`);
+      return { ok: false, invalid: true, error: errorMessage(error) };
+    }
+    if (next.control !== this.config.control || JSON.stringify(next.front) !== JSON.stringify(this.config.front)) {
+      return { ok: false, invalid: true, error: `${file}: control and front cannot change while supervise runs; restart it for those (nothing changed)` };
+    }
+    const current = new Map([...this.apps.values()].map((app) => [app.name, app.config]));
+    const added = next.apps.filter((app) => !current.has(app.name));
+    const removed = [...current.keys()].filter((name) => !next.apps.some((app) => app.name === name));
+    const changed = next.apps.filter((app) => current.has(app.name) && !sameConfig(current.get(app.name) as AppConfig, app));
+    const unchanged = next.apps.filter((app) => current.has(app.name) && sameConfig(current.get(app.name) as AppConfig, app));
+    this.logger.info(
+      { added: added.map((a) => a.name), removed, changed: changed.map((a) => a.name), unchanged: unchanged.map((a) => a.name) },
+      `${reason}: applying ${file}`,
+    );
+    this.config = next;
+    const errors: string[] = [];
+    try {
+      const started = await this.startApps(added);
+      const ready = await Promise.all(started.map((app) => app.whenReady()));
+      started.forEach((app, index) => {
+        if (!ready[index]) errors.push(`app "${app.name}" did not become ready`);
+      });
+    } catch (error) {
+      errors.push(errorMessage(error));
+    }
+    for (const config of changed) {
+      const app = this.apps.get(config.name) as App;
+      if (needsReplacement(app.config, config)) {
+        // Mode, ports or front differ: a new App takes its place (a short gap for this app only).
+        await app.stop(`${reason}: replaced`);
+        this.apps.delete(config.name);
+        try {
+          await this.startApps([config]);
+        } catch (error) {
+          errors.push(errorMessage(error));
+        }
+        continue;
+      }
+      await app.reconfigure(config);
+      const result = await app.service.reload(reason);
+      if (!result.ok) errors.push(`app "${config.name}": ${result.error}`);
+    }
+    // Removed apps leave the routes before they drain, so no new request reaches them.
+    this.routing?.backends.setRoutes(routesOf(next.apps));
+    await Promise.all(removed.map(async (name) => {
+      await this.apps.get(name)?.stop(`${reason}: removed from ${file}`);
+      this.apps.delete(name);
+    }));
+    if (reloadAll) {
+      const result = await this.reloadApps(unchanged.map((config) => this.apps.get(config.name) as App), reason);
+      if (!result.ok) errors.push(result.error);
+    }
+    if (errors.length > 0) return { ok: false, error: errors.join('; ') };
+    return { ok: true, added: added.map((a) => a.name), removed, changed: changed.map((a) => a.name), unchanged: unchanged.map((a) => a.name) };
+  }
+}
+
+function routesOf(apps: readonly AppConfig[]): AppRoute[] {
+  return apps.flatMap((app) => app.routes.map((route) => ({ app: app.name, ...route })));
+}
+
+function sameConfig(a: AppConfig, b: AppConfig): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/** What a running app cannot take by reconfigure + reload: its listener, ports, front and checks. */
+function needsReplacement(a: AppConfig, b: AppConfig): boolean {
+  const fixed = (config: AppConfig) =>
+    JSON.stringify([config.mode, config.port, config.host, config.basePort, config.proxy, config.balance, config.health, config.watch, config.routes.length > 0]);
+  return fixed(a) !== fixed(b);
 }

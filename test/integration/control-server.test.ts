@@ -156,8 +156,8 @@ describe('control server endpoints', () => {
     const response = await get('/metrics');
     assert.equal(response.status, 200);
     assert.match(response.contentType, /^text\/plain; version=0\.0\.4/);
-    assert.match(response.text, /^supervise_workers\{state="ready"\} 4$/m);
-    assert.match(response.text, /^supervise_worker_restarts_total\{slot="1"\} 1$/m);
+    assert.match(response.text, /^supervise_workers\{app="app",state="ready"\} 4$/m);
+    assert.match(response.text, /^supervise_worker_restarts_total\{app="app",slot="1"\} 1$/m);
   });
 
   it('answers an unknown path with 404 and a wrong method with 405', TIMEOUT, async () => {

@@ -114,7 +114,7 @@ describe('supervise ctl', () => {
     await serve();
     const { code, stdout } = await ctl('metrics');
     assert.equal(code, 0);
-    assert.match(stdout, /^supervise_workers_desired 4$/m);
+    assert.match(stdout, /^supervise_workers_desired\{app="app"\} 4$/m);
   });
 
   it('exits 3 naming the socket path when no supervisor answers', TIMEOUT, async () => {

@@ -43,7 +43,7 @@ for (const proxy of ['tcp', 'http'] as const) {
       assert.deepEqual([...counts.keys()].sort(), [base, base + 1, base + 2]);
       for (const [port, count] of counts) assert.ok(count >= 8 && count <= 12, `backend ${port} got ${count}`);
       const metrics = await controlGet(sup.control, '/metrics');
-      const totals = [...metrics.matchAll(/^supervise_worker_connections_total\{slot="\d"\} (\d+)$/gm)].map((m) => Number(m[1]));
+      const totals = [...metrics.matchAll(/^supervise_worker_connections_total\{app="[^"]+",slot="\d"\} (\d+)$/gm)].map((m) => Number(m[1]));
       assert.equal(totals.reduce((a, b) => a + b, 0), 30, `connections counted per slot:\n${metrics}`);
     });
 

@@ -76,7 +76,7 @@ describe('runtime control', () => {
     assert.equal((JSON.parse(json.stdout) as { workers: unknown[] }).workers.length, 2);
     const metrics = await ctl(sup, 'metrics');
     assert.equal(metrics.code, 0);
-    assert.match(metrics.stdout, /supervise_workers\{state="ready"\} 2/);
+    assert.match(metrics.stdout, /supervise_workers\{app="[^"]+",state="ready"\} 2/);
   });
 
   it('ctl stop stops the supervisor gracefully (exit 0); then ctl finds no supervisor (exit 3)', async () => {

@@ -9,6 +9,7 @@ import {
   validateSlot,
 } from '../../src/control/handlers.js';
 import { createMetrics } from '../../src/control/metrics.js';
+import { singleAppSystem } from '../../src/control/single-app.js';
 import { createFakeSupervisor, makeWorker } from '../helpers/fake-supervisor.js';
 
 describe('validateScaleRequest', () => {
@@ -120,7 +121,7 @@ describe('handlers', () => {
   async function call(method: string, path: string, body?: unknown, fake = createFakeSupervisor()) {
     const match = matchRoute(method, path);
     if (!('handler' in match)) throw new Error(`no route ${method} ${path}`);
-    const reply = await match.handler({ api: fake, metrics: createMetrics(fake), body, params: match.params });
+    const reply = await match.handler({ system: singleAppSystem(fake), metrics: createMetrics(fake), body, params: match.params });
     return { reply, json: reply.contentType.startsWith('application/json') ? JSON.parse(reply.body) : undefined, fake };
   }
 
@@ -187,7 +188,7 @@ describe('handlers', () => {
     const { reply } = await call('GET', '/metrics');
     assert.equal(reply.status, 200);
     assert.match(reply.contentType, /^text\/plain; version=0\.0\.4/);
-    assert.match(reply.body, /^supervise_workers_desired 4$/m);
+    assert.match(reply.body, /^supervise_workers_desired\{app="app"\} 4$/m);
   });
 });
 

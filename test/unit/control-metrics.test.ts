@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { createMetrics } from '../../src/control/metrics.js';
 import { createFakeSupervisor, makeWorker } from '../helpers/fake-supervisor.js';
 
-/** The value of one series in Prometheus text, e.g. value(text, 'supervise_workers{state="ready"}'). */
+/** The value of one series in Prometheus text, e.g. value(text, 'supervise_workers{app="app",state="ready"}'). */
 function value(text: string, series: string): number | undefined {
   const line = text.split('\n').find((candidate) => candidate.startsWith(`${series} `));
   return line === undefined ? undefined : Number(line.slice(series.length + 1));
@@ -15,26 +15,26 @@ describe('createMetrics', () => {
     const metrics = createMetrics(fake);
     const text = await metrics.render();
 
-    assert.equal(value(text, 'supervise_workers_desired'), 3);
-    assert.equal(value(text, 'supervise_generation'), 1);
-    assert.equal(value(text, 'supervise_reloading'), 0);
-    assert.equal(value(text, 'supervise_workers{state="ready"}'), 3);
-    assert.equal(value(text, 'supervise_workers{state="backoff"}'), 0);
-    assert.equal(value(text, 'supervise_worker_cpu_percent{slot="2"}'), 3.5);
-    assert.equal(value(text, 'supervise_worker_memory_bytes{slot="0"}'), 40 * 1024 * 1024);
-    assert.equal(value(text, 'supervise_worker_connections{slot="1"}'), 1);
-    assert.equal(value(text, 'supervise_worker_uptime_seconds{slot="0"}'), 65);
-    assert.equal(value(text, 'supervise_worker_healthy{slot="0"}'), 1);
+    assert.equal(value(text, 'supervise_workers_desired{app="app"}'), 3);
+    assert.equal(value(text, 'supervise_generation{app="app"}'), 1);
+    assert.equal(value(text, 'supervise_reloading{app="app"}'), 0);
+    assert.equal(value(text, 'supervise_workers{app="app",state="ready"}'), 3);
+    assert.equal(value(text, 'supervise_workers{app="app",state="backoff"}'), 0);
+    assert.equal(value(text, 'supervise_worker_cpu_percent{app="app",slot="2"}'), 3.5);
+    assert.equal(value(text, 'supervise_worker_memory_bytes{app="app",slot="0"}'), 40 * 1024 * 1024);
+    assert.equal(value(text, 'supervise_worker_connections{app="app",slot="1"}'), 1);
+    assert.equal(value(text, 'supervise_worker_uptime_seconds{app="app",slot="0"}'), 65);
+    assert.equal(value(text, 'supervise_worker_healthy{app="app",slot="0"}'), 1);
   });
 
   it('drops the series of a slot that was scaled away', async () => {
     const fake = createFakeSupervisor({ workers: 4 });
     const metrics = createMetrics(fake);
-    assert.notEqual(value(await metrics.render(), 'supervise_worker_memory_bytes{slot="3"}'), undefined);
+    assert.notEqual(value(await metrics.render(), 'supervise_worker_memory_bytes{app="app",slot="3"}'), undefined);
     await fake.scale({ workers: 2 });
     const text = await metrics.render();
-    assert.equal(value(text, 'supervise_worker_memory_bytes{slot="3"}'), undefined);
-    assert.equal(value(text, 'supervise_workers_desired'), 2);
+    assert.equal(value(text, 'supervise_worker_memory_bytes{app="app",slot="3"}'), undefined);
+    assert.equal(value(text, 'supervise_workers_desired{app="app"}'), 2);
   });
 
   it('sums the two processes of a slot being replaced and omits unknown connections', async () => {
@@ -49,20 +49,20 @@ describe('createMetrics', () => {
       ],
     });
     const text = await createMetrics(fake).render();
-    assert.equal(value(text, 'supervise_worker_cpu_percent{slot="0"}'), 5);
-    assert.equal(value(text, 'supervise_worker_memory_bytes{slot="0"}'), 1500);
-    assert.equal(value(text, 'supervise_worker_uptime_seconds{slot="0"}'), 65);
-    assert.equal(value(text, 'supervise_worker_connections{slot="0"}'), undefined);
-    assert.equal(value(text, 'supervise_worker_memory_bytes{slot="1"}'), undefined, 'exited records use nothing');
-    assert.equal(value(text, 'supervise_workers{state="starting"}'), 1);
+    assert.equal(value(text, 'supervise_worker_cpu_percent{app="app",slot="0"}'), 5);
+    assert.equal(value(text, 'supervise_worker_memory_bytes{app="app",slot="0"}'), 1500);
+    assert.equal(value(text, 'supervise_worker_uptime_seconds{app="app",slot="0"}'), 65);
+    assert.equal(value(text, 'supervise_worker_connections{app="app",slot="0"}'), undefined);
+    assert.equal(value(text, 'supervise_worker_memory_bytes{app="app",slot="1"}'), undefined, 'exited records use nothing');
+    assert.equal(value(text, 'supervise_workers{app="app",state="starting"}'), 1);
   });
 
   it('counts the events the supervisor publishes', async () => {
     const fake = createFakeSupervisor();
     const metrics = createMetrics(fake);
     let text = await metrics.render();
-    assert.equal(value(text, 'supervise_reloads_total{outcome="ok"}'), 0);
-    assert.equal(value(text, 'supervise_reloads_total{outcome="failed"}'), 0);
+    assert.equal(value(text, 'supervise_reloads_total{app="app",outcome="ok"}'), 0);
+    assert.equal(value(text, 'supervise_reloads_total{app="app",outcome="failed"}'), 0);
 
     fake.emit({ type: 'reload', ok: true });
     fake.emit({ type: 'reload', ok: false });
@@ -73,17 +73,17 @@ describe('createMetrics', () => {
     fake.emit({ type: 'worker-state', id: 1, slot: 0, from: 'starting', to: 'ready' });
     text = await metrics.render();
 
-    assert.equal(value(text, 'supervise_reloads_total{outcome="ok"}'), 2);
-    assert.equal(value(text, 'supervise_reloads_total{outcome="failed"}'), 1);
-    assert.equal(value(text, 'supervise_worker_restarts_total{slot="2"}'), 2);
-    assert.equal(value(text, 'supervise_health_check_failures_total{slot="0"}'), 1);
-    assert.equal(value(text, 'supervise_worker_state_transitions_total{from="starting",to="ready"}'), 1);
+    assert.equal(value(text, 'supervise_reloads_total{app="app",outcome="ok"}'), 2);
+    assert.equal(value(text, 'supervise_reloads_total{app="app",outcome="failed"}'), 1);
+    assert.equal(value(text, 'supervise_worker_restarts_total{app="app",slot="2"}'), 2);
+    assert.equal(value(text, 'supervise_health_check_failures_total{app="app",slot="0"}'), 1);
+    assert.equal(value(text, 'supervise_worker_state_transitions_total{app="app",from="starting",to="ready"}'), 1);
   });
 
   it('keeps its metrics out of the global registry, so two supervisors can coexist', async () => {
     const first = createMetrics(createFakeSupervisor({ workers: 1 }));
     const second = createMetrics(createFakeSupervisor({ workers: 2 }));
-    assert.equal(value(await first.render(), 'supervise_workers_desired'), 1);
-    assert.equal(value(await second.render(), 'supervise_workers_desired'), 2);
+    assert.equal(value(await first.render(), 'supervise_workers_desired{app="app"}'), 1);
+    assert.equal(value(await second.render(), 'supervise_workers_desired{app="app"}'), 2);
   });
 });

@@ -1,0 +1,41 @@
+// What the control socket and the signal handlers may ask of a running system
+// (SPEC §6, §8): the apps by name, and what concerns all of them. Types only.
+
+import type { ReloadResult, SupervisorApi, SupervisorEvent, SupervisorStatus } from './types.js';
+
+export type AppStatus = SupervisorStatus & { readonly name: string };
+
+/**
+ * `/status`: every app under `apps`; with one app, that app's fields at the top
+ * level too (the single-app shape of SPEC §6).
+ */
+export type SystemStatus = { readonly pid: number; readonly apps: readonly AppStatus[] } & Partial<SupervisorStatus>;
+
+export type ApplyResult =
+  | {
+      readonly ok: true;
+      readonly added: readonly string[];
+      readonly removed: readonly string[];
+      readonly changed: readonly string[];
+      readonly unchanged: readonly string[];
+    }
+  /** `invalid`: the file does not parse or validate, and nothing changed. */
+  | { readonly ok: false; readonly error: string; readonly invalid?: true };
+
+export type SystemReloadResult =
+  | { readonly ok: true; readonly apps: Readonly<Record<string, ReloadResult>> }
+  | { readonly ok: false; readonly error: string; readonly apps: Readonly<Record<string, ReloadResult>> };
+
+export interface SystemApi {
+  status(): SystemStatus;
+  /** App names, in the file's order. */
+  appNames(): readonly string[];
+  app(name: string): SupervisorApi | undefined;
+  /** Rolling reload of every app (one after another). */
+  reloadAll(reason: string): Promise<SystemReloadResult>;
+  /** Re-read the system file and apply the difference (`ctl apply`). */
+  apply(reason: string): Promise<ApplyResult>;
+  stop(reason: string): Promise<void>;
+  /** Observers for metrics, with the app an event comes from; must not throw. */
+  onEvent(listener: (app: string, event: SupervisorEvent) => void): void;
+}

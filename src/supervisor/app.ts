@@ -1,0 +1,271 @@
+// One app of a system: its supervisor (worker table, desired count, generation,
+// reload, backoff), its launcher, its front (its own listener, or its share of
+// the system's routing front), its health checks and its watcher. What is
+// shared by all apps — the control socket, the reaper, the usage sampler, the
+// routing front, the signals — belongs to the system (system.ts).
+
+import { createHealthChecker, type HealthChecker } from '../health/checker.js';
+import { overMemoryLimit, type UsageSamples } from '../health/usage.js';
+import { createClusterLauncher } from '../launchers/cluster.js';
+import type { Reaper } from '../launchers/reaper.js';
+import { createSpawnLauncher } from '../launchers/spawn.js';
+import type { Logger } from '../log.js';
+import { createFront, type BoundFront } from '../proxy/index.js';
+import type { RoutedRegistry } from '../proxy/routed-registry.js';
+import { isRouted, ownsListener } from '../system-config.js';
+import { createFileWatcher } from '../watch/file-watcher.js';
+import { assertPortFree, portError } from './port-check.js';
+import { SupervisorService } from './service.js';
+import { Supervisor } from './supervisor.js';
+import type { AppStatus } from '../core/system-api.js';
+import type { AppConfig } from '../core/system-types.js';
+import type { Config, Front, FrontEvents, Launcher, WorkerId } from '../core/types.js';
+
+export interface AppShared {
+  readonly logger: Logger;
+  readonly reaper: Reaper;
+  /** Worker ids unique in the system. */
+  readonly nextId: () => WorkerId;
+  /** The system's routing front, when the file has `front:`. */
+  readonly routing: RoutedRegistry | undefined;
+  /** Name the app in port errors (a system of several apps). */
+  readonly named: boolean;
+  /** The app has stopped (whoever asked): a system with no app left stops too. */
+  readonly onStopped: (app: App) => void;
+  /** The first generation never became ready: the system stops (exit 1). */
+  readonly onBootFailure: (app: App, reason: string) => void;
+}
+
+export type { AppStatus } from '../core/system-api.js';
+
+export class App {
+  readonly name: string;
+  readonly supervisor: Supervisor;
+  readonly service: SupervisorService;
+  private current: AppConfig;
+  readonly logger: Logger;
+  private readonly front: BoundFront | undefined;
+  private readonly health: HealthChecker | undefined;
+  private readonly closers: Array<() => unknown> = [];
+  private frontClosed: Promise<void> | undefined;
+  /** Resolves once the app has stopped and released everything. */
+  readonly stopped: Promise<void>;
+  private resolveStopped!: () => void;
+
+  constructor(config: AppConfig, private readonly shared: AppShared) {
+    this.name = config.name;
+    this.current = config;
+    this.logger = shared.logger;
+    this.stopped = new Promise((resolve) => (this.resolveStopped = resolve));
+    const post = (task: (s: Supervisor) => void) => this.supervisor.post(() => task(this.supervisor));
+
+    const events: FrontEvents = {
+      onConnectFailure: (id, error) => this.health?.passiveFailure(id, error.message),
+      onDrained: (id) => post((s) => s.dispatch(id, { type: 'drained' })),
+      // Out of the proxy's call stack: the replacement starts from the queue.
+      onServedLimit: (id) => queueMicrotask(() => post((s) => s.servedLimitReached(id))),
+    };
+    let front: Front | undefined;
+    if (isRouted(config) && shared.routing !== undefined) {
+      shared.routing.addApp(config.name, config.balance, events);
+      front = routedShare(config.name, shared.routing);
+    } else if (config.mode === 'spawn' && config.proxy !== 'none') {
+      this.front = createFront(config.proxy as 'tcp' | 'http', {
+        host: config.host, port: config.port, balance: config.balance, logger: this.logger, events,
+      });
+      front = this.front;
+    }
+    if (config.mode === 'spawn') {
+      this.health = createHealthChecker({
+        health: config.health,
+        host: '127.0.0.1',
+        unhealthyLimitMs: config.readyTimeoutMs,
+        onChange: (id, healthy, reason) => post((s) => s.healthChanged(id, healthy, reason)),
+        onFailure: (id) => post((s) => s.healthFailed(id)),
+        onUnhealthyTooLong: (id) => {
+          const slot = this.supervisor.worker(id)?.slot;
+          if (slot !== undefined) this.service.replaceQuietly(slot, `unhealthy for more than ${config.readyTimeoutMs}ms`);
+        },
+      });
+      this.closers.push(() => this.health?.close());
+    }
+    this.supervisor = new Supervisor({
+      config, logger: this.logger, launcher: this.launcherFor(config), front, health: this.health, nextId: shared.nextId,
+    });
+    this.supervisor.onReplaceRequest = (slot, why) => this.service.replaceQuietly(slot, why);
+    this.service = new SupervisorService(this.supervisor, {
+      onStopping: () => void this.closeFront(),
+      onStopped: async () => {
+        await this.closeAll();
+        this.resolveStopped();
+        shared.onStopped(this);
+      },
+    });
+  }
+
+  get config(): AppConfig {
+    return this.current;
+  }
+
+  private launcherFor(config: Config): Launcher {
+    return config.mode === 'cluster' ? createClusterLauncher(config, this.shared.reaper) : createSpawnLauncher(config, this.shared.reaper);
+  }
+
+  private closeFront(): Promise<void> | undefined {
+    return (this.frontClosed ??= this.front?.close(this.current.killTimeoutMs));
+  }
+
+  private async closeAll(): Promise<void> {
+    for (const close of this.closers.reverse()) {
+      try {
+        await close();
+      } catch (error) {
+        this.logger.warn({ err: error }, 'error while closing');
+      }
+    }
+    this.closers.length = 0;
+  }
+
+  /** Binds its listener, checks its ports, starts its workers and watcher. Throws (having released all) when a port is taken. */
+  async start(): Promise<void> {
+    const config = this.current;
+    try {
+      let port = config.port;
+      if (this.front) {
+        try {
+          await this.front.listen();
+        } catch (error) {
+          throw portError(config.port, config.host, `${this.what()}public port (--port)`, error as NodeJS.ErrnoException);
+        }
+        port = this.front.address().port;
+        this.closers.push(() => this.closeFront());
+      } else if (config.mode === 'cluster') {
+        await assertPortFree(config.port, undefined, `${this.what()}public port (--port)`);
+      }
+      if (config.mode === 'spawn') {
+        for (let slot = 0; slot < config.workers; slot++) {
+          await assertPortFree(config.basePort + slot, '127.0.0.1', `${this.what()}worker ${slot}'s port (--base-port + ${slot})`);
+        }
+      }
+      this.supervisor.bound(port);
+    } catch (error) {
+      await this.closeAll();
+      throw error;
+    }
+    this.logger.info(
+      { mode: config.mode, workers: config.workers, port: this.supervisor.publicPort, control: config.control },
+      config.mode === 'cluster'
+        ? `supervise: ${config.workers} cluster workers of ${config.script} on port ${this.supervisor.publicPort}`
+        : `supervise: ${config.workers} × ${config.args.join(' ')} on ports ${config.basePort}…, ${
+            isRouted(config) ? `routed from the shared front (${config.routes.map((r) => r.path).join(', ')})` : ownsListener(config) ? `front ${config.proxy} on ${config.host}:${this.supervisor.publicPort}` : 'no front'
+          }`,
+    );
+    if (config.mode === 'spawn' && !config.args.some((arg) => arg.includes('{port}'))) {
+      this.logger.warn('the command has no {port}: each worker must listen on $PORT, or they will fight over one port');
+    }
+    this.supervisor.post(() => undefined); // the first reconcile starts the workers
+    // A first generation that never comes up is a boot failure, not a service to
+    // keep half-running. Crash loops are retried with backoff until then.
+    const bootDeadline = setTimeout(() => {
+      if (this.supervisor.everReady || this.supervisor.stopping) return;
+      this.shared.onBootFailure(this, this.supervisor.lastFailure ?? 'no worker became ready');
+    }, config.readyTimeoutMs + 500);
+    this.closers.push(() => clearTimeout(bootDeadline));
+    this.routeClusterApp();
+    if (config.watch) await this.watch(config.watch);
+  }
+
+  /** `ctl apply` with new settings that a rolling reload can bring in: workers, command, env, cwd, timeouts, weights. */
+  async reconfigure(config: AppConfig): Promise<void> {
+    this.current = config;
+    await this.supervisor.reconfigure(config, this.launcherFor(config));
+    if (config.workers !== this.supervisor.desired) await this.supervisor.setDesired(config.workers);
+  }
+
+  /** A cluster app with a route: the shared front forwards to its port, where node:cluster balances. */
+  private routeClusterApp(): void {
+    const { routing } = this.shared;
+    const config = this.current;
+    if (config.mode !== 'cluster' || config.routes.length === 0 || routing === undefined) return;
+    const id = this.shared.nextId();
+    routing.addApp(config.name, 'round-robin', { onConnectFailure: () => undefined, onDrained: () => undefined });
+    void this.supervisor.waitFor(() => this.supervisor.everReady || this.supervisor.stopping).then(() => {
+      if (!this.supervisor.stopping) routing.add({ id, host: '127.0.0.1', port: this.supervisor.publicPort, weight: 1, app: config.name });
+    });
+    this.closers.push(() => routing.remove(id));
+  }
+
+  private async watch(watch: NonNullable<Config['watch']>): Promise<void> {
+    const watcher = createFileWatcher({
+      paths: watch.paths,
+      ignore: watch.ignore,
+      debounceMs: watch.debounceMs,
+      cwd: this.current.cwd,
+      logger: this.logger,
+      onChange: (files) => {
+        this.logger.info({ files }, `file change: ${files.slice(0, 3).join(', ')}${files.length > 3 ? ` and ${files.length - 3} more` : ''}: reloading`);
+        void this.service.reload(`file change: ${files[0] ?? ''}`);
+      },
+    });
+    this.closers.push(() => watcher.close());
+    await watcher.ready();
+  }
+
+  /** Resolves true once a worker is ready, false if the app stops first. */
+  whenReady(): Promise<boolean> {
+    return this.supervisor.waitFor(() => this.supervisor.everReady || this.supervisor.stopping).then(() => this.supervisor.everReady);
+  }
+
+  /** The pids the usage sampler should measure. */
+  pids(): number[] {
+    return this.supervisor.records.flatMap((w) => (w.pid !== undefined && w.state !== 'backoff' ? [w.pid] : []));
+  }
+
+  /** A usage sample: record it, and replace workers above --max-memory. */
+  sampled(samples: UsageSamples): void {
+    const limit = this.current.maxMemoryBytes;
+    this.supervisor.post(() => {
+      for (const worker of this.supervisor.records) {
+        const sample = worker.pid === undefined ? undefined : samples.get(worker.pid);
+        if (sample) {
+          worker.cpu = sample.cpu;
+          worker.memory = sample.memory;
+        }
+      }
+      if (limit === undefined) return;
+      for (const pid of overMemoryLimit(samples, limit)) {
+        const worker = this.supervisor.records.find((w) => w.pid === pid && w.state === 'ready');
+        if (worker) this.service.replaceQuietly(worker.slot, `RSS ${worker.memory} bytes is above --max-memory ${limit}`);
+      }
+    });
+  }
+
+  status(): AppStatus {
+    return { name: this.name, ...this.service.status() };
+  }
+
+  /** Drain and stop every worker, then release the app's front, checks and watcher. */
+  async stop(reason: string): Promise<void> {
+    // Already stopping (its own stop request, or a boot failure): only wait, a
+    // second stop() would cut the drain short.
+    if (!this.supervisor.stopping) await this.service.stop(reason);
+    await this.stopped;
+    this.shared.routing?.removeApp(this.name);
+  }
+
+  private what(): string {
+    return this.shared.named ? `app "${this.name}": ` : '';
+  }
+}
+
+/** An app's view of the shared routing front: its backends are tagged with the app. */
+function routedShare(app: string, routing: RoutedRegistry): Front {
+  return {
+    listen: async () => undefined,
+    add: (backend) => routing.add({ ...backend, app }),
+    remove: (id) => routing.remove(id),
+    connections: (id) => routing.connections(id),
+    totalConnections: (id) => routing.totalConnections(id),
+    close: async () => undefined,
+  };
+}
