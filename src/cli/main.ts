@@ -11,6 +11,7 @@ import { OPTIONS } from '../options.js';
 import { buildSystem } from '../system-config.js';
 import { EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, isSuperviseError, UsageError } from '../errors.js';
 import { runCtl } from './ctl.js';
+import { runExport } from './export.js';
 
 const { version } = createRequire(import.meta.url)('../../../package.json') as { version: string };
 const SCRIPT = /\.(c|m)?js$/i;
@@ -22,6 +23,7 @@ Examples:
                                                           3 servers on 8000-8002 behind a front on 8080
   supervise --config supervise.yaml                       several apps from one file (apps:, front:, defaults:)
   supervise up                                            the same with ./supervise.yaml
+  supervise export kubernetes|systemd|compose [-o dir]   the same system on another engine (docs/export.md)
   supervise ctl status [app] | scale [app] <n|+n|-n> | reload [app] | restart [app] <slot> | apply | stop | metrics
 
 Durations: 500, 500ms, 10s, 2m. Sizes: 512K, 512M, 1G.
@@ -61,6 +63,9 @@ function reclaimScript(flags: RawSettings, positional: string[], command: string
 export async function main(argv: readonly string[]): Promise<number> {
   let args = argv.slice(2);
   if (args[0] === 'ctl') return runCtl(args.slice(1), process.stdout, process.stderr);
+  if (args[0] === 'export') {
+    return runExport(args.slice(1), { cwd: process.cwd(), defaultConfig: upFile(process.cwd()), stdout: process.stdout, stderr: process.stderr });
+  }
   // `supervise up`: the system file of the current folder.
   if (args[0] === 'up') {
     const file = upFile(process.cwd());

@@ -8,9 +8,9 @@
 #include <errno.h>
 #include <stdbool.h>
 
+#include "notify.h"
+#include "prctl.h"
 #include "tunnel.h"
-
-void init_prctl(napi_env env, napi_value exports);
 
 static napi_env g_env;
 static napi_ref g_on_event;
@@ -116,6 +116,7 @@ NAPI_MODULE_INIT() {
       {"activity", NULL, Activity, NULL, NULL, NULL, napi_default, NULL},
   };
   if (napi_define_properties(env, exports, sizeof(methods) / sizeof(methods[0]), methods) != napi_ok) return NULL;
-  init_prctl(env, exports);
+  if (init_notify(env, exports) != napi_ok) return NULL;
+  if (init_prctl(env, exports) != napi_ok) return NULL;
   return exports;
 }

@@ -10,8 +10,7 @@
 //  - reap(pid): collect the exit status of a reparented orphan (never a pid that
 //    libuv spawned: libuv reaps those itself, and a stolen status would lose an
 //    exit event).
-#define NAPI_VERSION 8
-#include <node_api.h>
+#include "prctl.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -88,12 +87,11 @@ static napi_value Reap(napi_env env, napi_callback_info info) {
   return make_int(env, status);
 }
 
-void init_prctl(napi_env env, napi_value exports) {
+napi_status init_prctl(napi_env env, napi_value exports) {
   napi_property_descriptor methods[] = {
       {"setChildSubreaper", NULL, SetChildSubreaper, NULL, NULL, NULL, napi_default, NULL},
       {"setParentDeathSignal", NULL, SetParentDeathSignal, NULL, NULL, NULL, napi_default, NULL},
       {"reap", NULL, Reap, NULL, NULL, NULL, napi_default, NULL},
   };
-  // A failure leaves the functions undefined; the JavaScript side then reports the mechanism as missing.
-  napi_define_properties(env, exports, sizeof(methods) / sizeof(methods[0]), methods);
+  return napi_define_properties(env, exports, sizeof(methods) / sizeof(methods[0]), methods);
 }

@@ -11,6 +11,7 @@ import { errorMessage } from '../errors.js';
 import { createUsageSampler } from '../health/usage.js';
 import { setUpLifetime, type Lifetime } from '../launchers/lifetime.js';
 import type { Logger } from '../log.js';
+import { startSupervisorNotify, type SupervisorNotify } from '../notify/supervisor-notify.js';
 import { createRoutingFront, type RoutedRegistry } from '../proxy/routed-registry.js';
 import type { BoundFront } from '../proxy/options.js';
 import { loadSystemFile } from '../system-config.js';
@@ -61,6 +62,8 @@ export class SystemService implements SystemApi {
   private nextWorkerId = 1;
   private exitCode = 0;
   private stopping: Promise<void> | undefined;
+  /** systemd's notify protocol, when NOTIFY_SOCKET is set. */
+  private notify: SupervisorNotify | undefined;
   /** apply, reload-all and HUP run one at a time. */
   private queue: Promise<unknown> = Promise.resolve();
   readonly stopped: Promise<number>;
@@ -79,6 +82,9 @@ export class SystemService implements SystemApi {
   // ------------------------------------------------------------ start and stop
 
   async start(): Promise<void> {
+    // Before any worker starts: it takes NOTIFY_SOCKET out of the environment they inherit.
+    this.notify = startSupervisorNotify(this, { logger: this.logger });
+    this.closers.push(() => this.notify?.close());
     // The control socket first: a second supervisor on the same socket must fail
     // before it touches any port.
     const control = await startControlServer({ path: this.config.control, system: this, metrics: createMetrics(this), logger: this.logger });
@@ -181,6 +187,7 @@ export class SystemService implements SystemApi {
       for (const app of this.apps.values()) void app.service.stop(reason);
       return this.stopping;
     }
+    this.notify?.stopping();
     this.stopping = (async () => {
       // The shared front stops accepting first; the apps drain their workers.
       const frontClosed = this.routing?.front.close(Math.max(...[...this.apps.values()].map((app) => app.config.killTimeoutMs)));
@@ -222,9 +229,19 @@ export class SystemService implements SystemApi {
     return { pid: process.pid, apps };
   }
 
-  /** Runs system-wide changes one at a time. */
-  private serialize<T>(task: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(task);
+  /** Runs system-wide changes one at a time; each is a reload to systemd (RELOADING=1 … READY=1). */
+  private serialize<T extends { readonly ok: boolean }>(task: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(async () => {
+      this.notify?.reloading();
+      let ok = false;
+      try {
+        const result = await task();
+        ok = result.ok;
+        return result;
+      } finally {
+        this.notify?.reloaded(ok);
+      }
+    });
     this.queue = run.catch(() => undefined);
     return run;
   }

@@ -1,0 +1,180 @@
+// The exporters' mapping, setting by setting: what each supervise setting
+// becomes on Kubernetes, compose and systemd (docs/export.md's table).
+
+import assert from 'node:assert/strict';
+import { after, describe, test } from 'node:test';
+import { composeFile } from '../../src/export/compose.js';
+import { kubernetesManifests, PRE_STOP_SECONDS, type KubernetesObject } from '../../src/export/kubernetes.js';
+import { systemdUnit } from '../../src/export/systemd.js';
+import { systemFromYaml } from '../helpers/export-system.js';
+import { killAll } from '../helpers/supervise.js';
+
+after(killAll);
+
+const NO_IMAGES = { images: new Map<string, string>() };
+
+function objects(yaml: string, options: Parameters<typeof kubernetesManifests>[1] = NO_IMAGES, scripts: string[] = []): KubernetesObject[] {
+  return kubernetesManifests(systemFromYaml(yaml, scripts), options, 'shop').flatMap((file) => file.objects);
+}
+
+function find(list: KubernetesObject[], kind: string, name?: string): any {
+  const found = list.find((o) => o.kind === kind && (name === undefined || o.metadata.name === name));
+  assert.ok(found, `a ${kind}${name ? ` ${name}` : ''}`);
+  return found;
+}
+
+const API = `
+apps:
+  api:
+    command: [server, --port, "{port}", --id, "{worker}"]
+    workers: 3
+    base-port: 9000
+    health: /ready
+    health-interval: 5s
+    health-timeout: 2500ms
+    healthy-threshold: 4
+    unhealthy-threshold: 6
+    ready-timeout: 45s
+    kill-timeout: 12s
+    max-memory: 300M
+    env: { MODE: prod }
+`;
+
+describe('kubernetes', () => {
+  test('a spawn app: one server per pod on a fixed port, probes and stop budget from its settings', () => {
+    const list = objects(API);
+    const deployment = find(list, 'Deployment', 'api');
+    assert.equal(deployment.spec.replicas, 3);
+    assert.deepEqual(deployment.spec.strategy, { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } });
+    const pod = deployment.spec.template.spec;
+    assert.equal(pod.terminationGracePeriodSeconds, 12 + PRE_STOP_SECONDS);
+    const [container] = pod.containers;
+    assert.deepEqual(container.command, ['server', '--port', '9000', '--id', '0']);
+    assert.deepEqual(container.ports, [{ name: 'http', containerPort: 9000 }]);
+    assert.deepEqual(container.readinessProbe, { httpGet: { path: '/ready', port: 'http' }, periodSeconds: 5, timeoutSeconds: 3, successThreshold: 4, failureThreshold: 6 });
+    assert.equal(container.startupProbe.failureThreshold, 45);
+    assert.equal(container.startupProbe.periodSeconds, 1);
+    assert.equal(container.livenessProbe, undefined, 'no --liveness: no liveness probe (health only ejects)');
+    assert.deepEqual(container.lifecycle.preStop.exec.command, ['sleep', String(PRE_STOP_SECONDS)]);
+    assert.deepEqual(container.resources, { limits: { memory: '300Mi' } });
+    assert.deepEqual(container.env, [
+      { name: 'MODE', value: 'prod' },
+      { name: 'PORT', value: '9000' },
+      { name: 'HOST', value: '0.0.0.0' },
+    ]);
+    assert.equal(deployment.spec.template.metadata.annotations['prometheus.io/scrape'], 'true');
+    assert.equal(find(list, 'Service', 'api').spec.ports[0].targetPort, 'http');
+    assert.equal(list.some((o) => o.kind === 'HorizontalPodAutoscaler'), false);
+  });
+
+  test('--liveness (spawn): an httpGet liveness probe with its interval and threshold', () => {
+    const system = systemFromYaml(API);
+    // The liveness settings of SPEC §9, as the loader gives them.
+    const apps = system.apps.map((app) => ({ ...app, liveness: { path: '/alive', intervalMs: 7000, threshold: 5 } }));
+    const list = kubernetesManifests({ ...system, apps }, NO_IMAGES, 'shop').flatMap((file) => file.objects);
+    const probe = find(list, 'Deployment', 'api').spec.template.spec.containers[0].livenessProbe;
+    assert.deepEqual(probe, { httpGet: { path: '/alive', port: 'http' }, periodSeconds: 7, timeoutSeconds: 3, successThreshold: 1, failureThreshold: 5 });
+  });
+
+  test('autoscale: an HPA on CPU, the Deployment leaves replicas to it and requests CPU', () => {
+    const list = objects(`${API}    autoscale: { min: 2, max: 8, cpu: 65 }\n`);
+    const deployment = find(list, 'Deployment', 'api');
+    assert.equal(deployment.spec.replicas, undefined);
+    assert.deepEqual(deployment.spec.template.spec.containers[0].resources.requests, { cpu: '1' });
+    const hpa = find(list, 'HorizontalPodAutoscaler', 'api');
+    assert.equal(hpa.apiVersion, 'autoscaling/v2');
+    assert.deepEqual(hpa.spec.scaleTargetRef, { apiVersion: 'apps/v1', kind: 'Deployment', name: 'api' });
+    assert.equal(hpa.spec.minReplicas, 2);
+    assert.equal(hpa.spec.maxReplicas, 8);
+    assert.equal(hpa.spec.metrics[0].resource.target.averageUtilization, 65);
+  });
+
+  test('a cluster app runs supervise -w N inside one pod, watched through its control socket', () => {
+    const list = objects(`apps:\n  web:\n    script: web/app.js\n    workers: 4\n    port: 3000\n    wait-ready: true\n    max-memory: 100M\n`, NO_IMAGES, ['web/app.js']);
+    const deployment = find(list, 'Deployment', 'web');
+    assert.equal(deployment.spec.replicas, 1);
+    const [container] = deployment.spec.template.spec.containers;
+    assert.deepEqual(container.command.slice(0, 5), ['supervise', '-w', '4', '--port', '3000']);
+    assert.ok(container.command.includes('--wait-ready'));
+    assert.equal(container.command.at(-1), 'web/app.js');
+    assert.deepEqual(container.readinessProbe.tcpSocket, { port: 'http' });
+    assert.deepEqual(container.livenessProbe.exec.command.slice(0, 2), ['supervise', 'ctl']);
+    assert.deepEqual(container.resources.limits, { memory: '500Mi' }, 'four workers and their master');
+    assert.equal(find(list, 'Service', 'web').spec.ports[0].port, 3000);
+  });
+
+  const ROUTED = (second: string) => `
+front: { port: 8080 }
+apps:
+  users: { command: [u, "{port}"], base-port: 8000, workers: 1, route: /users }
+  orders: { command: [o, "{port}"], base-port: 8100, workers: 1, route: ${second} }
+`;
+
+  test('routes without weights or strip: an Ingress', () => {
+    const ingress = find(objects(ROUTED('{ path: /orders, host: shop.example }')), 'Ingress');
+    assert.deepEqual(
+      ingress.spec.rules.map((rule: any) => [rule.host, rule.http.paths.map((p: any) => [p.path, p.pathType, p.backend.service.name, p.backend.service.port.number])]),
+      [
+        [undefined, [['/users', 'Prefix', 'users', 8000]]],
+        ['shop.example', [['/orders', 'Prefix', 'orders', 8100]]],
+      ],
+    );
+  });
+
+  test('weights between apps and prefix stripping: an HTTPRoute with weighted backendRefs and a URLRewrite', () => {
+    const yaml = `${ROUTED('{ path: /users, weight: 3, strip: true }').replace('route: /users', 'route: { path: /users, weight: 1, strip: true }')}`;
+    const list = objects(yaml, { ...NO_IMAGES, gateway: 'edge' });
+    assert.equal(list.some((o) => o.kind === 'Ingress'), false);
+    const route = find(list, 'HTTPRoute');
+    assert.deepEqual(route.spec.parentRefs, [{ name: 'edge' }]);
+    const [rule] = route.spec.rules;
+    assert.deepEqual(rule.matches, [{ path: { type: 'PathPrefix', value: '/users' } }]);
+    assert.deepEqual(rule.backendRefs, [
+      { name: 'users', port: 8000, weight: 1 },
+      { name: 'orders', port: 8100, weight: 3 },
+    ]);
+    assert.deepEqual(rule.filters, [{ type: 'URLRewrite', urlRewrite: { path: { type: 'ReplacePrefixMatch', replacePrefixMatch: '/' } } }]);
+    assert.throws(() => objects(yaml, { ...NO_IMAGES, routes: 'ingress' }), /which an Ingress cannot say: use --routes httproute/);
+  });
+
+  test('--image sets an app’s image; others get <app>:latest', () => {
+    const list = objects(API, { images: new Map([['api', 'registry.example/api:2.1']]) });
+    assert.equal(find(list, 'Deployment', 'api').spec.template.spec.containers[0].image, 'registry.example/api:2.1');
+    assert.equal(find(objects(API), 'Deployment', 'api').spec.template.spec.containers[0].image, 'api:latest');
+  });
+});
+
+describe('compose', () => {
+  test('healthcheck from --health, replicas, stop grace, memory, depends_on service_healthy', () => {
+    const yaml = `${API}  worker:\n    command: [w, "{port}"]\n    base-port: 9100\n    port: 8081\n    workers: 1\n    depends-on: [api]\n`;
+    const services = composeFile(systemFromYaml(yaml), NO_IMAGES).services as Record<string, any>;
+    const api = services.api;
+    assert.deepEqual(api.healthcheck, {
+      test: ['CMD-SHELL', 'curl -fsS -o /dev/null http://127.0.0.1:9000/ready || wget -q -O /dev/null http://127.0.0.1:9000/ready'],
+      interval: '5s',
+      timeout: '3s',
+      retries: 6,
+      start_period: '45s',
+    });
+    assert.equal(api.deploy.replicas, 3);
+    assert.deepEqual(api.deploy.resources, { limits: { memory: '300M' } });
+    assert.equal(api.stop_grace_period, '12s');
+    assert.equal(api.ports, undefined, 'three replicas cannot share one host port');
+    assert.deepEqual(services.worker.depends_on, { api: { condition: 'service_healthy' } });
+    assert.deepEqual(services.worker.ports, ['8081:9100'], 'one replica with its own front: the public port is published');
+  });
+});
+
+describe('systemd', () => {
+  test('a Type=notify unit: reload by HUP, watchdog, KillMode=mixed, stop and start budgets from the apps', () => {
+    const system = systemFromYaml(`${API}  slow:\n    command: [s, "{port}"]\n    base-port: 9100\n    port: 8081\n    workers: 1\n    ready-timeout: 20s\n    kill-timeout: 30s\n    depends-on: [api]\n`);
+    const unit = systemdUnit(system, { node: '/usr/bin/node', bin: '/opt/supervise/bin/supervise.js' }, 'shop');
+    const lines = unit.split('\n');
+    for (const line of ['Type=notify', 'NotifyAccess=main', 'ExecReload=/bin/kill -HUP $MAINPID', 'KillMode=mixed', 'Restart=on-failure', 'WatchdogSec=10']) {
+      assert.ok(lines.includes(line), line);
+    }
+    assert.ok(lines.includes('TimeoutStopSec=35'), 'the longest kill-timeout (30s) and a margin');
+    assert.ok(lines.includes('TimeoutStartSec=70'), 'slow waits for api: 45s + 20s, and a margin');
+    assert.ok(lines.includes(`ExecStart=/usr/bin/node /opt/supervise/bin/supervise.js --config ${system.file} --log-format json`));
+  });
+});
