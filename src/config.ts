@@ -87,13 +87,18 @@ export function assembleConfig(values: RawSettings, target: Target, cwd: string,
 }
 
 /** Liveness and restart policy (SPEC §9). */
-function assembleLifecycle(values: RawSettings, where: (key: string) => string): Pick<Config, 'heartbeatTimeoutMs' | 'liveness' | 'restart' | 'maxRequests'> {
+function assembleLifecycle(
+  values: RawSettings,
+  where: (key: string) => string,
+): Pick<Config, 'readyBy' | 'watchdogMs' | 'heartbeatTimeoutMs' | 'liveness' | 'restart' | 'maxRequests'> {
   const initialMs = values['restartDelay'] as number;
   const maxMs = values['maxRestartDelay'] as number;
   if (maxMs < initialMs) throw new UsageError(`${where('maxRestartDelay')} (${maxMs}ms) must not be below ${where('restartDelay')} (${initialMs}ms)`);
   const liveness = values['liveness'] as string | undefined;
   const maxRequests = values['maxRequests'] as number | undefined;
   return {
+    readyBy: values['ready'] as 'probe' | 'notify',
+    watchdogMs: values['watchdog'] as number | undefined,
     heartbeatTimeoutMs: values['heartbeatTimeout'] as number,
     liveness:
       liveness === undefined

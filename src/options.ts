@@ -137,6 +137,14 @@ export const OPTIONS: readonly OptionSpec[] = [
     meaning: 'replace (drained) a worker whose RSS exceeds it (`512M`, `1G`)', mode: 'both', scope: 'app',
   },
   {
+    key: 'ready', flag: '--ready <how>', kind: 'choice', choices: ['probe', 'notify'], default: 'probe', defaultText: 'probe',
+    meaning: "spawn mode: ready on the first passing probe of the worker's own listener, or when it sends `READY=1` to `$NOTIFY_SOCKET` (systemd's notify protocol)", mode: 'spawn', scope: 'app',
+  },
+  {
+    key: 'watchdog', flag: '--watchdog <ms>', kind: 'duration', defaultText: 'off',
+    meaning: 'spawn mode: a worker must send `WATCHDOG=1` this often (it gets `WATCHDOG_USEC`), or it is hung: replaced, then killed', mode: 'spawn', scope: 'app',
+  },
+  {
     key: 'heartbeatTimeout', flag: '--heartbeat-timeout <ms>', kind: 'duration', min: 100, default: 30_000, defaultText: '30s',
     meaning: "a cluster worker whose event loop sent no heartbeat for this long, or any worker stopped (SIGSTOP) this long, is hung: replaced, then killed", mode: 'both', scope: 'app',
   },

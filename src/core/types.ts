@@ -55,6 +55,10 @@ export interface Config {
   readonly env?: Readonly<Record<string, string>>;
   /** Per-slot weights for the front's balancer (`weights: [..]`); slot i gets weights[i] ?? 1. */
   readonly weights?: readonly number[] | undefined;
+  /** Spawn mode: ready on the first passing probe of the worker's own listener, or on READY=1 (systemd notify). */
+  readonly readyBy: 'probe' | 'notify';
+  /** Spawn mode: a worker must send WATCHDOG=1 at least this often (given as WATCHDOG_USEC), or it is hung. */
+  readonly watchdogMs: number | undefined;
   /** A stopped process, or a cluster worker without heartbeat, is hung after this long (SPEC §9). */
   readonly heartbeatTimeoutMs: number;
   /** Spawn mode: --liveness probe; failures replace the worker. */
@@ -135,6 +139,8 @@ export interface WorkerStatus {
   readonly connections: number | undefined;
   /** Connections the front has handed to this worker process since it started, or undefined. */
   readonly totalConnections: number | undefined;
+  /** The worker's last STATUS= (systemd notify protocol), if it sent one. */
+  readonly status?: string;
 }
 
 export interface SupervisorStatus {
@@ -208,6 +214,8 @@ export interface LaunchCallbacks {
   onWarning(message: string): void;
   /** The worker served its --max-requests: replace it (drained). */
   onRecycle?(reason: string): void;
+  /** STATUS= from the worker (systemd notify), for status. */
+  onStatus?(text: string): void;
 }
 
 export interface WorkerProcess {

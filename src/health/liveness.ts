@@ -5,6 +5,7 @@
 // its window (SPEC §9):
 //  - the process is stopped (state T in /proc) for --heartbeat-timeout;
 //  - cluster: no heartbeat from the worker's event loop for --heartbeat-timeout;
+//  - spawn: no WATCHDOG=1 (systemd notify) within --watchdog;
 //  - spawn: --liveness GET failed --liveness-threshold times in a row.
 // The first sign reports onHung once; the watch ends with `signal`.
 
@@ -17,8 +18,8 @@ export interface LivenessWatch {
   readonly pid: number;
   /** Spawn mode: the worker's own port, for --liveness. */
   readonly port?: number;
-  /** Cluster mode: when the worker's last heartbeat arrived (ms since epoch). */
-  readonly lastHeartbeat?: () => number;
+  /** A sign of life the worker must send regularly: cluster heartbeats, or WATCHDOG=1. */
+  readonly heartbeat?: { readonly last: () => number; readonly limitMs: number; readonly missing: string };
   readonly signal: AbortSignal;
   onHung(reason: string): void;
   /** Clock (tests). */
@@ -56,9 +57,10 @@ export function watchLiveness(watch: LivenessWatch): void {
       } else {
         stoppedSince = undefined;
       }
-      const last = watch.lastHeartbeat?.();
-      if (last !== undefined && t - last >= limit) finish(`no heartbeat from its event loop for ${t - last}ms (--heartbeat-timeout ${limit}ms)`);
-    }, checkPeriodMs(limit)),
+      const beat = watch.heartbeat;
+      const last = beat?.last();
+      if (beat !== undefined && last !== undefined && t - last >= beat.limitMs) finish(`${beat.missing} for ${t - last}ms`);
+    }, checkPeriodMs(Math.min(limit, watch.heartbeat?.limitMs ?? limit))),
   );
 
   const liveness = config.liveness;

@@ -77,7 +77,12 @@ export function createClusterLauncher(config: Config, reaper: Reaper): Launcher 
         ready = true;
         callbacks.onReady();
         lastHeartbeat = Date.now();
-        watchLiveness({ config, pid, lastHeartbeat: () => lastHeartbeat, signal: alive.signal, onHung: callbacks.onHung });
+        const heartbeat = {
+          last: () => lastHeartbeat,
+          limitMs: config.heartbeatTimeoutMs,
+          missing: `no heartbeat from its event loop (--heartbeat-timeout ${config.heartbeatTimeoutMs}ms)`,
+        };
+        watchLiveness({ config, pid, heartbeat, signal: alive.signal, onHung: callbacks.onHung });
       };
       worker.on('listening', () => {
         if (!config.waitReady) becameReady();

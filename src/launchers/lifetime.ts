@@ -4,6 +4,7 @@
 // mechanism covers which case.
 
 import { childrenOf } from './lineage.js';
+import { closeNotifyHub } from './notify-hub.js';
 import { becomeSubreaper, parentDeathWrapper, reapAdopted } from './prctl.js';
 import { Reaper } from './reaper.js';
 import type { Logger } from '../log.js';
@@ -47,6 +48,7 @@ export function setUpLifetime(logger: Logger, ownChildren: () => ReadonlySet<num
     mechanisms,
     close() {
       clearInterval(sweep);
+      closeNotifyHub();
       reaper.close();
     },
   };

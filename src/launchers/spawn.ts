@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { relayChild } from './child-output.js';
 import { signalGroup } from './kill.js';
 import { carriesTag, INSTANCE_VAR, signalTagged, workerTag } from './lineage.js';
+import { notifyHub } from './notify-hub.js';
 import { parentDeathWrapper } from './prctl.js';
 import type { Reaper } from './reaper.js';
 import { watchLiveness } from '../health/liveness.js';
@@ -41,9 +42,19 @@ function ownListener(port: number, pgid: number, tag: string): ProbeResult {
   return { ok: false, reason: `port ${port} answers, but its listener is pid ${holder} (${commandOf(String(holder))}), not this worker` };
 }
 
+/** The worker's side of systemd's notify protocol: NOTIFY_SOCKET, and WATCHDOG_USEC with --watchdog. */
+function notifyEnv(config: Config, socket: string | undefined): Record<string, string> {
+  if (socket === undefined) return {};
+  return { NOTIFY_SOCKET: socket, ...(config.watchdogMs === undefined ? {} : { WATCHDOG_USEC: String(config.watchdogMs * 1000) }) };
+}
+
 export function createSpawnLauncher(config: Config, reaper: Reaper): Launcher {
   const probe = makeProbe(config.health, '127.0.0.1');
   const wrapper = parentDeathWrapper();
+  const hub = config.readyBy === 'notify' || config.watchdogMs !== undefined || process.platform === 'linux' ? notifyHub() : undefined;
+  if (hub === undefined && (config.readyBy === 'notify' || config.watchdogMs !== undefined)) {
+    throw new Error('--ready notify and --watchdog need the native notify socket (Linux, with the addon built by npm install)');
+  }
 
   return {
     start(spec: LaunchSpec, callbacks: LaunchCallbacks): WorkerProcess {
@@ -64,12 +75,33 @@ export function createSpawnLauncher(config: Config, reaper: Reaper): Launcher {
           SUPERVISE_WORKER: String(spec.slot),
           SUPERVISE_GENERATION: String(spec.generation),
           [INSTANCE_VAR]: tag,
+          ...notifyEnv(config, hub?.path),
         },
         detached: true, // its own process group, led by the worker
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       const pid = child.pid;
       const stopProbing = new AbortController();
+      let ready = false;
+      let lastWatchdog = Date.now();
+      const becameReady = () => {
+        if (ready || pid === undefined) return;
+        ready = true;
+        callbacks.onReady();
+        lastWatchdog = Date.now();
+        const heartbeat =
+          config.watchdogMs === undefined
+            ? undefined
+            : { last: () => lastWatchdog, limitMs: config.watchdogMs, missing: `no WATCHDOG=1 within --watchdog ${config.watchdogMs}ms` };
+        watchLiveness({ config, pid, port: spec.port, heartbeat, signal: stopProbing.signal, onHung: callbacks.onHung });
+      };
+      const unlisten = hub?.listen(tag, (fields) => {
+        if (fields.get('WATCHDOG') === '1') lastWatchdog = Date.now();
+        const status = fields.get('STATUS');
+        if (status !== undefined) callbacks.onStatus?.(status);
+        if (fields.get('READY') === '1' && config.readyBy === 'notify') becameReady();
+      });
+      stopProbing.signal.addEventListener('abort', () => unlisten?.(), { once: true });
 
       relayChild(child, {
         ...callbacks,
@@ -87,6 +119,8 @@ export function createSpawnLauncher(config: Config, reaper: Reaper): Launcher {
       if (pid !== undefined) {
         reaper.watch(pid);
         callbacks.onSpawn(pid);
+      }
+      if (pid !== undefined && config.readyBy === 'probe') {
         let warned = false;
         void waitUntilReady(
           async (signal) => {
@@ -101,9 +135,7 @@ export function createSpawnLauncher(config: Config, reaper: Reaper): Launcher {
           },
           { timeoutMs: config.readyTimeoutMs, intervalMs: 50, signal: stopProbing.signal },
         ).then((result) => {
-          if (!result.ok) return;
-          callbacks.onReady();
-          watchLiveness({ config, pid, port: spec.port, signal: stopProbing.signal, onHung: callbacks.onHung });
+          if (result.ok) becameReady();
         });
       }
 

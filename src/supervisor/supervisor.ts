@@ -408,6 +408,10 @@ export class Supervisor {
           record.logger.info({ stream }, line);
         },
         onHung: (reason) => post({ type: 'hung', reason }),
+        onStatus: (text) =>
+          this.post(() => {
+            if (record.launch === launch) record.notifyStatus = text;
+          }),
         onWarning: (message) =>
           this.post(() => {
             if (record.launch !== launch) return;

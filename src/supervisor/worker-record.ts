@@ -94,6 +94,7 @@ export class WorkerRecord {
       memory: running ? this.memory : 0,
       connections,
       totalConnections,
+      ...(this.notifyStatus === undefined ? {} : { status: this.notifyStatus }),
     };
   }
 

@@ -76,6 +76,8 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     logFormat: 'json',
     logLevel: 'silent',
     cwd: '/',
+    readyBy: 'probe',
+    watchdogMs: undefined,
     heartbeatTimeoutMs: 30_000,
     liveness: undefined,
     restart: { initialMs: 100, maxMs: 30_000, maxFailedStarts: undefined },
