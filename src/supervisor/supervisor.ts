@@ -346,11 +346,11 @@ export class Supervisor {
           record.candidate = false;
           record.healthy = true;
           record.logger.info({ port: record.port, generation: record.generation }, 'worker ready');
-          this.front?.add({ ...this.backend(record), maxServed: this.servedLimit() });
+          this.syncRotation(record);
           this.health?.watch(record.id, record.port);
           break;
         case 'remove-from-rotation':
-          this.front?.remove(record.id);
+          this.syncRotation(record);
           this.health?.unwatch(record.id);
           break;
         case 'begin-drain':
@@ -473,6 +473,19 @@ export class Supervisor {
     }
   }
 
+  /**
+   * "In rotation" has one owner: this record. A worker is in rotation exactly
+   * when it is ready and healthy; the health checker only reports, and the
+   * front's registry only carries out what this says.
+   */
+  private syncRotation(record: WorkerRecord): void {
+    const wanted = record.state === 'ready' && record.healthy;
+    if (wanted === record.inRotation) return;
+    record.inRotation = wanted;
+    if (wanted) this.front?.add({ ...this.backend(record), maxServed: record.maxServed ??= this.servedLimit() });
+    else this.front?.remove(record.id);
+  }
+
   /** --max-requests plus this worker's share of the jitter (spawn mode: counted by the front). */
   private servedLimit(): number | undefined {
     const max = this.config.maxRequests;
@@ -493,13 +506,9 @@ export class Supervisor {
     const record = this.workers.get(id);
     if (!record || record.state !== 'ready' || record.healthy === healthy) return;
     record.healthy = healthy;
-    if (healthy) {
-      record.logger.info({ port: record.port }, 'worker healthy again: back in rotation');
-      this.front?.add(this.backend(record));
-    } else {
-      record.logger.warn({ port: record.port, reason }, 'worker unhealthy: out of rotation');
-      this.front?.remove(id);
-    }
+    if (healthy) record.logger.info({ port: record.port }, 'worker healthy again: back in rotation');
+    else record.logger.warn({ port: record.port, reason }, 'worker unhealthy: out of rotation');
+    this.syncRotation(record);
   }
 
   emitReload(ok: boolean): void {

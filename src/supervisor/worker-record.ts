@@ -50,8 +50,12 @@ export class WorkerRecord {
   timer: NodeJS.Timeout | undefined;
   /** Identifies the current process; callbacks of an earlier one are dropped. */
   launch: symbol | undefined;
-  /** In rotation as far as health checks go (spawn mode). */
+  /** Passing its health checks (spawn mode); in rotation = ready and healthy (Supervisor.syncRotation). */
   healthy = true;
+  /** What the front was last told: in rotation or not. Written by Supervisor.syncRotation only. */
+  inRotation = false;
+  /** Its --max-requests with jitter, drawn once. */
+  maxServed: number | undefined;
   /** When its stop began (drain or SIGTERM): the --kill-timeout budget runs from here. */
   stopBegan: number | undefined;
   /** Was ready at some point (a crash after that is not a failed start). */
