@@ -7,21 +7,12 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, describe, it } from 'node:test';
 import { startLoad } from '../helpers/load.js';
-import { FIXTURES, freePortRange, isAlive, killAll, startSupervise, type Supervised } from '../helpers/supervise.js';
+import { FIXTURES, freePortRange, isAlive, killAll, sigstop, startSupervise, type Supervised } from '../helpers/supervise.js';
 import { waitFor } from '../helpers/wait-for.js';
 
-const stopped: number[] = [];
 const files: string[] = [];
 afterEach(async () => {
   for (const file of files.splice(0)) rmSync(file, { force: true });
-  // A stopped process ignores even the SIGKILL cleanup until continued.
-  for (const pid of stopped.splice(0)) {
-    try {
-      process.kill(pid, 'SIGCONT');
-    } catch {
-      // gone
-    }
-  }
   await killAll();
 });
 after(killAll);
@@ -33,8 +24,7 @@ async function stopUnderLoad(sup: Supervised, workers: number): Promise<{ detect
   const load = startLoad(sup.port, { connections: 4, keepAlive: false });
   await waitFor(() => load.ok() > 20, { timeoutMs: 10_000, message: 'load running' });
   const victim = (await sup.status()).workers[0]?.pid as number;
-  process.kill(victim, 'SIGSTOP');
-  stopped.push(victim);
+  sigstop(victim);
   const at = Date.now();
   const line = await sup.waitForLog((l) => HUNG.test(String(l.msg)) && l.pid === victim, 10_000, 'hung detected');
   const detectedMs = Number(line.time) - at;
@@ -46,14 +36,18 @@ async function stopUnderLoad(sup: Supervised, workers: number): Promise<{ detect
   return { detectedMs, failed: result.failed, ok: result.ok, errors: result.errors };
 }
 
+/** Detected within the window (--heartbeat-timeout 1s), and only the requests on the stopped worker (4 connections at most) failed. */
+function checkStopped(mode: string, outcome: Awaited<ReturnType<typeof stopUnderLoad>>, earliestMs: number): void {
+  console.log(`${mode} SIGSTOP: detected after ${outcome.detectedMs}ms; ${outcome.failed} of ${outcome.ok + outcome.failed} requests failed`);
+  assert.ok(outcome.detectedMs >= earliestMs && outcome.detectedMs < 2500, `detected after ${outcome.detectedMs}ms with --heartbeat-timeout 1s`);
+  assert.ok(outcome.failed <= 4, `${outcome.failed} failed (4 connections): ${outcome.errors.join('; ')}`);
+}
+
 describe('hung workers', () => {
   it('cluster: a SIGSTOPped worker under load is out within --heartbeat-timeout, replaced, and costs at most the requests on it', async () => {
     const sup = await startSupervise(['-w', '2', '--heartbeat-timeout', '1s', join(FIXTURES, 'http-app.cjs')], { readyWorkers: 2 });
-    const outcome = await stopUnderLoad(sup, 2);
-    console.log(`cluster SIGSTOP: detected after ${outcome.detectedMs}ms; ${outcome.failed} of ${outcome.ok + outcome.failed} requests failed`);
     // The timeout runs from the last heartbeat, up to one heartbeat period (250 ms) before the SIGSTOP.
-    assert.ok(outcome.detectedMs >= 700 && outcome.detectedMs < 2500, `detected after ${outcome.detectedMs}ms with --heartbeat-timeout 1s`);
-    assert.ok(outcome.failed <= 4, `${outcome.failed} failed (4 connections): ${outcome.errors.join('; ')}`);
+    checkStopped('cluster', await stopUnderLoad(sup, 2), 700);
   });
 
   it('spawn: a SIGSTOPped server under load is out within --heartbeat-timeout, replaced, and costs at most the requests on it', async () => {
@@ -61,11 +55,7 @@ describe('hung workers', () => {
     const sup = await startSupervise(['-w', '2', '--base-port', String(base), '--heartbeat-timeout', '1s', '--', process.execPath, join(FIXTURES, 'port-server.cjs'), '{port}'], {
       readyWorkers: 2,
     });
-    const outcome = await stopUnderLoad(sup, 2);
-    console.log(`spawn SIGSTOP: detected after ${outcome.detectedMs}ms; ${outcome.failed} of ${outcome.ok + outcome.failed} requests failed`);
-    // The timeout runs from the last heartbeat, up to one heartbeat period (250 ms) before the SIGSTOP.
-    assert.ok(outcome.detectedMs >= 700 && outcome.detectedMs < 2500, `detected after ${outcome.detectedMs}ms with --heartbeat-timeout 1s`);
-    assert.ok(outcome.failed <= 4, `${outcome.failed} failed (4 connections): ${outcome.errors.join('; ')}`);
+    checkStopped('spawn', await stopUnderLoad(sup, 2), 900);
   });
 
   it('spawn: --liveness failures in a row replace the worker; --health alone would only eject it', async () => {

@@ -6,21 +6,11 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { join } from 'node:path';
 import { after, afterEach, describe, it } from 'node:test';
-import { controlCall, FIXTURES, isAlive, killAll, startSupervise } from '../helpers/supervise.js';
+import { controlCall, FIXTURES, isAlive, killAll, sigstop, startSupervise } from '../helpers/supervise.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const APP = join(FIXTURES, 'http-app.cjs');
-const stopped: number[] = [];
-afterEach(async () => {
-  for (const pid of stopped.splice(0)) {
-    try {
-      process.kill(pid, 'SIGCONT');
-    } catch {
-      // gone
-    }
-  }
-  await killAll();
-});
+afterEach(killAll);
 after(killAll);
 
 describe('stop budget', () => {
@@ -47,8 +37,7 @@ describe('stop budget', () => {
   it('a reload waits for a SIGSTOPped worker at most once', async () => {
     const sup = await startSupervise(['-w', '2', '--kill-timeout', '3s', '--heartbeat-timeout', '1s', APP], { readyWorkers: 2 });
     const victim = (await sup.status()).workers[0]?.pid as number;
-    process.kill(victim, 'SIGSTOP');
-    stopped.push(victim);
+    sigstop(victim);
     const startedAt = Date.now();
     const reload = JSON.parse((await controlCall(sup.control, 'POST', '/reload')).body) as { ok: boolean; error?: string };
     const took = Date.now() - startedAt;
