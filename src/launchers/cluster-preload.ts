@@ -71,11 +71,25 @@ if (Number.isInteger(masterPid) && masterPid > 1 && process.send) {
     // no addon: the reaper still covers this worker
   }
   const period = Number(process.env.SUPERVISE_HEARTBEAT_MS);
+  const timeout = Number(process.env.SUPERVISE_HEARTBEAT_TIMEOUT_MS);
   if (period > 0) {
+    const beat = new Int32Array(new SharedArrayBuffer(4));
     // The interval must not keep a finished worker alive, nor its sends the channel.
     setInterval(() => {
+      Atomics.add(beat, 0, 1);
       if (process.connected) process.send?.('supervise:heartbeat', undefined, { swallowErrors: true } as never, () => undefined);
     }, period).unref();
+    if (timeout > 0) {
+      // The stack is taken at three quarters of the timeout: before the master kills the worker.
+      const { Worker } = await import('node:worker_threads');
+      const watcher = new Worker(new URL('./stack-watch.js', import.meta.url), {
+        workerData: { beat, limitMs: Math.floor(timeout * 0.75), periodMs: period },
+        stdout: false,
+        stderr: false,
+      });
+      watcher.unref();
+      watcher.on('error', () => undefined); // no inspector in this build: no stacks, nothing else lost
+    }
   }
 }
 

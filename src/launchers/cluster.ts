@@ -50,6 +50,7 @@ export function createClusterLauncher(config: Config, reaper: Reaper): Launcher 
         [INSTANCE_VAR]: tag,
         SUPERVISE_MASTER_PID: String(process.pid),
         SUPERVISE_HEARTBEAT_MS: String(checkPeriodMs(config.heartbeatTimeoutMs)),
+        SUPERVISE_HEARTBEAT_TIMEOUT_MS: String(config.heartbeatTimeoutMs),
         ...(limit === undefined ? {} : { SUPERVISE_MAX_REQUESTS: String(limit) }),
       });
       const child = worker.process;

@@ -4,6 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import { join } from 'node:path';
 import { after, afterEach, describe, it } from 'node:test';
 import { startLoad } from '../helpers/load.js';
@@ -48,6 +49,21 @@ describe('hung workers', () => {
     const sup = await startSupervise(['-w', '2', '--heartbeat-timeout', '1s', join(FIXTURES, 'http-app.cjs')], { readyWorkers: 2 });
     // The timeout runs from the last heartbeat, up to one heartbeat period (250 ms) before the SIGSTOP.
     checkStopped('cluster', await stopUnderLoad(sup, 2), 700);
+  });
+
+  it('cluster: a worker whose event loop is blocked is hung after --heartbeat-timeout, with its JavaScript stack in the log', async () => {
+    const sup = await startSupervise(['-w', '1', '--heartbeat-timeout', '1s', join(FIXTURES, 'busy-app.cjs')], { readyWorkers: 1 });
+    const victim = (await sup.status()).workers[0]?.pid as number;
+    const request = http.get({ host: '127.0.0.1', port: sup.port, path: '/spin', agent: false });
+    request.on('error', () => undefined);
+    const stack = await sup.waitForLog((l) => /JavaScript stack/.test(String(l.msg)) && l.pid === victim, 5000);
+    const frames = sup.logs.filter((l) => l.pid === victim && /^\s+at /.test(String(l.msg))).map((l) => String(l.msg));
+    assert.match(frames[0] ?? '', /at spinForever \(.*busy-app\.cjs:\d+:\d+\)/, `stack: ${frames.join(' | ')}`);
+    const hung = await sup.waitForLog((l) => /hung: no heartbeat/.test(String(l.msg)) && l.pid === victim, 5000);
+    assert.ok(Number(stack.time) <= Number(hung.time), 'the stack is logged before the worker is killed');
+    await waitFor(() => !isAlive(victim), { message: 'killed' });
+    await waitFor(async () => (await sup.status()).workers.some((w) => w.state === 'ready' && w.pid !== victim), { timeoutMs: 10_000, message: 'replaced' });
+    request.destroy();
   });
 
   it('spawn: a SIGSTOPped server under load is out within --heartbeat-timeout, replaced, and costs at most the requests on it', async () => {
