@@ -14,8 +14,10 @@
 // Acceptance targets (supervise tcp vs HAProxy): ≥ 0.9× req/s keep-alive,
 // ≥ 0.8× with a new connection per request, p99 ≤ 1.3×.
 //
-//   node dist/bench/proxy.js [--rounds 5] [--duration 2] [--warmup 1] [--connections 50] [--pin 0|1] [--naive 0|1]
+//   node dist/bench/proxy.js [--rounds 5] [--duration 2] [--warmup 1] [--connections 50] [--pin 0|1] [--naive 0|1] [--l7 0|1]
 //
+// --l7 1 measures only the L7 question of the system file (SPEC §8): the http
+// front with and without routing (target: routing within 5 % of req/s).
 // --pin 1 runs wrk on the last CPU (taskset), everything else wherever the
 // scheduler puts it; --naive 1 adds the textbook net+pipe proxy (the "before").
 
@@ -37,9 +39,12 @@ export interface ProxyBenchSettings {
   readonly pin: number;
   /** 1: also measure the textbook net+pipe proxy, the "before" of the tcp front's optimisations. */
   readonly naive: number;
+  /** 1: only the http front with and without routing (and the direct baseline). */
+  readonly l7: number;
 }
 
-const DEFAULTS: ProxyBenchSettings = { rounds: 5, durationS: 2, warmupS: 1, connections: 50, pin: 0, naive: 0 };
+const DEFAULTS: ProxyBenchSettings = { rounds: 5, durationS: 2, warmupS: 1, connections: 50, pin: 0, naive: 0, l7: 0 };
+const L7_ONLY = new Set(['direct (one backend)', 'supervise http', 'supervise http (routed)']);
 
 const LOADS = [
   { name: 'keep-alive', connectionClose: false },
@@ -72,13 +77,17 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
       ['direct (one backend)', undefined, async () => ({ ...(backends[0] as ProxyTarget), pids: () => [] })],
       ['supervise tcp', unavailable('supervise'), async () => startSuperviseFront('tcp', await freePorts(1), [backendA, backendB])],
       ['supervise http', unavailable('supervise'), async () => startSuperviseFront('http', await freePorts(1), [backendA, backendB])],
+      ['supervise http (routed)', unavailable('supervise'), async () => startSuperviseFront('http-routed', await freePorts(1), [backendA, backendB])],
       ['supervise tcp (javascript)', unavailable('supervise'), async () => startSuperviseFront('tcp', await freePorts(1), [backendA, backendB], 'javascript')],
       ['supervise tcp (net.Socket)', unavailable('supervise'), async () => startSuperviseFront('tcp', await freePorts(1), [backendA, backendB], 'net.Socket')],
       ['haproxy tcp', unavailable('haproxy'), async () => startHaproxy(await freePorts(1), [backendA, backendB], dir)],
       ['nginx stream', unavailable('nginx'), async () => startNginx(await freePorts(1), [backendA, backendB], dir)],
     ];
     if (settings.naive) contenders.push(['naive net+pipe', unavailable('supervise'), async () => startNaiveProxy(await freePorts(1), [backendA, backendB])]);
-    for (const [name, skip, start] of contenders) entries.push(await startEntry(name, skip, start));
+    for (const [name, skip, start] of contenders) {
+      if (settings.l7 && !L7_ONLY.has(name)) continue;
+      entries.push(await startEntry(name, skip, start));
+    }
     await measure(entries, settings);
   } finally {
     await Promise.all(entries.slice(1).map((entry) => entry.target?.stop().catch(() => undefined)));
@@ -219,14 +228,14 @@ function describe(settings: ProxyBenchSettings): string {
 
 function parseArguments(argv: readonly string[]): ProxyBenchSettings {
   const flags: Record<string, keyof ProxyBenchSettings> = {
-    '--rounds': 'rounds', '--duration': 'durationS', '--warmup': 'warmupS', '--connections': 'connections', '--pin': 'pin', '--naive': 'naive',
+    '--rounds': 'rounds', '--duration': 'durationS', '--warmup': 'warmupS', '--connections': 'connections', '--pin': 'pin', '--naive': 'naive', '--l7': 'l7',
   };
   const settings: Record<string, number> = { ...DEFAULTS };
   for (let i = 0; i < argv.length; i += 2) {
     const key = flags[argv[i] ?? ''];
     const value = Number(argv[i + 1]);
-    if (key === undefined || !Number.isInteger(value) || value < 0 || (key !== 'pin' && key !== 'naive' && value === 0)) {
-      throw new Error(`usage: proxy.js [--rounds n] [--duration s] [--warmup s] [--connections n] [--pin 0|1] [--naive 0|1] (bad argument: ${argv[i]} ${argv[i + 1] ?? ''})`);
+    if (key === undefined || !Number.isInteger(value) || value < 0 || (key !== 'pin' && key !== 'naive' && key !== 'l7' && value === 0)) {
+      throw new Error(`usage: proxy.js [--rounds n] [--duration s] [--warmup s] [--connections n] [--pin 0|1] [--naive 0|1] [--l7 0|1] (bad argument: ${argv[i]} ${argv[i + 1] ?? ''})`);
     }
     settings[key] = value;
   }

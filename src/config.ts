@@ -30,7 +30,8 @@ export function resolveOptions(layers: readonly Layer[], scope: 'app' | 'system'
   for (const spec of OPTIONS) {
     if (spec.scope !== scope) continue;
     const layer = layers.find((candidate) => candidate.values[spec.key] !== undefined);
-    if (layer === undefined) {
+    // `health: null` (or `~`) in a file cancels a value from defaults: the option's own default applies.
+    if (layer === undefined || layer.values[spec.key] === null) {
       values[spec.key] = defaultValue(spec, context);
       continue;
     }

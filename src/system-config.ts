@@ -11,6 +11,7 @@ import {
   type ConfigInput, type Layer, type RawSettings, type Target,
 } from './config.js';
 import { camelKey, optionSpec } from './options.js';
+import type { Config } from './core/types.js';
 import type { AppConfig, AutoscaleConfig, FrontConfig, RouteConfig, SystemConfig } from './core/system-types.js';
 
 const NAME = /^[a-z0-9][a-z0-9_-]*$/;
@@ -30,7 +31,7 @@ export function buildSystem(input: ConfigInput): SystemConfig {
     return systemFromFile(file, flags, input.stdoutIsTTY);
   }
   const config = buildConfig(input);
-  const name = input.flags['name'] === undefined ? appName(config.mode === 'cluster' ? config.script ?? 'app' : config.args[0] ?? 'app') : String(input.flags['name']);
+  const name = input.flags['name'] === undefined ? defaultAppName(config) : String(input.flags['name']);
   if (!NAME.test(name)) throw new UsageError(`--name must match [a-z0-9][a-z0-9_-]* (got "${name}")`);
   const app: AppConfig = Object.freeze({
     ...config, name, env: {}, routes: [], dependsOn: [], autoscale: undefined, weights: undefined,
@@ -45,6 +46,16 @@ export function loadSystemFile(path: string, flags: RawSettings, stdoutIsTTY: bo
   return systemFromFile(file, flags, stdoutIsTTY);
 }
 
+const INTERPRETER = /^(node|nodejs|bun|deno|python[0-9.]*|ruby|php|perl|java)$/;
+
+/** A command line's app: named after its script, or its command (`node server.js` -> server). */
+export function defaultAppName(config: Pick<Config, 'mode' | 'script' | 'args'>): string {
+  if (config.mode === 'cluster') return appName(config.script ?? 'app');
+  const [command = 'app', next] = config.args;
+  const named = INTERPRETER.test(basename(command)) && next !== undefined && !next.startsWith('-') ? next : command;
+  return appName(named);
+}
+
 /** `uvicorn` -> uvicorn, `/srv/web/app.js` -> app, `My App.js` -> my-app. */
 export function appName(scriptOrCommand: string): string {
   const base = basename(scriptOrCommand, extname(scriptOrCommand)).toLowerCase().replace(/[^a-z0-9_-]+/g, '-').replace(/^[-_]+/, '');
@@ -53,12 +64,12 @@ export function appName(scriptOrCommand: string): string {
 
 function systemFromFile(file: SettingsFile, flags: RawSettings, stdoutIsTTY: boolean): SystemConfig {
   const where = (keys: readonly (string | number)[]) => `"${keys.join('.')}" in ${file.path}${file.lineSuffix(keys)}`;
-  const top = camelCased(file.data, [], file, TOP_KEYS, where);
+  const top = camelCased(file.data, [], TOP_KEYS, where);
   const folder = dirname(file.path);
   const context = { stdoutIsTTY };
   const system = resolveOptions([flagLayer(flags), fileLayer(top, file)], 'system', context);
 
-  const defaults = camelCased(objectAt(file, ['defaults'], where), ['defaults'], file, undefined, where);
+  const defaults = camelCased(objectAt(file, ['defaults'], where), ['defaults'], undefined, where);
   for (const key of Object.keys(defaults)) {
     if (optionSpec(key)?.scope !== 'app' && !APP_KEYS.has(key)) throw new UsageError(`${where(['defaults', key])}: unknown setting`);
   }
@@ -71,7 +82,7 @@ function systemFromFile(file: SettingsFile, flags: RawSettings, stdoutIsTTY: boo
   for (const name of Object.keys(appsNode)) {
     if (!NAME.test(name)) throw new UsageError(`${where(['apps', name])}: app name must match [a-z0-9][a-z0-9_-]*`);
     const keys = ['apps', name];
-    const own = camelCased(objectAt(file, keys, where), keys, file, undefined, where);
+    const own = camelCased(objectAt(file, keys, where), keys, undefined, where);
     for (const key of Object.keys(own)) {
       const spec = optionSpec(key);
       if ((spec === undefined || spec.cliOnly || spec.scope !== 'app') && !APP_KEYS.has(key)) {
@@ -120,7 +131,7 @@ function systemFromFile(file: SettingsFile, flags: RawSettings, stdoutIsTTY: boo
 
 /** An object's keys in camelCase (both spellings are accepted), with unknown top-level keys refused. */
 function camelCased(
-  data: Record<string, unknown>, keys: readonly string[], file: SettingsFile, allowed: ReadonlySet<string> | undefined,
+  data: Record<string, unknown>, keys: readonly string[], allowed: ReadonlySet<string> | undefined,
   where: (keys: readonly (string | number)[]) => string,
 ): RawSettings {
   const out: RawSettings = {};
@@ -132,7 +143,6 @@ function camelCased(
     if (key in out) throw new UsageError(`${where([...keys, raw])}: "${raw}" is given twice (in two spellings)`);
     out[key] = value;
   }
-  void file;
   return out;
 }
 

@@ -2,11 +2,17 @@
 // the same process layout as HAProxy and nginx (one proxy process, its own
 // event loop), without a supervisor or workers around it.
 //
-//   node dist/bench/lib/front-server.js <tcp|http> <port> <backend-port>[,<backend-port>…]
+//   node dist/bench/lib/front-server.js <tcp|http|http-routed> <port> <backend-port>[,<backend-port>…]
+//
+// http-routed: the system's routing front (SPEC §8) with a routing table like
+// the example's (/users, /orders 9:1 with a canary, and / for the hello app),
+// so that every request pays for the route lookup before the app's balancer.
 //
 // Prints "listening <port>" once it accepts; stops on SIGTERM/SIGINT.
 
-import { createFront } from '../../src/proxy/index.js';
+import { createFront, type BoundFront } from '../../src/proxy/index.js';
+import { createRoutingFront } from '../../src/proxy/routed-registry.js';
+import type { FrontEvents } from '../../src/core/types.js';
 
 function usage(message: string): never {
   process.stderr.write(`front-server: ${message}\nusage: front-server.js <tcp|http> <port> <backend-port>[,<backend-port>…]\n`);
@@ -15,23 +21,30 @@ function usage(message: string): never {
 
 async function main(): Promise<void> {
   const [kind, portText, backendsText] = process.argv.slice(2);
-  if (kind !== 'tcp' && kind !== 'http') usage(`unknown front kind ${JSON.stringify(kind)}`);
+  if (kind !== 'tcp' && kind !== 'http' && kind !== 'http-routed') usage(`unknown front kind ${JSON.stringify(kind)}`);
   const port = Number(portText);
   if (!Number.isInteger(port) || port < 0) usage(`bad port ${JSON.stringify(portText)}`);
   const backendPorts = (backendsText ?? '').split(',').map(Number);
   if (backendPorts.length === 0 || backendPorts.some((p) => !Number.isInteger(p) || p <= 0)) usage(`bad backend ports ${JSON.stringify(backendsText)}`);
 
-  const front = createFront(kind, {
-    host: '127.0.0.1',
-    port,
-    balance: 'round-robin',
-    events: {
-      onConnectFailure: (id, error) => process.stderr.write(`front-server: backend ${id} failed: ${error.message}\n`),
-      onDrained: () => undefined,
-    },
-  });
-  await front.listen();
-  backendPorts.forEach((backendPort, id) => front.add({ id, host: '127.0.0.1', port: backendPort, weight: 1 }));
+  const events: FrontEvents = {
+    onConnectFailure: (id, error) => process.stderr.write(`front-server: backend ${id} failed: ${error.message}\n`),
+    onDrained: () => undefined,
+  };
+  let front: BoundFront;
+  if (kind === 'http-routed') {
+    const routing = createRoutingFront({ host: '127.0.0.1', port });
+    const route = (app: string, path: string, weight = 1) => ({ app, path, host: undefined, weight, strip: false });
+    routing.backends.setRoutes([route('users', '/users'), route('orders', '/orders', 9), route('canary', '/orders', 1), route('hello', '/')]);
+    for (const app of ['users', 'orders', 'canary', 'hello']) routing.backends.addApp(app, 'round-robin', events);
+    front = routing.front;
+    await front.listen();
+    backendPorts.forEach((backendPort, id) => front.add({ id, host: '127.0.0.1', port: backendPort, weight: 1, app: 'hello' }));
+  } else {
+    front = createFront(kind, { host: '127.0.0.1', port, balance: 'round-robin', events });
+    await front.listen();
+    backendPorts.forEach((backendPort, id) => front.add({ id, host: '127.0.0.1', port: backendPort, weight: 1 }));
+  }
   process.stdout.write(`listening ${front.address().port}\n`);
 
   const stop = () => {

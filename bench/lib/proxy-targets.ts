@@ -72,7 +72,7 @@ const TCP_PATH_ENV: Record<TcpPath, Record<string, string>> = {
 };
 
 /** supervise's front, in a process of its own; `path` picks the tcp front's data path. */
-export async function startSuperviseFront(kind: 'tcp' | 'http', port: number, backendPorts: readonly number[], path: TcpPath = 'default'): Promise<ProxyTarget> {
+export async function startSuperviseFront(kind: 'tcp' | 'http' | 'http-routed', port: number, backendPorts: readonly number[], path: TcpPath = 'default'): Promise<ProxyTarget> {
   const name = `supervise ${kind}${path === 'default' ? '' : ` (${path})`}`;
   const env = { ...process.env, ...TCP_PATH_ENV[path] };
   const proc = startProcess(`${name} front`, process.execPath, [FRONT_SERVER, kind, String(port), backendPorts.join(',')], { env });

@@ -11,7 +11,8 @@
 
 import { resolve } from 'node:path';
 import { Command, CommanderError } from 'commander';
-import type { ReloadResult, ScaleRequest, ScaleResult, SupervisorStatus } from '../core/types.js';
+import type { ReloadResult, ScaleRequest, ScaleResult } from '../core/types.js';
+import type { ApplyResult, SystemStatus } from '../core/system-api.js';
 import {
   ControlRequestError,
   type ControlMethod,
@@ -22,7 +23,7 @@ import {
 } from '../control/client.js';
 import { MAX_WORKERS, MIN_WORKERS } from '../core/types.js';
 import { EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, isSuperviseError, UsageError } from '../errors.js';
-import { formatStatus } from './format.js';
+import { formatSystemStatus } from './format.js';
 
 export interface Output {
   write(chunk: string): unknown;
@@ -71,17 +72,28 @@ function buildProgram(stdout: Output, stderr: Output, action: (verb: Verb) => Ac
     );
   const verb = (name: string, description: string): Command => program.command(name).description(description);
 
-  verb('status', 'show the supervisor and its workers')
+  verb('status', 'show the supervisor and its workers (grouped by app)')
+    .argument('[app]', 'only this app')
     .option('--json', 'print the raw status as JSON')
-    .action(action((session, options) => session.status((options as { json?: boolean }).json === true)));
+    .action(action((session, app, options) => session.status(app as string | undefined, (options as { json?: boolean }).json === true)));
+  // `scale [app] <count>`: commander has no optional argument before a required one.
   verb('scale', 'set the worker count (n), or change it (+n, -n); answers once the workers are ready')
-    .argument('<count>', `n (${MIN_WORKERS}…${MAX_WORKERS}), +n or -n`)
-    .action(action((session, count) => session.scale(parseScaleArgument(String(count)))));
-  verb('reload', 'replace every worker, one at a time; answers when done')
-    .action(action((session) => session.reload()));
+    .argument('<app-or-count...>', `[app] then n (${MIN_WORKERS}…${MAX_WORKERS}), +n or -n`)
+    .action(action((session, args) => {
+      const [app, count] = appAndValue(args as string[], 'scale', '<count>');
+      return session.scale(app, parseScaleArgument(count));
+    }));
+  verb('reload', 'replace every worker, one at a time (of one app, or of all); answers when done')
+    .argument('[app]', 'only this app')
+    .action(action((session, app) => session.reload(app as string | undefined)));
   verb('restart', 'replace the worker in one slot gracefully')
-    .argument('<slot>', 'worker slot, e.g. 0')
-    .action(action((session, slot) => session.restart(parseSlotArgument(String(slot)))));
+    .argument('<app-or-slot...>', '[app] then the worker slot, e.g. 0')
+    .action(action((session, args) => {
+      const [app, slot] = appAndValue(args as string[], 'restart', '<slot>');
+      return session.restart(app, parseSlotArgument(slot));
+    }));
+  verb('apply', 'read the system file again and apply the difference: apps added, changed (reloaded), removed')
+    .action(action((session) => session.apply()));
   verb('stop', 'stop the supervisor gracefully')
     .option('--wait', 'return only once the supervisor has stopped answering')
     .action(action((session, options) => session.stop((options as { wait?: boolean }).wait === true)));
@@ -128,6 +140,18 @@ export function parseScaleArgument(text: string): ScaleRequest {
   return { delta: sign === '-' ? -value : value };
 }
 
+/** `[app] <value>`: one argument is the value, two are the app and the value. */
+function appAndValue(args: readonly string[], verb: string, value: string): [string | undefined, string] {
+  if (args.length === 1) return [undefined, args[0] as string];
+  if (args.length === 2) return [args[0], args[1] as string];
+  throw new UsageError(`${verb}: expected [app] ${value}; got ${args.length} arguments`);
+}
+
+/** `/apps/<name>` for a named app, '' for the only one. */
+function appPath(app: string | undefined): string {
+  return app === undefined ? '' : `/apps/${encodeURIComponent(app)}`;
+}
+
 export function parseSlotArgument(text: string): number {
   if (!/^\d{1,4}$/.test(text.trim()) || Number(text) >= MAX_WORKERS) {
     throw new UsageError(`restart: <slot> must be a worker slot from 0 to ${MAX_WORKERS - 1}; got "${text}"`);
@@ -145,32 +169,49 @@ class Session {
     private readonly stderr: Output,
   ) {}
 
-  async status(asJson: boolean): Promise<number> {
+  async status(app: string | undefined, asJson: boolean): Promise<number> {
     const response = await this.request('GET', '/status', undefined, QUICK_TIMEOUT_MS);
     if (!isSuccess(response)) return this.failure(response);
-    const status = this.expectJson(response) as SupervisorStatus;
-    this.stdout.write(asJson ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status));
+    const status = this.expectJson(response) as SystemStatus;
+    const names = (status.apps ?? []).map((each) => each.name);
+    if (app !== undefined && !names.includes(app)) throw new UsageError(`status: no app named "${app}"; apps: ${names.join(', ')}`);
+    const shown = app === undefined ? status : status.apps.find((each) => each.name === app);
+    this.stdout.write(asJson ? `${JSON.stringify(shown, null, 2)}\n` : formatSystemStatus(status, app));
     return EXIT_OK;
   }
 
-  async scale(request: ScaleRequest): Promise<number> {
-    const response = await this.request('POST', '/scale', request);
+  async apply(): Promise<number> {
+    const response = await this.request('POST', '/apply');
+    if (!isSuccess(response)) return this.failure(response, 'apply failed (nothing changed where the file was refused)');
+    const result = this.expectJson(response) as Extract<ApplyResult, { ok: true }>;
+    const list = (names: readonly string[]) => (names.length === 0 ? '-' : names.join(', '));
+    this.stdout.write(`applied: added ${list(result.added)}; changed ${list(result.changed)}; removed ${list(result.removed)}; unchanged ${list(result.unchanged)}\n`);
+    return EXIT_OK;
+  }
+
+  async scale(app: string | undefined, request: ScaleRequest): Promise<number> {
+    const response = await this.request('POST', `${appPath(app)}/scale`, request);
     if (!isSuccess(response)) return this.failure(response, 'scale failed');
     const result = this.expectJson(response) as ScaleResult;
     this.stdout.write(`scaled to ${result.workers} worker${result.workers === 1 ? '' : 's'}\n`);
     return EXIT_OK;
   }
 
-  async reload(): Promise<number> {
-    const response = await this.request('POST', '/reload');
+  async reload(app: string | undefined): Promise<number> {
+    const response = await this.request('POST', `${appPath(app)}/reload`);
     if (!isSuccess(response)) return this.failure(response, 'reload failed');
-    const result = this.expectJson(response) as ReloadResult;
-    this.stdout.write(`reloaded: generation ${result.generation} is serving\n`);
+    const result = this.expectJson(response) as ReloadResult | { apps: Record<string, ReloadResult> };
+    if ('apps' in result) {
+      // Every app of a system was reloaded.
+      for (const [name, each] of Object.entries(result.apps)) this.stdout.write(`reloaded ${name}: generation ${each.generation} is serving\n`);
+    } else {
+      this.stdout.write(`reloaded${app === undefined ? '' : ` ${app}`}: generation ${result.generation} is serving\n`);
+    }
     return EXIT_OK;
   }
 
-  async restart(slot: number): Promise<number> {
-    const response = await this.request('POST', `/workers/${slot}/restart`);
+  async restart(app: string | undefined, slot: number): Promise<number> {
+    const response = await this.request('POST', `${appPath(app)}/workers/${slot}/restart`);
     if (!isSuccess(response)) return this.failure(response, `restart of slot ${slot} failed`);
     this.stdout.write(`restarted the worker in slot ${slot}\n`);
     return EXIT_OK;

@@ -69,7 +69,7 @@ export function runExport(argv: readonly string[], context: ExportContext): numb
     const system = buildSystem({ flags: {}, positional: [], command: undefined, configFile, cwd: context.cwd, stdoutIsTTY: false });
     const unknown = [...images.keys()].find((name) => !system.apps.some((app) => app.name === name));
     if (unknown !== undefined) return fail(`--image names "${unknown}", which is not an app of ${system.file ?? configFile} (apps: ${system.apps.map((a) => a.name).join(', ')})`);
-    const files = exportSystem(engine as Engine, system, { images, routes: values.routes as 'ingress' | 'httproute' | undefined, gateway: values.gateway, node: process.execPath, bin: BIN });
+    const files = exportSystem(engine as Engine, system, { images, routes: values.routes as 'ingress' | 'httproute' | undefined, gateway: values.gateway, node: process.execPath, bin: BIN, configFile: resolve(context.cwd, configFile) });
     if (values.output === undefined) {
       context.stdout.write(files.map((file) => file.content).join(engine === 'kubernetes' ? '---\n' : '\n'));
       return EXIT_OK;

@@ -1,6 +1,7 @@
 // Pure text formatting for `supervise ctl`: sizes, durations, percentages,
 // aligned tables and the status view. No I/O, so every rule is unit-tested.
 
+import type { AppStatus, SystemStatus } from '../core/system-api.js';
 import type { SupervisorStatus, WorkerStatus } from '../core/types.js';
 
 const BYTE_UNITS = ['KiB', 'MiB', 'GiB', 'TiB'] as const;
@@ -90,6 +91,17 @@ export function formatStatus(status: SupervisorStatus): string {
   const workers = [...status.workers].sort((a, b) => a.slot - b.slot || a.generation - b.generation || a.id - b.id);
   const table = formatTable(WORKER_COLUMNS, workers.map(workerRow));
   return `${summary}\n${table}${workers.length === 0 ? '\n(no workers)' : ''}\n`;
+}
+
+/**
+ * The status of a system: one app as before; several (or one asked for by
+ * name) grouped by app, each with its summary line and its table.
+ */
+export function formatSystemStatus(status: SystemStatus, app?: string): string {
+  const apps = status.apps ?? [];
+  if (app === undefined && apps.length <= 1 && status.workers !== undefined) return formatStatus(status as SupervisorStatus);
+  const shown = app === undefined ? apps : apps.filter((each) => each.name === app);
+  return shown.map((each: AppStatus) => `app ${each.name}  ${formatStatus(each)}`).join('\n');
 }
 
 function workerRow(worker: WorkerStatus): string[] {

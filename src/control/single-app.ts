@@ -16,7 +16,7 @@ export function singleAppSystem(api: SupervisorApi, name = 'app'): SystemApi {
       const result = await api.reload(reason);
       return result.ok ? { ok: true, apps: { [name]: result } } : { ok: false, error: result.error, apps: { [name]: result } };
     },
-    apply: async () => ({ ok: false, error: 'this supervisor runs no system file: nothing to apply' }),
+    apply: async () => ({ ok: false, invalid: true, error: 'this supervisor runs no system file: nothing to apply' }),
     stop: (reason) => api.stop(reason),
     onEvent: (listener) => api.onEvent((event) => listener(name, event)),
   };

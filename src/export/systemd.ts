@@ -5,7 +5,8 @@
 // Pure: SystemConfig -> the unit's text.
 
 import type { AppConfig, SystemConfig } from '../core/system-types.js';
-import { systemRoot } from './app-facts.js';
+import { dirname } from 'node:path';
+import { UsageError } from '../errors.js';
 
 /** The supervisor pings at half of it; long enough for a loaded machine, short enough to catch a stuck master. */
 export const WATCHDOG_SECONDS = 10;
@@ -16,6 +17,8 @@ export interface SystemdOptions {
   /** Absolute path of node and of supervise's bin/supervise.js, as ExecStart needs them. */
   readonly node: string;
   readonly bin: string;
+  /** The settings file ExecStart names (absolute): a system file, or one app's settings. Default: the system's file. */
+  readonly configFile?: string | undefined;
 }
 
 /** The longest chain of ready-timeouts along depends-on: apps wait for the ones they depend on. */
@@ -39,7 +42,8 @@ function quote(arg: string): string {
 }
 
 export function systemdUnit(system: SystemConfig, options: SystemdOptions, systemName: string): string {
-  if (system.file === undefined) throw new Error('a systemd unit runs a system file: export with --config <file>');
+  const file = options.configFile ?? system.file;
+  if (file === undefined) throw new UsageError('a systemd unit runs supervise with a settings file: export with --config <file>');
   const stopSeconds = Math.ceil(Math.max(0, ...system.apps.map((app) => app.killTimeoutMs)) / 1000) + MARGIN_SECONDS;
   const startSeconds = Math.ceil(startBudgetMs(system.apps) / 1000) + MARGIN_SECONDS;
   const apps = system.apps.map((app) => `${app.name} (${app.workers} ${app.mode === 'cluster' ? 'cluster worker' : 'server'}${app.workers === 1 ? '' : 's'})`).join(', ');
@@ -53,8 +57,8 @@ export function systemdUnit(system: SystemConfig, options: SystemdOptions, syste
     // READY=1 comes from the supervisor itself once every app's first generation is ready.
     'Type=notify',
     'NotifyAccess=main',
-    `WorkingDirectory=${systemRoot(system)}`,
-    `ExecStart=${[options.node, options.bin, '--config', system.file, '--log-format', 'json'].map(quote).join(' ')}`,
+    `WorkingDirectory=${dirname(file)}`,
+    `ExecStart=${[options.node, options.bin, '--config', file, '--log-format', 'json'].map(quote).join(' ')}`,
     // A rolling reload of every app; the supervisor says RELOADING=1 and READY=1 around it.
     'ExecReload=/bin/kill -HUP $MAINPID',
     `WatchdogSec=${WATCHDOG_SECONDS}`,

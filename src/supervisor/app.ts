@@ -14,6 +14,7 @@ import { createFront, type BoundFront } from '../proxy/index.js';
 import type { RoutedRegistry } from '../proxy/routed-registry.js';
 import { isRouted, ownsListener } from '../system-config.js';
 import { createFileWatcher } from '../watch/file-watcher.js';
+import { runClosers } from './closers.js';
 import { assertPortFree, portError } from './port-check.js';
 import { SupervisorService } from './service.js';
 import { Supervisor } from './supervisor.js';
@@ -30,6 +31,8 @@ export interface AppShared {
   readonly routing: RoutedRegistry | undefined;
   /** Name the app in port errors (a system of several apps). */
   readonly named: boolean;
+  /** The routing front's bound port: a routed app's public port. */
+  readonly frontPort: () => number | undefined;
   /** The app has stopped (whoever asked): a system with no app left stops too. */
   readonly onStopped: (app: App) => void;
   /** The first generation never became ready: the system stops (exit 1). */
@@ -116,14 +119,7 @@ export class App {
   }
 
   private async closeAll(): Promise<void> {
-    for (const close of this.closers.reverse()) {
-      try {
-        await close();
-      } catch (error) {
-        this.logger.warn({ err: error }, 'error while closing');
-      }
-    }
-    this.closers.length = 0;
+    await runClosers(this.closers, this.logger);
   }
 
   /** Binds its listener, checks its ports, starts its workers and watcher. Throws (having released all) when a port is taken. */
@@ -139,6 +135,8 @@ export class App {
         }
         port = this.front.address().port;
         this.closers.push(() => this.closeFront());
+      } else if (isRouted(config)) {
+        port = this.shared.frontPort() ?? port;
       } else if (config.mode === 'cluster') {
         await assertPortFree(config.port, undefined, `${this.what()}public port (--port)`);
       }
@@ -211,9 +209,13 @@ export class App {
     await watcher.ready();
   }
 
-  /** Resolves true once a worker is ready, false if the app stops first. */
+  /** Resolves true once every desired worker is ready (depends-on, apply), false if the app stops first. */
   whenReady(): Promise<boolean> {
-    return this.supervisor.waitFor(() => this.supervisor.everReady || this.supervisor.stopping).then(() => this.supervisor.everReady);
+    const allReady = () => {
+      const ready = new Set(this.supervisor.records.filter((w) => w.state === 'ready').map((w) => w.slot));
+      return ready.size >= this.supervisor.desired;
+    };
+    return this.supervisor.waitFor(() => allReady() || this.supervisor.stopping).then(() => !this.supervisor.stopping);
   }
 
   /** The pids the usage sampler should measure. */

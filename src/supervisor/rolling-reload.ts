@@ -24,12 +24,7 @@ export async function replaceSlot(supervisor: Supervisor, slot: number, awaitExi
     // else, the replacement has nowhere to start next to the old worker.
     return { ok: false, error: `no spare port for a new worker in ${supervisor.config.basePort}…${supervisor.config.basePort + supervisor.desired}${supervisor.spareHolder()}` };
   }
-  let candidate: WorkerRecord | undefined;
-  supervisor.post(() => {
-    candidate = supervisor.addWorker(slot, true);
-  });
-  const started = candidate as WorkerRecord | undefined;
-  if (!started) return { ok: false, error: `could not start a new worker for slot ${slot}` };
+  const started = await supervisor.command(() => supervisor.addWorker(slot, true));
   await supervisor.waitFor(() => started.state !== 'starting');
   if (started.state !== 'ready') {
     return { ok: false, error: started.failure ?? `new worker for slot ${slot} did not become ready` };

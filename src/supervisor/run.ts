@@ -2,7 +2,7 @@
 // single supervisor; `supervise` itself goes through runSystem).
 
 import type { Logger } from '../log.js';
-import { appName } from '../system-config.js';
+import { defaultAppName } from '../system-config.js';
 import { runSystem, type SystemService } from './system.js';
 import type { SupervisorService } from './service.js';
 import type { Supervisor } from './supervisor.js';
@@ -20,7 +20,7 @@ export interface RunningSupervisor {
 }
 
 export async function runSupervisor(config: Config, logger: Logger, options: { signals?: boolean } = {}): Promise<RunningSupervisor> {
-  const name = 'name' in config && typeof config.name === 'string' ? config.name : appName(config.script ?? config.args[0] ?? 'app');
+  const name = 'name' in config && typeof config.name === 'string' ? config.name : defaultAppName(config);
   const app: AppConfig = { env: {}, routes: [], dependsOn: [], autoscale: undefined, weights: undefined, ...config, name };
   const { system, stopped } = await runSystem(
     { file: undefined, control: config.control, front: undefined, apps: [app], logFormat: config.logFormat, logLevel: config.logLevel },

@@ -16,6 +16,7 @@ import { createRoutingFront, type RoutedRegistry } from '../proxy/routed-registr
 import type { BoundFront } from '../proxy/options.js';
 import { loadSystemFile } from '../system-config.js';
 import { App } from './app.js';
+import { runClosers } from './closers.js';
 import { portError } from './port-check.js';
 import { installSignalHandlers } from './signals.js';
 import type { AppRoute } from '../core/router.js';
@@ -61,6 +62,8 @@ export class SystemService implements SystemApi {
   private readonly closers: Array<() => unknown> = [];
   private nextWorkerId = 1;
   private exitCode = 0;
+  /** Until the first apps are up, an app that never becomes ready stops the whole system (exit 1). */
+  private booting = true;
   private stopping: Promise<void> | undefined;
   /** systemd's notify protocol, when NOTIFY_SOCKET is set. */
   private notify: SupervisorNotify | undefined;
@@ -101,6 +104,7 @@ export class SystemService implements SystemApi {
       this.logger.info({ host: where.host, port: front.address().port }, `routing front on ${where.host}:${front.address().port}`);
     }
     await this.startApps(this.config.apps);
+    void Promise.all([...this.apps.values()].map((app) => app.whenReady())).then(() => (this.booting = false));
     const sampler = createUsageSampler({
       intervalMs: USAGE_INTERVAL_MS,
       pids: () => [...this.apps.values()].flatMap((app) => app.pids()),
@@ -150,7 +154,14 @@ export class SystemService implements SystemApi {
         // `stop` through the app's own API (programmatic, single app): nothing is left to run.
         if (this.stopping === undefined && [...this.apps.values()].every((each) => each.supervisor.stopping)) void this.stop('every app stopped');
       },
+      frontPort: () => this.routing?.front.address().port,
       onBootFailure: (failed, reason) => {
+        if (!this.booting) {
+          // An app added by `ctl apply`: it alone stops; the apply reports it.
+          failed.logger.error(`no worker became ready within --ready-timeout ${failed.config.readyTimeoutMs}ms: ${reason}; stopping this app`);
+          void failed.stop('its first generation never became ready');
+          return;
+        }
         this.logger.fatal(`${named ? `app "${failed.name}": ` : ''}no worker became ready within --ready-timeout ${failed.config.readyTimeoutMs}ms: ${reason}`);
         this.exitCode = 1;
         void this.stop('the first generation never became ready');
@@ -170,14 +181,7 @@ export class SystemService implements SystemApi {
   }
 
   private async closeAll(): Promise<void> {
-    for (const close of this.closers.reverse()) {
-      try {
-        await close();
-      } catch (error) {
-        this.logger.warn({ err: error }, 'error while closing');
-      }
-    }
-    this.closers.length = 0;
+    await runClosers(this.closers, this.logger);
     this.lifetime.close();
   }
 
@@ -273,16 +277,16 @@ export class SystemService implements SystemApi {
   }
 
   /**
-   * Reads the file again and applies the difference: new apps started (in
-   * depends-on order), changed apps reconfigured and rolling-reloaded (or, when
-   * their mode, ports or front changed, replaced), removed apps taken out of the
-   * routes, drained and stopped, unchanged apps untouched — unless `reloadAll`.
+   * Reads the file again and applies the difference: removed apps taken out of
+   * the routes, drained and stopped; new apps started (in depends-on order);
+   * changed apps reconfigured and rolling-reloaded (or, when their mode, ports or
+   * front changed, replaced); unchanged apps untouched — unless `reloadAll`.
    * A file that does not parse or validate changes nothing.
    */
   private async applyFile(reason: string, reloadAll: boolean): Promise<ApplyResult> {
     if (this.stopping) return { ok: false, error: 'the supervisor is stopping' };
     const file = this.config.file;
-    if (file === undefined) return { ok: false, error: 'supervise was started without a system file (--config with apps:): nothing to apply' };
+    if (file === undefined) return { ok: false, invalid: true, error: 'supervise was started without a system file (--config with apps:): nothing to apply' };
     let next: SystemConfig;
     try {
       next = loadSystemFile(file, this.options.flags ?? {}, this.options.stdoutIsTTY ?? false);
@@ -304,12 +308,22 @@ export class SystemService implements SystemApi {
     );
     this.config = next;
     const errors: string[] = [];
+    // Removed apps go first (their ports may be a new app's): out of the routes,
+    // so that no new request reaches them, then drained and stopped.
+    this.routing?.backends.setRoutes(routesOf([...this.apps.values()].filter((app) => !removed.includes(app.name)).map((app) => app.config)));
+    await Promise.all(removed.map(async (name) => {
+      await this.apps.get(name)?.stop(`${reason}: removed from ${file}`);
+      this.apps.delete(name);
+    }));
     try {
       const started = await this.startApps(added);
       const ready = await Promise.all(started.map((app) => app.whenReady()));
-      started.forEach((app, index) => {
-        if (!ready[index]) errors.push(`app "${app.name}" did not become ready`);
-      });
+      for (const [index, app] of started.entries()) {
+        if (ready[index]) continue;
+        errors.push(`app "${app.name}" did not become ready (${app.supervisor.lastFailure ?? 'no worker became ready'}); it was stopped`);
+        await app.stop('not ready');
+        this.apps.delete(app.name);
+      }
     } catch (error) {
       errors.push(errorMessage(error));
     }
@@ -330,12 +344,8 @@ export class SystemService implements SystemApi {
       const result = await app.service.reload(reason);
       if (!result.ok) errors.push(`app "${config.name}": ${result.error}`);
     }
-    // Removed apps leave the routes before they drain, so no new request reaches them.
-    this.routing?.backends.setRoutes(routesOf(next.apps));
-    await Promise.all(removed.map(async (name) => {
-      await this.apps.get(name)?.stop(`${reason}: removed from ${file}`);
-      this.apps.delete(name);
-    }));
+    // Added apps are ready, changed ones reloaded: the new routing table.
+    this.routing?.backends.setRoutes(routesOf([...this.apps.values()].map((app) => app.config)));
     if (reloadAll) {
       const result = await this.reloadApps(unchanged.map((config) => this.apps.get(config.name) as App), reason);
       if (!result.ok) errors.push(result.error);

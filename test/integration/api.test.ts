@@ -27,6 +27,10 @@ describe('programmatic API', () => {
     try {
       await waitFor(() => running.api.status().workers.filter((w) => w.state === 'ready').length === 2, { message: '2 ready' });
       assert.equal((await httpGet(base + 1)).status, 200);
+      // One app: the single-app status shape at the top level, and the app under apps[] too.
+      const status = running.system.status();
+      assert.equal(status.desired, 2);
+      assert.deepEqual(status.apps.map((app) => [app.name, app.desired]), [['port-server', 2]]);
       const stoppedPid = running.api.status().workers.find((w) => w.slot === 1)?.pid as number;
 
       const startedAt = Date.now();

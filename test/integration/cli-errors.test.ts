@@ -32,6 +32,8 @@ describe('usage errors exit 2 with a one-line message', () => {
     ['a command without --', ['uvicorn', 'main:app'], /put its command after --/],
     ['nothing to run', [], /missing script or command/],
     ['a bad duration', ['--ready-timeout', 'later', 'http-app.cjs'], /--ready-timeout must be a duration/],
+    ['up without a supervise.yaml', ['up'], /supervise up needs a supervise\.yaml \(or \.yml, \.json\) in /],
+    ['a bad --name', ['--name', 'My App', 'http-app.cjs'], /--name must match \[a-z0-9\]\[a-z0-9_-\]\* \(got "My App"\)/],
   ];
   for (const [name, args, message] of cases) {
     it(name, () => {

@@ -140,7 +140,7 @@ describe('supervise ctl', () => {
   });
 
   it('exits 2 on an unknown verb, a missing verb or argument; 0 on --help', TIMEOUT, async () => {
-    for (const argv of [['frobnicate'], [], ['scale'], ['restart'], ['status', '--bogus'], ['reload', 'extra']]) {
+    for (const argv of [['frobnicate'], [], ['scale'], ['restart'], ['status', '--bogus'], ['reload', 'one-app', 'extra'], ['scale', 'app', '2', 'extra']]) {
       const { code, stderr } = await ctl(...argv);
       assert.equal(code, 2, argv.join(' '));
       assert.notEqual(stderr, '', argv.join(' '));

@@ -15,9 +15,13 @@ import { BIN, FIXTURES, killAll, ROOT, tempDir } from '../helpers/supervise.js';
 
 after(killAll);
 
-const EXAMPLE = existsSync(join(ROOT, 'examples', 'services', 'supervise.yaml'))
-  ? join(ROOT, 'examples', 'services', 'supervise.yaml')
-  : join(FIXTURES, 'export', 'services', 'supervise.yaml');
+/** SPEC §8's system with autoscale and max-memory: the assertions below name its apps. */
+const EXAMPLE = join(FIXTURES, 'export', 'services', 'supervise.yaml');
+/** Each system exported, validated and compared with its golden files; examples/services once it exists. */
+const SYSTEMS = [
+  { id: 'services-fixture', file: EXAMPLE },
+  ...(existsSync(join(ROOT, 'examples', 'services', 'supervise.yaml')) ? [{ id: 'examples-services', file: join(ROOT, 'examples', 'services', 'supervise.yaml') }] : []),
+];
 const GOLDEN = join(FIXTURES, 'export', 'golden');
 const IMAGES = ['--image', 'users=registry.example/users:1.0', '--image', 'web=registry.example/web:1.0'];
 
@@ -26,9 +30,9 @@ function supervise(args: string[]): { status: number | null; stdout: string; std
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
-function exportTo(engine: string, extra: string[] = []): string {
+function exportTo(engine: string, file = EXAMPLE): string {
   const dir = tempDir('supervise-export-');
-  const result = supervise(['export', engine, '--config', EXAMPLE, '-o', dir, ...IMAGES, ...extra]);
+  const result = supervise(['export', engine, '--config', file, '-o', dir, ...(file === EXAMPLE ? IMAGES : [])]);
   assert.equal(result.status, 0, result.stderr);
   return dir;
 }
@@ -46,36 +50,62 @@ function tool(name: string, versionArgs: string[]): string | false {
   return `${name} is not installed`;
 }
 
-describe('supervise export on the example system', { timeout: 120_000 }, () => {
-  for (const engine of ['kubernetes', 'compose', 'systemd']) {
-    test(`${engine}: the files equal the golden ones`, () => {
-      const dir = exportTo(engine);
-      const goldenDir = join(GOLDEN, engine);
-      if (process.env.UPDATE_GOLDEN === '1') {
-        mkdirSync(goldenDir, { recursive: true });
-        for (const name of readdirSync(dir)) writeFileSync(join(goldenDir, name), portable(readFileSync(join(dir, name), 'utf8')));
-      }
-      assert.deepEqual(readdirSync(dir).sort(), readdirSync(goldenDir).sort());
-      for (const name of readdirSync(dir)) {
-        assert.equal(portable(readFileSync(join(dir, name), 'utf8')), readFileSync(join(goldenDir, name), 'utf8'), `${engine}/${name} (UPDATE_GOLDEN=1 to accept a change)`);
-      }
-    });
-  }
+for (const { id, file } of SYSTEMS) {
+  describe(`supervise export of ${id}`, { timeout: 120_000 }, () => {
+    for (const engine of ['kubernetes', 'compose', 'systemd']) {
+      test(`${engine}: the files equal the golden ones`, () => {
+        const dir = exportTo(engine, file);
+        const goldenDir = join(GOLDEN, id, engine);
+        if (process.env.UPDATE_GOLDEN === '1') {
+          mkdirSync(goldenDir, { recursive: true });
+          for (const name of readdirSync(dir)) writeFileSync(join(goldenDir, name), portable(readFileSync(join(dir, name), 'utf8')));
+        }
+        assert.ok(existsSync(goldenDir), `no golden files for ${id}: run UPDATE_GOLDEN=1 node --test dist/test/integration/export.test.js and review them`);
+        assert.deepEqual(readdirSync(dir).sort(), readdirSync(goldenDir).sort());
+        for (const name of readdirSync(dir)) {
+          assert.equal(portable(readFileSync(join(dir, name), 'utf8')), readFileSync(join(goldenDir, name), 'utf8'), `${engine}/${name} (UPDATE_GOLDEN=1 to accept a change)`);
+        }
+      });
+    }
 
-  test('kubernetes: every object passes the official schema (kubernetes-models)', async () => {
+    test('kubernetes: every object passes the official schema (kubernetes-models)', async () => {
+      await validateSchemas(documents(exportTo('kubernetes', file)));
+    });
+
+    test('kubernetes: kubectl decodes every built-in object into the API types and drops nothing', (t) => {
+      const missing = tool('kubectl', ['version', '--client']);
+      if (missing) return t.skip(missing);
+      kubectlDecode(documents(exportTo('kubernetes', file)), t);
+    });
+
+    test('systemd: systemd-analyze verify accepts the unit without a warning', (t) => {
+      const missing = tool('systemd-analyze', ['--version']);
+      if (missing) return t.skip(missing);
+      const dir = exportTo('systemd', file);
+      const [unit] = readdirSync(dir);
+      const result = spawnSync('systemd-analyze', ['verify', join(dir, unit!)], { encoding: 'utf8', timeout: 60_000 });
+      assert.equal(result.status, 0, result.stderr);
+      const ours = result.stderr.split('\n').filter((line) => line.includes(unit!));
+      assert.deepEqual(ours, [], 'no warning about the unit');
+    });
+
+    test('compose: docker-compose config accepts the file', (t) => {
+      const missing = tool('docker-compose', ['version']);
+      if (missing) return t.skip(missing);
+      const dir = exportTo('compose', file);
+      const result = spawnSync('docker-compose', ['-f', join(dir, 'compose.yaml'), 'config'], { encoding: 'utf8', timeout: 60_000, cwd: dir });
+      assert.equal(result.status, 0, result.stderr);
+    });
+  });
+}
+
+describe('supervise export: what the example system becomes', { timeout: 120_000 }, () => {
+  test('kubernetes: the kinds, and the schemas reject a wrong type', async () => {
     const objects = documents(exportTo('kubernetes'));
     assert.deepEqual([...new Set(objects.map((o) => o.kind))].sort(), ['Deployment', 'HTTPRoute', 'HorizontalPodAutoscaler', 'Service']);
-    await validateSchemas(objects);
-    // The validators do reject what the API server would: a wrong type.
     const broken = objects.find((o) => o.kind === 'Deployment');
     broken.spec.replicas = 'three';
     await assert.rejects(validateSchemas([broken]), /replicas/);
-  });
-
-  test('kubernetes: kubectl decodes every built-in object into the API types and drops nothing', (t) => {
-    const missing = tool('kubectl', ['version', '--client']);
-    if (missing) return t.skip(missing);
-    kubectlDecode(documents(exportTo('kubernetes')), t);
   });
 
   test('kubernetes: routes without weights are an Ingress, which passes the schema and kubectl too', async (t) => {
@@ -93,17 +123,6 @@ describe('supervise export on the example system', { timeout: 120_000 }, () => {
     const rejected = supervise(['export', 'kubernetes', '--config', EXAMPLE, '--routes', 'ingress']);
     assert.equal(rejected.status, 2);
     assert.equal(rejected.stderr, 'supervise export: the route /orders is split by weight between apps, which an Ingress cannot say: use --routes httproute\n');
-  });
-
-  test('systemd: systemd-analyze verify accepts the unit without a warning', (t) => {
-    const missing = tool('systemd-analyze', ['--version']);
-    if (missing) return t.skip(missing);
-    const dir = exportTo('systemd');
-    const [unit] = readdirSync(dir);
-    const result = spawnSync('systemd-analyze', ['verify', join(dir, unit!)], { encoding: 'utf8', timeout: 60_000 });
-    assert.equal(result.status, 0, result.stderr);
-    const ours = result.stderr.split('\n').filter((line) => line.includes(unit!));
-    assert.deepEqual(ours, [], 'no warning about the unit');
   });
 
   test('compose: docker-compose config accepts the file and reads back what was meant', (t) => {

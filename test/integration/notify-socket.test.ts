@@ -154,6 +154,14 @@ print(s.recv(8192).decode(), flush=True)
     }
     // uv_close finishes in the loop's close phase, a turn later.
     await waitFor(() => openFds() === before, { timeoutMs: 2000, message: `${before} descriptors open again (receivers closed their sockets)` });
+    // The error paths close what they opened: sends nobody receives, binds to a taken name.
+    const taken = NotifyReceiver.listen(`@supervise-test-${process.pid}-taken`, () => {});
+    for (let i = 0; i < 50; i++) {
+      assert.throws(() => sendNotify(`@supervise-test-${process.pid}-nobody`, 'READY=1'), { code: 'ECONNREFUSED' });
+      assert.throws(() => NotifyReceiver.listen(taken.path, () => {}), { code: 'EADDRINUSE' });
+    }
+    taken.close();
+    await waitFor(() => openFds() === before, { timeoutMs: 2000, message: `${before} descriptors open after failed sends and binds` });
 
     const path = `@supervise-test-${process.pid}-fds`;
     const { receiver, messages } = collect(path);

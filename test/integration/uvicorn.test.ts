@@ -3,27 +3,15 @@
 // (.ci/run installs them): skipped locally without them, a failure under CI=true.
 
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, afterEach, describe, it } from 'node:test';
 import { freePortRange, httpGet, isAlive, killAll, pidsMatching, ROOT, startSupervise, type Supervised } from '../helpers/supervise.js';
+import { uvicornMissing } from '../helpers/uvicorn.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const APP_DIR = join(ROOT, 'examples', 'uvicorn');
 
-function uvicornAvailable(): string | undefined {
-  try {
-    execFileSync('uvicorn', ['--version'], { stdio: 'ignore', timeout: 10_000 });
-    return undefined;
-  } catch {
-    return 'uvicorn is not installed (apt-get install -y uvicorn python3-fastapi)';
-  }
-}
-
-const missing = uvicornAvailable();
-if (missing && process.env.CI === 'true') {
-  throw new Error(`CI=true: the uvicorn end-to-end test must run, but ${missing}`);
-}
+const missing = uvicornMissing('the uvicorn end-to-end test');
 
 afterEach(killAll);
 after(killAll);

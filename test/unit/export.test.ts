@@ -177,4 +177,13 @@ describe('systemd', () => {
     assert.ok(lines.includes('TimeoutStartSec=70'), 'slow waits for api: 45s + 20s, and a margin');
     assert.ok(lines.includes(`ExecStart=/usr/bin/node /opt/supervise/bin/supervise.js --config ${system.file} --log-format json`));
   });
+
+  test('one app’s settings file (no apps:): the unit runs supervise with that file', () => {
+    const system = systemFromYaml('workers: 2\ncommand: [server, --port, "{port}"]\n');
+    assert.equal(system.file, undefined);
+    assert.throws(() => systemdUnit(system, { node: '/usr/bin/node', bin: '/b.js' }, 'server'), /export with --config <file>/);
+    const unit = systemdUnit(system, { node: '/usr/bin/node', bin: '/b.js', configFile: '/srv/api/settings.yaml' }, 'server');
+    assert.ok(unit.split('\n').includes('ExecStart=/usr/bin/node /b.js --config /srv/api/settings.yaml --log-format json'));
+    assert.ok(unit.split('\n').includes('WorkingDirectory=/srv/api'));
+  });
 });
