@@ -52,7 +52,8 @@ describe('hung workers', () => {
   });
 
   it('cluster: a worker whose event loop is blocked is hung after --heartbeat-timeout, with its JavaScript stack in the log', async () => {
-    const sup = await startSupervise(['-w', '1', '--heartbeat-timeout', '1s', join(FIXTURES, 'busy-app.cjs')], { readyWorkers: 1 });
+    // 2 s: the stack is taken at 1.5 s, which leaves a loaded machine time to write it before the kill.
+    const sup = await startSupervise(['-w', '1', '--heartbeat-timeout', '2s', join(FIXTURES, 'busy-app.cjs')], { readyWorkers: 1 });
     const victim = (await sup.status()).workers[0]?.pid as number;
     const request = http.get({ host: '127.0.0.1', port: sup.port, path: '/spin', agent: false });
     request.on('error', () => undefined);
