@@ -7,10 +7,15 @@
 import cluster, { type Worker } from 'node:cluster';
 import { pathToFileURL, fileURLToPath } from 'node:url';
 import { relayChild } from './child-output.js';
-import { INSTANCE_VAR, signalTagged, workerTag } from './lineage.js';
+import { INSTANCE_VAR, processState, signalTagged, workerTag } from './lineage.js';
 import type { Reaper } from './reaper.js';
 import { checkPeriodMs, watchLiveness } from '../health/liveness.js';
 import type { Config, LaunchCallbacks, LaunchSpec, Launcher, WorkerProcess } from '../core/types.js';
+
+/** The first line stack-watch.ts writes for a blocked event loop. */
+const STACK_LINE = /^supervise: the event loop has been blocked for \d+ms; JavaScript stack:$/;
+/** How long a hung worker whose stack has not arrived yet is given to write it (a loaded machine). */
+const STACK_GRACE_MS = 1000;
 
 const PRELOAD = pathToFileURL(fileURLToPath(new URL('./cluster-preload.js', import.meta.url))).href;
 
@@ -57,8 +62,13 @@ export function createClusterLauncher(config: Config, reaper: Reaper): Launcher 
       const pid = child.pid;
       const alive = new AbortController();
       let lastHeartbeat = Date.now();
+      let stackLogged = false;
       relayChild(child, {
         ...callbacks,
+        onOutput(stream, line) {
+          if (stream === 'stderr' && STACK_LINE.test(line)) stackLogged = true;
+          callbacks.onOutput(stream, line);
+        },
         onExit(code, signal) {
           alive.abort();
           if (pid !== undefined) reaper.forgetPid(pid);
@@ -83,7 +93,14 @@ export function createClusterLauncher(config: Config, reaper: Reaper): Launcher 
           limitMs: config.heartbeatTimeoutMs,
           missing: `no heartbeat from its event loop (--heartbeat-timeout ${config.heartbeatTimeoutMs}ms)`,
         };
-        watchLiveness({ config, pid, heartbeat, signal: alive.signal, onHung: callbacks.onHung });
+        // A blocked loop's stack comes at 3/4 of the timeout; on a loaded machine it may be late.
+        const onHung = (reason: string) => {
+          // A stopped process writes no stack: no reason to wait for one.
+          if (stackLogged || processState(pid) === 'T') return callbacks.onHung(reason);
+          const timer = setTimeout(() => callbacks.onHung(reason), STACK_GRACE_MS);
+          alive.signal.addEventListener('abort', () => clearTimeout(timer), { once: true });
+        };
+        watchLiveness({ config, pid, heartbeat, signal: alive.signal, onHung });
       };
       worker.on('listening', () => {
         if (!config.waitReady) becameReady();
