@@ -3,8 +3,9 @@
 // non-2xx), p99 latency, how long the reload took and whether every worker was
 // replaced (pids before and after). Same app, same load, same run for
 //   - supervise cluster mode            kill -HUP <master>       keep-alive
-//   - supervise spawn mode, tcp front   kill -HUP <master>       a new connection per request
-//     (and keep-alive, and the http front with keep-alive, for information)
+//   - supervise spawn mode, tcp front   kill -HUP <master>       a new connection per request, and keep-alive
+//     (0 errors: HTTP/1.x keep-alive connections end at a response boundary when their worker drains)
+//     (and the http front with keep-alive, for information)
 //   - PM2 cluster mode                  pm2 reload hello         keep-alive
 //     (and with an app that closes its server on SIGINT, as PM2 asks, for information)
 //   - gunicorn + uvicorn workers        kill -HUP <master>       keep-alive
@@ -47,7 +48,7 @@ const spawnMode = (proxy: 'tcp' | 'http') => async (options: TargetOptions) =>
 const SCENARIOS: readonly Scenario[] = [
   { name: 'supervise cluster', trigger: 'kill -HUP', connectionClose: false, start: startSuperviseCluster, skip: unavailable('supervise') },
   { name: 'supervise spawn, tcp front', trigger: 'kill -HUP', connectionClose: true, start: spawnMode('tcp'), skip: unavailable('supervise') },
-  { name: 'supervise spawn, tcp front (info)', trigger: 'kill -HUP', connectionClose: false, start: spawnMode('tcp'), skip: unavailable('supervise') },
+  { name: 'supervise spawn, tcp front, keep-alive', trigger: 'kill -HUP', connectionClose: false, start: spawnMode('tcp'), skip: unavailable('supervise') },
   { name: 'supervise spawn, http front (info)', trigger: 'kill -HUP', connectionClose: false, start: spawnMode('http'), skip: unavailable('supervise') },
   { name: 'pm2 cluster', trigger: 'pm2 reload', connectionClose: false, start: startPm2, skip: unavailable('pm2') },
   {

@@ -120,6 +120,11 @@ export const OPTIONS: readonly OptionSpec[] = [
     meaning: 'drain limit, then from SIGTERM to SIGKILL', mode: 'both', scope: 'app',
   },
   {
+    key: 'queueTimeout', flag: '--queue-timeout <ms>', kind: 'duration', min: 0, default: 10_000, defaultText: '10000',
+    meaning: 'spawn mode: while no worker is ready, a client waits this long, then 503 (http) or a close (tcp); 0: at once',
+    mode: 'spawn', scope: 'app',
+  },
+  {
     key: 'watch', flag: '--watch [paths...]', kind: 'switch-or-list', defaultText: 'off (cwd when bare)',
     meaning: 'rolling reload on file change', mode: 'both', scope: 'app',
   },

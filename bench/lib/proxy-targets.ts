@@ -62,13 +62,12 @@ export async function startBackend(port: number): Promise<ProxyTarget> {
   return asTarget(`backend :${port}`, port, proc, () => [proc.pid]);
 }
 
-/** Which data path supervise's tcp front uses: the default (the native tunnel where built), JavaScript only, or net.Socket. */
-export type TcpPath = 'default' | 'javascript' | 'net.Socket';
+/** Which data path supervise's tcp front uses: the default (the native data plane where built) or net.Socket. */
+export type TcpPath = 'default' | 'net.Socket';
 
 const TCP_PATH_ENV: Record<TcpPath, Record<string, string>> = {
   default: {},
-  javascript: { SUPERVISE_TCP_NATIVE: '0' },
-  'net.Socket': { SUPERVISE_TCP_FAST: '0' },
+  'net.Socket': { SUPERVISE_TCP_NATIVE: '0' },
 };
 
 /** supervise's front, in a process of its own; `path` picks the tcp front's data path. */

@@ -45,6 +45,8 @@ export interface Config {
   readonly readyTimeoutMs: number;
   readonly waitReady: boolean;
   readonly killTimeoutMs: number;
+  /** Spawn-mode front: how long a client waits for a backend while none is in rotation. */
+  readonly queueTimeoutMs: number;
   readonly watch: WatchConfig | undefined;
   readonly maxMemoryBytes: number | undefined;
   readonly control: string;

@@ -1,122 +1,46 @@
-// The tcp front's data path in C (Linux): connects an accepted client to the
-// backend JavaScript chose, then moves bytes both ways with no JavaScript per
-// chunk. tcp-proxy-raw.ts keeps everything else: accepting, balancing, retries
-// on the next backend, connect and idle timeouts, accounting. Per chunk,
-// JavaScript would cost a callback into V8 and back, and node's streams use
-// read()/write() and re-register sockets with epoll; here a chunk is one recv()
-// and one send(), and a connection two epoll_ctl() calls (docs/benchmarks.md,
-// "Native tunnel").
+// The tcp front's data plane in C (Linux): it owns the listening sockets
+// (accept4 in its own epoll set), holds each accepted client unread until
+// JavaScript names a backend (once per connection, through batched events),
+// connects, and moves bytes both ways with no JavaScript per chunk. This file
+// is one connection (its two sockets, the bytes, its events); the epoll set,
+// the ids, the batch of events and the listeners are tunnel-loop.c's.
+// JavaScript (tcp-proxy-native.ts) keeps the control plane: which backend,
+// retries on the next one, the queue, connect and idle timeouts, accounting,
+// and when a backend drains.
 //
-// The rules are the JavaScript front's:
+// The rules are the portable front's (tcp-proxy-sockets.ts):
 // - the client is read only once the backend has accepted (a failed connect
-//   is reported, and JavaScript tries the next backend);
+//   is reported, the client still held, and JavaScript names the next backend);
 // - half-close: an end read from one side is passed on as a shutdown of the
 //   other, which may keep sending; a side is closed once it has ended and
 //   been ended;
 // - backpressure: what a side does not take at once is kept (one chunk at
 //   most), and its peer is not read until it has all been taken;
-// - an error on either side (a reset) closes both.
+// - an error on either side (a reset) closes both;
+// - HTTP/1.x (h1frame.c): when the backend drains, the connection ends after
+//   the response to its last request, which says `Connection: close`, so that
+//   the client's next request goes, on a new connection, to a ready backend.
 //
-// The sockets are registered edge-triggered in an epoll set of our own, which
-// node's loop polls through one uv_poll handle. Connects and closes are told
-// through the callback given to tunnels_init() (binding.c makes it a call into
-// JavaScript), once the tunnel's state is settled, so that it may call back
-// into this module.
-
-#include "tunnel.h"
+// The sockets are registered in an epoll set of our own (edge-triggered, the
+// listeners level-triggered), which node's loop polls through one uv_poll
+// handle. Events go into a buffer JavaScript reads, flushed once per turn.
 
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <stdbool.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "tunnel-internal.h"
+
 #define READ_SIZE 65536
-#define MAX_EVENTS 256
 /** Chunks moved for one tunnel per event before others get their turn (then it is re-armed). */
 #define CHUNKS_PER_TURN 16
 
-#define CLIENT 0
-#define UPSTREAM 1
-
-typedef struct side {
-  int fd;              // -1 while not ours yet (the client, before the connect completes)
-  char* pending;       // bytes from the peer that this side has not taken yet
-  size_t pending_off;
-  size_t pending_len;
-  unsigned readable : 1;    // recv() may find something (edge seen, not drained)
-  unsigned writable : 1;    // send() may take something
-  unsigned peer_ended : 1;  // EPOLLRDHUP seen: read until the end, not just until a short read
-  unsigned read_done : 1;   // the end (or an error) was read: nothing more comes from this side
-  unsigned write_done : 1;  // the peer's end was passed on: nothing more goes to this side
-  unsigned closed : 1;
-} side_t;
-
-typedef struct tunnel {
-  side_t sides[2];
-  int32_t id;
-  uint32_t generation;  // tells a stale epoll event of an earlier tunnel with the same id
-  int client_fd;        // JavaScript's descriptor of the client, dup()ed once connected
-  bool connecting;
-  double activity;      // chunks moved, for the idle sweep of the JavaScript front
-} tunnel_t;
-
-static tunnel_event_cb g_on_event;
-static int g_epoll = -1;
-static uv_poll_t g_epoll_poll;
-static uint32_t g_generation;
-static int32_t g_count;  // tunnels alive: while there are any, they keep node's loop alive, as sockets would
 static char g_read_buf[READ_SIZE];
-
-// Tunnels by id; free ids are chained through g_free_next (reused, so ids stay small).
-static tunnel_t** g_table;
-static int32_t* g_free_next;
-static int32_t g_free = -1;
-static int32_t g_capacity;
-
-// ------------------------------------------------------------ the id table
-
-static int32_t table_add(tunnel_t* t) {
-  if (g_free < 0) {
-    int32_t capacity = g_capacity == 0 ? 256 : g_capacity * 2;
-    tunnel_t** table = realloc(g_table, sizeof(*table) * capacity);
-    if (table == NULL) return -1;
-    g_table = table;
-    int32_t* next = realloc(g_free_next, sizeof(*next) * capacity);
-    if (next == NULL) return -1;
-    g_free_next = next;
-    for (int32_t i = capacity - 1; i >= g_capacity; i--) {
-      g_table[i] = NULL;
-      g_free_next[i] = g_free;
-      g_free = i;
-    }
-    g_capacity = capacity;
-  }
-  int32_t id = g_free;
-  g_free = g_free_next[id];
-  g_table[id] = t;
-  if (g_count++ == 0) uv_ref((uv_handle_t*)&g_epoll_poll);
-  return id;
-}
-
-static tunnel_t* table_get(int32_t id) {
-  return id >= 0 && id < g_capacity ? g_table[id] : NULL;
-}
-
-/** Frees `t` and its id. */
-static void tunnel_free(tunnel_t* t) {
-  g_table[t->id] = NULL;
-  g_free_next[t->id] = g_free;
-  g_free = t->id;
-  free(t);
-  if (--g_count == 0) uv_unref((uv_handle_t*)&g_epoll_poll);
-}
 
 // ------------------------------------------------------------ sockets
 
@@ -126,26 +50,37 @@ static void no_delay(int fd) {
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
-/** Registers `fd` for both directions, edge-triggered; the event carries the tunnel's id, generation and side. */
+/** Registers a side of `t` for both directions, edge-triggered. */
 static int watch(tunnel_t* t, int side, int op) {
   struct epoll_event event;
   event.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
-  event.data.u64 = ((uint64_t)t->generation << 32) | ((uint64_t)t->id << 1) | (uint64_t)side;
+  event.data.u64 = tag(t->generation, t->id, side);
   return epoll_ctl(g_epoll, op, t->sides[side].fd, &event) == 0 ? 0 : errno;
 }
 
-/** Closes `s` (the last descriptor of its socket: that also takes it out of the epoll set); returns its EV_ bit. */
+/** Closes `s` (the last descriptor of its socket: that also takes it out of the epoll set); returns its EV_ bit (0: it had no socket). */
 static int close_side(tunnel_t* t, side_t* s) {
   if (s->closed) return 0;
   s->closed = 1;
   free(s->pending);
   s->pending = NULL;
-  if (s->fd >= 0) close(s->fd);
+  if (s->fd < 0) return 0;  // an upstream never connected
+  close(s->fd);
+  s->fd = -1;
   return s == &t->sides[CLIENT] ? EV_CLIENT_CLOSED : EV_UPSTREAM_CLOSED;
 }
 
-static int close_both(tunnel_t* t) {
+int close_both(tunnel_t* t) {
   return close_side(t, &t->sides[CLIENT]) | close_side(t, &t->sides[UPSTREAM]);
+}
+
+/** Drops the upstream of a waiting or connecting tunnel: it may connect again. */
+static void reset_upstream(tunnel_t* t) {
+  side_t* upstream = &t->sides[UPSTREAM];
+  if (upstream->fd >= 0) close(upstream->fd);
+  memset(upstream, 0, sizeof(*upstream));
+  upstream->fd = -1;
+  t->state = WAITING;
 }
 
 // ------------------------------------------------------------ moving bytes
@@ -189,8 +124,41 @@ static int flush(side_t* to) {
   return 0;
 }
 
-/** Reads one chunk from `from` and sends it to `to`; *moved is set when something happened. 0, or an errno. */
-static int pump(tunnel_t* t, side_t* from, side_t* to, bool* moved) {
+/**
+ * A response chunk while HTTP/1.x is followed: delivered with Connection:
+ * close inserted where h1frame.c says, and cut after the response that ends
+ * the connection (then the upstream closes: the backend has one connection
+ * fewer, and the client gets its end once it has everything).
+ */
+static int deliver_response(tunnel_t* t, char* data, size_t len, int* closed) {
+  h1_cut_t cut;
+  h1_response(&t->h1, data, len, t->draining, &cut);
+  if (cut.insert_at < 0 && cut.end_at < 0) return deliver(&t->sides[CLIENT], data, len);
+  size_t keep = cut.end_at >= 0 ? (size_t)cut.end_at : len;
+  int error = 0;
+  if (cut.insert_at < 0) {
+    error = deliver(&t->sides[CLIENT], data, keep);
+  } else {
+    size_t at = (size_t)cut.insert_at, extra = sizeof(H1_CONNECTION_CLOSE) - 1;
+    char* joined = malloc(keep + extra);
+    if (joined == NULL) return ENOMEM;
+    memcpy(joined, data, at);
+    memcpy(joined + at, H1_CONNECTION_CLOSE, extra);
+    memcpy(joined + at + extra, data + at, keep - at);
+    error = deliver(&t->sides[CLIENT], joined, keep + extra);
+    free(joined);
+  }
+  if (error == 0 && cut.end_at >= 0) {
+    t->ended = true;
+    *closed |= close_side(t, &t->sides[UPSTREAM]);
+    t->sides[UPSTREAM].read_done = 1;  // for the client: its peer has ended
+  }
+  return error;
+}
+
+/** Reads one chunk from side `i` and sends it to the other; *moved is set when something happened. 0, or an errno. */
+static int pump(tunnel_t* t, int i, bool* moved, int* closed) {
+  side_t* from = &t->sides[i];
   ssize_t got;
   do got = recv(from->fd, g_read_buf, READ_SIZE, 0);
   while (got < 0 && errno == EINTR);
@@ -200,7 +168,13 @@ static int pump(tunnel_t* t, side_t* from, side_t* to, bool* moved) {
     // A short read drained the socket; the next arrival is a new edge. After
     // EPOLLRDHUP, read on: the end itself gives no further edge.
     if (got < READ_SIZE && !from->peer_ended) from->readable = 0;
-    return deliver(to, g_read_buf, (size_t)got);
+    if (t->ended) return 0;  // a client's bytes after the last response of an ended connection: dropped
+    if (t->h1.off) return deliver(&t->sides[1 - i], g_read_buf, (size_t)got);
+    if (i == CLIENT) {
+      h1_request(&t->h1, g_read_buf, (size_t)got);
+      return deliver(&t->sides[UPSTREAM], g_read_buf, (size_t)got);
+    }
+    return deliver_response(t, g_read_buf, (size_t)got, closed);
   }
   if (got == 0) {
     *moved = true;
@@ -228,13 +202,13 @@ static int process(tunnel_t* t, int* closed) {
     for (int i = 0; i < 2; i++) {
       side_t* from = &t->sides[i];
       side_t* to = &t->sides[1 - i];
-      if (to->closed || from->closed) continue;
+      if (to->closed && !(t->ended && i == CLIENT)) continue;
       int error = 0;
-      if (to->pending != NULL && to->writable) {
+      if (!to->closed && to->pending != NULL && to->writable) {
         error = flush(to);
         if (to->pending == NULL) moved = true;
       }
-      if (error == 0 && to->pending == NULL && from->readable && !from->read_done) error = pump(t, from, to, &moved);
+      if (error == 0 && !from->closed && (to->closed || to->pending == NULL) && from->readable && !from->read_done) error = pump(t, i, &moved, closed);
       if (error != 0) return error;
     }
     for (int i = 0; i < 2; i++) {
@@ -270,88 +244,83 @@ static int settle_open(tunnel_t* t) {
   return open;
 }
 
-/** The upstream's connect completed: report it; on success take the client and start moving bytes. */
+/** The upstream's connect completed: report it; on success start moving bytes. */
 static void connect_done(tunnel_t* t) {
   int32_t id = t->id;
-  side_t* upstream = &t->sides[UPSTREAM];
-  side_t* client = &t->sides[CLIENT];
   int error = 0;
   socklen_t length = sizeof(error);
-  if (getsockopt(upstream->fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0) error = errno;
-  t->connecting = false;
-  if (error == 0) {
-    client->fd = fcntl(t->client_fd, F_DUPFD_CLOEXEC, 0);
-    if (client->fd < 0) error = errno;
-    else if ((error = watch(t, CLIENT, EPOLL_CTL_ADD)) != 0) close(client->fd);
-    else no_delay(client->fd);
-  }
+  if (getsockopt(t->sides[UPSTREAM].fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0) error = errno;
   if (error != 0) {
-    client->closed = 1;  // never ours
-    close_side(t, upstream);
-    tunnel_free(t);
-    g_on_event(id, EV_CONNECT_FAILED, error);
+    reset_upstream(t);
+    emit(id, EV_CONNECT_FAILED, error);
     return;
   }
+  t->state = OPEN;
   // The client has usually sent its request by now: read it without waiting for epoll.
-  client->readable = 1;
-  client->writable = 1;
+  t->sides[CLIENT].readable = 1;
+  t->sides[CLIENT].writable = 1;
   int closed = 0;
   error = process(t, &closed);
   if (error != 0) closed |= close_both(t);
   int open = settle_open(t);
-  // One event: after the callback, `id` may already belong to another tunnel.
-  g_on_event(id, EV_CONNECTED | closed, open);
+  emit(id, EV_CONNECTED | closed, open);
 }
 
-static void on_event(uint64_t data, uint32_t events) {
-  int32_t id = (int32_t)((data & 0xffffffffu) >> 1);
-  int index = (int)(data & 1);
+void on_tunnel_event(int32_t id, uint32_t generation, int index, uint32_t events) {
   tunnel_t* t = table_get(id);
-  if (t == NULL || t->generation != (uint32_t)(data >> 32) || t->sides[index].closed) return;  // stale
+  if (t == NULL || t->generation != generation || t->sides[index].closed) return;  // stale
   side_t* s = &t->sides[index];
-  if (events & (EPOLLERR | EPOLLHUP)) events |= EPOLLIN | EPOLLOUT | EPOLLRDHUP;  // recv/send will say what
+  bool gone = (events & (EPOLLERR | EPOLLHUP)) != 0;
+  if (gone) events |= EPOLLIN | EPOLLOUT | EPOLLRDHUP;  // recv/send will say what
   if (events & EPOLLRDHUP) s->peer_ended = 1;
   if (events & EPOLLIN) s->readable = 1;
   if (events & EPOLLOUT) s->writable = 1;
-  if (t->connecting) {
-    if (index == UPSTREAM && (events & EPOLLOUT)) connect_done(t);
+  if (t->state != OPEN) {
+    if (index == UPSTREAM) {
+      if (events & EPOLLOUT) connect_done(t);
+    } else if (gone) {
+      // The client is gone both ways while it waited: nothing to wait for.
+      int closed = close_both(t);
+      tunnel_free(t);
+      emit(id, closed, 0);
+    }
     return;
   }
   int closed = 0;
   int error = process(t, &closed);
   if (error != 0) closed |= close_both(t);  // a reset: routine, not reported
   int open = settle_open(t);
-  if (closed != 0) g_on_event(id, closed, open);
+  if (closed != 0) emit(id, closed, open);
 }
 
-static void on_epoll(uv_poll_t* handle, int status, int events) {
-  struct epoll_event ready[MAX_EVENTS];
-  int count;
-  do count = epoll_wait(g_epoll, ready, MAX_EVENTS, 0);
-  while (count < 0 && errno == EINTR);
-  // Each event is looked up by id and generation: a callback into JavaScript
-  // may have ended a tunnel that has more events further down this batch.
-  for (int i = 0; i < count; i++) on_event(ready[i].data.u64, ready[i].events);
-}
-
-// ------------------------------------------------------------ the interface (tunnel.h)
-
-int tunnels_init(uv_loop_t* loop, tunnel_event_cb on_event) {
-  if (g_epoll >= 0) return EEXIST;
-  g_epoll = epoll_create1(EPOLL_CLOEXEC);
-  if (g_epoll < 0) return errno;
-  if (uv_poll_init(loop, &g_epoll_poll, g_epoll) != 0 || uv_poll_start(&g_epoll_poll, UV_READABLE, on_epoll) != 0) {
-    close(g_epoll);
-    g_epoll = -1;
-    return EIO;
+int32_t tunnel_accept(int fd) {
+  tunnel_t* t = calloc(1, sizeof(*t));
+  int32_t id = t == NULL ? -1 : table_add(t);
+  if (id < 0) {
+    free(t);
+    close(fd);
+    return -ENOMEM;
   }
-  // Referenced only while tunnels exist (table_add, tunnel_free): they keep node's loop alive, as sockets would.
-  uv_unref((uv_handle_t*)&g_epoll_poll);
-  g_on_event = on_event;
-  return 0;
+  t->id = id;
+  t->generation = next_generation();
+  t->sides[CLIENT].fd = fd;
+  t->sides[UPSTREAM].fd = -1;
+  t->state = WAITING;
+  h1_init(&t->h1);
+  int error = watch(t, CLIENT, EPOLL_CTL_ADD);
+  if (error != 0) {
+    close(fd);
+    tunnel_free(t);
+    return -error;
+  }
+  no_delay(fd);
+  return id;
 }
 
-int32_t tunnel_connect(int client_fd, const struct sockaddr* address, socklen_t length) {
+int tunnel_connect(int32_t id, const struct sockaddr* address, socklen_t length) {
+  tunnel_t* t = table_get(id);
+  if (t == NULL) return -EBADF;
+  if (t->state != WAITING) return -EALREADY;
   int fd = socket(address->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return -errno;
   no_delay(fd);
@@ -360,35 +329,35 @@ int32_t tunnel_connect(int client_fd, const struct sockaddr* address, socklen_t 
     close(fd);
     return -error;
   }
-  tunnel_t* t = calloc(1, sizeof(*t));
-  if (t == NULL) {
-    close(fd);
-    return -ENOMEM;
-  }
-  t->sides[CLIENT].fd = -1;
   t->sides[UPSTREAM].fd = fd;
-  t->client_fd = client_fd;
-  t->connecting = true;
-  t->generation = ++g_generation;
-  t->id = table_add(t);
-  int error = t->id < 0 ? ENOMEM : watch(t, UPSTREAM, EPOLL_CTL_ADD);
+  int error = watch(t, UPSTREAM, EPOLL_CTL_ADD);
   if (error != 0) {
-    close(fd);
-    if (t->id >= 0) tunnel_free(t);
-    else free(t);
+    reset_upstream(t);
     return -error;
   }
   // Edge-triggered: a connect that completed already is still reported once registered.
-  return t->id;
+  t->state = CONNECTING;
+  return 0;
+}
+
+void tunnel_abort_connect(int32_t id) {
+  tunnel_t* t = table_get(id);
+  if (t != NULL && t->state == CONNECTING) reset_upstream(t);
 }
 
 int tunnel_destroy(int32_t id) {
   tunnel_t* t = table_get(id);
   if (t == NULL) return 0;
-  if (t->connecting) t->sides[CLIENT].closed = 1;  // still the caller's
   int closed = close_both(t);
   tunnel_free(t);
   return closed;
+}
+
+int tunnel_drain(int32_t id) {
+  tunnel_t* t = table_get(id);
+  if (t == NULL) return -1;
+  t->draining = true;
+  return 0;
 }
 
 double tunnel_activity(int32_t id) {

@@ -13,12 +13,13 @@
 import http from 'node:http';
 import type { Socket } from 'node:net';
 import type { WorkerId } from '../core/types.js';
-import { BackendRegistry, type BackendEntry, type Backends } from './backend-registry.js';
+import type { BackendEntry, Backends } from './backend-registry.js';
+import type { Attempt, AttemptHandler, Choose } from './dispatch.js';
 import { ConnectTimeoutError, ResponseTimeoutError } from './errors.js';
 import { forwardedRequestHeaders, forwardedResponseHeaders } from './http-headers.js';
 import { proxyUpgrade } from './http-upgrade.js';
 import { FrontBase } from './front-base.js';
-import { checkFrontOptions, DEFAULT_CONNECT_TIMEOUT_MS, type BoundFront, type FrontOptions } from './options.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS, type BoundFront, type FrontOptions } from './options.js';
 
 export const DEFAULT_HTTP_RESPONSE_TIMEOUT_MS = 60_000;
 
@@ -30,7 +31,7 @@ const STALE_SOCKET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
 type Phase = 'connecting' | 'waiting' | 'streaming' | 'done';
 
 /** One client request and its current attempt upstream. */
-class Exchange {
+class Exchange implements Attempt {
   upstream: http.ClientRequest | undefined = undefined;
   backend: BackendEntry | undefined = undefined;
   failed: Set<WorkerId> | undefined = undefined;
@@ -40,19 +41,30 @@ class Exchange {
   bodyForwarded = false;
   readonly headers: string[];
   readonly hasBody: boolean;
+  /** The path to send, as the route of the chosen backend rewrote it (a prefix stripped). */
+  path: string;
+  /** The choice of backend for this request: by host and path (dispatch.ts calls it). */
+  readonly choose: Choose;
 
   constructor(
     readonly request: http.IncomingMessage,
     readonly response: http.ServerResponse,
+    registry: Backends,
   ) {
     this.headers = forwardedRequestHeaders(request);
     const length = request.headers['content-length'];
     this.hasBody = request.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+    this.path = request.url ?? '/';
+    const url = this.path;
+    this.choose = (exclude) => {
+      const routed = registry.route(request.headers.host, url, exclude);
+      if (routed !== undefined) this.path = routed.path;
+      return routed?.backend;
+    };
   }
 }
 
-export class HttpFront extends FrontBase {
-  readonly registry: Backends;
+export class HttpFront extends FrontBase implements AttemptHandler<Exchange> {
   readonly connectTimeoutMs: number;
   private readonly responseTimeoutMs: number;
   protected readonly server: http.Server;
@@ -70,12 +82,9 @@ export class HttpFront extends FrontBase {
    *   the app by host and path first; by default one registry, where it does not.
    */
   constructor(options: FrontOptions, backends?: (onForget: (entry: BackendEntry) => void) => Backends) {
-    super(options);
-    checkFrontOptions(options);
+    super(options, backends);
     this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     this.responseTimeoutMs = options.idleTimeoutMs ?? DEFAULT_HTTP_RESPONSE_TIMEOUT_MS;
-    const onForget = (entry: BackendEntry) => this.closePool(entry.id);
-    this.registry = backends?.(onForget) ?? new BackendRegistry(options.balance, options.events, onForget);
     this.server = http.createServer((request, response) => this.handle(request, response));
     this.server.on('upgrade', (request: http.IncomingMessage, socket: Socket, head: Buffer) => proxyUpgrade(this, request, socket, head));
     this.server.on('error', (error) => {
@@ -98,6 +107,10 @@ export class HttpFront extends FrontBase {
   override connections(id: WorkerId): number {
     const pool = this.pools.get(id);
     return super.connections(id) + (pool === undefined ? 0 : idleSocketCount(pool));
+  }
+
+  protected override backendForgotten(entry: BackendEntry): void {
+    this.closePool(entry.id);
   }
 
   close(timeoutMs: number): Promise<void> {
@@ -129,6 +142,8 @@ export class HttpFront extends FrontBase {
         maybeFinish();
       });
     });
+    // Once closing is set: their answers end their connections.
+    this.dispatcher.giveUpAll('the front is closing');
     return this.closing;
   }
 
@@ -147,15 +162,10 @@ export class HttpFront extends FrontBase {
     return pool;
   }
 
-  reportConnectFailure(backend: BackendEntry, error: Error): void {
-    this.options.logger?.debug({ backend: backend.id, port: backend.port, err: error.message }, 'front: connect failed, trying the next backend');
-    this.options.events.onConnectFailure(backend.id, error);
-  }
-
   // -------------------------------------------------------------- per request
 
   private handle(request: http.IncomingMessage, response: http.ServerResponse): void {
-    const exchange = new Exchange(request, response);
+    const exchange = new Exchange(request, response, this.registry);
     response.on('close', () => {
       // The client went away before its response was complete: stop the backend side.
       if (!response.writableFinished) this.abandon(exchange);
@@ -165,33 +175,37 @@ export class HttpFront extends FrontBase {
 
   private dispatch(exchange: Exchange): void {
     if (exchange.response.destroyed) return; // the client left while a retry was due
+    this.dispatcher.dispatch(exchange, this, exchange.choose);
+  }
+
+  /** AttemptHandler: no backend for this request; 404 when no route matches, 503 after waiting in the queue for one. */
+  giveUp(exchange: Exchange, reason: string, queueTimedOut: boolean): void {
     const { request } = exchange;
-    const routed = this.registry.route(request.headers.host, request.url ?? '/', exchange.failed);
-    if (routed === undefined) {
-      const tried = exchange.failed?.size ?? 0;
-      if (tried === 0 && !this.registry.hasRoute(request.headers.host, request.url ?? '/')) this.fail(exchange, 404, 'no route for this path');
-      else this.fail(exchange, 502, tried > 0 ? `no backend accepted the connection (${tried} tried)` : 'no backend available');
-      return;
-    }
-    const { backend } = routed;
+    if (exchange.failed === undefined && !this.registry.hasRoute(request.headers.host, request.url ?? '/')) this.fail(exchange, 404, 'no route for this path');
+    else this.fail(exchange, queueTimedOut ? 503 : 502, reason);
+  }
+
+  /** AttemptHandler: sends the request to `backend` (chosen and acquired by the dispatcher). */
+  connect(exchange: Exchange, backend: BackendEntry): void {
+    const { request } = exchange;
     let upstream: http.ClientRequest;
     try {
       upstream = http.request({
         host: backend.host,
         port: backend.port,
         method: request.method,
-        path: routed.path,
+        path: exchange.path,
         headers: exchange.headers,
         setHost: false,
         agent: this.pool(backend),
       });
     } catch (error) {
       // A request node's server accepted but its client refuses to send (an invalid header or path).
+      exchange.backend = undefined;
+      this.registry.releaseFailed(backend);
       this.fail(exchange, 400, `cannot forward this request: ${(error as Error).message}`);
       return;
     }
-    this.registry.acquire(backend);
-    exchange.backend = backend;
     exchange.upstream = upstream;
     exchange.phase = 'connecting';
     exchange.phaseStartedAt = Date.now();
@@ -250,15 +264,13 @@ export class HttpFront extends FrontBase {
     const { phase } = exchange;
     this.pending.delete(exchange);
     exchange.upstream = undefined;
-    exchange.backend = undefined;
     if (phase === 'connecting') {
       // Nothing reached the backend: try the next one.
-      this.registry.releaseFailed(backend);
-      (exchange.failed ??= new Set()).add(backend.id);
-      this.reportConnectFailure(backend, error);
+      this.dispatcher.connectFailed(exchange, error);
       this.dispatch(exchange);
       return;
     }
+    exchange.backend = undefined;
     this.registry.release(backend);
     if (phase === 'waiting' && this.isStaleSocket(exchange, upstream, error)) {
       exchange.staleRetries++;
@@ -281,7 +293,7 @@ export class HttpFront extends FrontBase {
   }
 
   /** Answers with a short error, or cuts the connection when the response had already begun. */
-  private fail(exchange: Exchange, status: 400 | 404 | 502 | 504, reason: string): void {
+  private fail(exchange: Exchange, status: 400 | 404 | 502 | 503 | 504, reason: string): void {
     exchange.phase = 'done';
     const { response } = exchange;
     if (response.headersSent || response.destroyed) {
@@ -312,6 +324,7 @@ export class HttpFront extends FrontBase {
   }
 
   private abandon(exchange: Exchange): void {
+    this.dispatcher.cancel(exchange);
     const upstream = exchange.upstream;
     this.finish(exchange);
     upstream?.destroy();

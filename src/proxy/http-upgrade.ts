@@ -6,20 +6,20 @@
 import http from 'node:http';
 import type { Socket } from 'node:net';
 import type { BackendEntry, Backends } from './backend-registry.js';
+import type { Attempt, AttemptHandler, Choose, Dispatcher } from './dispatch.js';
 import { ConnectTimeoutError } from './errors.js';
 import { forwardedRequestHeaders, responseHead } from './http-headers.js';
-import type { WorkerId } from '../core/types.js';
 
 /** What the upgrade path needs from the http front. */
 export interface UpgradeContext {
   readonly registry: Backends;
+  readonly dispatcher: Dispatcher;
   readonly connectTimeoutMs: number;
   /** Upgraded client sockets, destroyed when close() times out. */
   readonly tunnels: Set<Socket>;
   readonly isClosing: boolean;
   /** Set while the front closes: called whenever an upgraded connection ends. */
   readonly whenTunnelsClosed: (() => void) | undefined;
-  reportConnectFailure(backend: BackendEntry, error: Error): void;
 }
 
 function ignoreError(): void {
@@ -38,90 +38,95 @@ export function proxyUpgrade(context: UpgradeContext, request: http.IncomingMess
     context.whenTunnelsClosed?.();
   });
   const headers = forwardedRequestHeaders(request, true);
-  let failed: Set<WorkerId> | undefined;
-
-  const attempt = (): void => {
-    if (client.destroyed) return;
-    const routed = context.registry.route(request.headers.host, request.url ?? '/', failed);
-    const backend = routed?.backend;
-    if (backend === undefined) {
-      refuse(client, failed === undefined ? 'no backend available' : `no backend accepted the connection (${failed.size} tried)`);
-      return;
-    }
-    context.registry.acquire(backend);
-    let released = false;
-    const release = () => {
-      if (!released) context.registry.release(backend);
-      released = true;
-    };
-    let connected = false;
-    const upstream = http.request({
-      host: backend.host,
-      port: backend.port,
-      method: request.method,
-      path: routed?.path,
-      headers,
-      setHost: false,
-      agent: false,
-      timeout: context.connectTimeoutMs,
-    });
-    upstream.on('socket', (socket: Socket) => {
-      socket.once('connect', () => {
-        connected = true;
-        upstream.setTimeout(0);
-      });
-    });
-    upstream.on('timeout', () => {
-      if (!connected) upstream.destroy(new ConnectTimeoutError(backend.host, backend.port, context.connectTimeoutMs));
-    });
-    upstream.on('error', (error) => {
-      if (released) return;
-      if (connected) {
-        release();
-        refuse(client, `backend ${backend.host}:${backend.port} failed: ${error.message}`);
-        return;
-      }
-      released = true;
-      context.registry.releaseFailed(backend);
-      (failed ??= new Set()).add(backend.id);
-      context.reportConnectFailure(backend, error);
-      attempt();
-    });
-    upstream.on('upgrade', (response: http.IncomingMessage, backendSocket: Socket, backendHead: Buffer) => {
-      backendSocket.on('error', ignoreError);
-      backendSocket.once('close', () => {
-        release();
-        client.destroy();
-      });
-      client.once('close', () => backendSocket.destroy());
-      if (client.destroyed) {
-        backendSocket.destroy();
-        return;
-      }
-      client.write(responseHead(response));
-      if (backendHead.length > 0) client.write(backendHead);
-      if (head.length > 0) backendSocket.write(head);
-      client.pipe(backendSocket);
-      backendSocket.pipe(client);
-    });
-    upstream.on('response', (response: http.IncomingMessage) => {
-      // The backend declined the upgrade: relay its answer and end the connection.
-      client.write(responseHead(response));
-      response.pipe(client);
-      response.once('close', () => {
-        release();
-        client.end();
-      });
-    });
-    upstream.end();
+  const attempt: Attempt = { backend: undefined, failed: undefined };
+  client.once('close', () => context.dispatcher.cancel(attempt));
+  // By host and path (the routing front); the path as the chosen route rewrote it.
+  let path = request.url ?? '/';
+  const choose: Choose = (exclude) => {
+    const routed = context.registry.route(request.headers.host, request.url ?? '/', exclude);
+    if (routed !== undefined) path = routed.path;
+    return routed?.backend;
   };
-  attempt();
+
+  const handler: AttemptHandler<Attempt> = {
+    giveUp: (_attempt, reason, queueTimedOut) => refuse(client, reason, queueTimedOut ? 503 : 502),
+    connect: (_attempt, backend: BackendEntry) => {
+      let released = false;
+      const release = () => {
+        if (!released) context.registry.release(backend);
+        released = true;
+      };
+      let connected = false;
+      const upstream = http.request({
+        host: backend.host,
+        port: backend.port,
+        method: request.method,
+        path,
+        headers,
+        setHost: false,
+        agent: false,
+        timeout: context.connectTimeoutMs,
+      });
+      upstream.on('socket', (socket: Socket) => {
+        socket.once('connect', () => {
+          connected = true;
+          upstream.setTimeout(0);
+        });
+      });
+      upstream.on('timeout', () => {
+        if (!connected) upstream.destroy(new ConnectTimeoutError(backend.host, backend.port, context.connectTimeoutMs));
+      });
+      upstream.on('error', (error) => {
+        if (released) return;
+        if (connected) {
+          release();
+          refuse(client, `backend ${backend.host}:${backend.port} failed: ${error.message}`, 502);
+          return;
+        }
+        released = true;
+        context.dispatcher.connectFailed(attempt, error);
+        dispatch();
+      });
+      upstream.on('upgrade', (response: http.IncomingMessage, backendSocket: Socket, backendHead: Buffer) => {
+        backendSocket.on('error', ignoreError);
+        backendSocket.once('close', () => {
+          release();
+          client.destroy();
+        });
+        client.once('close', () => backendSocket.destroy());
+        if (client.destroyed) {
+          backendSocket.destroy();
+          return;
+        }
+        client.write(responseHead(response));
+        if (backendHead.length > 0) client.write(backendHead);
+        if (head.length > 0) backendSocket.write(head);
+        client.pipe(backendSocket);
+        backendSocket.pipe(client);
+      });
+      upstream.on('response', (response: http.IncomingMessage) => {
+        // The backend declined the upgrade: relay its answer and end the connection.
+        client.write(responseHead(response));
+        response.pipe(client);
+        response.once('close', () => {
+          release();
+          client.end();
+        });
+      });
+      upstream.end();
+    },
+  };
+  const dispatch = (): void => {
+    if (!client.destroyed) context.dispatcher.dispatch(attempt, handler, choose);
+  };
+  dispatch();
 }
 
-function refuse(client: Socket, reason: string): void {
+function refuse(client: Socket, reason: string, status: 502 | 503): void {
   if (client.destroyed) return;
-  const body = `502 Bad Gateway: ${reason}\n`;
+  const title = `${status} ${http.STATUS_CODES[status]}`;
+  const body = `${title}: ${reason}\n`;
   client.end(
-    `HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    `HTTP/1.1 ${title}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
 }

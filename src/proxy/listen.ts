@@ -23,7 +23,7 @@ export function listenOn(server: Server, host: string, port: number): Promise<vo
   });
 }
 
-function describeListenError(error: NodeJS.ErrnoException, host: string, port: number): NodeJS.ErrnoException {
+export function describeListenError(error: NodeJS.ErrnoException, host: string, port: number): NodeJS.ErrnoException {
   const where = `${host}:${port}`;
   const reason =
     error.code === 'EADDRINUSE'

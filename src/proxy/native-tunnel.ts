@@ -1,52 +1,79 @@
-// The optional native data path of the raw tcp front (src/native/tunnel.c,
-// Linux, built by `npm install` through node-gyp into build/Release). The raw
-// front accepts, balances and accounts; the native tunnel connects to the
-// backend it chose and moves the bytes, with no JavaScript per chunk. Where it
-// did not build (no compiler, another platform), where it cannot load, or
-// with SUPERVISE_TCP_NATIVE=0, the raw front moves the bytes itself, with the
-// same behaviour.
+// The native data plane of the tcp front (src/native/tunnel.c, Linux, built
+// by `npm install` through node-gyp into build/Release): it listens, accepts,
+// connects to the backend JavaScript names and moves the bytes, with no
+// JavaScript per chunk. This module loads it (the one place the addon is
+// loaded) and routes its batched events to the front that owns each listener
+// and tunnel. Where it did not build (no compiler, another platform), where it
+// cannot load, or with SUPERVISE_TCP_NATIVE=0, the tcp front runs on net.Socket.
 
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { getSystemErrorName } from 'node:util';
 
-/** Bits of the `sides` masks: which side of a tunnel closed (src/native/tunnel.c's EV_ bits). */
+/** Bits of the `sides` masks: which side of a tunnel closed (src/native/tunnel.h's EV_ bits). */
 export const CLIENT_SIDE = 1;
 export const UPSTREAM_SIDE = 2;
 const CONNECTED = 4;
 const CONNECT_FAILED = 8;
+const ACCEPTED = 16;
+const ACCEPT_FAILED = 32;
 
-/** Whoever asked for a tunnel, told what becomes of it. */
+/** The front behind one tunnel, told what becomes of it. */
 export interface NativeTunnelOwner {
-  /** The backend accepted: the tunnel has its own descriptor of the client now; the owner closes its handle. */
+  /** The backend accepted: bytes move now. */
   nativeConnected(): void;
-  /** The connect failed (a libuv-style negative errno); the tunnel is gone, the client still the owner's. */
+  /** The connect failed (a negative errno); the client is still held, unread, for another connect. */
   nativeConnectFailed(status: number): void;
-  /** `sides` closed on their own (an end both ways, or a reset), or by destroy(). */
+  /** `sides` closed on their own (an end both ways, a reset, the end of a drained HTTP/1.x connection). */
   nativeSidesClosed(sides: number): void;
+  /** Handling one of its events threw: contained here, the tunnel is the owner's to end. */
+  nativeEventFailed(error: unknown): void;
+}
+
+/** The front behind one listener. */
+export interface NativeListenerOwner {
+  /** A client was accepted as tunnel `id`, waiting for connect(id, …): its owner. */
+  nativeAccepted(id: number): NativeTunnelOwner;
+  /** accept() failed (a negative errno); on a lack of descriptors the listener pauses a moment. */
+  nativeAcceptFailed(status: number): void;
+  nativeEventFailed(error: unknown): void;
 }
 
 export interface NativeTunnels {
-  /**
-   * Connects to the backend at `address`:`port` (an IP of `family` 4 or 6)
-   * for the client whose descriptor is `clientFd`: the tunnel's id, or a
-   * negative errno when the connect failed at once.
-   */
-  connect(clientFd: number, address: string, port: number, family: number, owner: NativeTunnelOwner): number;
-  /** Ends tunnel `id` at once, a connect in progress too; the sides it closed (the client only if the tunnel had it). Not told to the owner. */
+  /** Listens on `address` (an IP literal of `family` 4 or 6): the listener's id, or a negative errno. */
+  listen(address: string, port: number, family: number, owner: NativeListenerOwner): number;
+  /** The port listener `id` is bound to. */
+  listenerPort(id: number): number;
+  closeListener(id: number): void;
+  /** Connects waiting tunnel `id` to the backend: 0, or a negative errno when it failed at once. */
+  connect(id: number, address: string, port: number, family: number): number;
+  /** Gives up the connect in progress, unreported: the tunnel waits for another. */
+  abortConnect(id: number): void;
+  /** Ends tunnel `id` at once; the sides it closed (the upstream only if it had one). Not told to the owner. */
   destroy(id: number): number;
+  /** Its backend drains: an HTTP/1.x connection ends after its next complete response, with Connection: close. */
+  drain(id: number): void;
   /** Chunks tunnel `id` has moved so far, in either direction. */
   activity(id: number): number;
 }
 
-/** The compiled module's functions (src/native/tunnel.c). */
+/** The compiled module's functions (src/native/tunnel-napi.c). */
 interface Binding {
-  /** `detail`: the errno of a failed connect; after closes, the sides still open (0: the tunnel is gone). */
-  init(onEvent: (id: number, what: number, detail: number) => void): void;
-  connect(clientFd: number, address: string, port: number, family: number): number;
+  init(batch: Int32Array, onEvents: (count: number) => void): void;
+  listen(address: string, port: number, family: number, backlog: number): number;
+  listenerPort(id: number): number;
+  closeListener(id: number): void;
+  connect(id: number, address: string, port: number, family: number): number;
+  abortConnect(id: number): void;
   destroy(id: number): number;
+  drain(id: number): number;
   activity(id: number): number;
 }
+
+const FUNCTIONS = ['init', 'listen', 'listenerPort', 'closeListener', 'connect', 'abortConnect', 'destroy', 'drain', 'activity'] as const;
+/** Events per flush; the C side flushes early when it is full. */
+const BATCH_EVENTS = 1024;
 
 /** build/Release/, from dist/src/proxy/ (compiled) or src/proxy/ (sources). */
 const CANDIDATES = ['../../../build/Release/supervise_tunnel.node', '../../build/Release/supervise_tunnel.node'];
@@ -90,20 +117,44 @@ export function loadNativeAddon(): Record<string, unknown> | undefined {
 function loadBinding(): Binding | undefined {
   const loaded = loadNativeAddon() as Partial<Binding> | undefined;
   if (loaded === undefined) return undefined;
-  if (typeof loaded.init !== 'function' || typeof loaded.connect !== 'function' || typeof loaded.destroy !== 'function' || typeof loaded.activity !== 'function') {
-    return undefined;
-  }
-  return loaded as Binding;
+  return FUNCTIONS.every((name) => typeof loaded[name] === 'function') ? (loaded as Binding) : undefined;
 }
 
-/** The binding, with its events routed to the owner of each tunnel (one listener per process). */
+/** A node-style error for a negative errno from the native module. */
+export function errnoError(status: number, syscall: string, address?: string, port?: number): NodeJS.ErrnoException {
+  const code = getSystemErrorName(status);
+  const where = address === undefined ? '' : ` ${address}:${port}`;
+  const error: NodeJS.ErrnoException & { address?: string; port?: number } = new Error(`${syscall} ${code}${where}`);
+  error.errno = status;
+  error.code = code;
+  error.syscall = syscall;
+  if (address !== undefined) {
+    error.address = address;
+    error.port = port;
+  }
+  return error;
+}
+
+/** The binding, with its events routed to the owners of listeners and tunnels (one listener per process). */
 function withOwners(binding: Binding): NativeTunnels {
   const owners: Array<NativeTunnelOwner | undefined> = [];
-  binding.init((id, what, detail) => {
+  const listeners: Array<NativeListenerOwner | undefined> = [];
+  const batch = new Int32Array(3 * BATCH_EVENTS);
+
+  const route = (id: number, what: number, detail: number): void => {
+    if (what === ACCEPT_FAILED) {
+      listeners[id]?.nativeAcceptFailed(-detail);
+      return;
+    }
+    if (what === ACCEPTED) {
+      const listener = listeners[detail];
+      if (listener === undefined) binding.destroy(id); // its listener closed meanwhile
+      else owners[id] = listener.nativeAccepted(id);
+      return;
+    }
     const owner = owners[id];
     if (owner === undefined) return;
     if (what === CONNECT_FAILED) {
-      owners[id] = undefined;
       owner.nativeConnectFailed(-detail);
       return;
     }
@@ -113,19 +164,43 @@ function withOwners(binding: Binding): NativeTunnels {
     }
     const sides = what & (CLIENT_SIDE | UPSTREAM_SIDE);
     if (sides === 0) return;
-    if (detail === 0) owners[id] = undefined; // nothing left open
+    if (detail === 0) owners[id] = undefined; // nothing left open: the id is free
     owner.nativeSidesClosed(sides);
+  };
+
+  binding.init(batch, (count) => {
+    for (let i = 0; i < count; i++) {
+      const id = batch[3 * i] as number;
+      const what = batch[3 * i + 1] as number;
+      const detail = batch[3 * i + 2] as number;
+      try {
+        route(id, what, detail);
+      } catch (error) {
+        // Like a failed task: reported by its owner, the rest of the batch still handled.
+        const owner = what === ACCEPT_FAILED ? listeners[id] : what === ACCEPTED ? listeners[detail] : owners[id];
+        owner?.nativeEventFailed(error);
+      }
+    }
   });
+
   return {
-    connect(clientFd, address, port, family, owner) {
-      const id = binding.connect(clientFd, address, port, family);
-      if (id >= 0) owners[id] = owner;
+    listen(address, port, family, owner) {
+      const id = binding.listen(address, port, family, 511);
+      if (id >= 0) listeners[id] = owner;
       return id;
     },
+    listenerPort: (id) => binding.listenerPort(id),
+    closeListener(id) {
+      listeners[id] = undefined;
+      binding.closeListener(id);
+    },
+    connect: (id, address, port, family) => binding.connect(id, address, port, family),
+    abortConnect: (id) => binding.abortConnect(id),
     destroy(id) {
       owners[id] = undefined;
       return binding.destroy(id);
     },
+    drain: (id) => void binding.drain(id),
     activity: (id) => binding.activity(id),
   };
 }

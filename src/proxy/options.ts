@@ -17,6 +17,12 @@ export interface FrontOptions {
    * the end of the request (then 504). 0 disables. Default 300000 ms (tcp), 60000 ms (http).
    */
   readonly idleTimeoutMs?: number;
+  /**
+   * While no backend is in rotation (the first worker still booting, all
+   * ejected), clients wait this long for one, then get a 503 (http) or a close
+   * (tcp). 0 gives up at once. Default 10000 ms (dispatch.ts).
+   */
+  readonly queueTimeoutMs?: number;
   readonly events: FrontEvents;
   readonly logger?: Logger;
 }
@@ -27,7 +33,7 @@ export type BoundFront = Front & { address(): { readonly host: string; readonly 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
 
 export function checkFrontOptions(options: FrontOptions): void {
-  const { port, connectTimeoutMs, idleTimeoutMs } = options;
+  const { port, connectTimeoutMs, idleTimeoutMs, queueTimeoutMs } = options;
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     throw new RangeError(`front port must be an integer in 0…65535, got ${port}`);
   }
@@ -39,5 +45,8 @@ export function checkFrontOptions(options: FrontOptions): void {
   }
   if (idleTimeoutMs !== undefined && !(Number.isFinite(idleTimeoutMs) && idleTimeoutMs >= 0)) {
     throw new RangeError(`idleTimeoutMs must be 0 (off) or a positive number of milliseconds, got ${idleTimeoutMs}`);
+  }
+  if (queueTimeoutMs !== undefined && !(Number.isFinite(queueTimeoutMs) && queueTimeoutMs >= 0)) {
+    throw new RangeError(`queueTimeoutMs must be 0 (off) or a positive number of milliseconds, got ${queueTimeoutMs}`);
   }
 }

@@ -1,23 +1,21 @@
-// What both implementations of the L4 front share (tcp-proxy-sockets.ts on
-// net.Socket, tcp-proxy-raw.ts on libuv handles): the listener, the backend
-// bookkeeping of every connect attempt, the connect and idle timeouts (one
-// sweeping interval, no timer per connection) and close(timeoutMs). What moves
-// the bytes is the subclass's.
+// What both data paths of the L4 front share (tcp-proxy-native.ts on the C
+// data plane, tcp-proxy-sockets.ts on net.Socket): the backend bookkeeping of
+// every connect attempt (through dispatch.ts), the connect and idle timeouts
+// (one sweeping interval, no timer per connection) and close(timeoutMs).
+// Listening and moving the bytes are the subclass's.
 
-import net from 'node:net';
 import type { WorkerId } from '../core/types.js';
-import { BackendRegistry, type BackendEntry } from './backend-registry.js';
+import type { BackendEntry } from './backend-registry.js';
+import type { Attempt, AttemptHandler } from './dispatch.js';
 import { ConnectTimeoutError } from './errors.js';
-import { stopAccepting } from './listen.js';
-import { checkFrontOptions, DEFAULT_CONNECT_TIMEOUT_MS, type FrontOptions } from './options.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS, type FrontOptions } from './options.js';
 import { FrontBase } from './front-base.js';
 
 export const DEFAULT_TCP_IDLE_TIMEOUT_MS = 300_000;
 
 /** One client connection and its current upstream attempt, as the front accounts for it. */
-export abstract class TunnelBase {
+export abstract class TunnelBase implements Attempt {
   backend: BackendEntry | undefined = undefined;
-  /** Backends whose connect failed for this client; allocated on the first failure only. */
   failed: Set<WorkerId> | undefined = undefined;
   connected = false;
   connectStartedAt = 0;
@@ -28,9 +26,7 @@ export abstract class TunnelBase {
   quietSince = 0;
 }
 
-export abstract class TcpFrontBase<T extends TunnelBase> extends FrontBase {
-  readonly registry: BackendRegistry;
-  protected readonly server: net.Server;
+export abstract class TcpFrontBase<T extends TunnelBase> extends FrontBase implements AttemptHandler<T> {
   protected readonly tunnels = new Set<T>();
   private readonly connecting = new Set<T>();
   private readonly connectTimeoutMs: number;
@@ -42,15 +38,8 @@ export abstract class TcpFrontBase<T extends TunnelBase> extends FrontBase {
 
   constructor(options: FrontOptions) {
     super(options);
-    checkFrontOptions(options);
     this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     this.idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_TCP_IDLE_TIMEOUT_MS;
-    this.registry = new BackendRegistry(options.balance, options.events);
-    this.server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true });
-    // Accept errors (EMFILE…) must not crash the supervisor; the listener keeps going.
-    this.server.on('error', (error) => {
-      if (this.server.listening) this.acceptFailed(error);
-    });
   }
 
   protected timeoutsMs(): number[] {
@@ -59,7 +48,8 @@ export abstract class TcpFrontBase<T extends TunnelBase> extends FrontBase {
 
   close(timeoutMs: number): Promise<void> {
     this.closing ??= new Promise<void>((resolve) => {
-      stopAccepting(this.server);
+      this.stopAccepting();
+      this.dispatcher.giveUpAll('the front is closing');
       const finish = () => {
         clearTimeout(deadline);
         this.sweeper?.stop();
@@ -75,6 +65,9 @@ export abstract class TcpFrontBase<T extends TunnelBase> extends FrontBase {
   }
 
   // ------------------------------------------------------ for the subclasses
+
+  /** Closes the listener; the open connections are this front's to finish. */
+  protected abstract stopAccepting(): void;
 
   /** Starts a connect of `tunnel` to `backend` (already acquired and recorded on the tunnel). */
   protected abstract startConnect(tunnel: T, backend: BackendEntry): void;
@@ -99,19 +92,22 @@ export abstract class TcpFrontBase<T extends TunnelBase> extends FrontBase {
     else this.connectNext(tunnel);
   }
 
-  /** Connects the tunnel to the next backend it has not failed on, or refuses the client. */
+  /** Connects the tunnel to the next backend it has not failed on (dispatch.ts): connect() or giveUp() follows. */
   connectNext(tunnel: T): void {
-    const backend = this.registry.pick(tunnel.failed);
-    if (backend === undefined) {
-      this.warnNoBackend(tunnel.failed?.size ?? 0);
-      this.refuse(tunnel);
-      return;
-    }
-    this.registry.acquire(backend);
-    tunnel.backend = backend;
+    this.dispatcher.dispatch(tunnel, this);
+  }
+
+  /** AttemptHandler: the dispatcher chose (and acquired) `backend` for `tunnel`. */
+  connect(tunnel: T, backend: BackendEntry): void {
     tunnel.connectStartedAt = Date.now();
     this.connecting.add(tunnel);
     this.startConnect(tunnel, backend);
+  }
+
+  /** AttemptHandler: no backend for this client (none accepted it, or none came into rotation in time). */
+  giveUp(tunnel: T, reason: string): void {
+    this.warnNoBackend(reason);
+    this.refuse(tunnel);
   }
 
   connected(tunnel: T): void {
@@ -121,13 +117,8 @@ export abstract class TcpFrontBase<T extends TunnelBase> extends FrontBase {
 
   /** The current upstream attempt failed before connecting: report it and try the next backend. */
   connectFailed(tunnel: T, error: Error): void {
-    const backend = tunnel.backend as BackendEntry;
     this.connecting.delete(tunnel);
-    tunnel.backend = undefined;
-    this.registry.releaseFailed(backend);
-    (tunnel.failed ??= new Set()).add(backend.id);
-    this.options.logger?.debug({ backend: backend.id, port: backend.port, err: error.message }, 'front: connect failed, trying the next backend');
-    this.options.events.onConnectFailure(backend.id, error);
+    this.dispatcher.connectFailed(tunnel, error);
     if (tunnel.clientClosed) this.forget(tunnel);
     else this.connectNext(tunnel);
   }
@@ -149,6 +140,7 @@ export abstract class TcpFrontBase<T extends TunnelBase> extends FrontBase {
 
   /** The client closed and no upstream is left. */
   private forget(tunnel: T): void {
+    this.dispatcher.cancel(tunnel);
     this.tunnels.delete(tunnel);
     if (this.tunnels.size === 0 && this.onAllClosed !== undefined) this.onAllClosed();
   }
@@ -180,12 +172,12 @@ export abstract class TcpFrontBase<T extends TunnelBase> extends FrontBase {
   }
 
   /** At most one warning per 5 s when connections are refused for lack of a backend. */
-  private warnNoBackend(failedOn: number): void {
+  private warnNoBackend(reason: string): void {
     this.refusedSinceWarning++;
     const now = Date.now();
     if (now - this.lastNoBackendWarning < 5000) return;
     this.options.logger?.warn(
-      { refused: this.refusedSinceWarning, failedBackends: failedOn, inRotation: this.registry.size },
+      { refused: this.refusedSinceWarning, reason, inRotation: this.registry.size },
       'front: no backend available, closing client connections',
     );
     this.lastNoBackendWarning = now;

@@ -1,5 +1,6 @@
-// The portable L4 front, on net.Socket: what runs when the raw-handle fast
-// path (tcp-proxy-raw.ts) is unavailable or turned off (SUPERVISE_TCP_FAST=0).
+// The portable L4 front, on net.Socket: what runs where the native data plane
+// (tcp-proxy-native.ts) is not built or not loadable, or is turned off
+// (SUPERVISE_TCP_NATIVE=0).
 //
 // Measured (docs/benchmarks.md, "Front proxy"): what it costs is node's
 // per-socket and per-write machinery, the same as for a textbook net+pipe
@@ -18,6 +19,7 @@
 
 import net from 'node:net';
 import type { BackendEntry } from './backend-registry.js';
+import { stopAccepting } from './listen.js';
 import type { BoundFront, FrontOptions } from './options.js';
 import { TcpFrontBase, TunnelBase } from './tcp-front-base.js';
 
@@ -47,9 +49,20 @@ class SocketTunnel extends TunnelBase {
 const sharedReadBuffer = Buffer.allocUnsafe(64 * 1024);
 
 class SocketTcpFront extends TcpFrontBase<SocketTunnel> {
+  protected readonly server: net.Server;
+
   constructor(options: FrontOptions) {
     super(options);
+    this.server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true });
+    // Accept errors (EMFILE…) must not crash the supervisor; the listener keeps going.
+    this.server.on('error', (error) => {
+      if (this.server.listening) this.acceptFailed(error);
+    });
     this.server.on('connection', (client: net.Socket) => this.accept(client as TunnelSocket));
+  }
+
+  protected stopAccepting(): void {
+    stopAccepting(this.server);
   }
 
   private accept(client: TunnelSocket): void {

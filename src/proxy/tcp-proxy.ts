@@ -1,26 +1,24 @@
 // The L4 front: each accepted connection is tunnelled to the next backend.
 //
-// Two implementations of the same behaviour (connect retry on the next
-// backend before the client is read, per-backend connection counts and drain
-// reports, connect and idle timeouts, half-close, close(timeoutMs)):
-// - tcp-proxy-raw.ts accepts through libuv TCP handles directly, with no
-//   net.Socket per side: the default wherever raw-tcp.ts finds the bindings it
-//   expects (docs/benchmarks.md, "Raw handles experiment", for what it saves);
-//   where the native tunnel (native-tunnel.ts, src/native) was built, that
-//   connects to the backends and moves the bytes ("Native tunnel"), otherwise
-//   the raw front moves them itself;
-// - tcp-proxy-sockets.ts is built on net.Socket only: used when the bindings
-//   are missing or differ, when using them would print a deprecation warning
-//   (--pending-deprecation), or when SUPERVISE_TCP_FAST=0 asks for it.
+// Two data paths with the same behaviour (connect retry on the next backend
+// before the client is read, the queue while no backend is in rotation,
+// per-backend connection counts and drain reports, connect and idle timeouts,
+// half-close, close(timeoutMs)), the same tests run on both:
+// - tcp-proxy-native.ts: the C data plane (src/native/tunnel.c) listens,
+//   accepts and moves the bytes; JavaScript chooses. The default wherever the
+//   addon was built (Linux); it alone ends HTTP/1.x keep-alive connections at
+//   a response boundary when their backend drains;
+// - tcp-proxy-sockets.ts, on net.Socket only: the portable fallback (no
+//   addon, another platform), or with SUPERVISE_TCP_NATIVE=0.
 
+import { loadNativeTunnels } from './native-tunnel.js';
 import type { BoundFront, FrontOptions } from './options.js';
-import { loadRawTcp } from './raw-tcp.js';
-import { createRawTcpFront } from './tcp-proxy-raw.js';
+import { createNativeTcpFront } from './tcp-proxy-native.js';
 import { createSocketTcpFront } from './tcp-proxy-sockets.js';
 
 export { DEFAULT_TCP_IDLE_TIMEOUT_MS } from './tcp-front-base.js';
 
 export function createTcpFront(options: FrontOptions): BoundFront {
-  const raw = loadRawTcp();
-  return raw === undefined ? createSocketTcpFront(options) : createRawTcpFront(options, raw);
+  const native = loadNativeTunnels();
+  return native === undefined ? createSocketTcpFront(options) : createNativeTcpFront(options, native);
 }

@@ -74,7 +74,7 @@ export class App {
       front = routedShare(config.name, shared.routing);
     } else if (config.mode === 'spawn' && config.proxy !== 'none') {
       this.front = createFront(config.proxy as 'tcp' | 'http', {
-        host: config.host, port: config.port, balance: config.balance, logger: this.logger, events,
+        host: config.host, port: config.port, balance: config.balance, queueTimeoutMs: config.queueTimeoutMs, logger: this.logger, events,
       });
       front = this.front;
     }

@@ -76,6 +76,7 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     logFormat: 'json',
     logLevel: 'silent',
     cwd: '/',
+    queueTimeoutMs: 10_000,
     readyBy: 'probe',
     watchdogMs: undefined,
     heartbeatTimeoutMs: 30_000,

@@ -15,10 +15,10 @@ const SERVER = join(FIXTURES, 'port-server.cjs');
 afterEach(killAll);
 after(killAll);
 
-async function startFront(workers: number, extra: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<{ sup: Supervised; base: number }> {
+async function startFront(workers: number, extra: string[] = [], env: NodeJS.ProcessEnv = {}, readyWorkers = workers): Promise<{ sup: Supervised; base: number }> {
   const base = await freePortRange(workers + 1);
   const sup = await startSupervise(['-w', String(workers), '--base-port', String(base), ...extra, '--', process.execPath, SERVER, '{port}'], {
-    readyWorkers: workers,
+    readyWorkers,
     env,
   });
   return { sup, base };
@@ -45,6 +45,15 @@ for (const proxy of ['tcp', 'http'] as const) {
       const metrics = await controlGet(sup.control, '/metrics');
       const totals = [...metrics.matchAll(/^supervise_worker_connections_total\{app="[^"]+",slot="\d"\} (\d+)$/gm)].map((m) => Number(m[1]));
       assert.equal(totals.reduce((a, b) => a + b, 0), 30, `connections counted per slot:\n${metrics}`);
+    });
+
+    it('holds the connections that arrive while the first worker boots: none is reset, all are answered', async () => {
+      const { sup } = await startFront(1, ['--proxy', proxy, '--health-interval', '100ms'], { FIXTURE_LISTEN_DELAY_MS: '1500' }, 0);
+      // The front listens before the worker is ready: these arrive during its boot.
+      await waitFor(() => sup.logs.some((l) => typeof l.msg === 'string' && l.msg.startsWith('supervise:')), { message: 'front listening' });
+      assert.ok(!sup.logs.some((l) => l.msg === 'worker ready'), 'the requests go out before the worker is ready');
+      const responses = await Promise.all(Array.from({ length: 10 }, () => httpGet(sup.port, '/', 10_000).catch((error: Error) => ({ status: 0, body: error.message }))));
+      assert.deepEqual(responses.map((r) => r.status), Array(10).fill(200), JSON.stringify(responses.find((r) => r.status !== 200)));
     });
 
     it('a kill -9 of a backend fails none of the next 60 requests, and a replacement comes up', async () => {
@@ -80,7 +89,7 @@ describe('health checks', () => {
   it('eject a backend after --unhealthy-threshold failures and readmit it after --healthy-threshold passes', async () => {
     const flag = join(FIXTURES, `.unhealthy-${process.pid}`);
     rmSync(flag, { force: true });
-    const { sup, base } = await startFront(2, ['--health', '/healthz', '--health-interval', '100ms', '--unhealthy-threshold', '2', '--healthy-threshold', '2', '--ready-timeout', '20s'], {
+    const { sup, base } = await startFront(2, ['--health', '/healthz', '--health-interval', '100ms', '--queue-timeout', '200ms', '--unhealthy-threshold', '2', '--healthy-threshold', '2', '--ready-timeout', '20s'], {
       FIXTURE_UNHEALTHY_FILE: flag,
     });
     try {

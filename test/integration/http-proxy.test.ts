@@ -14,7 +14,7 @@ const TIMEOUT = { timeout: 15_000 };
 const defer = useCleanup();
 
 async function startFront(
-  options: { connectTimeoutMs?: number; idleTimeoutMs?: number } = {},
+  options: { connectTimeoutMs?: number; idleTimeoutMs?: number; queueTimeoutMs?: number } = {},
 ): Promise<{ front: BoundFront; port: number; events: RecordedEvents }> {
   const events = recordEvents();
   const front = createHttpFront({ host: '127.0.0.1', port: 0, balance: 'round-robin', events, ...options });
@@ -109,8 +109,22 @@ describe('http front', () => {
     assert.match(events.failures[0]?.error.message ?? '', /timed out after 200ms/);
   });
 
+  it('holds a request while no backend is in rotation, and answers 503 after queueTimeoutMs', TIMEOUT, async () => {
+    const live = await startHttpBackend('live', defer);
+    const { front, port } = await startFront({ queueTimeoutMs: 300 });
+    const started = Date.now();
+    const none = await request(port);
+    assert.equal(none.status, 503);
+    assert.match(none.body, /^503 Service Unavailable: no backend became ready within 300ms/);
+    assert.ok(Date.now() - started >= 280, `answered after ${Date.now() - started}ms`);
+    const held = request(port);
+    await delay(100);
+    front.add({ id: 1, host: '127.0.0.1', port: live.port, weight: 1 });
+    assert.equal((await held).body, 'live GET /');
+  });
+
   it('answers 502 when no backend is available or none accepts', TIMEOUT, async () => {
-    const { front, port, events } = await startFront();
+    const { front, port, events } = await startFront({ queueTimeoutMs: 0 });
     const none = await request(port);
     assert.equal(none.status, 502);
     assert.match(none.body, /^502 Bad Gateway: no backend available/);

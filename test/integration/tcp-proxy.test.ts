@@ -6,7 +6,6 @@ import { after, before, describe, it } from 'node:test';
 import type { BalancePolicy } from '../../src/core/types.js';
 import type { BoundFront } from '../../src/proxy/options.js';
 import { loadNativeTunnels, nativeTunnelPath } from '../../src/proxy/native-tunnel.js';
-import { loadRawTcp } from '../../src/proxy/raw-tcp.js';
 import { createTcpFront } from '../../src/proxy/tcp-proxy.js';
 import {
   assertNamesBusyPort, blackholePort, closeServer, countByBackend, deadPort, listening, recordEvents, request, startHttpBackend, useCleanup,
@@ -18,7 +17,7 @@ const TIMEOUT = { timeout: 15_000 };
 const defer = useCleanup();
 
 async function startFront(
-  options: { balance?: BalancePolicy; connectTimeoutMs?: number; idleTimeoutMs?: number; port?: number } = {},
+  options: { balance?: BalancePolicy; connectTimeoutMs?: number; idleTimeoutMs?: number; queueTimeoutMs?: number; port?: number } = {},
 ): Promise<{ front: BoundFront; port: number; events: RecordedEvents }> {
   const events = recordEvents();
   const front = createTcpFront({ host: '127.0.0.1', port: options.port ?? 0, balance: options.balance ?? 'round-robin', events, ...options });
@@ -62,13 +61,11 @@ function readAll(socket: net.Socket): Promise<string> {
 /** Descriptors open in this process (the fronts under test run here). */
 const openFds = () => readdirSync('/proc/self/fd').length;
 
-// Every implementation runs every test: the raw front with the native tunnel
-// (src/native, built by npm install), the raw front moving the bytes itself
-// (where the native tunnel is not built), and the portable net.Socket front.
+// Both data paths run every test: the native data plane (src/native, built by
+// npm install) and the portable net.Socket front.
 const IMPLEMENTATIONS = {
-  'native tunnel': { SUPERVISE_TCP_FAST: '1', SUPERVISE_TCP_NATIVE: '1' },
-  'raw handles': { SUPERVISE_TCP_FAST: '1', SUPERVISE_TCP_NATIVE: '0' },
-  'net.Socket': { SUPERVISE_TCP_FAST: '0', SUPERVISE_TCP_NATIVE: '0' },
+  'native tunnel': { SUPERVISE_TCP_NATIVE: '1' },
+  'net.Socket': { SUPERVISE_TCP_NATIVE: '0' },
 } as const;
 const nativeBuilt = nativeTunnelPath() !== undefined;
 if (!nativeBuilt && process.env.CI === 'true') throw new Error('the native tunnel is not built (npm install builds it with node-gyp)');
@@ -78,13 +75,12 @@ for (const [implementation, env] of Object.entries(IMPLEMENTATIONS)) {
   describe(`tcp front (${implementation})`, { skip }, () => {
     before(() => Object.assign(process.env, env));
     after(() => {
-      delete process.env.SUPERVISE_TCP_FAST;
       delete process.env.SUPERVISE_TCP_NATIVE;
     });
 
     it('uses the implementation asked for', () => {
-      assert.equal(loadRawTcp() !== undefined, implementation !== 'net.Socket');
       assert.equal(loadNativeTunnels() !== undefined, implementation === 'native tunnel');
+      assert.equal((createTcpFront({ host: '127.0.0.1', port: 0, balance: 'round-robin', events: recordEvents() }) as { dataPath?: string }).dataPath, implementation === 'native tunnel' ? 'native' : 'javascript');
     });
 
     it('moves 32 MB each way intact through a slow reader (backpressure)', TIMEOUT, async () => {
@@ -157,12 +153,35 @@ for (const [implementation, env] of Object.entries(IMPLEMENTATIONS)) {
       assert.match(events.failures[0]?.error.message ?? '', /connect to 127\.0\.0\.1:\d+ timed out after 200ms/);
     });
 
-    it('closes the client connection when no backend is available', TIMEOUT, async () => {
+    it('closes the client connection when no backend accepts it', TIMEOUT, async () => {
       const { front, port, events } = await startFront();
-      assert.equal(await readAll(await connect(port)), '');
       front.add({ id: 1, host: '127.0.0.1', port: await deadPort(), weight: 1 });
       await assert.rejects(request(port), /socket hang up|ECONNRESET/);
       assert.equal(events.failures.length, 1);
+    });
+
+    it('holds a connection while no backend is in rotation and tunnels it once one comes', TIMEOUT, async () => {
+      const live = await startHttpBackend('live', defer);
+      const { front, port } = await startFront();
+      const pending = request(port);
+      await delay(300);
+      front.add({ id: 1, host: '127.0.0.1', port: live.port, weight: 1 });
+      assert.equal((await pending).body, 'live GET /');
+      assert.equal(front.totalConnections(1), 1);
+    });
+
+    it('closes a held connection after queueTimeoutMs, without a reset', TIMEOUT, async () => {
+      const { port } = await startFront({ queueTimeoutMs: 300 });
+      const started = Date.now();
+      const client = await connect(port);
+      const ended = new Promise<string>((resolve) => {
+        client.once('error', (error) => resolve(error.message));
+        client.once('end', () => resolve('end'));
+      });
+      client.resume();
+      assert.equal(await ended, 'end');
+      const waited = Date.now() - started;
+      assert.ok(waited >= 280 && waited < 3000, `closed after ${waited}ms`);
     });
 
     it('keeps both directions of a half-closed connection', TIMEOUT, async () => {
@@ -218,6 +237,82 @@ for (const [implementation, env] of Object.entries(IMPLEMENTATIONS)) {
       await waitFor(() => events.drained.length === 1, { message: 'onDrained' });
       assert.deepEqual(events.drained, [1]);
       assert.equal(front.connections(1), 0);
+    });
+
+    // Lossless keep-alive reloads: the native data plane follows HTTP/1.x framing (src/native/h1frame.c).
+    const framing = { ...TIMEOUT, skip: implementation === 'native tunnel' ? false : 'HTTP/1.x framing is the native data plane\'s' };
+
+    it('ends a draining backend\'s keep-alive connection after its next response, which says Connection: close', framing, async () => {
+      const [a, b] = [await startHttpBackend('a', defer), await startHttpBackend('b', defer)];
+      const { front, port, events } = await startFront();
+      front.add({ id: 1, host: '127.0.0.1', port: a.port, weight: 1 });
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+      defer(() => agent.destroy());
+      assert.equal((await request(port, { agent })).body, 'a GET /');
+
+      front.add({ id: 2, host: '127.0.0.1', port: b.port, weight: 1 });
+      front.remove(1);
+      const last = await request(port, { agent });
+      assert.equal(last.body, 'a GET /', 'the request already on the connection is answered by its backend');
+      // The backend's own "keep-alive" stays beside it; "close" wins (RFC 9110 §7.6.1).
+      assert.match(last.headers.connection ?? '', /^close\b/);
+      await waitFor(() => events.drained.includes(1), { message: 'backend 1 drained while the client keeps its agent' });
+      assert.equal((await request(port, { agent })).body, 'b GET /', 'the next request reconnects to a ready backend');
+    });
+
+    it('follows chunked bodies, HEAD and 100-continue to the boundary, and cuts there', framing, async () => {
+      // A scripted backend: one response per request, the 100 Continue a moment before its final response.
+      const answers = [
+        'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n3;ext=1\r\n!!!\r\n0\r\nX-Trailer: 1\r\n\r\n',
+        'HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n',
+        'HTTP/1.1 100 Continue\r\n\r\n',
+        'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok',
+      ];
+      const backend = net.createServer((socket) => {
+        let received = '';
+        socket.on('data', (chunk) => {
+          received += chunk.toString('latin1');
+          if (received.includes('GET /1 ')) socket.write(answers[0] as string);
+          if (received.includes('HEAD /2 ')) socket.write(answers[1] as string);
+          if (received.endsWith('body')) {
+            socket.write(answers[2] as string);
+            setTimeout(() => socket.write(answers[3] as string), 50);
+          }
+          received = '';
+        });
+      });
+      const { front, client } = await connectThrough(backend);
+      const replies: string[] = [];
+      client.on('data', (chunk: Buffer) => replies.push(chunk.toString('latin1')));
+      const ended = new Promise<void>((resolve) => client.once('end', resolve));
+      const until = (text: string) => waitFor(() => replies.join('').endsWith(text), { message: `reply ending ${JSON.stringify(text)}` });
+
+      client.write('GET /1 HTTP/1.1\r\nHost: x\r\n\r\n');
+      await until('0\r\nX-Trailer: 1\r\n\r\n');
+      client.write('HEAD /2 HTTP/1.1\r\nHost: x\r\n\r\n');
+      await until('Content-Length: 5\r\n\r\n');
+      front.remove(1);
+      client.write('POST /3 HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\nbody');
+      await ended;
+      assert.equal(
+        replies.join(''),
+        `${answers[0]}${answers[1]}` + 'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok',
+      );
+      assert.equal(front.connections(1), 0, 'the backend\'s connection closed at the boundary');
+    });
+
+    it('leaves a connection that does not speak HTTP/1.x open when its backend drains', framing, async () => {
+      const { front, client } = await connectThrough(net.createServer((peer) => peer.pipe(peer)));
+      const echoed = () => new Promise<string>((resolve) => client.once('data', (chunk: Buffer) => resolve(chunk.toString())));
+      let reply = echoed();
+      client.write('HELLO 1\r\n');
+      assert.equal(await reply, 'HELLO 1\r\n');
+      front.remove(1);
+      await delay(50);
+      reply = echoed();
+      client.write('HTTP/1.1 200 OK\r\n\r\n');
+      assert.equal(await reply, 'HTTP/1.1 200 OK\r\n\r\n');
+      assert.equal(front.connections(1), 1);
     });
 
     it('reports an idle removed backend drained at once, but not synchronously', TIMEOUT, async () => {
