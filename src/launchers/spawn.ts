@@ -7,14 +7,14 @@
 import { spawn } from 'node:child_process';
 import { relayChild } from './child-output.js';
 import { signalGroup } from './kill.js';
-import { carriesTag, INSTANCE_VAR, signalTagged, workerTag } from './lineage.js';
+import { INSTANCE_VAR, signalTagged, taggedProcesses, workerTag } from './lineage.js';
 import { notifyHub } from './notify-hub.js';
 import { parentDeathWrapper } from './prctl.js';
 import type { Reaper } from './reaper.js';
 import { watchLiveness } from '../health/liveness.js';
 import { makeProbe, type ProbeResult } from '../health/probe.js';
 import { waitUntilReady } from '../health/wait-ready.js';
-import { commandOf, describePortHolder, isListening, portHolders } from '../supervisor/port-check.js';
+import { commandOf, describePortHolder, isListening, listenerAmong, portHolders } from '../supervisor/port-check.js';
 import type { Config, LaunchCallbacks, LaunchSpec, Launcher, WorkerProcess } from '../core/types.js';
 
 /** `{port}` and `{worker}` in the command's arguments. */
@@ -32,14 +32,15 @@ function killOrphans(pgid: number, tag: string): void {
   signalTagged(tag, 'SIGKILL');
 }
 
-/** The probe passed: is the listener on the port this worker's (its process, group or tagged descendant)? */
-function ownListener(port: number, pgid: number, tag: string): ProbeResult {
-  const holders = portHolders(port);
-  // Unknown (no /proc): the probe's word is all there is.
-  if (holders.length === 0) return { ok: true };
-  for (const pid of holders) if (pid === pgid || carriesTag(pid, tag)) return { ok: true };
-  const holder = holders[0] as number;
-  return { ok: false, reason: `port ${port} answers, but its listener is pid ${holder} (${commandOf(String(holder))}), not this worker` };
+/** The probe passed: is the listener on the port this worker's (its process, or a descendant carrying its tag)? */
+function ownListener(port: number, pid: number, tag: string): ProbeResult {
+  // The worker itself first (the common case: a few descriptors to read), then its tagged descendants.
+  // Undefined: nothing listens any more, or no /proc: the probe's word is all there is.
+  const itself = listenerAmong(port, [pid]);
+  if (itself !== false || listenerAmong(port, taggedProcesses(tag)) === true) return { ok: true };
+  const holder = portHolders(port)[0];
+  const who = holder === undefined ? 'another process' : `pid ${holder} (${commandOf(String(holder))})`;
+  return { ok: false, reason: `port ${port} answers, but its listener is ${who}, not this worker` };
 }
 
 /** The worker's side of systemd's notify protocol: NOTIFY_SOCKET, and WATCHDOG_USEC with --watchdog. */

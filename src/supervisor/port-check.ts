@@ -41,36 +41,53 @@ export function describePortHolder(port: number): string | undefined {
 
 /** Pids holding a listening socket on the TCP port (Linux, /proc); empty when none or unknown. */
 export function portHolders(port: number): number[] {
-  const holders: number[] = [];
   try {
     const inodes = listeningInodes(port);
-    if (inodes.size === 0) return holders;
-    for (const entry of readdirSync('/proc')) {
-      if (!/^\d+$/.test(entry)) continue;
-      let fds: string[];
-      try {
-        fds = readdirSync(`/proc/${entry}/fd`);
-      } catch {
-        continue; // gone, or not ours to read
-      }
-      for (const fd of fds) {
-        let link: string;
-        try {
-          link = readlinkSync(`/proc/${entry}/fd/${fd}`);
-        } catch {
-          continue;
-        }
-        const inode = /^socket:\[(\d+)\]$/.exec(link)?.[1];
-        if (inode && inodes.has(inode)) {
-          holders.push(Number(entry));
-          break;
-        }
-      }
-    }
+    if (inodes.size === 0) return [];
+    return readdirSync('/proc')
+      .filter((entry) => /^\d+$/.test(entry))
+      .map(Number)
+      .filter((pid) => holdsSocket(pid, inodes));
   } catch {
-    // not Linux, or /proc unreadable: nobody known
+    return []; // not Linux, or /proc unreadable: nobody known
   }
-  return holders;
+}
+
+/**
+ * Whether one of `pids` holds the listening socket of the TCP port: undefined
+ * when nothing listens or /proc cannot tell. Reads only those processes' fds —
+ * a scan of every process costs a readlink per descriptor on the machine.
+ */
+export function listenerAmong(port: number, pids: Iterable<number>): boolean | undefined {
+  let inodes: Set<string>;
+  try {
+    inodes = listeningInodes(port);
+  } catch {
+    return undefined;
+  }
+  if (inodes.size === 0) return undefined;
+  for (const pid of pids) if (holdsSocket(pid, inodes)) return true;
+  return false;
+}
+
+function holdsSocket(pid: number, inodes: ReadonlySet<string>): boolean {
+  let fds: string[];
+  try {
+    fds = readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return false; // gone, or not ours to read
+  }
+  for (const fd of fds) {
+    let link: string;
+    try {
+      link = readlinkSync(`/proc/${pid}/fd/${fd}`);
+    } catch {
+      continue;
+    }
+    const inode = /^socket:\[(\d+)\]$/.exec(link)?.[1];
+    if (inode !== undefined && inodes.has(inode)) return true;
+  }
+  return false;
 }
 
 /** Whether anything listens on the TCP port (Linux, /proc); false when unknown. */

@@ -35,7 +35,7 @@ describe('ports and readiness', () => {
     const answer = JSON.parse(scale.body) as { ok: boolean; error?: string };
     assert.equal(answer.ok, false, scale.body);
     assert.match(answer.error ?? '', new RegExp(`port ${base + 2} is already in use by pid ${process.pid} \\(`));
-    const bodies = await Promise.all(Array.from({ length: 12 }, () => httpGet(sup.port).then((r) => r.body)));
+    const bodies = await Promise.all(Array.from({ length: 12 }, () => httpGet(sup.port, '/', 15_000).then((r) => r.body)));
     assert.equal(bodies.filter((body) => body === 'foreign').length, 0, 'no request reached the foreign server');
     const slot2 = (await sup.status()).workers.find((w) => w.slot === 2);
     assert.notEqual(slot2?.state, 'ready');

@@ -1,5 +1,5 @@
 // Every path of src/native/prctl.c, meant to run once under ASan/UBSan
-// (test/native/sanitize.sh): good and bad arguments, a real orphan adopted and
+// (.ci/asan): good and bad arguments, a real orphan adopted and
 // reaped, the parent-death signal raised at once for a parent already gone.
 const ADDON = require('node:path').join(__dirname, '../../build/Release/supervise_tunnel.node');
 const a = require(ADDON);
