@@ -10,6 +10,7 @@ import { holdsSlot, initialTransition, transition, type TransitionContext } from
 import { errorMessage } from '../errors.js';
 import { describePortHolder, isListening } from './port-check.js';
 import type { Logger } from '../log.js';
+import { readinessHint } from './start-messages.js';
 import { SlotHistory, WorkerRecord } from './worker-record.js';
 import type {
   Backend, Config, Front, Launcher, SupervisorEvent, SupervisorStatus, WorkerEffect, WorkerEvent, WorkerId,
@@ -365,7 +366,7 @@ export class Supervisor {
           this.recordFailure(record);
           break;
         case 'report-failed-start':
-          record.failure = `worker ${record.slot} (pid ${record.pid ?? '?'}) was ${effect.reason}`;
+          record.failure = `worker ${record.slot} (pid ${record.pid ?? '?'}) was ${effect.reason} ${readinessHint(this.config, record.port)}`;
           record.logger.error(record.failure);
           this.recordFailure(record);
           break;
@@ -534,6 +535,7 @@ export class Supervisor {
       port: this.publicPort,
       desired: this.desired,
       generation: this.generation,
+      front: this.front === undefined ? { kind: 'none', dataPath: 'none' } : { kind: this.config.proxy, dataPath: this.front.dataPath },
       ...(this.fatal === undefined ? {} : { fatal: this.fatal }),
       workers,
     };
