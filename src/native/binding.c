@@ -6,6 +6,7 @@
 #include <node_api.h>
 
 #include "notify.h"
+#include "prctl.h"
 
 napi_value init_tunnel(napi_env env, napi_value exports);
 napi_value init_http(napi_env env, napi_value exports);
@@ -14,5 +15,6 @@ NAPI_MODULE_INIT() {
   if (init_tunnel(env, exports) == NULL) return NULL;
   if (init_http(env, exports) == NULL) return NULL;
   if (init_notify(env, exports) != napi_ok) return NULL;
+  if (init_prctl(env, exports) != napi_ok) return NULL;
   return exports;
 }

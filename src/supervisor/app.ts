@@ -67,6 +67,8 @@ export class App {
     const events: FrontEvents = {
       onConnectFailure: (id, error) => this.health?.passiveFailure(id, error.message),
       onDrained: (id) => post((s) => s.dispatch(id, { type: 'drained' })),
+      // Out of the proxy's call stack: the replacement starts from the queue.
+      onServedLimit: (id) => queueMicrotask(() => post((s) => s.servedLimitReached(id))),
     };
     let front: Front | undefined;
     if (isRouted(config) && shared.routing !== undefined) {
@@ -95,6 +97,7 @@ export class App {
     this.supervisor = new Supervisor({
       config, logger: this.logger, launcher: this.launcherFor(config), front, health: this.health, nextId: shared.nextId,
     });
+    this.supervisor.onReplaceRequest = (slot, why) => this.service.replaceQuietly(slot, why);
     this.service = new SupervisorService(this.supervisor, {
       onStopping: () => void this.closeFront(),
       onStopped: async () => {
@@ -110,7 +113,7 @@ export class App {
   }
 
   private launcherFor(config: Config): Launcher {
-    return config.mode === 'cluster' ? createClusterLauncher(config) : createSpawnLauncher(config, this.shared.reaper);
+    return config.mode === 'cluster' ? createClusterLauncher(config, this.shared.reaper) : createSpawnLauncher(config, this.shared.reaper);
   }
 
   private closeFront(): Promise<void> | undefined {
