@@ -14,6 +14,7 @@
 
 #include "http_front.h"
 #include "id_table.h"
+#include "napi_util.h"
 
 /** What the data path calls the owner of a front: its pick function. */
 typedef struct owner {
@@ -28,17 +29,6 @@ static napi_async_context g_async;
 static bool g_dirty;  // JavaScript ran (a pick): the next turn ends with a callback, which runs its microtasks
 static char g_path[8192];
 static char g_reason[256];
-
-static napi_value throw_error(napi_env env, const char* message) {
-  napi_throw_error(env, NULL, message);
-  return NULL;
-}
-
-static napi_value make_int(napi_env env, int32_t value) {
-  napi_value result;
-  napi_create_int32(env, value, &result);
-  return result;
-}
 
 /** An exception thrown by a hook is an uncaught exception, as in any node callback. */
 static void rethrow(napi_env env) {

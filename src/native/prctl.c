@@ -19,16 +19,11 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "napi_util.h"
 
 static napi_value make_bool(napi_env env, bool value) {
   napi_value result;
   if (napi_get_boolean(env, value, &result) != napi_ok) return NULL;
-  return result;
-}
-
-static napi_value make_int(napi_env env, int32_t value) {
-  napi_value result;
-  if (napi_create_int32(env, value, &result) != napi_ok) return NULL;
   return result;
 }
 

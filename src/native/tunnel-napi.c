@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "tunnel.h"
+#include "napi_util.h"
 
 static napi_env g_env;
 static napi_ref g_on_events;
@@ -38,17 +39,6 @@ static void flush_events(int32_t count) {
     }
   }
   napi_close_handle_scope(env, scope);
-}
-
-static napi_value throw_error(napi_env env, const char* message) {
-  napi_throw_error(env, NULL, message);
-  return NULL;
-}
-
-static napi_value make_int(napi_env env, int32_t value) {
-  napi_value result;
-  napi_create_int32(env, value, &result);
-  return result;
 }
 
 /** Frees a closed libuv handle of the module (while the module is surely loaded). */
