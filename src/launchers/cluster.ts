@@ -44,6 +44,7 @@ export function createClusterLauncher(config: Config): Launcher {
       worker.on('message', (message: unknown) => {
         if (message === 'ready' && config.waitReady) callbacks.onReady();
         else if (message === 'supervise:drained') callbacks.onDrained();
+        else if (isConnectionsReport(message)) callbacks.onConnections?.(message.open);
       });
       // A worker whose IPC channel broke is reported through 'exit' anyway.
       worker.on('error', () => undefined);
@@ -70,4 +71,13 @@ export function createClusterLauncher(config: Config): Launcher {
       // nothing held beyond the workers themselves
     },
   };
+}
+
+function isConnectionsReport(message: unknown): message is { type: 'supervise:connections'; open: number } {
+  return (
+    typeof message === 'object' &&
+    message !== null &&
+    (message as { type?: unknown }).type === 'supervise:connections' &&
+    typeof (message as { open?: unknown }).open === 'number'
+  );
 }

@@ -14,6 +14,7 @@ import http from 'node:http';
 import type { Socket } from 'node:net';
 import type { WorkerId } from '../core/types.js';
 import type { BackendEntry, Backends } from './backend-registry.js';
+import { RequestCounter, type RequestStats } from './request-stats.js';
 import type { Attempt, AttemptHandler, Choose } from './dispatch.js';
 import { ConnectTimeoutError, ResponseTimeoutError } from './errors.js';
 import { forwardedRequestHeaders, forwardedResponseHeaders } from './http-headers.js';
@@ -69,6 +70,7 @@ export class HttpFront extends FrontBase implements AttemptHandler<Exchange> {
   private readonly responseTimeoutMs: number;
   protected readonly server: http.Server;
   private readonly pools = new Map<WorkerId, http.Agent>();
+  private readonly counters = new Map<WorkerId, RequestCounter>();
   /** Exchanges waiting for a connect or a response head: the sweeper times them out. */
   private readonly pending = new Set<Exchange>();
   /** Upgraded (WebSocket) connections, which the http server no longer tracks. */
@@ -162,13 +164,26 @@ export class HttpFront extends FrontBase implements AttemptHandler<Exchange> {
     return pool;
   }
 
+  /** Responses sent per backend, by status class and latency (read by /metrics and top). */
+  requestStats(): RequestStats[] {
+    return [...this.counters].map(([id, counter]) => counter.snapshot(id));
+  }
+
+  private count(id: WorkerId, status: number, ms: number): void {
+    let counter = this.counters.get(id);
+    if (counter === undefined) this.counters.set(id, (counter = new RequestCounter()));
+    counter.record(status, ms);
+  }
+
   // -------------------------------------------------------------- per request
 
   private handle(request: http.IncomingMessage, response: http.ServerResponse): void {
     const exchange = new Exchange(request, response, this.registry);
+    const startedAt = performance.now();
     response.on('close', () => {
       // The client went away before its response was complete: stop the backend side.
       if (!response.writableFinished) this.abandon(exchange);
+      else if (exchange.backend !== undefined) this.count(exchange.backend.id, response.statusCode, performance.now() - startedAt);
     });
     this.dispatch(exchange);
   }

@@ -17,7 +17,8 @@ import { createFileWatcher } from '../watch/file-watcher.js';
 import { runClosers } from './closers.js';
 import { assertPortFree, portError } from './port-check.js';
 import { SupervisorService } from './service.js';
-import { Supervisor } from './supervisor.js';
+import { Supervisor, type OutputListener } from './supervisor.js';
+import type { RequestStatsLike } from '../control/request-metrics.js';
 import type { AppStatus } from '../core/system-api.js';
 import type { AppConfig } from '../core/system-types.js';
 import type { Config, Front, FrontEvents, Launcher, WorkerId } from '../core/types.js';
@@ -37,6 +38,8 @@ export interface AppShared {
   readonly onStopped: (app: App) => void;
   /** The first generation never became ready: the system stops (exit 1). */
   readonly onBootFailure: (app: App, reason: string) => void;
+  /** Every line of the workers' output (log files, `ctl logs`). */
+  readonly onOutput?: (app: App, ...line: Parameters<OutputListener>) => void;
 }
 
 export type { AppStatus } from '../core/system-api.js';
@@ -93,6 +96,8 @@ export class App {
     this.supervisor = new Supervisor({
       config, logger: this.logger, launcher: this.launcherFor(config), front, health: this.health, nextId: shared.nextId,
     });
+    const { onOutput } = shared;
+    if (onOutput !== undefined) this.supervisor.onOutput((...line) => onOutput(this, ...line));
     this.service = new SupervisorService(this.supervisor, {
       onStopping: () => void this.closeFront(),
       onStopped: async () => {
@@ -213,6 +218,12 @@ export class App {
       return ready.size >= this.supervisor.desired;
     };
     return this.supervisor.waitFor(() => allReady() || this.supervisor.stopping).then(() => !this.supervisor.stopping);
+  }
+
+  /** Its own L7 front's request counters (empty for other fronts, or none). */
+  requestStats(): RequestStatsLike[] {
+    const front = this.front as Partial<{ requestStats(): RequestStatsLike[] }> | undefined;
+    return front?.requestStats?.() ?? [];
   }
 
   /** The pids the usage sampler should measure. */

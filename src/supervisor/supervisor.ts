@@ -28,6 +28,9 @@ export interface SupervisorDeps {
   readonly nextId?: () => WorkerId;
 }
 
+/** A line of a worker's output, with the worker it came from (log files, `ctl logs`). */
+export type OutputListener = (worker: WorkerRecord, stream: 'stdout' | 'stderr', line: string, continued: boolean) => void;
+
 type Waiter = { check: () => boolean; resolve: () => void };
 
 /** Spawn mode with --proxy tcp: how long old connections may run before the server gets SIGTERM. */
@@ -45,6 +48,7 @@ export class Supervisor {
   private readonly queue: Array<() => void> = [];
   private readonly waiters = new Set<Waiter>();
   private readonly listeners: Array<(event: SupervisorEvent) => void> = [];
+  private outputListener: OutputListener | undefined;
   private running = false;
   private readonly nextId: () => WorkerId;
   private drainTimeoutMs: number;
@@ -137,7 +141,10 @@ export class Supervisor {
 
   /** The target worker count (scale); the reconciler starts or retires workers to reach it. */
   setDesired(count: number): Promise<number> {
-    return this.command(() => (this.desiredCount = count));
+    return this.command(() => {
+      if (count !== this.desiredCount) this.emit({ type: 'scale', from: this.desiredCount, to: count });
+      return (this.desiredCount = count);
+    });
   }
 
   /** A reload begins: the generation its new workers start in. */
@@ -173,7 +180,13 @@ export class Supervisor {
     this.listeners.push(listener);
   }
 
-  private emit(event: SupervisorEvent): void {
+  /** The one consumer of worker output besides the master's own log. */
+  onOutput(listener: OutputListener): void {
+    this.outputListener = listener;
+  }
+
+  /** Publish a fact to the observers (the service and the reload publish theirs here too). */
+  emit(event: SupervisorEvent): void {
     for (const listener of this.listeners) listener(event);
   }
 
@@ -257,7 +270,7 @@ export class Supervisor {
     record.state = next.state;
     if (from !== next.state) {
       record.logger.debug({ from, to: next.state, event: event.type }, 'worker state');
-      this.emit({ type: 'worker-state', id, slot: record.slot, from, to: next.state });
+      this.emit({ type: 'worker-state', id, slot: record.slot, from, to: next.state, pid: record.pid, generation: record.generation });
     }
     if (event.type === 'exit') this.reportExit(record, from, event.code, event.signal);
     this.apply(record, next.effects);
@@ -325,6 +338,8 @@ export class Supervisor {
     record.startedAt = Date.now();
     record.stderrTail.clear();
     record.failure = undefined;
+    // Cluster workers report their connections when the count changes: none yet.
+    record.connections = this.config.mode === 'cluster' ? 0 : undefined;
     const spec = { id: record.id, slot: record.slot, generation: record.generation, port: record.port };
     // Callbacks from a previous process of this record (before a restart) are ignored.
     const launch = Symbol('launch');
@@ -342,10 +357,15 @@ export class Supervisor {
         },
         onReady: () => post({ type: 'ready' }),
         onDrained: () => post({ type: 'drained' }),
+        onConnections: (open) =>
+          this.post(() => {
+            if (record.launch === launch) record.connections = open;
+          }),
         onExit: (code, signal) => post({ type: 'exit', code, signal }),
-        onOutput: (stream, line) => {
+        onOutput: (stream, line, continued = false) => {
           if (stream === 'stderr') record.stderrTail.add(line);
-          record.logger.info({ stream }, line);
+          record.logger.info(continued ? { stream, continued } : { stream }, line);
+          this.outputListener?.(record, stream, line, continued);
         },
       });
     } catch (error) {
@@ -364,6 +384,7 @@ export class Supervisor {
   private reportExit(record: WorkerRecord, from: string, code: number | null, signal: string | null): void {
     const expected = from === 'draining' || from === 'stopping';
     const description = record.describeExit(code, signal);
+    this.emit({ type: 'worker-exit', id: record.id, slot: record.slot, pid: record.pid, code, signal, expected, reason: description });
     if (expected) {
       record.logger.info({ code, signal }, 'worker stopped');
       return;
@@ -392,6 +413,7 @@ export class Supervisor {
     const record = this.workers.get(id);
     if (!record || record.state !== 'ready' || record.healthy === healthy) return;
     record.healthy = healthy;
+    this.emit({ type: 'health', id, slot: record.slot, healthy, ...(healthy ? {} : { reason }) });
     if (healthy) {
       record.logger.info({ port: record.port }, 'worker healthy again: back in rotation');
       this.front?.add(this.backend(record));
@@ -399,10 +421,6 @@ export class Supervisor {
       record.logger.warn({ port: record.port, reason }, 'worker unhealthy: out of rotation');
       this.front?.remove(id);
     }
-  }
-
-  emitReload(ok: boolean): void {
-    this.emit({ type: 'reload', ok });
   }
 
   healthFailed(id: WorkerId): void {
@@ -417,7 +435,7 @@ export class Supervisor {
     const workers = this.records
       .filter((w) => w.state !== 'exited')
       .sort((a, b) => a.slot - b.slot || a.id - b.id)
-      .map((w) => w.status(this.front?.connections(w.id), this.front?.totalConnections(w.id)));
+      .map((w) => w.status(this.front?.connections(w.id) ?? w.connections, this.front?.totalConnections(w.id)));
     return {
       pid: process.pid,
       mode: this.config.mode,
