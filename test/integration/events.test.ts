@@ -2,39 +2,16 @@
 // appear in its output as they happen, each as one readable line.
 
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { BIN, controlCall, FIXTURES, httpGet, killAll, startSupervise } from '../helpers/supervise.js';
+import { ctlChild, killCtlChildren } from '../helpers/ctl-child.js';
+import { controlCall, FIXTURES, httpGet, killAll, startSupervise } from '../helpers/supervise.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const TIMEOUT = { timeout: 60_000 };
 
-interface Reader {
-  readonly child: ChildProcess;
-  readonly out: string[];
-  readonly err: string[];
-}
-
-function follow(args: string[]): Reader {
-  const child = spawn(process.execPath, [BIN, 'ctl', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const reader: Reader = { child, out: [], err: [] };
-  for (const [stream, lines] of [[child.stdout, reader.out], [child.stderr, reader.err]] as const) {
-    let pending = '';
-    stream.setEncoding('utf8');
-    stream.on('data', (chunk: string) => {
-      pending += chunk;
-      const parts = pending.split('\n');
-      pending = parts.pop() ?? '';
-      lines.push(...parts);
-    });
-  }
-  return reader;
-}
-
-const readers: ChildProcess[] = [];
 after(async () => {
-  for (const child of readers) child.kill('SIGKILL');
+  killCtlChildren();
   await killAll();
 });
 
@@ -42,8 +19,7 @@ describe('ctl events', () => {
   it('shows a crash with its reason, a reload and a scale as they happen', TIMEOUT, async () => {
     const app = join(FIXTURES, 'crash-on-request.cjs');
     const sup = await startSupervise(['-w', '2', app], { readyWorkers: 2 });
-    const events = follow(['--control', sup.control, 'events']);
-    readers.push(events.child);
+    const events = ctlChild(['--control', sup.control, 'events']);
     await waitFor(() => events.err.some((line) => /watching supervisor pid \d+/.test(line)), { message: 'the stream to start' });
     const seen = (pattern: RegExp, message: string) =>
       waitFor(() => events.out.find((line) => pattern.test(line)), { timeoutMs: 20_000, message: `${message}; got:\n${events.out.join('\n')}` });
@@ -74,8 +50,7 @@ describe('ctl events', () => {
 
   it('--json prints one JSON object per line, tagged with time and app', TIMEOUT, async () => {
     const sup = await startSupervise(['-w', '1', join(FIXTURES, 'http-app.cjs')], { readyWorkers: 1 });
-    const events = follow(['--control', sup.control, 'events', '--json']);
-    readers.push(events.child);
+    const events = ctlChild(['--control', sup.control, 'events', '--json']);
     await waitFor(() => events.out.some((line) => line.includes('"type":"hello"')), { message: 'hello' });
     await controlCall(sup.control, 'POST', '/scale', { workers: 2 });
     const line = await waitFor(() => events.out.find((l) => l.includes('"type":"scale"')), { message: 'scale event' });

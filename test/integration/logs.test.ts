@@ -2,34 +2,18 @@
 // `ctl logs` from the master's ring buffer, with every line counted.
 
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { BIN, FIXTURES, killAll, startSupervise, tempDir } from '../helpers/supervise.js';
+import { ctlChild, killCtlChildren } from '../helpers/ctl-child.js';
+import { FIXTURES, killAll, startSupervise, tempDir } from '../helpers/supervise.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const TIMEOUT = { timeout: 90_000 };
-const children: ChildProcess[] = [];
 after(async () => {
-  for (const child of children) child.kill('SIGKILL');
+  killCtlChildren();
   await killAll();
 });
-
-function ctl(args: string[]): { child: ChildProcess; lines: string[]; done: Promise<number | null> } {
-  const child = spawn(process.execPath, [BIN, 'ctl', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-  children.push(child);
-  const lines: string[] = [];
-  let pending = '';
-  child.stdout?.setEncoding('utf8');
-  child.stdout?.on('data', (chunk: string) => {
-    pending += chunk;
-    const parts = pending.split('\n');
-    pending = parts.pop() ?? '';
-    lines.push(...parts);
-  });
-  return { child, lines, done: new Promise((res) => child.once('close', (code) => res(code))) };
-}
 
 interface Record {
   app: string;
@@ -55,18 +39,18 @@ describe('log files and ctl logs', () => {
     );
     // Every line through the master, as `ctl logs -f` sees it.
     // It first prints the ring's latest lines: each worker's "waiting" line says it is connected.
-    const follower = ctl(['--control', sup.control, 'logs', '-f', '-n', String(WORKERS), '--json']);
-    await waitFor(() => follower.lines.filter((l) => l.includes('"msg":"waiting ')).length === WORKERS, { message: 'the follower to connect' });
+    const follower = ctlChild(['--control', sup.control, 'logs', '-f', '-n', String(WORKERS), '--json']);
+    await waitFor(() => follower.out.filter((l) => l.includes('"msg":"waiting ')).length === WORKERS, { message: 'the follower to connect' });
     writeFileSync(go, '');
     const isLine = (r: Record) => r.msg.startsWith('line ');
-    await waitFor(() => follower.lines.filter((l) => l.includes('"msg":"done ')).length === WORKERS, {
+    await waitFor(() => follower.out.filter((l) => l.includes('"msg":"done ')).length === WORKERS, {
       timeoutMs: 60_000,
       message: 'every worker to finish',
     });
 
-    const dropped = follower.lines.filter((l) => l.includes('"type":"dropped"'));
+    const dropped = follower.out.filter((l) => l.includes('"type":"dropped"'));
     assert.deepEqual(dropped, [], 'the follower kept up');
-    const followed = follower.lines.map((l) => JSON.parse(l) as Record).filter(isLine);
+    const followed = follower.out.map((l) => JSON.parse(l) as Record).filter(isLine);
     assert.equal(followed.length, WORKERS * LINES, 'ctl logs -f saw every line once');
     assert.equal(new Set(followed.map((r) => r.msg)).size, WORKERS * LINES, 'no duplicate');
     for (const record of followed) {
@@ -101,10 +85,10 @@ describe('log files and ctl logs', () => {
     assert.ok(sizes.reduce((a, b) => a + b, 0) / sizes.length > 128 * 1024, `rotated files near 256K: ${sizes.join(', ')}`);
 
     // ctl logs -n: the latest lines from the ring, as the workers printed them.
-    const tail = ctl(['--control', sup.control, 'logs', '-n', '5']);
+    const tail = ctlChild(['--control', sup.control, 'logs', '-n', '5']);
     assert.equal(await tail.done, 0);
-    assert.equal(tail.lines.length, 5);
-    assert.match(tail.lines.at(-1) ?? '', /^\[print-lines w\d \d+\] done \d$/);
+    assert.equal(tail.out.length, 5);
+    assert.match(tail.out.at(-1) ?? '', /^\[print-lines w\d \d+\] done \d$/);
   });
 
   it('a 10 MB line arrives whole, in the log file and through ctl logs', TIMEOUT, async () => {
@@ -118,9 +102,9 @@ describe('log files and ctl logs', () => {
     const logFile = join(dir, 'big.log');
     const sup = await startSupervise(['-w', '1', '--log-file', logFile, script], { readyWorkers: 1 });
     await sup.waitForLog((l) => l.msg === 'after', 20_000);
-    const tail = ctl(['--control', sup.control, 'logs', '-n', '2', '--json']);
+    const tail = ctlChild(['--control', sup.control, 'logs', '-n', '2', '--json']);
     assert.equal(await tail.done, 0);
-    const [big, next] = tail.lines.map((l) => JSON.parse(l) as Record);
+    const [big, next] = tail.out.map((l) => JSON.parse(l) as Record);
     assert.equal(big?.msg.length, 10 * 1024 * 1024 + 2);
     assert.ok(big?.msg.startsWith('<y') && big.msg.endsWith('y>'));
     assert.equal(next?.msg, 'after');
