@@ -85,6 +85,7 @@ export function assembleConfig(values: RawSettings, target: Target, cwd: string,
     cwd,
     logFile: buildLogFile(values, cwd, where),
   };
+  checkPortsApart(config, where);
   return config;
 }
 
@@ -104,6 +105,18 @@ function buildLogFile(values: RawSettings, cwd: string, where: (key: string) => 
   });
 }
 
+/** The front's port must not be one the workers use (their N ports, and the spare one a reload of one worker takes). */
+function checkPortsApart(config: Config, where: (key: string) => string): void {
+  if (config.mode !== 'spawn' || config.proxy === 'none' || config.port === 0) return;
+  const last = config.basePort + config.workers;
+  if (config.port < config.basePort || config.port > last) return;
+  throw new UsageError(
+    `${where('port')} ${config.port} overlaps the workers' ports ${config.basePort}…${last} ` +
+      `(${where('basePort')} ${config.basePort}, ${config.workers} worker${config.workers === 1 ? '' : 's'} and one spare for reloads): ` +
+      'choose a port outside that range',
+  );
+}
+
 function buildWatch(values: RawSettings, cwd: string): Config['watch'] {
   const raw = values['watch'] as boolean | string[] | undefined;
   if (raw === undefined || raw === false) return undefined;
@@ -111,7 +124,7 @@ function buildWatch(values: RawSettings, cwd: string): Config['watch'] {
   const paths = raw === true ? ['.'] : raw;
   return Object.freeze({
     paths: paths.map((path) => resolve(cwd, path)),
-    // The watcher adds its defaults (node_modules, .git, dotfiles, __pycache__, *.pyc).
+    // The watcher adds its defaults (node_modules, .git, dotfiles, __pycache__, *.pyc, *.log).
     ignore: (values['watchIgnore'] as string[] | undefined) ?? [],
     debounceMs: values['watchDebounce'] as number,
   });

@@ -130,7 +130,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   },
   {
     key: 'watchIgnore', flag: '--watch-ignore <glob...>', kind: 'list',
-    defaultText: '`node_modules`, `.git`, dotfiles, `__pycache__`, `*.pyc`', meaning: 'never trigger a reload (added to the defaults)',
+    defaultText: '`node_modules`, `.git`, dotfiles, `__pycache__`, `*.pyc`, `*.log`',
+    meaning: "never trigger a reload (added to the defaults; nor do the control socket and the supervisor's own redirected output)",
     mode: 'both', scope: 'app',
   },
   {

@@ -44,7 +44,6 @@ export async function runCtl(argv: readonly string[], stdout: Output, stderr: Ou
   const program = buildProgram(stdout, stderr, (verb) => async (...args) => {
     const socketPath = resolve(String(program.opts()['control'] ?? DEFAULT_CONTROL_PATH));
     exitCode = await runVerb(() => verb(new Session(socketPath, stdout, stderr), ...args), stderr);
-    await flushed(stdout);
   });
   try {
     await program.parseAsync([...argv], { from: 'user' });
@@ -54,16 +53,6 @@ export async function runCtl(argv: readonly string[], stdout: Output, stderr: Ou
     return error.code === 'commander.helpDisplayed' || error.code === 'commander.version' ? EXIT_OK : EXIT_USAGE;
   }
   return exitCode;
-}
-
-/**
- * Resolves once what was written to a real stream is out: a pipe takes 64 KB at
- * once and queues the rest, which process.exit() would throw away (a 10 MB log line).
- */
-function flushed(output: Output): Promise<void> {
-  const stream = output as Partial<NodeJS.WritableStream> & { writableLength?: number };
-  if (typeof stream.writableLength !== 'number' || stream.writableLength === 0 || stream.write === undefined) return Promise.resolve();
-  return new Promise((done) => stream.write?.('', () => done()));
 }
 
 type Verb = (session: Session, ...args: unknown[]) => Promise<number>;

@@ -86,6 +86,8 @@ const WORKER_COLUMNS: readonly Column[] = [
 export function formatStatus(status: SupervisorStatus): string {
   const summary =
     `pid ${status.pid}  mode ${status.mode}  port ${status.port}  ` +
+    // `front` may be missing when an older supervisor answers.
+    (status.front === undefined || status.front.kind === 'none' ? '' : `front ${status.front.kind} (${status.front.dataPath})  `) +
     `desired ${status.desired}  ${describeGeneration(status)}`;
   const workers = [...status.workers].sort((a, b) => a.slot - b.slot || a.generation - b.generation || a.id - b.id);
   const table = formatTable(WORKER_COLUMNS, workers.map(workerRow));

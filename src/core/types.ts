@@ -126,6 +126,15 @@ export interface WorkerStatus {
   readonly totalConnections: number | undefined;
 }
 
+/** How a front moves the bytes: in C (src/native), or in JavaScript; `none` without a front. */
+export type DataPath = 'native' | 'javascript' | 'none';
+
+/** The public listener in status: which front (none in cluster mode and with --proxy none) and its data path. */
+export interface FrontStatus {
+  readonly kind: ProxyKind;
+  readonly dataPath: DataPath;
+}
+
 export interface SupervisorStatus {
   readonly pid: number;
   readonly mode: Mode;
@@ -133,6 +142,7 @@ export interface SupervisorStatus {
   readonly desired: number;
   readonly generation: number;
   readonly reloading: boolean;
+  readonly front: FrontStatus;
   readonly workers: readonly WorkerStatus[];
 }
 
@@ -260,6 +270,8 @@ export interface FrontEvents {
 }
 
 export interface Front {
+  /** Where the bytes move: native (src/native) or javascript. */
+  readonly dataPath: DataPath;
   listen(): Promise<void>;
   /** Put a backend into rotation (idempotent). */
   add(backend: Backend): void;

@@ -1,9 +1,8 @@
 // Loads the notify functions of the project's native addon (src/native/notify.c,
-// built with the tunnel into one module). The only place the notify code
+// built with the tunnel into one module, loaded by src/native/load.ts). The only place the notify code
 // touches the addon; src/notify/socket.ts wraps it.
 
-import { createRequire } from 'node:module';
-import { nativeTunnelPath } from '../proxy/native-tunnel.js';
+import { loadNative } from '../native/load.js';
 
 /** An open receiving socket, opaque to JavaScript. */
 export type NativeReceiver = object;
@@ -26,12 +25,6 @@ export function loadNotifyBinding(): NotifyBinding | undefined {
 }
 
 function load(): NotifyBinding | undefined {
-  const path = nativeTunnelPath();
-  if (path === undefined) return undefined;
-  try {
-    const loaded = createRequire(import.meta.url)(path) as Partial<NotifyBinding>;
-    return typeof loaded.notifySend === 'function' && typeof loaded.notifyListen === 'function' ? (loaded as NotifyBinding) : undefined;
-  } catch {
-    return undefined; // built for another node ABI, or not loadable here
-  }
+  const loaded = loadNative()?.exports as Partial<NotifyBinding> | undefined;
+  return typeof loaded?.notifySend === 'function' && typeof loaded.notifyListen === 'function' ? (loaded as NotifyBinding) : undefined;
 }

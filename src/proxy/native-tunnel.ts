@@ -1,15 +1,12 @@
-// The native data plane of the tcp front (src/native/tunnel.c, Linux, built
-// by `npm install` through node-gyp into build/Release): it listens, accepts,
-// connects to the backend JavaScript names and moves the bytes, with no
-// JavaScript per chunk. This module loads it (the one place the addon is
-// loaded) and routes its batched events to the front that owns each listener
-// and tunnel. Where it did not build (no compiler, another platform), where it
+// The native data plane of the tcp front (src/native/tunnel.c, Linux; the
+// addon is found and loaded by src/native/load.ts, the one place that loads
+// it): it listens, accepts, connects to the backend JavaScript names and moves
+// the bytes, with no JavaScript per chunk. This module routes its batched
+// events to the front that owns each listener and tunnel. Where it did not build (no compiler, another platform), where it
 // cannot load, or with SUPERVISE_TCP_NATIVE=0, the tcp front runs on net.Socket.
 
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 import { getSystemErrorName } from 'node:util';
+import { loadNative, nativeAddonPath } from '../native/load.js';
 
 /** Bits of the `sides` masks: which side of a tunnel closed (src/native/tunnel.h's EV_ bits). */
 export const CLIENT_SIDE = 1;
@@ -75,14 +72,11 @@ const FUNCTIONS = ['init', 'listen', 'listenerPort', 'closeListener', 'connect',
 /** Events per flush; the C side flushes early when it is full. */
 const BATCH_EVENTS = 1024;
 
-/** build/Release/, from dist/src/proxy/ (compiled) or src/proxy/ (sources). */
-const CANDIDATES = ['../../../build/Release/supervise_tunnel.node', '../../build/Release/supervise_tunnel.node'];
-
 let tunnels: NativeTunnels | undefined | null = null;
 
-/** Where the compiled module is, if it was built. */
+/** Where the compiled module is, if there is one for this machine (build/Release, or the package's prebuild). */
 export function nativeTunnelPath(): string | undefined {
-  return CANDIDATES.map((relative) => fileURLToPath(new URL(relative, import.meta.url))).find((path) => existsSync(path));
+  return nativeAddonPath();
 }
 
 /** The native tunnels, or undefined when they are not built, not loadable, or turned off (SUPERVISE_TCP_NATIVE=0). */
@@ -100,14 +94,8 @@ export function loadNativeTunnels(env: NodeJS.ProcessEnv = process.env): NativeT
 }
 
 function loadBinding(): Binding | undefined {
-  const path = nativeTunnelPath();
-  if (path === undefined) return undefined;
-  try {
-    const loaded = createRequire(import.meta.url)(path) as Partial<Binding>;
-    return FUNCTIONS.every((name) => typeof loaded[name] === 'function') ? (loaded as Binding) : undefined;
-  } catch {
-    return undefined; // built for another node ABI, or not loadable here
-  }
+  const loaded = loadNative()?.exports as Partial<Binding> | undefined;
+  return loaded !== undefined && FUNCTIONS.every((name) => typeof loaded[name] === 'function') ? (loaded as Binding) : undefined;
 }
 
 /** A node-style error for a negative errno from the native module. */

@@ -12,11 +12,13 @@ import { createSpawnLauncher } from '../launchers/spawn.js';
 import type { Logger } from '../log.js';
 import { createFront, type BoundFront } from '../proxy/index.js';
 import type { RoutedRegistry } from '../proxy/routed-registry.js';
-import { isRouted, ownsListener } from '../system-config.js';
-import { createFileWatcher } from '../watch/file-watcher.js';
+import { isRouted } from '../system-config.js';
+import { nativeLoadError } from '../native/load.js';
+import { createFileWatcher, describeWatch, ownOutputFiles } from '../watch/file-watcher.js';
 import { runClosers } from './closers.js';
 import { assertPortFree, portError } from './port-check.js';
 import { SupervisorService } from './service.js';
+import { configWarnings, readyLine, startLine } from './start-messages.js';
 import { Supervisor, type OutputListener } from './supervisor.js';
 import type { RequestStatsLike } from '../control/request-metrics.js';
 import type { AppStatus } from '../core/system-api.js';
@@ -152,17 +154,21 @@ export class App {
       await this.closeAll();
       throw error;
     }
+    const port = this.supervisor.publicPort;
+    const dataPath = this.front?.dataPath;
     this.logger.info(
-      { mode: config.mode, workers: config.workers, port: this.supervisor.publicPort, control: config.control },
-      config.mode === 'cluster'
-        ? `supervise: ${config.workers} cluster workers of ${config.script} on port ${this.supervisor.publicPort}`
-        : `supervise: ${config.workers} × ${config.args.join(' ')} on ports ${config.basePort}…, ${
-            isRouted(config) ? `routed from the shared front (${config.routes.map((r) => r.path).join(', ')})` : ownsListener(config) ? `front ${config.proxy} on ${config.host}:${this.supervisor.publicPort}` : 'no front'
-          }`,
+      { mode: config.mode, workers: config.workers, port, control: config.control, ...(this.front ? { front: { kind: config.proxy, dataPath } } : {}) },
+      startLine(config, port, dataPath),
     );
+    if (this.front && dataPath !== 'native' && config.proxy === 'tcp') {
+      const why = process.env['SUPERVISE_TCP_NATIVE'] === '0' ? 'SUPERVISE_TCP_NATIVE=0' : nativeLoadError() ?? 'the native tunnel is not available here';
+      this.logger.info(`the tcp front moves the bytes in JavaScript: ${why}`);
+    }
+    for (const warning of configWarnings(config)) this.logger.warn(warning);
     if (config.mode === 'spawn' && !config.args.some((arg) => arg.includes('{port}'))) {
       this.logger.warn('the command has no {port}: each worker must listen on $PORT, or they will fight over one port');
     }
+    void this.whenReady().then((ready) => ready && this.logger.info(readyLine(config, port, this.supervisor.desired)));
     this.supervisor.post(() => undefined); // the first reconcile starts the workers
     // A first generation that never comes up is a boot failure, not a service to
     // keep half-running. Crash loops are retried with backoff until then.
@@ -201,6 +207,8 @@ export class App {
       ignore: watch.ignore,
       debounceMs: watch.debounceMs,
       cwd: this.current.cwd,
+      // What the supervisor writes itself must not reload it: its control socket, and its output when redirected to a file.
+      ignoreFiles: [this.current.control, ...ownOutputFiles()],
       logger: this.logger,
       onChange: (files) => {
         this.logger.info({ files }, `file change: ${files.slice(0, 3).join(', ')}${files.length > 3 ? ` and ${files.length - 3} more` : ''}: reloading`);
@@ -209,6 +217,7 @@ export class App {
     });
     this.closers.push(() => watcher.close());
     await watcher.ready();
+    this.logger.info(`watching ${describeWatch({ ...watch, cwd: this.current.cwd })}: a change reloads the workers`);
   }
 
   /** Resolves true once every desired worker is ready (depends-on, apply), false if the app stops first. */
@@ -271,6 +280,7 @@ export class App {
 /** An app's view of the shared routing front: its backends are tagged with the app. */
 function routedShare(app: string, routing: RoutedRegistry): Front {
   return {
+    dataPath: 'javascript', // the routing front is an L7 (http) front
     listen: async () => undefined,
     add: (backend) => routing.add({ ...backend, app }),
     remove: (id) => routing.remove(id),

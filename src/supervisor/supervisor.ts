@@ -10,6 +10,7 @@ import { reconcile } from '../core/reconcile.js';
 import { holdsSlot, initialTransition, transition, type TransitionContext } from '../core/worker-state.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
+import { readinessHint } from './start-messages.js';
 import { WorkerRecord, type SlotHistory } from './worker-record.js';
 import type {
   Backend, Config, Front, Launcher, SupervisorEvent, SupervisorStatus, WorkerEffect, WorkerEvent, WorkerId,
@@ -318,7 +319,7 @@ export class Supervisor {
           this.recordFailure(record);
           break;
         case 'report-failed-start':
-          record.failure = `worker ${record.slot} (pid ${record.pid ?? '?'}) was ${effect.reason}`;
+          record.failure = `worker ${record.slot} (pid ${record.pid ?? '?'}) was ${effect.reason} ${readinessHint(this.config, record.port)}`;
           record.logger.error(record.failure);
           this.recordFailure(record);
           break;
@@ -442,6 +443,7 @@ export class Supervisor {
       port: this.publicPort,
       desired: this.desired,
       generation: this.generation,
+      front: this.front === undefined ? { kind: 'none', dataPath: 'none' } : { kind: this.config.proxy, dataPath: this.front.dataPath },
       workers,
     };
   }

@@ -5,12 +5,16 @@
 // predicate. Node's `path.matchesGlob` is not used: on Node 20 it prints an
 // ExperimentalWarning into the supervisor's output and is missing before 20.17.
 
-import { existsSync } from 'node:fs';
+import { existsSync, readlinkSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 
-/** Always ignored, whatever `--watch-ignore` adds: dependencies, VCS data, dotfiles, Python bytecode. */
-export const DEFAULT_WATCH_IGNORE: readonly string[] = ['node_modules', '.git', '.*', '__pycache__', '*.pyc'];
+/**
+ * Always ignored, whatever `--watch-ignore` adds: dependencies, VCS data,
+ * dotfiles, Python bytecode, and logs (a log written in the watched folder
+ * would otherwise reload the workers that write it, for ever).
+ */
+export const DEFAULT_WATCH_IGNORE: readonly string[] = ['node_modules', '.git', '.*', '__pycache__', '*.pyc', '*.log'];
 
 /** pino-compatible: a pino logger can be passed as is. */
 export interface WatchLogger {
@@ -25,6 +29,8 @@ export interface FileWatcherOptions {
   /** Changes closer together than this make one `onChange` call. */
   readonly debounceMs: number;
   readonly cwd: string;
+  /** Files that never trigger a reload, by absolute path: the ones the supervisor itself writes. */
+  readonly ignoreFiles?: readonly string[];
   /** The changed files, relative to `cwd`, sorted. */
   onChange(files: string[]): void;
   readonly logger?: WatchLogger;
@@ -43,7 +49,9 @@ export function createFileWatcher(options: FileWatcherOptions): FileWatcher {
   const existing = roots.filter((root) => existsSync(root));
   const missing = roots.filter((root) => !existing.includes(root));
   for (const root of missing) logger?.warn({ path: root }, 'watched path does not exist yet; watching for it to appear');
-  const isIgnored = createIgnoreMatcher({ cwd, roots, patterns: [...DEFAULT_WATCH_IGNORE, ...options.ignore] });
+  const matchesGlob = createIgnoreMatcher({ cwd, roots, patterns: [...DEFAULT_WATCH_IGNORE, ...options.ignore] });
+  const ownFiles = new Set((options.ignoreFiles ?? []).map((file) => path.resolve(cwd, file)));
+  const isIgnored = (file: string): boolean => ownFiles.has(file) || matchesGlob(file);
   const debouncer = createDebouncer(debounceMs, options.onChange);
 
   // chokidar 5 counts a missing path twice towards 'ready', so 'ready' can fire
@@ -75,6 +83,30 @@ export function createFileWatcher(options: FileWatcherOptions): FileWatcher {
       markReady(); // nobody waits for a scan that will never finish
     },
   };
+}
+
+/**
+ * The regular files this process's stdout and stderr write to (`supervise
+ * --watch app.js > out.txt` in the watched folder): every log line would
+ * otherwise be a change. Linux (/proc); elsewhere none are found.
+ */
+export function ownOutputFiles(): string[] {
+  const files: string[] = [];
+  for (const fd of [1, 2]) {
+    try {
+      const target = readlinkSync(`/proc/self/fd/${fd}`);
+      if (path.isAbsolute(target) && statSync(target).isFile() && !files.includes(target)) files.push(target);
+    } catch {
+      // no /proc, a closed descriptor, or a deleted file
+    }
+  }
+  return files;
+}
+
+/** "., src (ignoring node_modules, .git, …)": what `--watch` watches, for the log. */
+export function describeWatch(options: Pick<FileWatcherOptions, 'paths' | 'ignore' | 'cwd'>): string {
+  const paths = options.paths.map((p) => path.relative(options.cwd, path.resolve(options.cwd, p)) || '.');
+  return `${paths.join(', ')} (ignoring ${[...DEFAULT_WATCH_IGNORE, ...options.ignore].join(', ')} and the supervisor's own files)`;
 }
 
 // ---------------------------------------------------------------- debounce

@@ -87,6 +87,7 @@ export function createFakeSupervisor(options: FakeSupervisorOptions = {}): FakeS
         desired: workers.length,
         generation,
         reloading: reloading !== undefined,
+        front: { kind: 'none', dataPath: 'none' },
         workers,
       };
     },

@@ -40,6 +40,7 @@ export interface StatusBody {
   pid: number;
   desired: number;
   generation: number;
+  front: { kind: string; dataPath: string };
   workers: Array<{ slot: number; pid?: number; port: number; state: string; generation: number; restarts: number; connections?: number }>;
 }
 
@@ -92,6 +93,8 @@ export interface StartOptions {
   readyWorkers?: number;
   /** Use this port instead of a free one (no --port is added when null). */
   port?: number | null;
+  /** Another `supervise` executable than the checkout's bin/supervise.js (an installed package's). */
+  bin?: string;
 }
 
 /** Runs `supervise --log-format json --port <free> --control <tmp> ...args`. */
@@ -102,7 +105,7 @@ export async function startSupervise(args: string[], options: StartOptions = {})
   const dash = args.indexOf('--');
   const own = dash === -1 ? args : args.slice(0, dash);
   const rest = dash === -1 ? [] : args.slice(dash);
-  const fullArgs = [BIN, '--log-format', 'json', '--control', control, ...(port === null ? [] : ['--port', String(port)]), ...own, ...rest];
+  const fullArgs = [options.bin ?? BIN, '--log-format', 'json', '--control', control, ...(port === null ? [] : ['--port', String(port)]), ...own, ...rest];
   const child = spawn(process.execPath, fullArgs, {
     cwd: options.cwd ?? dir,
     env: { ...process.env, ...options.env },

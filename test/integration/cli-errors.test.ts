@@ -32,6 +32,7 @@ describe('usage errors exit 2 with a one-line message', () => {
     ['a command without --', ['uvicorn', 'main:app'], /put its command after --/],
     ['nothing to run', [], /missing script or command/],
     ['a bad duration', ['--ready-timeout', 'later', 'http-app.cjs'], /--ready-timeout must be a duration/],
+    ['--port among the workers\' ports', ['-w', '2', '--base-port', '8000', '--port', '8001', '--', 'true'], /--port 8001 overlaps the workers' ports 8000…8002 \(--base-port 8000/],
     ['up without a supervise.yaml', ['up'], /supervise up needs a supervise\.yaml \(or \.yml, \.json\) in /],
     ['a bad --name', ['--name', 'My App', 'http-app.cjs'], /--name must match \[a-z0-9\]\[a-z0-9_-\]\* \(got "My App"\)/],
   ];

@@ -117,6 +117,7 @@ describe('cluster mode', () => {
     const sup = await startSupervise(['-w', '1', '--ready-timeout', '500ms', '--kill-timeout', '500ms', join(FIXTURES, 'never-ready.cjs')]);
     const failed = await sup.waitForLog((l) => typeof l.msg === 'string' && l.msg.includes('not ready within 500ms'), 5000);
     assert.equal(failed.worker, 0);
+    assert.match(failed.msg, /\(waited for the worker to listen on port \d+: does it call listen\(process\.env\.PORT\)\?/, 'says what it waited for');
     await waitFor(() => sup.logs.filter((l) => l.msg === 'worker started').length >= 2, { timeoutMs: 5000, message: 'a second start' });
   });
 });

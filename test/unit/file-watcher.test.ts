@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, test } from 'node:test';
-import { createFileWatcher, createIgnoreMatcher, globToRegExp, type FileWatcherOptions } from '../../src/watch/file-watcher.js';
+import { createFileWatcher, createIgnoreMatcher, describeWatch, globToRegExp, type FileWatcherOptions } from '../../src/watch/file-watcher.js';
 import { delay, waitFor } from '../helpers/wait-for.js';
 
 const DEBOUNCE_MS = 100;
@@ -82,6 +82,27 @@ describe('file watcher', () => {
     await waitFor(() => calls.length >= 1, { message: 'the one real change' });
     await delay(DEBOUNCE_MS * 3);
     assert.deepEqual(calls, [['src/app.js']]);
+  });
+
+  test('logs and the files the supervisor writes trigger nothing, without any --watch-ignore', async () => {
+    const dir = tempProject();
+    const { calls } = await startWatcher(dir, { ignoreFiles: [path.join(dir, 'supervise.out'), path.join(dir, 'control.sock')] });
+    write(dir, 'app.log');
+    write(dir, 'logs/worker.log');
+    write(dir, 'supervise.out');
+    write(dir, 'control.sock');
+    await delay(DEBOUNCE_MS / 2);
+    write(dir, 'src/app.js');
+    await waitFor(() => calls.length >= 1, { message: 'the one real change' });
+    await delay(DEBOUNCE_MS * 3);
+    assert.deepEqual(calls, [['src/app.js']]);
+  });
+
+  test('describeWatch names the watched paths from cwd and what is ignored', () => {
+    assert.equal(
+      describeWatch({ paths: ['/project', '/project/src'], ignore: ['dist/**'], cwd: '/project' }),
+      "., src (ignoring node_modules, .git, .*, __pycache__, *.pyc, *.log, dist/** and the supervisor's own files)",
+    );
   });
 
   test('a deleted file is a change too', async () => {

@@ -71,6 +71,7 @@ describe('formatStatus', () => {
     desired: 3,
     generation: 2,
     reloading: false,
+    front: { kind: 'tcp', dataPath: 'native' },
     workers: [
       makeWorker(1, { pid: 501, port: 8001, cpu: 3.24, memory: 47_290_777, uptimeMs: 3_720_000, restarts: 2, connections: 7, generation: 2 }),
       makeWorker(0, { pid: 500, port: 8000, cpu: 0, memory: 1024, uptimeMs: 35_000, connections: undefined, generation: 2, healthy: false }),
@@ -80,7 +81,7 @@ describe('formatStatus', () => {
 
   it('prints a summary line and one row per worker, sorted by slot', () => {
     const lines = formatStatus(status).trimEnd().split('\n');
-    assert.equal(lines[0], 'pid 4242  mode spawn  port 8080  desired 3  generation 2');
+    assert.equal(lines[0], 'pid 4242  mode spawn  port 8080  front tcp (native)  desired 3  generation 2');
     assert.match(lines[1] ?? '', /^SLOT\s+PID\s+PORT\s+STATE\s+CPU\s+MEMORY\s+UPTIME\s+RESTARTS\s+CONNS\s+GEN$/);
     assert.deepEqual(lines[2]?.trim().split(/\s{2,}/), [
       '0', '500', '8000', 'ready (unhealthy)', '0.0%', '1.0 KiB', '35s', '0', '-', '2',
@@ -88,6 +89,11 @@ describe('formatStatus', () => {
     assert.deepEqual(lines[3]?.trim().split(/\s+/), ['1', '501', '8001', 'ready', '3.2%', '45.1', 'MiB', '1h02m', '2', '7', '2']);
     assert.deepEqual(lines[4]?.trim().split(/\s+/), ['2', '-', '8002', 'backoff', '-', '-', '-', '5', '-', '2']);
     assert.equal(lines.length, 5);
+  });
+
+  it('leaves the front out when there is none (cluster mode, --proxy none)', () => {
+    const text = formatStatus({ ...status, mode: 'cluster', front: { kind: 'none', dataPath: 'none' } });
+    assert.match(text, /^pid 4242  mode cluster  port 8080  desired 3  generation 2\n/);
   });
 
   it('says when a reload runs and when there are no workers', () => {

@@ -9,7 +9,7 @@ import { makeWorker } from '../helpers/fake-supervisor.js';
 
 function app(name: string, workers: number, extra: Partial<AppStatus> = {}): AppStatus {
   return {
-    name, pid: 1, mode: 'spawn', port: 8080, desired: workers, generation: 1, reloading: false,
+    name, pid: 1, mode: 'spawn', port: 8080, desired: workers, generation: 1, reloading: false, front: { kind: 'http', dataPath: 'javascript' },
     workers: Array.from({ length: workers }, (_, slot) => makeWorker(slot)),
     ...extra,
   };
