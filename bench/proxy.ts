@@ -1,6 +1,7 @@
 // "The front proxy is as fast as the proxies people already run": supervise's
-// tcp and http fronts against HAProxy `mode tcp` and nginx `stream`, all over
-// the same two hello backends, plus a direct-to-one-backend baseline.
+// tcp front against HAProxy `mode tcp` and nginx `stream` (L4), its http front
+// against nginx `http` with upstream keepalive and HAProxy `mode http` (L7),
+// all over the same two hello backends, plus a direct-to-one-backend baseline.
 //
 // Two loads, each with wrk -c50: keep-alive connections, and a new connection
 // per request ("Connection: close"). Targets are measured interleaved: every
@@ -13,9 +14,12 @@
 //
 // Acceptance targets (supervise tcp vs HAProxy mode tcp, medians of the
 // per-round ratios): ≥ 1.05× req/s keep-alive, ≥ 1.0× with a new connection
-// per request, p99 ≤ 1.3×.
+// per request, p99 ≤ 1.3×. L7 (supervise http vs nginx http): ≥ 0.8× on both
+// loads, p99 ≤ 1.3×.
 //
-//   node dist/bench/proxy.js [--rounds 5] [--duration 2] [--warmup 1] [--connections 50] [--pin 0|1] [--naive 0|1] [--l7 0|1]
+//   node dist/bench/proxy.js [--rounds 5] [--duration 2] [--warmup 1] [--connections 50] [--pin 0|1] [--naive 0|1] [--layer 0|4|7] [--l7 0|1]
+//
+// --layer 4 or 7 measures only that layer's contenders (and the direct baseline); 0: both.
 //
 // --l7 1 measures only the L7 question of the system file (SPEC §8): the http
 // front with and without routing (target: routing within 5 % of req/s).
@@ -40,12 +44,18 @@ export interface ProxyBenchSettings {
   readonly pin: number;
   /** 1: also measure the textbook net+pipe proxy, the "before" of the tcp front's optimisations. */
   readonly naive: number;
+  /** 4 or 7: only that layer's contenders; 0: both. */
+  readonly layer: number;
   /** 1: only the http front with and without routing (and the direct baseline). */
   readonly l7: number;
 }
 
-const DEFAULTS: ProxyBenchSettings = { rounds: 5, durationS: 2, warmupS: 1, connections: 50, pin: 0, naive: 0, l7: 0 };
+const DEFAULTS: ProxyBenchSettings = { rounds: 5, durationS: 2, warmupS: 1, connections: 50, pin: 0, naive: 0, layer: 0, l7: 0 };
 const L7_ONLY = new Set(['direct (one backend)', 'supervise http', 'supervise http (routed)']);
+
+/** What each contender's ratios are taken against: its layer's anchor. */
+const ANCHORS: Record<number, string> = { 4: 'haproxy tcp', 7: 'nginx http' };
+const L7_TARGETS = { keepAlive: 0.8, newConnection: 0.8, p99: 1.3 };
 
 const LOADS = [
   { name: 'keep-alive', connectionClose: false },
@@ -61,6 +71,8 @@ const TARGETS = {
 
 interface Entry {
   readonly name: string;
+  /** 4 or 7 (0: the direct baseline, measured with either). */
+  readonly layer: number;
   readonly target: ProxyTarget | undefined;
   readonly failure: string | undefined;
   readonly results: Map<LoadName, Array<WrkResult & { cpuUsPerRequest: number }>>;
@@ -74,21 +86,29 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
   const backends = [await startBackend(backendA), await startBackend(backendB)];
   const entries: Entry[] = [];
   try {
-    const contenders: Array<[string, string | undefined, () => Promise<ProxyTarget>]> = [
-      ['direct (one backend)', undefined, async () => ({ ...(backends[0] as ProxyTarget), pids: () => [] })],
-      ['supervise tcp', unavailable('supervise'), async () => startSuperviseFront('tcp', await freePorts(1), [backendA, backendB])],
-      ['supervise http', unavailable('supervise'), async () => startSuperviseFront('http', await freePorts(1), [backendA, backendB])],
-      ['supervise http (routed)', unavailable('supervise'), async () => startSuperviseFront('http-routed', await freePorts(1), [backendA, backendB])],
-      ['supervise tcp (net.Socket)', unavailable('supervise'), async () => startSuperviseFront('tcp', await freePorts(1), [backendA, backendB], 'net.Socket')],
-      ['haproxy tcp', unavailable('haproxy'), async () => startHaproxy(await freePorts(1), [backendA, backendB], dir)],
-      ['nginx stream', unavailable('nginx'), async () => startNginx(await freePorts(1), [backendA, backendB], dir)],
+    const pair = [backendA, backendB];
+    const contenders: Array<[string, number, string | undefined, () => Promise<ProxyTarget>]> = [
+      ['direct (one backend)', 0, undefined, async () => ({ ...(backends[0] as ProxyTarget), pids: () => [] })],
+      ['supervise tcp', 4, unavailable('supervise'), async () => startSuperviseFront('tcp', await freePorts(1), pair)],
+      ['supervise tcp (net.Socket)', 4, unavailable('supervise'), async () => startSuperviseFront('tcp', await freePorts(1), pair, 'net.Socket')],
+      ['haproxy tcp', 4, unavailable('haproxy'), async () => startHaproxy(await freePorts(1), pair, dir)],
+      ['nginx stream', 4, unavailable('nginx'), async () => startNginx(await freePorts(1), pair, dir)],
+      ['supervise http', 7, unavailable('supervise'), async () => startSuperviseFront('http', await freePorts(1), pair)],
+      ['supervise http (routed)', 7, unavailable('supervise'), async () => startSuperviseFront('http-routed', await freePorts(1), pair)],
+      ['supervise http (javascript)', 7, unavailable('supervise'), async () => startSuperviseFront('http', await freePorts(1), pair, 'javascript')],
+      ['nginx http', 7, unavailable('nginx'), async () => startNginx(await freePorts(1), pair, dir, 'http')],
+      ['haproxy http', 7, unavailable('haproxy'), async () => startHaproxy(await freePorts(1), pair, dir, 'http')],
     ];
-    if (settings.naive) contenders.push(['naive net+pipe', unavailable('supervise'), async () => startNaiveProxy(await freePorts(1), [backendA, backendB])]);
+    if (settings.naive) contenders.push(['naive net+pipe', 4, unavailable('supervise'), async () => startNaiveProxy(await freePorts(1), pair)]);
     // BENCH_ONLY="supervise tcp,haproxy tcp": only these targets (a quick before/after on a shared machine).
     const only = process.env.BENCH_ONLY?.split(',').map((name) => name.trim());
-    for (const [name, skip, start] of contenders) {
-      if (settings.l7 && !L7_ONLY.has(name)) continue;
-      if (only === undefined || only.includes(name)) entries.push(await startEntry(name, skip, start));
+    for (const [name, layer, skip, start] of contenders) {
+      const wanted = settings.l7
+        ? L7_ONLY.has(name)
+        : only === undefined
+          ? settings.layer === 0 || layer === 0 || layer === settings.layer
+          : only.includes(name);
+      if (wanted) entries.push(await startEntry(name, layer, skip, start));
     }
     await measure(entries, settings);
   } finally {
@@ -99,14 +119,14 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
   return 0;
 }
 
-async function startEntry(name: string, skip: string | undefined, start: () => Promise<ProxyTarget>): Promise<Entry> {
+async function startEntry(name: string, layer: number, skip: string | undefined, start: () => Promise<ProxyTarget>): Promise<Entry> {
   const results = new Map<LoadName, Array<WrkResult & { cpuUsPerRequest: number }>>();
-  if (skip !== undefined) return { name, target: undefined, failure: skip, results };
+  if (skip !== undefined) return { name, layer, target: undefined, failure: skip, results };
   try {
-    return { name, target: await start(), failure: undefined, results };
+    return { name, layer, target: await start(), failure: undefined, results };
   } catch (error) {
     process.stderr.write(`${name}: could not start: ${errorDetail(error)}\n`);
-    return { name, target: undefined, failure: errorMessage(error), results };
+    return { name, layer, target: undefined, failure: errorMessage(error), results };
   }
 }
 
@@ -156,13 +176,14 @@ async function runLoad(
 }
 
 function report(entries: readonly Entry[]): string {
-  const haproxy = entries.find((entry) => entry.name === 'haproxy tcp');
   const rows: string[][] = [];
   for (const load of LOADS) {
-    const reference = haproxy?.results.get(load.name) ?? [];
-    const refRps = median(reference.map((r) => r.rps));
-    const refP99 = median(reference.map((r) => r.p99Ms));
     for (const entry of entries) {
+      // Each layer against its anchor (the baseline against the L4 one).
+      const anchor = entries.find((other) => other.name === ANCHORS[entry.layer === 0 ? 4 : entry.layer]);
+      const reference = anchor?.results.get(load.name) ?? [];
+      const refRps = median(reference.map((r) => r.rps));
+      const refP99 = median(reference.map((r) => r.p99Ms));
       const results = entry.results.get(load.name) ?? [];
       if (results.length === 0) {
         rows.push([entry.name, load.name, `n/a (${entry.failure ?? 'not measured'})`, '', '', '', '', '', '', '']);
@@ -186,32 +207,49 @@ function report(entries: readonly Entry[]): string {
     }
   }
   const table = markdownTable(
-    ['target', 'load', '>req/s (median)', '>per round', '>p50 ms', '>p99 ms', '>CPU µs/req', '>errors', '>req/s vs haproxy', '>p99 vs haproxy'],
+    ['target', 'load', '>req/s (median)', '>per round', '>p50 ms', '>p99 ms', '>CPU µs/req', '>errors', '>req/s vs anchor', '>p99 vs anchor'],
     rows,
   );
-  return `${table}\n\n${verdict(entries)}`;
+  return `${table}\n\nanchors: L4 rows against haproxy tcp, L7 rows against nginx http.\n${verdict(entries)}`;
 }
 
+/** The verdicts: L4, supervise tcp against haproxy tcp; L7, supervise http against nginx http (HAProxy mode http is the aim). */
 function verdict(entries: readonly Entry[]): string {
+  return [
+    verdictOf(entries, '', 'supervise tcp', 'haproxy tcp', TARGETS),
+    verdictOf(entries, ' L7', 'supervise http', 'nginx http', L7_TARGETS, 'haproxy http'),
+  ].join('\n');
+}
+
+function verdictOf(
+  entries: readonly Entry[],
+  label: string,
+  oursName: string,
+  anchorName: string,
+  targets: { keepAlive: number; newConnection: number; p99: number },
+  aimName?: string,
+): string {
   const find = (name: string) => entries.find((entry) => entry.name === name);
-  const supervise = find('supervise tcp');
-  const haproxy = find('haproxy tcp');
-  if (!supervise || !haproxy) return 'verdict: n/a';
+  const supervise = find(oursName);
+  const anchor = find(anchorName);
+  if (!supervise || !anchor) return `verdict${label}: n/a`;
   const lines: string[] = [];
-  for (const [load, target] of [['keep-alive', TARGETS.keepAlive], ['new conn/req', TARGETS.newConnection]] as const) {
+  for (const [load, target] of [['keep-alive', targets.keepAlive], ['new conn/req', targets.newConnection]] as const) {
     const ours = supervise.results.get(load) ?? [];
-    const theirs = haproxy.results.get(load) ?? [];
+    const theirs = anchor.results.get(load) ?? [];
     if (ours.length === 0 || theirs.length === 0) {
-      lines.push(`verdict ${load}: n/a`);
+      lines.push(`verdict${label} ${load}: n/a`);
       continue;
     }
     // Per round: both ran in the same round, minutes apart at most, so that
     // the machine's drift (±30% between rounds here) cancels in the ratio.
     const ratio = median(ours.map((r, i) => r.rps / (theirs[i] as WrkResult).rps));
     const p99 = median(ours.map((r, i) => r.p99Ms / (theirs[i] as WrkResult).p99Ms));
-    const pass = ratio >= target && p99 <= TARGETS.p99;
+    const aim = aimName === undefined ? [] : (find(aimName)?.results.get(load) ?? []);
+    const aimRatio = aim.length === theirs.length ? ` (${aimName}: ${median(aim.map((r, i) => r.rps / (theirs[i] as WrkResult).rps)).toFixed(2)}×)` : '';
+    const pass = ratio >= target && p99 <= targets.p99;
     lines.push(
-      `verdict ${load}: supervise tcp = ${ratio.toFixed(2)}× haproxy req/s (target ≥ ${target}), p99 ${p99.toFixed(2)}× (target ≤ ${TARGETS.p99}), medians of the per-round ratios: ${pass ? 'PASS' : 'FAIL'}`,
+      `verdict${label} ${load}: ${oursName} = ${ratio.toFixed(2)}× ${anchorName} req/s (target ≥ ${target})${aimRatio}, p99 ${p99.toFixed(2)}× (target ≤ ${targets.p99}), medians of the per-round ratios: ${pass ? 'PASS' : 'FAIL'}`,
     );
   }
   return lines.join('\n');
@@ -222,6 +260,7 @@ function describe(settings: ProxyBenchSettings): string {
     '## Front proxy',
     machineLine(),
     `supervise tcp: ${nativeTunnelPath() === undefined ? 'native tunnel NOT built (npm run build:native): the JavaScript data path' : 'native data plane built (src/native): it listens, accepts, connects and moves the bytes'}`,
+    `supervise http: ${nativeTunnelPath() === undefined ? 'native module NOT built: the JavaScript data path' : 'the native http data path (src/native/http_front.c); "(javascript)": node\'s http server and client'}`,
     `load: wrk -t1 -c${settings.connections} -d${settings.durationS}s, GET / → "hello", keep-alive and "Connection: close"; ` +
       `${settings.rounds} interleaved rounds after a ${settings.warmupS}s warm-up per target and load; ` +
       (settings.pin ? `wrk pinned to CPU ${cpus().length - 1}` : 'no CPU pinning'),
@@ -230,14 +269,16 @@ function describe(settings: ProxyBenchSettings): string {
 
 function parseArguments(argv: readonly string[]): ProxyBenchSettings {
   const flags: Record<string, keyof ProxyBenchSettings> = {
-    '--rounds': 'rounds', '--duration': 'durationS', '--warmup': 'warmupS', '--connections': 'connections', '--pin': 'pin', '--naive': 'naive', '--l7': 'l7',
+    '--rounds': 'rounds', '--duration': 'durationS', '--warmup': 'warmupS', '--connections': 'connections', '--pin': 'pin', '--naive': 'naive',
+    '--layer': 'layer', '--l7': 'l7',
   };
   const settings: Record<string, number> = { ...DEFAULTS };
   for (let i = 0; i < argv.length; i += 2) {
     const key = flags[argv[i] ?? ''];
     const value = Number(argv[i + 1]);
-    if (key === undefined || !Number.isInteger(value) || value < 0 || (key !== 'pin' && key !== 'naive' && key !== 'l7' && value === 0)) {
-      throw new Error(`usage: proxy.js [--rounds n] [--duration s] [--warmup s] [--connections n] [--pin 0|1] [--naive 0|1] [--l7 0|1] (bad argument: ${argv[i]} ${argv[i + 1] ?? ''})`);
+    const zeroOk = key === 'pin' || key === 'naive' || key === 'layer' || key === 'l7';
+    if (key === undefined || !Number.isInteger(value) || value < 0 || (!zeroOk && value === 0) || (key === 'layer' && ![0, 4, 7].includes(value))) {
+      throw new Error(`usage: proxy.js [--rounds n] [--duration s] [--warmup s] [--connections n] [--pin 0|1] [--naive 0|1] [--layer 0|4|7] [--l7 0|1] (bad argument: ${argv[i]} ${argv[i + 1] ?? ''})`);
     }
     settings[key] = value;
   }

@@ -84,6 +84,7 @@ export function assembleConfig(values: RawSettings, target: Target, cwd: string,
     logLevel: values['logLevel'] as string,
     cwd,
     logFile: buildLogFile(values, cwd, where),
+    ...assembleLifecycle(values, where),
   };
   checkPortsApart(config, where);
   return config;
@@ -103,6 +104,29 @@ function buildLogFile(values: RawSettings, cwd: string, where: (key: string) => 
     rotate: values['logRotate'] as LogRotate | undefined,
     keep: values['logKeep'] as number,
   });
+}
+
+/** Liveness and restart policy (SPEC §9). */
+function assembleLifecycle(
+  values: RawSettings,
+  where: (key: string) => string,
+): Pick<Config, 'readyBy' | 'watchdogMs' | 'heartbeatTimeoutMs' | 'liveness' | 'restart' | 'maxRequests'> {
+  const initialMs = values['restartDelay'] as number;
+  const maxMs = values['maxRestartDelay'] as number;
+  if (maxMs < initialMs) throw new UsageError(`${where('maxRestartDelay')} (${maxMs}ms) must not be below ${where('restartDelay')} (${initialMs}ms)`);
+  const liveness = values['liveness'] as string | undefined;
+  const maxRequests = values['maxRequests'] as number | undefined;
+  return {
+    readyBy: values['ready'] as 'probe' | 'notify',
+    watchdogMs: values['watchdog'] as number | undefined,
+    heartbeatTimeoutMs: values['heartbeatTimeout'] as number,
+    liveness:
+      liveness === undefined
+        ? undefined
+        : { path: liveness, intervalMs: values['livenessInterval'] as number, threshold: values['livenessThreshold'] as number },
+    restart: { initialMs, maxMs, maxFailedStarts: values['maxFailedStarts'] as number | undefined },
+    maxRequests: maxRequests === undefined ? undefined : { count: maxRequests, jitter: values['maxRequestsJitter'] as number },
+  };
 }
 
 /** The front's port must not be one the workers use (their N ports, and the spare one a reload of one worker takes). */

@@ -143,6 +143,50 @@ export const OPTIONS: readonly OptionSpec[] = [
     meaning: 'replace (drained) a worker whose RSS exceeds it (`512M`, `1G`)', mode: 'both', scope: 'app',
   },
   {
+    key: 'ready', flag: '--ready <how>', kind: 'choice', choices: ['probe', 'notify'], default: 'probe', defaultText: 'probe',
+    meaning: "spawn mode: ready on the first passing probe of the worker's own listener, or when it sends `READY=1` to `$NOTIFY_SOCKET` (systemd's notify protocol)", mode: 'spawn', scope: 'app',
+  },
+  {
+    key: 'watchdog', flag: '--watchdog <ms>', kind: 'duration', defaultText: 'off',
+    meaning: 'spawn mode: a worker must send `WATCHDOG=1` this often (it gets `WATCHDOG_USEC`), or it is hung: replaced, then killed', mode: 'spawn', scope: 'app',
+  },
+  {
+    key: 'heartbeatTimeout', flag: '--heartbeat-timeout <ms>', kind: 'duration', min: 100, default: 30_000, defaultText: '30s',
+    meaning: "a cluster worker whose event loop sent no heartbeat for this long, or any worker stopped (SIGSTOP) this long, is hung: replaced, then killed", mode: 'both', scope: 'app',
+  },
+  {
+    key: 'liveness', flag: '--liveness <path>', kind: 'http-path', defaultText: 'none',
+    meaning: 'spawn mode: HTTP `GET` path; `--liveness-threshold` failures in a row replace the worker (`--health` only ejects)', mode: 'spawn', scope: 'app',
+  },
+  {
+    key: 'livenessInterval', flag: '--liveness-interval <ms>', kind: 'duration', default: 10_000, defaultText: '10s',
+    meaning: 'liveness probe period', mode: 'spawn', scope: 'app',
+  },
+  {
+    key: 'livenessThreshold', flag: '--liveness-threshold <n>', kind: 'integer', min: 1, max: 100, default: 3, defaultText: '3',
+    meaning: 'consecutive liveness failures that make a worker hung', mode: 'spawn', scope: 'app',
+  },
+  {
+    key: 'restartDelay', flag: '--restart-delay <ms>', kind: 'duration', default: 100, defaultText: '100',
+    meaning: 'cap of the first restart delay after a crash; doubles per quick crash; the delay is random below it (full jitter)', mode: 'both', scope: 'app',
+  },
+  {
+    key: 'maxRestartDelay', flag: '--max-restart-delay <ms>', kind: 'duration', default: 30_000, defaultText: '30s',
+    meaning: 'the restart delay cap never grows past this', mode: 'both', scope: 'app',
+  },
+  {
+    key: 'maxFailedStarts', flag: '--max-failed-starts <n>', kind: 'integer', min: 1, max: 1_000_000, defaultText: 'unlimited',
+    meaning: 'consecutive failed starts of a slot after which the app is `fatal` (with its last error) until `ctl restart`', mode: 'both', scope: 'app',
+  },
+  {
+    key: 'maxRequests', flag: '--max-requests <n>', kind: 'integer', min: 1, max: 1_000_000_000, defaultText: 'off',
+    meaning: 'replace (drained) a worker after this many requests (cluster, `--proxy http`) or connections (`--proxy tcp`)', mode: 'both', scope: 'app',
+  },
+  {
+    key: 'maxRequestsJitter', flag: '--max-requests-jitter <n>', kind: 'integer', min: 0, max: 1_000_000_000, default: 0, defaultText: '0',
+    meaning: 'add a random 0…n to `--max-requests` per worker, so workers do not recycle together', mode: 'both', scope: 'app',
+  },
+  {
     key: 'name', flag: '--name <name>', kind: 'string', defaultText: 'the script or command',
     meaning: "the app's name in status, metrics and logs", mode: 'both', scope: 'app', cliOnly: true,
   },

@@ -1,6 +1,6 @@
 // The processes of the front-proxy benchmark: two hello backends, supervise's
-// tcp and http fronts (bench/lib/front-server.ts), HAProxy `mode tcp` and nginx
-// `stream`, each in its own process, all started through startProcess() so
+// tcp and http fronts (bench/lib/front-server.ts), HAProxy `mode tcp` and
+// `mode http`, nginx `stream` and `http` (upstream keepalive), each in its own process, all started through startProcess() so
 // that they are killed however the benchmark ends.
 
 import { spawnSync } from 'node:child_process';
@@ -62,12 +62,14 @@ export async function startBackend(port: number): Promise<ProxyTarget> {
   return asTarget(`backend :${port}`, port, proc, () => [proc.pid]);
 }
 
-/** Which data path supervise's tcp front uses: the default (the native data plane where built) or net.Socket. */
-export type TcpPath = 'default' | 'net.Socket';
+/** Which data path supervise's front uses: the default (native where built), net.Socket (tcp), or node's http server and client (http). */
+export type TcpPath = 'default' | 'net.Socket' | 'javascript';
 
 const TCP_PATH_ENV: Record<TcpPath, Record<string, string>> = {
   default: {},
   'net.Socket': { SUPERVISE_TCP_NATIVE: '0' },
+  // The http front's JavaScript data path (node's http server and client).
+  javascript: { SUPERVISE_HTTP_NATIVE: '0' },
 };
 
 /** supervise's front, in a process of its own; `path` picks the tcp front's data path. */
@@ -87,12 +89,12 @@ export async function startNaiveProxy(port: number, backendPorts: readonly numbe
 }
 
 /**
- * HAProxy in `mode tcp`, round-robin, one thread (nbthread 1): the same CPU
- * budget as supervise's single-threaded front. maxconn stays under the
- * container's file limit.
+ * HAProxy in `mode tcp` or `mode http` (keep-alive both sides, its default),
+ * round-robin, one thread (nbthread 1): the same CPU budget as supervise's
+ * single-threaded front. maxconn stays under the container's file limit.
  */
-export async function startHaproxy(port: number, backendPorts: readonly number[], dir: string): Promise<ProxyTarget> {
-  const config = join(dir, 'haproxy.cfg');
+export async function startHaproxy(port: number, backendPorts: readonly number[], dir: string, mode: 'tcp' | 'http' = 'tcp'): Promise<ProxyTarget> {
+  const config = join(dir, `haproxy-${mode}.cfg`);
   writeFileSync(
     config,
     [
@@ -100,7 +102,7 @@ export async function startHaproxy(port: number, backendPorts: readonly number[]
       '  nbthread 1',
       '  maxconn 4096',
       'defaults',
-      '  mode tcp',
+      `  mode ${mode}`,
       '  timeout connect 5s',
       '  timeout client 60s',
       '  timeout server 60s',
@@ -113,37 +115,51 @@ export async function startHaproxy(port: number, backendPorts: readonly number[]
       '',
     ].join('\n'),
   );
-  const proc = startProcess('haproxy', HAPROXY, ['-db', '-q', '-f', config]);
+  const proc = startProcess(`haproxy ${mode}`, HAPROXY, ['-db', '-q', '-f', config]);
   await ready(proc, port, 'haproxy');
-  return asTarget('haproxy tcp', port, proc, () => [proc.pid, ...childPids(proc.pid)]);
+  return asTarget(`haproxy ${mode}`, port, proc, () => [proc.pid, ...childPids(proc.pid)]);
 }
 
-/** nginx `stream` (L4), round-robin, one worker process (worker_processes 1), in the foreground. */
-export async function startNginx(port: number, backendPorts: readonly number[], dir: string): Promise<ProxyTarget> {
-  const config = join(dir, 'nginx.conf');
+/**
+ * nginx `stream` (L4) or `http` (L7, upstream keepalive: HTTP/1.1 to the
+ * backends with the Connection header cleared, as nginx's docs set it up),
+ * round-robin, one worker process (worker_processes 1), in the foreground.
+ */
+export async function startNginx(port: number, backendPorts: readonly number[], dir: string, mode: 'stream' | 'http' = 'stream'): Promise<ProxyTarget> {
+  const config = join(dir, `nginx-${mode}.conf`);
+  const upstream = ['  upstream hello {', ...backendPorts.map((backendPort) => `    server 127.0.0.1:${backendPort};`), mode === 'http' ? '    keepalive 64;' : '', '  }'];
+  const block =
+    mode === 'stream'
+      ? ['stream {', ...upstream, '  server {', `    listen 127.0.0.1:${port};`, '    proxy_pass hello;', '  }', '}']
+      : [
+          'http {',
+          '  access_log off;',
+          ...upstream,
+          '  server {',
+          `    listen 127.0.0.1:${port};`,
+          '    location / {',
+          '      proxy_pass http://hello;',
+          '      proxy_http_version 1.1;',
+          '      proxy_set_header Connection "";',
+          '    }',
+          '  }',
+          '}',
+        ];
   writeFileSync(
     config,
     [
-      existsSync(NGINX_STREAM_MODULE) ? `load_module ${NGINX_STREAM_MODULE};` : '',
+      mode === 'stream' && existsSync(NGINX_STREAM_MODULE) ? `load_module ${NGINX_STREAM_MODULE};` : '',
       'daemon off;',
       'master_process on;',
       'worker_processes 1;',
-      `pid ${join(dir, 'nginx.pid')};`,
+      `pid ${join(dir, `nginx-${mode}.pid`)};`,
       `error_log ${join(dir, 'nginx-error.log')} error;`,
       'events { worker_connections 4096; }',
-      'stream {',
-      '  upstream hello {',
-      ...backendPorts.map((backendPort) => `    server 127.0.0.1:${backendPort};`),
-      '  }',
-      '  server {',
-      `    listen 127.0.0.1:${port};`,
-      '    proxy_pass hello;',
-      '  }',
-      '}',
+      ...block,
       '',
     ].join('\n'),
   );
-  const proc = startProcess('nginx', NGINX, ['-e', join(dir, 'nginx-error.log'), '-p', dir, '-c', config]);
+  const proc = startProcess(`nginx ${mode}`, NGINX, ['-e', join(dir, 'nginx-error.log'), '-p', dir, '-c', config]);
   try {
     await ready(proc, port, 'nginx');
   } catch (error) {
@@ -151,7 +167,7 @@ export async function startNginx(port: number, backendPorts: readonly number[], 
     if (existsSync(log)) throw new Error(`${(error as Error).message}; nginx says: ${readFileSync(log, 'utf8').trim().split('\n').at(-1)}`);
     throw error;
   }
-  return asTarget('nginx stream', port, proc, () => [proc.pid, ...childPids(proc.pid)]);
+  return asTarget(`nginx ${mode}`, port, proc, () => [proc.pid, ...childPids(proc.pid)]);
 }
 
 /** utime + stime of the processes, in clock ticks (1/100 s on Linux). */

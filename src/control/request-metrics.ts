@@ -5,7 +5,7 @@
 // Backends are summed per app. Pure: stats in, text out.
 
 import type { WorkerId } from '../core/types.js';
-import { LATENCY_BUCKETS_MS } from '../proxy/request-stats.js';
+import { LATENCY_BUCKETS_MS } from '../proxy/http-common.js';
 
 /** What the http front exposes (src/proxy/http-common.ts); structural, so any data path fits. */
 export interface RequestStatsLike {

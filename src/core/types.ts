@@ -72,6 +72,33 @@ export interface Config {
   readonly env?: Readonly<Record<string, string>>;
   /** Per-slot weights for the front's balancer (`weights: [..]`); slot i gets weights[i] ?? 1. */
   readonly weights?: readonly number[] | undefined;
+  /** Spawn mode: ready on the first passing probe of the worker's own listener, or on READY=1 (systemd notify). */
+  readonly readyBy: 'probe' | 'notify';
+  /** Spawn mode: a worker must send WATCHDOG=1 at least this often (given as WATCHDOG_USEC), or it is hung. */
+  readonly watchdogMs: number | undefined;
+  /** A stopped process, or a cluster worker without heartbeat, is hung after this long (SPEC §9). */
+  readonly heartbeatTimeoutMs: number;
+  /** Spawn mode: --liveness probe; failures replace the worker. */
+  readonly liveness: LivenessConfig | undefined;
+  readonly restart: RestartPolicy;
+  /** Replace a worker after this many requests (cluster, --proxy http) or connections (tcp). */
+  readonly maxRequests: { readonly count: number; readonly jitter: number } | undefined;
+}
+
+export interface LivenessConfig {
+  readonly path: string;
+  readonly intervalMs: number;
+  /** Consecutive failures that make the worker hung. */
+  readonly threshold: number;
+}
+
+export interface RestartPolicy {
+  /** Cap of the first restart delay (full jitter: the delay is random below the cap). */
+  readonly initialMs: number;
+  /** The cap never grows past this. */
+  readonly maxMs: number;
+  /** Consecutive failed starts after which the app is fatal; undefined = unlimited. */
+  readonly maxFailedStarts: number | undefined;
 }
 
 // ---------------------------------------------------------------- lifecycle
@@ -89,7 +116,9 @@ export type WorkerEvent =
   /** The front or the launcher reports no connection left on a draining worker. */
   | { readonly type: 'drained' }
   /** Stop now: SIGTERM without draining (second signal, shutdown of a starting worker). */
-  | { readonly type: 'terminate' };
+  | { readonly type: 'terminate' }
+  /** Alive but not serving (no heartbeat, stopped, liveness failures): replaced, then killed. */
+  | { readonly type: 'hung'; readonly reason: string };
 
 /** Side effects the supervisor performs after a transition. */
 export type WorkerEffect =
@@ -101,6 +130,9 @@ export type WorkerEffect =
   | { readonly type: 'arm-timer'; readonly ms: number }
   | { readonly type: 'report-crash' }
   | { readonly type: 'report-failed-start'; readonly reason: string }
+  | { readonly type: 'report-hung'; readonly reason: string }
+  /** Arm the restart timer with the slot's backoff delay (SlotHistory decides it, once). */
+  | { readonly type: 'arm-restart' }
   | { readonly type: 'forget' };
 
 // ---------------------------------------------------------------- status
@@ -124,6 +156,8 @@ export interface WorkerStatus {
   readonly connections: number | undefined;
   /** Connections the front has handed to this worker process since it started, or undefined. */
   readonly totalConnections: number | undefined;
+  /** The worker's last STATUS= (systemd notify protocol), if it sent one. */
+  readonly status?: string;
 }
 
 /** How a front moves the bytes: in C (src/native), or in JavaScript; `none` without a front. */
@@ -142,6 +176,8 @@ export interface SupervisorStatus {
   readonly desired: number;
   readonly generation: number;
   readonly reloading: boolean;
+  /** Set once --max-failed-starts was reached: why (SPEC §9). */
+  readonly fatal?: string;
   readonly front: FrontStatus;
   readonly workers: readonly WorkerStatus[];
 }
@@ -231,6 +267,14 @@ export interface LaunchCallbacks {
   onConnections?(open: number): void;
   /** A whole line of the worker's output; `continued` when a line too long to hold goes on in the next call. */
   onOutput(stream: 'stdout' | 'stderr', line: string, continued?: boolean): void;
+  /** Alive but not serving (liveness.ts): out of rotation, replaced, killed. */
+  onHung(reason: string): void;
+  /** Something the launcher saw that the log should say (a foreign listener on the worker's port). */
+  onWarning(message: string): void;
+  /** The worker served its --max-requests: replace it (drained). */
+  onRecycle?(reason: string): void;
+  /** STATUS= from the worker (systemd notify), for status. */
+  onStatus?(text: string): void;
 }
 
 export interface WorkerProcess {
@@ -260,6 +304,8 @@ export interface Backend {
   readonly weight: number;
   /** The app it belongs to, for a front shared by several apps (routing). */
   readonly app?: string;
+  /** --max-requests (with its jitter): report onServedLimit when this many requests (http) or connections (tcp) began. */
+  readonly maxServed?: number | undefined;
 }
 
 export interface FrontEvents {
@@ -267,6 +313,8 @@ export interface FrontEvents {
   onConnectFailure(id: WorkerId, error: Error): void;
   /** A backend taken out of rotation has no connection left. */
   onDrained(id: WorkerId): void;
+  /** The backend has been handed its `maxServed`-th request or connection. */
+  onServedLimit?(id: WorkerId): void;
 }
 
 export interface Front {
@@ -283,4 +331,18 @@ export interface Front {
   totalConnections(id: WorkerId): number;
   /** Stop accepting; resolves once every connection has ended or after timeoutMs (then destroys them). */
   close(timeoutMs: number): Promise<void>;
+  /** The http front's per-backend request counters, read on scrape (absent on the tcp front). */
+  requestStats?(): RequestStats[];
+}
+
+/** One backend's requests through the http front (src/proxy/http-common.ts keeps the buckets' bounds). */
+export interface RequestStats {
+  readonly id: WorkerId;
+  /** Responses by status class: [1xx, 2xx, 3xx, 4xx, 5xx]. */
+  readonly classes: number[];
+  /** Cumulative counts: requests that took at most 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000 ms. */
+  readonly buckets: number[];
+  /** Sum of the latencies, ms (request head read to response end). */
+  readonly sum: number;
+  readonly count: number;
 }

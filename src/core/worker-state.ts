@@ -2,25 +2,30 @@
 // Pure: no timers, no processes. The supervisor performs the effects.
 //
 //   starting ──ready──► ready ──retire──► draining ──drained|timeout──► stopping ──exit──► exited
-//      │                  │                                               ▲   │
-//      │ timeout ─────────┼───────────────────────────────────────────────┘   └─timeout─► SIGKILL
+//      │                  │  │                 │                          ▲   │
+//      │ timeout ─────────┼──┼─────────────────┼──────────────────────────┘   └─timeout─► SIGKILL
+//      │                  │  └──hung───────────┴──hung──► stopping + SIGKILL at once
 //      └──exit──┬─────────┘ (unasked)
 //               ▼
 //            backoff ──timeout──► starting          (reload candidates go to exited instead)
 //
 // Every state has at most one timer: ready deadline, drain deadline, kill deadline or
 // restart delay. The supervisor clears it on every state change, so a stale timer can
-// never fire into a later state.
+// never fire into a later state. The restart delay is the slot history's to decide
+// (arm-restart), once, for a crash and a slot that is still backing off alike.
+// A stop's whole budget is --kill-timeout: the kill deadline is what is left of it
+// after the drain (stopRemainingMs).
 
 import type { WorkerEffect, WorkerEvent, WorkerState } from './types.js';
 
 export interface TransitionContext {
   readonly readyTimeoutMs: number;
-  readonly killTimeoutMs: number;
-  /** How long a draining worker may keep its connections before SIGTERM. */
+  /** What is left of this worker's --kill-timeout budget (all of it before the stop began). */
+  readonly stopRemainingMs: number;
+  /** How long a draining worker may keep its connections before SIGTERM (within the budget). */
   readonly drainTimeoutMs: number;
-  /** Delay before the next start if the worker crashes now (see backoff.ts). */
-  readonly restartDelayMs: number;
+  /** A new record's slot is still backing off: start in backoff, not at once. */
+  readonly mustWait: boolean;
   /** False for reload candidates and during shutdown: a crash ends the worker for good. */
   readonly restartOnCrash: boolean;
 }
@@ -31,11 +36,11 @@ export interface Transition {
 }
 
 type EventType = WorkerEvent['type'];
-type Rule = (ctx: TransitionContext) => Transition;
+type Rule = (ctx: TransitionContext, event: WorkerEvent) => Transition;
 
 const sigterm = (ctx: TransitionContext): WorkerEffect[] => [
   { type: 'signal', signal: 'SIGTERM' },
-  { type: 'arm-timer', ms: ctx.killTimeoutMs },
+  { type: 'arm-timer', ms: ctx.stopRemainingMs },
 ];
 
 const toStopping = (ctx: TransitionContext, ...before: WorkerEffect[]): Transition => ({
@@ -47,7 +52,7 @@ const crashed = (ctx: TransitionContext, ...before: WorkerEffect[]): Transition 
   ctx.restartOnCrash
     ? {
         state: 'backoff',
-        effects: [...before, { type: 'report-crash' }, { type: 'arm-timer', ms: ctx.restartDelayMs }],
+        effects: [...before, { type: 'report-crash' }, { type: 'arm-restart' }],
       }
     : { state: 'exited', effects: [...before, { type: 'report-crash' }, { type: 'forget' }] };
 
@@ -57,6 +62,11 @@ const sigkill =
   () => ({ state: 'stopping', effects: [{ type: 'signal', signal: 'SIGKILL', reason }] });
 const killTimedOut = sigkill('did not stop within --kill-timeout');
 const killAtOnce = sigkill('second stop request');
+/** A hung worker serves nothing and may not even run its signal handlers (SIGSTOP, a busy loop): SIGKILL. */
+const hung: Rule = (ctx) => ({
+  state: 'stopping',
+  effects: [{ type: 'signal', signal: 'SIGKILL', reason: 'hung' }, { type: 'arm-timer', ms: ctx.stopRemainingMs }],
+});
 
 const TABLE: Record<WorkerState, Partial<Record<EventType, Rule>>> = {
   starting: {
@@ -82,16 +92,24 @@ const TABLE: Record<WorkerState, Partial<Record<EventType, Rule>>> = {
     }),
     terminate: (ctx) => toStopping(ctx, { type: 'remove-from-rotation' }),
     exit: (ctx) => crashed(ctx, { type: 'remove-from-rotation' }),
+    hung: (ctx, event) => {
+      const kill = hung(ctx, event);
+      const reason = event.type === 'hung' ? event.reason : 'hung';
+      return { state: kill.state, effects: [{ type: 'remove-from-rotation' }, { type: 'report-hung', reason }, ...kill.effects] };
+    },
   },
   draining: {
     drained: (ctx) => toStopping(ctx),
     timeout: (ctx) => toStopping(ctx),
     terminate: killAtOnce,
+    hung,
     exit: () => gone,
   },
   stopping: {
     timeout: killTimedOut,
     terminate: killAtOnce,
+    // A reload waiting on a hung old worker waits for it once, not for a second kill timeout.
+    hung,
     exit: () => gone,
   },
   backoff: {
@@ -112,11 +130,12 @@ export function transition(
   ctx: TransitionContext,
 ): Transition | undefined {
   const rule = TABLE[state][event.type];
-  return rule?.(ctx);
+  return rule?.(ctx, event);
 }
 
-/** A new worker record: launch it and give it until the ready deadline. */
+/** A new worker record: launch it and give it until the ready deadline, or wait out its slot's backoff first. */
 export function initialTransition(ctx: TransitionContext): Transition {
+  if (ctx.mustWait) return { state: 'backoff', effects: [{ type: 'arm-restart' }] };
   return {
     state: 'starting',
     effects: [{ type: 'launch' }, { type: 'arm-timer', ms: ctx.readyTimeoutMs }],

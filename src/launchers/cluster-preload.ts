@@ -59,3 +59,55 @@ function onMessage(message: unknown): void {
 }
 
 process.on('SIGINT', () => undefined);
+
+// ---------------------------------------------------------------- integrity (SPEC §3, §9)
+// Die with the master, whatever this worker's event loop is doing: the kernel
+// sends SIGKILL when the master's forking thread ends (a busy loop never reads
+// the closed IPC channel). Heartbeats come from the event loop, so a blocked
+// loop stops them and the master declares the worker hung.
+
+const masterPid = Number(process.env.SUPERVISE_MASTER_PID);
+if (Number.isInteger(masterPid) && masterPid > 1 && process.send) {
+  try {
+    const { armParentDeathSignal } = await import('./prctl.js');
+    armParentDeathSignal('SIGKILL', masterPid);
+  } catch {
+    // no addon: the reaper still covers this worker
+  }
+  const period = Number(process.env.SUPERVISE_HEARTBEAT_MS);
+  const timeout = Number(process.env.SUPERVISE_HEARTBEAT_TIMEOUT_MS);
+  if (period > 0) {
+    const beat = new Int32Array(new SharedArrayBuffer(4));
+    // The interval must not keep a finished worker alive, nor its sends the channel.
+    setInterval(() => {
+      Atomics.add(beat, 0, 1);
+      if (process.connected) process.send?.('supervise:heartbeat', undefined, { swallowErrors: true } as never, () => undefined);
+    }, period).unref();
+    if (timeout > 0) {
+      // The stack is taken at three quarters of the timeout: before the master kills the worker.
+      const { Worker } = await import('node:worker_threads');
+      const watcher = new Worker(new URL('./stack-watch.js', import.meta.url), {
+        workerData: { beat, limitMs: Math.floor(timeout * 0.75), periodMs: period },
+        stdout: false,
+        stderr: false,
+      });
+      watcher.unref();
+      watcher.on('error', () => undefined); // no inspector in this build: no stacks, nothing else lost
+    }
+  }
+}
+
+// --max-requests: counted here, per request of every http server; the master
+// replaces the worker through a drain once it is reached.
+const requestLimit = Number(process.env.SUPERVISE_MAX_REQUESTS);
+if (requestLimit > 0) {
+  let served = 0;
+  const count = () => {
+    if (++served === requestLimit) process.send?.('supervise:max-requests');
+  };
+  const originalEmit = http.Server.prototype.emit;
+  http.Server.prototype.emit = function emit(this: http.Server, event: string | symbol, ...args: unknown[]) {
+    if (event === 'request') count();
+    return (originalEmit as (...a: unknown[]) => boolean).call(this, event, ...args);
+  } as typeof http.Server.prototype.emit;
+}

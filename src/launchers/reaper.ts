@@ -1,40 +1,103 @@
-// Master side of the reaper (see reaper-process.ts): started on first use,
-// told about every worker process group, and left to clean up if we die.
+// Master side of the reaper (see reaper-process.ts): started on first use, told
+// about every worker process group and cluster worker pid, and left to clean up
+// if we die. It is supervised: if it dies (kill -9), the master logs it and
+// starts a new one with everything the old one knew, so a later SIGKILL of the
+// master still leaves no orphan.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { masterTagPrefix } from './lineage.js';
+import type { Logger } from '../log.js';
 
 const REAPER_SCRIPT = fileURLToPath(new URL('./reaper-process.js', import.meta.url));
+/** A reaper that dies sooner than this after its start is restarted after this delay (no spawn storm). */
+const QUICK_DEATH_MS = 1000;
 
 export class Reaper {
   private child: ChildProcess | undefined;
+  private startedAt = 0;
+  private closed = false;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private readonly groups = new Set<number>();
+  private readonly pids = new Set<number>();
+  /** Times the reaper was restarted after dying. */
+  restarts = 0;
 
-  private ensure(): ChildProcess {
-    if (this.child) return this.child;
+  constructor(private readonly logger?: Logger) {}
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  private ensure(): void {
+    if (this.child || this.closed || this.restartTimer) return;
     const child = spawn(process.execPath, ['--max-old-space-size=16', REAPER_SCRIPT], {
       detached: true, // own group: a Ctrl-C meant for the master does not reach it
       stdio: ['pipe', 'ignore', 'inherit'],
     });
     child.on('error', () => undefined);
     child.stdin?.on('error', () => undefined);
+    child.once('exit', (code, signal) => this.died(child, code, signal));
     // Neither the process nor its pipe may keep the master's event loop alive.
     child.unref();
     (child.stdin as unknown as { unref?: () => void } | null)?.unref?.();
     this.child = child;
-    return child;
+    this.startedAt = Date.now();
+    // A new reaper learns everything the previous one knew.
+    const lines = [`t${masterTagPrefix()}`, ...[...this.groups].map((g) => `+${g}`), ...[...this.pids].map((p) => `+p${p}`)];
+    this.send(lines.join('\n'));
   }
 
+  private died(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
+    if (this.child !== child) return;
+    this.child = undefined;
+    if (this.closed) return;
+    this.restarts++;
+    const delay = Date.now() - this.startedAt < QUICK_DEATH_MS ? QUICK_DEATH_MS : 0;
+    this.logger?.warn({ reaperPid: child.pid, code, signal }, `the reaper helper (pid ${child.pid ?? '?'}) died${signal ? ` by ${signal}` : ` with code ${code ?? '?'}`}; starting a new one`);
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = undefined;
+      this.ensure();
+      this.logger?.info({ reaperPid: this.child?.pid }, 'reaper helper restarted');
+    }, delay);
+    this.restartTimer.unref();
+  }
+
+  private send(line: string): void {
+    this.child?.stdin?.write(`${line}\n`);
+  }
+
+  /** A spawn worker's process group. */
   watch(pgid: number): void {
-    this.ensure().stdin?.write(`+${pgid}\n`);
+    this.groups.add(pgid);
+    if (this.child) this.send(`+${pgid}`);
+    else this.ensure();
   }
 
   forget(pgid: number): void {
-    this.child?.stdin?.write(`-${pgid}\n`);
+    this.groups.delete(pgid);
+    this.send(`-${pgid}`);
+  }
+
+  /** A cluster worker (it shares the master's group: signalled by pid). */
+  watchPid(pid: number): void {
+    this.pids.add(pid);
+    if (this.child) this.send(`+p${pid}`);
+    else this.ensure();
+  }
+
+  forgetPid(pid: number): void {
+    this.pids.delete(pid);
+    this.send(`-p${pid}`);
   }
 
   /** Normal shutdown: every group is already gone; let the reaper exit. */
   close(): void {
-    this.child?.stdin?.end();
+    this.closed = true;
+    clearTimeout(this.restartTimer);
+    // "q": exit now. Without it the reaper would treat the end of its stdin as
+    // our death and hold our stderr through its grace period.
+    this.child?.stdin?.end('q\n');
     this.child = undefined;
   }
 }

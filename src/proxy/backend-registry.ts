@@ -16,6 +16,8 @@ export interface BackendEntry {
   total: number;
   /** Out of rotation: report drained once `active` reaches 0. */
   removed: boolean;
+  /** Report onServedLimit when `total` reaches it (--max-requests); 0: never. */
+  limit: number;
 }
 
 /** A backend chosen for one request, and the path to send it with (a route may strip a prefix). */
@@ -60,7 +62,7 @@ export class BackendRegistry implements Backends {
   add(backend: Backend): BackendEntry {
     let entry = this.entries.get(backend.id);
     if (entry === undefined) {
-      entry = { id: backend.id, host: backend.host, port: backend.port, active: 0, total: 0, removed: false };
+      entry = { id: backend.id, host: backend.host, port: backend.port, active: 0, total: 0, removed: false, limit: backend.maxServed ?? 0 };
       this.entries.set(backend.id, entry);
     } else {
       // Back in rotation (healthy again) before it drained: same entry, same counts.
@@ -107,6 +109,7 @@ export class BackendRegistry implements Backends {
     entry.active++;
     entry.total++;
     this.balancer.acquire(entry.id);
+    if (entry.total === entry.limit) this.events.onServedLimit?.(entry.id);
   }
 
   /** That connection ended; a removed backend whose last one this was is drained. */

@@ -11,6 +11,9 @@ import { boundAddress, listenOn } from './listen.js';
 import { checkFrontOptions, type BoundFront, type FrontOptions } from './options.js';
 import { createSweeper, type Sweeper } from './sweeper.js';
 
+/** Makes a front's backends (the routing front's: routed-registry.ts); `onForget` is told of each drained backend. */
+export type BackendsFactory = (onForget: (entry: BackendEntry) => void) => Backends;
+
 export abstract class FrontBase implements BoundFront {
   readonly registry: Backends;
   readonly dispatcher: Dispatcher;
@@ -24,7 +27,7 @@ export abstract class FrontBase implements BoundFront {
    */
   constructor(
     protected readonly options: FrontOptions,
-    backends?: (onForget: (entry: BackendEntry) => void) => Backends,
+    backends?: BackendsFactory,
   ) {
     checkFrontOptions(options);
     const onForget = (entry: BackendEntry) => this.backendForgotten(entry);

@@ -32,6 +32,24 @@ function connectionListed(rawHeaders: readonly string[]): Set<string> | undefine
   return listed;
 }
 
+/**
+ * What node's parser lets through but the native one (and nginx) refuses,
+ * because a backend or another proxy could frame or route it otherwise: a
+ * version other than 1.0/1.1, two Hosts, Transfer-Encoding in an HTTP/1.0
+ * request. Undefined when the request is fine.
+ */
+export function ambiguousRequest(request: IncomingMessage): string | undefined {
+  if (request.httpVersion !== '1.1' && request.httpVersion !== '1.0') return `HTTP/${request.httpVersion} is not supported`;
+  let hosts = 0;
+  const raw = request.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    if ((raw[i] as string).length === 4 && (raw[i] as string).toLowerCase() === 'host') hosts++;
+  }
+  if (hosts > 1) return 'more than one Host header';
+  if (request.httpVersion === '1.0' && request.headers['transfer-encoding'] !== undefined) return 'Transfer-Encoding in an HTTP/1.0 request';
+  return undefined;
+}
+
 /** A client address without the IPv4-mapped IPv6 prefix node reports on dual-stack sockets. */
 export function clientAddress(request: IncomingMessage): string {
   const address = request.socket.remoteAddress ?? '';
@@ -74,7 +92,11 @@ export function forwardedRequestHeaders(request: IncomingMessage, keepUpgrade = 
   return out;
 }
 
-/** A backend response's headers for the client: hop-by-hop ones dropped. */
+/**
+ * A backend response's headers for the client: hop-by-hop ones dropped, and
+ * Transfer-Encoding, because node has decoded the body and frames it again
+ * as this client understands (no chunks for HTTP/1.0).
+ */
 export function forwardedResponseHeaders(response: IncomingMessage): string[] {
   const raw = response.rawHeaders;
   const listed = connectionListed(raw);
@@ -82,7 +104,7 @@ export function forwardedResponseHeaders(response: IncomingMessage): string[] {
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
     const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || listed?.has(lower) === true) continue;
+    if (HOP_BY_HOP.has(lower) || lower === 'transfer-encoding' || listed?.has(lower) === true) continue;
     out.push(name, raw[i + 1] as string);
   }
   return out;
@@ -97,10 +119,7 @@ export function responseHead(response: IncomingMessage): string {
   const switching = response.statusCode === 101;
   let head = `HTTP/1.1 ${response.statusCode ?? 502} ${response.statusMessage ?? ''}\r\n`;
   const raw = switching ? response.rawHeaders : forwardedResponseHeaders(response);
-  for (let i = 0; i < raw.length; i += 2) {
-    if (!switching && (raw[i] as string).toLowerCase() === 'transfer-encoding') continue;
-    head += `${raw[i]}: ${raw[i + 1]}\r\n`;
-  }
+  for (let i = 0; i < raw.length; i += 2) head += `${raw[i]}: ${raw[i + 1]}\r\n`;
   if (!switching) head += 'Connection: close\r\n';
   return `${head}\r\n`;
 }

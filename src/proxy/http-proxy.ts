@@ -9,21 +9,28 @@
 // reported as a passive health check. A request that finds a pooled socket
 // closed by the backend meanwhile is retried when that is safe (idempotent,
 // no body). 502 when no backend works, 504 when the backend does not answer in time.
+//
+// This is the portable data path: where the native one (http-native.ts, C)
+// is built, createHttpFront uses that instead, with the same behaviour.
 
 import http from 'node:http';
 import type { Socket } from 'node:net';
 import type { WorkerId } from '../core/types.js';
-import type { BackendEntry, Backends } from './backend-registry.js';
-import { RequestCounter, type RequestStats } from './request-stats.js';
-import type { Attempt, AttemptHandler, Choose } from './dispatch.js';
+import type { BackendEntry } from './backend-registry.js';
+import type { Attempt, AttemptHandler } from './dispatch.js';
+import type { BackendsFactory } from './front-base.js';
 import { ConnectTimeoutError, ResponseTimeoutError } from './errors.js';
-import { forwardedRequestHeaders, forwardedResponseHeaders } from './http-headers.js';
+import { DEFAULT_HTTP_RESPONSE_TIMEOUT_MS, RequestCounter, type HttpFrontOptions, type RequestStats } from './http-common.js';
+import { ambiguousRequest, forwardedRequestHeaders, forwardedResponseHeaders } from './http-headers.js';
+import { createNativeHttpFront } from './http-native.js';
 import { proxyUpgrade } from './http-upgrade.js';
 import { FrontBase } from './front-base.js';
-import { DEFAULT_CONNECT_TIMEOUT_MS, type BoundFront, type FrontOptions } from './options.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS, type BoundFront } from './options.js';
 
-export const DEFAULT_HTTP_RESPONSE_TIMEOUT_MS = 60_000;
+export { DEFAULT_HTTP_RESPONSE_TIMEOUT_MS } from './http-common.js';
+export type { HttpFrontOptions, RequestStats } from './http-common.js';
 
+const BAD_REQUEST = 'HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n';
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 /** Retries of a request whose pooled socket turned out to be closed by the backend. */
 const MAX_STALE_RETRIES = 2;
@@ -40,28 +47,20 @@ class Exchange implements Attempt {
   phaseStartedAt = 0;
   staleRetries = 0;
   bodyForwarded = false;
+  /** The request's path for the backend (a router may rewrite it). */
+  path: string;
+  readonly startedAt = performance.now();
   readonly headers: string[];
   readonly hasBody: boolean;
-  /** The path to send, as the route of the chosen backend rewrote it (a prefix stripped). */
-  path: string;
-  /** The choice of backend for this request: by host and path (dispatch.ts calls it). */
-  readonly choose: Choose;
 
   constructor(
     readonly request: http.IncomingMessage,
     readonly response: http.ServerResponse,
-    registry: Backends,
   ) {
     this.headers = forwardedRequestHeaders(request);
+    this.path = request.url ?? '/';
     const length = request.headers['content-length'];
     this.hasBody = request.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
-    this.path = request.url ?? '/';
-    const url = this.path;
-    this.choose = (exclude) => {
-      const routed = registry.route(request.headers.host, url, exclude);
-      if (routed !== undefined) this.path = routed.path;
-      return routed?.backend;
-    };
   }
 }
 
@@ -70,7 +69,6 @@ export class HttpFront extends FrontBase implements AttemptHandler<Exchange> {
   private readonly responseTimeoutMs: number;
   protected readonly server: http.Server;
   private readonly pools = new Map<WorkerId, http.Agent>();
-  private readonly counters = new Map<WorkerId, RequestCounter>();
   /** Exchanges waiting for a connect or a response head: the sweeper times them out. */
   private readonly pending = new Set<Exchange>();
   /** Upgraded (WebSocket) connections, which the http server no longer tracks. */
@@ -79,15 +77,24 @@ export class HttpFront extends FrontBase implements AttemptHandler<Exchange> {
   whenTunnelsClosed: (() => void) | undefined;
   private closing: Promise<void> | undefined;
 
-  /**
-   * @param backends the routing front's (routed-registry.ts): its `route()` picks
-   *   the app by host and path first; by default one registry, where it does not.
-   */
-  constructor(options: FrontOptions, backends?: (onForget: (entry: BackendEntry) => void) => Backends) {
+  private readonly counters = new Map<WorkerId, RequestCounter>();
+  /** The exchange in progress on each client connection, abandoned if node's parser then refuses the rest (a bad chunk). */
+  private readonly current = new WeakMap<Socket, Exchange>();
+
+  /** @param backends the routing front's (routed-registry.ts): its `route()` picks the app by host and path first. */
+  constructor(options: HttpFrontOptions, backends?: BackendsFactory) {
     super(options, backends);
     this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     this.responseTimeoutMs = options.idleTimeoutMs ?? DEFAULT_HTTP_RESPONSE_TIMEOUT_MS;
     this.server = http.createServer((request, response) => this.handle(request, response));
+    // Every request node's parser refuses (smuggling attempts, oversize heads…) is a 400, as on the native path.
+    this.server.on('clientError', (_error: Error, socket: Socket) => {
+      // A bad body (a chunk size): nothing more of the request goes to the backend.
+      const exchange = this.current.get(socket);
+      if (exchange !== undefined) this.abandon(exchange);
+      if (socket.writable && exchange?.response.headersSent !== true) socket.end(BAD_REQUEST);
+      else socket.destroy();
+    });
     this.server.on('upgrade', (request: http.IncomingMessage, socket: Socket, head: Buffer) => proxyUpgrade(this, request, socket, head));
     this.server.on('error', (error) => {
       if (this.server.listening) this.options.logger?.error({ err: error }, 'front: accept failed');
@@ -153,6 +160,25 @@ export class HttpFront extends FrontBase implements AttemptHandler<Exchange> {
     return this.closing !== undefined;
   }
 
+  requestStats(): RequestStats[] {
+    return [...this.counters].map(([id, counter]) => counter.snapshot(id));
+  }
+
+  /** Counts a response sent for `backend` (the request's latency: from its head to now). */
+  private count(exchange: Exchange, backend: BackendEntry, status: number): void {
+    let counter = this.counters.get(backend.id);
+    if (counter === undefined) this.counters.set(backend.id, (counter = new RequestCounter()));
+    counter.record(status, performance.now() - exchange.startedAt);
+  }
+
+  /** The registry's route for this request: its backend, and the path it goes with (a route may strip a prefix). */
+  private routed(exchange: Exchange, exclude: ReadonlySet<WorkerId> | undefined): BackendEntry | undefined {
+    const { request } = exchange;
+    const routed = this.registry.route(request.headers.host, request.url ?? '/', exclude);
+    if (routed !== undefined) exchange.path = routed.path;
+    return routed?.backend;
+  }
+
   pool(backend: BackendEntry): http.Agent {
     let pool = this.pools.get(backend.id);
     if (pool === undefined) {
@@ -164,40 +190,35 @@ export class HttpFront extends FrontBase implements AttemptHandler<Exchange> {
     return pool;
   }
 
-  /** Responses sent per backend, by status class and latency (read by /metrics and top). */
-  requestStats(): RequestStats[] {
-    return [...this.counters].map(([id, counter]) => counter.snapshot(id));
-  }
-
-  private count(id: WorkerId, status: number, ms: number): void {
-    let counter = this.counters.get(id);
-    if (counter === undefined) this.counters.set(id, (counter = new RequestCounter()));
-    counter.record(status, ms);
-  }
-
   // -------------------------------------------------------------- per request
 
   private handle(request: http.IncomingMessage, response: http.ServerResponse): void {
-    const exchange = new Exchange(request, response, this.registry);
-    const startedAt = performance.now();
+    if (ambiguousRequest(request) !== undefined) {
+      request.socket.end(BAD_REQUEST);
+      return;
+    }
+    const exchange = new Exchange(request, response);
+    this.current.set(request.socket, exchange);
     response.on('close', () => {
       // The client went away before its response was complete: stop the backend side.
       if (!response.writableFinished) this.abandon(exchange);
-      else if (exchange.backend !== undefined) this.count(exchange.backend.id, response.statusCode, performance.now() - startedAt);
     });
     this.dispatch(exchange);
   }
 
   private dispatch(exchange: Exchange): void {
     if (exchange.response.destroyed) return; // the client left while a retry was due
-    this.dispatcher.dispatch(exchange, this, exchange.choose);
+    this.dispatcher.dispatch(exchange, this, (exclude) => this.routed(exchange, exclude));
   }
 
-  /** AttemptHandler: no backend for this request; 404 when no route matches, 503 after waiting in the queue for one. */
+  /** AttemptHandler: no backend for this request; 404 when no route matches it at all, 503 after waiting in the queue for one. */
   giveUp(exchange: Exchange, reason: string, queueTimedOut: boolean): void {
     const { request } = exchange;
-    if (exchange.failed === undefined && !this.registry.hasRoute(request.headers.host, request.url ?? '/')) this.fail(exchange, 404, 'no route for this path');
-    else this.fail(exchange, queueTimedOut ? 503 : 502, reason);
+    if (!queueTimedOut && exchange.failed === undefined && !this.registry.hasRoute(request.headers.host, request.url ?? '/')) {
+      this.fail(exchange, 404, 'no route for this path');
+      return;
+    }
+    this.fail(exchange, queueTimedOut ? 503 : 502, reason);
   }
 
   /** AttemptHandler: sends the request to `backend` (chosen and acquired by the dispatcher). */
@@ -210,7 +231,8 @@ export class HttpFront extends FrontBase implements AttemptHandler<Exchange> {
         port: backend.port,
         method: request.method,
         path: exchange.path,
-        headers: exchange.headers,
+        // An HTTP/1.0 client may send no Host; the backend, asked in 1.1, needs one.
+        headers: request.headers.host === undefined ? [...exchange.headers, 'Host', `${backend.host}:${backend.port}`] : exchange.headers,
         setHost: false,
         agent: this.pool(backend),
       });
@@ -269,6 +291,7 @@ export class HttpFront extends FrontBase implements AttemptHandler<Exchange> {
     upstreamResponse.on('close', () => {
       // Cut short by the backend: the client cannot get a whole response any more.
       if (!upstreamResponse.complete) response.destroy();
+      else if (exchange.backend !== undefined) this.count(exchange, exchange.backend, upstreamResponse.statusCode ?? 0);
       this.finish(exchange);
     });
   }
@@ -292,8 +315,12 @@ export class HttpFront extends FrontBase implements AttemptHandler<Exchange> {
       this.dispatch(exchange);
       return;
     }
-    if (error instanceof ResponseTimeoutError) this.fail(exchange, 504, error.message);
-    else this.fail(exchange, 502, `backend ${backend.host}:${backend.port} failed: ${error.message}`);
+    // The body names no internal address; the log does.
+    const timedOut = error instanceof ResponseTimeoutError;
+    this.count(exchange, backend, timedOut ? 504 : 502);
+    this.options.logger?.warn({ backend: backend.id, port: backend.port, err: error.message }, 'front: backend failed');
+    if (timedOut) this.fail(exchange, 504, `the backend sent no response within ${this.responseTimeoutMs}ms`);
+    else this.fail(exchange, 502, 'the backend failed');
   }
 
   /** A pooled socket the backend had closed: safe to retry when nothing can have been processed twice. */
@@ -330,6 +357,7 @@ export class HttpFront extends FrontBase implements AttemptHandler<Exchange> {
   }
 
   private finish(exchange: Exchange): void {
+    if (this.current.get(exchange.request.socket) === exchange) this.current.delete(exchange.request.socket);
     this.pending.delete(exchange);
     exchange.phase = 'done';
     exchange.upstream = undefined;
@@ -378,7 +406,15 @@ function closeIdleSockets(pool: http.Agent): void {
   }
 }
 
-export function createHttpFront(options: FrontOptions): BoundFront {
-  return new HttpFront(options);
+export type HttpFrontLike = BoundFront & { requestStats(): RequestStats[] };
+
+/** The http front: the native data path where it is built (SUPERVISE_HTTP_NATIVE=0 turns it off), else the JavaScript one. */
+export function createHttpFront(options: HttpFrontOptions, backends?: BackendsFactory): HttpFrontLike {
+  return createNativeHttpFront(options, backends) ?? new HttpFront(options, backends);
+}
+
+/** The JavaScript data path, whatever is built (tests run both). */
+export function createJavaScriptHttpFront(options: HttpFrontOptions, backends?: BackendsFactory): HttpFrontLike {
+  return new HttpFront(options, backends);
 }
 

@@ -8,7 +8,7 @@ import type { Socket } from 'node:net';
 import type { BackendEntry, Backends } from './backend-registry.js';
 import type { Attempt, AttemptHandler, Choose, Dispatcher } from './dispatch.js';
 import { ConnectTimeoutError } from './errors.js';
-import { forwardedRequestHeaders, responseHead } from './http-headers.js';
+import { ambiguousRequest, forwardedRequestHeaders, responseHead } from './http-headers.js';
 
 /** What the upgrade path needs from the http front. */
 export interface UpgradeContext {
@@ -29,6 +29,10 @@ function ignoreError(): void {
 export function proxyUpgrade(context: UpgradeContext, request: http.IncomingMessage, client: Socket, head: Buffer): void {
   if (context.isClosing) {
     client.destroy();
+    return;
+  }
+  if (ambiguousRequest(request) !== undefined) {
+    client.end('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
     return;
   }
   client.on('error', ignoreError);
@@ -80,7 +84,7 @@ export function proxyUpgrade(context: UpgradeContext, request: http.IncomingMess
         if (released) return;
         if (connected) {
           release();
-          refuse(client, `backend ${backend.host}:${backend.port} failed: ${error.message}`, 502);
+          refuse(client, 'the backend failed', 502); // the body names no internal address
           return;
         }
         released = true;

@@ -93,6 +93,11 @@ export function loadNativeTunnels(env: NodeJS.ProcessEnv = process.env): NativeT
   return tunnels;
 }
 
+/** The addon's exports (every native module of src/native/), for the modules that are not the tunnel's (prctl). */
+export function loadNativeAddon(): Readonly<Record<string, unknown>> | undefined {
+  return loadNative()?.exports;
+}
+
 function loadBinding(): Binding | undefined {
   const loaded = loadNative()?.exports as Partial<Binding> | undefined;
   return loaded !== undefined && FUNCTIONS.every((name) => typeof loaded[name] === 'function') ? (loaded as Binding) : undefined;

@@ -7,7 +7,7 @@
 import { createRouter, type AppRoute, type Router } from '../core/router.js';
 import type { Backend, BalancePolicy, FrontEvents, WorkerId } from '../core/types.js';
 import { BackendRegistry, type BackendEntry, type Backends, type Routed } from './backend-registry.js';
-import { HttpFront } from './http-proxy.js';
+import { createHttpFront } from './http-proxy.js';
 import type { BoundFront, FrontOptions } from './options.js';
 
 export class RoutedRegistry implements Backends {
@@ -94,7 +94,8 @@ export class RoutedRegistry implements Backends {
 /** The shared L7 front of a system, and its routing table. */
 export function createRoutingFront(options: Omit<FrontOptions, 'balance' | 'events'>): { front: BoundFront; backends: RoutedRegistry } {
   let backends!: RoutedRegistry;
-  const front = new HttpFront(
+  // The native data path where it is built (createHttpFront), as for one app's front.
+  const front = createHttpFront(
     // Balancing and events are per app (addApp); the front's own are never used.
     { ...options, balance: 'round-robin', events: { onConnectFailure: () => undefined, onDrained: () => undefined } },
     (onForget) => (backends = new RoutedRegistry(onForget)),

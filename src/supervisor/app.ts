@@ -70,6 +70,8 @@ export class App {
     const events: FrontEvents = {
       onConnectFailure: (id, error) => this.health?.passiveFailure(id, error.message),
       onDrained: (id) => post((s) => s.dispatch(id, { type: 'drained' })),
+      // Out of the proxy's call stack: the replacement starts from the queue.
+      onServedLimit: (id) => queueMicrotask(() => post((s) => s.servedLimitReached(id))),
     };
     let front: Front | undefined;
     if (isRouted(config) && shared.routing !== undefined) {
@@ -100,6 +102,7 @@ export class App {
     });
     const { onOutput } = shared;
     if (onOutput !== undefined) this.supervisor.onOutput((...line) => onOutput(this, ...line));
+    this.supervisor.onReplaceRequest = (slot, why) => this.service.replaceQuietly(slot, why);
     this.service = new SupervisorService(this.supervisor, {
       onStopping: () => void this.closeFront(),
       onStopped: async () => {
@@ -115,7 +118,7 @@ export class App {
   }
 
   private launcherFor(config: Config): Launcher {
-    return config.mode === 'cluster' ? createClusterLauncher(config) : createSpawnLauncher(config, this.shared.reaper);
+    return config.mode === 'cluster' ? createClusterLauncher(config, this.shared.reaper) : createSpawnLauncher(config, this.shared.reaper);
   }
 
   private closeFront(): Promise<void> | undefined {

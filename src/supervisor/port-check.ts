@@ -35,32 +35,68 @@ export function portError(port: number, host: string | undefined, what: string, 
 
 /** "pid 1234 (nginx)" for a TCP port in LISTEN state, from /proc (Linux); undefined elsewhere. */
 export function describePortHolder(port: number): string | undefined {
+  const pid = portHolders(port)[0];
+  return pid === undefined ? undefined : `pid ${pid} (${commandOf(String(pid))})`;
+}
+
+/** Pids holding a listening socket on the TCP port (Linux, /proc); empty when none or unknown. */
+export function portHolders(port: number): number[] {
   try {
     const inodes = listeningInodes(port);
-    if (inodes.size === 0) return undefined;
-    for (const entry of readdirSync('/proc')) {
-      if (!/^\d+$/.test(entry)) continue;
-      let fds: string[];
-      try {
-        fds = readdirSync(`/proc/${entry}/fd`);
-      } catch {
-        continue; // gone, or not ours to read
-      }
-      for (const fd of fds) {
-        let link: string;
-        try {
-          link = readlinkSync(`/proc/${entry}/fd/${fd}`);
-        } catch {
-          continue;
-        }
-        const inode = /^socket:\[(\d+)\]$/.exec(link)?.[1];
-        if (inode && inodes.has(inode)) return `pid ${entry} (${commandOf(entry)})`;
-      }
-    }
+    if (inodes.size === 0) return [];
+    return readdirSync('/proc')
+      .filter((entry) => /^\d+$/.test(entry))
+      .map(Number)
+      .filter((pid) => holdsSocket(pid, inodes));
   } catch {
-    // not Linux, or /proc unreadable: the message goes without the holder
+    return []; // not Linux, or /proc unreadable: nobody known
   }
-  return undefined;
+}
+
+/**
+ * Whether one of `pids` holds the listening socket of the TCP port: undefined
+ * when nothing listens or /proc cannot tell. Reads only those processes' fds —
+ * a scan of every process costs a readlink per descriptor on the machine.
+ */
+export function listenerAmong(port: number, pids: Iterable<number>): boolean | undefined {
+  let inodes: Set<string>;
+  try {
+    inodes = listeningInodes(port);
+  } catch {
+    return undefined;
+  }
+  if (inodes.size === 0) return undefined;
+  for (const pid of pids) if (holdsSocket(pid, inodes)) return true;
+  return false;
+}
+
+function holdsSocket(pid: number, inodes: ReadonlySet<string>): boolean {
+  let fds: string[];
+  try {
+    fds = readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return false; // gone, or not ours to read
+  }
+  for (const fd of fds) {
+    let link: string;
+    try {
+      link = readlinkSync(`/proc/${pid}/fd/${fd}`);
+    } catch {
+      continue;
+    }
+    const inode = /^socket:\[(\d+)\]$/.exec(link)?.[1];
+    if (inode !== undefined && inodes.has(inode)) return true;
+  }
+  return false;
+}
+
+/** Whether anything listens on the TCP port (Linux, /proc); false when unknown. */
+export function isListening(port: number): boolean {
+  try {
+    return listeningInodes(port).size > 0;
+  } catch {
+    return false;
+  }
 }
 
 function listeningInodes(port: number): Set<string> {
@@ -82,7 +118,7 @@ function listeningInodes(port: number): Set<string> {
   return inodes;
 }
 
-function commandOf(pid: string): string {
+export function commandOf(pid: string): string {
   try {
     const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ');
     return cmdline.length > 60 ? `${cmdline.slice(0, 57)}...` : cmdline;

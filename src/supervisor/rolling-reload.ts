@@ -19,6 +19,11 @@ export type Outcome =
  */
 export async function replaceSlot(supervisor: Supervisor, slot: number, awaitExit = true): Promise<Outcome> {
   const previous = supervisor.holders(slot);
+  if (supervisor.config.mode === 'spawn' && previous.length > 0 && supervisor.sparePort() === undefined) {
+    // Ports stay within base-port … base-port+N: with the spare held by someone
+    // else, the replacement has nowhere to start next to the old worker.
+    return { ok: false, error: `no spare port for a new worker in ${supervisor.config.basePort}…${supervisor.config.basePort + supervisor.desired}${supervisor.spareHolder()}` };
+  }
   const started = await supervisor.command(() => supervisor.addWorker(slot, true));
   await supervisor.waitFor(() => started.state !== 'starting');
   if (started.state !== 'ready') {

@@ -68,6 +68,8 @@ export class SupervisorService implements SupervisorApi {
   async restartWorker(slot: number): Promise<{ ok: boolean; error?: string }> {
     if (this.supervisor.stopping) return { ok: false, error: 'the supervisor is stopping' };
     if (this.supervisor.holders(slot).length === 0) return { ok: false, error: `no worker in slot ${slot}` };
+    // `ctl restart` is how a user says the cause of a fatal app is fixed.
+    this.supervisor.post(() => this.supervisor.clearFatal());
     if (this.replacing.has(slot)) return { ok: false, error: `worker ${slot} is already being replaced` };
     this.replacing.add(slot);
     try {
@@ -103,7 +105,24 @@ export class SupervisorService implements SupervisorApi {
         : `only ${readyCount(supervisor, target)} of ${target} workers ready after ${limitMs}ms${failure ? `: ${failure}` : ''}`;
       return { ok: false, error, workers: supervisor.desired };
     }
+    await this.rehome(target);
     return { ok: true, workers: target };
+  }
+
+  /**
+   * Spawn mode after a scale-down: reloads rotate ports (each replacement takes
+   * the port the previous one gave back), so a kept worker may sit above
+   * base-port+N. Move it back into the range through a drained replacement.
+   */
+  private async rehome(target: number): Promise<void> {
+    const { config } = this.supervisor;
+    if (config.mode !== 'spawn') return;
+    const last = config.basePort + target;
+    const outside = this.supervisor.records.filter((w) => w.state === 'ready' && w.port > last).map((w) => w.slot);
+    for (const slot of outside) {
+      this.supervisor.logger.info({ worker: slot }, `worker ${slot} is outside ports ${config.basePort}…${last} after the scale-down: replacing it inside`);
+      await this.restartWorker(slot);
+    }
   }
 
   stop(reason: string): Promise<void> {

@@ -5,13 +5,13 @@
 // Nothing else mutates the table. Both modes share this lifecycle; they differ
 // only in the launcher (and spawn mode's front and health checks).
 
-import { nextRestart } from '../core/backoff.js';
 import { reconcile } from '../core/reconcile.js';
 import { holdsSlot, initialTransition, transition, type TransitionContext } from '../core/worker-state.js';
 import { errorMessage } from '../errors.js';
+import { describePortHolder, isListening } from './port-check.js';
 import type { Logger } from '../log.js';
 import { readinessHint } from './start-messages.js';
-import { WorkerRecord, type SlotHistory } from './worker-record.js';
+import { SlotHistory, WorkerRecord } from './worker-record.js';
 import type {
   Backend, Config, Front, Launcher, SupervisorEvent, SupervisorStatus, WorkerEffect, WorkerEvent, WorkerId,
 } from '../core/types.js';
@@ -27,6 +27,8 @@ export interface SupervisorDeps {
   readonly health?: HealthChecker | undefined;
   /** Worker ids, unique across the apps of a system (a shared front tells workers apart by id). */
   readonly nextId?: () => WorkerId;
+  /** The backoff's random source (tests). */
+  readonly random?: () => number;
 }
 
 /** A line of a worker's output, with the worker it came from (log files, `ctl logs`). */
@@ -36,6 +38,10 @@ type Waiter = { check: () => boolean; resolve: () => void };
 
 /** Spawn mode with --proxy tcp: how long old connections may run before the server gets SIGTERM. */
 export const TCP_DRAIN_GRACE_MS = 2000;
+/** The part of --kill-timeout kept for SIGTERM to work after a drain that used the rest. */
+export function termGraceMs(killTimeoutMs: number): number {
+  return Math.min(Math.floor(killTimeoutMs / 2), 1000);
+}
 
 export class Supervisor {
   readonly logger: Logger;
@@ -53,6 +59,7 @@ export class Supervisor {
   private running = false;
   private readonly nextId: () => WorkerId;
   private drainTimeoutMs: number;
+  private readonly random: () => number;
 
   // The desired state is private: it changes only in tasks on the queue
   // (setDesired, nextGeneration, shutdown), and is read through the getters.
@@ -91,6 +98,10 @@ export class Supervisor {
   get stopping(): boolean {
     return this.stopRequested;
   }
+  /** Set after --max-failed-starts consecutive failed starts: why; nothing restarts until cleared. */
+  fatal: string | undefined;
+  /** Replace a slot's worker gracefully (--max-requests): wired to the service by run.ts. */
+  onReplaceRequest: (slot: number, why: string) => void = () => undefined;
 
   constructor(deps: SupervisorDeps) {
     this.settings = deps.config;
@@ -98,6 +109,7 @@ export class Supervisor {
     this.launcher = deps.launcher;
     this.front = deps.front;
     this.health = deps.health;
+    this.random = deps.random ?? Math.random;
     this.desiredCount = deps.config.workers;
     this.port = deps.config.port;
     let id = 1;
@@ -229,33 +241,66 @@ export class Supervisor {
   /** A new worker for a slot; a candidate replaces the slot's current worker once ready. */
   addWorker(slot: number, candidate: boolean): WorkerRecord {
     const history = this.slotHistory(slot);
-    const port = this.config.mode === 'cluster' ? this.config.port : this.freePort();
+    const port = this.config.mode === 'cluster' ? this.config.port : candidate ? (this.sparePort() ?? this.freePort()) : this.homePort(slot);
     const record = new WorkerRecord(this.nextId(), slot, this.generation, port, candidate, history, this.logger);
     this.workers.set(record.id, record);
-    const wait = candidate ? 0 : history.notBefore - Date.now();
-    if (wait > 0) {
-      // The slot is backing off after a crash of its previous worker.
-      record.state = 'backoff';
-      this.armTimer(record, wait);
-    } else {
-      this.apply(record, initialTransition(this.context(record)).effects);
-    }
+    // A slot still backing off after a crash of its previous worker starts in backoff.
+    const first = initialTransition(this.context(record));
+    record.state = first.state;
+    this.apply(record, first.effects);
     return record;
   }
 
   private slotHistory(slot: number): SlotHistory {
     let history = this.slots.get(slot);
     if (!history) {
-      history = { restarts: 0, streak: 0, notBefore: 0 };
+      history = new SlotHistory(this.config.restart, this.random);
       this.slots.set(slot, history);
     }
     return history;
   }
 
-  /** Spawn mode: the lowest port of base-port … base-port+N that no live worker holds. */
+  private usedPorts(): Set<number> {
+    return new Set(this.records.filter((w) => w.state !== 'exited').map((w) => w.port));
+  }
+
+  /** Spawn mode: the lowest port from base-port up that no live worker holds. */
   private freePort(): number {
-    const used = new Set(this.records.filter((w) => w.state !== 'exited').map((w) => w.port));
+    const used = this.usedPorts();
     for (let port = this.config.basePort; ; port++) if (!used.has(port)) return port;
+  }
+
+  /**
+   * Spawn mode, a slot (re)filled: its own port base-port+slot when no worker of
+   * ours holds it (a foreign holder is reported at the start, and the slot backs
+   * off rather than wander off the range); else the lowest free one.
+   */
+  private homePort(slot: number): number {
+    const home = this.config.basePort + slot;
+    return this.usedPorts().has(home) ? this.freePort() : home;
+  }
+
+  /**
+   * Spawn mode, a replacement that starts next to the worker it replaces: a port
+   * of base-port … base-port+N that neither a worker of ours nor anyone else
+   * holds; undefined when there is none (the replacement then waits for the old
+   * worker's port: see rolling-reload.ts).
+   */
+  sparePort(): number | undefined {
+    const used = this.usedPorts();
+    const last = this.config.basePort + Math.max(this.desired, ...this.records.map((w) => w.slot + 1));
+    for (let port = this.config.basePort; port <= last; port++) if (!used.has(port) && !isListening(port)) return port;
+    return undefined;
+  }
+
+  /** ": port 8003 is in use by pid 12 (nginx)" for the first in-range port held by someone else, for error messages. */
+  spareHolder(): string {
+    const used = this.usedPorts();
+    const last = this.config.basePort + Math.max(this.desired, ...this.records.map((w) => w.slot + 1));
+    for (let port = this.config.basePort; port <= last; port++) {
+      if (!used.has(port) && isListening(port)) return `: port ${port} is in use by ${describePortHolder(port) ?? 'another process'}`;
+    }
+    return '';
   }
 
   // ------------------------------------------------------------ lifecycle
@@ -269,20 +314,24 @@ export class Supervisor {
     if (record.timer) clearTimeout(record.timer);
     record.timer = undefined;
     record.state = next.state;
+    if ((next.state === 'draining' || next.state === 'stopping') && record.stopBegan === undefined) record.stopBegan = Date.now();
     if (from !== next.state) {
       record.logger.debug({ from, to: next.state, event: event.type }, 'worker state');
       this.emit({ type: 'worker-state', id, slot: record.slot, from, to: next.state, pid: record.pid, generation: record.generation });
     }
-    if (event.type === 'exit') this.reportExit(record, from, event.code, event.signal);
+    if (event.type === 'exit') this.describeExit(record, from, event.code, event.signal);
     this.apply(record, next.effects);
+    if (event.type === 'exit') this.logExit(record, from, event.code, event.signal);
   }
 
   private context(record: WorkerRecord): TransitionContext {
+    const budget = this.config.killTimeoutMs;
+    const spent = record.stopBegan === undefined ? 0 : Date.now() - record.stopBegan;
     return {
       readyTimeoutMs: this.config.readyTimeoutMs,
-      killTimeoutMs: this.config.killTimeoutMs,
+      stopRemainingMs: Math.max(0, budget - spent),
       drainTimeoutMs: this.drainTimeoutMs,
-      restartDelayMs: nextRestart(record.history.streak, Date.now() - record.startedAt).delayMs,
+      mustWait: !record.candidate && record.history.waitMs() > 0,
       restartOnCrash: !record.candidate && !this.stopping,
     };
   }
@@ -296,26 +345,37 @@ export class Supervisor {
         case 'arm-timer':
           this.armTimer(record, effect.ms);
           break;
+        case 'arm-restart':
+          // A fatal app restarts nothing until `ctl restart` clears it (clearFatal).
+          if (this.fatal === undefined) this.armTimer(record, record.history.waitMs());
+          break;
         case 'signal':
           record.process?.signal(effect.signal);
           if (effect.signal === 'SIGKILL') record.logger.warn(`SIGKILL: ${effect.reason ?? 'stopping at once'}`);
           break;
         case 'add-to-rotation':
           this.readied = true;
+          record.everReady = true;
+          record.history.started();
           record.candidate = false;
           record.healthy = true;
           record.logger.info({ port: record.port, generation: record.generation }, 'worker ready');
-          this.front?.add(this.backend(record));
+          this.syncRotation(record);
           this.health?.watch(record.id, record.port);
           break;
         case 'remove-from-rotation':
-          this.front?.remove(record.id);
+          this.syncRotation(record);
           this.health?.unwatch(record.id);
           break;
         case 'begin-drain':
           record.process?.drain();
           break;
         case 'report-crash':
+          this.recordFailure(record);
+          break;
+        case 'report-hung':
+          record.failure = `worker ${record.slot} (pid ${record.pid ?? '?'}) hung: ${effect.reason}`;
+          record.logger.error(`${record.failure}; out of rotation, replacing it, killing it`);
           this.recordFailure(record);
           break;
         case 'report-failed-start':
@@ -368,6 +428,21 @@ export class Supervisor {
           record.logger.info(continued ? { stream, continued } : { stream }, line);
           this.outputListener?.(record, stream, line, continued);
         },
+        onHung: (reason) => post({ type: 'hung', reason }),
+        onStatus: (text) =>
+          this.post(() => {
+            if (record.launch === launch) record.notifyStatus = text;
+          }),
+        onWarning: (message) =>
+          this.post(() => {
+            if (record.launch !== launch) return;
+            record.stderrTail.add(message);
+            record.logger.warn(message);
+          }),
+        onRecycle: (reason) =>
+          this.post(() => {
+            if (record.launch === launch && record.state === 'ready') this.onReplaceRequest(record.slot, reason);
+          }),
       });
     } catch (error) {
       record.stderrTail.add(errorMessage(error));
@@ -382,30 +457,71 @@ export class Supervisor {
     }, ms);
   }
 
-  private reportExit(record: WorkerRecord, from: string, code: number | null, signal: string | null): void {
+  private describeExit(record: WorkerRecord, from: string, code: number | null, signal: string | null): void {
     const expected = from === 'draining' || from === 'stopping';
-    const description = record.describeExit(code, signal);
-    this.emit({ type: 'worker-exit', id: record.id, slot: record.slot, pid: record.pid, code, signal, expected, reason: description });
-    if (expected) {
-      record.logger.info({ code, signal }, 'worker stopped');
-      return;
-    }
-    record.failure = `worker ${record.slot} (pid ${record.pid ?? '?'}) ${description}`;
-    if (this.stopping) record.logger.warn({ code, signal }, record.failure);
-    else if (record.candidate) record.logger.error({ code, signal }, `${record.failure} while starting`);
-    else record.logger.error({ code, signal, restartInMs: this.context(record).restartDelayMs }, `${record.failure}; restarting`);
+    const reason = record.describeExit(code, signal);
+    this.emit({ type: 'worker-exit', id: record.id, slot: record.slot, pid: record.pid, code, signal, expected, reason });
+    if (expected) return; // asked for
+    record.failure = `worker ${record.slot} (pid ${record.pid ?? '?'}) ${reason}`;
   }
 
-  /** A crash or failed start: the slot backs off before its next start. */
+  private logExit(record: WorkerRecord, from: string, code: number | null, signal: string | null): void {
+    if (from === 'draining' || from === 'stopping') record.logger.info({ code, signal }, 'worker stopped');
+    else if (this.stopping) record.logger.warn({ code, signal }, record.failure);
+    else if (record.candidate) record.logger.error({ code, signal }, `${record.failure} while starting`);
+    else if (this.fatal !== undefined) record.logger.error({ code, signal }, `${record.failure}; not restarting: the app is fatal`);
+    else record.logger.error({ code, signal, restartInMs: record.history.waitMs() }, `${record.failure}; restarting`);
+  }
+
+  /** A crash, a hang or a failed start: the slot history decides the backoff before its next start. */
   private recordFailure(record: WorkerRecord): void {
     if (record.candidate) return; // a bad reload must not slow down the old workers' restarts
     if (this.stopping) return;
     this.failure = record.failure;
-    const step = nextRestart(record.history.streak, Date.now() - record.startedAt);
-    record.history.streak = step.streak;
-    record.history.notBefore = Date.now() + step.delayMs;
-    record.history.restarts++;
+    record.history.failed(Date.now() - record.startedAt, record.everReady);
     this.emit({ type: 'worker-restart', slot: record.slot });
+    const limit = this.config.restart.maxFailedStarts;
+    if (limit !== undefined && record.history.failedStarts >= limit && this.fatal === undefined) {
+      this.fatal = `${record.history.failedStarts} consecutive failed starts (--max-failed-starts ${limit}), last: ${record.failure ?? 'unknown'}`;
+      this.logger.fatal(`the app is fatal: ${this.fatal}; nothing restarts until \`supervise ctl restart\``);
+    }
+  }
+
+  /** `ctl restart` after fatal: slots backing off start again. */
+  clearFatal(): void {
+    if (this.fatal === undefined) return;
+    this.logger.info('fatal state cleared: restarting');
+    this.fatal = undefined;
+    for (const record of this.records) {
+      if (record.state === 'backoff' && record.timer === undefined) this.armTimer(record, 0);
+    }
+  }
+
+  /**
+   * "In rotation" has one owner: this record. A worker is in rotation exactly
+   * when it is ready and healthy; the health checker only reports, and the
+   * front's registry only carries out what this says.
+   */
+  private syncRotation(record: WorkerRecord): void {
+    const wanted = record.state === 'ready' && record.healthy;
+    if (wanted === record.inRotation) return;
+    record.inRotation = wanted;
+    if (wanted) this.front?.add({ ...this.backend(record), maxServed: record.maxServed ??= this.servedLimit() });
+    else this.front?.remove(record.id);
+  }
+
+  /** --max-requests plus this worker's share of the jitter (spawn mode: counted by the front). */
+  private servedLimit(): number | undefined {
+    const max = this.config.maxRequests;
+    return max === undefined ? undefined : max.count + Math.floor(this.random() * (max.jitter + 1));
+  }
+
+  /** The front handed a worker its --max-requests-th request or connection: replace it, drained. */
+  servedLimitReached(id: WorkerId): void {
+    const record = this.workers.get(id);
+    if (record?.state !== 'ready') return;
+    const unit = this.config.proxy === 'http' ? 'requests' : 'connections';
+    this.onReplaceRequest(record.slot, `served its --max-requests (${this.front?.totalConnections(id) ?? '?'} ${unit})`);
   }
 
   // ------------------------------------------------------------ health (spawn mode)
@@ -415,13 +531,9 @@ export class Supervisor {
     if (!record || record.state !== 'ready' || record.healthy === healthy) return;
     record.healthy = healthy;
     this.emit({ type: 'health', id, slot: record.slot, healthy, ...(healthy ? {} : { reason }) });
-    if (healthy) {
-      record.logger.info({ port: record.port }, 'worker healthy again: back in rotation');
-      this.front?.add(this.backend(record));
-    } else {
-      record.logger.warn({ port: record.port, reason }, 'worker unhealthy: out of rotation');
-      this.front?.remove(id);
-    }
+    if (healthy) record.logger.info({ port: record.port }, 'worker healthy again: back in rotation');
+    else record.logger.warn({ port: record.port, reason }, 'worker unhealthy: out of rotation');
+    this.syncRotation(record);
   }
 
   healthFailed(id: WorkerId): void {
@@ -444,6 +556,7 @@ export class Supervisor {
       desired: this.desired,
       generation: this.generation,
       front: this.front === undefined ? { kind: 'none', dataPath: 'none' } : { kind: this.config.proxy, dataPath: this.front.dataPath },
+      ...(this.fatal === undefined ? {} : { fatal: this.fatal }),
       workers,
     };
   }
@@ -475,5 +588,7 @@ export class Supervisor {
  */
 function drainTimeout(config: Config): number {
   const l4 = config.mode === 'spawn' && config.proxy === 'tcp';
-  return l4 ? Math.min(config.killTimeoutMs, TCP_DRAIN_GRACE_MS) : config.killTimeoutMs;
+  const kill = config.killTimeoutMs;
+  // The drain is part of the --kill-timeout budget, and leaves SIGTERM its grace.
+  return Math.min(l4 ? TCP_DRAIN_GRACE_MS : kill, kill - termGraceMs(kill));
 }

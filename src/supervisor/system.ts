@@ -10,7 +10,7 @@ import { startControlServer } from '../control/server.js';
 import type { RawSettings } from '../config.js';
 import { errorMessage } from '../errors.js';
 import { createUsageSampler } from '../health/usage.js';
-import { Reaper } from '../launchers/reaper.js';
+import { setUpLifetime, type Lifetime } from '../launchers/lifetime.js';
 import type { Logger } from '../log.js';
 import { startSupervisorNotify, type SupervisorNotify } from '../notify/supervisor-notify.js';
 import { createRoutingFront, type RoutedRegistry } from '../proxy/routed-registry.js';
@@ -57,7 +57,8 @@ export async function runSystem(config: SystemConfig, logger: Logger, options: S
 export class SystemService implements SystemApi {
   private config: SystemConfig;
   private readonly apps = new Map<string, App>();
-  private readonly reaper = new Reaper();
+  /** The reaper helper, the child subreaper and the reaping of adopted orphans, for every app. */
+  private readonly lifetime: Lifetime;
   private readonly routing: { front: BoundFront; backends: RoutedRegistry } | undefined;
   private readonly listeners: Array<(app: string, event: SupervisorEvent) => void> = [];
   private readonly closers: Array<() => unknown> = [];
@@ -79,6 +80,7 @@ export class SystemService implements SystemApi {
     this.config = config;
     this.stopped = new Promise((resolve) => (this.resolveStopped = resolve));
     this.observers = new SystemObservers(logger, () => this.apps.values(), () => this.routing?.front);
+    this.lifetime = setUpLifetime(logger, () => new Set([...this.apps.values()].flatMap((app) => app.supervisor.records.map((w) => w.pid))));
     if (config.front !== undefined) {
       this.routing = createRoutingFront({ host: config.front.host, port: config.front.port, logger });
       this.routing.backends.setRoutes(routesOf(config.apps));
@@ -162,7 +164,7 @@ export class SystemService implements SystemApi {
     const named = this.config.apps.length > 1 || this.config.file !== undefined;
     const app = new App(config, {
       logger: named ? this.logger.child({ app: config.name }) : this.logger,
-      reaper: this.reaper,
+      reaper: this.lifetime.reaper,
       nextId: (): WorkerId => this.nextWorkerId++,
       routing: this.routing?.backends,
       named,
@@ -200,7 +202,7 @@ export class SystemService implements SystemApi {
 
   private async closeAll(): Promise<void> {
     await runClosers(this.closers, this.logger);
-    this.reaper.close();
+    this.lifetime.close();
   }
 
   stop(reason: string): Promise<void> {

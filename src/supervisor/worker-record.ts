@@ -1,16 +1,45 @@
 // One row of the supervisor's worker table, and the per-slot crash history that
 // survives the replacement of a slot's worker.
 
+import { DEFAULT_BACKOFF, nextRestart, type BackoffPolicy } from '../core/backoff.js';
 import { LineTail, type Logger } from '../log.js';
 import type { WorkerId, WorkerProcess, WorkerState, WorkerStatus } from '../core/types.js';
 
-export interface SlotHistory {
+/**
+ * A slot's crash history, which outlives the slot's workers: the one place that
+ * decides how long the slot backs off (a crash and a failed start alike).
+ */
+export class SlotHistory {
   /** Times this slot was started again after a crash or a failed start. */
-  restarts: number;
+  restarts = 0;
   /** Consecutive quick crashes (backoff.ts). */
-  streak: number;
+  streak = 0;
+  /** Consecutive workers that failed before they were ever ready (--max-failed-starts). */
+  failedStarts = 0;
   /** A new worker for this slot must not start before this time (ms since epoch). */
-  notBefore: number;
+  private notBefore = 0;
+
+  constructor(private readonly policy: BackoffPolicy = DEFAULT_BACKOFF, private readonly random: () => number = Math.random) {}
+
+  /** A worker of this slot failed after `uptimeMs`: the next start waits; returns the delay. */
+  failed(uptimeMs: number, everReady: boolean, now = Date.now()): number {
+    const step = nextRestart(this.streak, uptimeMs, this.policy, this.random);
+    this.streak = step.streak;
+    this.notBefore = now + step.delayMs;
+    this.restarts++;
+    this.failedStarts = everReady ? 0 : this.failedStarts + 1;
+    return step.delayMs;
+  }
+
+  /** A worker of this slot became ready. */
+  started(): void {
+    this.failedStarts = 0;
+  }
+
+  /** How long a new worker of this slot must still wait (0: start now). */
+  waitMs(now = Date.now()): number {
+    return Math.max(0, this.notBefore - now);
+  }
 }
 
 export class WorkerRecord {
@@ -21,8 +50,18 @@ export class WorkerRecord {
   timer: NodeJS.Timeout | undefined;
   /** Identifies the current process; callbacks of an earlier one are dropped. */
   launch: symbol | undefined;
-  /** In rotation as far as health checks go (spawn mode). */
+  /** Passing its health checks (spawn mode); in rotation = ready and healthy (Supervisor.syncRotation). */
   healthy = true;
+  /** What the front was last told: in rotation or not. Written by Supervisor.syncRotation only. */
+  inRotation = false;
+  /** Its --max-requests with jitter, drawn once. */
+  maxServed: number | undefined;
+  /** When its stop began (drain or SIGTERM): the --kill-timeout budget runs from here. */
+  stopBegan: number | undefined;
+  /** Was ready at some point (a crash after that is not a failed start). */
+  everReady = false;
+  /** The last STATUS= it sent (systemd notify), shown in status. */
+  notifyStatus: string | undefined;
   /** Why it crashed or failed to start, for the reload result and logs. */
   failure: string | undefined;
   cpu = 0;
@@ -61,6 +100,7 @@ export class WorkerRecord {
       memory: running ? this.memory : 0,
       connections,
       totalConnections,
+      ...(this.notifyStatus === undefined ? {} : { status: this.notifyStatus }),
     };
   }
 

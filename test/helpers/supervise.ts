@@ -238,8 +238,24 @@ export function pidsMatching(needle: string): number[] {
   return pids;
 }
 
+const stoppedPids = new Set<number>();
+
+/** SIGSTOP a process (a hung worker); killAll() continues it, so that nothing stays stopped. */
+export function sigstop(pid: number): void {
+  process.kill(pid, 'SIGSTOP');
+  stoppedPids.add(pid);
+}
+
 /** SIGKILL every supervisor started by the tests and every worker they logged; remove temp dirs. */
 export async function killAll(): Promise<void> {
+  for (const pid of stoppedPids) {
+    try {
+      process.kill(pid, 'SIGCONT');
+    } catch {
+      // gone
+    }
+  }
+  stoppedPids.clear();
   for (const child of started) {
     try {
       child.kill('SIGKILL');

@@ -1,11 +1,14 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
-import { describe, it } from 'node:test';
-import { createHttpFront } from '../../src/proxy/http-proxy.js';
-import type { BoundFront } from '../../src/proxy/options.js';
+import { before, describe, it } from 'node:test';
+import { createJavaScriptHttpFront, type HttpFrontLike, type HttpFrontOptions } from '../../src/proxy/http-proxy.js';
+import { createNativeHttpFront } from '../../src/proxy/http-native.js';
+import { nativeTunnelPath } from '../../src/proxy/native-tunnel.js';
+import { RoutedRegistry } from '../../src/proxy/routed-registry.js';
+import type { BackendsFactory } from '../../src/proxy/front-base.js';
 import {
-  assertNamesBusyPort, blackholePort, countByBackend, deadPort, recordEvents, request, startHttpBackend, useCleanup,
+  assertNamesBusyPort, blackholePort, closeServer, countByBackend, deadPort, listening, recordEvents, request, startHttpBackend, useCleanup,
   type RecordedEvents,
 } from '../helpers/proxy-fixtures.js';
 import { delay, waitFor } from '../helpers/wait-for.js';
@@ -13,9 +16,20 @@ import { delay, waitFor } from '../helpers/wait-for.js';
 const TIMEOUT = { timeout: 15_000 };
 const defer = useCleanup();
 
+// Every test runs on both data paths: the native one (src/native/http_front.c,
+// built by npm install) and the portable JavaScript one.
+const nativeBuilt = nativeTunnelPath() !== undefined;
+if (!nativeBuilt && process.env.CI === 'true') throw new Error('the native module is not built (npm install builds it with node-gyp)');
+type CreateFront = (options: HttpFrontOptions, backends?: BackendsFactory) => HttpFrontLike;
+const PATHS: Array<[string, CreateFront]> = [
+  ['native', (options, backends) => createNativeHttpFront(options, backends) ?? assert.fail('the native http front is not available')],
+  ['javascript', createJavaScriptHttpFront],
+];
+let createHttpFront: CreateFront = createJavaScriptHttpFront;
+
 async function startFront(
-  options: { connectTimeoutMs?: number; idleTimeoutMs?: number; queueTimeoutMs?: number } = {},
-): Promise<{ front: BoundFront; port: number; events: RecordedEvents }> {
+  options: Partial<HttpFrontOptions> = {},
+): Promise<{ front: HttpFrontLike; port: number; events: RecordedEvents }> {
   const events = recordEvents();
   const front = createHttpFront({ host: '127.0.0.1', port: 0, balance: 'round-robin', events, ...options });
   await front.listen();
@@ -36,7 +50,12 @@ function oneConnectionAgent(): { agent: http.Agent; connectionsOpened: () => num
   return { agent, connectionsOpened: () => opened };
 }
 
-describe('http front', () => {
+for (const [path, create] of PATHS) {
+describe(`http front (${path})`, { skip: path === 'native' && !nativeBuilt ? 'native module not built (npm install)' : false }, () => {
+  before(() => {
+    createHttpFront = create;
+  });
+
   it('balances each request of one keep-alive connection over the backends', TIMEOUT, async () => {
     const backends = await Promise.all(['a', 'b', 'c'].map((name) => startHttpBackend(name, defer)));
     const { front, port } = await startFront();
@@ -255,4 +274,179 @@ describe('http front', () => {
   });
 
   it('names host:port when the port is in use', TIMEOUT, () => assertNamesBusyPort(createHttpFront, defer));
+
+  it('least-conn sends requests past a backend busy with a slow one', TIMEOUT, async () => {
+    let answerSlow: (() => void) | undefined;
+    const slow = await startHttpBackend('slow', defer, (_req, res) => {
+      answerSlow = () => res.end('slow done');
+    });
+    const fast = await startHttpBackend('fast', defer);
+    const { front, port } = await startFront({ balance: 'least-conn' });
+    front.add({ id: 1, host: '127.0.0.1', port: slow.port, weight: 1 });
+    front.add({ id: 2, host: '127.0.0.1', port: fast.port, weight: 1 });
+    const pending = request(port);
+    await waitFor(() => answerSlow !== undefined, { message: 'the first request reached the slow backend' });
+    // Round-robin would send every other one to the slow backend, where it would wait.
+    const bodies: string[] = [];
+    for (let i = 0; i < 6; i++) bodies.push((await request(port)).body);
+    assert.deepEqual(countByBackend(bodies), { fast: 6 });
+    (answerSlow as () => void)();
+    assert.equal((await pending).body, 'slow done');
+  });
+
+  it('names no internal address in its 502 bodies', TIMEOUT, async () => {
+    // A backend that accepts and then resets every request.
+    const resetting = net.createServer((socket) => socket.on('data', () => socket.resetAndDestroy()));
+    const resetPort = await listening(resetting);
+    defer(() => closeServer(resetting));
+    const dead = await deadPort();
+    const { front, port } = await startFront({ queueTimeoutMs: 0 });
+    front.add({ id: 1, host: '127.0.0.1', port: resetPort, weight: 1 });
+    const failed = await request(port, { method: 'POST', body: 'x' });
+    assert.equal(failed.status, 502);
+    assert.equal(failed.body, '502 Bad Gateway: the backend failed\n');
+    front.remove(1);
+    front.add({ id: 2, host: '127.0.0.1', port: dead, weight: 1 });
+    const refused = await request(port);
+    assert.equal(refused.status, 502);
+    for (const body of [failed.body, refused.body]) {
+      assert.doesNotMatch(body, new RegExp(`127\\.0\\.0\\.1|${resetPort}|${dead}`));
+    }
+  });
+
+  it('counts requests per backend by status class, with their latencies (requestStats)', TIMEOUT, async () => {
+    const backend = await startHttpBackend('a', defer, (req, res) => {
+      const status = Number(req.url?.slice(1));
+      setTimeout(() => {
+        res.statusCode = status;
+        res.end('done');
+      }, status === 201 ? 120 : 0);
+    });
+    const { front, port } = await startFront();
+    front.add({ id: 7, host: '127.0.0.1', port: backend.port, weight: 1 });
+    for (const status of [200, 200, 201, 404, 503]) assert.equal((await request(port, { path: `/${status}` })).status, status);
+    const [stats] = front.requestStats();
+    assert.equal(stats?.id, 7);
+    assert.deepEqual(stats?.classes, [0, 3, 0, 1, 1]);
+    assert.equal(stats?.count, 5);
+    // Buckets are cumulative (≤ 5, 10, 25, 50, 100, 250 … ms): the 120 ms one only from ≤ 250 on.
+    assert.equal(stats?.buckets.length, 11);
+    assert.equal(stats?.buckets[4], 4, 'four answered within 100 ms');
+    assert.equal(stats?.buckets[5], 5, 'all five within 250 ms');
+    assert.ok((stats?.sum ?? 0) >= 120 && (stats?.sum ?? 0) < 1000, `sum ${stats?.sum}`);
+  });
+
+  it('routes by host and path through a routing registry (the system front): strip, 404 without a route', TIMEOUT, async () => {
+    const api = await startHttpBackend('api', defer);
+    const web = await startHttpBackend('web', defer);
+    let routing!: RoutedRegistry;
+    const events = recordEvents();
+    const front = createHttpFront({ host: '127.0.0.1', port: 0, balance: 'round-robin', events }, (onForget) => (routing = new RoutedRegistry(onForget)));
+    await front.listen();
+    defer(() => front.close(0));
+    const port = front.address().port;
+    routing.setRoutes([
+      { app: 'api', path: '/v1', host: 'api.test', weight: 1, strip: true },
+      { app: 'web', path: '/', host: 'www.test', weight: 1, strip: false },
+    ]);
+    routing.addApp('api', 'round-robin', events);
+    routing.addApp('web', 'round-robin', events);
+    // Added to the registry, not to the front (as the system's apps do): the front learns them on their first request.
+    routing.add({ id: 1, host: '127.0.0.1', port: api.port, weight: 1, app: 'api' });
+    routing.add({ id: 2, host: '127.0.0.1', port: web.port, weight: 1, app: 'web' });
+    assert.equal((await request(port, { path: '/v1/users?x=1', headers: { Host: 'api.test' } })).body, 'api GET /users?x=1');
+    assert.equal((await request(port, { path: '/index.html', headers: { Host: 'www.test:8080' } })).body, 'web GET /index.html');
+    const unrouted = await request(port, { headers: { Host: 'other.test' } });
+    assert.equal(unrouted.status, 404);
+    assert.match(unrouted.body, /no route for this path/);
+  });
+
+  it('forwards chunked uploads and chunked responses, and pipelined requests in order', TIMEOUT, async () => {
+    const backend = await startHttpBackend('a', defer, (req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => {
+        res.write(`${req.url} `); // no Content-Length: chunked
+        setTimeout(() => res.end(`got ${Buffer.concat(chunks).length}`), 5);
+      });
+    });
+    const { front, port } = await startFront();
+    front.add({ id: 1, host: '127.0.0.1', port: backend.port, weight: 1 });
+    const reply = await rawExchange(
+      port,
+      'POST /one HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\n\r\n' +
+        'GET /two HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n',
+    );
+    const bodies = [...reply.matchAll(/HTTP\/1\.1 200 OK\r\n[^]*?\r\n\r\n([^]*?\r\n0\r\n\r\n)/g)].map((m) => dechunk(m[1] as string));
+    assert.deepEqual(bodies, ['/one got 11', '/two got 0']);
+  });
+
+  it('answers an HTTP/1.0 client in HTTP/1.0 terms (no chunks, no Host needed)', TIMEOUT, async () => {
+    const backend = await startHttpBackend('a', defer, (_req, res) => {
+      res.write('part one, ');
+      res.end('part two');
+    });
+    const { front, port } = await startFront();
+    front.add({ id: 1, host: '127.0.0.1', port: backend.port, weight: 1 });
+    const reply = await rawExchange(port, 'GET / HTTP/1.0\r\n\r\n');
+    assert.match(reply, /^HTTP\/1\.[01] 200 OK\r\n/);
+    assert.doesNotMatch(reply, /transfer-encoding/i);
+    assert.ok(reply.endsWith('\r\n\r\npart one, part two'), JSON.stringify(reply));
+  });
+
+  it('relays 100 Continue and HEAD responses', TIMEOUT, async () => {
+    const backend = await startHttpBackend('a', defer, (req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => {
+        res.setHeader('Content-Length', 5 + chunks.reduce((n, c) => n + c.length, 0));
+        res.end(req.method === 'HEAD' ? undefined : `echo ${Buffer.concat(chunks)}`);
+      });
+    });
+    const { front, port } = await startFront();
+    front.add({ id: 1, host: '127.0.0.1', port: backend.port, weight: 1 });
+    const socket = net.connect(port, '127.0.0.1');
+    defer(() => socket.destroy());
+    let received = '';
+    socket.on('data', (chunk: Buffer) => (received += chunk));
+    socket.write('POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n');
+    await waitFor(() => received.startsWith('HTTP/1.1 100 Continue\r\n\r\n'), { message: '100 Continue before the body' });
+    socket.write('hi');
+    await waitFor(() => received.endsWith('echo hi'), { message: 'the final response' });
+    received = '';
+    socket.write('HEAD / HTTP/1.1\r\nHost: t\r\n\r\nGET /after HTTP/1.1\r\nHost: t\r\n\r\n');
+    // The HEAD response has Content-Length 5 and no body: the next response follows it at once.
+    await waitFor(() => received.endsWith('echo '), { message: 'the response after HEAD' });
+    assert.match(received, /^HTTP\/1\.1 200 OK\r\n[^]*Content-Length: 5\r\n[^]*\r\n\r\nHTTP\/1\.1 200 OK\r\n/);
+  });
 });
+}
+
+/** Writes `bytes` on a new connection; everything the front sent until it closed. */
+function rawExchange(port: number, bytes: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1');
+    let received = '';
+    const timer = setTimeout(() => socket.destroy(new Error(`no close within 5s; got ${JSON.stringify(received)}`)), 5000);
+    socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+    socket.on('error', reject);
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve(received);
+    });
+    socket.write(bytes);
+  });
+}
+
+/** The payload of a chunked body. */
+function dechunk(body: string): string {
+  let out = '';
+  let rest = body;
+  for (;;) {
+    const line = rest.indexOf('\r\n');
+    const size = parseInt(rest.slice(0, line), 16);
+    if (size === 0) return out;
+    out += rest.slice(line + 2, line + 2 + size);
+    rest = rest.slice(line + 2 + size + 2);
+  }
+}

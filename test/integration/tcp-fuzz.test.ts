@@ -17,23 +17,13 @@ import { loadNativeTunnels, nativeTunnelPath } from '../../src/proxy/native-tunn
 import { createTcpFront } from '../../src/proxy/tcp-proxy.js';
 import { closeServer, listening, recordEvents, useCleanup } from '../helpers/proxy-fixtures.js';
 import { delay, waitFor } from '../helpers/wait-for.js';
+import { seededRandom } from '../helpers/random.js';
 
 const RUN_MS = 2000;
 const TIMEOUT = { timeout: 30_000 };
 const defer = useCleanup();
 const openFds = () => readdirSync('/proc/self/fd').length;
 
-/** mulberry32: small, seeded, good enough to pick splits and actions. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const PIECES = ['GET / HTTP/1.1\r\n', 'HTTP/1.1 200 OK\r\n', 'Content-Length: 5\r\n', 'Transfer-Encoding: chunked\r\n', '\r\n', '0\r\n\r\n', '\n\n', 'HEAD'];
 
@@ -191,7 +181,7 @@ for (const [path, env] of Object.entries({ 'native tunnel': '1', 'net.Socket': '
 
     it(`${RUN_MS / 1000} s of random bytes, splits, half-closes, resets and drains: nothing lost, nothing left`, TIMEOUT, async () => {
       const seed = Number(process.env.FUZZ_SEED ?? Date.now() % 1e9);
-      const rand = random(seed);
+      const rand = seededRandom(seed);
       try {
         const fdsBefore = openFds();
         const echo = await startFrontOn([echoBackend(rand), echoBackend(rand)]);

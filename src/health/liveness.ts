@@ -1,0 +1,87 @@
+// Is a running worker still alive in the sense that matters: able to serve?
+// A hung worker (blocked event loop, SIGSTOP, deadlock) keeps its pid and its
+// listening socket — the kernel even completes TCP handshakes for it — so
+// neither the exit event nor a connect probe notices. Three signs, each within
+// its window (SPEC §9):
+//  - the process is stopped (state T in /proc) for --heartbeat-timeout;
+//  - cluster: no heartbeat from the worker's event loop for --heartbeat-timeout;
+//  - spawn: no WATCHDOG=1 (systemd notify) within --watchdog;
+//  - spawn: --liveness GET failed --liveness-threshold times in a row.
+// The first sign reports onHung once; the watch ends with `signal`.
+
+import { processState } from '../launchers/lineage.js';
+import { probeHttp } from './probe.js';
+import type { Config } from '../core/types.js';
+
+export interface LivenessWatch {
+  readonly config: Pick<Config, 'heartbeatTimeoutMs' | 'liveness' | 'health'>;
+  readonly pid: number;
+  /** Spawn mode: the worker's own port, for --liveness. */
+  readonly port?: number;
+  /** A sign of life the worker must send regularly: cluster heartbeats, or WATCHDOG=1. */
+  readonly heartbeat?: { readonly last: () => number; readonly limitMs: number; readonly missing: string };
+  readonly signal: AbortSignal;
+  onHung(reason: string): void;
+  /** Clock (tests). */
+  readonly now?: () => number;
+}
+
+/** How often the process state and the heartbeat are looked at. */
+export function checkPeriodMs(heartbeatTimeoutMs: number): number {
+  return Math.max(50, Math.min(1000, Math.floor(heartbeatTimeoutMs / 4)));
+}
+
+export function watchLiveness(watch: LivenessWatch): void {
+  const { config, pid, signal } = watch;
+  const now = watch.now ?? Date.now;
+  const limit = config.heartbeatTimeoutMs;
+  if (signal.aborted) return;
+  let stoppedSince: number | undefined;
+  let done = false;
+  const timers: NodeJS.Timeout[] = [];
+  const finish = (reason?: string) => {
+    if (done) return;
+    done = true;
+    for (const timer of timers) clearInterval(timer);
+    if (reason !== undefined) watch.onHung(reason);
+  };
+  signal.addEventListener('abort', () => finish(), { once: true });
+
+  timers.push(
+    setInterval(() => {
+      const t = now();
+      const state = processState(pid);
+      if (state === 'T') {
+        stoppedSince ??= t;
+        if (t - stoppedSince >= limit) return finish(`stopped (SIGSTOP) for ${t - stoppedSince}ms (--heartbeat-timeout ${limit}ms)`);
+      } else {
+        stoppedSince = undefined;
+      }
+      const beat = watch.heartbeat;
+      const last = beat?.last();
+      if (beat !== undefined && last !== undefined && t - last >= beat.limitMs) finish(`${beat.missing} for ${t - last}ms`);
+    }, checkPeriodMs(Math.min(limit, watch.heartbeat?.limitMs ?? limit))),
+  );
+
+  const liveness = config.liveness;
+  if (liveness !== undefined && watch.port !== undefined) {
+    const port = watch.port;
+    let failures = 0;
+    let inFlight = false;
+    timers.push(
+      setInterval(() => {
+        if (inFlight) return; // a probe still waiting counts once, when it times out
+        inFlight = true;
+        void probeHttp('127.0.0.1', port, liveness.path, Math.min(config.health.timeoutMs, liveness.intervalMs), signal).then((result) => {
+          inFlight = false;
+          if (done) return;
+          failures = result.ok ? 0 : failures + 1;
+          if (!result.ok && failures >= liveness.threshold) {
+            finish(`--liveness ${liveness.path} failed ${failures} times in a row, last: ${result.reason}`);
+          }
+        });
+      }, liveness.intervalMs),
+    );
+  }
+  for (const timer of timers) timer.unref();
+}

@@ -1,0 +1,55 @@
+// The master's side of "no worker outlives it": which kernel mechanisms are on,
+// the reaper helper, and the reaping of adopted orphans. Set up once per master
+// and shared by both launchers. docs/architecture.md, "No orphans", says which
+// mechanism covers which case.
+
+import { childrenOf } from './lineage.js';
+import { closeNotifyHub } from './notify-hub.js';
+import { becomeSubreaper, parentDeathWrapper, reapAdopted } from './prctl.js';
+import { Reaper } from './reaper.js';
+import type { Logger } from '../log.js';
+
+const SWEEP_MS = 2000;
+
+export interface Lifetime {
+  readonly reaper: Reaper;
+  /** What is active, for the start-up log and the docs' table. */
+  readonly mechanisms: { readonly subreaper: boolean; readonly parentDeathSignal: boolean; readonly reaper: true };
+  close(): void;
+}
+
+/**
+ * @param ownChildren pids the master spawned itself (workers, the reaper): libuv
+ *   reaps those; only other children (adopted orphans) are reaped here.
+ */
+export function setUpLifetime(logger: Logger, ownChildren: () => ReadonlySet<number | undefined>): Lifetime {
+  const reaper = new Reaper(logger);
+  const subreaper = becomeSubreaper();
+  const parentDeathSignal = parentDeathWrapper().length > 0;
+  let sweep: NodeJS.Timeout | undefined;
+  if (subreaper) {
+    // A daemonized grandchild whose parent exited is now our child: when it
+    // exits, collect it, or it stays a zombie until the master exits.
+    sweep = setInterval(() => {
+      const own = ownChildren();
+      for (const child of childrenOf(process.pid)) {
+        if (child.state === 'Z' && !own.has(child.pid) && child.pid !== reaper.pid) reapAdopted(child.pid);
+      }
+    }, SWEEP_MS);
+    sweep.unref();
+  }
+  const mechanisms = { subreaper, parentDeathSignal, reaper: true } as const;
+  logger.debug(
+    mechanisms,
+    `orphan protection: reaper helper${subreaper ? ', child subreaper' : ''}${parentDeathSignal ? ', PR_SET_PDEATHSIG' : ''}, environment tags; cgroups not used`,
+  );
+  return {
+    reaper,
+    mechanisms,
+    close() {
+      clearInterval(sweep);
+      closeNotifyHub();
+      reaper.close();
+    },
+  };
+}

@@ -1,0 +1,95 @@
+// Which processes belong to which worker, whatever they did with their process
+// group or session. Every worker is started with SUPERVISE_INSTANCE=<master>.<id>
+// in its environment, which its descendants inherit: a grandchild that called
+// setsid() (a daemon) left the worker's group, but not its tag. /proc is read only
+// on a stop and by the reaper (Linux; elsewhere the process group is all we have).
+
+import { readdirSync, readFileSync } from 'node:fs';
+
+export const INSTANCE_VAR = 'SUPERVISE_INSTANCE';
+
+/** The tag of one worker of this master. */
+export function workerTag(workerId: number, masterPid = process.pid): string {
+  return `${masterPid}.${workerId}`;
+}
+
+/** The prefix of every worker tag of a master. */
+export function masterTagPrefix(masterPid = process.pid): string {
+  return `${masterPid}.`;
+}
+
+function pids(): number[] {
+  try {
+    return readdirSync('/proc').filter((entry) => /^\d+$/.test(entry)).map(Number);
+  } catch {
+    return []; // no /proc: not Linux
+  }
+}
+
+/** Whether a process's environment carries the tag (see taggedProcesses for prefixes). */
+export function carriesTag(pid: number, tag: string): boolean {
+  let environ: Buffer;
+  try {
+    environ = Buffer.concat([Buffer.from([0]), readFileSync(`/proc/${pid}/environ`)]);
+  } catch {
+    return false; // gone, or not ours
+  }
+  const needle = Buffer.from(`\0${INSTANCE_VAR}=${tag}`);
+  const at = environ.indexOf(needle);
+  if (at === -1) return false;
+  if (tag.endsWith('.')) return true;
+  const end = environ[at + needle.length];
+  return end === 0 || end === undefined; // 123.4 must not match 123.45
+}
+
+/**
+ * Live processes whose environment carries a tag: exactly `tag` (a worker's),
+ * or any tag starting with it when it ends with a dot (a master's).
+ */
+export function taggedProcesses(tag: string): number[] {
+  return pids().filter((pid) => pid !== process.pid && carriesTag(pid, tag) && !isZombie(pid));
+}
+
+/** Signal every live process carrying the tag; how many were signalled. */
+export function signalTagged(tag: string, signal: NodeJS.Signals, except?: number): number {
+  let count = 0;
+  for (const pid of taggedProcesses(tag)) {
+    if (pid === except) continue;
+    try {
+      process.kill(pid, signal);
+      count++;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return count;
+}
+
+function stat(pid: number): string[] | undefined {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // "pid (comm) state ppid …": comm may hold spaces and parentheses.
+    return text.slice(text.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return undefined;
+  }
+}
+
+function isZombie(pid: number): boolean {
+  return stat(pid)?.[0] === 'Z';
+}
+
+/** The scheduler state letter of a process (R, S, D, T stopped, t traced, Z), undefined when gone or unknown. */
+export function processState(pid: number): string | undefined {
+  return stat(pid)?.[0];
+}
+
+/** Direct children of `parent`, with their state letter. */
+export function childrenOf(parent: number): Array<{ pid: number; state: string }> {
+  const children: Array<{ pid: number; state: string }> = [];
+  for (const pid of pids()) {
+    const fields = stat(pid);
+    if (fields && Number(fields[1]) === parent) children.push({ pid, state: fields[0] ?? '?' });
+  }
+  return children;
+}

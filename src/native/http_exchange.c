@@ -1,0 +1,425 @@
+// One request through the native http front: the backends' keep-alive pools,
+// the pick hook and the retries after a failed connect, the request head as
+// the backend sees it, the body forwarded by its framing, and the answers the
+// front gives itself (400, 502, 503, 504).
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "http_internal.h"
+
+const char* const hf_reasons[] = {
+    "", "bad request", "no backend available", "", "the backend failed", "the backend sent an invalid response", "",
+};
+
+// ------------------------------------------------------------ backends and their pools
+
+hf_backend_t* hf_backend_of(hf_front_t* front, int32_t slot) {
+  return slot >= 0 && slot < front->backend_count && front->backends[slot].used ? &front->backends[slot] : NULL;
+}
+
+void hf_upstream_free(upstream_t* up) {
+  hf_conn_close(&up->c);
+  free(up);
+}
+
+void hf_pool_unlink(hf_backend_t* backend, upstream_t* up) {
+  for (upstream_t** at = &backend->idle; *at != NULL; at = &(*at)->next_idle) {
+    if (*at == up) {
+      *at = up->next_idle;
+      backend->idle_count--;
+      return;
+    }
+  }
+}
+
+void hf_pool_close_all(hf_backend_t* backend) {
+  while (backend->idle != NULL) {
+    upstream_t* up = backend->idle;
+    backend->idle = up->next_idle;
+    hf_upstream_free(up);
+  }
+  backend->idle_count = 0;
+}
+
+/** A connection to `slot`: the most recently pooled one (the rest may expire), or a new connect. */
+static upstream_t* hf_upstream_get(hf_front_t* front, int32_t slot, int* error) {
+  hf_backend_t* backend = &front->backends[slot];
+  if (backend->idle != NULL) {
+    upstream_t* up = backend->idle;
+    backend->idle = up->next_idle;
+    backend->idle_count--;
+    up->next_idle = NULL;
+    up->reused = true;
+    return up;
+  }
+  upstream_t* up = calloc(1, sizeof(*up));
+  if (up == NULL) {
+    *error = ENOMEM;
+    return NULL;
+  }
+  up->c.kind = K_UPSTREAM;
+  up->front = front;
+  up->slot = slot;
+  up->c.fd = socket(backend->address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (up->c.fd < 0) {
+    *error = errno;
+    free(up);
+    return NULL;
+  }
+  hf_no_delay(up->c.fd);
+  if (hf_table_add(&up->c) < 0) {
+    *error = ENOMEM;
+    close(up->c.fd);
+    free(up);
+    return NULL;
+  }
+  if (connect(up->c.fd, (struct sockaddr*)&backend->address, backend->length) != 0 && errno != EINPROGRESS) {
+    *error = errno;
+    hf_upstream_free(up);
+    return NULL;
+  }
+  // Edge-triggered: a connect that completed already is still reported once registered.
+  if ((*error = hf_watch(&up->c, EPOLL_CTL_ADD)) != 0) {
+    hf_upstream_free(up);
+    return NULL;
+  }
+  up->connecting = true;
+  return up;
+}
+
+// ------------------------------------------------------------ clients
+
+void hf_client_free(client_t* cl) {
+  hf_front_t* front = cl->front;
+  if (cl->up != NULL) {
+    hf_upstream_free(cl->up);
+    cl->up = NULL;
+  }
+  if (cl->slot >= 0) hf_emit(front, HF_EV_DONE, cl->slot, 0);
+  if (cl->state == S_QUEUE) hf_emit(front, HF_EV_GONE, cl->c.id, (int32_t)cl->c.generation);
+  if (cl->prev != NULL) cl->prev->next = cl->next;
+  else front->clients = cl->next;
+  if (cl->next != NULL) cl->next->prev = cl->prev;
+  front->client_count--;
+  hf_conn_close(&cl->c);
+  free(cl->head);
+  free(cl);
+  if (front->closing && front->client_count == 0 && !front->closed_told) {
+    front->closed_told = true;
+    hf_emit(front, HF_EV_CLOSED, -1, 0);
+  }
+}
+
+/** Ends the exchange's upstream side: back to the pool when it can carry another request, else closed. */
+void hf_release_upstream(client_t* cl, bool reusable) {
+  upstream_t* up = cl->up;
+  if (up == NULL) return;
+  cl->up = NULL;
+  hf_backend_t* backend = hf_backend_of(cl->front, up->slot);
+  if (reusable && backend != NULL && !backend->removed && !cl->front->closing && backend->idle_count < MAX_IDLE_PER_BACKEND &&
+      hf_buf_len(&up->c.in) == 0 && hf_buf_len(&up->c.out) == 0 && !up->c.eof) {
+    up->owner = NULL;
+    up->next_idle = backend->idle;
+    backend->idle = up;
+    backend->idle_count++;
+    return;
+  }
+  hf_upstream_free(up);
+}
+
+void hf_count_response(client_t* cl, int status) {
+  hf_backend_t* backend = hf_backend_of(cl->front, cl->slot);
+  if (backend == NULL || status < 100) return;
+  static const double LIMITS[HF_BUCKETS] = {5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000};
+  hf_stats_t* stats = &backend->stats;
+  int class = status / 100 - 1;
+  if (class >= 0 && class < HF_STATUS_CLASSES) stats->classes[class]++;
+  double ms = (double)(hf_now_ns() - cl->started_ns) / 1e6;
+  for (int i = 0; i < HF_BUCKETS; i++) {
+    if (ms <= LIMITS[i]) stats->buckets[i]++;
+  }
+  stats->sum_ms += ms;
+  stats->count++;
+}
+
+/** The exchange is over (`status` sent, 0 if none): JavaScript releases the backend. */
+void hf_end_exchange(client_t* cl, int status) {
+  if (cl->slot >= 0) {
+    if (!cl->counted) hf_count_response(cl, status);
+    hf_emit(cl->front, HF_EV_DONE, cl->slot, status);
+    cl->slot = -1;
+  }
+  cl->resp_head_done = false;
+  cl->counted = false;
+  free(cl->head);
+  cl->head = NULL;
+}
+
+/** After the last response: flush it, then shut down and drain (a close with unread input would reset it away). */
+void hf_linger(client_t* cl) {
+  cl->state = S_LINGER;
+  cl->keep_alive = false;
+  cl->phase_ms = hf_now_ms();
+  hf_buf_consume(&cl->c.in, hf_buf_len(&cl->c.in));
+}
+
+/** Answers an error of the front's own (`text` after the status); cuts the connection when a response had begun. */
+void hf_answer(client_t* cl, int status, int reason, const char* text) {
+  int32_t slot = cl->slot;
+  hf_release_upstream(cl, false);
+  if (cl->resp_head_done) {
+    hf_end_exchange(cl, 0);
+    cl->dead = true;
+    return;
+  }
+  hf_emit(cl->front, HF_EV_ERROR, slot, status * 100 + reason);
+  hf_end_exchange(cl, status);
+  const char* title = status == 400 ? "Bad Request" : status == 503 ? "Service Unavailable" : status == 504 ? "Gateway Timeout" : "Bad Gateway";
+  char body[320], head[256];
+  int body_len = snprintf(body, sizeof(body), "%d %s: %s\n", status, title, text);
+  if (body_len >= (int)sizeof(body)) body_len = sizeof(body) - 1;
+  // The body was not read (or not all of it): the connection cannot carry another request.
+  bool keep = cl->keep_alive && cl->req_done && status != 400 && !cl->front->closing;
+  int head_len = snprintf(head, sizeof(head),
+                          "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\n%s\r\n", status, title,
+                          body_len, keep ? (cl->http10 ? "Connection: keep-alive\r\n" : "") : "Connection: close\r\n");
+  if (!hf_buf_append(&cl->c.out, head, (size_t)head_len) || !hf_buf_append(&cl->c.out, body, (size_t)body_len)) {
+    cl->dead = true;
+    return;
+  }
+  if (keep) {
+    cl->state = S_HEAD;
+    cl->phase_ms = hf_now_ms();
+  } else {
+    hf_linger(cl);
+  }
+}
+
+void hf_fail(client_t* cl, int status, int reason) {
+  char text[96];
+  if (reason == HF_R_TIMEOUT) snprintf(text, sizeof(text), "the backend sent no response within %ums", cl->front->options.response_timeout_ms);
+  else snprintf(text, sizeof(text), "%s", hf_reasons[reason]);
+  hf_answer(cl, status, reason, text);
+}
+
+// ------------------------------------------------------------ the request
+
+bool hf_is_hop_by_hop(const char* data, hp_span_t name) {
+  switch (name.len) {
+    case 2:
+      return hp_span_is(data, name, "te");
+    case 7:
+      return hp_span_is(data, name, "trailer") || hp_span_is(data, name, "upgrade");
+    case 10:
+      return hp_span_is(data, name, "connection") || hp_span_is(data, name, "keep-alive");
+    case 16:
+      return hp_span_is(data, name, "proxy-connection");
+    default:
+      return false;
+  }
+}
+
+bool hf_append_header(buf_t* out, const char* data, hp_span_t name, hp_span_t value) {
+  return hf_buf_append(out, data + name.off, name.len) && hf_buf_append(out, ": ", 2) && hf_buf_append(out, data + value.off, value.len) &&
+         hf_buf_append(out, "\r\n", 2);
+}
+
+/**
+ * The request head as the backend sees it (http-headers.ts's rules), into
+ * `out`: the path the pick hook chose, hop-by-hop headers dropped (Upgrade
+ * kept for an upgrade), the X-Forwarded-For headers joined and the client's
+ * address appended, X-Forwarded-Proto and -Host set unless a proxy before
+ * this one set them.
+ */
+static bool hf_build_request(client_t* cl, const hp_head_t* h, const char* path, size_t path_len, buf_t* out) {
+  const char* d = cl->head;
+  // An HTTP/1.0 client's request goes as 1.0: the backend then answers without chunks, which 1.0 does not know.
+  bool ok = hf_buf_append(out, d + h->method.off, h->method.len) && hf_buf_append(out, " ", 1) && hf_buf_append(out, path, path_len) &&
+            hf_buf_str(out, cl->http10 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n");
+  bool listed = false;
+  for (uint32_t i = 0; i < h->count; i++) {
+    if (hp_span_is(d, h->names[i], "connection")) listed = true;
+  }
+  int proto = -1, fhost = -1;
+  for (uint32_t i = 0; i < h->count && ok; i++) {
+    hp_span_t name = h->names[i];
+    if ((name.len == 15 || name.len == 16 || name.len == 17) && (d[name.off] | 0x20) == 'x') {
+      if (hp_span_is(d, name, "x-forwarded-for")) continue;  // written below, joined
+      if (hp_span_is(d, name, "x-forwarded-proto")) {
+        if (proto < 0) proto = (int)i;
+        continue;
+      }
+      if (hp_span_is(d, name, "x-forwarded-host")) {
+        if (fhost < 0) fhost = (int)i;
+        continue;
+      }
+    }
+    bool kept_upgrade = cl->upgrade && hp_span_is(d, name, "upgrade");
+    if (!kept_upgrade && (hf_is_hop_by_hop(d, name) || (listed && hp_connection_lists(d, h, name)))) continue;
+    ok = hf_append_header(out, d, name, h->values[i]);
+  }
+  if (cl->upgrade) ok = ok && hf_buf_str(out, "Connection: upgrade\r\n");
+  ok = ok && hf_buf_str(out, "X-Forwarded-For: ");
+  for (uint32_t i = 0; i < h->count && ok; i++) {
+    if (hp_span_is(d, h->names[i], "x-forwarded-for")) ok = hf_buf_append(out, d + h->values[i].off, h->values[i].len) && hf_buf_str(out, ", ");
+  }
+  ok = ok && hf_buf_str(out, cl->address) && hf_buf_str(out, "\r\nX-Forwarded-Proto: ");
+  ok = ok && (proto >= 0 ? hf_buf_append(out, d + h->values[proto].off, h->values[proto].len) : hf_buf_str(out, "http"));
+  ok = ok && hf_buf_str(out, "\r\n");
+  int host = fhost >= 0 ? fhost : h->host;
+  if (ok && host >= 0) ok = hf_buf_str(out, "X-Forwarded-Host: ") && hf_buf_append(out, d + h->values[host].off, h->values[host].len) && hf_buf_str(out, "\r\n");
+  return ok && hf_buf_str(out, "\r\n");
+}
+
+/** Starts the request on backend `slot` (acquired); false when the connect failed at once (recorded as failed). */
+bool hf_start(client_t* cl, int32_t slot, const char* path, size_t path_len) {
+  hf_front_t* front = cl->front;
+  hp_head_t* h = &hf_head;
+  if (hp_parse_request(cl->head, cl->head_len, h) <= 0) return false;  // cannot happen: it parsed before
+  if (path == NULL) {
+    path = cl->head + h->target.off;
+    path_len = h->target.len;
+  }
+  cl->slot = slot;
+  cl->resp_head_done = false;
+  int error = 0;
+  upstream_t* up = hf_upstream_get(front, slot, &error);
+  if (up == NULL || !hf_build_request(cl, h, path, path_len, &up->c.out)) {
+    if (up != NULL || error == 0) error = ENOMEM;
+    if (up != NULL) hf_upstream_free(up);
+    // Refused at once: the same as a connect that fails later.
+    cl->slot = -1;  // the pick hook releases a failed attempt itself
+    cl->failed[cl->failed_count++] = slot;
+    cl->last_error = error;
+    return false;
+  }
+  up->owner = cl;
+  cl->up = up;
+  cl->state = up->connecting ? S_CONNECT : S_SEND;
+  if (!up->connecting) up->c.writable = true;
+  cl->phase_ms = hf_now_ms();
+  return true;
+}
+
+/** Chooses a backend (the pick hook) and starts the request on it; tries the next one while connects fail at once. */
+void hf_attempt(client_t* cl) {
+  hf_front_t* front = cl->front;
+  for (;;) {
+    const char* reason = NULL;
+    int status = 502;
+    if (cl->failed_count == MAX_TRIES) {
+      // Enough: the hook only learns of the last failure (no path: nothing to pick).
+      hf_hooks.pick(front->owner, cl->c.id, cl->c.generation, NULL, 0, NULL, 0, cl->failed, cl->failed_count, cl->last_error, NULL, NULL, &status, &reason);
+      hf_answer(cl, 502, HF_R_NO_BACKEND, "no backend accepted the connection");
+      return;
+    }
+    hp_head_t* h = &hf_head;
+    if (hp_parse_request(cl->head, cl->head_len, h) <= 0) {
+      hf_fail(cl, 400, HF_R_BAD_REQUEST);  // cannot happen: it parsed before
+      return;
+    }
+    const char* host = h->host >= 0 ? cl->head + h->values[h->host].off : "";
+    size_t host_len = h->host >= 0 ? h->values[h->host].len : 0;
+    const char* path = cl->head + h->target.off;
+    size_t path_len = h->target.len;
+    cl->state = S_ROUTE;
+    int32_t slot = hf_hooks.pick(front->owner, cl->c.id, cl->c.generation, host, host_len, path, path_len, cl->failed, cl->failed_count,
+                                cl->last_error, &path, &path_len, &status, &reason);
+    if (slot == HF_PICK_QUEUED) {
+      cl->state = S_QUEUE;
+      cl->phase_ms = hf_now_ms();
+      return;
+    }
+    if (slot < 0 || hf_backend_of(front, slot) == NULL) {
+      hf_answer(cl, status, HF_R_NO_BACKEND, reason != NULL ? reason : hf_reasons[HF_R_NO_BACKEND]);
+      return;
+    }
+    if (hf_start(cl, slot, path, path_len)) return;
+  }
+}
+
+/** The connect to the chosen backend failed (`error`; ETIMEDOUT after the connect timeout): the next one. */
+void hf_connect_failed(client_t* cl, int error) {
+  upstream_t* up = cl->up;
+  cl->up = NULL;
+  if (up != NULL) hf_upstream_free(up);
+  cl->failed[cl->failed_count++] = cl->slot;
+  cl->last_error = error;
+  cl->slot = -1;  // released by the pick hook, which learns of the failure
+  hf_attempt(cl);
+}
+
+/** A request head is complete in the client's buffer (`len` bytes): set the exchange up and route it. */
+void hf_begin(client_t* cl, const hp_head_t* h, uint32_t len) {
+  const char* d = cl->c.in.data + cl->c.in.start;
+  cl->http10 = h->minor == 0;
+  cl->keep_alive = !cl->front->closing && (cl->http10 ? h->conn_keep_alive && !h->conn_close : !h->conn_close);
+  cl->head_method = hp_span_is(d, h->method, "head");
+  cl->upgrade = h->upgrade >= 0 && h->conn_upgrade;
+  cl->idempotent = cl->head_method || hp_span_is(d, h->method, "get") || hp_span_is(d, h->method, "options") ||
+                   hp_span_is(d, h->method, "trace") || hp_span_is(d, h->method, "put") || hp_span_is(d, h->method, "delete");
+  cl->req_body = h->body;
+  cl->req_left = h->length;
+  memset(&cl->req_chunked, 0, sizeof(cl->req_chunked));
+  cl->req_done = h->body == HP_BODY_NONE;
+  if (h->body == HP_BODY_CHUNKED) {
+    // What already came of a chunked body must frame well, or nothing of it is forwarded.
+    hp_chunked_t probe = cl->req_chunked;
+    if (hp_chunked_feed(&probe, d + len, hf_buf_len(&cl->c.in) - len) < 0) {
+      hf_fail(cl, 400, HF_R_BAD_REQUEST);
+      return;
+    }
+  }
+  free(cl->head);
+  cl->head = malloc(len);
+  if (cl->head == NULL) {
+    cl->dead = true;
+    return;
+  }
+  memcpy(cl->head, d, len);
+  cl->head_len = len;
+  hf_buf_consume(&cl->c.in, len);
+  cl->failed_count = 0;
+  cl->last_error = 0;
+  cl->stale_retries = 0;
+  cl->status = 0;
+  cl->started_ns = hf_now_ns();
+  hf_attempt(cl);
+}
+
+/** Moves body bytes from the client to the backend, as far as the framing and the backend's queue allow. */
+bool hf_send_body(client_t* cl) {
+  upstream_t* up = cl->up;
+  uint32_t avail = hf_buf_len(&cl->c.in);
+  if (cl->req_done || avail == 0 || hf_buf_len(&up->c.out) >= HIGH_WATER) return false;
+  const char* data = cl->c.in.data + cl->c.in.start;
+  uint32_t take;
+  if (cl->req_body == HP_BODY_LENGTH) {
+    take = cl->req_left < avail ? (uint32_t)cl->req_left : avail;
+    cl->req_left -= take;
+    cl->req_done = cl->req_left == 0;
+  } else {
+    long n = hp_chunked_feed(&cl->req_chunked, data, avail);
+    if (n < 0) {
+      hf_fail(cl, 400, HF_R_BAD_REQUEST);  // the backend gets a truncated request, which it drops
+      return true;
+    }
+    take = (uint32_t)n;
+    cl->req_done = cl->req_chunked.done;
+  }
+  if (!hf_buf_append(&up->c.out, data, take)) {
+    cl->dead = true;
+    return true;
+  }
+  hf_buf_consume(&cl->c.in, take);
+  if (cl->req_done) cl->phase_ms = hf_now_ms();  // the response timeout counts from the end of the upload
+  return true;
+}

@@ -1,0 +1,195 @@
+// The inside of the native http front, shared by its files (see http_front.c
+// for what it does): the connections, clients, backends and fronts, and the
+// functions one file of the data path calls in another.
+//   http_io.c        buffers, ids, sockets, the batch of events for JavaScript
+//   http_exchange.c  one request: pools, the pick, forwarding it, error answers
+//   http_relay.c     the response, the tunnel after a 101, driving a client
+//   http_front.c     accepting, epoll and timer events, the interface (http_front.h)
+
+#ifndef SUPERVISE_HTTP_INTERNAL_H
+#define SUPERVISE_HTTP_INTERNAL_H
+
+#include <arpa/inet.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <uv.h>
+
+#include "http_front.h"
+#include "http_parse.h"
+#include "id_table.h"
+
+#define MAX_EVENTS 256
+#define MAX_HEAD (32 * 1024)            // a request head beyond this is a 400 (nginx: 1k + 4×8k)
+#define MAX_RESPONSE_HEAD (64 * 1024)   // a response head beyond this is a 502
+#define READ_SIZE (16 * 1024)
+#define HIGH_WATER (256 * 1024)         // bytes queued for a side before its source is no longer read
+#define MAX_TRIES 16                    // connect attempts of one request
+#define MAX_STALE_RETRIES 2
+#define MAX_IDLE_PER_BACKEND 128
+#define TURNS_PER_EVENT 64              // fairness: then the connection waits for the loop's next turn
+#define KEEP_ALIVE_TIMEOUT_MS 5000      // an idle client connection (node's server default)
+#define HEADERS_TIMEOUT_MS 60000        // a request head started but not finished (node's default)
+#define LINGER_MS 2000                  // after a final response: how long the client may still send
+
+enum kind { K_LISTEN, K_CLIENT, K_UPSTREAM };
+
+/** Client states: the exchange in progress. */
+enum state {
+  S_HEAD,     // waiting for a request head
+  S_ROUTE,    // the pick hook runs (the client must not be freed under it)
+  S_QUEUE,    // no backend in rotation: waiting for hf_resume or hf_respond
+  S_CONNECT,  // connecting to the chosen backend
+  S_SEND,     // head sent or queued; the body flows
+  S_TUNNEL,   // after a 101: bytes both ways
+  S_LINGER,   // the last response queued: flush, shut down, drain what the client still sends
+};
+
+typedef struct buf {
+  char* data;
+  uint32_t start, end, cap;
+} buf_t;
+
+typedef struct conn {
+  int fd;
+  int32_t id;
+  uint32_t generation;
+  uint8_t kind;
+  bool readable, writable, eof, shut, hangup;
+  buf_t in, out;
+} conn_t;
+
+typedef struct hf_backend hf_backend_t;
+typedef struct client client_t;
+
+typedef struct upstream {
+  conn_t c;
+  hf_front_t* front;
+  int32_t slot;
+  client_t* owner;  // NULL while idle in the pool
+  struct upstream* next_idle;
+  bool connecting, reused;
+} upstream_t;
+
+struct client {
+  conn_t c;
+  hf_front_t* front;
+  client_t *prev, *next;
+  enum state state;
+  upstream_t* up;
+  int32_t slot;  // of the exchange in progress, -1 if none
+  // the request
+  char* head;  // its head as the client sent it, kept for a retry
+  uint32_t head_len;
+  hp_body_t req_body;
+  uint64_t req_left;
+  hp_chunked_t req_chunked;
+  bool req_done, keep_alive, http10, head_method, upgrade, idempotent;
+  // the response
+  bool resp_head_done;
+  hp_body_t resp_body;
+  uint64_t resp_left;
+  hp_chunked_t resp_chunked;
+  int status;
+  int32_t failed[MAX_TRIES];
+  int failed_count, last_error, stale_retries;
+  uint64_t started_ns, phase_ms;
+  char address[INET6_ADDRSTRLEN];
+  bool counted;  // the response is in the counters already (a 101, counted when it came)
+  bool dead;
+};
+
+struct hf_backend {
+  bool used, removed;
+  struct sockaddr_storage address;
+  socklen_t length;
+  upstream_t* idle;
+  int idle_count;
+  hf_stats_t stats;
+};
+
+struct hf_front {
+  conn_t listen;
+  int32_t index;
+  void* owner;
+  hf_options_t options;
+  hf_backend_t* backends;
+  int32_t backend_count;
+  client_t* clients;
+  uint32_t client_count;
+  bool closing, closed_told;
+  hf_front_t* next;
+};
+
+// Shared by the data path's files; defined in http_front.c (the loop's side) and http_io.c (ids).
+extern hf_hooks_t hf_hooks;
+extern int hf_epoll;
+extern uv_poll_t hf_poll;
+extern uv_timer_t hf_timer;
+extern uint32_t hf_generation;
+extern int32_t hf_alive;  // listeners and connections: while there are any, they keep node's loop alive
+extern hf_front_t* hf_fronts;
+extern hp_head_t hf_head;  // scratch: one head is parsed at a time
+extern id_table_t hf_conns;  // connections by id
+/** The texts of the HF_R_* reasons that have a fixed one. */
+extern const char* const hf_reasons[];
+
+// ------------------------------------------------------------ http_io.c
+uint64_t hf_now_ms(void);
+uint64_t hf_now_ns(void);
+void hf_live(int delta);
+void hf_emit(hf_front_t* front, int32_t type, int32_t slot, int32_t detail);
+void hf_flush_events(void);
+uint32_t hf_buf_len(const buf_t* b);
+bool hf_buf_append(buf_t* b, const char* data, size_t len);
+bool hf_buf_str(buf_t* b, const char* text);
+void hf_buf_consume(buf_t* b, uint32_t n);
+int32_t hf_table_add(conn_t* c);
+/** Registers `c` edge-triggered for both directions; the event carries its id and generation. */
+int hf_watch(conn_t* c, int op);
+/** Closes `c`'s socket and frees its id and buffers (the struct is the caller's). */
+void hf_conn_close(conn_t* c);
+void hf_no_delay(int fd);
+/** Sends what `c` has queued; 0, or an errno. */
+int hf_flush_out(conn_t* c);
+/** Reads what `c` has into its input buffer; *got: bytes read (or the end seen). 0, or an errno. */
+int hf_fill_in(conn_t* c, bool* got);
+/** Frees the batch (the environment ends). */
+void hf_events_release(void);
+
+// ------------------------------------------------------------ http_exchange.c
+hf_backend_t* hf_backend_of(hf_front_t* front, int32_t slot);
+void hf_upstream_free(upstream_t* up);
+void hf_pool_unlink(hf_backend_t* backend, upstream_t* up);
+void hf_pool_close_all(hf_backend_t* backend);
+void hf_client_free(client_t* cl);
+/** Ends the exchange's upstream side: back to the pool when it can carry another request, else closed. */
+void hf_release_upstream(client_t* cl, bool reusable);
+void hf_count_response(client_t* cl, int status);
+/** The exchange is over (`status` sent, 0 if none): JavaScript releases the backend. */
+void hf_end_exchange(client_t* cl, int status);
+/** After the last response: flush it, then shut down and drain (a close with unread input would reset it away). */
+void hf_linger(client_t* cl);
+/** Answers an error of the front's own (`text` after the status); cuts the connection when a response had begun. */
+void hf_answer(client_t* cl, int status, int reason, const char* text);
+/** hf_answer with the text of a HF_R_* reason. */
+void hf_fail(client_t* cl, int status, int reason);
+bool hf_is_hop_by_hop(const char* data, hp_span_t name);
+bool hf_append_header(buf_t* out, const char* data, hp_span_t name, hp_span_t value);
+/** Starts the request on backend `slot` (acquired); false when the connect failed at once (recorded as failed). */
+bool hf_start(client_t* cl, int32_t slot, const char* path, size_t path_len);
+/** Chooses a backend (the pick hook) and starts the request on it; tries the next one while connects fail at once. */
+void hf_attempt(client_t* cl);
+/** The connect to the chosen backend failed (`error`; ETIMEDOUT after the connect timeout): the next one. */
+void hf_connect_failed(client_t* cl, int error);
+/** A request head is complete in the client's buffer (`len` bytes): set the exchange up and route it. */
+void hf_begin(client_t* cl, const hp_head_t* h, uint32_t len);
+/** Moves body bytes from the client to the backend, as far as the framing and the backend's queue allow. */
+bool hf_send_body(client_t* cl);
+
+// ------------------------------------------------------------ http_relay.c
+/** Moves whatever can move for `cl` and its backend connection; frees it when it is done. */
+void hf_drive(client_t* cl);
+void hf_connect_done(client_t* cl);
+
+#endif

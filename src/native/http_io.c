@@ -1,0 +1,202 @@
+// The native http front's plumbing: growable buffers, connection ids (with a
+// generation for stale epoll events), non-blocking sockets registered
+// edge-triggered, and the batch of event records JavaScript gets once per turn.
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "http_internal.h"
+
+hp_head_t hf_head;
+id_table_t hf_conns = {NULL, NULL, -1, 0};
+
+// Batched event records.
+static int32_t* g_events;
+static size_t g_event_count, g_event_cap;
+
+
+uint64_t hf_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+uint64_t hf_now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void hf_live(int delta) {
+  int32_t before = hf_alive;
+  hf_alive += delta;
+  if (before == 0 && hf_alive > 0) uv_ref((uv_handle_t*)&hf_poll);
+  if (before > 0 && hf_alive == 0) uv_unref((uv_handle_t*)&hf_poll);
+}
+
+void hf_emit(hf_front_t* front, int32_t type, int32_t slot, int32_t detail) {
+  if (g_event_count + 4 > g_event_cap) {
+    size_t cap = g_event_cap == 0 ? 256 : g_event_cap * 2;
+    int32_t* events = realloc(g_events, cap * sizeof(*events));
+    if (events == NULL) return;  // out of memory: a release is lost, the registry over-counts; nothing unsafe
+    g_events = events;
+    g_event_cap = cap;
+  }
+  int32_t* record = g_events + g_event_count;
+  record[0] = front->index;
+  record[1] = type;
+  record[2] = slot;
+  record[3] = detail;
+  g_event_count += 4;
+}
+
+void hf_flush_events(void) {
+  if (hf_hooks.events == NULL) {
+    g_event_count = 0;  // shutting down: nobody to tell
+    return;
+  }
+  size_t count = g_event_count / 4;
+  g_event_count = 0;
+  hf_hooks.events(g_events, count);  // count 0: the binding still runs microtasks queued by picks
+}
+
+static bool hf_buf_reserve(buf_t* b, uint32_t want) {
+  if (b->cap - b->end >= want) return true;
+  if (b->start > 0) {
+    memmove(b->data, b->data + b->start, b->end - b->start);
+    b->end -= b->start;
+    b->start = 0;
+    if (b->cap - b->end >= want) return true;
+  }
+  uint32_t cap = b->cap == 0 ? 4096 : b->cap;
+  while (cap - b->end < want) cap *= 2;
+  char* data = realloc(b->data, cap);
+  if (data == NULL) return false;
+  b->data = data;
+  b->cap = cap;
+  return true;
+}
+
+uint32_t hf_buf_len(const buf_t* b) {
+  return b->end - b->start;
+}
+
+bool hf_buf_append(buf_t* b, const char* data, size_t len) {
+  if (!hf_buf_reserve(b, (uint32_t)len)) return false;
+  memcpy(b->data + b->end, data, len);
+  b->end += (uint32_t)len;
+  return true;
+}
+
+bool hf_buf_str(buf_t* b, const char* text) {
+  return hf_buf_append(b, text, strlen(text));
+}
+
+void hf_buf_consume(buf_t* b, uint32_t n) {
+  b->start += n;
+  if (b->start == b->end) b->start = b->end = 0;
+}
+
+static void hf_buf_free(buf_t* b) {
+  free(b->data);
+  b->data = NULL;
+  b->start = b->end = b->cap = 0;
+}
+
+// ------------------------------------------------------------ the id table
+
+int32_t hf_table_add(conn_t* c) {
+  int32_t id = id_table_add(&hf_conns, c);
+  if (id < 0) return -1;
+  c->id = id;
+  c->generation = ++hf_generation;
+  hf_live(1);
+  return id;
+}
+
+static void hf_table_remove(conn_t* c) {
+  id_table_remove(&hf_conns, c->id);
+  hf_live(-1);
+}
+
+/** Registers `c` edge-triggered for both directions; the event carries its id and generation. */
+int hf_watch(conn_t* c, int op) {
+  struct epoll_event event;
+  event.events = (c->kind == K_LISTEN ? EPOLLIN : EPOLLIN | EPOLLOUT | EPOLLRDHUP) | EPOLLET;
+  event.data.u64 = ((uint64_t)c->generation << 32) | (uint32_t)c->id;
+  return epoll_ctl(hf_epoll, op, c->fd, &event) == 0 ? 0 : errno;
+}
+
+/** Closes `c`'s socket and frees its id and buffers (the struct is the caller's). */
+void hf_conn_close(conn_t* c) {
+  if (c->fd >= 0) close(c->fd);  // the last descriptor: that also takes it out of the epoll set
+  c->fd = -1;
+  hf_table_remove(c);
+  hf_buf_free(&c->in);
+  hf_buf_free(&c->out);
+}
+
+void hf_no_delay(int fd) {
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+/** Sends what `c` has queued; 0, or an errno. */
+int hf_flush_out(conn_t* c) {
+  while (hf_buf_len(&c->out) > 0 && c->writable) {
+    ssize_t sent = send(c->fd, c->out.data + c->out.start, hf_buf_len(&c->out), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (sent < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        c->writable = false;
+        return 0;
+      }
+      return errno;
+    }
+    hf_buf_consume(&c->out, (uint32_t)sent);
+  }
+  if (hf_buf_len(&c->out) == 0 && c->out.cap > 4 * READ_SIZE) hf_buf_free(&c->out);  // a big body went through: give the memory back
+  return 0;
+}
+
+/** Reads what `c` has into its input buffer; *got: bytes read (or the end seen). 0, or an errno. */
+int hf_fill_in(conn_t* c, bool* got) {
+  while (c->readable && !c->eof) {
+    if (!hf_buf_reserve(&c->in, READ_SIZE)) return ENOMEM;
+    uint32_t room = c->in.cap - c->in.end;
+    ssize_t n = recv(c->fd, c->in.data + c->in.end, room, 0);
+    if (n > 0) {
+      c->in.end += (uint32_t)n;
+      *got = true;
+      // Drained: the next arrival is a new edge. After a hang-up, read on: the end itself gives no further edge.
+      if ((uint32_t)n < room && !c->hangup) c->readable = false;
+      return 0;
+    }
+    if (n == 0) {
+      c->eof = true;
+      *got = true;
+      return 0;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      c->readable = false;
+      return 0;
+    }
+    return errno;
+  }
+  return 0;
+}
+
+/** Frees the batch (the environment ends). */
+void hf_events_release(void) {
+  free(g_events);
+  g_events = NULL;
+  g_event_count = g_event_cap = 0;
+}

@@ -1,0 +1,14 @@
+// A seeded random generator for the fuzz runs, so that a failing run can be
+// replayed from the seed it prints.
+
+/** mulberry32: small, seeded, good enough to pick splits and actions. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
