@@ -9,7 +9,7 @@ import { extname, resolve } from 'node:path';
 import { UsageError } from './errors.js';
 import { readSettingsFile, type SettingsFile } from './config-file.js';
 import { camelKey, defaultValue, flagName, OPTIONS, parseOption, type DefaultContext } from './options.js';
-import type { BalancePolicy, Config, LogFormat, ProxyKind } from './core/types.js';
+import type { BalancePolicy, Config, LogFormat, LogRotate, ProxyKind } from './core/types.js';
 
 /** Settings as they come from flags or a config file: strings, numbers, booleans or lists, by camelCase key. */
 export type RawSettings = Record<string, unknown>;
@@ -83,10 +83,27 @@ export function assembleConfig(values: RawSettings, target: Target, cwd: string,
     logFormat: values['logFormat'] as LogFormat,
     logLevel: values['logLevel'] as string,
     cwd,
+    logFile: buildLogFile(values, cwd, where),
     ...assembleLifecycle(values, where),
   };
   checkPortsApart(config, where);
   return config;
+}
+
+function buildLogFile(values: RawSettings, cwd: string, where: (key: string) => string): Config['logFile'] {
+  const path = values['logFile'] as string | undefined;
+  if (path === undefined) {
+    for (const key of ['logMaxSize', 'logRotate']) {
+      if (values[key] !== undefined) throw new UsageError(`${where(key)} needs a log file: add --log-file <path>`);
+    }
+    return undefined;
+  }
+  return Object.freeze({
+    path: resolve(cwd, path),
+    maxSizeBytes: values['logMaxSize'] as number | undefined,
+    rotate: values['logRotate'] as LogRotate | undefined,
+    keep: values['logKeep'] as number,
+  });
 }
 
 /** Liveness and restart policy (SPEC §9). */

@@ -3,7 +3,6 @@
 // workers' output never mixes within a line, and a partial last line is flushed
 // when the stream ends.
 
-import { StringDecoder } from 'node:string_decoder';
 import { pino, type Logger } from 'pino';
 import pretty from 'pino-pretty';
 import type { LogFormat } from './core/types.js';
@@ -36,41 +35,7 @@ export function createLogger(format: LogFormat, level: string): Logger {
   return pino(options, pino.destination({ fd: 1, sync: true }));
 }
 
-/** Longest line kept whole; a longer one is cut so a runaway worker cannot grow memory. */
-const MAX_LINE_BYTES = 64 * 1024;
-
-export interface LineSplitter {
-  push(chunk: Buffer): void;
-  /** Emit what is left as a last line (stream ended). */
-  flush(): void;
-}
-
-export function createLineSplitter(onLine: (line: string) => void): LineSplitter {
-  const decoder = new StringDecoder('utf8');
-  let pending = '';
-  return {
-    push(chunk) {
-      let text = pending + decoder.write(chunk);
-      let newline = text.indexOf('\n');
-      while (newline !== -1) {
-        const end = newline > 0 && text.charCodeAt(newline - 1) === 13 ? newline - 1 : newline;
-        onLine(text.slice(0, end));
-        text = text.slice(newline + 1);
-        newline = text.indexOf('\n');
-      }
-      if (text.length > MAX_LINE_BYTES) {
-        onLine(text);
-        text = '';
-      }
-      pending = text;
-    },
-    flush() {
-      const rest = pending + decoder.end();
-      pending = '';
-      if (rest.length > 0) onLine(rest);
-    },
-  };
-}
+export { createLineSplitter, type LineSplitter } from './logs/line-splitter.js';
 
 /**
  * The last lines of a worker's stderr, for crash reports. Stack frames and blank

@@ -191,6 +191,23 @@ export const OPTIONS: readonly OptionSpec[] = [
     meaning: "the app's name in status, metrics and logs", mode: 'both', scope: 'app', cliOnly: true,
   },
   {
+    key: 'logFile', flag: '--log-file <path>', kind: 'string', defaultText: 'none',
+    meaning: "also write the workers' output to this file as JSON lines tagged app, slot, pid, generation (`app.log` is written as `app.1.log`, `app.2.log`, …)",
+    mode: 'both', scope: 'app',
+  },
+  {
+    key: 'logMaxSize', flag: '--log-max-size <size>', kind: 'size', min: 1024, defaultText: 'none',
+    meaning: 'rotate the log file when it reaches this size (`10M`)', mode: 'both', scope: 'app',
+  },
+  {
+    key: 'logRotate', flag: '--log-rotate <period>', kind: 'choice', choices: ['daily', 'hourly'], defaultText: 'none',
+    meaning: 'rotate the log file every day or every hour', mode: 'both', scope: 'app',
+  },
+  {
+    key: 'logKeep', flag: '--log-keep <n>', kind: 'integer', min: 0, max: 10_000, default: 10, defaultText: '10',
+    meaning: 'rotated log files kept besides the active one', mode: 'both', scope: 'app',
+  },
+  {
     key: 'control', flag: '--control <path>', kind: 'string', default: '.supervise.sock', defaultText: '`./.supervise.sock`',
     meaning: 'control socket', mode: 'both', scope: 'system',
   },
@@ -254,7 +271,10 @@ export function parseOption(spec: OptionSpec, value: unknown): { value: unknown 
     }
     case 'size': {
       const bytes = typeof value === 'string' || typeof value === 'number' ? parseSize(value) : undefined;
-      if (bytes === undefined || bytes < (spec.min ?? 0)) return { error: `must be a size of at least 1M, like 512M or 1G ${got}` };
+      if (bytes === undefined || bytes < (spec.min ?? 0)) {
+        const least = (spec.min ?? 0) >= 1024 * 1024 ? `${(spec.min ?? 0) / (1024 * 1024)}M, like 512M or 1G` : `${(spec.min ?? 0) / 1024}K, like 512K or 10M`;
+        return { error: `must be a size of at least ${least} ${got}` };
+      }
       return { value: bytes };
     }
     case 'choice':

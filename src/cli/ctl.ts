@@ -18,12 +18,15 @@ import {
   type ControlMethod,
   type ControlResponse,
   controlRequest,
+  controlStream,
   errorMessageOf,
   NoSupervisorError,
 } from '../control/client.js';
 import { MAX_WORKERS, MIN_WORKERS } from '../core/types.js';
 import { EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, isSuperviseError, UsageError } from '../errors.js';
+import { formatEventLine } from './events-format.js';
 import { formatSystemStatus } from './format.js';
+import { formatLogLine } from './logs-format.js';
 
 export interface Output {
   write(chunk: string): unknown;
@@ -99,6 +102,20 @@ function buildProgram(stdout: Output, stderr: Output, action: (verb: Verb) => Ac
     .action(action((session, options) => session.stop((options as { wait?: boolean }).wait === true)));
   verb('metrics', 'print the Prometheus metrics')
     .action(action((session) => session.metrics()));
+  verb('events', 'print worker state changes, crashes, reloads, scaling and health changes as they happen')
+    .option('--json', 'print the raw newline-delimited JSON')
+    .action(action((session, options) => session.events((options as { json?: boolean }).json === true)));
+  verb('logs', "print the workers' latest output lines (kept by the supervisor), and with -f follow new ones")
+    .argument('[app]', 'only this app')
+    .option('-n, --lines <n>', 'how many of the latest lines', '100')
+    .option('-f, --follow', 'keep printing new lines')
+    .option('--json', 'print the raw JSON records')
+    .action(
+      action((session, app, options) => {
+        const { lines, follow, json } = options as { lines: string; follow?: boolean; json?: boolean };
+        return session.logs(app === undefined ? undefined : String(app), parseLinesArgument(lines), follow === true, json === true);
+      }),
+    );
   return program;
 }
 
@@ -138,6 +155,13 @@ export function parseScaleArgument(text: string): ScaleRequest {
     throw new UsageError(`scale: ${sign}n must change the count by 1 to ${MAX_WORKERS - MIN_WORKERS}; got "${text}"`);
   }
   return { delta: sign === '-' ? -value : value };
+}
+
+export function parseLinesArgument(text: string): number {
+  if (!/^\d{1,6}$/.test(text.trim()) || Number(text) > 100_000) {
+    throw new UsageError(`logs: -n must be a number of lines from 0 to 100000; got "${text}"`);
+  }
+  return Number(text);
 }
 
 /** `[app] <value>`: one argument is the value, two are the app and the value. */
@@ -233,6 +257,26 @@ class Session {
     const response = await this.request('GET', '/metrics', undefined, QUICK_TIMEOUT_MS);
     if (!isSuccess(response)) return this.failure(response);
     this.stdout.write(response.text);
+    return EXIT_OK;
+  }
+
+  async events(json: boolean): Promise<number> {
+    const response = await controlStream(this.socketPath, '/events', (line) => {
+      if (line === '') return;
+      // The first line says the stream is live; on stderr, so stdout is only events.
+      if (!json && line.includes('"type":"hello"')) this.stderr.write(`${formatEventLine(line)}\n`);
+      else this.stdout.write(json ? `${line}\n` : `${formatEventLine(line)}\n`);
+    });
+    if (response.status !== 0 && !isSuccess(response)) return this.failure(response);
+    return EXIT_OK;
+  }
+
+  async logs(app: string | undefined, lines: number, follow: boolean, json: boolean): Promise<number> {
+    const query = new URLSearchParams({ n: String(lines), ...(app === undefined ? {} : { app }), ...(follow ? { follow: '1' } : {}) });
+    const response = await controlStream(this.socketPath, `/logs?${query.toString()}`, (line) => {
+      if (line !== '') this.stdout.write(json ? `${line}\n` : `${formatLogLine(line, app === undefined)}\n`);
+    });
+    if (response.status !== 0 && !isSuccess(response)) return this.failure(response);
     return EXIT_OK;
   }
 

@@ -88,11 +88,27 @@ export function formatStatus(status: SupervisorStatus): string {
     `pid ${status.pid}  mode ${status.mode}  port ${status.port}  ` +
     // `front` may be missing when an older supervisor answers.
     (status.front === undefined || status.front.kind === 'none' ? '' : `front ${status.front.kind} (${status.front.dataPath})  `) +
-    `desired ${status.desired}  generation ${status.generation}` +
-    (status.reloading ? '  (reloading)' : '');
+    `desired ${status.desired}  ${describeGeneration(status)}`;
   const workers = [...status.workers].sort((a, b) => a.slot - b.slot || a.generation - b.generation || a.id - b.id);
   const table = formatTable(WORKER_COLUMNS, workers.map(workerRow));
   return `${summary}\n${table}${workers.length === 0 ? '\n(no workers)' : ''}\n`;
+}
+
+/**
+ * The generation the ready workers run, which is not always the latest number:
+ * a reload bumps it first, and an aborted one leaves every worker on the old one.
+ * "generation 2", "generation 1 → 2 (reloading)", "generation 1 (reload to 2 aborted)".
+ */
+export function describeGeneration(status: Pick<SupervisorStatus, 'generation' | 'reloading' | 'workers'>): string {
+  const serving = [...new Set(status.workers.filter((w) => w.state === 'ready').map((w) => w.generation))].sort((a, b) => a - b);
+  const latest = status.generation;
+  if (status.reloading) {
+    const from = serving.filter((g) => g !== latest);
+    return from.length === 0 ? `generation ${latest}  (reloading)` : `generation ${from.join(', ')} → ${latest}  (reloading)`;
+  }
+  if (serving.length === 0 || (serving.length === 1 && serving[0] === latest)) return `generation ${latest}`;
+  if (!serving.includes(latest)) return `generation ${serving.join(', ')}  (reload to ${latest} aborted)`;
+  return `generations ${serving.join(', ')}`;
 }
 
 /**

@@ -25,6 +25,8 @@ Examples:
   supervise up                                            the same with ./supervise.yaml
   supervise export kubernetes|systemd|compose [-o dir]   the same system on another engine (docs/export.md)
   supervise ctl status [app] | scale [app] <n|+n|-n> | reload [app] | restart [app] <slot> | apply | stop | metrics
+  supervise ctl events | logs [app] [-f] [-n N]              the event stream; the workers' latest output
+  supervise top                                           live view of the workers; keys reload, scale, restart
 
 Durations: 500, 500ms, 10s, 2m. Sizes: 512K, 512M, 1G.
 Signals: TERM/INT stop gracefully (twice: at once), HUP reloads, TTIN/TTOU add/remove a worker.`;
@@ -65,6 +67,10 @@ export async function main(argv: readonly string[]): Promise<number> {
   if (args[0] === 'ctl') return runCtl(args.slice(1), process.stdout, process.stderr);
   if (args[0] === 'export') {
     return runExport(args.slice(1), { cwd: process.cwd(), defaultConfig: upFile(process.cwd()), stdout: process.stdout, stderr: process.stderr });
+  }
+  if (args[0] === 'top') {
+    const { runTop } = await import('./top.js');
+    return runTop(args.slice(1), { input: process.stdin, output: process.stdout }, process.stderr);
   }
   // `supervise up`: the system file of the current folder.
   if (args[0] === 'up') {

@@ -130,3 +130,63 @@ export function errorMessageOf(response: ControlResponse): string {
   const text = response.text.trim();
   return `HTTP ${response.status}${text === '' ? '' : `: ${text.slice(0, 200)}`}`;
 }
+
+/**
+ * A streamed GET (`/events`, `/logs?follow=1`): calls `onLine` for every line of
+ * a 2xx answer as it arrives, and resolves when the server ends the stream
+ * (`status`), or at once with the error answer of a non-2xx one. `signal` ends it
+ * from this side (Ctrl-C).
+ */
+export function controlStream(
+  socketPath: string,
+  urlPath: string,
+  onLine: (line: string) => void,
+  signal?: AbortSignal,
+): Promise<ControlResponse> {
+  return new Promise<ControlResponse>((resolve, reject) => {
+    const request = http.request({
+      socketPath,
+      method: 'GET',
+      path: urlPath,
+      headers: { host: 'localhost', accept: 'application/x-ndjson' },
+      agent: false,
+    });
+    const aborted = (): void => {
+      request.destroy();
+      resolve({ status: 0, contentType: '', text: '', json: undefined });
+    };
+    signal?.addEventListener('abort', aborted, { once: true });
+    request.on('error', (error: NodeJS.ErrnoException) => {
+      if (signal?.aborted) return;
+      reject(translateError(error, socketPath, 'GET', urlPath));
+    });
+    request.on('response', (response) => {
+      const status = response.statusCode ?? 0;
+      const contentType = String(response.headers['content-type'] ?? '');
+      const chunks: Buffer[] = [];
+      let pending = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => {
+        if (status < 200 || status >= 300) {
+          chunks.push(Buffer.from(chunk));
+          return;
+        }
+        pending += chunk;
+        let newline = pending.indexOf('\n');
+        while (newline !== -1) {
+          onLine(pending.slice(0, newline));
+          pending = pending.slice(newline + 1);
+          newline = pending.indexOf('\n');
+        }
+      });
+      response.on('error', () => undefined);
+      response.on('close', () => {
+        signal?.removeEventListener('abort', aborted);
+        if (pending !== '') onLine(pending);
+        const text = Buffer.concat(chunks).toString('utf8');
+        resolve({ status, contentType, text, json: parseJsonBody(contentType, text) });
+      });
+    });
+    request.end();
+  });
+}

@@ -14,8 +14,9 @@
 
 import { MAX_WORKERS, MIN_WORKERS, type ScaleRequest, type SupervisorApi, type WorkerStatus } from '../core/types.js';
 import type { SystemApi } from '../core/system-api.js';
+import type { EventHub } from './events.js';
 import type { Metrics } from './metrics.js';
-
+import type { LogStore } from '../logs/store.js';
 
 export interface Reply {
   readonly status: number;
@@ -24,6 +25,14 @@ export interface Reply {
   readonly headers?: Readonly<Record<string, string>>;
   /** Work to start once the reply has been sent (stop must answer before it stops). */
   readonly afterSend?: () => Promise<void>;
+  /** A streamed answer: the head is sent without a length, then `stream` writes to the response until it ends. */
+  readonly stream?: (response: import('node:http').ServerResponse) => void;
+}
+
+/** What the streaming routes read from; absent parts answer 404. */
+export interface Streams {
+  readonly events?: EventHub | undefined;
+  readonly logs?: LogStore | undefined;
 }
 
 export interface RequestContext {
@@ -33,6 +42,9 @@ export interface RequestContext {
   readonly body: unknown;
   /** Path parameters, e.g. `slot` in /workers/:slot/restart. */
   readonly params: Readonly<Record<string, string>>;
+  /** The query string (`/logs?app=web&n=50`). */
+  readonly query?: URLSearchParams;
+  readonly streams?: Streams | undefined;
 }
 
 export type Handler = (context: RequestContext) => Promise<Reply> | Reply;
@@ -99,6 +111,22 @@ async function postRestartWorker(context: RequestContext): Promise<Reply> {
   return jsonReply(result.ok ? 200 : 500, result.ok ? { ok: true, slot } : { ok: false, slot, error: result.error ?? 'restart failed' });
 }
 
+const NDJSON = 'application/x-ndjson; charset=utf-8';
+
+function getEvents({ streams }: RequestContext): Reply {
+  const events = streams?.events;
+  if (events === undefined) return errorReply(404, 'this supervisor has no event stream');
+  return { status: 200, contentType: NDJSON, body: '', stream: (response) => events.subscribe(response) };
+}
+
+function getLogs({ streams, query }: RequestContext): Reply {
+  const logs = streams?.logs;
+  if (logs === undefined) return errorReply(404, 'this supervisor keeps no logs');
+  const request = validateLogsQuery(query ?? new URLSearchParams(), logs.apps());
+  if (typeof request === 'string') return errorReply(400, request);
+  return { status: 200, contentType: NDJSON, body: '', stream: (response) => logs.serve(response, request) };
+}
+
 async function postApply({ system }: RequestContext): Promise<Reply> {
   const result = await system.apply('ctl apply');
   // A file that does not validate is the request's fault (400); a failure while applying is 500.
@@ -130,6 +158,8 @@ export const ROUTES: readonly Route[] = [
   { method: 'POST', path: '/apply', handler: postApply },
   { method: 'POST', path: '/stop', handler: postStop },
   { method: 'GET', path: '/metrics', handler: getMetrics },
+  { method: 'GET', path: '/events', handler: getEvents },
+  { method: 'GET', path: '/logs', handler: getLogs },
 ];
 
 const ROUTE_LIST = ROUTES.map((route) => `${route.method} ${route.path}`).join(', ');
@@ -224,6 +254,39 @@ export function validateScaleRequest(body: unknown, desired: number): ScaleReque
     return { delta };
   }
   return SCALE_FORM;
+}
+
+export interface LogsQuery {
+  /** undefined: every app. */
+  readonly app: string | undefined;
+  /** How many of the latest lines to send first. */
+  readonly lines: number;
+  readonly follow: boolean;
+}
+
+export const DEFAULT_LOG_LINES = 100;
+
+/** `/logs?app=<name>&n=<lines>&follow=1`, checked against the apps that exist. */
+export function validateLogsQuery(query: URLSearchParams, apps: readonly string[]): LogsQuery | string {
+  const unknown = [...query.keys()].filter((key) => key !== 'app' && key !== 'n' && key !== 'follow');
+  if (unknown.length > 0) return `unknown query parameter ${JSON.stringify(unknown[0])}: use app, n and follow`;
+  const app = query.get('app') ?? undefined;
+  if (app !== undefined && app !== '' && !apps.includes(app)) {
+    return `no app named ${JSON.stringify(truncate(app))}; apps: ${apps.join(', ') || 'none'}`;
+  }
+  const n = query.get('n');
+  if (n !== null && (!/^\d{1,6}$/.test(n) || Number(n) > 100_000)) {
+    return `n must be a whole number of lines from 0 to 100000 (got ${JSON.stringify(truncate(n))})`;
+  }
+  const follow = query.get('follow');
+  if (follow !== null && !['1', '0', 'true', 'false', ''].includes(follow)) {
+    return `follow must be 1 or 0 (got ${JSON.stringify(truncate(follow))})`;
+  }
+  return {
+    app: app === '' ? undefined : app,
+    lines: n === null ? DEFAULT_LOG_LINES : Number(n),
+    follow: follow === '1' || follow === 'true' || follow === '',
+  };
 }
 
 /** Parses a slot path segment and checks that a worker holds that slot. */

@@ -23,8 +23,11 @@ export interface Metrics {
 
 const WORKER_STATES: readonly WorkerState[] = ['starting', 'ready', 'draining', 'stopping', 'exited', 'backoff'];
 
+/** More Prometheus text appended to each scrape (the L7 front's requests, cluster workers' own metrics). */
+export type MetricsSource = () => string | Promise<string>;
+
 /** Every series carries an `app` label (SPEC §8); a lone supervisor is the app named "app". */
-export function createMetrics(source: SystemApi | SupervisorApi): Metrics {
+export function createMetrics(source: SystemApi | SupervisorApi, sources: readonly MetricsSource[] = []): Metrics {
   const system = 'appNames' in source ? source : singleAppSystem(source);
   const registry = new Registry();
   const gauges = createSnapshotGauges(registry);
@@ -41,7 +44,8 @@ export function createMetrics(source: SystemApi | SupervisorApi): Metrics {
         // Both outcomes exist from the start, so `rate()` sees the first failure as a change.
         for (const outcome of ['ok', 'failed']) counters.reloads.inc({ app: app.name, outcome }, 0);
       }
-      return registry.metrics();
+      const parts = await Promise.all([registry.metrics(), ...sources.map(async (extra) => extra())]);
+      return parts.filter((part) => part !== '').map((part) => (part.endsWith('\n') ? part : `${part}\n`)).join('');
     },
   };
 }

@@ -13,7 +13,7 @@ import type { Logger } from 'pino';
 import type { SupervisorApi } from '../core/types.js';
 import type { SystemApi } from '../core/system-api.js';
 import { singleAppSystem } from './single-app.js';
-import { errorReply, matchRoute, type Reply } from './handlers.js';
+import { errorReply, matchRoute, type Reply, type Streams } from './handlers.js';
 import type { Metrics } from './metrics.js';
 import { listenOnSocketFile, unlinkIfOurs } from './socket-file.js';
 
@@ -51,6 +51,8 @@ export interface ControlServerOptions {
   readonly metrics: Metrics;
   readonly logger: Logger;
   readonly limits?: Partial<ControlServerLimits>;
+  /** `GET /events` and `GET /logs`. */
+  readonly streams?: Streams;
 }
 
 export interface ControlServer {
@@ -63,6 +65,7 @@ export interface ControlServer {
 interface ServerContext {
   readonly system: SystemApi;
   readonly metrics: Metrics;
+  readonly streams: Streams | undefined;
   readonly logger: Logger;
   readonly limits: ControlServerLimits;
   /** The response in progress on each busy socket: a client error there must answer through it, not raw bytes. */
@@ -77,6 +80,7 @@ export async function startControlServer(options: ControlServerOptions): Promise
   const context: ServerContext = {
     system,
     metrics: options.metrics,
+    streams: options.streams,
     logger: options.logger.child({ component: 'control' }),
     limits,
     responses: new WeakMap(),
@@ -146,8 +150,9 @@ async function serve(request: http.IncomingMessage, response: http.ServerRespons
 }
 
 async function route(request: http.IncomingMessage, context: ServerContext): Promise<Reply> {
-  const pathname = parsePathname(request.url ?? '');
-  if (pathname === undefined) return errorReply(400, `malformed request target ${JSON.stringify(request.url)}`);
+  const url = parseTarget(request.url ?? '');
+  if (url === undefined) return errorReply(400, `malformed request target ${JSON.stringify(request.url)}`);
+  const { pathname } = url;
 
   const match = matchRoute(request.method ?? '', pathname);
   if ('reply' in match) return match.reply;
@@ -160,12 +165,19 @@ async function route(request: http.IncomingMessage, context: ServerContext): Pro
   const body = parseJson(text);
   if (body instanceof SyntaxError) return errorReply(400, `malformed JSON body: ${truncate(body.message)}`);
 
-  return match.handler({ system: context.system, metrics: context.metrics, body: body.value, params: match.params });
+  return match.handler({
+    system: context.system,
+    metrics: context.metrics,
+    body: body.value,
+    params: match.params,
+    query: url.searchParams,
+    streams: context.streams,
+  });
 }
 
-function parsePathname(target: string): string | undefined {
+function parseTarget(target: string): URL | undefined {
   try {
-    return new URL(target, 'http://localhost').pathname;
+    return new URL(target, 'http://localhost');
   } catch {
     return undefined;
   }
@@ -224,6 +236,13 @@ function send(response: http.ServerResponse, reply: Reply, logger: Logger): void
     return;
   }
   if (afterSend !== undefined) response.once('close', runAfterSend);
+  if (reply.stream !== undefined) {
+    // No length: the body is chunked and ends when the stream does (or the client leaves).
+    response.writeHead(reply.status, { ...reply.headers, 'content-type': reply.contentType, 'cache-control': 'no-store' });
+    response.flushHeaders();
+    reply.stream(response);
+    return;
+  }
   response.writeHead(reply.status, {
     ...reply.headers,
     'content-type': reply.contentType,

@@ -3,7 +3,18 @@
 
 import type { ReloadResult, SupervisorApi, SupervisorEvent, SupervisorStatus } from './types.js';
 
-export type AppStatus = SupervisorStatus & { readonly name: string };
+/** An app's requests through an L7 front (its own, or the routing front), since the master started. */
+export interface RequestTotals {
+  readonly count: number;
+  /** [1xx, 2xx, 3xx, 4xx, 5xx] */
+  readonly classes: readonly number[];
+  /** Cumulative counts per bound of LATENCY_BUCKETS_MS (5 ms … 10 s). */
+  readonly buckets: readonly number[];
+  /** ms */
+  readonly sum: number;
+}
+
+export type AppStatus = SupervisorStatus & { readonly name: string; readonly requests?: RequestTotals };
 
 /**
  * `/status`: every app under `apps`; with one app, that app's fields at the top

@@ -29,6 +29,19 @@ export interface WatchConfig {
   readonly debounceMs: number;
 }
 
+export type LogRotate = 'daily' | 'hourly';
+
+/** Where a worker's output is written besides the master's log (SPEC §11). */
+export interface LogFileConfig {
+  /** Absolute path, e.g. /var/log/app.log (written as app.1.log, app.2.log, …). */
+  readonly path: string;
+  /** Rotate when the active file reaches this size; undefined = no size limit. */
+  readonly maxSizeBytes: number | undefined;
+  readonly rotate: LogRotate | undefined;
+  /** Rotated files kept besides the active one. */
+  readonly keep: number;
+}
+
 export interface Config {
   readonly mode: Mode;
   /** Cluster mode: absolute path of the worker script. */
@@ -53,6 +66,8 @@ export interface Config {
   readonly logFormat: LogFormat;
   readonly logLevel: string;
   readonly cwd: string;
+  /** Worker output to a rotated file (--log-file …); undefined: master output only. */
+  readonly logFile?: LogFileConfig | undefined;
   /** Extra environment for the workers (an app of a system file); none on a command line. */
   readonly env?: Readonly<Record<string, string>>;
   /** Per-slot weights for the front's balancer (`weights: [..]`); slot i gets weights[i] ?? 1. */
@@ -192,11 +207,41 @@ export interface SupervisorApi {
   onEvent(listener: (event: SupervisorEvent) => void): void;
 }
 
-/** Facts the supervisor publishes (metrics, logs). */
+/**
+ * Facts the supervisor publishes: metrics count them, `GET /events` streams them
+ * (with the time and the app added). Fields may be added, none renamed: the
+ * event stream is a user-facing format.
+ */
 export type SupervisorEvent =
-  | { readonly type: 'worker-state'; readonly id: WorkerId; readonly slot: number; readonly from: WorkerState; readonly to: WorkerState }
+  | {
+      readonly type: 'worker-state';
+      readonly id: WorkerId;
+      readonly slot: number;
+      readonly from: WorkerState;
+      readonly to: WorkerState;
+      readonly pid?: number | undefined;
+      readonly generation?: number;
+    }
+  /** A worker exited; `expected` when it was asked to stop, else a crash with its reason. */
+  | {
+      readonly type: 'worker-exit';
+      readonly id: WorkerId;
+      readonly slot: number;
+      readonly pid: number | undefined;
+      readonly code: number | null;
+      readonly signal: string | null;
+      readonly expected: boolean;
+      readonly reason: string;
+    }
   | { readonly type: 'worker-restart'; readonly slot: number }
-  | { readonly type: 'reload'; readonly ok: boolean }
+  | { readonly type: 'reload-start'; readonly generation: number; readonly reason: string }
+  /** One slot of a rolling reload is done (its new worker is ready) or failed. */
+  | { readonly type: 'reload-slot'; readonly generation: number; readonly slot: number; readonly ok: boolean }
+  /** A reload finished: `ok` false when it was aborted (the error says why). */
+  | { readonly type: 'reload'; readonly ok: boolean; readonly generation?: number; readonly error?: string }
+  | { readonly type: 'scale'; readonly from: number; readonly to: number }
+  /** A ready worker went out of rotation (health checks) or came back. */
+  | { readonly type: 'health'; readonly id: WorkerId; readonly slot: number; readonly healthy: boolean; readonly reason?: string }
   | { readonly type: 'health-failure'; readonly id: WorkerId; readonly slot: number };
 
 // ---------------------------------------------------------------- launchers
@@ -218,8 +263,10 @@ export interface LaunchCallbacks {
   onDrained(): void;
   /** The process is gone; called exactly once. */
   onExit(code: number | null, signal: string | null): void;
-  /** A whole line of the worker's output. */
-  onOutput(stream: 'stdout' | 'stderr', line: string): void;
+  /** Cluster mode: the worker's open connections, reported by its preload when the count changes. */
+  onConnections?(open: number): void;
+  /** A whole line of the worker's output; `continued` when a line too long to hold goes on in the next call. */
+  onOutput(stream: 'stdout' | 'stderr', line: string, continued?: boolean): void;
   /** Alive but not serving (liveness.ts): out of rotation, replaced, killed. */
   onHung(reason: string): void;
   /** Something the launcher saw that the log should say (a foreign listener on the worker's port). */

@@ -4,7 +4,7 @@
 
 import type { ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
-import { createLineSplitter } from '../log.js';
+import { createLineSplitter } from '../logs/line-splitter.js';
 import type { LaunchCallbacks } from '../core/types.js';
 
 /** How long to wait for the pipes to close after exit (a grandchild may hold them open). */
@@ -12,7 +12,7 @@ const OUTPUT_GRACE_MS = 200;
 
 function relay(stream: Readable | null, name: 'stdout' | 'stderr', callbacks: LaunchCallbacks): () => void {
   if (!stream) return () => undefined;
-  const splitter = createLineSplitter((line) => callbacks.onOutput(name, line));
+  const splitter = createLineSplitter((line, continued) => callbacks.onOutput(name, line, continued));
   stream.on('data', (chunk: Buffer) => splitter.push(chunk));
   stream.on('error', () => undefined);
   let flushed = false;

@@ -7,10 +7,12 @@
 //    once every server has closed.
 //  - a terminal Ctrl-C reaches the whole foreground process group; the worker
 //    ignores SIGINT so that the master, not the kernel, decides how it stops.
-// Cost at run time: one Set insertion per listen(), nothing per request until a drain.
+//  - its connection count and its own prom-client metrics (worker-stats.ts).
+// Cost at run time: one Set insertion per listen(), a counter per connection.
 
 import http from 'node:http';
 import net from 'node:net';
+import { answerStatsMessage, countConnections } from './worker-stats.js';
 
 const servers = new Set<net.Server>();
 const originalListen = net.Server.prototype.listen;
@@ -21,6 +23,7 @@ net.Server.prototype.listen = function listen(this: net.Server, ...args: unknown
   // server exists, so a worker that has finished its work still exits on its own.
   if (servers.size === 0) process.on('message', onMessage);
   servers.add(this);
+  countConnections(this);
   this.once('close', () => {
     servers.delete(this);
     if (servers.size === 0) process.off('message', onMessage);
@@ -52,6 +55,7 @@ function drain(): void {
 
 function onMessage(message: unknown): void {
   if (message === 'supervise:drain') drain();
+  else answerStatsMessage(message);
 }
 
 process.on('SIGINT', () => undefined);

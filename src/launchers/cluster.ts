@@ -109,6 +109,7 @@ export function createClusterLauncher(config: Config, reaper: Reaper): Launcher 
         if (message === 'supervise:heartbeat') lastHeartbeat = Date.now();
         else if (message === 'ready' && config.waitReady) becameReady();
         else if (message === 'supervise:drained') callbacks.onDrained();
+        else if (isConnectionsReport(message)) callbacks.onConnections?.(message.open);
         else if (message === 'supervise:max-requests') callbacks.onRecycle?.(`served its --max-requests (${limit ?? '?'})`);
       });
       // A worker whose IPC channel broke is reported through 'exit' anyway.
@@ -136,4 +137,13 @@ export function createClusterLauncher(config: Config, reaper: Reaper): Launcher 
       // The reaper is the system's (one for every app): it closes it last.
     },
   };
+}
+
+function isConnectionsReport(message: unknown): message is { type: 'supervise:connections'; open: number } {
+  return (
+    typeof message === 'object' &&
+    message !== null &&
+    (message as { type?: unknown }).type === 'supervise:connections' &&
+    typeof (message as { open?: unknown }).open === 'number'
+  );
 }

@@ -19,7 +19,8 @@ import { runClosers } from './closers.js';
 import { assertPortFree, portError } from './port-check.js';
 import { SupervisorService } from './service.js';
 import { configWarnings, readyLine, startLine } from './start-messages.js';
-import { Supervisor } from './supervisor.js';
+import { Supervisor, type OutputListener } from './supervisor.js';
+import type { RequestStatsLike } from '../control/request-metrics.js';
 import type { AppStatus } from '../core/system-api.js';
 import type { AppConfig } from '../core/system-types.js';
 import type { Config, Front, FrontEvents, Launcher, WorkerId } from '../core/types.js';
@@ -39,6 +40,8 @@ export interface AppShared {
   readonly onStopped: (app: App) => void;
   /** The first generation never became ready: the system stops (exit 1). */
   readonly onBootFailure: (app: App, reason: string) => void;
+  /** Every line of the workers' output (log files, `ctl logs`). */
+  readonly onOutput?: (app: App, ...line: Parameters<OutputListener>) => void;
 }
 
 export type { AppStatus } from '../core/system-api.js';
@@ -97,6 +100,8 @@ export class App {
     this.supervisor = new Supervisor({
       config, logger: this.logger, launcher: this.launcherFor(config), front, health: this.health, nextId: shared.nextId,
     });
+    const { onOutput } = shared;
+    if (onOutput !== undefined) this.supervisor.onOutput((...line) => onOutput(this, ...line));
     this.supervisor.onReplaceRequest = (slot, why) => this.service.replaceQuietly(slot, why);
     this.service = new SupervisorService(this.supervisor, {
       onStopping: () => void this.closeFront(),
@@ -225,6 +230,12 @@ export class App {
       return ready.size >= this.supervisor.desired;
     };
     return this.supervisor.waitFor(() => allReady() || this.supervisor.stopping).then(() => !this.supervisor.stopping);
+  }
+
+  /** Its own L7 front's request counters (empty for other fronts, or none). */
+  requestStats(): RequestStatsLike[] {
+    const front = this.front as Partial<{ requestStats(): RequestStatsLike[] }> | undefined;
+    return front?.requestStats?.() ?? [];
   }
 
   /** The pids the usage sampler should measure. */

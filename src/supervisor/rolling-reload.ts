@@ -43,6 +43,7 @@ export async function rollingReload(supervisor: Supervisor, reason: string): Pro
   const generation = await supervisor.nextGeneration();
   const started = Date.now();
   supervisor.logger.info({ generation, reason }, 'rolling reload started');
+  supervisor.emit({ type: 'reload-start', generation, reason });
   const retired: WorkerRecord[] = [];
   // `desired` is read at every step: a scale during the reload applies to the new generation.
   for (let slot = 0; slot < supervisor.desired; slot++) {
@@ -52,6 +53,7 @@ export async function rollingReload(supervisor: Supervisor, reason: string): Pro
     if (holders.length === 0 || holders.every((worker) => worker.generation >= generation)) continue;
     // Cluster mode drains the old workers in parallel; they are awaited below.
     const outcome = await replaceSlot(supervisor, slot, false);
+    supervisor.emit({ type: 'reload-slot', generation, slot, ok: outcome.ok });
     if (!outcome.ok) {
       const error = `reload aborted at slot ${slot}, previous workers keep serving: ${outcome.error}`;
       supervisor.logger.error({ generation }, error);

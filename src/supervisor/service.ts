@@ -59,7 +59,9 @@ export class SupervisorService implements SupervisorApi {
     this.reloadRunning = run.finally(() => {
       this.reloadRunning = undefined;
     });
-    void run.then((result) => this.supervisor.emitReload(result.ok));
+    void run.then((result) =>
+      this.supervisor.emit({ type: 'reload', ok: result.ok, generation: result.generation, ...(result.ok ? {} : { error: result.error }) }),
+    );
     return this.reloadRunning;
   }
 

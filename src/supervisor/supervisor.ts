@@ -31,6 +31,9 @@ export interface SupervisorDeps {
   readonly random?: () => number;
 }
 
+/** A line of a worker's output, with the worker it came from (log files, `ctl logs`). */
+export type OutputListener = (worker: WorkerRecord, stream: 'stdout' | 'stderr', line: string, continued: boolean) => void;
+
 type Waiter = { check: () => boolean; resolve: () => void };
 
 /** Spawn mode with --proxy tcp: how long old connections may run before the server gets SIGTERM. */
@@ -52,6 +55,7 @@ export class Supervisor {
   private readonly queue: Array<() => void> = [];
   private readonly waiters = new Set<Waiter>();
   private readonly listeners: Array<(event: SupervisorEvent) => void> = [];
+  private outputListener: OutputListener | undefined;
   private running = false;
   private readonly nextId: () => WorkerId;
   private drainTimeoutMs: number;
@@ -150,7 +154,10 @@ export class Supervisor {
 
   /** The target worker count (scale); the reconciler starts or retires workers to reach it. */
   setDesired(count: number): Promise<number> {
-    return this.command(() => (this.desiredCount = count));
+    return this.command(() => {
+      if (count !== this.desiredCount) this.emit({ type: 'scale', from: this.desiredCount, to: count });
+      return (this.desiredCount = count);
+    });
   }
 
   /** A reload begins: the generation its new workers start in. */
@@ -186,7 +193,13 @@ export class Supervisor {
     this.listeners.push(listener);
   }
 
-  private emit(event: SupervisorEvent): void {
+  /** The one consumer of worker output besides the master's own log. */
+  onOutput(listener: OutputListener): void {
+    this.outputListener = listener;
+  }
+
+  /** Publish a fact to the observers (the service and the reload publish theirs here too). */
+  emit(event: SupervisorEvent): void {
     for (const listener of this.listeners) listener(event);
   }
 
@@ -304,7 +317,7 @@ export class Supervisor {
     if ((next.state === 'draining' || next.state === 'stopping') && record.stopBegan === undefined) record.stopBegan = Date.now();
     if (from !== next.state) {
       record.logger.debug({ from, to: next.state, event: event.type }, 'worker state');
-      this.emit({ type: 'worker-state', id, slot: record.slot, from, to: next.state });
+      this.emit({ type: 'worker-state', id, slot: record.slot, from, to: next.state, pid: record.pid, generation: record.generation });
     }
     if (event.type === 'exit') this.describeExit(record, from, event.code, event.signal);
     this.apply(record, next.effects);
@@ -386,6 +399,8 @@ export class Supervisor {
     record.startedAt = Date.now();
     record.stderrTail.clear();
     record.failure = undefined;
+    // Cluster workers report their connections when the count changes: none yet.
+    record.connections = this.config.mode === 'cluster' ? 0 : undefined;
     const spec = { id: record.id, slot: record.slot, generation: record.generation, port: record.port };
     // Callbacks from a previous process of this record (before a restart) are ignored.
     const launch = Symbol('launch');
@@ -403,10 +418,15 @@ export class Supervisor {
         },
         onReady: () => post({ type: 'ready' }),
         onDrained: () => post({ type: 'drained' }),
+        onConnections: (open) =>
+          this.post(() => {
+            if (record.launch === launch) record.connections = open;
+          }),
         onExit: (code, signal) => post({ type: 'exit', code, signal }),
-        onOutput: (stream, line) => {
+        onOutput: (stream, line, continued = false) => {
           if (stream === 'stderr') record.stderrTail.add(line);
-          record.logger.info({ stream }, line);
+          record.logger.info(continued ? { stream, continued } : { stream }, line);
+          this.outputListener?.(record, stream, line, continued);
         },
         onHung: (reason) => post({ type: 'hung', reason }),
         onStatus: (text) =>
@@ -438,8 +458,11 @@ export class Supervisor {
   }
 
   private describeExit(record: WorkerRecord, from: string, code: number | null, signal: string | null): void {
-    if (from === 'draining' || from === 'stopping') return; // asked for
-    record.failure = `worker ${record.slot} (pid ${record.pid ?? '?'}) ${record.describeExit(code, signal)}`;
+    const expected = from === 'draining' || from === 'stopping';
+    const reason = record.describeExit(code, signal);
+    this.emit({ type: 'worker-exit', id: record.id, slot: record.slot, pid: record.pid, code, signal, expected, reason });
+    if (expected) return; // asked for
+    record.failure = `worker ${record.slot} (pid ${record.pid ?? '?'}) ${reason}`;
   }
 
   private logExit(record: WorkerRecord, from: string, code: number | null, signal: string | null): void {
@@ -507,13 +530,10 @@ export class Supervisor {
     const record = this.workers.get(id);
     if (!record || record.state !== 'ready' || record.healthy === healthy) return;
     record.healthy = healthy;
+    this.emit({ type: 'health', id, slot: record.slot, healthy, ...(healthy ? {} : { reason }) });
     if (healthy) record.logger.info({ port: record.port }, 'worker healthy again: back in rotation');
     else record.logger.warn({ port: record.port, reason }, 'worker unhealthy: out of rotation');
     this.syncRotation(record);
-  }
-
-  emitReload(ok: boolean): void {
-    this.emit({ type: 'reload', ok });
   }
 
   healthFailed(id: WorkerId): void {
@@ -528,7 +548,7 @@ export class Supervisor {
     const workers = this.records
       .filter((w) => w.state !== 'exited')
       .sort((a, b) => a.slot - b.slot || a.id - b.id)
-      .map((w) => w.status(this.front?.connections(w.id), this.front?.totalConnections(w.id)));
+      .map((w) => w.status(this.front?.connections(w.id) ?? w.connections, this.front?.totalConnections(w.id)));
     return {
       pid: process.pid,
       mode: this.config.mode,

@@ -4,6 +4,7 @@
 // is an App (app.ts) with its own supervisor; the system starts them in
 // depends-on order, answers for all of them, and applies a changed file.
 
+import { createEventHub } from '../control/events.js';
 import { createMetrics } from '../control/metrics.js';
 import { startControlServer } from '../control/server.js';
 import type { RawSettings } from '../config.js';
@@ -16,6 +17,7 @@ import { createRoutingFront, type RoutedRegistry } from '../proxy/routed-registr
 import type { BoundFront } from '../proxy/options.js';
 import { loadSystemFile } from '../system-config.js';
 import { App } from './app.js';
+import { SystemObservers } from './system-observers.js';
 import { runClosers } from './closers.js';
 import { portError } from './port-check.js';
 import { installSignalHandlers } from './signals.js';
@@ -60,6 +62,8 @@ export class SystemService implements SystemApi {
   private readonly routing: { front: BoundFront; backends: RoutedRegistry } | undefined;
   private readonly listeners: Array<(app: string, event: SupervisorEvent) => void> = [];
   private readonly closers: Array<() => unknown> = [];
+  /** Logs, request counters and worker metrics of every app. */
+  private readonly observers: SystemObservers;
   private nextWorkerId = 1;
   private exitCode = 0;
   /** Until the first apps are up, an app that never becomes ready stops the whole system (exit 1). */
@@ -75,6 +79,7 @@ export class SystemService implements SystemApi {
   constructor(config: SystemConfig, private readonly logger: Logger, private readonly options: SystemOptions) {
     this.config = config;
     this.stopped = new Promise((resolve) => (this.resolveStopped = resolve));
+    this.observers = new SystemObservers(logger, () => this.apps.values(), () => this.routing?.front);
     this.lifetime = setUpLifetime(logger, () => new Set([...this.apps.values()].flatMap((app) => app.supervisor.records.map((w) => w.pid))));
     if (config.front !== undefined) {
       this.routing = createRoutingFront({ host: config.front.host, port: config.front.port, logger });
@@ -90,8 +95,20 @@ export class SystemService implements SystemApi {
     this.closers.push(() => this.notify?.close());
     // The control socket first: a second supervisor on the same socket must fail
     // before it touches any port.
-    const control = await startControlServer({ path: this.config.control, system: this, metrics: createMetrics(this), logger: this.logger });
+    const events = createEventHub(this);
+    const control = await startControlServer({
+      path: this.config.control,
+      system: this,
+      metrics: createMetrics(this, this.observers.metricsSources()),
+      logger: this.logger,
+      streams: { events, logs: this.observers.logs },
+    });
     this.closers.push(() => control.close());
+    // Streams end before the socket closes, or they would hold it open for its grace period.
+    this.closers.push(() => {
+      events.close();
+      return this.observers.logs.close();
+    });
     if (this.routing !== undefined) {
       const { front } = this.routing;
       const where = this.config.front as NonNullable<SystemConfig['front']>;
@@ -132,6 +149,7 @@ export class SystemService implements SystemApi {
           const ok = await Promise.all(dependencies.map(ready));
           if (ok.includes(false)) throw new Error(`app "${app.name}" not started: ${dependencies.filter((_, i) => !ok[i]).join(', ')} stopped before being ready`);
         }
+        await this.observers.logs.openApp({ name: app.name, file: app.config.logFile });
         await app.start();
       })());
     }
@@ -154,6 +172,7 @@ export class SystemService implements SystemApi {
         // `stop` through the app's own API (programmatic, single app): nothing is left to run.
         if (this.stopping === undefined && [...this.apps.values()].every((each) => each.supervisor.stopping)) void this.stop('every app stopped');
       },
+      onOutput: (from, ...line) => this.observers.output(from, ...line),
       frontPort: () => this.routing?.front.address().port,
       onBootFailure: (failed, reason) => {
         if (!this.booting) {
@@ -168,6 +187,7 @@ export class SystemService implements SystemApi {
       },
     });
     app.service.onEvent((event) => {
+      this.observers.event(config.name, event);
       for (const listener of this.listeners) listener(config.name, event);
     });
     this.apps.set(config.name, app);
@@ -224,7 +244,11 @@ export class SystemService implements SystemApi {
   }
 
   status(): SystemStatus {
-    const apps = [...this.apps.values()].map((app) => app.status());
+    const requests = this.observers.requestTotals();
+    const apps = [...this.apps.values()].map((app) => {
+      const totals = requests.get(app.name);
+      return totals === undefined ? app.status() : { ...app.status(), requests: totals };
+    });
     const [only] = apps;
     if (apps.length === 1 && only !== undefined) {
       const { name: _name, ...single } = only;
@@ -314,6 +338,7 @@ export class SystemService implements SystemApi {
     await Promise.all(removed.map(async (name) => {
       await this.apps.get(name)?.stop(`${reason}: removed from ${file}`);
       this.apps.delete(name);
+      await this.observers.logs.closeApp(name);
     }));
     try {
       const started = await this.startApps(added);
@@ -340,6 +365,7 @@ export class SystemService implements SystemApi {
         }
         continue;
       }
+      await this.observers.logs.openApp({ name: config.name, file: config.logFile });
       await app.reconfigure(config);
       const result = await app.service.reload(reason);
       if (!result.ok) errors.push(`app "${config.name}": ${result.error}`);

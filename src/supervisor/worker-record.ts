@@ -66,6 +66,8 @@ export class WorkerRecord {
   failure: string | undefined;
   cpu = 0;
   memory = 0;
+  /** Cluster mode: open connections as the worker reported them (spawn mode asks the front). */
+  connections: number | undefined;
   readonly stderrTail = new LineTail();
   logger: Logger;
 

@@ -101,4 +101,11 @@ describe('formatStatus', () => {
     assert.match(text, /generation 2  \(reloading\)\n/);
     assert.match(text, /\(no workers\)\n$/);
   });
+
+  it('shows the generation the workers run: after an aborted reload the old one, during a reload both', () => {
+    const onOne = { ...status, generation: 3, workers: status.workers.map((w) => ({ ...w, generation: 2 })) };
+    assert.match(formatStatus(onOne), /^pid .* generation 2 {2}\(reload to 3 aborted\)\n/);
+    const mixed = { ...onOne, reloading: true, workers: [...onOne.workers, makeWorker(0, { pid: 600, generation: 3 })] };
+    assert.match(formatStatus(mixed), /^pid .* generation 2 → 3 {2}\(reloading\)\n/);
+  });
 });

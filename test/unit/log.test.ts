@@ -16,3 +16,28 @@ describe('line splitter', () => {
     assert.deepEqual(lines, ['hello', 'world €', 'partial']);
   });
 });
+
+describe('line splitter: long lines', () => {
+  it('delivers a 10 MB line as one line, whatever the chunk size', () => {
+    const lines: Array<[number, boolean]> = [];
+    const splitter = createLineSplitter((line, continued) => lines.push([line.length, continued]));
+    const big = Buffer.alloc(10 * 1024 * 1024, 'x');
+    for (let at = 0; at < big.length; at += 65536) splitter.push(big.subarray(at, at + 65536));
+    splitter.push(Buffer.from('\nnext\n'));
+    assert.deepEqual(lines, [[big.length, false], [4, false]]);
+  });
+
+  it('past the limit, emits parts marked as continued, and the last part closes the line', () => {
+    const lines: Array<[string, boolean]> = [];
+    const splitter = createLineSplitter((line, continued) => lines.push([line, continued]), 4);
+    splitter.push(Buffer.from('abcdefghij\nxy'));
+    splitter.push(Buffer.from('z'));
+    splitter.flush();
+    assert.deepEqual(lines, [['abcdefghij', false], ['xyz', false]]);
+    lines.length = 0;
+    splitter.push(Buffer.from('abc'));
+    splitter.push(Buffer.from('def'));
+    splitter.push(Buffer.from('gh\n'));
+    assert.deepEqual(lines, [['abcdef', true], ['gh', false]]);
+  });
+});

@@ -1,0 +1,73 @@
+// `supervise ctl events`: one event of the stream as one line a person reads.
+// Pure: (event object) -> text. Unknown event types are printed as their JSON,
+// so a newer supervisor never makes an older ctl drop what it says.
+
+type Fields = Record<string, unknown>;
+
+function str(value: unknown): string {
+  return value === undefined || value === null ? '?' : String(value);
+}
+
+function clock(time: unknown): string {
+  const date = typeof time === 'string' ? new Date(time) : new Date();
+  return Number.isNaN(date.getTime()) ? '--:--:--' : date.toISOString().slice(11, 23);
+}
+
+function worker(e: Fields): string {
+  return `worker ${str(e['slot'])}${e['pid'] === undefined ? '' : ` (pid ${str(e['pid'])})`}`;
+}
+
+export function describeEvent(e: Fields): string {
+  switch (e['type']) {
+    case 'hello': {
+      const apps = Array.isArray(e['apps']) ? (e['apps'] as Fields[]) : [];
+      const list = apps.map((app) => `${str(app['name'])} generation ${str(app['generation'])}`).join(', ');
+      return `watching supervisor pid ${str(e['pid'])}${list === '' ? '' : ` (${list})`}`;
+    }
+    case 'worker-state':
+      return `${worker(e)} ${str(e['from'])} -> ${str(e['to'])}`;
+    case 'worker-exit': {
+      // The reason may carry the last stderr lines: the first line is the headline.
+      const reason = str(e['reason']).split('\n');
+      const how = reason[0] ?? '';
+      const rest = reason.slice(1).map((line) => `\n    ${line}`).join('');
+      return e['expected'] === true ? `${worker(e)} stopped (${how})` : `${worker(e)} crashed: ${how}${rest}`;
+    }
+    case 'worker-restart':
+      return `worker ${str(e['slot'])} restarting after a crash`;
+    case 'reload-start':
+      return `reload to generation ${str(e['generation'])} started (${str(e['reason'])})`;
+    case 'reload-slot':
+      return `reload to generation ${str(e['generation'])}: slot ${str(e['slot'])} ${e['ok'] === true ? 'replaced' : 'failed'}`;
+    case 'reload':
+      return e['ok'] === true
+        ? `reload done: generation ${str(e['generation'])} is serving`
+        : `reload aborted: ${str(e['error'])}`;
+    case 'scale':
+      return `scale ${str(e['from'])} -> ${str(e['to'])} workers`;
+    case 'health':
+      return e['healthy'] === true
+        ? `worker ${str(e['slot'])} healthy again: back in rotation`
+        : `worker ${str(e['slot'])} unhealthy: out of rotation (${str(e['reason'])})`;
+    case 'health-failure':
+      return `worker ${str(e['slot'])} failed a health check`;
+    case 'dropped':
+      return `(${str(e['count'])} events dropped: this reader was too slow)`;
+    default: {
+      const { time: _time, app: _app, ...rest } = e;
+      return JSON.stringify(rest);
+    }
+  }
+}
+
+/** "12:00:01.234 web  worker 2 (pid 4242) crashed: exited with code 1" */
+export function formatEventLine(line: string): string {
+  let event: Fields;
+  try {
+    event = JSON.parse(line) as Fields;
+  } catch {
+    return line;
+  }
+  const app = typeof event['app'] === 'string' ? `${event['app']}  ` : '';
+  return `${clock(event['time'])} ${app}${describeEvent(event)}`;
+}

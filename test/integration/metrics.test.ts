@@ -1,0 +1,113 @@
+// One /metrics scrape as a user reads it: the L7 front's requests by app and
+// status class with a latency histogram; in cluster mode a worker's own
+// prom-client metrics with a slot label, and its open connections in status.
+
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { controlGet, FIXTURES, freePort, freePortRange, httpGet, killAll, startSupervise, tempDir } from '../helpers/supervise.js';
+import { waitFor } from '../helpers/wait-for.js';
+
+const TIMEOUT = { timeout: 60_000 };
+after(killAll);
+
+function sample(text: string, series: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+describe('metrics', () => {
+  it('the http front counts requests by app and status class, with a latency histogram', TIMEOUT, async () => {
+    const base = await freePortRange(2);
+    const sup = await startSupervise(
+      ['-w', '2', '--proxy', 'http', '--base-port', String(base), '--', process.execPath, join(FIXTURES, 'metrics-app.cjs'), '{port}'],
+      { readyWorkers: 2 },
+    );
+    for (let i = 0; i < 6; i++) assert.equal((await httpGet(sup.port, '/')).status, 200);
+    for (let i = 0; i < 3; i++) assert.equal((await httpGet(sup.port, '/status/503')).status, 503);
+    assert.equal((await httpGet(sup.port, '/status/404')).status, 404);
+    assert.equal((await httpGet(sup.port, '/?ms=700')).status, 200);
+
+    const text = await controlGet(sup.control, '/metrics');
+    const app = 'app="metrics-app"';
+    assert.equal(sample(text, `supervise_http_requests_total{${app},class="2xx"}`), 7, text);
+    assert.equal(sample(text, `supervise_http_requests_total{${app},class="5xx"}`), 3);
+    assert.equal(sample(text, `supervise_http_requests_total{${app},class="4xx"}`), 1);
+    assert.equal(sample(text, `supervise_http_request_duration_seconds_count{${app}}`), 11);
+    // The slow request is above 500 ms (and well within 2.5 s); the others are fast, even on a busy machine.
+    assert.equal(sample(text, `supervise_http_request_duration_seconds_bucket{${app},le="0.5"}`), 10);
+    assert.equal(sample(text, `supervise_http_request_duration_seconds_bucket{${app},le="2.5"}`), 11);
+    assert.ok((sample(text, `supervise_http_request_duration_seconds_sum{${app}}`) ?? 0) >= 0.7);
+    // The same totals in /status, for top's req/s, errors and p99.
+    const status = (await sup.status()) as unknown as { apps: Array<{ requests?: { count: number; classes: number[] } }> };
+    assert.equal(status.apps[0]?.requests?.count, 11);
+    assert.deepEqual(status.apps[0]?.requests?.classes, [0, 7, 0, 1, 3]);
+  });
+
+  it("cluster mode: a worker's own metric with its slot, and its open connections in status", TIMEOUT, async () => {
+    const sup = await startSupervise(['-w', '2', join(FIXTURES, 'metrics-app.cjs')], { readyWorkers: 2 });
+    for (let i = 0; i < 10; i++) await httpGet(sup.port, '/');
+    const text = await controlGet(sup.control, '/metrics');
+    const perSlot = [0, 1].map((slot) => sample(text, `fixture_requests_total{app="metrics-app",slot="${slot}"}`));
+    assert.ok(perSlot.every((n) => n !== undefined && n > 0), text);
+    assert.equal((perSlot[0] ?? 0) + (perSlot[1] ?? 0), 10, 'round-robin: both workers served, every request counted once');
+    assert.match(text, /# TYPE fixture_requests_total counter/);
+    assert.match(text, /supervise_workers_desired\{app="metrics-app"\} 2/, 'the master metrics are in the same scrape');
+
+    // Three connections held open show up per worker in status (cluster mode has no front to ask).
+    const held: http.ClientRequest[] = [];
+    for (let i = 0; i < 3; i++) {
+      await new Promise<void>((resolve, reject) => {
+        const request = http.get({ host: '127.0.0.1', port: sup.port, path: '/hold', agent: false }, () => resolve());
+        request.on('error', reject);
+        held.push(request);
+      });
+    }
+    const open = await waitFor(async () => {
+      const status = await sup.status();
+      const total = status.workers.reduce((sum, w) => sum + (w.connections ?? 0), 0);
+      return total === 3 ? status : undefined;
+    }, { message: '3 open connections in status' });
+    assert.ok(open.workers.every((w) => typeof w.connections === 'number'));
+    for (const request of held) request.destroy();
+    await waitFor(async () => (await sup.status()).workers.every((w) => w.connections === 0), { message: 'connections back to 0' });
+  });
+
+  it('a system: one scrape shows the routed app\'s request counters and the cluster app\'s own metric per slot', TIMEOUT, async () => {
+    const dir = tempDir();
+    const [front, web, base] = [await freePort(), await freePort(), await freePortRange(2)];
+    const file = join(dir, 'supervise.yaml');
+    writeFileSync(
+      file,
+      [
+        `front: { port: ${front} }`,
+        'apps:',
+        '  api:',
+        `    command: [${JSON.stringify(process.execPath)}, ${JSON.stringify(join(FIXTURES, 'metrics-app.cjs'))}, "{port}"]`,
+        '    workers: 2',
+        `    base-port: ${base}`,
+        '    route: { path: /api, strip: true }',
+        '  web:',
+        `    script: ${JSON.stringify(join(FIXTURES, 'metrics-app.cjs'))}`,
+        '    workers: 2',
+        `    port: ${web}`,
+        '',
+      ].join('\n'),
+    );
+    const sup = await startSupervise(['--config', file], { port: null, readyWorkers: 4 });
+    for (let i = 0; i < 4; i++) assert.equal((await httpGet(front, '/api/x')).status, 200);
+    assert.equal((await httpGet(front, '/api/status/500')).status, 500);
+    for (let i = 0; i < 6; i++) assert.equal((await httpGet(web, '/')).status, 200);
+
+    const text = await controlGet(sup.control, '/metrics');
+    assert.equal(sample(text, 'supervise_http_requests_total{app="api",class="2xx"}'), 4, text);
+    assert.equal(sample(text, 'supervise_http_requests_total{app="api",class="5xx"}'), 1);
+    assert.equal(sample(text, 'supervise_http_request_duration_seconds_count{app="api"}'), 5);
+    const web0 = sample(text, 'fixture_requests_total{app="web",slot="0"}') ?? 0;
+    const web1 = sample(text, 'fixture_requests_total{app="web",slot="1"}') ?? 0;
+    assert.equal(web0 + web1, 6, text);
+    assert.ok(web0 > 0 && web1 > 0);
+  });
+});

@@ -1,0 +1,79 @@
+// Pure pieces of events, logs and request metrics: event lines as ctl prints them,
+// the /logs query, the request counters as Prometheus text, quantiles from buckets.
+
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { formatEventLine } from '../../src/cli/events-format.js';
+import { formatLogLine } from '../../src/cli/logs-format.js';
+import { validateLogsQuery } from '../../src/control/handlers.js';
+import { quantileMs, renderRequestMetrics } from '../../src/control/request-metrics.js';
+import { Ring } from '../../src/logs/ring.js';
+
+describe('ctl events lines', () => {
+  const at = '2026-01-02T03:04:05.678Z';
+  it('a crash names the worker, the exit and the stderr lines, indented', () => {
+    const line = JSON.stringify({ time: at, app: 'web', type: 'worker-exit', id: 3, slot: 1, pid: 42, code: 1, signal: null, expected: false, reason: 'exited with code 1; last stderr:\nboom' });
+    assert.equal(formatEventLine(line), '03:04:05.678 web  worker 1 (pid 42) crashed: exited with code 1; last stderr:\n    boom');
+  });
+  it('reloads, scale and health read as sentences; unknown types keep their JSON', () => {
+    const show = (event: object) => formatEventLine(JSON.stringify({ time: at, app: 'web', ...event })).slice(13);
+    assert.equal(show({ type: 'reload', ok: false, generation: 3, error: 'reload aborted at slot 0' }), 'web  reload aborted: reload aborted at slot 0');
+    assert.equal(show({ type: 'scale', from: 2, to: 5 }), 'web  scale 2 -> 5 workers');
+    assert.equal(show({ type: 'health', id: 1, slot: 0, healthy: false, reason: 'HTTP 503' }), 'web  worker 0 unhealthy: out of rotation (HTTP 503)');
+    assert.equal(show({ type: 'future', x: 1 }), 'web  {"type":"future","x":1}');
+  });
+});
+
+describe('ctl logs lines', () => {
+  it('prefix with app, slot, pid and stderr; a continued part is marked', () => {
+    const record = { time: 'x', app: 'web', slot: 2, pid: 9, generation: 1, stream: 'stderr', msg: 'oops' };
+    assert.equal(formatLogLine(JSON.stringify(record), true), '[web w2 9 stderr] oops');
+    assert.equal(formatLogLine(JSON.stringify({ ...record, stream: 'stdout', continued: true }), false), '[w2 9] oops …');
+  });
+});
+
+describe('/logs query', () => {
+  it('defaults, and errors that name the parameter', () => {
+    assert.deepEqual(validateLogsQuery(new URLSearchParams(''), ['web']), { app: undefined, lines: 100, follow: false });
+    assert.deepEqual(validateLogsQuery(new URLSearchParams('app=web&n=5&follow=1'), ['web']), { app: 'web', lines: 5, follow: true });
+    assert.match(validateLogsQuery(new URLSearchParams('app=api'), ['web']) as string, /no app named "api"; apps: web/);
+    assert.match(validateLogsQuery(new URLSearchParams('n=-1'), ['web']) as string, /^n must be a whole number/);
+    assert.match(validateLogsQuery(new URLSearchParams('tail=3'), ['web']) as string, /unknown query parameter "tail"/);
+  });
+});
+
+describe('request metrics', () => {
+  it('sums backends per app as counters by class and a cumulative histogram in seconds', () => {
+    const stats = [
+      { id: 1, classes: [0, 5, 0, 1, 2], buckets: [3, 5, 8, 8, 8, 8, 8, 8, 8, 8, 8], sum: 40, count: 8 },
+      { id: 2, classes: [0, 2, 0, 0, 0], buckets: [0, 0, 0, 0, 0, 1, 2, 2, 2, 2, 2], sum: 700, count: 2 },
+      { id: 9, classes: [0, 100, 0, 0, 0], buckets: [100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100], sum: 1, count: 100 },
+    ];
+    const text = renderRequestMetrics(stats, (id) => (id === 9 ? undefined : 'web'));
+    assert.match(text, /^supervise_http_requests_total\{app="web",class="2xx"\} 7$/m);
+    assert.match(text, /^supervise_http_requests_total\{app="web",class="5xx"\} 2$/m);
+    assert.match(text, /^supervise_http_request_duration_seconds_bucket\{app="web",le="0.005"\} 3$/m);
+    assert.match(text, /^supervise_http_request_duration_seconds_bucket\{app="web",le="0.25"\} 9$/m);
+    assert.match(text, /^supervise_http_request_duration_seconds_bucket\{app="web",le="\+Inf"\} 10$/m);
+    assert.match(text, /^supervise_http_request_duration_seconds_sum\{app="web"\} 0.74$/m);
+    assert.doesNotMatch(text, /100/, 'a backend of no known app is left out');
+    assert.equal(renderRequestMetrics([], () => 'web'), '');
+  });
+  it('p99 is the first bucket bound that holds 99 % of the requests', () => {
+    assert.equal(quantileMs([0, 0, 0, 0, 99, 99, 100, 100, 100, 100, 100], 100, 0.99), 100);
+    assert.equal(quantileMs([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 5, 0.99), Infinity);
+    assert.equal(quantileMs([], 0, 0.99), undefined);
+  });
+});
+
+describe('log ring', () => {
+  it('keeps the newest items within a count and a size', () => {
+    const ring = new Ring<string>(3, 10, (s) => s.length);
+    for (const item of ['aa', 'bb', 'cc', 'dd']) ring.push(item);
+    assert.deepEqual(ring.last(10), ['bb', 'cc', 'dd']);
+    ring.push('eeeeeeee');
+    assert.deepEqual(ring.last(10), ['dd', 'eeeeeeee']);
+    ring.push('x'.repeat(50));
+    assert.deepEqual(ring.last(10), ['x'.repeat(50)], 'the latest item is kept even when larger than the budget');
+  });
+});
