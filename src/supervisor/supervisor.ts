@@ -9,6 +9,7 @@ import { reconcile } from '../core/reconcile.js';
 import { holdsSlot, initialTransition, transition, type TransitionContext } from '../core/worker-state.js';
 import { errorMessage } from '../errors.js';
 import { describePortHolder, isListening } from './port-check.js';
+import { firstUnusedPort, homePort, lowestFreePort, type PortRange } from './port-plan.js';
 import type { Logger } from '../log.js';
 import { readinessHint } from './start-messages.js';
 import { SlotHistory, WorkerRecord } from './worker-record.js';
@@ -241,7 +242,7 @@ export class Supervisor {
   /** A new worker for a slot; a candidate replaces the slot's current worker once ready. */
   addWorker(slot: number, candidate: boolean): WorkerRecord {
     const history = this.slotHistory(slot);
-    const port = this.config.mode === 'cluster' ? this.config.port : candidate ? (this.sparePort() ?? this.freePort()) : this.homePort(slot);
+    const port = this.config.mode === 'cluster' ? this.config.port : candidate ? (this.sparePort() ?? lowestFreePort(this.portRange())) : homePort(this.portRange(), slot);
     const record = new WorkerRecord(this.nextId(), slot, this.generation, port, candidate, history, this.logger);
     this.workers.set(record.id, record);
     // A slot still backing off after a crash of its previous worker starts in backoff.
@@ -260,47 +261,28 @@ export class Supervisor {
     return history;
   }
 
-  private usedPorts(): Set<number> {
-    return new Set(this.records.filter((w) => w.state !== 'exited').map((w) => w.port));
-  }
-
-  /** Spawn mode: the lowest port from base-port up that no live worker holds. */
-  private freePort(): number {
-    const used = this.usedPorts();
-    for (let port = this.config.basePort; ; port++) if (!used.has(port)) return port;
-  }
-
-  /**
-   * Spawn mode, a slot (re)filled: its own port base-port+slot when no worker of
-   * ours holds it (a foreign holder is reported at the start, and the slot backs
-   * off rather than wander off the range); else the lowest free one.
-   */
-  private homePort(slot: number): number {
-    const home = this.config.basePort + slot;
-    return this.usedPorts().has(home) ? this.freePort() : home;
+  /** Spawn mode: base-port … base-port+N and the ports our live workers hold. */
+  private portRange(): PortRange {
+    return {
+      base: this.config.basePort,
+      last: this.config.basePort + Math.max(this.desired, ...this.records.map((w) => w.slot + 1)),
+      used: new Set(this.records.filter((w) => w.state !== 'exited').map((w) => w.port)),
+    };
   }
 
   /**
-   * Spawn mode, a replacement that starts next to the worker it replaces: a port
-   * of base-port … base-port+N that neither a worker of ours nor anyone else
-   * holds; undefined when there is none (the replacement then waits for the old
-   * worker's port: see rolling-reload.ts).
+   * Spawn mode: a port of the range that neither a worker of ours nor anyone else
+   * holds, for a replacement that starts next to the worker it replaces; undefined
+   * when there is none (it then waits for the old worker's port: see rolling-reload.ts).
    */
   sparePort(): number | undefined {
-    const used = this.usedPorts();
-    const last = this.config.basePort + Math.max(this.desired, ...this.records.map((w) => w.slot + 1));
-    for (let port = this.config.basePort; port <= last; port++) if (!used.has(port) && !isListening(port)) return port;
-    return undefined;
+    return firstUnusedPort(this.portRange(), (port) => !isListening(port));
   }
 
   /** ": port 8003 is in use by pid 12 (nginx)" for the first in-range port held by someone else, for error messages. */
   spareHolder(): string {
-    const used = this.usedPorts();
-    const last = this.config.basePort + Math.max(this.desired, ...this.records.map((w) => w.slot + 1));
-    for (let port = this.config.basePort; port <= last; port++) {
-      if (!used.has(port) && isListening(port)) return `: port ${port} is in use by ${describePortHolder(port) ?? 'another process'}`;
-    }
-    return '';
+    const port = firstUnusedPort(this.portRange(), isListening);
+    return port === undefined ? '' : `: port ${port} is in use by ${describePortHolder(port) ?? 'another process'}`;
   }
 
   // ------------------------------------------------------------ lifecycle
