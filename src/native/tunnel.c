@@ -166,8 +166,13 @@ static int pump(tunnel_t* t, int i, bool* moved, int* closed) {
     *moved = true;
     t->activity++;
     // A short read drained the socket; the next arrival is a new edge. After
-    // EPOLLRDHUP, read on: the end itself gives no further edge.
-    if (got < READ_SIZE && !from->peer_ended) from->readable = 0;
+    // EPOLLRDHUP the peer's FIN is already queued behind these bytes, and a
+    // short read took everything before it: that is the end, without a
+    // recv() that returns 0 (one syscall per connection that closes).
+    if (got < READ_SIZE) {
+      if (from->peer_ended) from->read_done = 1;
+      else from->readable = 0;
+    }
     if (t->ended) return 0;  // a client's bytes after the last response of an ended connection: dropped
     if (t->h1.off) return deliver(&t->sides[1 - i], g_read_buf, (size_t)got);
     if (i == CLIENT) {
@@ -244,12 +249,19 @@ static int settle_open(tunnel_t* t) {
   return open;
 }
 
-/** The upstream's connect completed: report it; on success start moving bytes. */
-static void connect_done(tunnel_t* t) {
+/**
+ * The upstream's connect completed: report it; on success start moving bytes.
+ * A connect that failed says EPOLLERR; only then is SO_ERROR read (a syscall
+ * fewer per connection, as HAProxy does). A hang-up with no pending error was
+ * a connection: moving bytes finds what became of it.
+ */
+static void connect_done(tunnel_t* t, bool failed) {
   int32_t id = t->id;
   int error = 0;
   socklen_t length = sizeof(error);
-  if (getsockopt(t->sides[UPSTREAM].fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0) error = errno;
+  if (failed) {
+    if (getsockopt(t->sides[UPSTREAM].fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0) error = errno;
+  }
   if (error != 0) {
     reset_upstream(t);
     emit(id, EV_CONNECT_FAILED, error);
@@ -277,7 +289,7 @@ void on_tunnel_event(int32_t id, uint32_t generation, int index, uint32_t events
   if (events & EPOLLOUT) s->writable = 1;
   if (t->state != OPEN) {
     if (index == UPSTREAM) {
-      if (events & EPOLLOUT) connect_done(t);
+      if (events & EPOLLOUT) connect_done(t, gone);
     } else if (gone) {
       // The client is gone both ways while it waited: nothing to wait for.
       int closed = close_both(t);
