@@ -3,7 +3,7 @@
 // and shared by both launchers. docs/architecture.md, "No orphans", says which
 // mechanism covers which case.
 
-import { childrenOf } from './lineage.js';
+import { carriesTag, childrenOf, masterTagPrefix, noteDescendant, pruneDescendants, takeDescendant } from './lineage.js';
 import { closeNotifyHub } from './notify-hub.js';
 import { becomeSubreaper, parentDeathWrapper, reapAdopted } from './prctl.js';
 import { Reaper } from './reaper.js';
@@ -29,11 +29,19 @@ export function setUpLifetime(logger: Logger, ownChildren: () => ReadonlySet<num
   let sweep: NodeJS.Timeout | undefined;
   if (subreaper) {
     // A daemonized grandchild whose parent exited is now our child: when it
-    // exits, collect it, or it stays a zombie until the master exits.
+    // exits, collect it, or it stays a zombie until the master exits. Only a
+    // child known to descend from a worker (lineage.ts says why).
+    const tagPrefix = masterTagPrefix();
     sweep = setInterval(() => {
       const own = ownChildren();
+      pruneDescendants();
       for (const child of childrenOf(process.pid)) {
-        if (child.state === 'Z' && !own.has(child.pid) && child.pid !== reaper.pid) reapAdopted(child.pid);
+        if (own.has(child.pid) || child.pid === reaper.pid) continue;
+        if (child.state !== 'Z') {
+          if (carriesTag(child.pid, tagPrefix)) noteDescendant(child.pid);
+        } else if (takeDescendant(child.pid)) {
+          reapAdopted(child.pid);
+        }
       }
     }, SWEEP_MS);
     sweep.unref();

@@ -50,11 +50,36 @@ export function taggedProcesses(tag: string): number[] {
   return pids().filter((pid) => pid !== process.pid && carriesTag(pid, tag) && !isZombie(pid));
 }
 
+// Descendants of our workers seen alive (signalled by their tag, or found among
+// the master's children carrying one): once adopted by the master (a child
+// subreaper) and dead, they are its to reap. A zombie child the master never saw
+// carry a tag may be a process some library spawned in the master (pidusage
+// runs `getconf` through a shell): libuv reaps those, and a status taken from
+// it would lose that child's 'exit' for good. A zombie's environment cannot be
+// read, hence the record made while the process was alive.
+const descendants = new Set<number>();
+
+/** Remembers a live process that carries one of our tags. */
+export function noteDescendant(pid: number): void {
+  descendants.add(pid);
+}
+
+/** Whether `pid` was seen alive carrying our tag; forgets it (it is about to be reaped). */
+export function takeDescendant(pid: number): boolean {
+  return descendants.delete(pid);
+}
+
+/** Forgets the remembered descendants that are gone (their parent reaped them): pids are reused. */
+export function pruneDescendants(): void {
+  for (const pid of descendants) if (stat(pid) === undefined) descendants.delete(pid);
+}
+
 /** Signal every live process carrying the tag; how many were signalled. */
 export function signalTagged(tag: string, signal: NodeJS.Signals, except?: number): number {
   let count = 0;
   for (const pid of taggedProcesses(tag)) {
     if (pid === except) continue;
+    noteDescendant(pid);
     try {
       process.kill(pid, signal);
       count++;

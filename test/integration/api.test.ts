@@ -3,6 +3,7 @@
 // down also checks that such workers drain at once instead of at the kill timeout.
 
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { buildConfig, createLogger, runSupervisor } from '../../src/index.js';
@@ -38,6 +39,17 @@ describe('programmatic API', () => {
       assert.deepEqual(scaled, { ok: true, workers: 1 });
       assert.ok(Date.now() - startedAt < 5000, 'no front to wait for: drained at once, not after --kill-timeout');
       assert.ok(!isAlive(stoppedPid));
+
+      // A process the host program spawns for itself (as pidusage runs `getconf`
+      // through a shell) is its own: the master, a child subreaper that collects
+      // adopted orphans, must leave its exit to node. The loop is held past the
+      // master's sweep so that the dead child waits as a zombie when the sweep runs.
+      const own = spawn('sh', ['-c', 'exit 7'], { stdio: 'ignore' });
+      const exited = new Promise<number | null>((resolve) => own.once('exit', (code) => resolve(code)));
+      const until = Date.now() + 2500;
+      while (Date.now() < until); // busy: the child dies meanwhile, unreaped
+      const code = await Promise.race([exited, new Promise((resolve) => setTimeout(() => resolve('no exit event within 3 s'), 3000))]);
+      assert.equal(code, 7, "the host's own child keeps its exit status");
 
       await running.api.stop('test');
       assert.equal(await running.stopped, 0);

@@ -2,7 +2,7 @@
 // a busy-looping cluster worker, a killed reaper helper, a daemonized grandchild.
 
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import { after, afterEach, describe, it } from 'node:test';
@@ -86,6 +86,37 @@ describe('no orphans', () => {
     });
   }
 });
+
+describe('adopted orphans', () => {
+  it('a daemon adopted by the master and killed with its worker is reaped, not left a zombie', async () => {
+    const base = await freePortRange(2);
+    const sup = await startSupervise(['-w', '1', '--base-port', String(base), '--proxy', 'none', '--', process.execPath, join(FIXTURES, 'daemonizing-server.cjs'), '{port}'], {
+      readyWorkers: 1,
+    });
+    const masterPid = sup.child.pid as number;
+    const daemon = await waitFor(() => pidsMatching(`daemon-of-${base}`)[0], { message: 'the daemon started' });
+    // Its parent (setsid's first process) has exited: the master, a child subreaper, adopted it.
+    await waitFor(() => ppidOf(daemon) === masterPid, { message: 'the daemon adopted by the master' });
+    const worker = (await sup.status()).workers[0]?.pid as number;
+    process.kill(worker, 'SIGKILL');
+    // The worker's exit kills what carries its tag; the master collects the dead daemon (its sweep runs every 2 s).
+    await waitFor(() => statFields(daemon).length === 0, {
+      timeoutMs: 6000,
+      message: `the daemon reaped (state ${statFields(daemon)[0] ?? 'gone'})`,
+    });
+    assert.equal(childrenInState(masterPid, 'Z').length, 0, 'no zombie child of the master');
+  });
+});
+
+function childrenInState(parent: number, state: string): number[] {
+  return readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .map(Number)
+    .filter((pid) => {
+      const fields = statFields(pid);
+      return Number(fields[1]) === parent && fields[0] === state;
+    });
+}
 
 function statFields(pid: number): string[] {
   try {
