@@ -109,18 +109,22 @@ describe('metrics', () => {
         `    script: ${JSON.stringify(join(FIXTURES, 'metrics-app.cjs'))}`,
         '    workers: 2',
         `    port: ${web}`,
+        '    route: /web',
         '',
       ].join('\n'),
     );
     const sup = await startSupervise(['--config', file], { port: null, readyWorkers: 4 });
     for (let i = 0; i < 4; i++) assert.equal((await httpGet(front, '/api/x')).status, 200);
     assert.equal((await httpGet(front, '/api/status/500')).status, 500);
-    for (let i = 0; i < 6; i++) assert.equal((await httpGet(web, '/')).status, 200);
+    for (let i = 0; i < 4; i++) assert.equal((await httpGet(web, '/')).status, 200);
+    // The cluster app through the front too: its backend there is its port, not a worker; the route names the app.
+    for (let i = 0; i < 2; i++) assert.equal((await httpGet(front, '/web/x')).status, 200);
 
     const text = await controlGet(sup.control, '/metrics');
     assert.equal(sample(text, 'supervise_http_requests_total{app="api",route="/api",class="2xx"}'), 4, text);
     assert.equal(sample(text, 'supervise_http_requests_total{app="api",route="/api",class="5xx"}'), 1);
     assert.equal(sample(text, 'supervise_http_request_duration_seconds_count{app="api",route="/api"}'), 5);
+    assert.equal(sample(text, 'supervise_http_requests_total{app="web",route="/web",class="2xx"}'), 2);
     const web0 = sample(text, 'fixture_requests_total{app="web",slot="0"}') ?? 0;
     const web1 = sample(text, 'fixture_requests_total{app="web",slot="1"}') ?? 0;
     assert.equal(web0 + web1, 6, text);
