@@ -144,7 +144,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   },
   {
     key: 'ready', flag: '--ready <how>', kind: 'choice', choices: ['probe', 'notify'], default: 'probe', defaultText: 'probe',
-    meaning: "spawn mode: ready on the first passing probe of the worker's own listener, or when it sends `READY=1` to `$NOTIFY_SOCKET` (systemd's notify protocol)", mode: 'spawn', scope: 'app',
+    meaning: "spawn mode: ready on the first passing probe of the worker's own listener, or when it sends `READY=1` to `$NOTIFY_SOCKET` (systemd's notify protocol; a `STATUS=` it sends shows in `ctl status`)", mode: 'spawn', scope: 'app',
   },
   {
     key: 'watchdog', flag: '--watchdog <ms>', kind: 'duration', defaultText: 'off',

@@ -82,6 +82,16 @@ const WORKER_COLUMNS: readonly Column[] = [
   { header: 'GEN', align: 'right' },
 ];
 
+const STATUS_COLUMN: Column = { header: 'STATUS' };
+/** Past this, a STATUS= text is cut (it may be up to 4 KiB): the table stays one line a worker. */
+const STATUS_WIDTH = 60;
+
+function statusText(text: string | undefined): string {
+  if (text === undefined) return '-';
+  const line = text.replace(/\s+/g, ' ');
+  return line.length > STATUS_WIDTH ? `${line.slice(0, STATUS_WIDTH - 1)}…` : line;
+}
+
 /** The `supervise ctl status` view: one summary line, then a row per worker, sorted by slot. */
 export function formatStatus(status: SupervisorStatus): string {
   const summary =
@@ -90,7 +100,11 @@ export function formatStatus(status: SupervisorStatus): string {
     (status.front === undefined || status.front.kind === 'none' ? '' : `front ${status.front.kind} (${status.front.dataPath})  `) +
     `desired ${status.desired}  ${describeGeneration(status)}`;
   const workers = [...status.workers].sort((a, b) => a.slot - b.slot || a.generation - b.generation || a.id - b.id);
-  const table = formatTable(WORKER_COLUMNS, workers.map(workerRow));
+  // A worker's own STATUS= (sd_notify) text, in a last column only when some worker sent one.
+  const withStatus = workers.some((w) => w.status !== undefined);
+  const columns = withStatus ? [...WORKER_COLUMNS, STATUS_COLUMN] : WORKER_COLUMNS;
+  const rows = workers.map((w) => (withStatus ? [...workerRow(w), statusText(w.status)] : workerRow(w)));
+  const table = formatTable(columns, rows);
   return `${summary}\n${table}${workers.length === 0 ? '\n(no workers)' : ''}\n`;
 }
 

@@ -4,14 +4,19 @@
 // which workers to retire, and waiters (scale, reload) re-check their condition.
 // Nothing else mutates the table. Both modes share this lifecycle; they differ
 // only in the launcher (and spawn mode's front and health checks).
+// Here: the queue, the table and the effects of the state machine's transitions.
+// Starting a process is worker-launch.ts's, what a failure means for the app
+// failure-policy.ts's, how the stop budget is spent stop-budget.ts's.
 
 import { reconcile } from '../core/reconcile.js';
 import { holdsSlot, initialTransition, transition, type TransitionContext } from '../core/worker-state.js';
-import { errorMessage } from '../errors.js';
 import { describePortHolder, isListening } from './port-check.js';
 import { firstUnusedPort, homePort, lowestFreePort, type PortRange } from './port-plan.js';
 import type { Logger } from '../log.js';
 import { readinessHint } from './start-messages.js';
+import { FailurePolicy } from './failure-policy.js';
+import { drainTimeoutMs } from './stop-budget.js';
+import { launchWorker, type OutputListener } from './worker-launch.js';
 import { SlotHistory, WorkerRecord } from './worker-record.js';
 import type {
   Backend, Config, Front, Launcher, SupervisorEvent, SupervisorStatus, WorkerEffect, WorkerEvent, WorkerId,
@@ -32,17 +37,9 @@ export interface SupervisorDeps {
   readonly random?: () => number;
 }
 
-/** A line of a worker's output, with the worker it came from (log files, `ctl logs`). */
-export type OutputListener = (worker: WorkerRecord, stream: 'stdout' | 'stderr', line: string, continued: boolean) => void;
+export type { OutputListener } from './worker-launch.js';
 
 type Waiter = { check: () => boolean; resolve: () => void };
-
-/** Spawn mode with --proxy tcp: how long old connections may run before the server gets SIGTERM. */
-export const TCP_DRAIN_GRACE_MS = 2000;
-/** The part of --kill-timeout kept for SIGTERM to work after a drain that used the rest. */
-export function termGraceMs(killTimeoutMs: number): number {
-  return Math.min(Math.floor(killTimeoutMs / 2), 1000);
-}
 
 export class Supervisor {
   readonly logger: Logger;
@@ -67,7 +64,7 @@ export class Supervisor {
   private desiredCount: number;
   private currentGeneration = 1;
   private port: number;
-  private failure: string | undefined;
+  private readonly failures: FailurePolicy;
   private readied = false;
   private stopRequested = false;
 
@@ -89,7 +86,7 @@ export class Supervisor {
   }
   /** The latest crash or failed start of a non-candidate worker, for error messages. */
   get lastFailure(): string | undefined {
-    return this.failure;
+    return this.failures.last;
   }
   /** Set when the first worker becomes ready. */
   get everReady(): boolean {
@@ -100,7 +97,9 @@ export class Supervisor {
     return this.stopRequested;
   }
   /** Set after --max-failed-starts consecutive failed starts: why; nothing restarts until cleared. */
-  fatal: string | undefined;
+  get fatal(): string | undefined {
+    return this.failures.fatal;
+  }
   /** Replace a slot's worker gracefully (--max-requests): wired to the service by run.ts. */
   onReplaceRequest: (slot: number, why: string) => void = () => undefined;
 
@@ -115,7 +114,8 @@ export class Supervisor {
     this.port = deps.config.port;
     let id = 1;
     this.nextId = deps.nextId ?? (() => id++);
-    this.drainTimeoutMs = drainTimeout(deps.config);
+    this.drainTimeoutMs = drainTimeoutMs(deps.config);
+    this.failures = new FailurePolicy(this.logger, (event) => this.emit(event));
   }
 
   // ------------------------------------------------------------ the queue
@@ -175,7 +175,7 @@ export class Supervisor {
     return this.command(() => {
       this.settings = config;
       this.launcher = launcher;
-      this.drainTimeoutMs = drainTimeout(config);
+      this.drainTimeoutMs = drainTimeoutMs(config);
     });
   }
 
@@ -301,9 +301,9 @@ export class Supervisor {
       record.logger.debug({ from, to: next.state, event: event.type }, 'worker state');
       this.emit({ type: 'worker-state', id, slot: record.slot, from, to: next.state, pid: record.pid, generation: record.generation });
     }
-    if (event.type === 'exit') this.describeExit(record, from, event.code, event.signal);
+    if (event.type === 'exit') this.failures.exited(record, from, event.code, event.signal);
     this.apply(record, next.effects);
-    if (event.type === 'exit') this.logExit(record, from, event.code, event.signal);
+    if (event.type === 'exit') this.failures.logExit(record, from, event.code, event.signal, this.stopping);
   }
 
   private context(record: WorkerRecord): TransitionContext {
@@ -322,7 +322,14 @@ export class Supervisor {
     for (const effect of effects) {
       switch (effect.type) {
         case 'launch':
-          this.launch(record);
+          launchWorker(record, this.launcher, {
+            logger: this.logger,
+            reportsConnections: this.config.mode === 'cluster',
+            post: (task) => this.post(task),
+            dispatch: (id, event) => this.dispatch(id, event),
+            output: (worker, stream, line, continued) => this.outputListener?.(worker, stream, line, continued),
+            replace: (slot, why) => this.onReplaceRequest(slot, why),
+          });
           break;
         case 'arm-timer':
           this.armTimer(record, effect.ms);
@@ -353,17 +360,17 @@ export class Supervisor {
           record.process?.drain();
           break;
         case 'report-crash':
-          this.recordFailure(record);
+          this.failures.failed(record, this.config.restart, this.stopping);
           break;
         case 'report-hung':
           record.failure = `worker ${record.slot} (pid ${record.pid ?? '?'}) hung: ${effect.reason}`;
           record.logger.error(`${record.failure}; out of rotation, replacing it, killing it`);
-          this.recordFailure(record);
+          this.failures.failed(record, this.config.restart, this.stopping);
           break;
         case 'report-failed-start':
           record.failure = `worker ${record.slot} (pid ${record.pid ?? '?'}) was ${effect.reason} ${readinessHint(this.config, record.port)}`;
           record.logger.error(record.failure);
-          this.recordFailure(record);
+          this.failures.failed(record, this.config.restart, this.stopping);
           break;
         case 'forget':
           this.workers.delete(record.id);
@@ -377,61 +384,6 @@ export class Supervisor {
     return { id: record.id, host: '127.0.0.1', port: record.port, weight: this.config.weights?.[record.slot] ?? 1 };
   }
 
-  private launch(record: WorkerRecord): void {
-    record.startedAt = Date.now();
-    record.stderrTail.clear();
-    record.failure = undefined;
-    // Cluster workers report their connections when the count changes: none yet.
-    record.connections = this.config.mode === 'cluster' ? 0 : undefined;
-    const spec = { id: record.id, slot: record.slot, generation: record.generation, port: record.port };
-    // Callbacks from a previous process of this record (before a restart) are ignored.
-    const launch = Symbol('launch');
-    record.launch = launch;
-    const post = (event: WorkerEvent) =>
-      this.post(() => {
-        if (record.launch === launch) this.dispatch(record.id, event);
-      });
-    try {
-      record.process = this.launcher.start(spec, {
-        onSpawn: (pid) => {
-          record.pid = pid;
-          record.logger = this.logger.child({ worker: record.slot, pid });
-          record.logger.info({ port: record.port, generation: record.generation }, 'worker started');
-        },
-        onReady: () => post({ type: 'ready' }),
-        onDrained: () => post({ type: 'drained' }),
-        onConnections: (open) =>
-          this.post(() => {
-            if (record.launch === launch) record.connections = open;
-          }),
-        onExit: (code, signal) => post({ type: 'exit', code, signal }),
-        onOutput: (stream, line, continued = false) => {
-          if (stream === 'stderr') record.stderrTail.add(line);
-          record.logger.info(continued ? { stream, continued } : { stream }, line);
-          this.outputListener?.(record, stream, line, continued);
-        },
-        onHung: (reason) => post({ type: 'hung', reason }),
-        onStatus: (text) =>
-          this.post(() => {
-            if (record.launch === launch) record.notifyStatus = text;
-          }),
-        onWarning: (message) =>
-          this.post(() => {
-            if (record.launch !== launch) return;
-            record.stderrTail.add(message);
-            record.logger.warn(message);
-          }),
-        onRecycle: (reason) =>
-          this.post(() => {
-            if (record.launch === launch && record.state === 'ready') this.onReplaceRequest(record.slot, reason);
-          }),
-      });
-    } catch (error) {
-      record.stderrTail.add(errorMessage(error));
-      queueMicrotask(() => post({ type: 'exit', code: 127, signal: null }));
-    }
-  }
-
   private armTimer(record: WorkerRecord, ms: number): void {
     record.timer = setTimeout(() => {
       record.timer = undefined;
@@ -439,41 +391,11 @@ export class Supervisor {
     }, ms);
   }
 
-  private describeExit(record: WorkerRecord, from: string, code: number | null, signal: string | null): void {
-    const expected = from === 'draining' || from === 'stopping';
-    const reason = record.describeExit(code, signal);
-    this.emit({ type: 'worker-exit', id: record.id, slot: record.slot, pid: record.pid, code, signal, expected, reason });
-    if (expected) return; // asked for
-    record.failure = `worker ${record.slot} (pid ${record.pid ?? '?'}) ${reason}`;
-  }
-
-  private logExit(record: WorkerRecord, from: string, code: number | null, signal: string | null): void {
-    if (from === 'draining' || from === 'stopping') record.logger.info({ code, signal }, 'worker stopped');
-    else if (this.stopping) record.logger.warn({ code, signal }, record.failure);
-    else if (record.candidate) record.logger.error({ code, signal }, `${record.failure} while starting`);
-    else if (this.fatal !== undefined) record.logger.error({ code, signal }, `${record.failure}; not restarting: the app is fatal`);
-    else record.logger.error({ code, signal, restartInMs: record.history.waitMs() }, `${record.failure}; restarting`);
-  }
-
-  /** A crash, a hang or a failed start: the slot history decides the backoff before its next start. */
-  private recordFailure(record: WorkerRecord): void {
-    if (record.candidate) return; // a bad reload must not slow down the old workers' restarts
-    if (this.stopping) return;
-    this.failure = record.failure;
-    record.history.failed(Date.now() - record.startedAt, record.everReady);
-    this.emit({ type: 'worker-restart', slot: record.slot });
-    const limit = this.config.restart.maxFailedStarts;
-    if (limit !== undefined && record.history.failedStarts >= limit && this.fatal === undefined) {
-      this.fatal = `${record.history.failedStarts} consecutive failed starts (--max-failed-starts ${limit}), last: ${record.failure ?? 'unknown'}`;
-      this.logger.fatal(`the app is fatal: ${this.fatal}; nothing restarts until \`supervise ctl restart\``);
-    }
-  }
-
   /** `ctl restart` after fatal: slots backing off start again. */
   clearFatal(): void {
-    if (this.fatal === undefined) return;
+    if (this.failures.fatal === undefined) return;
     this.logger.info('fatal state cleared: restarting');
-    this.fatal = undefined;
+    this.failures.fatal = undefined;
     for (const record of this.records) {
       if (record.state === 'backoff' && record.timer === undefined) this.armTimer(record, 0);
     }
@@ -558,19 +480,4 @@ export class Supervisor {
       for (const record of this.records) this.dispatch(record.id, { type: 'terminate' });
     });
   }
-}
-
-/**
- * An L4 front cannot see request boundaries, and a busy keep-alive client never
- * closes its connection: waiting the whole kill timeout would only make each
- * reload step that long. After a short grace the old server gets SIGTERM and
- * ends its connections itself, as at any restart (SPEC §4). The http front and
- * cluster mode end keep-alive connections between requests, so they may take
- * the whole kill timeout.
- */
-function drainTimeout(config: Config): number {
-  const l4 = config.mode === 'spawn' && config.proxy === 'tcp';
-  const kill = config.killTimeoutMs;
-  // The drain is part of the --kill-timeout budget, and leaves SIGTERM its grace.
-  return Math.min(l4 ? TCP_DRAIN_GRACE_MS : kill, kill - termGraceMs(kill));
 }

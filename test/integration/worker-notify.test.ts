@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, describe, it } from 'node:test';
+import { ctlChild, killCtlChildren } from '../helpers/ctl-child.js';
 import { FIXTURES, freePortRange, isAlive, killAll, startSupervise, tempDir } from '../helpers/supervise.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -15,7 +16,10 @@ afterEach(async () => {
   for (const file of files.splice(0)) rmSync(file, { force: true });
   await killAll();
 });
-after(killAll);
+after(async () => {
+  killCtlChildren();
+  await killAll();
+});
 
 interface NotifyStatus {
   workers: Array<{ pid: number; state: string; status?: string }>;
@@ -33,6 +37,11 @@ describe('systemd notify protocol for spawn workers', () => {
     assert.ok(waited >= 1400, `ready ${waited}ms after the start: READY=1 comes after 1500ms`);
     const status = (await sup.status()) as unknown as NotifyStatus;
     assert.equal(status.workers[0]?.status, `serving on port ${base}`);
+    // And in the table a person reads.
+    const table = ctlChild(['--control', sup.control, 'status']);
+    assert.equal(await table.done, 0, table.err.join('\n'));
+    assert.match(table.out[1] ?? '', /\bGEN\s+STATUS$/);
+    assert.match(table.out[2] ?? '', new RegExp(`\\s1\\s+serving on port ${base}$`));
   });
 
   it('--watchdog: a worker whose WATCHDOG=1 stop is hung: replaced, then killed', async () => {

@@ -102,6 +102,20 @@ describe('formatStatus', () => {
     assert.match(text, /\(no workers\)\n$/);
   });
 
+  it("adds a STATUS column with the workers' own STATUS= text only when one sent it, on one line, cut at 60 characters", () => {
+    assert.doesNotMatch(formatStatus(status), /STATUS/);
+    const [first, second, third] = status.workers;
+    const withText = {
+      ...status,
+      workers: [{ ...first, status: 'serving\non port 8000' }, { ...second, status: 'x'.repeat(100) }, third].filter((w) => w !== undefined) as SupervisorStatus['workers'],
+    };
+    const lines = formatStatus(withText).trimEnd().split('\n');
+    assert.match(lines[1] ?? '', /GEN\s+STATUS$/);
+    assert.match(lines[2] ?? '', new RegExp(`\\s2\\s+${'x'.repeat(59)}…$`)); // slot 0
+    assert.match(lines[3] ?? '', /\s2\s+serving on port 8000$/); // slot 1
+    assert.match(lines[4] ?? '', /\s2\s+-$/);
+  });
+
   it('shows the generation the workers run: after an aborted reload the old one, during a reload both', () => {
     const onOne = { ...status, generation: 3, workers: status.workers.map((w) => ({ ...w, generation: 2 })) };
     assert.match(formatStatus(onOne), /^pid .* generation 2 {2}\(reload to 3 aborted\)\n/);
