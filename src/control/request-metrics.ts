@@ -1,8 +1,11 @@
 // The L7 front's request counters as Prometheus text, read at scrape time from
-// `front.requestStats()` (per backend, kept by the data path, JavaScript or C):
-//   supervise_http_requests_total{app, class}            responses by status class
-//   supervise_http_request_duration_seconds{app}         latency histogram
-// Backends are summed per app. Pure: stats in, text out.
+// `front.requestStats()` (per backend and route, kept by the data path, JavaScript or C):
+//   supervise_http_requests_total{app, route, class}     responses by status class
+//   supervise_http_request_duration_seconds{app, route}  latency histogram
+// `route` is the route the request matched on the routing front (`/users`,
+// `api.example.com/users`), `/` on an app's own front (it serves every path).
+// Backends are summed per app and route; status and top sum the routes too
+// (totalsByApp). Pure: stats in, text out.
 
 import type { WorkerId } from '../core/types.js';
 import { LATENCY_BUCKETS_MS } from '../proxy/http-common.js';
@@ -10,6 +13,9 @@ import { LATENCY_BUCKETS_MS } from '../proxy/http-common.js';
 /** What the http front exposes (src/proxy/http-common.ts); structural, so any data path fits. */
 export interface RequestStatsLike {
   readonly id: WorkerId;
+  readonly route: string;
+  /** The routing front names the app; undefined: the backend's app (appOf). */
+  readonly app?: string | undefined;
   /** [1xx, 2xx, 3xx, 4xx, 5xx] */
   readonly classes: readonly number[];
   /** Cumulative counts per bound of LATENCY_BUCKETS_MS. */
@@ -29,21 +35,39 @@ interface AppTotals {
   count: number;
 }
 
-/** Sums the backends of each app; a backend whose app is unknown is left out. */
+function emptyTotals(): AppTotals {
+  return { classes: CLASSES.map(() => 0), buckets: LATENCY_BUCKETS_MS.map(() => 0), sum: 0, count: 0 };
+}
+
+function addTo(totals: AppTotals, entry: Omit<RequestStatsLike, 'id' | 'route'>): void {
+  entry.classes.forEach((n, i) => (totals.classes[i] = (totals.classes[i] ?? 0) + n));
+  entry.buckets.forEach((n, i) => (totals.buckets[i] = (totals.buckets[i] ?? 0) + n));
+  totals.sum += entry.sum;
+  totals.count += entry.count;
+}
+
+/** Sums the backends of each app and route (app -> route -> totals); a backend whose app is unknown is left out. */
+function totalsByRoute(stats: readonly RequestStatsLike[], appOf: (id: WorkerId) => string | undefined): Map<string, Map<string, AppTotals>> {
+  const byApp = new Map<string, Map<string, AppTotals>>();
+  for (const entry of stats) {
+    const app = entry.app ?? appOf(entry.id);
+    if (app === undefined) continue;
+    let routes = byApp.get(app);
+    if (routes === undefined) byApp.set(app, (routes = new Map()));
+    let totals = routes.get(entry.route);
+    if (totals === undefined) routes.set(entry.route, (totals = emptyTotals()));
+    addTo(totals, entry);
+  }
+  return byApp;
+}
+
+/** Every route of each app summed: status and `supervise top` show apps. */
 export function totalsByApp(stats: readonly RequestStatsLike[], appOf: (id: WorkerId) => string | undefined): Map<string, AppTotals> {
   const byApp = new Map<string, AppTotals>();
-  for (const entry of stats) {
-    const app = appOf(entry.id);
-    if (app === undefined) continue;
-    let totals = byApp.get(app);
-    if (totals === undefined) {
-      totals = { classes: CLASSES.map(() => 0), buckets: LATENCY_BUCKETS_MS.map(() => 0), sum: 0, count: 0 };
-      byApp.set(app, totals);
-    }
-    entry.classes.forEach((n, i) => (totals.classes[i] = (totals.classes[i] ?? 0) + n));
-    entry.buckets.forEach((n, i) => (totals.buckets[i] = (totals.buckets[i] ?? 0) + n));
-    totals.sum += entry.sum;
-    totals.count += entry.count;
+  for (const [app, routes] of totalsByRoute(stats, appOf)) {
+    const totals = emptyTotals();
+    for (const route of routes.values()) addTo(totals, route);
+    byApp.set(app, totals);
   }
   return byApp;
 }
@@ -53,25 +77,25 @@ function label(value: string): string {
 }
 
 export function renderRequestMetrics(stats: readonly RequestStatsLike[], appOf: (id: WorkerId) => string | undefined): string {
-  const byApp = totalsByApp(stats, appOf);
+  const byApp = totalsByRoute(stats, appOf);
   if (byApp.size === 0) return '';
   const counters = [
-    '# HELP supervise_http_requests_total Responses the L7 front sent, by app and status class.',
+    '# HELP supervise_http_requests_total Responses the L7 front sent, by app, route matched (/ on an app\'s own front) and status class.',
     '# TYPE supervise_http_requests_total counter',
   ];
   const histogram = [
-    '# HELP supervise_http_request_duration_seconds Time from a request head to the end of its response at the L7 front.',
+    '# HELP supervise_http_request_duration_seconds Time from a request head to the end of its response at the L7 front, by app and route matched.',
     '# TYPE supervise_http_request_duration_seconds histogram',
   ];
-  for (const [app, totals] of byApp) {
-    const a = label(app);
-    CLASSES.forEach((name, i) => counters.push(`supervise_http_requests_total{app="${a}",class="${name}"} ${totals.classes[i] ?? 0}`));
-    LATENCY_BUCKETS_MS.forEach((ms, i) =>
-      histogram.push(`supervise_http_request_duration_seconds_bucket{app="${a}",le="${ms / 1000}"} ${totals.buckets[i] ?? 0}`),
-    );
-    histogram.push(`supervise_http_request_duration_seconds_bucket{app="${a}",le="+Inf"} ${totals.count}`);
-    histogram.push(`supervise_http_request_duration_seconds_sum{app="${a}"} ${totals.sum / 1000}`);
-    histogram.push(`supervise_http_request_duration_seconds_count{app="${a}"} ${totals.count}`);
+  for (const [app, routes] of byApp) {
+    for (const [route, totals] of routes) {
+      const l = `app="${label(app)}",route="${label(route)}"`;
+      CLASSES.forEach((name, i) => counters.push(`supervise_http_requests_total{${l},class="${name}"} ${totals.classes[i] ?? 0}`));
+      LATENCY_BUCKETS_MS.forEach((ms, i) => histogram.push(`supervise_http_request_duration_seconds_bucket{${l},le="${ms / 1000}"} ${totals.buckets[i] ?? 0}`));
+      histogram.push(`supervise_http_request_duration_seconds_bucket{${l},le="+Inf"} ${totals.count}`);
+      histogram.push(`supervise_http_request_duration_seconds_sum{${l}} ${totals.sum / 1000}`);
+      histogram.push(`supervise_http_request_duration_seconds_count{${l}} ${totals.count}`);
+    }
   }
   return `${counters.join('\n')}\n${histogram.join('\n')}\n`;
 }

@@ -21,12 +21,21 @@ export interface RouteChoice {
   readonly app: string;
   /** The path (with its query) to forward: stripped of the prefix when the route says so. */
   readonly path: string;
+  /** The route that matched, as the system file has it (routeLabel): what the request is counted under. */
+  readonly route: string;
+}
+
+/** `/users`, or `api.example.com/users` for a route that names a host: the metrics' `route` label. */
+export function routeLabel(route: Pick<AppRoute, 'host' | 'path'>): string {
+  return route.host === undefined ? route.path : `${route.host}${route.path}`;
 }
 
 /** Routes with the same host and path: the apps that share them, by weight. */
 interface Group {
   readonly host: string | undefined;
   readonly path: string;
+  /** routeLabel(), once per table rather than per request. */
+  readonly label: string;
   readonly routes: readonly AppRoute[];
   /** Smooth weighted round-robin over indexes into `routes`. */
   readonly balancer: Balancer;
@@ -54,7 +63,7 @@ export function createRouter(routes: readonly AppRoute[]): Router {
       const index = pickInGroup(group, available);
       if (index === undefined) return undefined;
       const route = group.routes[index] as AppRoute;
-      return { app: route.app, path: route.strip ? stripPrefix(path, route.path) : path };
+      return { app: route.app, path: route.strip ? stripPrefix(path, route.path) : path, route: group.label };
     },
     matches(host, path) {
       return matchGroup(groups, normalizeHost(host), path) !== undefined;
@@ -74,7 +83,7 @@ function groupRoutes(routes: readonly AppRoute[]): Group[] {
     const balancer = createBalancer('weighted-round-robin');
     list.forEach((route, index) => balancer.add(index, route.weight));
     const first = list[0] as AppRoute;
-    return { host: first.host, path: first.path, routes: list, balancer };
+    return { host: first.host, path: first.path, label: routeLabel(first), routes: list, balancer };
   });
   // Longest prefix first; for the same prefix, a route naming the host first.
   return groups.sort((a, b) => b.path.length - a.path.length || Number(b.host !== undefined) - Number(a.host !== undefined));

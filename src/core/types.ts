@@ -331,13 +331,17 @@ export interface Front {
   totalConnections(id: WorkerId): number;
   /** Stop accepting; resolves once every connection has ended or after timeoutMs (then destroys them). */
   close(timeoutMs: number): Promise<void>;
-  /** The http front's per-backend request counters, read on scrape (absent on the tcp front). */
+  /** The http front's request counters per backend and route, read on scrape (absent on the tcp front). */
   requestStats?(): RequestStats[];
 }
 
-/** One backend's requests through the http front (src/proxy/http-common.ts keeps the buckets' bounds). */
+/** One backend's requests through the http front for one route (src/proxy/http-common.ts keeps the buckets' bounds). */
 export interface RequestStats {
   readonly id: WorkerId;
+  /** The route the requests matched (`/users`, `api.example.com/users`); `/` on an app's own front, which serves every path. */
+  readonly route: string;
+  /** The app that route leads to (the routing front's); undefined on an app's own front: the backend's app. */
+  readonly app: string | undefined;
   /** Responses by status class: [1xx, 2xx, 3xx, 4xx, 5xx]. */
   readonly classes: number[];
   /** Cumulative counts: requests that took at most 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000 ms. */

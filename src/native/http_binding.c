@@ -2,7 +2,10 @@
 // src/proxy/http-native.ts into http_front.c, and http_front.c's hooks as
 // calls into JavaScript — pick(client, host, path, failed, errno) once per
 // request, onEvents(records) once per turn of the loop. A client is named by
-// one number, generation × 2^32 + id, unique for the process's life.
+// one number, generation × 2^32 + id, unique for the process's life. A backend
+// chosen for a request is one number too, route × 2^21 + slot (slots stay below
+// 2^20, hf_backend_add): the route its response is counted under travels with
+// the slot, so the common pick still returns a plain number, not an object.
 
 #define NAPI_VERSION 8
 #include <node_api.h>
@@ -30,6 +33,17 @@ static bool g_dirty;  // JavaScript ran (a pick): the next turn ends with a call
 static char g_path[8192];
 static char g_reason[256];
 
+#define SLOT_SPAN ((int64_t)1 << 21)
+
+/** A chosen backend's number from JavaScript: its slot, and the route (0 for a negative slot: none or queued). */
+static int32_t unpack_slot(int64_t value, int32_t* route) {
+  if (value < 0) return value < INT32_MIN ? HF_PICK_NONE : (int32_t)value;
+  int64_t high = value / SLOT_SPAN;
+  // Past HF_MAX_ROUTES: hf_count_response leaves it uncounted.
+  *route = high > INT32_MAX ? INT32_MAX : (int32_t)high;
+  return (int32_t)(value % SLOT_SPAN);
+}
+
 /** An exception thrown by a hook is an uncaught exception, as in any node callback. */
 static void rethrow(napi_env env) {
   bool pending = false;
@@ -40,10 +54,11 @@ static void rethrow(napi_env env) {
 }
 
 /** Reads { slot, path } (a rewritten target) or { status, reason } (no backend) returned by pick. */
-static int32_t pick_object(napi_env env, napi_value result, const char** path_out, size_t* path_out_len, int* status_out, const char** reason_out) {
+static int32_t pick_object(napi_env env, napi_value result, const char** path_out, size_t* path_out_len, int32_t* route_out, int* status_out,
+                           const char** reason_out) {
   napi_value value;
   size_t length = 0;
-  int32_t slot = HF_PICK_NONE;
+  int64_t slot = HF_PICK_NONE;
   bool has = false;
   if (napi_has_named_property(env, result, "status", &has) == napi_ok && has) {
     if (napi_get_named_property(env, result, "status", &value) == napi_ok) napi_get_value_int32(env, value, status_out);
@@ -53,18 +68,18 @@ static int32_t pick_object(napi_env env, napi_value result, const char** path_ou
     }
     return HF_PICK_NONE;
   }
-  if (napi_get_named_property(env, result, "slot", &value) == napi_ok) napi_get_value_int32(env, value, &slot);
+  if (napi_get_named_property(env, result, "slot", &value) == napi_ok) napi_get_value_int64(env, value, &slot);
   if (path_out != NULL && napi_get_named_property(env, result, "path", &value) == napi_ok &&
       napi_get_value_string_latin1(env, value, g_path, sizeof(g_path), &length) == napi_ok && length > 0 && length < sizeof(g_path) - 1) {
     *path_out = g_path;
     *path_out_len = length;
   }
-  return slot;
+  return unpack_slot(slot, route_out);
 }
 
 static int pick_hook(void* context, int32_t id, uint32_t generation, const char* host, size_t host_len, const char* path, size_t path_len,
-                     const int32_t* failed, int failed_count, int error, const char** path_out, size_t* path_out_len, int* status_out,
-                     const char** reason_out) {
+                     const int32_t* failed, int failed_count, int error, const char** path_out, size_t* path_out_len, int32_t* route_out,
+                     int* status_out, const char** reason_out) {
   owner_t* owner = context;
   napi_env env = g_env;
   napi_handle_scope scope;
@@ -94,10 +109,13 @@ static int pick_hook(void* context, int32_t id, uint32_t generation, const char*
     ok = false;
   }
   napi_valuetype type;
+  int32_t route = 0;
+  int64_t number;
   if (ok && napi_typeof(env, result, &type) == napi_ok) {
-    if (type == napi_number) napi_get_value_int32(env, result, &slot);
-    else if (type == napi_object) slot = pick_object(env, result, path_out, path_out_len, status_out, reason_out);
+    if (type == napi_number && napi_get_value_int64(env, result, &number) == napi_ok) slot = unpack_slot(number, &route);
+    else if (type == napi_object) slot = pick_object(env, result, path_out, path_out_len, &route, status_out, reason_out);
   }
+  if (route_out != NULL) *route_out = route;
   napi_close_handle_scope(env, scope);
   return slot;
 }
@@ -271,27 +289,30 @@ static napi_value Idle(napi_env env, napi_callback_info info) {
   return make_int(env, hf_backend_idle(owner->front, slot));
 }
 
-/** httpStats(front, slot): Float64Array [classes×5, buckets×11, sum, count], or undefined. */
+/** httpStats(front, slot): Float64Array of [classes×5, buckets×11, sum, count] per route (route r at r×18), or undefined. */
 static napi_value Stats(napi_env env, napi_callback_info info) {
   int32_t slot;
   owner_t* owner = front_and_slot(env, info, &slot);
   if (owner == NULL) return throw_error(env, "httpStats(front, slot): bad arguments");
-  const hf_stats_t* stats = hf_backend_stats(owner->front, slot);
+  const hf_stats_t* stats = NULL;
+  int32_t routes = hf_backend_stats(owner->front, slot, &stats);
   napi_value result, buffer;
-  if (stats == NULL) {
+  if (routes < 0) {
     napi_get_undefined(env, &result);
     return result;
   }
-  size_t count = HF_STATUS_CLASSES + HF_BUCKETS + 2;
-  double* data;
-  if (napi_create_arraybuffer(env, count * sizeof(double), (void**)&data, &buffer) != napi_ok ||
-      napi_create_typedarray(env, napi_float64_array, count, buffer, 0, &result) != napi_ok) {
+  const size_t each = HF_STATUS_CLASSES + HF_BUCKETS + 2;
+  double* data = NULL;
+  if (napi_create_arraybuffer(env, (size_t)routes * each * sizeof(double), (void**)&data, &buffer) != napi_ok ||
+      napi_create_typedarray(env, napi_float64_array, (size_t)routes * each, buffer, 0, &result) != napi_ok) {
     return throw_error(env, "httpStats(): out of memory");
   }
-  memcpy(data, stats->classes, sizeof(stats->classes));
-  memcpy(data + HF_STATUS_CLASSES, stats->buckets, sizeof(stats->buckets));
-  data[count - 2] = stats->sum_ms;
-  data[count - 1] = stats->count;
+  for (int32_t r = 0; r < routes; r++, data += each) {
+    memcpy(data, stats[r].classes, sizeof(stats[r].classes));
+    memcpy(data + HF_STATUS_CLASSES, stats[r].buckets, sizeof(stats[r].buckets));
+    data[each - 2] = stats[r].sum_ms;
+    data[each - 1] = stats[r].count;
+  }
   return result;
 }
 
@@ -305,25 +326,27 @@ static bool read_client(napi_env env, napi_value value, int32_t* id, uint32_t* g
   return true;
 }
 
-/** httpResume(front, client, slot, path?): a queued client goes to `slot`. 0, or a negative errno (gone). */
+/** httpResume(front, client, slot, path?): a queued client goes to `slot` (route × 2^21 + slot). 0, or a negative errno (gone). */
 static napi_value Resume(napi_env env, napi_callback_info info) {
   napi_value argv[4];
   size_t argc = 4;
   owner_t* owner;
-  int32_t id, slot;
+  int32_t id, slot, route = 0;
+  int64_t number;
   uint32_t generation;
   napi_valuetype type = napi_undefined;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3 || (owner = owner_of(env, argv[0])) == NULL ||
-      !read_client(env, argv[1], &id, &generation) || napi_get_value_int32(env, argv[2], &slot) != napi_ok) {
+      !read_client(env, argv[1], &id, &generation) || napi_get_value_int64(env, argv[2], &number) != napi_ok) {
     return throw_error(env, "httpResume(front, client, slot, path?): bad arguments");
   }
+  slot = unpack_slot(number, &route);
   size_t length = 0;
   char* path = NULL;
   if (argc >= 4 && napi_typeof(env, argv[3], &type) == napi_ok && type == napi_string &&
       napi_get_value_string_latin1(env, argv[3], g_path, sizeof(g_path), &length) == napi_ok && length > 0 && length < sizeof(g_path) - 1) {
     path = g_path;
   }
-  return make_int(env, -hf_resume(owner->front, id, generation, slot, path, length));
+  return make_int(env, -hf_resume(owner->front, id, generation, slot, route, path, length));
 }
 
 /** httpRespond(front, client, status, reason): a queued client is answered. 0, or a negative errno (gone). */

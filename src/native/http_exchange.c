@@ -49,6 +49,13 @@ void hf_pool_close_all(hf_backend_t* backend) {
   backend->idle_count = 0;
 }
 
+void hf_backend_release(hf_backend_t* backend) {
+  hf_pool_close_all(backend);
+  free(backend->stats);
+  backend->stats = NULL;
+  backend->stats_count = 0;
+}
+
 /** A connection to `slot`: the most recently pooled one (the rest may expire), or a new connect. */
 static upstream_t* hf_upstream_get(hf_front_t* front, int32_t slot, int* error) {
   hf_backend_t* backend = &front->backends[slot];
@@ -135,11 +142,25 @@ void hf_release_upstream(client_t* cl, bool reusable) {
   hf_upstream_free(up);
 }
 
+/** The backend's counters for `route`, grown to it on its first response; NULL when out of range or out of memory (then not counted). */
+static hf_stats_t* route_stats(hf_backend_t* backend, int32_t route) {
+  if (route < 0 || route >= HF_MAX_ROUTES) return NULL;
+  if (route >= backend->stats_count) {
+    hf_stats_t* stats = realloc(backend->stats, sizeof(*stats) * ((size_t)route + 1));
+    if (stats == NULL) return NULL;
+    memset(stats + backend->stats_count, 0, sizeof(*stats) * (size_t)(route + 1 - backend->stats_count));
+    backend->stats = stats;
+    backend->stats_count = route + 1;
+  }
+  return &backend->stats[route];
+}
+
 void hf_count_response(client_t* cl, int status) {
   hf_backend_t* backend = hf_backend_of(cl->front, cl->slot);
   if (backend == NULL || status < 100) return;
   static const double LIMITS[HF_BUCKETS] = {5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000};
-  hf_stats_t* stats = &backend->stats;
+  hf_stats_t* stats = route_stats(backend, cl->route);
+  if (stats == NULL) return;
   int class = status / 100 - 1;
   if (class >= 0 && class < HF_STATUS_CLASSES) stats->classes[class]++;
   double ms = (double)(hf_now_ns() - cl->started_ns) / 1e6;
@@ -279,8 +300,8 @@ static bool hf_build_request(client_t* cl, const hp_head_t* h, const char* path,
   return ok && hf_buf_str(out, "\r\n");
 }
 
-/** Starts the request on backend `slot` (acquired); false when the connect failed at once (recorded as failed). */
-bool hf_start(client_t* cl, int32_t slot, const char* path, size_t path_len) {
+/** Starts the request on backend `slot` (acquired) for `route`; false when the connect failed at once (recorded as failed). */
+bool hf_start(client_t* cl, int32_t slot, int32_t route, const char* path, size_t path_len) {
   hf_front_t* front = cl->front;
   hp_head_t* h = &hf_head;
   if (hp_parse_request(cl->head, cl->head_len, h) <= 0) return false;  // cannot happen: it parsed before
@@ -289,6 +310,7 @@ bool hf_start(client_t* cl, int32_t slot, const char* path, size_t path_len) {
     path_len = h->target.len;
   }
   cl->slot = slot;
+  cl->route = route;
   cl->resp_head_done = false;
   int error = 0;
   upstream_t* up = hf_upstream_get(front, slot, &error);
@@ -317,7 +339,7 @@ void hf_attempt(client_t* cl) {
     int status = 502;
     if (cl->failed_count == MAX_TRIES) {
       // Enough: the hook only learns of the last failure (no path: nothing to pick).
-      hf_hooks.pick(front->owner, cl->c.id, cl->c.generation, NULL, 0, NULL, 0, cl->failed, cl->failed_count, cl->last_error, NULL, NULL, &status, &reason);
+      hf_hooks.pick(front->owner, cl->c.id, cl->c.generation, NULL, 0, NULL, 0, cl->failed, cl->failed_count, cl->last_error, NULL, NULL, NULL, &status, &reason);
       hf_answer(cl, 502, HF_R_NO_BACKEND, "no backend accepted the connection");
       return;
     }
@@ -331,8 +353,9 @@ void hf_attempt(client_t* cl) {
     const char* path = cl->head + h->target.off;
     size_t path_len = h->target.len;
     cl->state = S_ROUTE;
+    int32_t route = 0;
     int32_t slot = hf_hooks.pick(front->owner, cl->c.id, cl->c.generation, host, host_len, path, path_len, cl->failed, cl->failed_count,
-                                cl->last_error, &path, &path_len, &status, &reason);
+                                cl->last_error, &path, &path_len, &route, &status, &reason);
     if (slot == HF_PICK_QUEUED) {
       cl->state = S_QUEUE;
       cl->phase_ms = hf_now_ms();
@@ -342,7 +365,7 @@ void hf_attempt(client_t* cl) {
       hf_answer(cl, status, HF_R_NO_BACKEND, reason != NULL ? reason : hf_reasons[HF_R_NO_BACKEND]);
       return;
     }
-    if (hf_start(cl, slot, path, path_len)) return;
+    if (hf_start(cl, slot, route, path, path_len)) return;
   }
 }
 

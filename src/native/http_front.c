@@ -277,7 +277,7 @@ int hf_backend_add(hf_front_t* front, int32_t slot, const struct sockaddr* addre
   hf_backend_t* backend = &front->backends[slot];
   bool same = backend->used && backend->length == length && memcmp(&backend->address, address, length) == 0;
   if (!same) {
-    hf_pool_close_all(backend);
+    hf_backend_release(backend);
     memset(backend, 0, sizeof(*backend));
     memcpy(&backend->address, address, length);
     backend->length = length;
@@ -299,8 +299,10 @@ int hf_backend_idle(const hf_front_t* front, int32_t slot) {
   return slot >= 0 && slot < front->backend_count ? front->backends[slot].idle_count : 0;
 }
 
-const hf_stats_t* hf_backend_stats(const hf_front_t* front, int32_t slot) {
-  return slot >= 0 && slot < front->backend_count && front->backends[slot].used ? &front->backends[slot].stats : NULL;
+int32_t hf_backend_stats(const hf_front_t* front, int32_t slot, const hf_stats_t** stats) {
+  if (slot < 0 || slot >= front->backend_count || !front->backends[slot].used) return -1;
+  *stats = front->backends[slot].stats;
+  return front->backends[slot].stats_count;
 }
 
 /** The queued client `id`/`generation` of `front`, or NULL. */
@@ -311,14 +313,14 @@ static client_t* queued(hf_front_t* front, int32_t id, uint32_t generation) {
   return cl->front == front && cl->state == S_QUEUE ? cl : NULL;
 }
 
-int hf_resume(hf_front_t* front, int32_t id, uint32_t generation, int32_t slot, const char* path, size_t path_len) {
+int hf_resume(hf_front_t* front, int32_t id, uint32_t generation, int32_t slot, int32_t route, const char* path, size_t path_len) {
   client_t* cl = queued(front, id, generation);
   if (cl == NULL) return ENOENT;
   cl->state = S_ROUTE;
   if (hf_backend_of(front, slot) == NULL) {
     hf_emit(front, HF_EV_DONE, slot, 0);
     hf_answer(cl, 502, HF_R_NO_BACKEND, hf_reasons[HF_R_NO_BACKEND]);
-  } else if (!hf_start(cl, slot, path, path_len)) {
+  } else if (!hf_start(cl, slot, route, path, path_len)) {
     hf_attempt(cl);
   }
   if (cl->dead) hf_client_free(cl);
@@ -359,7 +361,7 @@ void hf_close(hf_front_t* front) {
 void hf_destroy(hf_front_t* front) {
   hf_close(front);
   while (front->clients != NULL) hf_client_free(front->clients);
-  for (int32_t i = 0; i < front->backend_count; i++) hf_pool_close_all(&front->backends[i]);
+  for (int32_t i = 0; i < front->backend_count; i++) hf_backend_release(&front->backends[i]);
   free(front->backends);
   for (hf_front_t** at = &hf_fronts; *at != NULL; at = &(*at)->next) {
     if (*at == front) {

@@ -30,8 +30,10 @@ typedef struct hf_front hf_front_t;
 
 #define HF_STATUS_CLASSES 5
 #define HF_BUCKETS 11
+/** Routes are JavaScript's numbers for the (app, route) a request matched, 0..HF_MAX_ROUTES-1; a larger one is not counted. */
+#define HF_MAX_ROUTES (1 << 16)
 
-/** Per-backend request counters, read on scrape. */
+/** Request counters of one backend and one route, read on scrape. */
 typedef struct hf_stats {
   double classes[HF_STATUS_CLASSES];  // responses by status class 1xx..5xx
   double buckets[HF_BUCKETS];         // latencies <= 5,10,25,50,100,250,500,1000,2500,5000,10000 ms (cumulative)
@@ -47,11 +49,12 @@ typedef struct hf_hooks {
    * request so far (the last one with errno `error`; ETIMEDOUT after the
    * connect timeout); with `path` NULL the hook is only told of the last
    * failure. The hook may point *path_out at a replacement request target;
-   * it and the reason stay valid until the hook's next call.
+   * it and the reason stay valid until the hook's next call. *route_out: the
+   * route the request matched, which its response is counted under.
    */
   int (*pick)(void* owner, int32_t id, uint32_t generation, const char* host, size_t host_len, const char* path, size_t path_len,
-              const int32_t* failed, int failed_count, int error, const char** path_out, size_t* path_out_len, int* status_out,
-              const char** reason_out);
+              const int32_t* failed, int failed_count, int error, const char** path_out, size_t* path_out_len, int32_t* route_out,
+              int* status_out, const char** reason_out);
   /** The batched records (HF_EV_*), `count` of them. */
   void (*events)(const int32_t* records, size_t count);
 } hf_hooks_t;
@@ -82,11 +85,11 @@ void hf_backend_remove(hf_front_t* front, int32_t slot);
 /** Idle pooled connections to `slot`. */
 int hf_backend_idle(const hf_front_t* front, int32_t slot);
 
-/** The counters of `slot`, or NULL. */
-const hf_stats_t* hf_backend_stats(const hf_front_t* front, int32_t slot);
+/** The counters of `slot`, one per route (*stats[route]): how many (0 before its first response), or -1 when there is no such backend. */
+int32_t hf_backend_stats(const hf_front_t* front, int32_t slot, const hf_stats_t** stats);
 
-/** A queued client goes to `slot` (acquired by the caller); `path`: a replacement target, or NULL. 0, or ENOENT when it is gone. */
-int hf_resume(hf_front_t* front, int32_t id, uint32_t generation, int32_t slot, const char* path, size_t path_len);
+/** A queued client goes to `slot` (acquired by the caller) for `route`; `path`: a replacement target, or NULL. 0, or ENOENT when it is gone. */
+int hf_resume(hf_front_t* front, int32_t id, uint32_t generation, int32_t slot, int32_t route, const char* path, size_t path_len);
 
 /** A queued client is answered `status` with `reason` (503 after the queue timeout). 0, or ENOENT when it is gone. */
 int hf_respond(hf_front_t* front, int32_t id, uint32_t generation, int status, const char* reason);

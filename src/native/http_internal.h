@@ -77,7 +77,8 @@ struct client {
   client_t *prev, *next;
   enum state state;
   upstream_t* up;
-  int32_t slot;  // of the exchange in progress, -1 if none
+  int32_t slot;   // of the exchange in progress, -1 if none
+  int32_t route;  // the route it matched (the pick's): its response is counted under it
   // the request
   char* head;  // its head as the client sent it, kept for a retry
   uint32_t head_len;
@@ -105,7 +106,8 @@ struct hf_backend {
   socklen_t length;
   upstream_t* idle;
   int idle_count;
-  hf_stats_t stats;
+  hf_stats_t* stats;  // by route, grown to the highest route counted (a backend serves a few)
+  int32_t stats_count;
 };
 
 struct hf_front {
@@ -162,6 +164,8 @@ hf_backend_t* hf_backend_of(hf_front_t* front, int32_t slot);
 void hf_upstream_free(upstream_t* up);
 void hf_pool_unlink(hf_backend_t* backend, upstream_t* up);
 void hf_pool_close_all(hf_backend_t* backend);
+/** The backend's idle connections closed and its counters freed (it is reset or its front freed). */
+void hf_backend_release(hf_backend_t* backend);
 void hf_client_free(client_t* cl);
 /** Ends the exchange's upstream side: back to the pool when it can carry another request, else closed. */
 void hf_release_upstream(client_t* cl, bool reusable);
@@ -176,8 +180,8 @@ void hf_answer(client_t* cl, int status, int reason, const char* text);
 void hf_fail(client_t* cl, int status, int reason);
 bool hf_is_hop_by_hop(const char* data, hp_span_t name);
 bool hf_append_header(buf_t* out, const char* data, hp_span_t name, hp_span_t value);
-/** Starts the request on backend `slot` (acquired); false when the connect failed at once (recorded as failed). */
-bool hf_start(client_t* cl, int32_t slot, const char* path, size_t path_len);
+/** Starts the request on backend `slot` (acquired) for `route`; false when the connect failed at once (recorded as failed). */
+bool hf_start(client_t* cl, int32_t slot, int32_t route, const char* path, size_t path_len);
 /** Chooses a backend (the pick hook) and starts the request on it; tries the next one while connects fail at once. */
 void hf_attempt(client_t* cl);
 /** The connect to the chosen backend failed (`error`; ETIMEDOUT after the connect timeout): the next one. */

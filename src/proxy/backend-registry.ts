@@ -24,6 +24,9 @@ export interface BackendEntry {
 export interface Routed {
   readonly backend: BackendEntry;
   readonly path: string;
+  /** The routing front's: the app and the route (routeLabel) that matched, which the request is counted under. */
+  readonly app?: string;
+  readonly route?: string;
 }
 
 /**

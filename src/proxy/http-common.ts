@@ -1,8 +1,9 @@
 // What both http data paths (the native one, http-native.ts, and the
-// JavaScript one, http-proxy.ts) share: their defaults, and the per-backend
-// request counters read on scrape.
+// JavaScript one, http-proxy.ts) share: their defaults, and the request
+// counters (per backend and route) read on scrape.
 
 import type { RequestStats, WorkerId } from '../core/types.js';
+import type { Routed } from './backend-registry.js';
 import type { FrontOptions } from './options.js';
 
 export type { RequestStats } from '../core/types.js';
@@ -17,7 +18,46 @@ export type HttpFrontOptions = FrontOptions;
 export const LATENCY_BUCKETS_MS = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000] as const;
 
 
-/** The counters of one backend on the JavaScript path (C keeps its own). */
+/** The route label of every request through an app's own http front: it has no routing table, it serves every path. */
+export const ALL_PATHS_ROUTE = '/';
+
+/** What a request is counted under: the routing front's app and route (an app's own front: no app, the backend's, and ALL_PATHS_ROUTE). */
+export interface CountedAs {
+  readonly app: string | undefined;
+  readonly route: string;
+}
+
+/**
+ * The (app, route) pairs a front counts requests under, numbered from 0 (an
+ * app's own front only has 0): per request a number is cheap to keep, and C
+ * keeps its counters by these numbers. Pairs are never forgotten (a `ctl apply`
+ * that drops a route leaves one number unused).
+ */
+export class RouteSeries {
+  private readonly list: CountedAs[] = [{ app: undefined, route: ALL_PATHS_ROUTE }];
+  /** app -> route -> number: no key string built per request. */
+  private readonly numbers = new Map<string, Map<string, number>>();
+
+  /** The number of the pair a routed request matched; 0 when the registry names none (an app's own front). */
+  of(routed: Routed | undefined): number {
+    if (routed?.app === undefined || routed.route === undefined) return 0;
+    let routes = this.numbers.get(routed.app);
+    if (routes === undefined) this.numbers.set(routed.app, (routes = new Map()));
+    let number = routes.get(routed.route);
+    if (number === undefined) {
+      number = this.list.length;
+      this.list.push({ app: routed.app, route: routed.route });
+      routes.set(routed.route, number);
+    }
+    return number;
+  }
+
+  at(number: number): CountedAs {
+    return this.list[number] ?? (this.list[0] as CountedAs);
+  }
+}
+
+/** The counters of one backend and route on the JavaScript path (C keeps its own). */
 export class RequestCounter {
   readonly classes = [0, 0, 0, 0, 0];
   readonly buckets: number[] = LATENCY_BUCKETS_MS.map(() => 0);
@@ -34,7 +74,7 @@ export class RequestCounter {
     this.count++;
   }
 
-  snapshot(id: WorkerId): RequestStats {
-    return { id, classes: [...this.classes], buckets: [...this.buckets], sum: this.sum, count: this.count };
+  snapshot(id: WorkerId, as: CountedAs): RequestStats {
+    return { id, route: as.route, app: as.app, classes: [...this.classes], buckets: [...this.buckets], sum: this.sum, count: this.count };
   }
 }

@@ -16,13 +16,13 @@ import type { BackendEntry } from './backend-registry.js';
 import type { Attempt, AttemptHandler } from './dispatch.js';
 import { ConnectTimeoutError } from './errors.js';
 import { FrontBase, type BackendsFactory } from './front-base.js';
-import { DEFAULT_HTTP_RESPONSE_TIMEOUT_MS, type HttpFrontOptions, type RequestStats } from './http-common.js';
+import { DEFAULT_HTTP_RESPONSE_TIMEOUT_MS, RouteSeries, type HttpFrontOptions, type RequestStats } from './http-common.js';
 import { describeListenError } from './listen.js';
 import { loadNative } from '../native/load.js';
 import { errnoError } from './native-tunnel.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, type BoundFront } from './options.js';
 
-/** What C's pick hook answers: a slot, the slot and a rewritten path, an error to answer, or QUEUED. */
+/** What C's pick hook answers: a slot (packed with its route, packSlot), the slot and a rewritten path, an error to answer, or QUEUED. */
 type PickResult = number | { slot: number; path: string } | { status: number; reason: string };
 /** C's pick hook (src/native/http_binding.c); host and path undefined: only told of the last failed connect. */
 type NativePick = (client: number, host: string | undefined, path: string | undefined, failed: Int32Array | undefined, errno: number) => PickResult;
@@ -33,6 +33,7 @@ interface HttpBinding {
   httpAddBackend(front: number, slot: number, address: string, port: number): number;
   httpRemoveBackend(front: number, slot: number): void;
   httpIdle(front: number, slot: number): number;
+  /** [classes×5, buckets×11, sum, count] per route (RouteSeries' number r at r×18). */
   httpStats(front: number, slot: number): Float64Array | undefined;
   httpResume(front: number, client: number, slot: number, path?: string): number;
   httpRespond(front: number, client: number, status: number, reason: string): number;
@@ -49,6 +50,18 @@ const QUEUED = -2;
 const REASONS = ['', 'bad request', 'no backend', '', 'the backend failed', 'invalid response', 'response timeout'];
 const CLASSES = 5;
 const BUCKETS = 11;
+const PER_ROUTE = CLASSES + BUCKETS + 2;
+/** Slots stay below 2^20 (hf_backend_add); C unpacks route × 2^21 + slot (http_binding.c). */
+const SLOT_SPAN = 2 ** 21;
+
+/**
+ * A chosen backend as C takes it: the slot, and the route its response is
+ * counted under. One number, so that the common pick answers a number, not an
+ * object (a property read per request in C).
+ */
+function packSlot(slot: number, series: number): number {
+  return series * SLOT_SPAN + slot;
+}
 
 const fronts = new Map<number, NativeHttpFront>();
 let binding: HttpBinding | undefined | null = null;
@@ -88,6 +101,8 @@ interface NativeAttempt extends Attempt {
   readonly requestPath: string;
   /** The path the route rewrote the request's to, if it did. */
   path: string | undefined;
+  /** The (app, route) it matched (RouteSeries). */
+  series: number;
 }
 
 class NativeHttpFront extends FrontBase implements AttemptHandler<NativeAttempt> {
@@ -108,6 +123,7 @@ class NativeHttpFront extends FrontBase implements AttemptHandler<NativeAttempt>
   private readonly told: Array<string | undefined> = [];
   /** Clients waiting in the dispatcher's queue, by C's number for them. */
   private readonly queued = new Map<number, NativeAttempt>();
+  private readonly series = new RouteSeries();
   private closing: Promise<void> | undefined;
   private whenClosed: (() => void) | undefined;
 
@@ -208,13 +224,21 @@ class NativeHttpFront extends FrontBase implements AttemptHandler<NativeAttempt>
     for (const [id, slot] of this.slots) {
       const values = this.native.httpStats(this.handle, slot);
       if (values === undefined) continue;
-      stats.push({
-        id,
-        classes: Array.from(values.subarray(0, CLASSES)),
-        buckets: Array.from(values.subarray(CLASSES, CLASSES + BUCKETS)),
-        sum: values[CLASSES + BUCKETS] as number,
-        count: values[CLASSES + BUCKETS + 1] as number,
-      });
+      for (let series = 0, at = 0; at + PER_ROUTE <= values.length; series++, at += PER_ROUTE) {
+        const count = values[at + PER_ROUTE - 1] as number;
+        // A backend's routes are numbered up to the highest it served: the rest of them are not its.
+        if (count === 0) continue;
+        const { app, route } = this.series.at(series);
+        stats.push({
+          id,
+          route,
+          app,
+          classes: Array.from(values.subarray(at, at + CLASSES)),
+          buckets: Array.from(values.subarray(at + CLASSES, at + CLASSES + BUCKETS)),
+          sum: values[at + PER_ROUTE - 2] as number,
+          count,
+        });
+      }
     }
     return stats;
   }
@@ -222,7 +246,7 @@ class NativeHttpFront extends FrontBase implements AttemptHandler<NativeAttempt>
   /** C's pick hook: report the connect that failed (if any), then let the dispatcher choose, or queue. */
   private readonly choose: NativePick = (client, host, path, failed, errno) => {
     const attempt: NativeAttempt = {
-      client, backend: undefined, failed: undefined, result: undefined, sync: true, host: host ?? '', requestPath: path ?? '/', path: undefined,
+      client, backend: undefined, failed: undefined, result: undefined, sync: true, host: host ?? '', requestPath: path ?? '/', path: undefined, series: 0,
     };
     if (failed !== undefined) {
       for (let i = 0; i < failed.length - 1; i++) {
@@ -244,6 +268,7 @@ class NativeHttpFront extends FrontBase implements AttemptHandler<NativeAttempt>
   private routed(attempt: NativeAttempt, exclude: ReadonlySet<WorkerId> | undefined): BackendEntry | undefined {
     const routed = this.registry.route(attempt.host, attempt.requestPath, exclude);
     attempt.path = routed !== undefined && routed.path !== attempt.requestPath ? routed.path : undefined;
+    attempt.series = this.series.of(routed);
     return routed?.backend;
   }
 
@@ -253,12 +278,13 @@ class NativeHttpFront extends FrontBase implements AttemptHandler<NativeAttempt>
 
   /** AttemptHandler: the dispatcher chose `backend` (and acquired it). */
   connect(attempt: NativeAttempt, backend: BackendEntry): void {
-    const slot = this.slotFor(backend);
-    if (slot === undefined) {
+    const told = this.slotFor(backend);
+    if (told === undefined) {
       this.registry.release(backend);
       this.answer(attempt, 502, 'no backend available');
       return;
     }
+    const slot = packSlot(told, attempt.series);
     if (attempt.sync) {
       attempt.result = attempt.path === undefined ? slot : { slot, path: attempt.path };
       return;

@@ -20,7 +20,7 @@ import type { BackendEntry } from './backend-registry.js';
 import type { Attempt, AttemptHandler } from './dispatch.js';
 import type { BackendsFactory } from './front-base.js';
 import { ConnectTimeoutError, ResponseTimeoutError } from './errors.js';
-import { DEFAULT_HTTP_RESPONSE_TIMEOUT_MS, RequestCounter, type HttpFrontOptions, type RequestStats } from './http-common.js';
+import { DEFAULT_HTTP_RESPONSE_TIMEOUT_MS, RequestCounter, RouteSeries, type HttpFrontOptions, type RequestStats } from './http-common.js';
 import { ambiguousRequest, forwardedRequestHeaders, forwardedResponseHeaders } from './http-headers.js';
 import { createNativeHttpFront } from './http-native.js';
 import { proxyUpgrade } from './http-upgrade.js';
@@ -49,6 +49,8 @@ class Exchange implements Attempt {
   bodyForwarded = false;
   /** The request's path for the backend (a router may rewrite it). */
   path: string;
+  /** The (app, route) it matched (RouteSeries), which its response is counted under. */
+  series = 0;
   readonly startedAt = performance.now();
   readonly headers: string[];
   readonly hasBody: boolean;
@@ -77,7 +79,9 @@ export class HttpFront extends FrontBase implements AttemptHandler<Exchange> {
   whenTunnelsClosed: (() => void) | undefined;
   private closing: Promise<void> | undefined;
 
-  private readonly counters = new Map<WorkerId, RequestCounter>();
+  /** Per backend, its counters by route (RouteSeries' numbers). */
+  private readonly counters = new Map<WorkerId, Map<number, RequestCounter>>();
+  private readonly series = new RouteSeries();
   /** The exchange in progress on each client connection, abandoned if node's parser then refuses the rest (a bad chunk). */
   private readonly current = new WeakMap<Socket, Exchange>();
 
@@ -161,13 +165,15 @@ export class HttpFront extends FrontBase implements AttemptHandler<Exchange> {
   }
 
   requestStats(): RequestStats[] {
-    return [...this.counters].map(([id, counter]) => counter.snapshot(id));
+    return [...this.counters].flatMap(([id, routes]) => [...routes].map(([series, counter]) => counter.snapshot(id, this.series.at(series))));
   }
 
-  /** Counts a response sent for `backend` (the request's latency: from its head to now). */
+  /** Counts a response sent for `backend` under the route the request matched (the latency: from its head to now). */
   private count(exchange: Exchange, backend: BackendEntry, status: number): void {
-    let counter = this.counters.get(backend.id);
-    if (counter === undefined) this.counters.set(backend.id, (counter = new RequestCounter()));
+    let routes = this.counters.get(backend.id);
+    if (routes === undefined) this.counters.set(backend.id, (routes = new Map()));
+    let counter = routes.get(exchange.series);
+    if (counter === undefined) routes.set(exchange.series, (counter = new RequestCounter()));
     counter.record(status, performance.now() - exchange.startedAt);
   }
 
@@ -175,7 +181,10 @@ export class HttpFront extends FrontBase implements AttemptHandler<Exchange> {
   private routed(exchange: Exchange, exclude: ReadonlySet<WorkerId> | undefined): BackendEntry | undefined {
     const { request } = exchange;
     const routed = this.registry.route(request.headers.host, request.url ?? '/', exclude);
-    if (routed !== undefined) exchange.path = routed.path;
+    if (routed !== undefined) {
+      exchange.path = routed.path;
+      exchange.series = this.series.of(routed);
+    }
     return routed?.backend;
   }
 

@@ -57,7 +57,7 @@ export class RoutedRegistry implements Backends {
     const choice = this.router.route(host, path, this.available);
     if (choice === undefined) return undefined;
     const backend = this.apps.get(choice.app)?.pick(exclude);
-    return backend === undefined ? undefined : { backend, path: choice.path };
+    return backend === undefined ? undefined : { backend, path: choice.path, app: choice.app, route: choice.route };
   }
 
   hasRoute(host: string | undefined, path: string): boolean {

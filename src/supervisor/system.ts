@@ -118,7 +118,8 @@ export class SystemService implements SystemApi {
         throw portError(where.port, where.host, 'front: port', error as NodeJS.ErrnoException);
       }
       this.closers.push(() => front.close(Math.max(...this.config.apps.map((app) => app.killTimeoutMs))));
-      this.logger.info({ host: where.host, port: front.address().port }, `routing front on ${where.host}:${front.address().port}`);
+      const { port } = front.address();
+      this.logger.info({ host: where.host, port, dataPath: front.dataPath }, `routing front on ${where.host}:${port} (${front.dataPath} data path)`);
     }
     await this.startApps(this.config.apps);
     void Promise.all([...this.apps.values()].map((app) => app.whenReady())).then(() => (this.booting = false));

@@ -327,6 +327,7 @@ describe(`http front (${path})`, { skip: path === 'native' && !nativeBuilt ? 'na
     for (const status of [200, 200, 201, 404, 503]) assert.equal((await request(port, { path: `/${status}` })).status, status);
     const [stats] = front.requestStats();
     assert.equal(stats?.id, 7);
+    assert.equal(stats?.route, '/', "an app's own front: one route, every path");
     assert.deepEqual(stats?.classes, [0, 3, 0, 1, 1]);
     assert.equal(stats?.count, 5);
     // Buckets are cumulative (≤ 5, 10, 25, 50, 100, 250 … ms): the 120 ms one only from ≤ 250 on.
@@ -351,14 +352,24 @@ describe(`http front (${path})`, { skip: path === 'native' && !nativeBuilt ? 'na
     ]);
     routing.addApp('api', 'round-robin', events);
     routing.addApp('web', 'round-robin', events);
-    // Added to the registry, not to the front (as the system's apps do): the front learns them on their first request.
-    routing.add({ id: 1, host: '127.0.0.1', port: api.port, weight: 1, app: 'api' });
+    // Waits in the queue while no backend is in rotation; routed (and counted) once one comes.
+    const held = request(port, { path: '/v1/held', headers: { Host: 'api.test' } });
+    await delay(100);
+    front.add({ id: 1, host: '127.0.0.1', port: api.port, weight: 1, app: 'api' });
+    assert.equal((await held).body, 'api GET /held');
+    // Added to the registry, not to the front (as the system's apps do): the front learns it on its first request.
     routing.add({ id: 2, host: '127.0.0.1', port: web.port, weight: 1, app: 'web' });
     assert.equal((await request(port, { path: '/v1/users?x=1', headers: { Host: 'api.test' } })).body, 'api GET /users?x=1');
     assert.equal((await request(port, { path: '/index.html', headers: { Host: 'www.test:8080' } })).body, 'web GET /index.html');
     const unrouted = await request(port, { headers: { Host: 'other.test' } });
     assert.equal(unrouted.status, 404);
     assert.match(unrouted.body, /no route for this path/);
+    // Counted under the route each request matched, as the system file has it (the 404 matched none).
+    const counted = front.requestStats().map(({ id, app, route, count }) => ({ id, app, route, count }));
+    assert.deepEqual(counted.sort((a, b) => a.id - b.id), [
+      { id: 1, app: 'api', route: 'api.test/v1', count: 2 },
+      { id: 2, app: 'web', route: 'www.test/', count: 1 },
+    ]);
   });
 
   it('forwards chunked uploads and chunked responses, and pipelined requests in order', TIMEOUT, async () => {

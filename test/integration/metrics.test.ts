@@ -1,5 +1,5 @@
-// One /metrics scrape as a user reads it: the L7 front's requests by app and
-// status class with a latency histogram; in cluster mode a worker's own
+// One /metrics scrape as a user reads it: the L7 front's requests by app, route
+// and status class with a latency histogram; in cluster mode a worker's own
 // prom-client metrics with a slot label, and its open connections in status.
 
 import assert from 'node:assert/strict';
@@ -7,6 +7,7 @@ import http from 'node:http';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { nativeTunnelPath } from '../../src/proxy/native-tunnel.js';
 import { controlGet, FIXTURES, freePort, freePortRange, httpGet, killAll, startSupervise, tempDir } from '../helpers/supervise.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -17,6 +18,20 @@ function sample(text: string, series: string): number | undefined {
   const line = text.split('\n').find((l) => l.startsWith(`${series} `));
   return line === undefined ? undefined : Number(line.slice(series.length + 1));
 }
+
+/** One GET with a Host header, on a new connection: its status. */
+function getWithHost(port: number, host: string, path: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const request = http.get({ host: '127.0.0.1', port, path, headers: { host }, agent: false, timeout: 5000 }, (response) => {
+      response.resume();
+      response.on('end', () => resolve(response.statusCode ?? 0));
+    });
+    request.on('timeout', () => request.destroy(new Error('timeout')));
+    request.on('error', reject);
+  });
+}
+
+const nativeBuilt = nativeTunnelPath() !== undefined;
 
 describe('metrics', () => {
   it('the http front counts requests by app and status class, with a latency histogram', TIMEOUT, async () => {
@@ -31,7 +46,8 @@ describe('metrics', () => {
     assert.equal((await httpGet(sup.port, '/?ms=700')).status, 200);
 
     const text = await controlGet(sup.control, '/metrics');
-    const app = 'app="metrics-app"';
+    // An app's own front has no routing table: one route, every path.
+    const app = 'app="metrics-app",route="/"';
     assert.equal(sample(text, `supervise_http_requests_total{${app},class="2xx"}`), 7, text);
     assert.equal(sample(text, `supervise_http_requests_total{${app},class="5xx"}`), 3);
     assert.equal(sample(text, `supervise_http_requests_total{${app},class="4xx"}`), 1);
@@ -93,21 +109,83 @@ describe('metrics', () => {
         `    script: ${JSON.stringify(join(FIXTURES, 'metrics-app.cjs'))}`,
         '    workers: 2',
         `    port: ${web}`,
+        '    route: /web',
         '',
       ].join('\n'),
     );
     const sup = await startSupervise(['--config', file], { port: null, readyWorkers: 4 });
     for (let i = 0; i < 4; i++) assert.equal((await httpGet(front, '/api/x')).status, 200);
     assert.equal((await httpGet(front, '/api/status/500')).status, 500);
-    for (let i = 0; i < 6; i++) assert.equal((await httpGet(web, '/')).status, 200);
+    for (let i = 0; i < 4; i++) assert.equal((await httpGet(web, '/')).status, 200);
+    // The cluster app through the front too: its backend there is its port, not a worker; the route names the app.
+    for (let i = 0; i < 2; i++) assert.equal((await httpGet(front, '/web/x')).status, 200);
 
     const text = await controlGet(sup.control, '/metrics');
-    assert.equal(sample(text, 'supervise_http_requests_total{app="api",class="2xx"}'), 4, text);
-    assert.equal(sample(text, 'supervise_http_requests_total{app="api",class="5xx"}'), 1);
-    assert.equal(sample(text, 'supervise_http_request_duration_seconds_count{app="api"}'), 5);
+    assert.equal(sample(text, 'supervise_http_requests_total{app="api",route="/api",class="2xx"}'), 4, text);
+    assert.equal(sample(text, 'supervise_http_requests_total{app="api",route="/api",class="5xx"}'), 1);
+    assert.equal(sample(text, 'supervise_http_request_duration_seconds_count{app="api",route="/api"}'), 5);
+    assert.equal(sample(text, 'supervise_http_requests_total{app="web",route="/web",class="2xx"}'), 2);
     const web0 = sample(text, 'fixture_requests_total{app="web",slot="0"}') ?? 0;
     const web1 = sample(text, 'fixture_requests_total{app="web",slot="1"}') ?? 0;
     assert.equal(web0 + web1, 6, text);
     assert.ok(web0 > 0 && web1 > 0);
   });
+
+  for (const dataPath of ['native', 'javascript'] as const) {
+    const skip = dataPath === 'native' && !nativeBuilt ? 'native module not built (npm install)' : false;
+    it(`a routing front (${dataPath} data path) counts each request under the route it matched: an app's two routes, a canary sharing a prefix`, { ...TIMEOUT, skip }, async () => {
+      const dir = tempDir();
+      const [front, users, orders, canary] = [await freePort(), await freePortRange(2), await freePortRange(1), await freePortRange(1)];
+      const command = `[${JSON.stringify(process.execPath)}, ${JSON.stringify(join(FIXTURES, 'metrics-app.cjs'))}, "{port}"]`;
+      const file = join(dir, 'supervise.yaml');
+      writeFileSync(
+        file,
+        [
+          `front: { port: ${front} }`,
+          'apps:',
+          '  users:',
+          `    command: ${command}`,
+          '    workers: 2',
+          `    base-port: ${users}`,
+          '    route: [{ path: /users, strip: true }, { path: /people, host: api.example.com, strip: true }]',
+          '  orders:',
+          `    command: ${command}`,
+          `    base-port: ${orders}`,
+          '    route: { path: /orders, weight: 9 }',
+          '  orders-canary:',
+          `    command: ${command}`,
+          `    base-port: ${canary}`,
+          '    route: { path: /orders, weight: 1 }',
+          '',
+        ].join('\n'),
+      );
+      const sup = await startSupervise(['--config', file], { port: null, readyWorkers: 4, env: dataPath === 'javascript' ? { SUPERVISE_HTTP_NATIVE: '0' } : {} });
+      await sup.waitForLog((l) => typeof l.msg === 'string' && l.msg.startsWith('routing front on') && l.msg.endsWith(`(${dataPath} data path)`));
+
+      for (let i = 0; i < 3; i++) assert.equal((await httpGet(front, '/users/1')).status, 200);
+      assert.equal((await httpGet(front, '/users/status/503')).status, 503);
+      // The same app by its other route (both strip their prefix: the worker sees /status/404).
+      for (let i = 0; i < 2; i++) assert.equal(await getWithHost(front, 'api.example.com', '/people/status/404'), 404);
+      assert.equal(await getWithHost(front, 'api.example.com', '/people/1'), 200);
+      for (let i = 0; i < 10; i++) assert.equal((await httpGet(front, '/orders/1')).status, 200);
+
+      const text = await controlGet(sup.control, '/metrics');
+      const total = (labels: string) => sample(text, `supervise_http_requests_total{${labels}}`);
+      assert.equal(total('app="users",route="/users",class="2xx"'), 3, text);
+      assert.equal(total('app="users",route="/users",class="5xx"'), 1);
+      assert.equal(total('app="users",route="/users",class="4xx"'), 0);
+      assert.equal(total('app="users",route="api.example.com/people",class="4xx"'), 2);
+      assert.equal(total('app="users",route="api.example.com/people",class="2xx"'), 1);
+      assert.equal(sample(text, 'supervise_http_request_duration_seconds_count{app="users",route="/users"}'), 4);
+      assert.equal(sample(text, 'supervise_http_request_duration_seconds_bucket{app="users",route="api.example.com/people",le="+Inf"}'), 3);
+      // 9:1 by weight, each app's share under the route they share.
+      assert.equal(total('app="orders",route="/orders",class="2xx"'), 9);
+      assert.equal(total('app="orders-canary",route="/orders",class="2xx"'), 1);
+      assert.doesNotMatch(text, /route="\/"/, 'every request matched a route of the table');
+      // Status (and top) sum an app's routes.
+      const status = JSON.parse(await controlGet(sup.control, '/status')) as { apps: Array<{ name: string; requests?: { count: number } }> };
+      const counts = Object.fromEntries(status.apps.map((app) => [app.name, app.requests?.count]));
+      assert.deepEqual(counts, { users: 7, orders: 9, 'orders-canary': 1 });
+    });
+  }
 });

@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import { formatEventLine } from '../../src/cli/events-format.js';
 import { formatLogLine } from '../../src/cli/logs-format.js';
 import { validateLogsQuery } from '../../src/control/handlers.js';
-import { quantileMs, renderRequestMetrics } from '../../src/control/request-metrics.js';
+import { quantileMs, renderRequestMetrics, totalsByApp } from '../../src/control/request-metrics.js';
 import { Ring } from '../../src/logs/ring.js';
 
 describe('ctl events lines', () => {
@@ -43,21 +43,32 @@ describe('/logs query', () => {
 });
 
 describe('request metrics', () => {
-  it('sums backends per app as counters by class and a cumulative histogram in seconds', () => {
+  it('sums backends per app and route as counters by class and a cumulative histogram in seconds', () => {
     const stats = [
-      { id: 1, classes: [0, 5, 0, 1, 2], buckets: [3, 5, 8, 8, 8, 8, 8, 8, 8, 8, 8], sum: 40, count: 8 },
-      { id: 2, classes: [0, 2, 0, 0, 0], buckets: [0, 0, 0, 0, 0, 1, 2, 2, 2, 2, 2], sum: 700, count: 2 },
-      { id: 9, classes: [0, 100, 0, 0, 0], buckets: [100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100], sum: 1, count: 100 },
+      { id: 1, route: '/', classes: [0, 5, 0, 1, 2], buckets: [3, 5, 8, 8, 8, 8, 8, 8, 8, 8, 8], sum: 40, count: 8 },
+      { id: 2, route: '/', classes: [0, 2, 0, 0, 0], buckets: [0, 0, 0, 0, 0, 1, 2, 2, 2, 2, 2], sum: 700, count: 2 },
+      { id: 9, route: '/', classes: [0, 100, 0, 0, 0], buckets: [100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100], sum: 1, count: 100 },
     ];
     const text = renderRequestMetrics(stats, (id) => (id === 9 ? undefined : 'web'));
-    assert.match(text, /^supervise_http_requests_total\{app="web",class="2xx"\} 7$/m);
-    assert.match(text, /^supervise_http_requests_total\{app="web",class="5xx"\} 2$/m);
-    assert.match(text, /^supervise_http_request_duration_seconds_bucket\{app="web",le="0.005"\} 3$/m);
-    assert.match(text, /^supervise_http_request_duration_seconds_bucket\{app="web",le="0.25"\} 9$/m);
-    assert.match(text, /^supervise_http_request_duration_seconds_bucket\{app="web",le="\+Inf"\} 10$/m);
-    assert.match(text, /^supervise_http_request_duration_seconds_sum\{app="web"\} 0.74$/m);
+    assert.match(text, /^supervise_http_requests_total\{app="web",route="\/",class="2xx"\} 7$/m);
+    assert.match(text, /^supervise_http_requests_total\{app="web",route="\/",class="5xx"\} 2$/m);
+    assert.match(text, /^supervise_http_request_duration_seconds_bucket\{app="web",route="\/",le="0.005"\} 3$/m);
+    assert.match(text, /^supervise_http_request_duration_seconds_bucket\{app="web",route="\/",le="0.25"\} 9$/m);
+    assert.match(text, /^supervise_http_request_duration_seconds_bucket\{app="web",route="\/",le="\+Inf"\} 10$/m);
+    assert.match(text, /^supervise_http_request_duration_seconds_sum\{app="web",route="\/"\} 0.74$/m);
     assert.doesNotMatch(text, /100/, 'a backend of no known app is left out');
     assert.equal(renderRequestMetrics([], () => 'web'), '');
+  });
+  it('keeps routes apart in the series, adds them up per app for status; the routing front names the app itself', () => {
+    const one = (id: number, route: string, ok: number, app?: string) => ({ id, route, app, classes: [0, ok, 0, 0, 0], buckets: Array(11).fill(ok), sum: ok, count: ok });
+    // Backend 1 served two routes; backend 3 is not a worker (a routed cluster app's port), only its route knows the app.
+    const stats = [one(1, '/users', 3, 'users'), one(1, 'api.example.com/users', 4, 'users'), one(2, '/users', 5, 'users'), one(3, '/web', 6, 'web')];
+    const text = renderRequestMetrics(stats, () => undefined);
+    assert.match(text, /^supervise_http_requests_total\{app="users",route="\/users",class="2xx"\} 8$/m);
+    assert.match(text, /^supervise_http_requests_total\{app="users",route="api.example.com\/users",class="2xx"\} 4$/m);
+    assert.match(text, /^supervise_http_request_duration_seconds_count\{app="web",route="\/web"\} 6$/m);
+    const totals = totalsByApp(stats, () => undefined);
+    assert.deepEqual([...totals].map(([app, t]) => [app, t.count, t.classes[1]]), [['users', 12, 12], ['web', 6, 6]]);
   });
   it('p99 is the first bucket bound that holds 99 % of the requests', () => {
     assert.equal(quantileMs([0, 0, 0, 0, 99, 99, 100, 100, 100, 100, 100], 100, 0.99), 100);

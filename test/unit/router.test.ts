@@ -1,5 +1,6 @@
-// The routing decision of the shared front, by tables: (host, path) -> app and
-// the path it is forwarded with; weights between apps that share a prefix.
+// The routing decision of the shared front, by tables: (host, path) -> app, the
+// path it is forwarded with and the route it matched (the metrics' label);
+// weights between apps that share a prefix.
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -16,25 +17,25 @@ describe('router', () => {
     route('api-any', '/v1'),
     route('docs', '/', { host: 'docs.example.com' }),
   ]);
-  const table: Array<[host: string | undefined, path: string, app: string | undefined, forwarded?: string]> = [
-    [undefined, '/users', 'users', '/users'],
-    [undefined, '/users/', 'users', '/users/'],
-    [undefined, '/users/42?x=1', 'users', '/users/42?x=1'],
-    [undefined, '/users?x=1', 'users', '/users?x=1'],
-    [undefined, '/usersfoo', 'root', '/usersfoo'],
-    [undefined, '/users/admin/7', 'admin', '/7'],
-    [undefined, '/users/admin', 'admin', '/'],
-    [undefined, '/users/admin?q', 'admin', '/?q'],
-    [undefined, '/users/administrator', 'users', '/users/administrator'],
-    ['api.example.com', '/v1/orders', 'api', '/orders'],
-    ['API.example.com:8080', '/v1/orders', 'api', '/orders'],
-    ['other.example.com', '/v1/orders', 'api-any', '/v1/orders'],
-    ['docs.example.com', '/users/1', 'docs', '/users/1'],
-    [undefined, '/', 'root', '/'],
+  const table: Array<[host: string | undefined, path: string, app: string, forwarded: string, matched: string]> = [
+    [undefined, '/users', 'users', '/users', '/users'],
+    [undefined, '/users/', 'users', '/users/', '/users'],
+    [undefined, '/users/42?x=1', 'users', '/users/42?x=1', '/users'],
+    [undefined, '/users?x=1', 'users', '/users?x=1', '/users'],
+    [undefined, '/usersfoo', 'root', '/usersfoo', '/'],
+    [undefined, '/users/admin/7', 'admin', '/7', '/users/admin'],
+    [undefined, '/users/admin', 'admin', '/', '/users/admin'],
+    [undefined, '/users/admin?q', 'admin', '/?q', '/users/admin'],
+    [undefined, '/users/administrator', 'users', '/users/administrator', '/users'],
+    ['api.example.com', '/v1/orders', 'api', '/orders', 'api.example.com/v1'],
+    ['API.example.com:8080', '/v1/orders', 'api', '/orders', 'api.example.com/v1'],
+    ['other.example.com', '/v1/orders', 'api-any', '/v1/orders', '/v1'],
+    ['docs.example.com', '/users/1', 'docs', '/users/1', 'docs.example.com/'],
+    [undefined, '/', 'root', '/', '/'],
   ];
-  for (const [host, path, app, forwarded] of table) {
-    it(`${host ?? '(any host)'} ${path} -> ${app ?? 'no route'} ${forwarded ?? ''}`, () => {
-      assert.deepEqual(router.route(host, path), app === undefined ? undefined : { app, path: forwarded });
+  for (const [host, path, app, forwarded, matched] of table) {
+    it(`${host ?? '(any host)'} ${path} -> ${app} ${forwarded} (route ${matched})`, () => {
+      assert.deepEqual(router.route(host, path), { app, path: forwarded, route: matched });
     });
   }
 
