@@ -52,6 +52,8 @@ export interface Router {
   route(host: string | undefined, path: string, available?: (app: string) => boolean): RouteChoice | undefined;
   /** Whether any route matches (without moving the weighted rotation). */
   matches(host: string | undefined, path: string): boolean;
+  /** Whether a route matches and an app of it is available (without moving the weighted rotation). */
+  servable(host: string | undefined, path: string, available: (app: string) => boolean): boolean;
 }
 
 export function createRouter(routes: readonly AppRoute[]): Router {
@@ -67,6 +69,9 @@ export function createRouter(routes: readonly AppRoute[]): Router {
     },
     matches(host, path) {
       return matchGroup(groups, normalizeHost(host), path) !== undefined;
+    },
+    servable(host, path, available) {
+      return matchGroup(groups, normalizeHost(host), path)?.routes.some((route) => available(route.app)) ?? false;
     },
   };
 }

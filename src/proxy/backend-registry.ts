@@ -41,6 +41,13 @@ export interface Backends {
   route(host: string | undefined, path: string, exclude?: ReadonlySet<WorkerId>): Routed | undefined;
   /** Why route() found nothing: false when no route matches at all (404), true when the matched app has no backend (502). */
   hasRoute(host: string | undefined, path: string): boolean;
+  /**
+   * Whether a request for (host, path) has nothing in rotation to go to, but a
+   * backend may come (a worker still booting): the front holds it in its queue.
+   * Here, when the registry is empty; the routing front's, when the app(s) of the
+   * matching route have none.
+   */
+  waitable(host: string | undefined, path: string): boolean;
   acquire(entry: BackendEntry): void;
   release(entry: BackendEntry): void;
   releaseFailed(entry: BackendEntry): void;
@@ -101,6 +108,10 @@ export class BackendRegistry implements Backends {
 
   hasRoute(): boolean {
     return true;
+  }
+
+  waitable(): boolean {
+    return this.size === 0;
   }
 
   get size(): number {

@@ -257,7 +257,7 @@ class NativeHttpFront extends FrontBase implements AttemptHandler<NativeAttempt>
       if (attempt.backend !== undefined) this.dispatcher.connectFailed(attempt, this.connectError(attempt.backend, errno));
     }
     if (host === undefined || path === undefined) return -1;
-    this.dispatcher.dispatch(attempt, this, (exclude) => this.routed(attempt, exclude));
+    this.dispatcher.dispatch(attempt, this, (exclude) => this.routed(attempt, exclude), () => this.registry.waitable(attempt.host, attempt.requestPath));
     attempt.sync = false;
     if (attempt.result !== undefined) return attempt.result;
     this.queued.set(client, attempt);

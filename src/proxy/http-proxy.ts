@@ -217,7 +217,9 @@ export class HttpFront extends FrontBase implements AttemptHandler<Exchange> {
 
   private dispatch(exchange: Exchange): void {
     if (exchange.response.destroyed) return; // the client left while a retry was due
-    this.dispatcher.dispatch(exchange, this, (exclude) => this.routed(exchange, exclude));
+    const { host } = exchange.request.headers;
+    const url = exchange.request.url ?? '/';
+    this.dispatcher.dispatch(exchange, this, (exclude) => this.routed(exchange, exclude), () => this.registry.waitable(host, url));
   }
 
   /** AttemptHandler: no backend for this request; 404 when no route matches it at all, 503 after waiting in the queue for one. */

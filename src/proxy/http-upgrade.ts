@@ -121,7 +121,7 @@ export function proxyUpgrade(context: UpgradeContext, request: http.IncomingMess
     },
   };
   const dispatch = (): void => {
-    if (!client.destroyed) context.dispatcher.dispatch(attempt, handler, choose);
+    if (!client.destroyed) context.dispatcher.dispatch(attempt, handler, choose, () => context.registry.waitable(request.headers.host, request.url ?? '/'));
   };
   dispatch();
 }

@@ -64,6 +64,11 @@ export class RoutedRegistry implements Backends {
     return this.router.matches(host, path);
   }
 
+  /** An app booting (or scaled to nothing) holds its own requests; the other apps' keep flowing. */
+  waitable(host: string | undefined, path: string): boolean {
+    return this.router.matches(host, path) && !this.router.servable(host, path, this.available);
+  }
+
   acquire(entry: BackendEntry): void {
     this.owners.get(entry.id)?.acquire(entry);
   }
@@ -91,8 +96,17 @@ export class RoutedRegistry implements Backends {
   }
 }
 
-/** The shared L7 front of a system, and its routing table. */
-export function createRoutingFront(options: Omit<FrontOptions, 'balance' | 'events'>): { front: BoundFront; backends: RoutedRegistry } {
+/**
+ * The shared L7 front of a system, and its routing table. Backends join through
+ * `front.add` (with their app), never the table alone: the front sends requests
+ * it holds (no worker ready yet) on as soon as one joins.
+ */
+export interface RoutingFront {
+  readonly front: BoundFront;
+  readonly backends: RoutedRegistry;
+}
+
+export function createRoutingFront(options: Omit<FrontOptions, 'balance' | 'events'>): RoutingFront {
   let backends!: RoutedRegistry;
   // The native data path where it is built (createHttpFront), as for one app's front.
   const front = createHttpFront(

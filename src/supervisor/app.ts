@@ -11,7 +11,7 @@ import type { Reaper } from '../launchers/reaper.js';
 import { createSpawnLauncher } from '../launchers/spawn.js';
 import type { Logger } from '../log.js';
 import { createFront, type BoundFront } from '../proxy/index.js';
-import type { RoutedRegistry } from '../proxy/routed-registry.js';
+import type { RoutingFront } from '../proxy/routed-registry.js';
 import { isRouted } from '../system-config.js';
 import { nativeLoadError } from '../native/load.js';
 import { createFileWatcher, describeWatch, ownOutputFiles } from '../watch/file-watcher.js';
@@ -31,7 +31,7 @@ export interface AppShared {
   /** Worker ids unique in the system. */
   readonly nextId: () => WorkerId;
   /** The system's routing front, when the file has `front:`. */
-  readonly routing: RoutedRegistry | undefined;
+  readonly routing: RoutingFront | undefined;
   /** Name the app in port errors (a system of several apps). */
   readonly named: boolean;
   /** The routing front's bound port: a routed app's public port. */
@@ -75,7 +75,7 @@ export class App {
     };
     let front: Front | undefined;
     if (isRouted(config) && shared.routing !== undefined) {
-      shared.routing.addApp(config.name, config.balance, events);
+      shared.routing.backends.addApp(config.name, config.balance, events);
       front = routedShare(config.name, shared.routing);
     } else if (config.mode === 'spawn' && config.proxy !== 'none') {
       this.front = createFront(config.proxy as 'tcp' | 'http', {
@@ -197,11 +197,11 @@ export class App {
     const config = this.current;
     if (config.mode !== 'cluster' || config.routes.length === 0 || routing === undefined) return;
     const id = this.shared.nextId();
-    routing.addApp(config.name, 'round-robin', { onConnectFailure: () => undefined, onDrained: () => undefined });
+    routing.backends.addApp(config.name, 'round-robin', { onConnectFailure: () => undefined, onDrained: () => undefined });
     void this.supervisor.waitFor(() => this.supervisor.everReady || this.supervisor.stopping).then(() => {
-      if (!this.supervisor.stopping) routing.add({ id, host: '127.0.0.1', port: this.supervisor.publicPort, weight: 1, app: config.name });
+      if (!this.supervisor.stopping) routing.front.add({ id, host: '127.0.0.1', port: this.supervisor.publicPort, weight: 1, app: config.name });
     });
-    this.closers.push(() => routing.remove(id));
+    this.closers.push(() => routing.front.remove(id));
   }
 
   private async watch(watch: NonNullable<Config['watch']>): Promise<void> {
@@ -272,7 +272,7 @@ export class App {
     // second stop() would cut the drain short.
     if (!this.supervisor.stopping) await this.service.stop(reason);
     await this.stopped;
-    this.shared.routing?.removeApp(this.name);
+    this.shared.routing?.backends.removeApp(this.name);
   }
 
   private what(): string {
@@ -280,15 +280,18 @@ export class App {
   }
 }
 
-/** An app's view of the shared routing front: its backends are tagged with the app. */
-function routedShare(app: string, routing: RoutedRegistry): Front {
+/**
+ * An app's view of the shared routing front: its backends are tagged with the
+ * app, and join through the front (which sends on the requests it holds).
+ */
+function routedShare(app: string, { front }: RoutingFront): Front {
   return {
-    dataPath: 'javascript', // the routing front is an L7 (http) front
+    dataPath: front.dataPath,
     listen: async () => undefined,
-    add: (backend) => routing.add({ ...backend, app }),
-    remove: (id) => routing.remove(id),
-    connections: (id) => routing.connections(id),
-    totalConnections: (id) => routing.totalConnections(id),
+    add: (backend) => front.add({ ...backend, app }),
+    remove: (id) => front.remove(id),
+    connections: (id) => front.connections(id),
+    totalConnections: (id) => front.totalConnections(id),
     close: async () => undefined,
   };
 }

@@ -13,8 +13,7 @@ import { createUsageSampler } from '../health/usage.js';
 import { setUpLifetime, type Lifetime } from '../launchers/lifetime.js';
 import type { Logger } from '../log.js';
 import { startSupervisorNotify, type SupervisorNotify } from '../notify/supervisor-notify.js';
-import { createRoutingFront, type RoutedRegistry } from '../proxy/routed-registry.js';
-import type { BoundFront } from '../proxy/options.js';
+import { createRoutingFront, type RoutingFront } from '../proxy/routed-registry.js';
 import { loadSystemFile } from '../system-config.js';
 import { App } from './app.js';
 import { SystemObservers } from './system-observers.js';
@@ -59,7 +58,7 @@ export class SystemService implements SystemApi {
   private readonly apps = new Map<string, App>();
   /** The reaper helper, the child subreaper and the reaping of adopted orphans, for every app. */
   private readonly lifetime: Lifetime;
-  private readonly routing: { front: BoundFront; backends: RoutedRegistry } | undefined;
+  private readonly routing: RoutingFront | undefined;
   private readonly listeners: Array<(app: string, event: SupervisorEvent) => void> = [];
   private readonly closers: Array<() => unknown> = [];
   /** Logs, request counters and worker metrics of every app. */
@@ -167,7 +166,7 @@ export class SystemService implements SystemApi {
       logger: named ? this.logger.child({ app: config.name }) : this.logger,
       reaper: this.lifetime.reaper,
       nextId: (): WorkerId => this.nextWorkerId++,
-      routing: this.routing?.backends,
+      routing: this.routing,
       named,
       onStopped: () => {
         // `stop` through the app's own API (programmatic, single app): nothing is left to run.

@@ -62,6 +62,40 @@ describe('a system of Node apps', () => {
     assert.equal((await sup.exited).code, 0);
   });
 
+  for (const dataPath of ['native', 'javascript'] as const) {
+    it(`holds requests that reach the routing front before their app is ready, and sends them on once it is (${dataPath} data path)`, async () => {
+      const dir = tempDir();
+      const [front, web] = [await freePort(), await freePort()];
+      const file = join(dir, 'supervise.yaml');
+      writeFileSync(file, stringify({
+        front: { port: front },
+        defaults: { 'kill-timeout': '2s' },
+        apps: {
+          // Listens 1.5 s after its start, as a booting uvicorn does.
+          slow: {
+            command: [process.execPath, join(FIXTURES, 'port-server.cjs'), '{port}'], workers: 1, 'base-port': await freePortRange(2),
+            env: { FIXTURE_LISTEN_DELAY_MS: '1500' }, route: '/slow',
+          },
+          web: { script: ECHO_URL, workers: 1, port: web, route: '/web' },
+        },
+      }));
+      const sup = await startSupervise(['--config', file], { port: null, env: dataPath === 'javascript' ? { SUPERVISE_HTTP_NATIVE: '0' } : {} });
+      const bound = await sup.waitForLog((l) => String(l.msg).startsWith('routing front on'), 10_000, 'the routing front bound');
+      assert.match(String(bound.msg), new RegExp(`\\(${dataPath} data path\\)`));
+      const sent = Date.now();
+      // Both before their app has a ready worker: held (queue timeout 10 s), not refused, then answered.
+      const answers = await Promise.all(['/slow/x', '/web/y'].map(async (path) => ({ path, ...(await httpGet(front, path, 15_000)), ms: Date.now() - sent })));
+      for (const answer of answers) {
+        assert.equal(answer.status, 200, `${answer.path}: ${answer.body}`);
+        assert.ok(answer.ms < 6000, `${answer.path} answered after ${answer.ms} ms: sent on when its worker was ready, not at the queue timeout`);
+      }
+      assert.ok(sup.logs.some((l) => l.msg === 'worker ready'), 'the workers became ready meanwhile');
+      // A routed app's status names the data path of the front it runs behind.
+      const status = (await sup.status()) as unknown as { apps: Array<{ name: string; front: { dataPath: string } }> };
+      assert.equal(status.apps.find((app) => app.name === 'slow')?.front.dataPath, dataPath);
+    });
+  }
+
   it('supervise up runs ./supervise.yaml', async () => {
     const dir = tempDir();
     const base = await freePortRange(2);

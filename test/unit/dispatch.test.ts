@@ -6,6 +6,7 @@ import { describe, it } from 'node:test';
 import type { WorkerId } from '../../src/core/types.js';
 import { BackendRegistry, type BackendEntry } from '../../src/proxy/backend-registry.js';
 import { Dispatcher, type Attempt, type AttemptHandler } from '../../src/proxy/dispatch.js';
+import { RoutedRegistry } from '../../src/proxy/routed-registry.js';
 
 interface Log {
   connected: Array<[string, WorkerId]>;
@@ -53,6 +54,37 @@ describe('Dispatcher', () => {
     registry.add(backend(7));
     dispatcher.backendAdded(7);
     assert.deepEqual(log.connected, [['a', 7], ['b', 7], ['c', 7]]);
+    assert.equal(dispatcher.queued, 0);
+  });
+
+  it("behind the routing front, holds a request while its own app has no backend, though another app's has", () => {
+    const events = { onConnectFailure: () => undefined, onDrained: () => undefined };
+    const routed = new RoutedRegistry(() => undefined);
+    const route = (app: string, path: string) => ({ app, path, host: undefined, weight: 1, strip: false });
+    routed.setRoutes([route('up', '/up'), route('booting', '/booting')]);
+    routed.addApp('up', 'round-robin', events);
+    routed.addApp('booting', 'round-robin', events);
+    routed.add({ ...backend(1), app: 'up' });
+    const dispatcher = new Dispatcher(routed, events, undefined, 1000);
+    const log: Log = { connected: [], gaveUp: [], failures: [] };
+    const handler: AttemptHandler<Attempt & { name: string }> = {
+      connect: (a, entry: BackendEntry) => log.connected.push([a.name, entry.id]),
+      giveUp: (a, reason, queueTimedOut) => log.gaveUp.push([a.name, reason, queueTimedOut]),
+    };
+    const send = (name: string, path: string) =>
+      dispatcher.dispatch(attempt(name), handler, (exclude) => routed.route(undefined, path, exclude)?.backend, () => routed.waitable(undefined, path));
+    send('to-booting', '/booting/x');
+    send('to-up', '/up/x');
+    assert.deepEqual(log.connected, [['to-up', 1]]);
+    assert.deepEqual(log.gaveUp, [], 'held, not refused: its app is booting');
+    assert.equal(dispatcher.queued, 1);
+    // Another backend of the other app: it still waits, with its arrival time.
+    routed.add({ ...backend(2), app: 'up' });
+    dispatcher.backendAdded(2);
+    assert.equal(dispatcher.queued, 1);
+    routed.add({ ...backend(3), app: 'booting' });
+    dispatcher.backendAdded(3);
+    assert.deepEqual(log.connected, [['to-up', 1], ['to-booting', 3]]);
     assert.equal(dispatcher.queued, 0);
   });
 

@@ -39,6 +39,21 @@ describe('router', () => {
     });
   }
 
+  it('says whether a matching route has an available app, without moving the weighted rotation', () => {
+    const router = createRouter([
+      { app: 'orders', path: '/orders', host: undefined, weight: 9, strip: false },
+      { app: 'canary', path: '/orders', host: undefined, weight: 1, strip: false },
+      { app: 'users', path: '/users', host: undefined, weight: 1, strip: false },
+    ]);
+    const up = new Set(['canary']);
+    const available = (app: string) => up.has(app);
+    assert.equal(router.servable(undefined, '/orders/1', available), true, 'the canary can take it');
+    assert.equal(router.servable(undefined, '/users', available), false, 'users has nothing');
+    assert.equal(router.servable(undefined, '/other', available), false, 'no route');
+    const picks = Array.from({ length: 10 }, () => router.route(undefined, '/orders', () => true)?.app);
+    assert.equal(picks.filter((app) => app === 'canary').length, 1, '9:1 kept');
+  });
+
   it('answers undefined when no route matches', () => {
     assert.equal(createRouter([route('users', '/users')]).route(undefined, '/orders'), undefined);
   });
