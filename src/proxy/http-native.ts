@@ -17,6 +17,7 @@ import type { Attempt, AttemptHandler } from './dispatch.js';
 import { ConnectTimeoutError } from './errors.js';
 import { FrontBase, type BackendsFactory } from './front-base.js';
 import { DEFAULT_HTTP_RESPONSE_TIMEOUT_MS, RouteSeries, type HttpFrontOptions, type RequestStats } from './http-common.js';
+import { NativeRequestStats } from './native-request-stats.js';
 import { describeListenError } from './listen.js';
 import { loadNative } from '../native/load.js';
 import { errnoError } from './native-tunnel.js';
@@ -48,9 +49,6 @@ const EV_CLOSED = 3;
 const EV_GONE = 4;
 const QUEUED = -2;
 const REASONS = ['', 'bad request', 'no backend', '', 'the backend failed', 'invalid response', 'response timeout'];
-const CLASSES = 5;
-const BUCKETS = 11;
-const PER_ROUTE = CLASSES + BUCKETS + 2;
 /** Slots stay below 2^20 (hf_backend_add); C unpacks route × 2^21 + slot (http_binding.c). */
 const SLOT_SPAN = 2 ** 21;
 
@@ -124,6 +122,8 @@ class NativeHttpFront extends FrontBase implements AttemptHandler<NativeAttempt>
   /** Clients waiting in the dispatcher's queue, by C's number for them. */
   private readonly queued = new Map<number, NativeAttempt>();
   private readonly series = new RouteSeries();
+  /** The request counters, kept from going down when backends come and go. */
+  private readonly stats = new NativeRequestStats((series) => this.series.at(series));
   private closing: Promise<void> | undefined;
   private whenClosed: (() => void) | undefined;
 
@@ -190,6 +190,8 @@ class NativeHttpFront extends FrontBase implements AttemptHandler<NativeAttempt>
       this.options.logger?.error({ backend: entry.id, host: entry.host, port: entry.port, err: getSystemErrorName(status) }, 'front: cannot add the backend');
       return undefined;
     }
+    // A new backend in the slot starts from what C keeps there (a previous backend's counts, at the same address).
+    if (!this.stats.tracks(slot) && this.handle !== undefined) this.stats.assigned(slot, this.native.httpStats(this.handle, slot));
     this.told[slot] = `${entry.host}:${entry.port}`;
     return slot;
   }
@@ -204,7 +206,10 @@ class NativeHttpFront extends FrontBase implements AttemptHandler<NativeAttempt>
   protected override backendForgotten(entry: BackendEntry): void {
     const slot = this.slots.get(entry.id);
     if (slot === undefined) return;
-    if (this.handle !== undefined) this.native.httpRemoveBackend(this.handle, slot);
+    if (this.handle !== undefined) {
+      this.stats.forgotten(entry.id, slot, this.native.httpStats(this.handle, slot));
+      this.native.httpRemoveBackend(this.handle, slot);
+    }
     this.slots.delete(entry.id);
     this.entries[slot] = undefined;
     this.told[slot] = undefined;
@@ -219,28 +224,9 @@ class NativeHttpFront extends FrontBase implements AttemptHandler<NativeAttempt>
   }
 
   requestStats(): RequestStats[] {
-    const stats: RequestStats[] = [];
-    if (this.handle === undefined) return stats;
-    for (const [id, slot] of this.slots) {
-      const values = this.native.httpStats(this.handle, slot);
-      if (values === undefined) continue;
-      for (let series = 0, at = 0; at + PER_ROUTE <= values.length; series++, at += PER_ROUTE) {
-        const count = values[at + PER_ROUTE - 1] as number;
-        // A backend's routes are numbered up to the highest it served: the rest of them are not its.
-        if (count === 0) continue;
-        const { app, route } = this.series.at(series);
-        stats.push({
-          id,
-          route,
-          app,
-          classes: Array.from(values.subarray(at, at + CLASSES)),
-          buckets: Array.from(values.subarray(at + CLASSES, at + CLASSES + BUCKETS)),
-          sum: values[at + PER_ROUTE - 2] as number,
-          count,
-        });
-      }
-    }
-    return stats;
+    const { handle } = this;
+    if (handle === undefined) return [];
+    return this.stats.snapshot([...this.slots].map(([id, slot]) => [id, slot, this.native.httpStats(handle, slot)] as [WorkerId, number, Float64Array | undefined]));
   }
 
   /** C's pick hook: report the connect that failed (if any), then let the dispatcher choose, or queue. */

@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { nativeTunnelPath } from '../../src/proxy/native-tunnel.js';
-import { controlGet, FIXTURES, freePort, freePortRange, httpGet, killAll, startSupervise, tempDir } from '../helpers/supervise.js';
+import { controlCall, controlGet, FIXTURES, freePort, freePortRange, httpGet, killAll, startSupervise, tempDir } from '../helpers/supervise.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const TIMEOUT = { timeout: 60_000 };
@@ -61,6 +61,43 @@ describe('metrics', () => {
     assert.equal(status.apps[0]?.requests?.count, 11);
     assert.deepEqual(status.apps[0]?.requests?.classes, [0, 7, 0, 1, 3]);
   });
+
+  for (const dataPath of ['native', 'javascript'] as const) {
+    const skip = dataPath === 'native' && !nativeBuilt ? 'the native module is not built' : false;
+    it(`the counters never go down as workers come and go: a crash and restart on the same port, a rolling reload (${dataPath} data path)`, { ...TIMEOUT, skip }, async () => {
+      const base = await freePortRange(3);
+      const sup = await startSupervise(
+        ['-w', '1', '--proxy', 'http', '--base-port', String(base), '--kill-timeout', '2s', '--', process.execPath, join(FIXTURES, 'metrics-app.cjs'), '{port}'],
+        { readyWorkers: 1, env: dataPath === 'javascript' ? { SUPERVISE_HTTP_NATIVE: '0' } : {} },
+      );
+      assert.equal((await sup.status()).front?.dataPath, dataPath);
+      const ok = `supervise_http_requests_total{app="metrics-app",route="/",class="2xx"}`;
+      const count = async () => sample(await controlGet(sup.control, '/metrics'), ok) ?? 0;
+      const serve = async (n: number) => {
+        for (let i = 0; i < n; i++) assert.equal((await httpGet(sup.port, '/')).status, 200);
+      };
+      const readyPid = async (other: number | undefined) =>
+        waitFor(async () => (await sup.status()).workers.find((w) => w.state === 'ready' && w.pid !== other)?.pid, { timeoutMs: 15_000, message: 'a new ready worker' });
+
+      await serve(5);
+      assert.equal(await count(), 5);
+      // Killed: it restarts on its own port, where the front keeps what it counted for that address.
+      const first = (await sup.status()).workers[0]?.pid as number;
+      process.kill(first, 'SIGKILL');
+      await readyPid(first);
+      assert.equal(await count(), 5, 'the killed worker still counts, before the new one has served anything');
+      await serve(3);
+      assert.equal(await count(), 8, 'and the new one adds to it, counted once');
+      // A rolling reload: the new worker on another port of the range.
+      const second = (await sup.status()).workers[0]?.pid as number;
+      assert.equal((await controlCall(sup.control, 'POST', '/reload')).status, 200);
+      await readyPid(second);
+      await waitFor(async () => (await sup.status()).workers.length === 1, { timeoutMs: 15_000, message: 'the old worker gone' });
+      assert.equal(await count(), 8, 'the replaced worker still counts');
+      await serve(2);
+      assert.equal(await count(), 10);
+    });
+  }
 
   it("cluster mode: a worker's own metric with its slot, and its open connections in status", TIMEOUT, async () => {
     const sup = await startSupervise(['-w', '2', join(FIXTURES, 'metrics-app.cjs')], { readyWorkers: 2 });
