@@ -3,12 +3,11 @@
 // client's keep-alive connection outlives any backend: when one is removed
 // (reload, scale down, health ejection) the next request simply goes to
 // another, which is what makes reloads lossless on busy keep-alive connections.
-//
 // A request whose backend refuses the connection (or does not accept in time)
-// is retried on the next backend before anything is sent, and the failure is
-// reported as a passive health check. A request that finds a pooled socket
-// closed by the backend meanwhile is retried when that is safe (idempotent,
-// no body). 502 when no backend works, 504 when the backend does not answer in time.
+// is retried on the next backend before anything is sent, and reported as a
+// passive health check; one that finds a pooled socket closed by the backend is
+// retried when that is safe (idempotent, no body). 502 when no backend works,
+// 504 when the backend does not answer in time.
 //
 // This is the portable data path: where the native one (http-native.ts, C)
 // is built, createHttpFront uses that instead, with the same behaviour.
@@ -26,6 +25,7 @@ import { createNativeHttpFront } from './http-native.js';
 import { proxyUpgrade } from './http-upgrade.js';
 import { FrontBase } from './front-base.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, type BoundFront } from './options.js';
+import { UpstreamPools } from './upstream-pools.js';
 
 export { DEFAULT_HTTP_RESPONSE_TIMEOUT_MS } from './http-common.js';
 export type { HttpFrontOptions, RequestStats } from './http-common.js';
@@ -70,7 +70,7 @@ export class HttpFront extends FrontBase implements AttemptHandler<Exchange> {
   readonly connectTimeoutMs: number;
   private readonly responseTimeoutMs: number;
   protected readonly server: http.Server;
-  private readonly pools = new Map<WorkerId, http.Agent>();
+  private readonly pools = new UpstreamPools();
   /** Exchanges waiting for a connect or a response head: the sweeper times them out. */
   private readonly pending = new Set<Exchange>();
   /** Upgraded (WebSocket) connections, which the http server no longer tracks. */
@@ -111,19 +111,16 @@ export class HttpFront extends FrontBase implements AttemptHandler<Exchange> {
 
   override remove(id: WorkerId): void {
     super.remove(id);
-    // Idle pooled sockets would only keep the backend's server from closing.
-    const pool = this.pools.get(id);
-    if (pool !== undefined) closeIdleSockets(pool);
+    this.pools.closeIdle(id);
   }
 
   /** In-flight requests plus idle pooled sockets: both keep the backend's server busy. */
   override connections(id: WorkerId): number {
-    const pool = this.pools.get(id);
-    return super.connections(id) + (pool === undefined ? 0 : idleSocketCount(pool));
+    return super.connections(id) + this.pools.idle(id);
   }
 
   protected override backendForgotten(entry: BackendEntry): void {
-    this.closePool(entry.id);
+    this.pools.close(entry.id);
   }
 
   close(timeoutMs: number): Promise<void> {
@@ -135,8 +132,7 @@ export class HttpFront extends FrontBase implements AttemptHandler<Exchange> {
       const finish = () => {
         clearTimeout(deadline);
         this.sweeper?.stop();
-        for (const pool of this.pools.values()) pool.destroy();
-        this.pools.clear();
+        this.pools.destroyAll();
         resolve();
       };
       let serverClosed = !this.server.listening;
@@ -189,14 +185,7 @@ export class HttpFront extends FrontBase implements AttemptHandler<Exchange> {
   }
 
   pool(backend: BackendEntry): http.Agent {
-    let pool = this.pools.get(backend.id);
-    if (pool === undefined) {
-      // lifo keeps a few hot sockets busy and lets the rest expire; the timeout
-      // closes idle ones (node shortens it to the backend's Keep-Alive hint).
-      pool = new http.Agent({ keepAlive: true, scheduling: 'lifo', maxFreeSockets: 128, timeout: 30_000 });
-      this.pools.set(backend.id, pool);
-    }
-    return pool;
+    return this.pools.of(backend.id);
   }
 
   // -------------------------------------------------------------- per request
@@ -394,26 +383,6 @@ export class HttpFront extends FrontBase implements AttemptHandler<Exchange> {
         exchange.upstream?.destroy(new ResponseTimeoutError(backend.host, backend.port, this.responseTimeoutMs));
       }
     }
-  }
-
-  private closePool(id: WorkerId): void {
-    const pool = this.pools.get(id);
-    if (pool === undefined) return;
-    this.pools.delete(id);
-    // After the response that drained it has handed its socket back.
-    setImmediate(() => pool.destroy());
-  }
-}
-
-function idleSocketCount(pool: http.Agent): number {
-  let count = 0;
-  for (const sockets of Object.values(pool.freeSockets)) count += sockets?.length ?? 0;
-  return count;
-}
-
-function closeIdleSockets(pool: http.Agent): void {
-  for (const sockets of Object.values(pool.freeSockets)) {
-    for (const socket of sockets ?? []) socket.destroy();
   }
 }
 
