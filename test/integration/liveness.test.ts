@@ -58,8 +58,10 @@ describe('hung workers', () => {
     const request = http.get({ host: '127.0.0.1', port: sup.port, path: '/spin', agent: false });
     request.on('error', () => undefined);
     const stack = await sup.waitForLog((l) => /JavaScript stack/.test(String(l.msg)) && l.pid === victim, 5000);
-    const frames = sup.logs.filter((l) => l.pid === victim && /^\s+at /.test(String(l.msg))).map((l) => String(l.msg));
-    assert.match(frames[0] ?? '', /at spinForever \(.*busy-app\.cjs:\d+:\d+\)/, `stack: ${frames.join(' | ')}`);
+    // The frames are lines of their own after the header: wait for them too.
+    const frames = () => sup.logs.filter((l) => l.pid === victim && /^\s+at /.test(String(l.msg))).map((l) => String(l.msg));
+    await waitFor(() => frames().length > 0, { message: 'the stack frames after their header' }).catch(() => undefined);
+    assert.match(frames()[0] ?? '', /at spinForever \(.*busy-app\.cjs:\d+:\d+\)/, `stack: ${frames().join(' | ')}`);
     const hung = await sup.waitForLog((l) => /hung: no heartbeat/.test(String(l.msg)) && l.pid === victim, 5000);
     assert.ok(Number(stack.time) <= Number(hung.time), 'the stack is logged before the worker is killed');
     await waitFor(() => !isAlive(victim), { message: 'killed' });
