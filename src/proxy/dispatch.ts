@@ -34,17 +34,20 @@ export interface AttemptHandler<A extends Attempt> {
    * rotation refused it, or none could be waited for (L7: 502). L4 closes.
    */
   giveUp(attempt: A, reason: string, queueTimedOut: boolean): void;
+  /**
+   * Whether nothing in rotation could take `attempt`, but a backend may come:
+   * it waits in the queue. Without it: while the front has no backend at all.
+   * (The http fronts ask their registry by host and path: per app on the routing front.)
+   */
+  waitable?(attempt: A): boolean;
 }
 
 /** Chooses a backend not in `exclude`: the balancer's pick by default, a router's for the routing front. */
 export type Choose = (exclude: ReadonlySet<WorkerId> | undefined) => BackendEntry | undefined;
-/** Whether nothing in rotation could take the attempt, but a backend may come: it waits (default: no backend at all). */
-export type Waitable = () => boolean;
 
 interface Waiting {
   readonly handler: AttemptHandler<Attempt>;
   readonly choose: Choose | undefined;
-  readonly waitable: Waitable | undefined;
   readonly since: number;
 }
 
@@ -59,7 +62,7 @@ export class Dispatcher {
   ) {}
 
   /** Connects `attempt` to the next backend it has not failed on; queues it while none is in rotation. */
-  dispatch<A extends Attempt>(attempt: A, handler: AttemptHandler<A>, choose?: Choose, waitable?: Waitable): void {
+  dispatch<A extends Attempt>(attempt: A, handler: AttemptHandler<A>, choose?: Choose): void {
     const backend = choose === undefined ? this.registry.route(undefined, '', attempt.failed)?.backend : choose(attempt.failed);
     if (backend !== undefined) {
       this.registry.acquire(backend);
@@ -67,8 +70,8 @@ export class Dispatcher {
       handler.connect(attempt, backend);
       return;
     }
-    if (this.queueTimeoutMs > 0 && (waitable === undefined ? this.registry.size === 0 : waitable())) {
-      if (!this.queue.has(attempt)) this.queue.set(attempt, { handler: handler as AttemptHandler<Attempt>, choose, waitable, since: Date.now() });
+    if (this.queueTimeoutMs > 0 && (handler.waitable?.(attempt) ?? this.registry.size === 0)) {
+      if (!this.queue.has(attempt)) this.queue.set(attempt, { handler: handler as AttemptHandler<Attempt>, choose, since: Date.now() });
       return;
     }
     const tried = attempt.failed?.size ?? 0;
@@ -103,11 +106,11 @@ export class Dispatcher {
     if (this.queue.size === 0) return;
     const waiting = [...this.queue];
     this.queue.clear();
-    for (const [attempt, { handler, choose, waitable, since }] of waiting) {
+    for (const [attempt, { handler, choose, since }] of waiting) {
       attempt.failed?.delete(id); // it may have failed earlier and recovered since
-      this.dispatch(attempt, handler, choose, waitable);
+      this.dispatch(attempt, handler, choose);
       // Still waiting (the backend is another app's, or left again meanwhile): keep its arrival time.
-      if (this.queue.has(attempt)) this.queue.set(attempt, { handler, choose, waitable, since });
+      if (this.queue.has(attempt)) this.queue.set(attempt, { handler, choose, since });
     }
   }
 

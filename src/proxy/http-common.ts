@@ -78,3 +78,20 @@ export class RequestCounter {
     return { id, route: as.route, app: as.app, classes: [...this.classes], buckets: [...this.buckets], sum: this.sum, count: this.count };
   }
 }
+
+/** The JavaScript front's counters: per backend, per route (RouteSeries' numbers). Kept for the front's life: they never go down. */
+export class BackendRouteCounters {
+  private readonly counters = new Map<WorkerId, Map<number, RequestCounter>>();
+
+  record(id: WorkerId, series: number, status: number, ms: number): void {
+    let routes = this.counters.get(id);
+    if (routes === undefined) this.counters.set(id, (routes = new Map()));
+    let counter = routes.get(series);
+    if (counter === undefined) routes.set(series, (counter = new RequestCounter()));
+    counter.record(status, ms);
+  }
+
+  snapshot(series: RouteSeries): RequestStats[] {
+    return [...this.counters].flatMap(([id, routes]) => [...routes].map(([number, counter]) => counter.snapshot(id, series.at(number))));
+  }
+}

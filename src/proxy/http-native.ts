@@ -243,7 +243,7 @@ class NativeHttpFront extends FrontBase implements AttemptHandler<NativeAttempt>
       if (attempt.backend !== undefined) this.dispatcher.connectFailed(attempt, this.connectError(attempt.backend, errno));
     }
     if (host === undefined || path === undefined) return -1;
-    this.dispatcher.dispatch(attempt, this, (exclude) => this.routed(attempt, exclude), () => this.registry.waitable(attempt.host, attempt.requestPath));
+    this.dispatcher.dispatch(attempt, this, (exclude) => this.routed(attempt, exclude));
     attempt.sync = false;
     if (attempt.result !== undefined) return attempt.result;
     this.queued.set(client, attempt);
@@ -280,6 +280,11 @@ class NativeHttpFront extends FrontBase implements AttemptHandler<NativeAttempt>
   }
 
   /** AttemptHandler: no backend for this request (503 after the queue timeout). */
+  /** AttemptHandler: held while no backend of its route is in rotation (per app on the routing front). */
+  waitable(attempt: NativeAttempt): boolean {
+    return this.registry.waitable(attempt.host, attempt.requestPath);
+  }
+
   giveUp(attempt: NativeAttempt, reason: string, queueTimedOut: boolean): void {
     if (!queueTimedOut && attempt.failed === undefined && !this.registry.hasRoute(attempt.host, attempt.requestPath)) {
       this.answer(attempt, 404, 'no route for this path');

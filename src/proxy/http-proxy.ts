@@ -19,7 +19,7 @@ import type { BackendEntry } from './backend-registry.js';
 import type { Attempt, AttemptHandler } from './dispatch.js';
 import type { BackendsFactory } from './front-base.js';
 import { ConnectTimeoutError, ResponseTimeoutError } from './errors.js';
-import { DEFAULT_HTTP_RESPONSE_TIMEOUT_MS, RequestCounter, RouteSeries, type HttpFrontOptions, type RequestStats } from './http-common.js';
+import { BackendRouteCounters, DEFAULT_HTTP_RESPONSE_TIMEOUT_MS, RouteSeries, type HttpFrontOptions, type RequestStats } from './http-common.js';
 import { ambiguousRequest, forwardedRequestHeaders, forwardedResponseHeaders } from './http-headers.js';
 import { createNativeHttpFront } from './http-native.js';
 import { proxyUpgrade } from './http-upgrade.js';
@@ -79,8 +79,7 @@ export class HttpFront extends FrontBase implements AttemptHandler<Exchange> {
   whenTunnelsClosed: (() => void) | undefined;
   private closing: Promise<void> | undefined;
 
-  /** Per backend, its counters by route (RouteSeries' numbers). */
-  private readonly counters = new Map<WorkerId, Map<number, RequestCounter>>();
+  private readonly counters = new BackendRouteCounters();
   private readonly series = new RouteSeries();
   /** The exchange in progress on each client connection, abandoned if node's parser then refuses the rest (a bad chunk). */
   private readonly current = new WeakMap<Socket, Exchange>();
@@ -161,16 +160,12 @@ export class HttpFront extends FrontBase implements AttemptHandler<Exchange> {
   }
 
   requestStats(): RequestStats[] {
-    return [...this.counters].flatMap(([id, routes]) => [...routes].map(([series, counter]) => counter.snapshot(id, this.series.at(series))));
+    return this.counters.snapshot(this.series);
   }
 
   /** Counts a response sent for `backend` under the route the request matched (the latency: from its head to now). */
   private count(exchange: Exchange, backend: BackendEntry, status: number): void {
-    let routes = this.counters.get(backend.id);
-    if (routes === undefined) this.counters.set(backend.id, (routes = new Map()));
-    let counter = routes.get(exchange.series);
-    if (counter === undefined) routes.set(exchange.series, (counter = new RequestCounter()));
-    counter.record(status, performance.now() - exchange.startedAt);
+    this.counters.record(backend.id, exchange.series, status, performance.now() - exchange.startedAt);
   }
 
   /** The registry's route for this request: its backend, and the path it goes with (a route may strip a prefix). */
@@ -206,12 +201,15 @@ export class HttpFront extends FrontBase implements AttemptHandler<Exchange> {
 
   private dispatch(exchange: Exchange): void {
     if (exchange.response.destroyed) return; // the client left while a retry was due
-    const { host } = exchange.request.headers;
-    const url = exchange.request.url ?? '/';
-    this.dispatcher.dispatch(exchange, this, (exclude) => this.routed(exchange, exclude), () => this.registry.waitable(host, url));
+    this.dispatcher.dispatch(exchange, this, (exclude) => this.routed(exchange, exclude));
   }
 
   /** AttemptHandler: no backend for this request; 404 when no route matches it at all, 503 after waiting in the queue for one. */
+  /** AttemptHandler: held while no backend of its route is in rotation (per app on the routing front). */
+  waitable(exchange: Exchange): boolean {
+    return this.registry.waitable(exchange.request.headers.host, exchange.request.url ?? '/');
+  }
+
   giveUp(exchange: Exchange, reason: string, queueTimedOut: boolean): void {
     const { request } = exchange;
     if (!queueTimedOut && exchange.failed === undefined && !this.registry.hasRoute(request.headers.host, request.url ?? '/')) {

@@ -54,6 +54,7 @@ export function proxyUpgrade(context: UpgradeContext, request: http.IncomingMess
 
   const handler: AttemptHandler<Attempt> = {
     giveUp: (_attempt, reason, queueTimedOut) => refuse(client, reason, queueTimedOut ? 503 : 502),
+    waitable: () => context.registry.waitable(request.headers.host, request.url ?? '/'),
     connect: (_attempt, backend: BackendEntry) => {
       let released = false;
       const release = () => {
@@ -121,7 +122,7 @@ export function proxyUpgrade(context: UpgradeContext, request: http.IncomingMess
     },
   };
   const dispatch = (): void => {
-    if (!client.destroyed) context.dispatcher.dispatch(attempt, handler, choose, () => context.registry.waitable(request.headers.host, request.url ?? '/'));
+    if (!client.destroyed) context.dispatcher.dispatch(attempt, handler, choose);
   };
   dispatch();
 }

@@ -4,7 +4,7 @@
 // failed starts (nothing restarts then until `ctl restart` clears it).
 
 import type { Logger } from '../log.js';
-import type { RestartPolicy, SupervisorEvent } from '../core/types.js';
+import type { RestartPolicy, SupervisorEvent, WorkerEffect } from '../core/types.js';
 import type { WorkerRecord } from './worker-record.js';
 
 /** The states a worker leaves when it exits because it was asked to. */
@@ -40,8 +40,30 @@ export class FailurePolicy {
     else record.logger.error({ code, signal, restartInMs: record.history.waitMs() }, `${record.failure}; restarting`);
   }
 
+  /**
+   * The state machine reports a crash, a hang or a failed start: the message
+   * (`hint` says what was probed, for a start that never became ready), then failed().
+   */
+  report(
+    record: WorkerRecord,
+    effect: Extract<WorkerEffect, { type: 'report-crash' | 'report-hung' | 'report-failed-start' }>,
+    hint: () => string,
+    policy: RestartPolicy,
+    stopping: boolean,
+  ): void {
+    const who = `worker ${record.slot} (pid ${record.pid ?? '?'})`;
+    if (effect.type === 'report-hung') {
+      record.failure = `${who} hung: ${effect.reason}`;
+      record.logger.error(`${record.failure}; out of rotation, replacing it, killing it`);
+    } else if (effect.type === 'report-failed-start') {
+      record.failure = `${who} was ${effect.reason} ${hint()}`;
+      record.logger.error(record.failure);
+    }
+    this.failed(record, policy, stopping);
+  }
+
   /** A crash, a hang or a failed start: the slot history decides the backoff before its next start. */
-  failed(record: WorkerRecord, policy: RestartPolicy, stopping: boolean): void {
+  private failed(record: WorkerRecord, policy: RestartPolicy, stopping: boolean): void {
     if (record.candidate) return; // a bad reload must not slow down the old workers' restarts
     if (stopping) return;
     this.last = record.failure;

@@ -5,6 +5,7 @@
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import net from 'node:net';
 import { RuntimeFailure } from '../errors.js';
+import { firstUnusedPort, type PortRange } from './port-plan.js';
 
 /** Rejects with a RuntimeFailure naming the port and its holder when it cannot be bound. */
 export async function assertPortFree(port: number, host: string | undefined, what: string): Promise<void> {
@@ -125,4 +126,19 @@ export function commandOf(pid: string): string {
   } catch {
     return '?';
   }
+}
+
+/**
+ * Spawn mode: a port of the range that neither a worker of ours nor anyone else
+ * holds, for a replacement that starts next to the worker it replaces; undefined
+ * when there is none (it then waits for the old worker's port: see rolling-reload.ts).
+ */
+export function sparePort(range: PortRange): number | undefined {
+  return firstUnusedPort(range, (port) => !isListening(port));
+}
+
+/** ": port 8003 is in use by pid 12 (nginx)" for the first in-range port held by someone else, for error messages. */
+export function foreignHolder(range: PortRange): string {
+  const port = firstUnusedPort(range, isListening);
+  return port === undefined ? '' : `: port ${port} is in use by ${describePortHolder(port) ?? 'another process'}`;
 }

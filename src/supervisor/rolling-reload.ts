@@ -5,6 +5,7 @@
 // worker the new one starts (on a spare port in spawn mode) before the old drains.
 // A new worker that crashes or is not ready in time aborts: the old one keeps serving.
 
+import { foreignHolder, sparePort } from './port-check.js';
 import type { Supervisor } from './supervisor.js';
 import type { WorkerRecord } from './worker-record.js';
 import type { ReloadResult } from '../core/types.js';
@@ -19,10 +20,10 @@ export type Outcome =
  */
 export async function replaceSlot(supervisor: Supervisor, slot: number, awaitExit = true): Promise<Outcome> {
   const previous = supervisor.holders(slot);
-  if (supervisor.config.mode === 'spawn' && previous.length > 0 && supervisor.sparePort() === undefined) {
+  if (supervisor.config.mode === 'spawn' && previous.length > 0 && sparePort(supervisor.portRange()) === undefined) {
     // Ports stay within base-port … base-port+N: with the spare held by someone
     // else, the replacement has nowhere to start next to the old worker.
-    return { ok: false, error: `no spare port for a new worker in ${supervisor.config.basePort}…${supervisor.config.basePort + supervisor.desired}${supervisor.spareHolder()}` };
+    return { ok: false, error: `no spare port for a new worker in ${supervisor.config.basePort}…${supervisor.config.basePort + supervisor.desired}${foreignHolder(supervisor.portRange())}` };
   }
   const started = await supervisor.command(() => supervisor.addWorker(slot, true));
   await supervisor.waitFor(() => started.state !== 'starting');

@@ -3,23 +3,25 @@
 // runs to completion, then the pure reconciler decides which slots to fill and
 // which workers to retire, and waiters (scale, reload) re-check their condition.
 // Nothing else mutates the table. Both modes share this lifecycle; they differ
-// only in the launcher (and spawn mode's front and health checks).
-// Here: the queue, the table and the effects of the state machine's transitions.
-// Starting a process is worker-launch.ts's, what a failure means for the app
-// failure-policy.ts's, how the stop budget is spent stop-budget.ts's.
+// only in the launcher (and spawn mode's front and health checks). Here: the
+// table and the effects of the state machine's transitions; the queue is
+// task-queue.ts, starting a process worker-launch.ts, what a failure means
+// failure-policy.ts, rotation and health rotation.ts, the stop budget stop-budget.ts.
 
 import { reconcile } from '../core/reconcile.js';
 import { holdsSlot, initialTransition, transition, type TransitionContext } from '../core/worker-state.js';
-import { describePortHolder, isListening } from './port-check.js';
-import { firstUnusedPort, homePort, lowestFreePort, type PortRange } from './port-plan.js';
+import { sparePort } from './port-check.js';
+import { homePort, lowestFreePort, type PortRange } from './port-plan.js';
 import type { Logger } from '../log.js';
 import { readinessHint } from './start-messages.js';
 import { FailurePolicy } from './failure-policy.js';
+import { Rotation } from './rotation.js';
+import { TaskQueue } from './task-queue.js';
 import { drainTimeoutMs } from './stop-budget.js';
 import { launchWorker, type OutputListener } from './worker-launch.js';
 import { SlotHistory, WorkerRecord } from './worker-record.js';
 import type {
-  Backend, Config, Front, Launcher, SupervisorEvent, SupervisorStatus, WorkerEffect, WorkerEvent, WorkerId,
+  Config, Front, Launcher, SupervisorEvent, SupervisorStatus, WorkerEffect, WorkerEvent, WorkerId,
 } from '../core/types.js';
 import type { HealthChecker } from '../health/checker.js';
 
@@ -39,22 +41,18 @@ export interface SupervisorDeps {
 
 export type { OutputListener } from './worker-launch.js';
 
-type Waiter = { check: () => boolean; resolve: () => void };
-
 export class Supervisor {
   readonly logger: Logger;
   private settings: Config;
   private launcher: Launcher;
   private readonly front: Front | undefined;
-  private readonly health: HealthChecker | undefined;
+  private readonly rotation: Rotation;
 
   private readonly workers = new Map<WorkerId, WorkerRecord>();
   private readonly slots = new Map<number, SlotHistory>();
-  private readonly queue: Array<() => void> = [];
-  private readonly waiters = new Set<Waiter>();
+  private readonly queue: TaskQueue;
   private readonly listeners: Array<(event: SupervisorEvent) => void> = [];
   private outputListener: OutputListener | undefined;
-  private running = false;
   private readonly nextId: () => WorkerId;
   private drainTimeoutMs: number;
   private readonly random: () => number;
@@ -108,49 +106,37 @@ export class Supervisor {
     this.logger = deps.logger;
     this.launcher = deps.launcher;
     this.front = deps.front;
-    this.health = deps.health;
     this.random = deps.random ?? Math.random;
     this.desiredCount = deps.config.workers;
     this.port = deps.config.port;
     let id = 1;
     this.nextId = deps.nextId ?? (() => id++);
     this.drainTimeoutMs = drainTimeoutMs(deps.config);
+    this.queue = new TaskQueue(
+      () => this.settle(),
+      (error) => this.logger.error({ err: error }, 'internal error while handling an event'),
+    );
     this.failures = new FailurePolicy(this.logger, (event) => this.emit(event));
+    this.rotation = new Rotation({
+      front: deps.front,
+      health: deps.health,
+      config: () => this.settings,
+      random: this.random,
+      emit: (event) => this.emit(event),
+      replace: (slot, why) => this.onReplaceRequest(slot, why),
+    });
   }
 
   // ------------------------------------------------------------ the queue
 
-  /** Run a task on the queue; tasks posted while one runs wait their turn. */
+  /** Run a task on the queue (task-queue.ts): inputs and commands, one at a time. */
   post(task: () => void): void {
-    this.queue.push(task);
-    if (this.running) return;
-    this.running = true;
-    try {
-      for (let next = this.queue.shift(); next; next = this.queue.shift()) {
-        try {
-          next();
-          this.settle();
-        } catch (error) {
-          // A bug in one task must not take the supervisor down with every worker.
-          this.logger.error({ err: error }, 'internal error while handling an event');
-        }
-      }
-    } finally {
-      this.running = false;
-    }
+    this.queue.post(task);
   }
 
   /** Run a task on the queue and resolve with its result (a command from outside). */
   command<T>(task: () => T): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      this.post(() => {
-        try {
-          resolve(task());
-        } catch (error) {
-          reject(error);
-        }
-      });
-    });
+    return this.queue.command(task);
   }
 
   /** The target worker count (scale); the reconciler starts or retires workers to reach it. */
@@ -186,8 +172,7 @@ export class Supervisor {
 
   /** Resolves when check() holds after some task (or at once). */
   waitFor(check: () => boolean): Promise<void> {
-    if (check()) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.add({ check, resolve }));
+    return this.queue.waitFor(check);
   }
 
   onEvent(listener: (event: SupervisorEvent) => void): void {
@@ -204,22 +189,15 @@ export class Supervisor {
     for (const listener of this.listeners) listener(event);
   }
 
+  /** After each task: the reconciler's actions, until nothing is left to do (each changes the table). */
   private settle(): void {
-    if (!this.stopping) {
-      // Each action changes the table, so recompute until nothing is left to do.
-      for (let round = 0; round < 4; round++) {
-        const actions = reconcile(this.desired, [...this.workers.values()]);
-        if (actions.length === 0) break;
-        for (const action of actions) {
-          if (action.type === 'spawn') this.addWorker(action.slot, false);
-          else this.dispatch(action.id, { type: 'retire' });
-        }
-      }
-    }
-    for (const waiter of this.waiters) {
-      if (waiter.check()) {
-        this.waiters.delete(waiter);
-        waiter.resolve();
+    if (this.stopping) return;
+    for (let round = 0; round < 4; round++) {
+      const actions = reconcile(this.desired, [...this.workers.values()]);
+      if (actions.length === 0) break;
+      for (const action of actions) {
+        if (action.type === 'spawn') this.addWorker(action.slot, false);
+        else this.dispatch(action.id, { type: 'retire' });
       }
     }
   }
@@ -242,7 +220,7 @@ export class Supervisor {
   /** A new worker for a slot; a candidate replaces the slot's current worker once ready. */
   addWorker(slot: number, candidate: boolean): WorkerRecord {
     const history = this.slotHistory(slot);
-    const port = this.config.mode === 'cluster' ? this.config.port : candidate ? (this.sparePort() ?? lowestFreePort(this.portRange())) : homePort(this.portRange(), slot);
+    const port = this.config.mode === 'cluster' ? this.config.port : candidate ? (sparePort(this.portRange()) ?? lowestFreePort(this.portRange())) : homePort(this.portRange(), slot);
     const record = new WorkerRecord(this.nextId(), slot, this.generation, port, candidate, history, this.logger);
     this.workers.set(record.id, record);
     // A slot still backing off after a crash of its previous worker starts in backoff.
@@ -254,35 +232,17 @@ export class Supervisor {
 
   private slotHistory(slot: number): SlotHistory {
     let history = this.slots.get(slot);
-    if (!history) {
-      history = new SlotHistory(this.config.restart, this.random);
-      this.slots.set(slot, history);
-    }
+    if (!history) this.slots.set(slot, (history = new SlotHistory(this.config.restart, this.random)));
     return history;
   }
 
-  /** Spawn mode: base-port … base-port+N and the ports our live workers hold. */
-  private portRange(): PortRange {
+  /** Spawn mode: base-port … base-port+N and the ports our live workers hold (port-plan.ts, port-check.ts choose in it). */
+  portRange(): PortRange {
     return {
       base: this.config.basePort,
       last: this.config.basePort + Math.max(this.desired, ...this.records.map((w) => w.slot + 1)),
       used: new Set(this.records.filter((w) => w.state !== 'exited').map((w) => w.port)),
     };
-  }
-
-  /**
-   * Spawn mode: a port of the range that neither a worker of ours nor anyone else
-   * holds, for a replacement that starts next to the worker it replaces; undefined
-   * when there is none (it then waits for the old worker's port: see rolling-reload.ts).
-   */
-  sparePort(): number | undefined {
-    return firstUnusedPort(this.portRange(), (port) => !isListening(port));
-  }
-
-  /** ": port 8003 is in use by pid 12 (nginx)" for the first in-range port held by someone else, for error messages. */
-  spareHolder(): string {
-    const port = firstUnusedPort(this.portRange(), isListening);
-    return port === undefined ? '' : `: port ${port} is in use by ${describePortHolder(port) ?? 'another process'}`;
   }
 
   // ------------------------------------------------------------ lifecycle
@@ -349,39 +309,24 @@ export class Supervisor {
           record.candidate = false;
           record.healthy = true;
           record.logger.info({ port: record.port, generation: record.generation }, 'worker ready');
-          this.syncRotation(record);
-          this.health?.watch(record.id, record.port);
+          this.rotation.entered(record);
           break;
         case 'remove-from-rotation':
-          this.syncRotation(record);
-          this.health?.unwatch(record.id);
+          this.rotation.left(record);
           break;
         case 'begin-drain':
           record.process?.drain();
           break;
         case 'report-crash':
-          this.failures.failed(record, this.config.restart, this.stopping);
-          break;
         case 'report-hung':
-          record.failure = `worker ${record.slot} (pid ${record.pid ?? '?'}) hung: ${effect.reason}`;
-          record.logger.error(`${record.failure}; out of rotation, replacing it, killing it`);
-          this.failures.failed(record, this.config.restart, this.stopping);
-          break;
         case 'report-failed-start':
-          record.failure = `worker ${record.slot} (pid ${record.pid ?? '?'}) was ${effect.reason} ${readinessHint(this.config, record.port)}`;
-          record.logger.error(record.failure);
-          this.failures.failed(record, this.config.restart, this.stopping);
+          this.failures.report(record, effect, () => readinessHint(this.config, record.port), this.config.restart, this.stopping);
           break;
         case 'forget':
           this.workers.delete(record.id);
           break;
       }
     }
-  }
-
-  /** A ready worker as the front sees it; `weights: [..]` gives each slot its share. */
-  private backend(record: WorkerRecord): Backend {
-    return { id: record.id, host: '127.0.0.1', port: record.port, weight: this.config.weights?.[record.slot] ?? 1 };
   }
 
   private armTimer(record: WorkerRecord, ms: number): void {
@@ -401,51 +346,22 @@ export class Supervisor {
     }
   }
 
-  /**
-   * "In rotation" has one owner: this record. A worker is in rotation exactly
-   * when it is ready and healthy; the health checker only reports, and the
-   * front's registry only carries out what this says.
-   */
-  private syncRotation(record: WorkerRecord): void {
-    const wanted = record.state === 'ready' && record.healthy;
-    if (wanted === record.inRotation) return;
-    record.inRotation = wanted;
-    if (wanted) this.front?.add({ ...this.backend(record), maxServed: record.maxServed ??= this.servedLimit() });
-    else this.front?.remove(record.id);
-  }
+  // ------------------------------------------------------------ rotation (rotation.ts), from the front and health checks
 
-  /** --max-requests plus this worker's share of the jitter (spawn mode: counted by the front). */
-  private servedLimit(): number | undefined {
-    const max = this.config.maxRequests;
-    return max === undefined ? undefined : max.count + Math.floor(this.random() * (max.jitter + 1));
-  }
-
-  /** The front handed a worker its --max-requests-th request or connection: replace it, drained. */
   servedLimitReached(id: WorkerId): void {
     const record = this.workers.get(id);
-    if (record?.state !== 'ready') return;
-    const unit = this.config.proxy === 'http' ? 'requests' : 'connections';
-    this.onReplaceRequest(record.slot, `served its --max-requests (${this.front?.totalConnections(id) ?? '?'} ${unit})`);
+    if (record) this.rotation.servedLimitReached(record);
   }
-
-  // ------------------------------------------------------------ health (spawn mode)
 
   healthChanged(id: WorkerId, healthy: boolean, reason: string): void {
     const record = this.workers.get(id);
-    if (!record || record.state !== 'ready' || record.healthy === healthy) return;
-    record.healthy = healthy;
-    this.emit({ type: 'health', id, slot: record.slot, healthy, ...(healthy ? {} : { reason }) });
-    if (healthy) record.logger.info({ port: record.port }, 'worker healthy again: back in rotation');
-    else record.logger.warn({ port: record.port, reason }, 'worker unhealthy: out of rotation');
-    this.syncRotation(record);
+    if (record) this.rotation.healthChanged(record, healthy, reason);
   }
 
   healthFailed(id: WorkerId): void {
     const record = this.workers.get(id);
     if (record) this.emit({ type: 'health-failure', id, slot: record.slot });
   }
-
-  // ------------------------------------------------------------ status
 
   /** The table as the control API shows it; whether a reload runs is the service's to say. */
   status(): Omit<SupervisorStatus, 'reloading'> {

@@ -70,9 +70,9 @@ describe('Dispatcher', () => {
     const handler: AttemptHandler<Attempt & { name: string }> = {
       connect: (a, entry: BackendEntry) => log.connected.push([a.name, entry.id]),
       giveUp: (a, reason, queueTimedOut) => log.gaveUp.push([a.name, reason, queueTimedOut]),
+      waitable: (a) => routed.waitable(undefined, a.name === 'to-up' ? '/up/x' : '/booting/x'),
     };
-    const send = (name: string, path: string) =>
-      dispatcher.dispatch(attempt(name), handler, (exclude) => routed.route(undefined, path, exclude)?.backend, () => routed.waitable(undefined, path));
+    const send = (name: string, path: string) => dispatcher.dispatch(attempt(name), handler, (exclude) => routed.route(undefined, path, exclude)?.backend);
     send('to-booting', '/booting/x');
     send('to-up', '/up/x');
     assert.deepEqual(log.connected, [['to-up', 1]]);
