@@ -21,6 +21,8 @@ export interface Target {
   /** Triggers a reload; resolves once every worker has been replaced, throws after timeoutMs. */
   reload(timeoutMs: number): Promise<void>;
   stop(): Promise<void>;
+  /** supervise: the path of its control socket. */
+  readonly controlSocket?: string;
 }
 
 export interface TargetOptions {
@@ -33,11 +35,17 @@ const STOP_TIMEOUT_MS = 15_000;
 const SUPERVISE_BIN = join(REPO, 'bin', 'supervise.js');
 const PM2_BIN = join(REPO, 'node_modules', 'pm2', 'bin', 'pm2');
 const GUNICORN = '/usr/bin/gunicorn';
+const UVICORN = '/usr/bin/uvicorn';
+/** uvicorn as gunicorn runs its workers: the app from bench/apps, no access log (gunicorn writes none by default). */
+const UVICORN_APP_ARGS = ['asgi_hello:app', '--app-dir', APPS, '--no-access-log', '--log-level', 'warning'];
+/** No __pycache__ in bench/apps. */
+const PYTHON_ENV = { ...process.env, PYTHONDONTWRITEBYTECODE: '1' };
 
 /** Why a target cannot run on this machine, or undefined when it can. */
-export function unavailable(kind: 'pm2' | 'gunicorn' | 'supervise'): string | undefined {
+export function unavailable(kind: 'pm2' | 'gunicorn' | 'uvicorn' | 'supervise'): string | undefined {
   if (kind === 'pm2' && !existsSync(PM2_BIN)) return 'pm2 not installed: npm install';
   if (kind === 'gunicorn' && !existsSync(GUNICORN)) return `${GUNICORN} missing: apt-get install gunicorn python3-uvicorn`;
+  if (kind === 'uvicorn' && !existsSync(UVICORN)) return `${UVICORN} missing: apt-get install python3-uvicorn`;
   if (kind === 'supervise' && !existsSync(join(REPO, 'dist', 'src', 'cli', 'main.js'))) return 'supervise not built: npm run build';
   return undefined;
 }
@@ -108,15 +116,29 @@ export function startSuperviseSpawn(options: TargetOptions & { readonly basePort
   ]);
 }
 
-async function startSupervise(name: string, options: TargetOptions, modeArgs: readonly string[]): Promise<Target> {
+/**
+ * gunicorn's setup under supervise: `supervise -w N --proxy http|tcp -- uvicorn asgi_hello:app --port {port}`,
+ * the app and uvicorn flags of startUvicorn().
+ */
+export function startSuperviseUvicorn(options: TargetOptions & { readonly basePort: number; readonly proxy: 'tcp' | 'http' }): Promise<Target> {
+  return startSupervise(
+    `supervise ${options.proxy} + uvicorn`,
+    options,
+    ['--base-port', String(options.basePort), '--proxy', options.proxy, '--', UVICORN, ...UVICORN_APP_ARGS, '--port', '{port}'],
+    PYTHON_ENV,
+  );
+}
+
+async function startSupervise(name: string, options: TargetOptions, modeArgs: readonly string[], env?: NodeJS.ProcessEnv): Promise<Target> {
   const socket = join(tempDir('supervise'), 'control.sock');
   const proc = startProcess(name, process.execPath, [
     SUPERVISE_BIN, '--log-format', 'json', '--control', socket, '-p', String(options.port), '-w', String(options.workers), ...modeArgs,
-  ]);
+  ], env === undefined ? {} : { env });
   const workerPids = async () => liveWorkers(await superviseStatus(socket)).flatMap((w) => (w.pid === undefined ? [] : [w.pid]));
   const target: Target = {
     name,
     port: options.port,
+    controlSocket: socket,
     workerPids,
     rootPids: () => [proc.pid],
     async reload(timeoutMs) {
@@ -219,7 +241,7 @@ function daemonPid(home: string): number[] {
 export async function startGunicorn(options: TargetOptions): Promise<Target> {
   const proc: Proc = startProcess('gunicorn', GUNICORN, [
     '-w', String(options.workers), '-k', 'uvicorn.workers.UvicornWorker', '-b', `127.0.0.1:${options.port}`, 'asgi_hello:app',
-  ], { cwd: APPS, env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' } }); // no __pycache__ in bench/apps
+  ], { cwd: APPS, env: PYTHON_ENV });
   const workerPids = async () => childPids(proc.pid);
   const target: Target = {
     name: 'gunicorn + uvicorn',
@@ -244,6 +266,32 @@ export async function startGunicorn(options: TargetOptions): Promise<Target> {
   };
   try {
     await waitUntil('gunicorn workers', async () => (await workerPids()).length === options.workers, { proc, timeoutMs: READY_TIMEOUT_MS });
+    await waitUntil(`port ${options.port} answering`, () => httpOk(options.port), { proc, timeoutMs: READY_TIMEOUT_MS });
+  } catch (error) {
+    await target.stop();
+    throw error;
+  }
+  return target;
+}
+
+// ---------------------------------------------------------------- uvicorn --workers
+
+/** `uvicorn asgi_hello:app --workers N`: uvicorn's own multi-process mode (one shared socket); no reload. */
+export async function startUvicorn(options: TargetOptions): Promise<Target> {
+  const proc: Proc = startProcess('uvicorn', UVICORN, [
+    ...UVICORN_APP_ARGS, '--host', '127.0.0.1', '--port', String(options.port), '--workers', String(options.workers),
+  ], { env: PYTHON_ENV });
+  const target: Target = {
+    name: 'uvicorn --workers',
+    port: options.port,
+    workerPids: async () => childPids(proc.pid),
+    rootPids: () => [proc.pid],
+    reload: () => Promise.reject(new Error('uvicorn --workers has no graceful reload')),
+    async stop() {
+      await proc.stop(STOP_TIMEOUT_MS, { group: true });
+    },
+  };
+  try {
     await waitUntil(`port ${options.port} answering`, () => httpOk(options.port), { proc, timeoutMs: READY_TIMEOUT_MS });
   } catch (error) {
     await target.stop();
