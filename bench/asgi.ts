@@ -24,7 +24,7 @@ import {
   cpuBetween, errorDetail, errorMessage, fmtInt, fmtMs, freePorts, loadLine, machineLine, markdownTable, median, parseNumberFlags, requireWrk, runIfMain,
   runWrk, sampleCpu, type WrkResult,
 } from './common.js';
-import { QUICK, wanted } from './lib/mode.js';
+import { QUICK, superviseExtraArgs, wanted } from './lib/mode.js';
 import { coreShareBetween, fmtCore, sampleThreadCpu } from './lib/thread-cpu.js';
 import { startGunicorn, startSuperviseUvicorn, startUvicorn, unavailable, type Target, type TargetOptions } from './targets.js';
 
@@ -198,7 +198,8 @@ function describe(settings: AsgiSettings): string {
     machineLine(),
     `app: bench/apps/asgi_hello.py ("hello"), ${settings.workers} uvicorn workers per target, no access log; ` +
       `load: wrk -t1 -c${settings.connections} -d${settings.durationS}s, keep-alive and "Connection: close"; ` +
-      `${settings.rounds} interleaved rounds after a ${settings.warmupS}s warm-up per target and load; no CPU pinning`,
+      `${settings.rounds} interleaved rounds after a ${settings.warmupS}s warm-up per target and load; no CPU pinning` +
+      (superviseExtraArgs().length ? `; supervise with ${superviseExtraArgs().join(' ')}` : ''),
   ].join('\n');
 }
 

@@ -30,7 +30,7 @@ import {
   errorMessage, fmtInt, fmtMs, freePorts, loadLine, machineLine, markdownTable, parseNumberFlags, REPO, requireWrk, runIfMain, runWrk, sleep, startProcess,
   waitUntil,
 } from './common.js';
-import { QUICK } from './lib/mode.js';
+import { QUICK, superviseExtraArgs } from './lib/mode.js';
 import { pacedRequests, percentile, pollStatus, type LatencySamples } from './lib/paced-load.js';
 import { coreShareBetween, fmtCore, sampleThreadCpu, type CoreShare } from './lib/thread-cpu.js';
 import { startSuperviseSpawn, unavailable, type Target } from './targets.js';
@@ -127,8 +127,11 @@ async function hostilePhase(target: Target, master: number, settings: EdgeSettin
   try {
     await waitUntil('the hostile clients connected', () => hostile.stdout().includes('ready'), { proc: hostile, timeoutMs: 30_000 });
     await sleep(500); // the drip under way
+    const before = sampleThreadCpu(hostile.pid);
     const phase = await pacedPhase(`hostile: ${settings.drip} × 30 KiB head a byte per write, ${settings.slow} slow headers`, target, master, settings, '');
-    return { ...phase, note: await hostileStats(hostile) };
+    // The attackers share the machine's two cores with the master: what they took is what the others lacked.
+    const attackers = coreShareBetween(before, sampleThreadCpu(hostile.pid)).process;
+    return { ...phase, note: `${await hostileStats(hostile)}; the hostile clients used ${fmtCore(attackers)} of a core` };
   } catch (error) {
     await hostile.stop(2000);
     throw error;
@@ -184,7 +187,7 @@ function describe(settings: EdgeSettings): string {
   return [
     '## The master under load and under hostile clients',
     machineLine(),
-    `target: supervise -w ${settings.workers} --proxy http -- node hello-port.cjs {port}; ${settings.durationS} s per phase; ` +
+    `target: supervise -w ${settings.workers} --proxy http ${superviseExtraArgs().join(' ')}${superviseExtraArgs().length ? ' ' : ''}-- node hello-port.cjs {port}; ${settings.durationS} s per phase; ` +
       `ordinary traffic: ${PACED.connections} keep-alive clients, ${PACED.pauseMs} ms between requests; GET /status every ${STATUS_INTERVAL_MS} ms; ` +
       `hostile: ${settings.drip} connections dripping a 30 KiB head (a byte per connection every 5 ms, from a random point of the head), ` +
       `${settings.slow} slow-header connections (a byte every 2 s)`,

@@ -288,10 +288,12 @@ function verdictOf(
     const p99 = median(ours.map((r, i) => r.p99Ms / (theirs[i] as WrkResult).p99Ms));
     const beside = besideName === undefined ? [] : (find(besideName)?.results.get(load) ?? []);
     const besideRatio =
-      beside.length === ours.length ? ` (vs ${besideName}: ${median(ours.map((r, i) => r.rps / (beside[i] as WrkResult).rps)).toFixed(2)}×, p99 ${median(ours.map((r, i) => r.p99Ms / (beside[i] as WrkResult).p99Ms)).toFixed(2)}×)` : '';
+      beside.length === ours.length
+        ? `; against ${besideName}: ${median(ours.map((r, i) => r.rps / (beside[i] as WrkResult).rps)).toFixed(2)}×, p99 ${median(ours.map((r, i) => r.p99Ms / (beside[i] as WrkResult).p99Ms)).toFixed(2)}×`
+        : '';
     const pass = ratio >= target && p99 <= targets.p99;
     lines.push(
-      `verdict${label} ${load}: ${oursName} = ${ratio.toFixed(2)}× ${anchorName} req/s (target ≥ ${target})${besideRatio}, p99 ${p99.toFixed(2)}× (target ≤ ${targets.p99}), medians of the per-round ratios: ${pass ? 'PASS' : 'FAIL'}`,
+      `verdict${label} ${load}: ${oursName} = ${ratio.toFixed(2)}× ${anchorName} req/s (target ≥ ${target}), p99 ${p99.toFixed(2)}× (target ≤ ${targets.p99}), medians of the per-round ratios: ${pass ? 'PASS' : 'FAIL'}${besideRatio}`,
     );
   }
   return lines.join('\n');

@@ -10,6 +10,7 @@ import {
   APPS, REPO, childPids, httpOk, onCleanup, pidAlive, runCommand, runCommandSync, startProcess, tempDir, waitUntil,
   type Proc,
 } from './common.js';
+import { superviseExtraArgs } from './lib/mode.js';
 
 export interface Target {
   readonly name: string;
@@ -132,7 +133,8 @@ export function startSuperviseUvicorn(options: TargetOptions & { readonly basePo
 async function startSupervise(name: string, options: TargetOptions, modeArgs: readonly string[], env?: NodeJS.ProcessEnv): Promise<Target> {
   const socket = join(tempDir('supervise'), 'control.sock');
   const proc = startProcess(name, process.execPath, [
-    SUPERVISE_BIN, '--log-format', 'json', '--control', socket, '-p', String(options.port), '-w', String(options.workers), ...modeArgs,
+    SUPERVISE_BIN, '--log-format', 'json', '--control', socket, '-p', String(options.port), '-w', String(options.workers),
+    ...superviseExtraArgs(), ...modeArgs,
   ], env === undefined ? {} : { env });
   const workerPids = async () => liveWorkers(await superviseStatus(socket)).flatMap((w) => (w.pid === undefined ? [] : [w.pid]));
   const target: Target = {

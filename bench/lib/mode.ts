@@ -4,6 +4,9 @@
 //                   scripts (and a trend) on a busy machine. Its figures are
 //                   noisier; the full run is for a quiet machine.
 //   BENCH_ONLY=a,b  only the targets of these names (proxy.ts, asgi.ts).
+//   BENCH_SUPERVISE_ARGS="--front-threads 2"
+//                   added to every supervise command line the benchmarks start
+//                   (targets.ts): the same run with another setting, no edit.
 
 export const QUICK = process.env.BENCH_QUICK === '1';
 
@@ -17,4 +20,9 @@ export function benchOnly(): string[] | undefined {
 export function wanted(name: string, byDefault: boolean): boolean {
   const only = benchOnly();
   return only === undefined ? byDefault : only.includes(name);
+}
+
+/** BENCH_SUPERVISE_ARGS split on white space (no quoting: options and plain values only). */
+export function superviseExtraArgs(): string[] {
+  return (process.env.BENCH_SUPERVISE_ARGS ?? '').split(/\s+/).filter((arg) => arg !== '');
 }
