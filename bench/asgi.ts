@@ -16,7 +16,10 @@
 // Acceptance target (issue 17): supervise --proxy http ≥ 1.0× gunicorn's
 // req/s on both loads.
 //
-//   node dist/bench/asgi.js [--rounds 5] [--duration 3] [--warmup 1] [--connections 50] [--workers 2]
+//   node dist/bench/asgi.js [--rounds 5] [--duration 3] [--warmup 1] [--connections 50] [--workers 2] [--access-log 0|1]
+//
+// --access-log 1: every server writes an access log line per request to stdout
+// (uvicorn's default; gunicorn with --access-logfile -), as the master reads it.
 //
 // BENCH_QUICK=1: 2 rounds of 1 s; BENCH_ONLY="supervise http + uvicorn,gunicorn + uvicorn": only these.
 
@@ -26,7 +29,9 @@ import {
 } from './common.js';
 import { QUICK, superviseExtraArgs, wanted } from './lib/mode.js';
 import { coreShareBetween, fmtCore, sampleThreadCpu } from './lib/thread-cpu.js';
-import { startGunicorn, startSuperviseUvicorn, startUvicorn, unavailable, type Target, type TargetOptions } from './targets.js';
+import {
+  startGunicorn, startSuperviseUvicorn, startUvicorn, unavailable, type AccessLogOption, type Target, type TargetOptions,
+} from './targets.js';
 
 export interface AsgiSettings {
   readonly rounds: number;
@@ -34,11 +39,13 @@ export interface AsgiSettings {
   readonly warmupS: number;
   readonly connections: number;
   readonly workers: number;
+  /** 1: an access log line per request, on stdout. */
+  readonly accessLog: number;
 }
 
 const DEFAULTS: AsgiSettings = QUICK
-  ? { rounds: 2, durationS: 1, warmupS: 1, connections: 50, workers: 2 }
-  : { rounds: 5, durationS: 3, warmupS: 1, connections: 50, workers: 2 };
+  ? { rounds: 2, durationS: 1, warmupS: 1, connections: 50, workers: 2, accessLog: 0 }
+  : { rounds: 5, durationS: 3, warmupS: 1, connections: 50, workers: 2, accessLog: 0 };
 const TARGET_RATIO = 1.0;
 const ANCHOR = 'gunicorn + uvicorn';
 
@@ -50,11 +57,11 @@ type LoadName = (typeof LOADS)[number]['name'];
 
 interface Contender {
   readonly name: string;
-  readonly start: (options: TargetOptions) => Promise<Target>;
+  readonly start: (options: TargetOptions & AccessLogOption) => Promise<Target>;
   readonly skip: string | undefined;
 }
 
-const superviseWith = (proxy: 'tcp' | 'http') => async (options: TargetOptions) =>
+const superviseWith = (proxy: 'tcp' | 'http') => async (options: TargetOptions & AccessLogOption) =>
   startSuperviseUvicorn({ ...options, basePort: await freePorts(options.workers + 1), proxy });
 
 const CONTENDERS: readonly Contender[] = [
@@ -97,7 +104,7 @@ async function startEntry(contender: Contender, settings: AsgiSettings): Promise
   const results = new Map<LoadName, Slice[]>();
   if (contender.skip !== undefined) return { name: contender.name, target: undefined, failure: contender.skip, results };
   try {
-    const target = await contender.start({ port: await freePorts(1), workers: settings.workers });
+    const target = await contender.start({ port: await freePorts(1), workers: settings.workers, accessLog: settings.accessLog === 1 });
     return { name: contender.name, target, failure: undefined, results };
   } catch (error) {
     process.stderr.write(`${contender.name}: could not start: ${errorDetail(error)}\n`);
@@ -196,23 +203,29 @@ function describe(settings: AsgiSettings): string {
   return [
     "## gunicorn's setup: uvicorn workers behind supervise, gunicorn and uvicorn --workers",
     machineLine(),
-    `app: bench/apps/asgi_hello.py ("hello"), ${settings.workers} uvicorn workers per target, no access log; ` +
+    `app: bench/apps/asgi_hello.py ("hello"), ${settings.workers} uvicorn workers per target, ` +
+      `${settings.accessLog ? 'an access log line per request on stdout' : 'no access log'}; ` +
       `load: wrk -t1 -c${settings.connections} -d${settings.durationS}s, keep-alive and "Connection: close"; ` +
       `${settings.rounds} interleaved rounds after a ${settings.warmupS}s warm-up per target and load; no CPU pinning` +
       (superviseExtraArgs().length ? `; supervise with ${superviseExtraArgs().join(' ')}` : ''),
   ].join('\n');
 }
 
-const USAGE = 'asgi.js [--rounds n] [--duration s] [--warmup s] [--connections n] [--workers n]';
+const USAGE = 'asgi.js [--rounds n] [--duration s] [--warmup s] [--connections n] [--workers n] [--access-log 0|1]';
 
 function parseArguments(argv: readonly string[]): AsgiSettings {
-  const settings = parseNumberFlags(argv, DEFAULTS, {
+  // parseNumberFlags takes positive numbers only: --access-log 0 is the default, left out.
+  const at = argv.indexOf('--access-log');
+  const accessLog = at === -1 ? DEFAULTS.accessLog : Number(argv[at + 1]);
+  if (accessLog !== 0 && accessLog !== 1) throw new Error(`usage: ${USAGE} (--access-log takes 0 or 1)`);
+  const rest = at === -1 ? argv : [...argv.slice(0, at), ...argv.slice(at + 2)];
+  const settings = parseNumberFlags(rest, DEFAULTS, {
     '--rounds': 'rounds', '--duration': 'durationS', '--warmup': 'warmupS', '--connections': 'connections', '--workers': 'workers',
   }, USAGE);
   for (const [key, value] of Object.entries(settings)) {
     if (!Number.isInteger(value)) throw new Error(`--${key} must be a whole number (got ${value})`);
   }
-  return settings;
+  return { ...settings, accessLog };
 }
 
 runIfMain(import.meta.url, main);

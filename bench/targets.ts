@@ -37,8 +37,16 @@ const SUPERVISE_BIN = join(REPO, 'bin', 'supervise.js');
 const PM2_BIN = join(REPO, 'node_modules', 'pm2', 'bin', 'pm2');
 const GUNICORN = '/usr/bin/gunicorn';
 const UVICORN = '/usr/bin/uvicorn';
-/** uvicorn as gunicorn runs its workers: the app from bench/apps, no access log (gunicorn writes none by default). */
-const UVICORN_APP_ARGS = ['asgi_hello:app', '--app-dir', APPS, '--no-access-log', '--log-level', 'warning'];
+/**
+ * uvicorn serving the app from bench/apps: without its access log as gunicorn runs its workers by
+ * default, or with it (uvicorn's own default) — a line per request on stdout.
+ */
+const uvicornArgs = (accessLog: boolean) => ['asgi_hello:app', '--app-dir', APPS, ...(accessLog ? [] : ['--no-access-log']), '--log-level', accessLog ? 'info' : 'warning'];
+
+/** The Python servers: with an access log per request (on stdout), or without (gunicorn's default). */
+export interface AccessLogOption {
+  readonly accessLog?: boolean;
+}
 /** No __pycache__ in bench/apps. */
 const PYTHON_ENV = { ...process.env, PYTHONDONTWRITEBYTECODE: '1' };
 
@@ -121,11 +129,11 @@ export function startSuperviseSpawn(options: TargetOptions & { readonly basePort
  * gunicorn's setup under supervise: `supervise -w N --proxy http|tcp -- uvicorn asgi_hello:app --port {port}`,
  * the app and uvicorn flags of startUvicorn().
  */
-export function startSuperviseUvicorn(options: TargetOptions & { readonly basePort: number; readonly proxy: 'tcp' | 'http' }): Promise<Target> {
+export function startSuperviseUvicorn(options: TargetOptions & AccessLogOption & { readonly basePort: number; readonly proxy: 'tcp' | 'http' }): Promise<Target> {
   return startSupervise(
     `supervise ${options.proxy} + uvicorn`,
     options,
-    ['--base-port', String(options.basePort), '--proxy', options.proxy, '--', UVICORN, ...UVICORN_APP_ARGS, '--port', '{port}'],
+    ['--base-port', String(options.basePort), '--proxy', options.proxy, '--', UVICORN, ...uvicornArgs(options.accessLog === true), '--port', '{port}'],
     PYTHON_ENV,
   );
 }
@@ -240,9 +248,10 @@ function daemonPid(home: string): number[] {
 // ---------------------------------------------------------------- gunicorn
 
 /** gunicorn with N uvicorn workers serving bench/apps/asgi_hello.py; reload = SIGHUP to the master. */
-export async function startGunicorn(options: TargetOptions): Promise<Target> {
+export async function startGunicorn(options: TargetOptions & AccessLogOption): Promise<Target> {
   const proc: Proc = startProcess('gunicorn', GUNICORN, [
-    '-w', String(options.workers), '-k', 'uvicorn.workers.UvicornWorker', '-b', `127.0.0.1:${options.port}`, 'asgi_hello:app',
+    '-w', String(options.workers), '-k', 'uvicorn.workers.UvicornWorker', '-b', `127.0.0.1:${options.port}`,
+    ...(options.accessLog === true ? ['--access-logfile', '-'] : []), 'asgi_hello:app',
   ], { cwd: APPS, env: PYTHON_ENV });
   const workerPids = async () => childPids(proc.pid);
   const target: Target = {
@@ -279,9 +288,9 @@ export async function startGunicorn(options: TargetOptions): Promise<Target> {
 // ---------------------------------------------------------------- uvicorn --workers
 
 /** `uvicorn asgi_hello:app --workers N`: uvicorn's own multi-process mode (one shared socket); no reload. */
-export async function startUvicorn(options: TargetOptions): Promise<Target> {
+export async function startUvicorn(options: TargetOptions & AccessLogOption): Promise<Target> {
   const proc: Proc = startProcess('uvicorn', UVICORN, [
-    ...UVICORN_APP_ARGS, '--host', '127.0.0.1', '--port', String(options.port), '--workers', String(options.workers),
+    ...uvicornArgs(options.accessLog === true), '--host', '127.0.0.1', '--port', String(options.port), '--workers', String(options.workers),
   ], { env: PYTHON_ENV });
   const target: Target = {
     name: 'uvicorn --workers',
