@@ -74,8 +74,11 @@ const CONTENDERS: readonly Contender[] = [
 interface Slice extends WrkResult {
   /** CPU of the whole setup (master and workers) per request, in µs. */
   readonly cpuUsPerRequest: number;
-  /** Share of a core the master's main thread used. */
+  /** Share of a core the master's main thread used, and the whole master process (all its threads, not its workers). */
   readonly masterCore: number;
+  readonly masterProcessCore: number;
+  /** The busiest worker's share of the workers' CPU: 1/workers when even, 1 when one worker served everything. */
+  readonly busiestWorker: number;
 }
 
 interface Entry {
@@ -134,12 +137,22 @@ async function measure(entries: readonly Entry[], settings: AsgiSettings): Promi
 async function runSlice(target: Target, connectionClose: boolean, settings: AsgiSettings, durationS: number): Promise<Slice> {
   const roots = target.rootPids();
   const master = roots[0];
+  const workers = await target.workerPids();
+  const workersBefore = workers.map((pid) => sampleThreadCpu(pid).process);
   const before = sampleCpu(roots);
   const threadBefore = master === undefined ? undefined : sampleThreadCpu(master);
   const load = await runWrk({ port: target.port, threads: 1, connections: settings.connections, durationS, connectionClose });
   const cpu = cpuBetween(before, sampleCpu(roots));
   const share = threadBefore === undefined || master === undefined ? undefined : coreShareBetween(threadBefore, sampleThreadCpu(master));
-  return { ...load, cpuUsPerRequest: (cpu.targetS * 1e6) / Math.max(1, load.requests), masterCore: share?.mainThread ?? Number.NaN };
+  const workerTicks = workers.map((pid, i) => sampleThreadCpu(pid).process - (workersBefore[i] as number)).filter(Number.isFinite);
+  const totalTicks = workerTicks.reduce((sum, ticks) => sum + ticks, 0);
+  return {
+    busiestWorker: totalTicks > 0 ? Math.max(...workerTicks) / totalTicks : Number.NaN,
+    ...load,
+    cpuUsPerRequest: (cpu.targetS * 1e6) / Math.max(1, load.requests),
+    masterCore: share?.mainThread ?? Number.NaN,
+    masterProcessCore: share?.process ?? Number.NaN,
+  };
 }
 
 function report(entries: readonly Entry[]): string {
@@ -150,7 +163,7 @@ function report(entries: readonly Entry[]): string {
     for (const entry of entries) {
       const results = entry.results.get(load.name) ?? [];
       if (results.length === 0) {
-        rows.push([entry.name, load.name, `n/a (${entry.failure ?? 'not measured'})`, '', '', '', '', '', '', '', '']);
+        rows.push([entry.name, load.name, `n/a (${entry.failure ?? 'not measured'})`, '', '', '', '', '', '', '', '', '', '']);
         continue;
       }
       rows.push([
@@ -162,6 +175,8 @@ function report(entries: readonly Entry[]): string {
         fmtMs(median(results.map((r) => r.p99Ms))),
         median(results.map((r) => r.cpuUsPerRequest)).toFixed(0),
         fmtCore(median(results.map((r) => r.masterCore))),
+        fmtCore(median(results.map((r) => r.masterProcessCore))),
+        results.map((r) => fmtCore(r.busiestWorker)).join(' / '),
         String(results.reduce((sum, r) => sum + r.errors, 0)),
         perRoundRatio(results, reference, (r) => r.rps),
         perRoundRatio(results, reference, (r) => r.p99Ms),
@@ -169,10 +184,17 @@ function report(entries: readonly Entry[]): string {
     }
   }
   const table = markdownTable(
-    ['target', 'load', '>req/s (median)', '>per round', '>p50 ms', '>p99 ms', '>CPU µs/req (all)', '>master main thread', '>errors', '>req/s vs gunicorn', '>p99 vs gunicorn'],
+    ['target', 'load', '>req/s (median)', '>per round', '>p50 ms', '>p99 ms', '>CPU µs/req (all)', '>master main thread', '>master process', '>busiest worker', '>errors', '>req/s vs gunicorn', '>p99 vs gunicorn'],
     rows,
   );
-  return `${table}\n\nratios: medians of the per-round ratios. CPU µs/req: master and workers. master main thread: share of one core (tid = pid).\n${verdict(entries)}`;
+  return [
+    table,
+    '',
+    'ratios: medians of the per-round ratios. CPU µs/req: master and workers. master main thread, master process: share of one core ' +
+      "(tid = pid, all the master's threads). busiest worker: its share of the workers' CPU, per round (50 % of 2 is even; " +
+      'behind a shared socket one worker may accept most of the keep-alive connections).',
+    verdict(entries),
+  ].join('\n');
 }
 
 /** The median over the rounds of ours / theirs (both ran in the same round). */
