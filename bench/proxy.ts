@@ -30,7 +30,8 @@
 // --pin 1 runs wrk on the last CPU (taskset), everything else wherever the
 // scheduler puts it; --naive 1 adds the textbook net+pipe proxy (the "before").
 // BENCH_QUICK=1: 2 rounds of 1 s, only the contenders of the verdicts;
-// BENCH_ONLY="supervise http,haproxy http": only these (bench/lib/mode.ts).
+// BENCH_ONLY="supervise http,haproxy http": only these (bench/lib/mode.ts);
+// BENCH_FRONT_OPTIONS='{"threads":2}': merged into supervise's createFront() options (lib/front-server.ts).
 
 import { cpus } from 'node:os';
 import { nativeTunnelPath } from '../src/proxy/native-tunnel.js';
@@ -307,7 +308,8 @@ function describe(settings: ProxyBenchSettings): string {
     `supervise http: ${nativeTunnelPath() === undefined ? 'native module NOT built: the JavaScript data path' : 'the native http data path (src/native/http_front.c); "(javascript)": node\'s http server and client'}`,
     `load: wrk -t1 -c${settings.connections} -d${settings.durationS}s, GET / → "hello", keep-alive and "Connection: close"; ` +
       `${settings.rounds} interleaved rounds after a ${settings.warmupS}s warm-up per target and load; ` +
-      (settings.pin ? `wrk pinned to CPU ${cpus().length - 1}` : 'no CPU pinning'),
+      (settings.pin ? `wrk pinned to CPU ${cpus().length - 1}` : 'no CPU pinning') +
+      (process.env.BENCH_FRONT_OPTIONS ? `; supervise's fronts with BENCH_FRONT_OPTIONS=${process.env.BENCH_FRONT_OPTIONS}` : ''),
   ].join('\n');
 }
 
