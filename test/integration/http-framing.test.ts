@@ -184,15 +184,17 @@ describe('http front (native): framing', { skip }, () => {
   });
 
   it('refuses every request of the smuggling corpus split at every byte boundary, forwarding nothing', { timeout: 120_000 }, async () => {
+    seen.length = 0;
     for (const [name, bytes] of Object.entries(SMUGGLING_CORPUS)) {
       // The oversize head is split above; the rest at every byte.
       const step = bytes.length > 4096 ? 4096 : 1;
       for (let at = step; at < bytes.length; at += step) {
-        const { reply, seen: got } = await exchange([bytes.slice(0, at), bytes.slice(at)]);
+        const reply = await send(port, [bytes.slice(0, at), bytes.slice(at)]);
         assert.ok(statusOf(reply) === 400 || statusOf(reply) === 431, `${name}, split at ${at}: ${JSON.stringify(reply.slice(0, 60))}`);
-        assert.equal(got.length, 0, `${name}, split at ${at}: forwarded`);
       }
     }
+    await delay(20); // anything forwarded would have arrived by now
+    assert.deepEqual(seen, [], 'forwarded');
   });
 
   it('frames two pipelined requests the same whatever the split', TIMEOUT, async () => {
