@@ -208,15 +208,20 @@ describe('http front (native): framing', { skip }, () => {
 });
 
 describe('http front (native): responses', { skip }, () => {
-  let respond: (request: string) => string = () => '';
+  /** The response to a request head: one write, or pieces written a turn apart. */
+  let respond: (request: string) => string | string[] = () => '';
   const backend = net.createServer((socket) => {
     let buffered = '';
-    socket.on('data', (chunk: Buffer) => {
+    socket.on('data', async (chunk: Buffer) => {
       buffered += chunk.toString('latin1');
       while (buffered.includes('\r\n\r\n')) {
         const end = buffered.indexOf('\r\n\r\n') + 4;
-        socket.write(respond(buffered.slice(0, end)));
+        const response = respond(buffered.slice(0, end));
         buffered = buffered.slice(end);
+        for (const piece of typeof response === 'string' ? [response] : response) {
+          socket.write(piece);
+          if (typeof response !== 'string') await new Promise((next) => setImmediate(next));
+        }
       }
     });
     socket.on('error', () => undefined);
@@ -240,6 +245,18 @@ describe('http front (native): responses', { skip }, () => {
     respond = () => 'HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n';
     const reply = await send(port, [`GET /a HTTP/1.1\r\n${H}\r\n`, `GET /b HTTP/1.1\r\n${H}\r\n`], /(0\r\n\r\n[^]*){2}/);
     assert.equal(reply.match(/HTTP\/1\.1 200 OK/g)?.length, 2, reply);
+  });
+
+  it('relays a chunked response with extensions and trailers the same whatever the split', { timeout: 60_000 }, async () => {
+    const head = 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-A: 1\r\n\r\n';
+    const body = '5;e=1\r\nhello\r\n3\r\n, w\r\n0\r\nX-T: 2\r\n\r\n';
+    const whole = head + body;
+    for (let at = 1; at < whole.length; at++) {
+      respond = () => [whole.slice(0, at), whole.slice(at)];
+      const reply = await send(port, [`GET / HTTP/1.1\r\n${H}\r\n`], /0\r\nX-T: 2\r\n\r\n$/);
+      assert.match(reply, /^HTTP\/1\.1 200 OK\r\n/, `split at ${at}`);
+      assert.equal(reply.slice(reply.indexOf('\r\n\r\n') + 4), body, `split at ${at}`);
+    }
   });
 
   it('passes interim responses on without their hop-by-hop headers', TIMEOUT, async () => {
