@@ -3,7 +3,7 @@
 // parser goes on from where it stopped, so the cost is the same), and the
 // heads per second of an ordinary browser-sized head.
 //
-//   cc -O2 -Isrc/native -o /tmp/http-parse bench/http-parse.c src/native/http_parse.c && /tmp/http-parse
+//   cc -O2 -Isrc/native -o /tmp/http-parse bench/http-parse.c src/native/http_parse.c src/native/http_rules.c && /tmp/http-parse
 
 #include <stdio.h>
 #include <string.h>

@@ -6,174 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-// ------------------------------------------------------------ the rule table
-
-#define T HP_C_TOKEN
-#define V HP_C_VALUE
-#define G HP_C_TARGET
-#define H HP_C_HOST
-#define X HP_C_HEX
-
-const uint8_t hp_class[256] = {
-    ['\t'] = V,
-    [' '] = V,
-    ['!'] = T | V | G | H,
-    ['"'] = V | G,
-    ['#'] = T | V | G,
-    ['$'] = T | V | G | H,
-    ['%'] = T | V | G | H,
-    ['&'] = T | V | G | H,
-    ['\''] = T | V | G | H,
-    ['('] = V | G | H,
-    [')'] = V | G | H,
-    ['*'] = T | V | G | H,
-    ['+'] = T | V | G | H,
-    [','] = V | G | H,
-    ['-'] = T | V | G | H,
-    ['.'] = T | V | G | H,
-    ['/'] = V | G,
-    ['0' ... '9'] = T | V | G | H | X,
-    [':'] = V | G | H,
-    [';'] = V | G | H,
-    ['<'] = V | G,
-    ['='] = V | G | H,
-    ['>'] = V | G,
-    ['?'] = V | G,
-    ['@'] = V | G,
-    ['A' ... 'F'] = T | V | G | H | X,
-    ['G' ... 'Z'] = T | V | G | H,
-    ['['] = V | G | H,
-    ['\\'] = V | G,
-    [']'] = V | G | H,
-    ['^'] = T | V | G,
-    ['_'] = T | V | G | H,
-    ['`'] = T | V | G,
-    ['a' ... 'f'] = T | V | G | H | X,
-    ['g' ... 'z'] = T | V | G | H,
-    ['{'] = V | G,
-    ['|'] = T | V | G,
-    ['}'] = V | G,
-    ['~'] = T | V | G | H,
-    [0x80 ... 0xff] = V,  // obs-text: passed on in values, never in tokens
-};
-
-#undef T
-#undef V
-#undef G
-#undef H
-#undef X
-
 static inline bool is(unsigned char c, uint8_t class) {
-  return (hp_class[c] & class) != 0;
-}
-
-static unsigned char lower(unsigned char c) {
-  return (c >= 'A' && c <= 'Z') ? (unsigned char)(c | 0x20) : c;
-}
-
-static bool equals_lower(const char* data, size_t len, const char* literal) {
-  for (size_t i = 0; i < len; i++) {
-    if (literal[i] == 0 || lower((unsigned char)data[i]) != (unsigned char)literal[i]) return false;
-  }
-  return literal[len] == 0;
-}
-
-bool hp_span_is(const char* data, hp_span_t span, const char* literal) {
-  return equals_lower(data + span.off, span.len, literal);
-}
-
-hp_header_t hp_header_kind(const char* n, size_t len) {
-  switch (len) {
-    case 2:
-      return equals_lower(n, len, "te") ? HP_H_TE : HP_H_OTHER;
-    case 4:
-      return equals_lower(n, len, "host") ? HP_H_HOST : HP_H_OTHER;
-    case 7:
-      return equals_lower(n, len, "upgrade") ? HP_H_UPGRADE : equals_lower(n, len, "trailer") ? HP_H_TRAILER : HP_H_OTHER;
-    case 10:
-      return equals_lower(n, len, "connection") ? HP_H_CONNECTION : equals_lower(n, len, "keep-alive") ? HP_H_KEEP_ALIVE : HP_H_OTHER;
-    case 14:
-      return equals_lower(n, len, "content-length") ? HP_H_CONTENT_LENGTH : HP_H_OTHER;
-    case 15:
-      return equals_lower(n, len, "x-forwarded-for") ? HP_H_X_FORWARDED_FOR : HP_H_OTHER;
-    case 16:
-      return equals_lower(n, len, "x-forwarded-host") ? HP_H_X_FORWARDED_HOST
-             : equals_lower(n, len, "proxy-connection") ? HP_H_PROXY_CONNECTION
-                                                        : HP_H_OTHER;
-    case 17:
-      return equals_lower(n, len, "transfer-encoding") ? HP_H_TRANSFER_ENCODING
-             : equals_lower(n, len, "x-forwarded-proto") ? HP_H_X_FORWARDED_PROTO
-                                                         : HP_H_OTHER;
-    default:
-      return HP_H_OTHER;
-  }
-}
-
-bool hp_hop_by_hop(hp_header_t kind) {
-  return kind == HP_H_CONNECTION || kind == HP_H_KEEP_ALIVE || kind == HP_H_TE || kind == HP_H_TRAILER || kind == HP_H_UPGRADE ||
-         kind == HP_H_PROXY_CONNECTION;
-}
-
-const char* hp_status_text(int status) {
-  switch (status) {
-    case 100: return "Continue";
-    case 101: return "Switching Protocols";
-    case 103: return "Early Hints";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 206: return "Partial Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 303: return "See Other";
-    case 304: return "Not Modified";
-    case 307: return "Temporary Redirect";
-    case 308: return "Permanent Redirect";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 410: return "Gone";
-    case 411: return "Length Required";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 421: return "Misdirected Request";
-    case 426: return "Upgrade Required";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Unknown";
-  }
-}
-
-static bool spans_equal(const char* data, hp_span_t a, hp_span_t b) {
-  if (a.len != b.len) return false;
-  for (uint32_t i = 0; i < a.len; i++) {
-    if (lower((unsigned char)data[a.off + i]) != lower((unsigned char)data[b.off + i])) return false;
-  }
-  return true;
-}
-
-/** Calls `each` for every comma-separated element of a span, trimmed of white space; empty ones skipped. */
-static void for_each_token(const char* data, hp_span_t value, void (*each)(const char*, hp_span_t, void*), void* context) {
-  uint32_t i = value.off, end = value.off + value.len;
-  while (i < end) {
-    while (i < end && (data[i] == ' ' || data[i] == '\t' || data[i] == ',')) i++;
-    uint32_t start = i;
-    while (i < end && data[i] != ',') i++;
-    uint32_t stop = i;
-    while (stop > start && (data[stop - 1] == ' ' || data[stop - 1] == '\t')) stop--;
-    if (stop > start) each(data, (hp_span_t){start, stop - start}, context);
-  }
+  return hp_is(c, class);
 }
 
 static void connection_token(const char* data, hp_span_t token, void* context) {
@@ -181,77 +15,6 @@ static void connection_token(const char* data, hp_span_t token, void* context) {
   if (hp_span_is(data, token, "close")) head->conn_close = true;
   else if (hp_span_is(data, token, "keep-alive")) head->conn_keep_alive = true;
   else if (hp_span_is(data, token, "upgrade")) head->conn_upgrade = true;
-}
-
-typedef struct listed_search {
-  hp_span_t name;
-  bool found;
-} listed_search_t;
-
-static void listed_token(const char* data, hp_span_t token, void* context) {
-  listed_search_t* search = context;
-  if (spans_equal(data, token, search->name)) search->found = true;
-}
-
-bool hp_connection_lists(const char* data, const hp_head_t* head, hp_span_t name) {
-  listed_search_t search = {name, false};
-  for (uint32_t i = 0; i < head->count && !search.found; i++) {
-    if (hp_span_is(data, head->names[i], "connection")) for_each_token(data, head->values[i], listed_token, &search);
-  }
-  return search.found;
-}
-
-typedef struct codings {
-  int count;
-  bool bad, chunked_seen, last_chunked;
-} codings_t;
-
-static void coding_token(const char* data, hp_span_t token, void* context) {
-  codings_t* codings = context;
-  // transfer-coding = token *( OWS ";" OWS transfer-parameter ): the name, then parameters (chunked has none)
-  uint32_t n = 0;
-  while (n < token.len && is((unsigned char)data[token.off + n], HP_C_TOKEN)) n++;
-  if (n == 0 || (n < token.len && data[token.off + n] != ';' && data[token.off + n] != ' ' && data[token.off + n] != '\t')) {
-    codings->bad = true;
-    return;
-  }
-  bool chunked = equals_lower(data + token.off, n, "chunked");
-  if (chunked && (n != token.len || codings->chunked_seen)) codings->bad = true;  // parameters, or chunked twice
-  codings->chunked_seen |= chunked;
-  codings->last_chunked = chunked;
-  codings->count++;
-}
-
-int hp_final_chunked(const char* value, size_t len) {
-  codings_t codings = {0, false, false, false};
-  for_each_token(value, (hp_span_t){0, (uint32_t)len}, coding_token, &codings);
-  if (codings.bad || codings.count == 0) return -1;
-  return codings.last_chunked ? 1 : 0;
-}
-
-/** host[:port] (RFC 3986 reg-name, IPv4 or IP-literal; port up to 5 digits); empty when `may_be_empty`. */
-static bool valid_host(const char* d, hp_span_t span, bool may_be_empty) {
-  uint32_t i = span.off, end = span.off + span.len;
-  if (i == end) return may_be_empty;
-  if (d[i] == '[') {
-    for (i++; i < end && d[i] != ']'; i++) {
-      if (!is((unsigned char)d[i], HP_C_HEX) && d[i] != ':' && d[i] != '.') return false;
-    }
-    if (i == end || i == span.off + 1) return false;
-    i++;  // ']'
-  } else {
-    uint32_t start = i;
-    for (; i < end && d[i] != ':'; i++) {
-      if (!is((unsigned char)d[i], HP_C_HOST) || d[i] == '[' || d[i] == ']') return false;
-    }
-    if (i == start) return false;
-  }
-  if (i == end) return true;
-  if (d[i] != ':' || end - i - 1 > 5) return false;
-  for (i++; i < end; i++) {
-    if (d[i] < '0' || d[i] > '9') return false;
-  }
-  return true;
 }
 
 // ------------------------------------------------------------ heads
@@ -303,10 +66,6 @@ static void clear(hp_parser_t* p, bool head_request) {
 void hp_parser_init(hp_parser_t* p, bool response, bool head_request, uint32_t limit) {
   p->response = response;
   p->limit = limit;
-  clear(p, head_request);
-}
-
-void hp_parser_reset(hp_parser_t* p, bool head_request) {
   clear(p, head_request);
 }
 
@@ -386,14 +145,14 @@ static int request_target(hp_parser_t* p, const char* d) {
     return 0;
   }
   // absolute-form (RFC 9112 §3.2.2): http or https, an authority, then the path and query
-  uint32_t scheme = (len > 7 && equals_lower(t, 7, "http://")) ? 7 : (len > 8 && equals_lower(t, 8, "https://")) ? 8 : 0;
+  uint32_t scheme = (len > 7 && hp_bytes_are(t, 7, "http://")) ? 7 : (len > 8 && hp_bytes_are(t, 8, "https://")) ? 8 : 0;
   if (scheme == 0) return fail(p, 400, "the request target is not a path, an http(s) URL, or * for OPTIONS");
   uint32_t a = scheme;
   while (a < len && t[a] != '/' && t[a] != '?') a++;
   h->form = HP_FORM_ABSOLUTE;
   h->authority = (hp_span_t){h->target.off + scheme, a - scheme};
   h->path = (hp_span_t){h->target.off + a, len - a};
-  if (!valid_host(d, h->authority, false)) return fail(p, 400, "the request target's host is not a valid host[:port]");
+  if (!hp_valid_host(d, h->authority, false)) return fail(p, 400, "the request target's host is not a valid host[:port]");
   return 0;
 }
 
@@ -417,7 +176,7 @@ static int interpret(hp_parser_t* p, const char* data) {
         head->upgrade = (int)i;
         break;
       case HP_H_CONNECTION:
-        for_each_token(data, head->values[i], connection_token, head);
+        hp_for_each_token(data, head->values[i], connection_token, head);
         break;
       case HP_H_CONTENT_LENGTH:
         // duplicates, even equal ones, as nginx
@@ -433,7 +192,7 @@ static int interpret(hp_parser_t* p, const char* data) {
     }
   }
   if (request) {
-    if (head->host >= 0 && !valid_host(data, head->values[head->host], true)) return fail(p, 400, "the Host header is not a valid host[:port]");
+    if (head->host >= 0 && !hp_valid_host(data, head->values[head->host], true)) return fail(p, 400, "the Host header is not a valid host[:port]");
     // RFC 9112 §3.2: a 1.1 request without Host is a 400
     if (head->minor == 1 && head->host < 0) return fail(p, 400, "an HTTP/1.1 request needs a Host header");
   }
@@ -617,22 +376,6 @@ int hp_parse(hp_parser_t* p, const char* data, size_t len) {
     return fail(p, p->response ? 502 : 431, p->response ? "the response head is too large" : "the request head is over " HP_STR(HP_MAX_HEAD) " bytes");
   }
   return HP_INCOMPLETE;
-}
-
-static int parse_once(const char* data, size_t len, bool response, bool head_request, hp_head_t* head) {
-  hp_parser_t p = {0};
-  hp_parser_init(&p, response, head_request, response ? HP_MAX_RESPONSE_HEAD : HP_MAX_HEAD);
-  int result = hp_parse(&p, data, len);
-  *head = hp_parser_take(&p);
-  return result;
-}
-
-int hp_parse_request(const char* data, size_t len, hp_head_t* head) {
-  return parse_once(data, len, false, false, head);
-}
-
-int hp_parse_response(const char* data, size_t len, bool head_request, hp_head_t* head) {
-  return parse_once(data, len, true, head_request, head);
 }
 
 // ------------------------------------------------------------ chunked bodies

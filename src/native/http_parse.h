@@ -85,9 +85,6 @@ typedef struct hp_parser {
  */
 void hp_parser_init(hp_parser_t* p, bool response, bool head_request, uint32_t limit);
 
-/** For the next head: the state cleared, the header array kept for reuse. */
-void hp_parser_reset(hp_parser_t* p, bool head_request);
-
 /**
  * Goes on parsing the head that starts at data[0]; `len` is every byte there
  * is so far (those scanned before included: they must not have changed).
@@ -105,11 +102,7 @@ void hp_head_free(hp_head_t* head);
 /** Frees what the parser holds. */
 void hp_parser_free(hp_parser_t* p);
 
-/** One-shot parse of a whole buffer into `head` (which must be freed): the same result as hp_parse over any split. */
-int hp_parse_request(const char* data, size_t len, hp_head_t* head);
-int hp_parse_response(const char* data, size_t len, bool head_request, hp_head_t* head);
-
-// ------------------------------------------------------------ the rule table
+// ------------------------------------------------------------ the rule table (http_rules.c)
 
 /** Byte classes. */
 enum {
@@ -146,6 +139,19 @@ bool hp_hop_by_hop(hp_header_t kind);
 
 /** The status's reason phrase ("Not Found"), "Unknown" for one without. */
 const char* hp_status_text(int status);
+
+static inline bool hp_is(unsigned char c, uint8_t class) {
+  return (hp_class[c] & class) != 0;
+}
+
+/** Case-insensitive comparison of data[0..len) with a lower-case literal. */
+bool hp_bytes_are(const char* data, size_t len, const char* lower);
+
+/** Calls `each` for every comma-separated element of a span of `data`, trimmed of white space; empty ones skipped. */
+void hp_for_each_token(const char* data, hp_span_t value, void (*each)(const char*, hp_span_t, void*), void* context);
+
+/** host[:port] (RFC 3986 reg-name, IPv4 or IP-literal; a port of up to 5 digits); empty only when `may_be_empty`. */
+bool hp_valid_host(const char* data, hp_span_t span, bool may_be_empty);
 
 /** Case-insensitive comparison of a span of `data` with a lower-case literal. */
 bool hp_span_is(const char* data, hp_span_t span, const char* lower);
