@@ -17,9 +17,9 @@
 //
 // The rules both directions follow (which bytes are token and value bytes,
 // which headers frame a message or belong to one hop, the status texts) are
-// this file's one table: the request parser, the response framer, the
-// chunked decoder, the relay and the tcp tunnel's follower (h1frame.c) all
-// read it.
+// one table, declared here and defined in http_rules.c: the request parser,
+// the response framer, the chunked decoder, the relay and the tcp tunnel's
+// follower (h1frame.c) all read it. The limits are in http_limits.h.
 
 #ifndef SUPERVISE_HTTP_PARSE_H
 #define SUPERVISE_HTTP_PARSE_H
