@@ -240,7 +240,12 @@ export function camelKey(key: string): string {
 
 /** `basePort` -> `--base-port`, for messages. */
 export function flagName(key: string): string {
-  return '--' + key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+  return '--' + kebabKey(key);
+}
+
+/** `basePort` -> `base-port`: the key as the docs write it in a file. */
+export function kebabKey(key: string): string {
+  return key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
 }
 
 /** The value an option has when nothing sets it. */
