@@ -76,7 +76,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   },
   {
     key: 'basePort', flag: '--base-port <n>', kind: 'integer', min: 1, max: 65535, default: 8000, defaultText: '8000',
-    meaning: 'spawn mode: port of worker slot 0', mode: 'spawn', scope: 'app',
+    meaning: 'spawn mode: the first worker port, slot 0\'s until a reload (slots then move within base-port…base-port+N)', mode: 'spawn', scope: 'app',
   },
   {
     key: 'proxy', flag: '--proxy <kind>', kind: 'choice', choices: ['tcp', 'http', 'none'], default: 'tcp', defaultText: 'tcp',
