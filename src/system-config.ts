@@ -115,6 +115,7 @@ function systemFromFile(file: SettingsFile, flags: RawSettings, stdoutIsTTY: boo
       name,
       cwd,
       env: parseEnv(merged['env'], at),
+      envAsWritten: envAsWritten(merged['env']),
       routes,
       dependsOn: parseDependsOn(merged['dependsOn'], at),
       autoscale: parseAutoscale(merged['autoscale'], at),
@@ -235,6 +236,12 @@ function parseEnv(value: unknown, at: (key: string) => string): Record<string, s
     env[name] = expandVariables(String(raw), process.env, `${at('env')}: ${name}`);
   }
   return Object.freeze(env);
+}
+
+/** The env map's values as written (parseEnv has checked their types). */
+function envAsWritten(value: unknown): Record<string, string> {
+  if (typeof value !== 'object' || value === null) return {};
+  return Object.freeze(Object.fromEntries(Object.entries(value).map(([name, raw]) => [name, String(raw)])));
 }
 
 function parseDependsOn(value: unknown, at: (key: string) => string): string[] {
