@@ -6,6 +6,7 @@
 
 import { createEventHub } from '../control/events.js';
 import { createMetrics } from '../control/metrics.js';
+import { registrationOf } from '../control/registry.js';
 import { startControlServer } from '../control/server.js';
 import type { RawSettings } from '../config.js';
 import { errorMessage } from '../errors.js';
@@ -101,6 +102,7 @@ export class SystemService implements SystemApi {
       metrics: createMetrics(this, this.observers.metricsSources()),
       logger: this.logger,
       streams: { events, logs: this.observers.logs },
+      registration: registrationOf(this.config),
     });
     this.closers.push(() => control.close());
     // Streams end before the socket closes, or they would hold it open for its grace period.
