@@ -35,6 +35,10 @@ export function describeEvent(e: Fields): string {
       if (e['expected'] === true) return `${worker(e)} stopped (${headline})`;
       return `${worker(e)} crashed: ${headline}${stderr.length === 0 ? '' : `; last stderr:${stderr.map((line) => `\n    ${line}`).join('')}`}`;
     }
+    case 'log-file':
+      return e['ok'] === true
+        ? `log file written again: ${str(e['lost'])} lines lost meanwhile`
+        : `log file cannot be written (${str(e['error'])}): lines are counted and dropped until it can`;
     case 'worker-restart':
       return `worker ${str(e['slot'])} restarting after a crash`;
     case 'reload-start':

@@ -79,7 +79,9 @@ export class SystemService implements SystemApi {
   constructor(config: SystemConfig, private readonly logger: Logger, private readonly options: SystemOptions) {
     this.config = config;
     this.stopped = new Promise((resolve) => (this.resolveStopped = resolve));
-    this.observers = new SystemObservers(logger, () => this.apps.values(), () => this.routing?.front);
+    this.observers = new SystemObservers(logger, () => this.apps.values(), () => this.routing?.front, (app, event) => {
+      for (const listener of this.listeners) listener(app, event);
+    });
     this.lifetime = setUpLifetime(logger, () => new Set([...this.apps.values()].flatMap((app) => app.supervisor.records.map((w) => w.pid))));
     if (config.front !== undefined) {
       this.routing = createRoutingFront({ host: config.front.host, port: config.front.port, logger });
