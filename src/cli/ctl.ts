@@ -235,7 +235,8 @@ class Session {
 
   async apply(): Promise<number> {
     const response = await this.request('POST', '/apply');
-    if (!isSuccess(response)) return this.failure(response, 'apply failed (nothing changed where the file was refused)');
+    // 400: the file was refused before anything changed; else it failed part-way, and the error says what was applied.
+    if (!isSuccess(response)) return this.failure(response, response.status === 400 ? 'apply refused, nothing changed' : 'apply failed');
     const result = this.expectJson(response) as Extract<ApplyResult, { ok: true }>;
     const list = (names: readonly string[]) => (names.length === 0 ? '-' : names.join(', '));
     this.stdout.write(`applied: added ${list(result.added)}; changed ${list(result.changed)}; removed ${list(result.removed)}; unchanged ${list(result.unchanged)}\n`);
