@@ -139,13 +139,15 @@ export function formatSystemStatus(status: SystemStatus, app?: string): string {
 function workerRow(worker: WorkerStatus): string[] {
   // Without a process (backoff, exited) usage and uptime mean nothing.
   const running = worker.pid !== undefined && worker.state !== 'exited' && worker.state !== 'backoff';
+  // A live process has some resident memory: 0 means not sampled yet (a worker started since the last round).
+  const sampled = running && worker.memory > 0;
   return [
     String(worker.slot),
     worker.pid === undefined ? '-' : String(worker.pid),
     String(worker.port),
     worker.state === 'ready' && !worker.healthy ? 'ready (unhealthy)' : worker.state,
-    running ? formatPercent(worker.cpu) : '-',
-    running ? formatBytes(worker.memory) : '-',
+    sampled ? formatPercent(worker.cpu) : '-',
+    sampled ? formatBytes(worker.memory) : '-',
     running ? formatDuration(worker.uptimeMs) : '-',
     String(worker.restarts),
     worker.connections === undefined ? '-' : String(worker.connections),

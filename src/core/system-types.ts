@@ -38,6 +38,12 @@ export interface AppConfig extends Config {
   readonly cwd: string;
   /** Extra environment for the workers, `${VAR}` already expanded from the master's environment. */
   readonly env: Readonly<Record<string, string>>;
+  /**
+   * The same variables as the file writes them, `${VAR:-default}` not expanded:
+   * an export to an engine that resolves variables itself (compose) keeps them.
+   * Absent for an app from the command line.
+   */
+  readonly envAsWritten?: Readonly<Record<string, string>>;
   /** Routes from the shared front; empty when the app is not routed. */
   readonly routes: readonly RouteConfig[];
   /** Apps that must be ready before this one starts. */

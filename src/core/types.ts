@@ -242,7 +242,9 @@ export type SupervisorEvent =
   | { readonly type: 'scale'; readonly from: number; readonly to: number }
   /** A ready worker went out of rotation (health checks) or came back. */
   | { readonly type: 'health'; readonly id: WorkerId; readonly slot: number; readonly healthy: boolean; readonly reason?: string }
-  | { readonly type: 'health-failure'; readonly id: WorkerId; readonly slot: number };
+  | { readonly type: 'health-failure'; readonly id: WorkerId; readonly slot: number }
+  /** The app's log file could not be written (`ok` false, the error), or is written again (`lost` lines dropped meanwhile). */
+  | { readonly type: 'log-file'; readonly ok: boolean; readonly error?: string; readonly lost?: number };
 
 // ---------------------------------------------------------------- launchers
 

@@ -91,10 +91,9 @@ function appObjects(app: AppFacts, systemName: string): KubernetesObject[] {
       // One new pod ready before an old one goes: supervise's own rolling reload.
       strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },
       template: {
-        metadata: {
-          labels: labels(app, systemName),
-          annotations: { 'prometheus.io/scrape': 'true', 'prometheus.io/port': String(app.port), 'prometheus.io/path': '/metrics' },
-        },
+        // No prometheus.io/scrape annotation: supervise cannot know that the app serves /metrics on its
+        // port (the bundled examples do not), and a scrape of a 404 is an alert (docs/export.md).
+        metadata: { labels: labels(app, systemName) },
         spec: { terminationGracePeriodSeconds: app.stopSeconds + PRE_STOP_SECONDS, containers: [container] },
       },
     },

@@ -266,14 +266,23 @@ export class App {
     return { name: this.name, ...this.service.status() };
   }
 
-  /** Drain and stop every worker, then release the app's front, checks and watcher. */
-  async stop(reason: string): Promise<void> {
-    // Already stopping (its own stop request, or a boot failure): only wait, a
-    // second stop() would cut the drain short.
-    if (!this.supervisor.stopping) await this.service.stop(reason);
-    await this.stopped;
-    this.shared.routing?.backends.removeApp(this.name);
+  /**
+   * Drain and stop every worker, then release the app's front, checks and watcher.
+   * Once: a second caller (a boot failure's stop, then an apply's) gets the same
+   * promise, so that the app leaves the routing front before the caller goes on —
+   * never after an app of the same name has taken its place there.
+   */
+  stop(reason: string): Promise<void> {
+    this.stopping ??= (async () => {
+      // Already stopping (its own stop request): only wait, a second stop would cut the drain short.
+      if (!this.supervisor.stopping) await this.service.stop(reason);
+      await this.stopped;
+      this.shared.routing?.backends.removeApp(this.name);
+    })();
+    return this.stopping;
   }
+
+  private stopping: Promise<void> | undefined;
 
   private what(): string {
     return this.shared.named ? `app "${this.name}": ` : '';

@@ -91,6 +91,12 @@ describe('formatStatus', () => {
     assert.equal(lines.length, 5);
   });
 
+  it('shows - for the cpu and memory of a running worker not sampled yet, not 0 B', () => {
+    const fresh = makeWorker(0, { pid: 600, port: 8000, cpu: 0, memory: 0, uptimeMs: 200, connections: undefined, generation: 2 });
+    const lines = formatStatus({ ...status, workers: [fresh] }).trimEnd().split('\n');
+    assert.deepEqual(lines[2]?.trim().split(/\s+/), ['0', '600', '8000', 'ready', '-', '-', '0s', '0', '-', '2']);
+  });
+
   it('leaves the front out when there is none (cluster mode, --proxy none)', () => {
     const text = formatStatus({ ...status, mode: 'cluster', front: { kind: 'none', dataPath: 'none' } });
     assert.match(text, /^pid 4242  mode cluster  port 8080  desired 3  generation 2\n/);

@@ -15,6 +15,12 @@ describe('ctl events lines', () => {
     const line = JSON.stringify({ time: at, app: 'web', type: 'worker-exit', id: 3, slot: 1, pid: 42, code: 1, signal: null, expected: false, reason: 'exited with code 1; last stderr:\nboom' });
     assert.equal(formatEventLine(line), '03:04:05.678 web  worker 1 (pid 42) crashed: exited with code 1; last stderr:\n    boom');
   });
+  it('a normal stop prints no "last stderr:", even when the worker wrote some', () => {
+    const line = JSON.stringify({ time: at, app: 'web', type: 'worker-exit', id: 3, slot: 1, pid: 42, code: 0, signal: null, expected: true, reason: 'exited with code 0; last stderr:\nshutting down' });
+    assert.equal(formatEventLine(line), '03:04:05.678 web  worker 1 (pid 42) stopped (exited with code 0)');
+    const bare = JSON.stringify({ time: at, app: 'web', type: 'worker-exit', id: 3, slot: 1, pid: 42, code: 1, signal: null, expected: false, reason: 'exited with code 1; last stderr:\n' });
+    assert.equal(formatEventLine(bare), '03:04:05.678 web  worker 1 (pid 42) crashed: exited with code 1');
+  });
   it('reloads, scale and health read as sentences; unknown types keep their JSON', () => {
     const show = (event: object) => formatEventLine(JSON.stringify({ time: at, app: 'web', ...event })).slice(13);
     assert.equal(show({ type: 'reload', ok: false, generation: 3, error: 'reload aborted at slot 0' }), 'web  reload aborted: reload aborted at slot 0');
