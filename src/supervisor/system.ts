@@ -174,6 +174,9 @@ export class SystemService implements SystemApi {
       },
       onOutput: (from, ...line) => this.observers.output(from, ...line),
       frontPort: () => this.routing?.front.address().port,
+      requestCount: (name) => this.observers.requestTotals().get(name)?.count,
+      // The sampler reads every USAGE_INTERVAL_MS anyway; an on-demand sampler takes the period here.
+      requireSampling: () => () => undefined,
       onBootFailure: (failed, reason) => {
         if (!this.booting) {
           // An app added by `ctl apply`: it alone stops; the apply reports it.
