@@ -46,6 +46,7 @@ export class Autoscaler {
   private timer: NodeJS.Timeout | undefined;
   private releaseSampling: (() => void) | undefined;
   private tick = 0;
+  private heldKey: string | undefined;
   private inflightSum = 0;
   private inflightSamples = 0;
   private previousServed: { count: number; atMs: number } | undefined;
@@ -150,7 +151,14 @@ export class Autoscaler {
     if (decision === undefined) return;
     this.last = decision;
     const wanted = decision.metrics.some((m) => m.recommendation !== decision.from);
-    if (decision.to === decision.from && !wanted) return;
+    if (decision.to === decision.from && !wanted) {
+      this.heldKey = undefined;
+      return;
+    }
+    // A change held back by a window is told once, not every period while it holds.
+    const key = `${decision.from}:${decision.to}:${Math.max(...decision.metrics.map((m) => m.recommendation))}`;
+    if (decision.to === decision.from && key === this.heldKey) return;
+    this.heldKey = decision.to === decision.from ? key : undefined;
     this.sources.emit({ type: 'autoscale', from: decision.from, to: decision.to, reason: decision.reason });
     if (decision.to === decision.from) return;
     this.sources.logger.info({ from: decision.from, to: decision.to }, `autoscale ${decision.from} → ${decision.to}: ${decision.reason}`);
