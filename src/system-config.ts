@@ -262,8 +262,8 @@ function parseFront(value: unknown, where: (keys: readonly string[]) => string):
 /** The ports an app holds: [first, last] ranges (its workers', and its own listener). */
 export function portRanges(app: AppConfig): Array<[number, number]> {
   const ranges: Array<[number, number]> = [];
-  // Spawn-mode workers stay within base-port … base-port+N (one spare for a reload of one worker).
-  if (app.mode === 'spawn') ranges.push([app.basePort, app.basePort + app.workers]);
+  // Spawn-mode workers stay within base-port … base-port+N (one spare for a reload of one worker); N up to autoscale's max.
+  if (app.mode === 'spawn') ranges.push([app.basePort, app.basePort + Math.max(app.workers, app.autoscale?.max ?? 0)]);
   if (ownsListener(app) && app.port !== 0) ranges.push([app.port, app.port]);
   return ranges;
 }

@@ -15,12 +15,16 @@ import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import { after, afterEach, describe, it } from 'node:test';
+import { ctlChild, killCtlChildren } from '../helpers/ctl-child.js';
 import { BIN, FIXTURES, freePort, freePortRange, killAll, startSupervise, tempDir, type Supervised } from '../helpers/supervise.js';
 import { delay, waitFor } from '../helpers/wait-for.js';
 
 const APP = join(FIXTURES, 'burn-app.cjs');
 
-afterEach(killAll);
+afterEach(async () => {
+  killCtlChildren();
+  await killAll();
+});
 after(killAll);
 
 interface AutoscaleBody {
@@ -140,6 +144,8 @@ describe('autoscale', () => {
   it('ctl scale on an autoscaled app: refused outside min…max; inside, a scale-up by hand holds for the scale-down window', { timeout: 60_000 }, async () => {
     const sup = await startApp('{min: 1, max: 3, rps: 1000, period: 1s, scale-down-window: 3s}', {});
     const ctl = (...args: string[]) => spawnSync(process.execPath, [BIN, 'ctl', '--control', sup.control, ...args], { encoding: 'utf8', timeout: 30_000 });
+    const events = ctlChild(['--control', sup.control, 'events']);
+    await waitFor(() => events.err.some((line) => /watching supervisor pid \d+/.test(line)), { message: 'the event stream to start' });
     const refused = ctl('scale', '5');
     assert.notEqual(refused.status, 0, refused.stdout);
     assert.match(refused.stderr, /autoscaled between 1 and 3 workers: scale within them, or change autoscale: in the file/);
@@ -153,5 +159,9 @@ describe('autoscale', () => {
     const text = ctl('status');
     assert.match(text.stdout, /autoscale 1…3: rps [\d.]+ \/ 1000/);
     assert.match(text.stdout, /last: 3 → 1/);
+    // Each decision is an event: the hold was told once, then the move.
+    const line = await waitFor(() => events.out.find((l) => / api {2}autoscale 3 -> 1 workers: rps 0 req\/s for target 1000 req\/s/.test(l)), { message: `the autoscale event; got:\n${events.out.join('\n')}` });
+    assert.ok(line);
+    assert.ok(events.out.filter((l) => / autoscale: stays at 3 workers: .*held at 3 by the scale-down window/.test(l)).length <= 1, events.out.join('\n'));
   });
 });

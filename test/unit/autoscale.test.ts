@@ -4,6 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { monotonicTotal } from '../../src/supervisor/autoscaler.js';
 import { decide, INITIAL_STATE, recommend, type AutoscalePolicy, type AutoscaleState, type MetricReading } from '../../src/core/autoscale.js';
 
 const POLICY: AutoscalePolicy = {
@@ -113,5 +114,17 @@ describe('autoscale: behavior (stabilization, rate, bounds)', () => {
     const down = decide(policy, first.state, { nowMs: 15_000, current: 4, readings: { cpu: even(4, 10) }, reloading: false }).decision;
     assert.equal(down?.to, 4);
     assert.match(down?.reason ?? '', /recommends 1; held at 4 by the scale-down window \(300s\)/);
+  });
+});
+
+describe('autoscale: counters that come and go', () => {
+  it('monotonicTotal adds each worker\'s growth; a new worker adds its count; a gone one takes nothing back', () => {
+    let counts: Array<readonly [number, number]> = [[1, 10], [2, 5]];
+    const total = monotonicTotal(() => counts);
+    assert.equal(total(), 15);
+    counts = [[1, 12], [2, 9]];
+    assert.equal(total(), 21);
+    counts = [[2, 10], [3, 4]]; // worker 1 retired, worker 3 started
+    assert.equal(total(), 26);
   });
 });
