@@ -104,9 +104,16 @@ export class Autoscaler {
   }
 
   private onTick(): void {
-    const status = this.sources.status();
-    this.sampleInFlight(status);
-    if (++this.tick % INFLIGHT_SAMPLES === 0) this.decideNow(status);
+    try {
+      const status = this.sources.status();
+      // A fatal app (--max-failed-starts) waits for `ctl restart`, not for more workers.
+      if (status.fatal !== undefined) return;
+      this.sampleInFlight(status);
+      if (++this.tick % INFLIGHT_SAMPLES === 0) this.decideNow(status);
+    } catch (error) {
+      // A timer's exception would end the master: the autoscaler skips this period instead.
+      this.sources.logger.error({ err: error }, 'autoscale: this period is skipped');
+    }
   }
 
   private sampleInFlight(status: SupervisorStatus): void {
