@@ -156,9 +156,10 @@ export class App {
     if (this.started) scaler.start();
   }
 
-  /** What `rps` counts: requests through an L7 front; connections through the tcp front; nothing in cluster mode (node:cluster balances). */
+  /** What `rps` counts: requests through an L7 front; connections through the tcp front; nothing for an unrouted cluster app (node:cluster balances). */
   private servedCounter(): () => number | undefined {
-    const l7 = isRouted(this.current) || (this.current.mode === 'spawn' && this.current.proxy === 'http');
+    // A routed app's requests (a cluster app's too) are the routing front's, counted under the app.
+    const l7 = this.current.routes.length > 0 || (this.current.mode === 'spawn' && this.current.proxy === 'http');
     // No request yet is a count of 0, not an unknown one.
     if (l7) return () => this.shared.requestCount?.(this.name) ?? 0;
     const front = this.frontRef;

@@ -33,7 +33,7 @@ interface AutoscaleBody {
   autoscale?: { min: number; max: number; metrics: Array<{ metric: string; value?: number; target: number }>; last?: { from: number; to: number; reason: string } };
 }
 
-async function startApp(autoscale: string, env: Record<string, string>): Promise<Supervised> {
+async function startApp(autoscale: string, env: Record<string, string>, proxy = 'http'): Promise<Supervised> {
   const dir = tempDir();
   const file = join(dir, 'supervise.yaml');
   writeFileSync(file, [
@@ -43,7 +43,7 @@ async function startApp(autoscale: string, env: Record<string, string>): Promise
     '    workers: 1',
     `    port: ${await freePort()}`,
     `    base-port: ${await freePortRange(4)}`,
-    '    proxy: http',
+    `    proxy: ${proxy}`,
     '    kill-timeout: 5s',
     `    autoscale: ${autoscale}`,
     '',
@@ -56,8 +56,8 @@ const status = async (sup: Supervised) => (await sup.status()) as unknown as Aut
 const readyCount = async (sup: Supervised) => (await status(sup)).workers.filter((w) => w.state === 'ready').length;
 
 /** Closed-loop clients; each waits `pauseMs` between its requests. Counts what a user would see fail. */
-function load(port: number, path: string, connections: number, pauseMs = 0) {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
+function load(port: number, path: string, connections: number, pauseMs = 0, keepAlive = true) {
+  const agent = new http.Agent({ keepAlive, maxSockets: connections });
   let running = true;
   let ok = 0;
   const failures: string[] = [];
@@ -102,11 +102,11 @@ function directionChanges(list: Array<[number, number]>): number {
   return signs.filter((sign, i) => i > 0 && sign !== signs[i - 1]).length;
 }
 
-async function scaleUpThenDown(sup: Supervised, path: string, connections: number, lightPath: string, lightPauseMs: number) {
+async function scaleUpThenDown(sup: Supervised, path: string, connections: number, lightPath: string, lightPauseMs: number, keepAlive = true) {
   const port = await portOf(sup);
-  const heavy = load(port, path, connections);
+  const heavy = load(port, path, connections, 0, keepAlive);
   // A light client stays on for the whole run: no request of it may fail while workers come and go.
-  const light = load(port, lightPath, 1, lightPauseMs);
+  const light = load(port, lightPath, 1, lightPauseMs, keepAlive);
   try {
     await waitFor(async () => (await readyCount(sup)) === 4 && (await status(sup)).desired === 4, { timeoutMs: 40_000, intervalMs: 250, message: '4 ready workers under load' });
   } finally {
@@ -139,6 +139,12 @@ describe('autoscale', () => {
     await scaleUpThenDown(sup, '/', 8, '/', 400);
     const last = (await status(sup)).autoscale;
     assert.deepEqual(last?.metrics.map((m) => [m.metric, m.target]), [['rps', 5]]);
+  });
+
+  it('rps through the tcp front: new connections per second per worker, 1 → 4 and back', { timeout: 120_000 }, async () => {
+    // The tcp front sees connections, not requests: one request per connection here.
+    const sup = await startApp('{min: 1, max: 4, rps: 5, period: 1s, scale-down-window: 4s}', { FIXTURE_DELAY_MS: '50' }, 'tcp');
+    await scaleUpThenDown(sup, '/', 8, '/', 400, false);
   });
 
   it('ctl scale on an autoscaled app: refused outside min…max; inside, a scale-up by hand holds for the scale-down window', { timeout: 60_000 }, async () => {
