@@ -189,6 +189,7 @@ export interface AutoscaleStatus {
   readonly max: number;
   /** Each target with its last measured value per worker (undefined until measured). */
   readonly metrics: ReadonlyArray<{ readonly metric: string; readonly value: number | undefined; readonly target: number }>;
+  /** The last decision that moved the count, or that a window held back (steady periods leave it). */
   readonly last?: { readonly at: string; readonly from: number; readonly to: number; readonly reason: string };
 }
 

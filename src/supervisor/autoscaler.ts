@@ -156,16 +156,18 @@ export class Autoscaler {
     this.state = result.state;
     const decision = result.decision;
     if (decision === undefined) return;
-    this.last = decision;
-    const wanted = decision.metrics.some((m) => m.recommendation !== decision.from);
-    if (decision.to === decision.from && !wanted) {
+    // A decision that moves the count, or a move within the bounds that a window held back, is
+    // told (once while it holds) and is the `last` of status; steady periods are neither.
+    const recommended = Math.max(...decision.metrics.map((m) => m.recommendation), 0);
+    const wanted = Math.min(Math.max(recommended, this.policy.min), this.policy.max);
+    if (decision.to === decision.from && wanted === decision.from) {
       this.heldKey = undefined;
       return;
     }
-    // A change held back by a window is told once, not every period while it holds.
-    const key = `${decision.from}:${decision.to}:${Math.max(...decision.metrics.map((m) => m.recommendation))}`;
+    const key = `${decision.from}:${wanted}`;
     if (decision.to === decision.from && key === this.heldKey) return;
     this.heldKey = decision.to === decision.from ? key : undefined;
+    this.last = decision;
     this.sources.emit({ type: 'autoscale', from: decision.from, to: decision.to, reason: decision.reason });
     if (decision.to === decision.from) return;
     this.sources.logger.info({ from: decision.from, to: decision.to }, `autoscale ${decision.from} → ${decision.to}: ${decision.reason}`);

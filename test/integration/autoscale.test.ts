@@ -127,7 +127,7 @@ async function scaleUpThenDown(sup: Supervised, path: string, connections: numbe
 
 describe('autoscale', () => {
   it('cpu: 1 → 4 workers under CPU load, back to 1 after the scale-down window, no failed request', { timeout: 120_000 }, async () => {
-    const sup = await startApp('{min: 1, max: 4, cpu: 10, period: 1s, scale-down-window: 4s}', { FIXTURE_BURN_MS: '50', FIXTURE_THREADS: '8' });
+    const sup = await startApp('{min: 1, max: 4, cpu: 10, period: 1s, scale-down-window: 6s}', { FIXTURE_BURN_MS: '50', FIXTURE_THREADS: '8' });
     await scaleUpThenDown(sup, '/burn', 16, '/light', 200);
     const events = sup.logs.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('autoscale '));
     assert.match(String(events[0]?.msg), /^autoscale 1 → \d: cpu [\d.]+ % for target 10 %: recommends \d/);
