@@ -246,6 +246,12 @@ export class App {
     if (config.autoscale === undefined && config.workers !== this.supervisor.desired) await this.supervisor.setDesired(config.workers);
   }
 
+  /** `ctl apply` that changed only `autoscale:`: new bounds, targets or windows, the same workers. */
+  retarget(config: AppConfig): void {
+    this.current = config;
+    this.setAutoscale(config.autoscale);
+  }
+
   /** A cluster app with a route: the shared front forwards to its port, where node:cluster balances. */
   private routeClusterApp(): void {
     const { routing } = this.shared;

@@ -175,8 +175,7 @@ export class SystemService implements SystemApi {
       onOutput: (from, ...line) => this.observers.output(from, ...line),
       frontPort: () => this.routing?.front.address().port,
       requestCount: (name) => this.observers.requestTotals().get(name)?.count,
-      // The sampler reads every USAGE_INTERVAL_MS anyway; an on-demand sampler takes the period here.
-      requireSampling: () => () => undefined,
+      requireSampling: () => () => undefined, // the sampler reads every USAGE_INTERVAL_MS anyway
       onBootFailure: (failed, reason) => {
         if (!this.booting) {
           // An app added by `ctl apply`: it alone stops; the apply reports it.
@@ -366,6 +365,11 @@ export class SystemService implements SystemApi {
         } catch (error) {
           errors.push(errorMessage(error));
         }
+        continue;
+      }
+      // Only autoscale: changed: the autoscaler takes it, the workers stay.
+      if (sameConfig({ ...app.config, autoscale: undefined }, { ...config, autoscale: undefined })) {
+        app.retarget(config);
         continue;
       }
       await this.observers.logs.openApp({ name: config.name, file: config.logFile });
