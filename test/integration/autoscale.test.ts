@@ -137,13 +137,22 @@ describe('autoscale', () => {
     assert.match(String(events[0]?.msg), /^autoscale 1 → \d: cpu [\d.]+ % for target 10 %: recommends \d/);
   });
 
-  it('rps: 1 → 4 workers by requests per second through the http front, back to 1 after the window', { timeout: 120_000 }, async () => {
-    // 8 clients at ~50 ms per request: ~160 req/s against 5 per worker. The light client: < 4 req/s.
-    const sup = await startApp('{min: 1, max: 4, rps: 5, period: 1s, scale-down-window: 4s}', { FIXTURE_DELAY_MS: '50' });
-    await scaleUpThenDown(sup, '/', 8, '/', 400);
-    const last = (await status(sup)).autoscale;
-    assert.deepEqual(last?.metrics.map((m) => [m.metric, m.target]), [['rps', 5]]);
-  });
+  for (const dataPath of ['native', 'javascript'] as const) {
+    it(`rps: 1 → 4 workers by requests per second through the http front (${dataPath} data path), back to 1 after the window`, { timeout: 120_000 }, async (t) => {
+      // 8 clients at ~50 ms per request: ~160 req/s against 5 per worker. The light client: < 4 req/s.
+      const env = { FIXTURE_DELAY_MS: '50', SUPERVISE_HTTP_NATIVE: dataPath === 'native' ? '1' : '0' };
+      const sup = await startApp('{min: 1, max: 4, rps: 5, period: 1s, scale-down-window: 4s}', env);
+      const front = ((await sup.status()) as unknown as { front: { dataPath: string } }).front;
+      if (dataPath === 'native' && front.dataPath !== 'native') {
+        t.skip('the native http front is not built here');
+        return;
+      }
+      assert.equal(front.dataPath, dataPath);
+      await scaleUpThenDown(sup, '/', 8, '/', 400);
+      const last = (await status(sup)).autoscale;
+      assert.deepEqual(last?.metrics.map((m) => [m.metric, m.target]), [['rps', 5]]);
+    });
+  }
 
   it('rps through the tcp front: new connections per second per worker, 1 → 4 and back', { timeout: 120_000 }, async () => {
     // The tcp front sees connections, not requests: one request per connection here.
