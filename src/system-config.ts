@@ -13,7 +13,8 @@ import {
 import { camelKey, kebabKey, OPTIONS, optionSpec } from './options.js';
 import { didYouMean } from './core/did-you-mean.js';
 import type { Config } from './core/types.js';
-import type { AppConfig, AutoscaleConfig, FrontConfig, RouteConfig, SystemConfig } from './core/system-types.js';
+import { parseAutoscale } from './autoscale-config.js';
+import type { AppConfig, FrontConfig, RouteConfig, SystemConfig } from './core/system-types.js';
 
 const NAME = /^[a-z0-9][a-z0-9_-]*$/;
 /** Keys of an app besides the run options. */
@@ -97,6 +98,8 @@ function systemFromFile(file: SettingsFile, flags: RawSettings, stdoutIsTTY: boo
     const merged = { ...defaults, ...own };
     const layers: Layer[] = [fileLayer(own, file, keys), flagLayer(flags), fileLayer(defaults, file, ['defaults'])];
     const at = (key: string) => (key in own ? where([...keys, rawKey(file, keys, key)]) : where(['defaults', rawKey(file, ['defaults'], key)]));
+    const atSub = (key: string, sub: string) =>
+      key in own ? where([...keys, rawKey(file, keys, key), sub]) : where(['defaults', rawKey(file, ['defaults'], key), sub]);
     const cwd = resolve(folder, stringAt(merged, 'cwd', at) ?? '.');
     const values = { ...resolveOptions(layers, 'app', context), ...system };
     const target = appTarget(merged, at, cwd, where(keys));
@@ -118,7 +121,7 @@ function systemFromFile(file: SettingsFile, flags: RawSettings, stdoutIsTTY: boo
       envAsWritten: envAsWritten(merged['env']),
       routes,
       dependsOn: parseDependsOn(merged['dependsOn'], at),
-      autoscale: parseAutoscale(merged['autoscale'], at),
+      autoscale: parseAutoscale(merged['autoscale'], (sub) => (sub === undefined ? at('autoscale') : atSub('autoscale', sub))),
       weights: parseWeights(merged['weights'], at),
     }));
   }
@@ -259,16 +262,6 @@ function parseWeights(value: unknown, at: (key: string) => string): number[] | u
   return value as number[];
 }
 
-function parseAutoscale(value: unknown, at: (key: string) => string): AutoscaleConfig | undefined {
-  if (value === undefined || value === null) return undefined;
-  const { min, max, cpu } = (typeof value === 'object' ? value : {}) as Record<string, unknown>;
-  const ok = (n: unknown, lo: number, hi: number) => typeof n === 'number' && Number.isInteger(n) && n >= lo && n <= hi;
-  if (!ok(min, 1, 1024) || !ok(max, 1, 1024) || (min as number) > (max as number) || !ok(cpu, 1, 100)) {
-    throw new UsageError(`${at('autoscale')} must be {min, max, cpu} with 1 ≤ min ≤ max ≤ 1024 and cpu a percentage`);
-  }
-  return { min: min as number, max: max as number, cpu: cpu as number };
-}
-
 function parseFront(value: unknown, where: (keys: readonly string[]) => string): FrontConfig | undefined {
   if (value === undefined || value === null) return undefined;
   if (typeof value !== 'object' || Array.isArray(value)) throw new UsageError(`${where(['front'])} must be {port, host}`);
@@ -287,8 +280,8 @@ function parseFront(value: unknown, where: (keys: readonly string[]) => string):
 /** The ports an app holds: [first, last] ranges (its workers', and its own listener). */
 export function portRanges(app: AppConfig): Array<[number, number]> {
   const ranges: Array<[number, number]> = [];
-  // Spawn-mode workers stay within base-port … base-port+N (one spare for a reload of one worker).
-  if (app.mode === 'spawn') ranges.push([app.basePort, app.basePort + app.workers]);
+  // Spawn-mode workers stay within base-port … base-port+N (one spare for a reload of one worker); N up to autoscale's max.
+  if (app.mode === 'spawn') ranges.push([app.basePort, app.basePort + Math.max(app.workers, app.autoscale?.max ?? 0)]);
   if (ownsListener(app) && app.port !== 0) ranges.push([app.port, app.port]);
   return ranges;
 }

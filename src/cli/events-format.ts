@@ -51,6 +51,10 @@ export function describeEvent(e: Fields): string {
         : `reload aborted: ${str(e['error'])}`;
     case 'scale':
       return `scale ${str(e['from'])} -> ${str(e['to'])} workers`;
+    case 'autoscale':
+      return e['from'] === e['to']
+        ? `autoscale: stays at ${str(e['to'])} workers: ${str(e['reason'])}`
+        : `autoscale ${str(e['from'])} -> ${str(e['to'])} workers: ${str(e['reason'])}`;
     case 'health':
       return e['healthy'] === true
         ? `worker ${str(e['slot'])} healthy again: back in rotation`

@@ -18,11 +18,22 @@ export interface RouteConfig {
   readonly strip: boolean;
 }
 
+/** `autoscale:` (SPEC §15), validated by autoscale-config.ts; at least one target. */
 export interface AutoscaleConfig {
   readonly min: number;
   readonly max: number;
-  /** Target average CPU utilisation, in percent. */
-  readonly cpu: number;
+  /** Target average CPU per worker, % of one core (the HPA's utilisation of a 1-CPU request). */
+  readonly cpu?: number;
+  /** Target requests per second per worker, from the fronts' counters. */
+  readonly rps?: number;
+  /** Target requests in flight per worker, from the fronts. */
+  readonly inflight?: number;
+  /** How often it decides (the HPA's sync period, 15 s). */
+  readonly periodMs: number;
+  /** behavior.scaleUp.stabilizationWindowSeconds (0 s). */
+  readonly scaleUpWindowMs: number;
+  /** behavior.scaleDown.stabilizationWindowSeconds (300 s). */
+  readonly scaleDownWindowMs: number;
 }
 
 /**

@@ -179,6 +179,8 @@ export class SystemService implements SystemApi {
       },
       onOutput: (from, ...line) => this.observers.output(from, ...line),
       frontPort: () => this.routing?.front.address().port,
+      requestCount: (name) => this.observers.requestTotals().get(name)?.count,
+      requireSampling: () => () => undefined, // the sampler reads every USAGE_INTERVAL_MS anyway
       onBootFailure: (failed, reason) => {
         if (!this.booting) {
           // An app added by `ctl apply`: it alone stops; the apply reports it.
@@ -375,6 +377,11 @@ export class SystemService implements SystemApi {
       if (needsReplacement(app.config, config)) {
         const failure = await replaceApp({ apps: this.apps, start: (configs) => this.startApps(configs) }, app, config, reason);
         if (failure !== undefined) errors.push(failure);
+        continue;
+      }
+      // Only autoscale: changed: the autoscaler takes it, the workers stay.
+      if (sameConfig({ ...app.config, autoscale: undefined }, { ...config, autoscale: undefined })) {
+        app.retarget(config);
         continue;
       }
       await this.observers.logs.openApp({ name: config.name, file: config.logFile });

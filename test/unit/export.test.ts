@@ -87,6 +87,23 @@ describe('kubernetes', () => {
     assert.equal(hpa.spec.minReplicas, 2);
     assert.equal(hpa.spec.maxReplicas, 8);
     assert.equal(hpa.spec.metrics[0].resource.target.averageUtilization, 65);
+    // The defaults of SPEC §15 are the HPA's: 0 s up, 300 s down, +100 % or +4 pods per 15 s.
+    assert.deepEqual(hpa.spec.behavior, {
+      scaleUp: { stabilizationWindowSeconds: 0, selectPolicy: 'Max', policies: [{ type: 'Percent', value: 100, periodSeconds: 15 }, { type: 'Pods', value: 4, periodSeconds: 15 }] },
+      scaleDown: { stabilizationWindowSeconds: 300, policies: [{ type: 'Percent', value: 100, periodSeconds: 15 }] },
+    });
+  });
+
+  test('autoscale: rps and inflight targets become per-pod metrics; the windows and period map to behavior', () => {
+    const list = objects(`${API}    autoscale: { min: 1, max: 4, rps: 200, inflight: 8, period: 30s, scale-up-window: 1m, scale-down-window: 10m }\n`);
+    const hpa = find(list, 'HorizontalPodAutoscaler', 'api');
+    assert.deepEqual(hpa.spec.metrics, [
+      { type: 'Pods', pods: { metric: { name: 'http_requests_per_second' }, target: { type: 'AverageValue', averageValue: '200' } } },
+      { type: 'Pods', pods: { metric: { name: 'http_requests_in_flight' }, target: { type: 'AverageValue', averageValue: '8' } } },
+    ]);
+    assert.equal(hpa.spec.behavior.scaleUp.stabilizationWindowSeconds, 60);
+    assert.equal(hpa.spec.behavior.scaleDown.stabilizationWindowSeconds, 600);
+    assert.equal(hpa.spec.behavior.scaleDown.policies[0].periodSeconds, 30);
   });
 
   test('a cluster app runs supervise -w N inside one pod, watched through its control socket', () => {
