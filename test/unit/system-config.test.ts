@@ -111,7 +111,7 @@ describe('system file', () => {
     ['an unset variable', `apps:\n${app('    env: {DB: "${SUPERVISE_SURELY_UNSET}"}')}`, /"apps\.a\.env" in .*: DB: \$\{SUPERVISE_SURELY_UNSET\} is not set/],
     ['bad weights', `apps:\n${app('    weights: [1, 0]')}`, /"apps\.a\.weights" in .* must be a list of integers from 1 to 1000/],
     ['a missing script', 'apps:\n  a:\n    script: nope.js\n', /script not found: .*nope\.js/],
-    ['overlapping ports up to autoscale\'s max', `apps:\n${app('    autoscale: {min: 1, max: 4, cpu: 50}')}\n${app('', 'b', 18003)}`, /app "a" \(ports 18000–18004\) and app "b" \(ports 18003–18005\) overlap/],
+    ['overlapping ports up to autoscale\'s max', `apps:\n${app('    autoscale: {min: 1, max: 4, cpu: 50}')}\n${app('', 'b', 18003)}`, /app "a" \(ports 18000–18004, line \d+\) and app "b" \(ports 18003–18005, line \d+\) overlap/],
     ['autoscale with min above max', `apps:\n${app('    autoscale:\n      min: 4\n      max: 2\n      cpu: 50')}`, /"apps\.a\.autoscale\.max" in .*\(line 8\) must be at least min \(4\); got 2/],
     ['autoscale with a target of 0', `apps:\n${app('    autoscale: {min: 1, max: 2, rps: 0}')}`, /"apps\.a\.autoscale\.rps" in .*\(line 6\) must be a target above 0 \(requests per second per worker\); got 0/],
     ['autoscale with a negative cpu', `apps:\n${app('    autoscale:\n      min: 1\n      max: 2\n      cpu: -5')}`, /"apps\.a\.autoscale\.cpu" in .*\(line 9\) must be a target above 0/],
