@@ -57,6 +57,9 @@ export interface Config {
   readonly health: HealthConfig;
   readonly readyTimeoutMs: number;
   readonly waitReady: boolean;
+  /** Remote servers' passive ejection (nginx max_fails, fail_timeout). */
+  readonly maxFails: number;
+  readonly failTimeoutMs: number;
   readonly killTimeoutMs: number;
   /** Spawn-mode front: how long a client waits for a backend while none is in rotation. */
   readonly queueTimeoutMs: number;
@@ -242,7 +245,13 @@ export type SupervisorEvent =
   | { readonly type: 'scale'; readonly from: number; readonly to: number }
   /** A ready worker went out of rotation (health checks) or came back. */
   | { readonly type: 'health'; readonly id: WorkerId; readonly slot: number; readonly healthy: boolean; readonly reason?: string }
-  | { readonly type: 'health-failure'; readonly id: WorkerId; readonly slot: number };
+  | { readonly type: 'health-failure'; readonly id: WorkerId; readonly slot: number }
+  /** A remote server (SPEC §13) joined the app, left it (draining), or finished draining. */
+  | { readonly type: 'server'; readonly id: WorkerId; readonly server: string; readonly change: 'added' | 'removed' | 'drained' | 'reweighted'; readonly origin: string }
+  /** A remote server left the rotation (health checks, max-fails) or came back. */
+  | { readonly type: 'server-health'; readonly id: WorkerId; readonly server: string; readonly healthy: boolean; readonly reason: string }
+  /** A DNS lookup of an upstream failed (the last good set stays) or recovered. */
+  | { readonly type: 'dns'; readonly name: string; readonly ok: boolean; readonly error?: string; readonly servers?: number };
 
 // ---------------------------------------------------------------- launchers
 
