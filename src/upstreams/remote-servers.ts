@@ -46,6 +46,8 @@ interface Server extends ServerAddress {
 interface Source {
   readonly spec: UpstreamSpec;
   servers: ServerAddress[];
+  /** Seconds the last answer is good for; undefined: an IP address, never asked again. */
+  ttl: number | undefined;
   timer: NodeJS.Timeout | undefined;
   failing: boolean;
 }
@@ -149,8 +151,8 @@ export class RemoteServers {
   private async resolveAll(specs: readonly UpstreamSpec[]): Promise<Source[]> {
     return Promise.all(specs.map(async (spec) => {
       try {
-        const { servers } = await this.resolveSpec(spec);
-        return { spec, servers, timer: undefined, failing: false };
+        const { servers, ttl } = await this.resolveSpec(spec);
+        return { spec, servers, ttl, timer: undefined, failing: false };
       } catch (error) {
         throw new Error(`${spec.where}: ${(error as Error).message}`);
       }
@@ -183,19 +185,16 @@ export class RemoteServers {
     return { servers, ttl };
   }
 
-  private schedule(source: Source, ttl?: number): void {
-    const spec = source.spec;
-    if (spec.kind === 'server' && ttl === undefined && !source.failing && source.servers.every((server) => server.address === spec.host)) return; // an IP address
-    const delay = refreshDelayMs(ttl ?? 0, source.failing);
+  private schedule(source: Source): void {
+    if (source.ttl === undefined && !source.failing) return; // an IP address
+    const delay = refreshDelayMs(source.ttl, source.failing);
     source.timer = setTimeout(() => void this.refresh(source), delay);
     source.timer.unref();
   }
 
   private async refresh(source: Source): Promise<void> {
-    let ttl: number | undefined;
     try {
       const answer = await this.resolveSpec(source.spec);
-      ttl = answer.ttl;
       if (this.closed || !this.sources.includes(source)) return;
       if (source.failing) {
         this.options.logger.info(`${describeSpec(source.spec)}: DNS answers again (${answer.servers.length} server(s))`);
@@ -203,6 +202,7 @@ export class RemoteServers {
       }
       source.failing = false;
       source.servers = answer.servers;
+      source.ttl = answer.ttl;
       this.apply();
     } catch (error) {
       if (this.closed || !this.sources.includes(source)) return;
@@ -212,7 +212,7 @@ export class RemoteServers {
       if (!source.failing) this.options.emit({ type: 'dns', name: describeSpec(source.spec), ok: false, error: message });
       source.failing = true;
     }
-    this.schedule(source, ttl);
+    this.schedule(source);
   }
 
   // ---------------------------------------------------------------- the set and the rotation
