@@ -373,14 +373,8 @@ export class SystemService implements SystemApi {
         continue;
       }
       await this.observers.logs.openApp({ name: config.name, file: config.logFile });
-      let workersChanged: boolean;
-      try {
-        workersChanged = await app.reconfigure(config);
-      } catch (error) {
-        errors.push(errorMessage(error));
-        continue;
-      }
-      if (!workersChanged) continue; // only its remote servers changed
+      const workersChanged = await app.reconfigure(config).catch((error: unknown) => void errors.push(errorMessage(error)));
+      if (workersChanged !== true) continue; // only its remote servers changed (or they failed to)
       const result = await app.service.reload(reason);
       if (!result.ok) errors.push(`app "${config.name}": ${result.error}`);
     }

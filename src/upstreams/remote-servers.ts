@@ -254,12 +254,11 @@ export class RemoteServers {
       this.options.logger.info({ server: key, id: server.id }, `server ${key} left ${server.origin}: draining`);
       this.options.emit({ type: 'server', id: server.id, server: key, change: 'removed', origin: server.origin });
     }
+    // Removed servers that were not in the front (out of rotation already) have nothing to drain;
+    // the others are drained when the front says so.
+    const idle = change.removed.map((key) => this.servers.get(key)).filter((server) => server !== undefined && !server.inFront);
     this.rotate();
-    // Removed servers that were not in the front have nothing to drain.
-    for (const key of change.removed) {
-      const server = this.servers.get(key);
-      if (server !== undefined && !server.inFront) queueMicrotask(() => this.drained(server.id));
-    }
+    for (const server of idle) if (server !== undefined) queueMicrotask(() => this.drained(server.id));
   }
 
   private backendOf(server: Server): { id: WorkerId; host: string; port: number; weight: number } {
