@@ -182,6 +182,7 @@ describe('several machines behind one front', { skip: missing, timeout: 240_000 
       const replies = await Promise.all(Array.from({ length: 7 }, () => machineOf(port)));
       for (const reply of replies) counts.set(reply, (counts.get(reply) ?? 0) + 1);
     }
+    t.diagnostic(`700 requests: ${JSON.stringify(Object.fromEntries(counts))}`);
     for (const [name, share] of [['m1', 500], ['m2', 100], ['m3', 100]] as const) {
       const got = counts.get(name) ?? 0;
       assert.ok(Math.abs(got - share) <= share * 0.1, `${name}: ${got} of 700, expected ${share} ± 10 % (${JSON.stringify([...counts])})`);
