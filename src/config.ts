@@ -50,9 +50,13 @@ export interface Target {
   readonly args: readonly string[];
 }
 
+/** An app of remote servers only (`upstreams:` or `--upstream`, no script or command): no workers. */
+export const NO_WORKERS: Target = Object.freeze({ mode: 'spawn', script: undefined, args: [] });
+
 /** The Config of one app from its validated option values (app and system scope). */
 export function assembleConfig(values: RawSettings, target: Target, cwd: string, where: (key: string) => string): Config {
-  const workers = values['workers'] as number;
+  // An app of remote servers alone has no command and no workers.
+  const workers = target.mode === 'spawn' && target.args.length === 0 ? 0 : (values['workers'] as number);
   const basePort = values['basePort'] as number;
   if (target.mode === 'spawn' && basePort + workers > 65536) {
     throw new UsageError(`${where('basePort')} ${basePort} leaves no room for ${workers} workers below port 65536`);
@@ -77,6 +81,8 @@ export function assembleConfig(values: RawSettings, target: Target, cwd: string,
     readyTimeoutMs: values['readyTimeout'] as number,
     waitReady: values['waitReady'] as boolean,
     killTimeoutMs: values['killTimeout'] as number,
+    maxFails: values['maxFails'] as number,
+    failTimeoutMs: values['failTimeout'] as number,
     queueTimeoutMs: values['queueTimeout'] as number,
     watch: buildWatch(values, cwd),
     maxMemoryBytes: values['maxMemory'] as number | undefined,
@@ -230,6 +236,7 @@ function resolveTarget(input: ConfigInput, settings: RawSettings, file: Settings
   }
   const [scriptArg, ...args] = input.positional.length > 0 ? input.positional : fromFile.script ? [fromFile.script] : [];
   if (scriptArg === undefined) {
+    if (input.flags['upstream'] !== undefined) return NO_WORKERS;
     throw new UsageError('missing script or command: supervise [options] app.js, or supervise [options] -- <command> [args...]');
   }
   return clusterTarget(scriptArg, args, input.cwd);

@@ -187,6 +187,19 @@ export const OPTIONS: readonly OptionSpec[] = [
     meaning: 'add a random 0…n to `--max-requests` per worker, so workers do not recycle together', mode: 'both', scope: 'app',
   },
   {
+    key: 'upstream', flag: '--upstream <server...>', kind: 'list', defaultText: 'none',
+    meaning: 'a remote server `host:port[,weight=N][,backup]` (or `_service._tcp.domain` for SRV records) of the app, beside or instead of its workers; without a script or command supervise is a balancer alone (file: `upstreams:`)',
+    mode: 'spawn', scope: 'app', cliOnly: true,
+  },
+  {
+    key: 'maxFails', flag: '--max-fails <n>', kind: 'integer', min: 1, max: 1000, default: 1, defaultText: '1',
+    meaning: "remote servers: this many failed attempts within `--fail-timeout` take one out of rotation for `--fail-timeout` (nginx's `max_fails`)", mode: 'spawn', scope: 'app',
+  },
+  {
+    key: 'failTimeout', flag: '--fail-timeout <ms>', kind: 'duration', default: 10_000, defaultText: '10s',
+    meaning: "remote servers: the window of `--max-fails`, and how long an ejected server stays out before it is tried again (nginx's `fail_timeout`)", mode: 'spawn', scope: 'app',
+  },
+  {
     key: 'name', flag: '--name <name>', kind: 'string', defaultText: 'the script or command',
     meaning: "the app's name in status, metrics and logs", mode: 'both', scope: 'app', cliOnly: true,
   },
@@ -215,6 +228,10 @@ export const OPTIONS: readonly OptionSpec[] = [
     key: 'config', flag: '--config <file>', kind: 'string', defaultText: 'none',
     meaning: 'JSON or YAML: one app\'s settings, or a system of apps (`apps:`); flags win over one app\'s settings and are defaults for a system',
     mode: 'both', scope: 'system', cliOnly: true,
+  },
+  {
+    key: 'resolvers', flag: '--resolvers <addr...>', kind: 'list', defaultText: "the system's (/etc/resolv.conf)",
+    meaning: 'DNS servers (`ip` or `ip:port`) that resolve remote servers\' host names and SRV names', mode: 'spawn', scope: 'system',
   },
   {
     key: 'logFormat', flag: '--log-format <format>', kind: 'choice', choices: ['pretty', 'json'],

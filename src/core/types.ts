@@ -57,6 +57,9 @@ export interface Config {
   readonly health: HealthConfig;
   readonly readyTimeoutMs: number;
   readonly waitReady: boolean;
+  /** Remote servers' passive ejection (nginx max_fails, fail_timeout). */
+  readonly maxFails: number;
+  readonly failTimeoutMs: number;
   readonly killTimeoutMs: number;
   /** Spawn-mode front: how long a client waits for a backend while none is in rotation. */
   readonly queueTimeoutMs: number;
@@ -257,7 +260,13 @@ export type SupervisorEvent =
   | { readonly type: 'health'; readonly id: WorkerId; readonly slot: number; readonly healthy: boolean; readonly reason?: string }
   | { readonly type: 'health-failure'; readonly id: WorkerId; readonly slot: number }
   /** The app's log file could not be written (`ok` false, the error), or is written again (`lost` lines dropped meanwhile). */
-  | { readonly type: 'log-file'; readonly ok: boolean; readonly error?: string; readonly lost?: number };
+  | { readonly type: 'log-file'; readonly ok: boolean; readonly error?: string; readonly lost?: number }
+  /** A remote server (SPEC §13) joined the app, left it (draining), or finished draining. */
+  | { readonly type: 'server'; readonly id: WorkerId; readonly server: string; readonly change: 'added' | 'removed' | 'drained' | 'reweighted'; readonly origin: string }
+  /** A remote server left the rotation (health checks, max-fails) or came back. */
+  | { readonly type: 'server-health'; readonly id: WorkerId; readonly server: string; readonly healthy: boolean; readonly reason: string }
+  /** A DNS lookup of an upstream failed (the last good set stays) or recovered. */
+  | { readonly type: 'dns'; readonly name: string; readonly ok: boolean; readonly error?: string; readonly servers?: number };
 
 // ---------------------------------------------------------------- launchers
 

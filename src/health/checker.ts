@@ -26,8 +26,8 @@ export interface HealthCheckerOptions {
 }
 
 export interface HealthChecker {
-  /** Start probing a ready worker; it starts healthy. Watching a known id again replaces its port and history. */
-  watch(id: WorkerId, port: number): void;
+  /** Start probing a ready worker (or a remote server at `host`); it starts healthy. Watching a known id again replaces its port and history. */
+  watch(id: WorkerId, port: number, host?: string): void;
   /** Stop probing (the worker is draining or gone); a probe in flight is aborted and its result ignored. */
   unwatch(id: WorkerId): void;
   /** The front failed to connect: eject at once (see HealthTracker.failNow). */
@@ -40,6 +40,8 @@ export interface HealthChecker {
 
 interface Target {
   readonly port: number;
+  /** Undefined: the checker's host. */
+  readonly host: string | undefined;
   readonly tracker: HealthTracker;
   /** Set while a probe runs; aborting it drops the result. */
   inFlight: AbortController | undefined;
@@ -80,7 +82,7 @@ export function createHealthChecker(options: HealthCheckerOptions): HealthChecke
     const controller = new AbortController();
     target.inFlight = controller;
     // Built-in probes never reject; an injected one that does counts as a failed probe.
-    const settled = probe(target.port, controller.signal).catch(
+    const settled = probe(target.port, controller.signal, target.host).catch(
       (error: unknown): ProbeResult => ({ ok: false, reason: error instanceof Error ? error.message : String(error) }),
     );
     void settled.then((result) => {
@@ -118,10 +120,11 @@ export function createHealthChecker(options: HealthCheckerOptions): HealthChecke
   }
 
   return {
-    watch(id, port) {
+    watch(id, port, host) {
       forget(id);
       targets.set(id, {
         port,
+        host,
         tracker: createHealthTracker(thresholds),
         inFlight: undefined,
         reportedTooLong: false,

@@ -8,8 +8,8 @@ import type { HealthConfig } from '../core/types.js';
 
 export type ProbeResult = { readonly ok: true } | { readonly ok: false; readonly reason: string };
 
-/** Probes one port of the configured host. `signal` cancels a probe in flight. */
-export type PortProbe = (port: number, signal?: AbortSignal) => Promise<ProbeResult>;
+/** Probes one port of the configured host (or of `host`: a remote server). `signal` cancels a probe in flight. */
+export type PortProbe = (port: number, signal?: AbortSignal, host?: string) => Promise<ProbeResult>;
 
 const PASS: ProbeResult = { ok: true };
 const fail = (reason: string): ProbeResult => ({ ok: false, reason });
@@ -91,6 +91,6 @@ export function probeHttp(
 /** The probe the configuration asks for: HTTP when a path is set, else TCP. */
 export function makeProbe(health: HealthConfig, host: string): PortProbe {
   const { path, timeoutMs } = health;
-  if (path === undefined) return (port, signal) => probeTcp(host, port, timeoutMs, signal);
-  return (port, signal) => probeHttp(host, port, path, timeoutMs, signal);
+  if (path === undefined) return (port, signal, at = host) => probeTcp(at, port, timeoutMs, signal);
+  return (port, signal, at = host) => probeHttp(at, port, path, timeoutMs, signal);
 }

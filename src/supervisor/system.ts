@@ -18,6 +18,7 @@ import { startSupervisorNotify, type SupervisorNotify } from '../notify/supervis
 import { createRoutingFront, type RoutingFront } from '../proxy/routed-registry.js';
 import { loadSystemFile } from '../system-config.js';
 import { App } from './app.js';
+import { createUpstreamResolver, unresolvedUpstream, type UpstreamResolver } from '../upstreams/resolver.js';
 import { SystemObservers } from './system-observers.js';
 import { runClosers } from './closers.js';
 import { portError } from './port-check.js';
@@ -61,6 +62,8 @@ export class SystemService implements SystemApi {
   /** The reaper helper, the child subreaper and the reaping of adopted orphans, for every app. */
   private readonly lifetime: Lifetime;
   private readonly routing: RoutingFront | undefined;
+  /** Remote servers' DNS (`resolvers:`), for every app. */
+  private readonly resolver: UpstreamResolver;
   private readonly listeners: Array<(app: string, event: SupervisorEvent) => void> = [];
   private readonly closers: Array<() => unknown> = [];
   /** Logs, request counters and worker metrics of every app. */
@@ -79,6 +82,7 @@ export class SystemService implements SystemApi {
 
   constructor(config: SystemConfig, private readonly logger: Logger, private readonly options: SystemOptions) {
     this.config = config;
+    this.resolver = createUpstreamResolver(config.resolvers);
     this.stopped = new Promise((resolve) => (this.resolveStopped = resolve));
     this.observers = new SystemObservers(logger, () => this.apps.values(), () => this.routing?.front, (app, event) => {
       for (const listener of this.listeners) listener(app, event);
@@ -172,6 +176,7 @@ export class SystemService implements SystemApi {
       reaper: this.lifetime.reaper,
       nextId: (): WorkerId => this.nextWorkerId++,
       routing: this.routing,
+      resolver: this.resolver,
       named,
       onStopped: () => {
         // `stop` through the app's own API (programmatic, single app): nothing is left to run.
@@ -325,9 +330,11 @@ export class SystemService implements SystemApi {
       this.logger.error(`${reason}: ${errorMessage(error)}; nothing changed`);
       return { ok: false, invalid: true, error: errorMessage(error) };
     }
-    if (next.control !== this.config.control || JSON.stringify(next.front) !== JSON.stringify(this.config.front)) {
-      return { ok: false, invalid: true, error: `${file}: control and front cannot change while supervise runs; restart it for those (nothing changed)` };
+    if (next.control !== this.config.control || JSON.stringify([next.front, next.resolvers]) !== JSON.stringify([this.config.front, this.config.resolvers])) {
+      return { ok: false, invalid: true, error: `${file}: control, front and resolvers cannot change while supervise runs; restart it for those (nothing changed)` };
     }
+    const unresolved = await unresolvedUpstream(next.apps.flatMap((app) => app.upstreams), this.resolver);
+    if (unresolved !== undefined) return { ok: false, invalid: true, error: `${unresolved} (nothing changed)` };
     const current = new Map([...this.apps.values()].map((app) => [app.name, app.config]));
     const added = next.apps.filter((app) => !current.has(app.name));
     const removed = [...current.keys()].filter((name) => !next.apps.some((app) => app.name === name));
@@ -385,7 +392,8 @@ export class SystemService implements SystemApi {
         continue;
       }
       await this.observers.logs.openApp({ name: config.name, file: config.logFile });
-      await app.reconfigure(config);
+      const workersChanged = await app.reconfigure(config).catch((error: unknown) => void errors.push(errorMessage(error)));
+      if (workersChanged !== true) continue; // only its remote servers changed (or they failed to)
       const result = await app.service.reload(reason);
       if (!result.ok) errors.push(`app "${config.name}": ${result.error}`);
     }
