@@ -1,8 +1,8 @@
-// `npm run bench`: the comparative benchmarks in sequence, each printing its
+// `npm run bench`: the benchmarks in sequence, each printing its
 // own table (Markdown, as pasted into docs/benchmarks.md).
 //
-//   node dist/bench/run.js                          # cluster, reload, proxy
-//   node dist/bench/run.js --only cluster           # one of cluster | reload | proxy
+//   node dist/bench/run.js                          # cluster, reload, proxy, lean
+//   node dist/bench/run.js --only cluster           # one of cluster | reload | proxy | lean
 //   node dist/bench/run.js --only cluster,reload    # several
 //
 // Each benchmark also runs alone: node dist/bench/cluster.js (see its header).
@@ -23,6 +23,7 @@ const BENCHES: readonly Bench[] = [
   { name: 'cluster', module: './cluster.js' },
   { name: 'reload', module: './reload.js' },
   { name: 'proxy', module: './proxy.js' },
+  { name: 'lean', module: './lean.js' },
 ];
 
 export async function main(argv: readonly string[] = process.argv.slice(2)): Promise<number> {
