@@ -9,7 +9,6 @@ import { createMetrics } from '../control/metrics.js';
 import { startControlServer } from '../control/server.js';
 import type { RawSettings } from '../config.js';
 import { errorMessage } from '../errors.js';
-import { createUsageSampler } from '../health/usage.js';
 import { setUpLifetime, type Lifetime } from '../launchers/lifetime.js';
 import type { Logger } from '../log.js';
 import { startSupervisorNotify, type SupervisorNotify } from '../notify/supervisor-notify.js';
@@ -17,6 +16,7 @@ import { createRoutingFront, type RoutingFront } from '../proxy/routed-registry.
 import { loadSystemFile } from '../system-config.js';
 import { App } from './app.js';
 import { SystemObservers } from './system-observers.js';
+import { SystemUsage } from './system-usage.js';
 import { runClosers } from './closers.js';
 import { portError } from './port-check.js';
 import { installSignalHandlers } from './signals.js';
@@ -38,8 +38,6 @@ export interface RunningSystem {
   /** Resolves with the exit code once a stop has completed. */
   readonly stopped: Promise<number>;
 }
-
-const USAGE_INTERVAL_MS = 2000;
 
 export async function runSystem(config: SystemConfig, logger: Logger, options: SystemOptions = {}): Promise<RunningSystem> {
   const system = new SystemService(config, logger, options);
@@ -63,6 +61,8 @@ export class SystemService implements SystemApi {
   private readonly closers: Array<() => unknown> = [];
   /** Logs, request counters and worker metrics of every app. */
   private readonly observers: SystemObservers;
+  /** The workers' CPU and memory, read when someone looks or a consumer requires it. */
+  readonly usage: SystemUsage;
   private nextWorkerId = 1;
   private exitCode = 0;
   /** Until the first apps are up, an app that never becomes ready stops the whole system (exit 1). */
@@ -78,6 +78,7 @@ export class SystemService implements SystemApi {
   constructor(config: SystemConfig, private readonly logger: Logger, private readonly options: SystemOptions) {
     this.config = config;
     this.stopped = new Promise((resolve) => (this.resolveStopped = resolve));
+    this.usage = new SystemUsage(() => this.apps.values());
     this.observers = new SystemObservers(logger, () => this.apps.values(), () => this.routing?.front);
     this.lifetime = setUpLifetime(logger, () => new Set([...this.apps.values()].flatMap((app) => app.supervisor.records.map((w) => w.pid))));
     if (config.front !== undefined) {
@@ -122,14 +123,8 @@ export class SystemService implements SystemApi {
     }
     await this.startApps(this.config.apps);
     void Promise.all([...this.apps.values()].map((app) => app.whenReady())).then(() => (this.booting = false));
-    const sampler = createUsageSampler({
-      intervalMs: USAGE_INTERVAL_MS,
-      pids: () => [...this.apps.values()].flatMap((app) => app.pids()),
-      onSample: (samples) => {
-        for (const app of this.apps.values()) app.sampled(samples);
-      },
-    });
-    this.closers.push(() => sampler.close());
+    this.usage.update();
+    this.closers.push(() => this.usage.close());
   }
 
   /** Starts apps, each once the apps it depends on are ready; resolves once all have started. */
@@ -241,6 +236,10 @@ export class SystemService implements SystemApi {
   /** The App itself (tests, and the programmatic API). */
   appRuntime(name: string): App | undefined {
     return this.apps.get(name);
+  }
+
+  refreshUsage(): Promise<void> {
+    return this.usage.refresh();
   }
 
   status(): SystemStatus {
@@ -376,6 +375,7 @@ export class SystemService implements SystemApi {
       const result = await this.reloadApps(unchanged.map((config) => this.apps.get(config.name) as App), reason);
       if (!result.ok) errors.push(result.error);
     }
+    this.usage.update();
     if (errors.length > 0) return { ok: false, error: errors.join('; ') };
     return { ok: true, added: added.map((a) => a.name), removed, changed: changed.map((a) => a.name), unchanged: unchanged.map((a) => a.name) };
   }
