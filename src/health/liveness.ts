@@ -33,24 +33,38 @@ export function checkPeriodMs(heartbeatTimeoutMs: number): number {
 
 // One interval timer per period for every worker's state check, not one per
 // worker: at 1,024 workers, 1,024 timers firing every second cost the master
-// more than the checks themselves.
-const tickers = new Map<number, { timer: NodeJS.Timeout; checks: Set<() => void> }>();
+// more than the checks themselves. The timer ticks SLICES times per period and
+// each tick runs one slice of the checks (a check joins the smallest slice), so
+// that every check still runs once per period but 1,024 stat reads are not one
+// burst that delays everything else on the event loop.
+const SLICES = 4;
 
-function everyPeriod(periodMs: number, check: () => void): () => void {
+interface Ticker {
+  readonly timer: NodeJS.Timeout;
+  readonly slices: Array<Set<() => void>>;
+}
+
+const tickers = new Map<number, Ticker>();
+
+/** Runs `check` every `periodMs` on the period's shared timer; returns its removal. */
+export function everyPeriod(periodMs: number, check: () => void): () => void {
   let ticker = tickers.get(periodMs);
   if (ticker === undefined) {
-    const checks = new Set<() => void>();
+    const slices = Array.from({ length: SLICES }, () => new Set<() => void>());
+    let tick = 0;
     const timer = setInterval(() => {
-      for (const each of checks) each();
-    }, periodMs);
+      const slice = slices[tick++ % SLICES] ?? [];
+      for (const each of slice) each();
+    }, Math.max(1, Math.floor(periodMs / SLICES)));
     timer.unref();
-    tickers.set(periodMs, (ticker = { timer, checks }));
+    tickers.set(periodMs, (ticker = { timer, slices }));
   }
-  const { checks, timer } = ticker;
-  checks.add(check);
+  const { slices, timer } = ticker;
+  const slice = slices.reduce((smallest, each) => (each.size < smallest.size ? each : smallest));
+  slice.add(check);
   return () => {
-    checks.delete(check);
-    if (checks.size > 0 || tickers.get(periodMs)?.timer !== timer) return;
+    slice.delete(check);
+    if (slices.some((each) => each.size > 0) || tickers.get(periodMs)?.timer !== timer) return;
     clearInterval(timer);
     tickers.delete(periodMs);
   };
