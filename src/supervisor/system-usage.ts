@@ -1,11 +1,15 @@
 // The system's one usage sampler (health/usage.ts) and who needs it: a
-// `GET /status` or a metrics scrape asks for a fresh sample (at most a second
-// old); `--max-memory` of any app holds a periodic requirement, and so may other
+// `GET /status` or a metrics scrape asks for a recent sample (see refresh()); `--max-memory` of any app holds a periodic requirement, and so may other
 // consumers (the autoscaler) through `requireSampling`. With none of these the
 // master reads nothing of its workers.
 
 import { createUsageSampler, type UsageSampler } from '../health/usage.js';
 import type { App } from './app.js';
+
+/** A sample this young answers a look as it is. */
+const FRESH_MS = 1000;
+/** A sample this young answers a look while the next one is taken. */
+const STALE_OK_MS = 5000;
 
 /** How often RSS is read for `--max-memory`. */
 export const MAX_MEMORY_PERIOD_MS = 2000;
@@ -23,9 +27,20 @@ export class SystemUsage {
     });
   }
 
-  /** Someone looks (`status`, `top`, metrics): worker records hold a sample at most a second old once this resolves. */
+  /**
+   * Someone looks (`status`, `top`, metrics). A sample up to 1 s old is used as
+   * is; one up to 5 s old too, while a new one is taken behind it (a thousand
+   * workers' pass is not on the request's path: `top` and a scraper, which look
+   * regularly, always get the previous pass); an older one, or none, is waited for.
+   */
   async refresh(): Promise<void> {
-    await this.sampler.fresh();
+    const age = this.sampler.ageMs();
+    if (age <= FRESH_MS) return;
+    if (age <= STALE_OK_MS) {
+      void this.sampler.sampleNow();
+      return;
+    }
+    await this.sampler.sampleNow();
   }
 
   /** Keep sampling every `periodMs` until released (the autoscaler's CPU metric). */

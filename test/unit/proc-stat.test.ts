@@ -93,3 +93,19 @@ describe('usage from /proc: CPU % from the deltas of utime+stime over elapsed ti
     assert.deepEqual(await stat([301]), {});
   });
 });
+
+describe('a pass over many pids', () => {
+  test('lets the event loop run in between (a request is not held behind a thousand reads)', async () => {
+    writeFileSync(join(root, 'uptime'), '100.00 150.00\n');
+    const pids = Array.from({ length: 300 }, (_, index) => 1000 + index);
+    for (const pid of pids) writeProc(pid, statLine(pid, 'w', 'S', 1, 1, 10, 10));
+    const stat = createProcStat({ root, pageBytes: 4096 });
+    let otherWorkRan = false;
+    const pass = stat(pids).then((stats) => ({ stats, otherWorkRanBefore: otherWorkRan }));
+    setImmediate(() => (otherWorkRan = true));
+    const { stats, otherWorkRanBefore } = await pass;
+    assert.equal(Object.keys(stats).length, 300);
+    assert.ok(otherWorkRanBefore, 'other work ran before the pass ended');
+    for (const pid of pids) removeProc(pid);
+  });
+});
