@@ -58,6 +58,8 @@ export type SystemReloadResult =
 
 export interface SystemApi {
   status(): SystemStatus;
+  /** Workers' CPU and memory are read on demand: call before status() to have them at most a second old. */
+  refreshUsage?(): Promise<void>;
   /** App names, in the file's order. */
   appNames(): readonly string[];
   app(name: string): SupervisorApi | undefined;

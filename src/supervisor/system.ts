@@ -11,7 +11,6 @@ import { applyPortProblem, needsReplacement, replaceApp, sameConfig } from './ap
 import { startControlServer } from '../control/server.js';
 import type { RawSettings } from '../config.js';
 import { errorMessage } from '../errors.js';
-import { createUsageSampler } from '../health/usage.js';
 import { setUpLifetime, type Lifetime } from '../launchers/lifetime.js';
 import type { Logger } from '../log.js';
 import { startSupervisorNotify, type SupervisorNotify } from '../notify/supervisor-notify.js';
@@ -20,6 +19,7 @@ import { loadSystemFile } from '../system-config.js';
 import { App } from './app.js';
 import { createUpstreamResolver, unresolvedUpstream, type UpstreamResolver } from '../upstreams/resolver.js';
 import { SystemObservers } from './system-observers.js';
+import { SystemUsage } from './system-usage.js';
 import { runClosers } from './closers.js';
 import { portError } from './port-check.js';
 import { installSignalHandlers } from './signals.js';
@@ -41,8 +41,6 @@ export interface RunningSystem {
   /** Resolves with the exit code once a stop has completed. */
   readonly stopped: Promise<number>;
 }
-
-const USAGE_INTERVAL_MS = 2000;
 
 export async function runSystem(config: SystemConfig, logger: Logger, options: SystemOptions = {}): Promise<RunningSystem> {
   const system = new SystemService(config, logger, options);
@@ -68,6 +66,8 @@ export class SystemService implements SystemApi {
   private readonly closers: Array<() => unknown> = [];
   /** Logs, request counters and worker metrics of every app. */
   private readonly observers: SystemObservers;
+  /** The workers' CPU and memory, read when someone looks or a consumer requires it. */
+  readonly usage: SystemUsage;
   private nextWorkerId = 1;
   private exitCode = 0;
   /** Until the first apps are up, an app that never becomes ready stops the whole system (exit 1). */
@@ -84,6 +84,7 @@ export class SystemService implements SystemApi {
     this.config = config;
     this.resolver = createUpstreamResolver(config.resolvers);
     this.stopped = new Promise((resolve) => (this.resolveStopped = resolve));
+    this.usage = new SystemUsage(() => this.apps.values());
     this.observers = new SystemObservers(logger, () => this.apps.values(), () => this.routing?.front, (app, event) => {
       for (const listener of this.listeners) listener(app, event);
     });
@@ -131,14 +132,8 @@ export class SystemService implements SystemApi {
     }
     await this.startApps(this.config.apps);
     void Promise.all([...this.apps.values()].map((app) => app.whenReady())).then(() => (this.booting = false));
-    const sampler = createUsageSampler({
-      intervalMs: USAGE_INTERVAL_MS,
-      pids: () => [...this.apps.values()].flatMap((app) => app.pids()),
-      onSample: (samples) => {
-        for (const app of this.apps.values()) app.sampled(samples);
-      },
-    });
-    this.closers.push(() => sampler.close());
+    this.usage.update();
+    this.closers.push(() => this.usage.close());
   }
 
   /** Starts apps, each once the apps it depends on are ready; resolves once all have started. */
@@ -185,7 +180,7 @@ export class SystemService implements SystemApi {
       onOutput: (from, ...line) => this.observers.output(from, ...line),
       frontPort: () => this.routing?.front.address().port,
       requestCount: (name) => this.observers.requestTotals().get(name)?.count,
-      requireSampling: () => () => undefined, // the sampler reads every USAGE_INTERVAL_MS anyway
+      requireSampling: (periodMs) => this.usage.requireSampling(periodMs),
       onBootFailure: (failed, reason) => {
         if (!this.booting) {
           // An app added by `ctl apply`: it alone stops; the apply reports it.
@@ -253,6 +248,10 @@ export class SystemService implements SystemApi {
   /** The App itself (tests, and the programmatic API). */
   appRuntime(name: string): App | undefined {
     return this.apps.get(name);
+  }
+
+  refreshUsage(): Promise<void> {
+    return this.usage.refresh();
   }
 
   status(): SystemStatus {
@@ -403,6 +402,7 @@ export class SystemService implements SystemApi {
       const result = await this.reloadApps(unchanged.map((config) => this.apps.get(config.name) as App), reason);
       if (!result.ok) errors.push(result.error);
     }
+    this.usage.update();
     if (errors.length > 0) {
       const done = [['added', added.map((a) => a.name)], ['changed', changed.map((a) => a.name)], ['removed', removed]] as const;
       const applied = done.filter(([, names]) => names.length > 0).map(([what, names]) => `${what} ${names.join(', ')}`).join('; ');
