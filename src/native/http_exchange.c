@@ -337,9 +337,15 @@ void hf_attempt(client_t* cl) {
   for (;;) {
     const char* reason = NULL;
     int status = 502;
+    if (cl->dead || front->destroyed) {
+      cl->dead = true;  // JavaScript let go of the front (or the client ended): no hook for it
+      return;
+    }
     if (cl->failed_count == MAX_TRIES) {
       // Enough: the hook only learns of the last failure (no path: nothing to pick).
+      hf_depth++;
       hf_hooks.pick(front->owner, cl->c.id, cl->c.generation, NULL, 0, NULL, 0, cl->failed, cl->failed_count, cl->last_error, NULL, NULL, NULL, &status, &reason);
+      hf_depth--;
       hf_answer(cl, 502, HF_R_NO_BACKEND, "no backend accepted the connection");
       return;
     }
@@ -354,8 +360,14 @@ void hf_attempt(client_t* cl) {
     size_t path_len = h->target.len;
     cl->state = S_ROUTE;
     int32_t route = 0;
+    hf_depth++;
     int32_t slot = hf_hooks.pick(front->owner, cl->c.id, cl->c.generation, host, host_len, path, path_len, cl->failed, cl->failed_count,
                                 cl->last_error, &path, &path_len, &route, &status, &reason);
+    hf_depth--;
+    if (front->destroyed || cl->dead) {
+      cl->dead = true;  // destroyed (or closed) by the hook: the front's backends are JavaScript's no more
+      return;
+    }
     if (slot == HF_PICK_QUEUED) {
       cl->state = S_QUEUE;
       cl->phase_ms = hf_now_ms();

@@ -27,6 +27,25 @@
 // the connection's id and a generation, so that a stale event of a closed
 // connection whose id was reused is dropped.
 //
+// Re-entry (what C may do while JavaScript runs, and the reverse). C calls
+// JavaScript at two points only: the pick hook (hf_attempt) and the batch of
+// events (hf_flush_events); hf_depth counts how deep C is in them. While it is
+// above 0, C frames up the stack hold clients, fronts and the batch, so:
+// - a call from JavaScript changes state only and frees nothing: hf_resume,
+//   hf_respond and hf_close mark clients (answered, dead) and hand them to the
+//   loop's next turn (hf_defer_drive) instead of driving or freeing them;
+// - hf_destroy stops the front at once (no listener, no hook called for it,
+//   its batched events dropped) and puts it in the graveyard; it is freed when
+//   the outermost call returns to the loop (hf_reap, from hf_flush_events at
+//   depth 0), never under a caller that still holds it;
+// - events raised meanwhile stay in the batch: the outermost flush delivers
+//   them (no events callback inside a pick, none inside another events call);
+// - the pick hook is not called for a dead client or a destroyed front.
+// Destroy is thus in three steps: stop (the listener closes, the front leaves
+// the list the timer walks), drop its pending events WITHOUT calling
+// JavaScript (JavaScript has let go of the front: its handle is dead, its
+// number may name the next front), then free its clients, pools and backends.
+//
 // Its files (http_internal.h lists what they share): http_io.c, http_exchange.c,
 // http_relay.c, and this one — accepting, the epoll and timer events, the
 // interface of http_front.h.
@@ -51,6 +70,8 @@ uv_timer_t hf_timer;
 uint32_t hf_generation;
 int32_t hf_alive;
 hf_front_t* hf_fronts;
+int32_t hf_depth;
+static hf_front_t* graveyard;  // destroyed, not yet freed (see the re-entry rules above)
 
 // ------------------------------------------------------------ accepting
 
@@ -305,6 +326,18 @@ int32_t hf_backend_stats(const hf_front_t* front, int32_t slot, const hf_stats_t
   return front->backends[slot].stats_count;
 }
 
+void hf_defer_drive(client_t* cl) {
+  // Re-armed, an edge-triggered socket is reported again when ready (a client's is writable); the timer's sweep frees a dead one otherwise.
+  if (hf_watch(&cl->c, EPOLL_CTL_MOD) != 0) cl->dead = true;
+}
+
+/** Drives a client that a call from JavaScript changed, or leaves it to the next turn while a hook runs. */
+static void kick(client_t* cl) {
+  if (hf_depth > 0) hf_defer_drive(cl);
+  else if (cl->dead) hf_client_free(cl);
+  else hf_drive(cl);
+}
+
 /** The queued client `id`/`generation` of `front`, or NULL. */
 static client_t* queued(hf_front_t* front, int32_t id, uint32_t generation) {
   conn_t* c = id_table_get(&hf_conns, id);
@@ -323,8 +356,7 @@ int hf_resume(hf_front_t* front, int32_t id, uint32_t generation, int32_t slot, 
   } else if (!hf_start(cl, slot, route, path, path_len)) {
     hf_attempt(cl);
   }
-  if (cl->dead) hf_client_free(cl);
-  else hf_drive(cl);
+  kick(cl);
   hf_flush_events();
   return 0;
 }
@@ -334,8 +366,7 @@ int hf_respond(hf_front_t* front, int32_t id, uint32_t generation, int status, c
   if (cl == NULL) return ENOENT;
   cl->state = S_ROUTE;
   hf_answer(cl, status, HF_R_NO_BACKEND, reason);
-  if (cl->dead) hf_client_free(cl);
-  else hf_drive(cl);
+  kick(cl);
   hf_flush_events();
   return 0;
 }
@@ -348,8 +379,12 @@ void hf_close(hf_front_t* front) {
   for (client_t* cl = front->clients; cl != NULL; cl = next) {
     next = cl->next;
     // Idle between requests: nothing to finish. Busy ones end after their response.
-    if (cl->state == S_HEAD && hf_buf_len(&cl->c.in) == 0) hf_client_free(cl);
-    else cl->keep_alive = false;
+    if (cl->state == S_HEAD && hf_buf_len(&cl->c.in) == 0) {
+      cl->dead = true;
+      kick(cl);
+    } else {
+      cl->keep_alive = false;
+    }
   }
   if (front->client_count == 0 && !front->closed_told) {
     front->closed_told = true;
@@ -359,10 +394,11 @@ void hf_close(hf_front_t* front) {
 }
 
 void hf_destroy(hf_front_t* front) {
-  hf_close(front);
-  while (front->clients != NULL) hf_client_free(front->clients);
-  for (int32_t i = 0; i < front->backend_count; i++) hf_backend_release(&front->backends[i]);
-  free(front->backends);
+  if (front->destroyed) return;
+  // 1. Stop: no new client, no hook called for it from here on, out of the timer's list.
+  front->destroyed = true;
+  front->closing = true;
+  if (front->listen.fd >= 0) hf_conn_close(&front->listen);
   for (hf_front_t** at = &hf_fronts; *at != NULL; at = &(*at)->next) {
     if (*at == front) {
       *at = front->next;
@@ -371,8 +407,24 @@ void hf_destroy(hf_front_t* front) {
   }
   if (hf_fronts == NULL) uv_timer_stop(&hf_timer);
   else schedule_timer();
-  hf_flush_events();
-  free(front);
+  // 2. Its pending events dropped, JavaScript not called: it has let go of the front.
+  hf_drop_events(front);
+  // 3. Freed: now, or when the outermost call into JavaScript has returned.
+  front->next = graveyard;
+  graveyard = front;
+  if (hf_depth == 0) hf_reap();
+}
+
+void hf_reap(void) {
+  if (hf_depth > 0) return;
+  while (graveyard != NULL) {
+    hf_front_t* front = graveyard;
+    graveyard = front->next;
+    while (front->clients != NULL) hf_client_free(front->clients);  // their events are dropped (destroyed)
+    for (int32_t i = 0; i < front->backend_count; i++) hf_backend_release(&front->backends[i]);
+    free(front->backends);
+    free(front);
+  }
 }
 
 static void free_handle(uv_handle_t* handle) {
@@ -382,7 +434,9 @@ static void free_handle(uv_handle_t* handle) {
 void hf_shutdown(void) {
   if (hf_epoll < 0) return;
   hf_hooks.events = NULL;
+  hf_depth = 0;
   while (hf_fronts != NULL) hf_destroy(hf_fronts);
+  hf_reap();
   uv_close((uv_handle_t*)&hf_poll, free_handle);
   uv_close((uv_handle_t*)&hf_timer, free_handle);
   close(hf_epoll);

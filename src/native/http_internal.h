@@ -120,7 +120,8 @@ struct hf_front {
   client_t* clients;
   uint32_t client_count;
   bool closing, closed_told;
-  hf_front_t* next;
+  bool destroyed;  // hf_destroy ran: no hook is called for it, its events are dropped; freed by hf_reap
+  hf_front_t* next;  // in hf_fronts, then (destroyed) in the graveyard
 };
 
 // Shared by the data path's files; defined in http_front.c (the loop's side) and http_io.c (ids).
@@ -131,6 +132,8 @@ extern uv_timer_t hf_timer;
 extern uint32_t hf_generation;
 extern int32_t hf_alive;  // listeners and connections: while there are any, they keep node's loop alive
 extern hf_front_t* hf_fronts;
+/** How deep C is in calls to JavaScript (the hooks): while > 0, nothing is freed that a caller up the stack may hold. */
+extern int32_t hf_depth;
 extern hp_head_t hf_head;  // scratch: one head is parsed at a time
 extern id_table_t hf_conns;  // connections by id
 /** The texts of the HF_R_* reasons that have a fixed one. */
@@ -141,7 +144,14 @@ uint64_t hf_now_ms(void);
 uint64_t hf_now_ns(void);
 void hf_live(int delta);
 void hf_emit(hf_front_t* front, int32_t type, int32_t slot, int32_t detail);
+/** Delivers the batch to JavaScript (unless a hook is running: the outermost flush does), then frees destroyed fronts. */
 void hf_flush_events(void);
+/** Drops the batched records of `front` (destroyed: JavaScript has let go of it, and its number may name another front soon). */
+void hf_drop_events(const hf_front_t* front);
+/** Frees the fronts destroyed while JavaScript ran (hf_depth == 0 only). */
+void hf_reap(void);
+/** A client changed by a call from JavaScript made inside a hook: driven (or freed) on the loop's next turn, not now. */
+void hf_defer_drive(client_t* cl);
 uint32_t hf_buf_len(const buf_t* b);
 bool hf_buf_append(buf_t* b, const char* data, size_t len);
 bool hf_buf_str(buf_t* b, const char* text);

@@ -42,6 +42,7 @@ void hf_live(int delta) {
 }
 
 void hf_emit(hf_front_t* front, int32_t type, int32_t slot, int32_t detail) {
+  if (front->destroyed) return;  // JavaScript let go of it: nobody to tell
   if (g_event_count + 4 > g_event_cap) {
     size_t cap = g_event_cap == 0 ? 256 : g_event_cap * 2;
     int32_t* events = realloc(g_events, cap * sizeof(*events));
@@ -58,13 +59,30 @@ void hf_emit(hf_front_t* front, int32_t type, int32_t slot, int32_t detail) {
 }
 
 void hf_flush_events(void) {
-  if (hf_hooks.events == NULL) {
-    g_event_count = 0;  // shutting down: nobody to tell
-    return;
+  if (hf_depth > 0) return;  // JavaScript is running (this is a call of its): the outermost flush delivers the batch
+  do {
+    if (hf_hooks.events == NULL) {
+      g_event_count = 0;  // shutting down: nobody to tell
+      break;
+    }
+    size_t count = g_event_count / 4;
+    g_event_count = 0;
+    // The binding copies the records before it calls JavaScript, whose calls may add more (delivered by the next round).
+    hf_depth++;
+    hf_hooks.events(g_events, count);  // count 0: the binding still runs microtasks queued by picks
+    hf_depth--;
+  } while (g_event_count > 0);
+  hf_reap();
+}
+
+void hf_drop_events(const hf_front_t* front) {
+  size_t kept = 0;
+  for (size_t i = 0; i < g_event_count; i += 4) {
+    if (g_events[i] == front->index) continue;
+    if (kept != i) memmove(g_events + kept, g_events + i, 4 * sizeof(*g_events));
+    kept += 4;
   }
-  size_t count = g_event_count / 4;
-  g_event_count = 0;
-  hf_hooks.events(g_events, count);  // count 0: the binding still runs microtasks queued by picks
+  g_event_count = kept;
 }
 
 static bool hf_buf_reserve(buf_t* b, uint32_t want) {

@@ -335,11 +335,13 @@ class NativeHttpFront extends FrontBase implements AttemptHandler<NativeAttempt>
         clearTimeout(deadline);
         this.whenClosed = undefined;
         this.sweeper?.stop();
-        if (this.handle !== undefined) {
-          this.native.httpDestroy(this.handle);
-          fronts.delete(this.handle);
-        }
+        // The handle is dead from here on: no event of C's reaches this front, no call of this front reaches C.
+        const handle = this.handle;
         this.handle = undefined;
+        if (handle !== undefined) {
+          fronts.delete(handle);
+          this.native.httpDestroy(handle);
+        }
         resolve();
       };
       // After timeoutMs, what is still open is cut (httpDestroy).
