@@ -30,10 +30,24 @@ static id_table_t g_owners = {NULL, NULL, -1, 0};  // fronts by the number JavaS
 static napi_ref g_on_events;
 static napi_async_context g_async;
 static bool g_dirty;  // JavaScript ran (a pick): the next turn ends with a callback, which runs its microtasks
-static char g_path[8192];
+static char* g_path;  // a rewritten request target, grown to the longest one (a head is at most MAX_HEAD, so is its target)
+static size_t g_path_cap;
 static char g_reason[256];
 
 #define SLOT_SPAN ((int64_t)1 << 21)
+
+/** A JavaScript string as the rewritten target (latin1, any length up to 1 MiB): into g_path; false when not a non-empty string. */
+static bool read_path(napi_env env, napi_value value, size_t* length) {
+  size_t need = 0;
+  if (napi_get_value_string_latin1(env, value, NULL, 0, &need) != napi_ok || need == 0 || need > (1u << 20)) return false;
+  if (need + 1 > g_path_cap) {
+    char* grown = realloc(g_path, need + 1);
+    if (grown == NULL) return false;
+    g_path = grown;
+    g_path_cap = need + 1;
+  }
+  return napi_get_value_string_latin1(env, value, g_path, g_path_cap, length) == napi_ok && *length == need;
+}
 
 /** A chosen backend's number from JavaScript: its slot, and the route (0 for a negative slot: none or queued). */
 static int32_t unpack_slot(int64_t value, int32_t* route) {
@@ -69,8 +83,7 @@ static int32_t pick_object(napi_env env, napi_value result, const char** path_ou
     return HF_PICK_NONE;
   }
   if (napi_get_named_property(env, result, "slot", &value) == napi_ok) napi_get_value_int64(env, value, &slot);
-  if (path_out != NULL && napi_get_named_property(env, result, "path", &value) == napi_ok &&
-      napi_get_value_string_latin1(env, value, g_path, sizeof(g_path), &length) == napi_ok && length > 0 && length < sizeof(g_path) - 1) {
+  if (path_out != NULL && napi_get_named_property(env, result, "path", &value) == napi_ok && read_path(env, value, &length)) {
     *path_out = g_path;
     *path_out_len = length;
   }
@@ -182,6 +195,9 @@ static void cleanup(void* arg) {
     free(owner);
   }
   id_table_release(&g_owners);
+  free(g_path);
+  g_path = NULL;
+  g_path_cap = 0;
   if (env != NULL) {
     napi_delete_reference(env, g_on_events);
     napi_async_destroy(env, g_async);
@@ -342,8 +358,7 @@ static napi_value Resume(napi_env env, napi_callback_info info) {
   slot = unpack_slot(number, &route);
   size_t length = 0;
   char* path = NULL;
-  if (argc >= 4 && napi_typeof(env, argv[3], &type) == napi_ok && type == napi_string &&
-      napi_get_value_string_latin1(env, argv[3], g_path, sizeof(g_path), &length) == napi_ok && length > 0 && length < sizeof(g_path) - 1) {
+  if (argc >= 4 && napi_typeof(env, argv[3], &type) == napi_ok && type == napi_string && read_path(env, argv[3], &length)) {
     path = g_path;
   }
   return make_int(env, -hf_resume(owner->front, id, generation, slot, route, path, length));
