@@ -75,6 +75,28 @@ static hf_front_t* graveyard;  // destroyed, not yet freed (see the re-entry rul
 
 // ------------------------------------------------------------ accepting
 
+bool hf_peer_trusted(const hf_options_t* options, const struct sockaddr_storage* address) {
+  if (options->trust_all) return true;
+  uint8_t bytes[16] = {0};
+  if (address->ss_family == AF_INET6) {
+    memcpy(bytes, &((const struct sockaddr_in6*)address)->sin6_addr, 16);
+  } else if (address->ss_family == AF_INET) {
+    bytes[10] = bytes[11] = 0xff;  // as core/edge.ts has it: IPv4 mapped
+    memcpy(bytes + 12, &((const struct sockaddr_in*)address)->sin_addr, 4);
+  } else {
+    return false;
+  }
+  for (uint32_t i = 0; i < options->trusted_count; i++) {
+    const uint8_t* range = options->trusted + (size_t)i * 17;
+    uint32_t bits = range[16], whole = bits / 8, rest = bits % 8;
+    if (whole > 16 || memcmp(range, bytes, whole) != 0) continue;
+    if (rest == 0 || whole == 16) return true;
+    uint8_t mask = (uint8_t)(0xff << (8 - rest));
+    if ((range[whole] & mask) == (bytes[whole] & mask)) return true;
+  }
+  return false;
+}
+
 static void accept_clients(hf_front_t* front) {
   for (int i = 0; i < 64; i++) {
     struct sockaddr_storage address;
@@ -116,6 +138,8 @@ static void accept_clients(hf_front_t* front) {
     front->clients = cl;
     front->client_count++;
     cl->phase_ms = hf_now_ms();
+    cl->c.read_ms = cl->phase_ms;
+    cl->trusted = hf_peer_trusted(&front->options, &address);
     // The request usually came with the connection: read it without waiting for epoll.
     cl->c.readable = true;
     cl->c.writable = true;
@@ -173,33 +197,99 @@ static void on_epoll(uv_poll_t* handle, int status, int events) {
   hf_flush_events();
 }
 
-/** The timeouts: connects, responses, idle and slow clients, lingering closes. */
+/** Ends the exchange and the client: a timeout in the middle of a response, or of a tunnel (nothing can be answered any more). */
+static void cut(client_t* cl, int status) {
+  hf_release_upstream(cl, false);
+  hf_end_exchange(cl, status);
+  cl->dead = true;
+}
+
+/** A 408 of the front's own (the client was too slow), then a close. */
+static void client_too_slow(client_t* cl, const char* what, uint32_t ms) {
+  char text[96];
+  snprintf(text, sizeof(text), "the request %s did not come within %ums", what, ms);
+  cl->keep_alive = false;
+  hf_answer(cl, 408, HF_R_CLIENT_TIMEOUT, text);
+}
+
+/**
+ * One client's timeouts (SPEC §12): whether one acted. Every deadline is a
+ * time kept on the connection (its phase's start, its last byte read, when its
+ * output stalled), compared here, a few times per shortest timeout: no timer
+ * per connection, no syscall per byte.
+ */
+static bool check_timeouts(client_t* cl, const uint32_t* t, uint64_t now) {
+  uint64_t elapsed = now - cl->phase_ms;
+  upstream_t* up = cl->up;
+  // A client that takes no byte of what it was sent (its response, or the tunnel's bytes).
+  if (cl->c.blocked && hf_buf_len(&cl->c.out) > 0 && now - cl->c.sent_ms >= t[HF_T_CLIENT_SEND] && cl->state != S_LINGER) {
+    if (cl->state == S_SEND || cl->state == S_TUNNEL) cut(cl, 0);
+    else cl->dead = true;
+    return true;
+  }
+  switch (cl->state) {
+    case S_CONNECT:
+      if (elapsed < t[HF_T_CONNECT]) return false;
+      hf_connect_failed(cl, ETIMEDOUT);
+      return true;
+    case S_SEND:
+      if (!cl->req_done && hf_buf_len(&cl->c.in) == 0 && hf_buf_len(&up->c.out) < HIGH_WATER && now - cl->c.read_ms >= t[HF_T_CLIENT_BODY]) {
+        // The body stalled: its backend connection is released (closed: it holds part of a request).
+        if (cl->resp_head_done) cut(cl, 0);
+        else client_too_slow(cl, "body", t[HF_T_CLIENT_BODY]);
+        return true;
+      }
+      if (cl->req_done && !cl->resp_head_done && t[HF_T_RESPONSE] > 0 && elapsed >= t[HF_T_RESPONSE]) {
+        // Nothing reached the client yet: an idempotent request without a body goes to the next backend (nginx's proxy_next_upstream timeout).
+        if (cl->idempotent && cl->req_body == HP_BODY_NONE && hf_buf_len(&up->c.in) == 0 && cl->resends < MAX_RESENDS && cl->failed_count < MAX_TRIES) {
+          cl->resends++;
+          hf_connect_failed(cl, ETIMEDOUT);
+        } else {
+          hf_fail(cl, 504, HF_R_TIMEOUT);
+        }
+        return true;
+      }
+      if (cl->resp_head_done && hf_buf_len(&cl->c.out) < HIGH_WATER && hf_buf_len(&up->c.in) == 0 && now - up->c.read_ms >= t[HF_T_BACKEND_READ]) {
+        cut(cl, 0);  // the backend stalled mid-response
+        return true;
+      }
+      return false;
+    case S_HEAD:
+      if (hf_buf_len(&cl->c.in) == 0) {
+        if (elapsed >= t[HF_T_KEEPALIVE]) cl->dead = true;
+      } else if (elapsed >= t[HF_T_CLIENT_HEADER]) {
+        client_too_slow(cl, "head", t[HF_T_CLIENT_HEADER]);
+        return true;
+      }
+      return false;
+    case S_TUNNEL: {
+      uint64_t last = cl->c.read_ms > up->c.read_ms ? cl->c.read_ms : up->c.read_ms;
+      if (now - last < t[HF_T_TUNNEL]) return false;
+      cut(cl, 101);
+      return true;
+    }
+    case S_LINGER:
+      // phase_ms: since the last response went out (hf_step); a client that does not take it is the send timeout's.
+      if (hf_buf_len(&cl->c.out) > 0) {
+        if (cl->c.blocked && now - cl->c.sent_ms >= t[HF_T_CLIENT_SEND]) cl->dead = true;
+      } else if (elapsed >= LINGER_MS) {
+        cl->dead = true;
+      }
+      return false;
+    default:
+      return false;
+  }
+}
+
+/** The timeouts of every client of every front. */
 static void on_timer(uv_timer_t* timer) {
   uint64_t now = hf_now_ms();
   for (hf_front_t* front = hf_fronts; front != NULL; front = front->next) {
     client_t* next;
     for (client_t* cl = front->clients; cl != NULL; cl = next) {
       next = cl->next;
-      uint64_t elapsed = now - cl->phase_ms;
-      bool acted = false;
-      switch (cl->state) {
-        case S_CONNECT:
-          if ((acted = elapsed >= front->options.connect_timeout_ms)) hf_connect_failed(cl, ETIMEDOUT);
-          break;
-        case S_SEND:
-          acted = cl->req_done && !cl->resp_head_done && front->options.response_timeout_ms > 0 && elapsed >= front->options.response_timeout_ms;
-          if (acted) hf_fail(cl, 504, HF_R_TIMEOUT);
-          break;
-        case S_HEAD:
-          if (elapsed >= (hf_buf_len(&cl->c.in) == 0 ? KEEP_ALIVE_TIMEOUT_MS : HEADERS_TIMEOUT_MS)) cl->dead = true;
-          break;
-        case S_LINGER:
-          if (elapsed >= LINGER_MS) cl->dead = true;
-          break;
-        default:
-          break;
-      }
-      // A fresh 504 or retry may have queued output or started a connect: move it on.
+      bool acted = !cl->dead && check_timeouts(cl, front->options.timeouts_ms, now);
+      // A fresh 408, 504 or retry may have queued output or started a connect: move it on.
       if (cl->dead) hf_client_free(cl);
       else if (acted) hf_drive(cl);
     }
@@ -229,9 +319,10 @@ int hf_init(uv_loop_t* loop, const hf_hooks_t* hooks) {
 static void schedule_timer(void) {
   uint64_t period = 1000;
   for (hf_front_t* front = hf_fronts; front != NULL; front = front->next) {
-    uint64_t shortest = front->options.connect_timeout_ms;
-    if (front->options.response_timeout_ms > 0 && front->options.response_timeout_ms < shortest) shortest = front->options.response_timeout_ms;
-    if (shortest / 4 < period) period = shortest / 4;
+    for (int i = 0; i < HF_TIMEOUTS; i++) {
+      uint32_t ms = front->options.timeouts_ms[i];
+      if (ms > 0 && ms / 4 < period) period = ms / 4;
+    }
   }
   if (period < 10) period = 10;
   uv_timer_start(&hf_timer, on_timer, period, period);
@@ -265,6 +356,18 @@ hf_front_t* hf_listen(const struct sockaddr* address, socklen_t length, const hf
     return NULL;
   }
   front->options = *options;
+  front->options.trusted = NULL;
+  if (options->trusted_count > 0) {
+    uint8_t* trusted = malloc((size_t)options->trusted_count * 17);
+    if (trusted == NULL) {
+      *error = ENOMEM;
+      hf_conn_close(&front->listen);
+      free(front);
+      return NULL;
+    }
+    memcpy(trusted, options->trusted, (size_t)options->trusted_count * 17);
+    front->options.trusted = trusted;
+  }
   front->owner = owner;
   front->index = id;
   front->next = hf_fronts;
@@ -423,6 +526,7 @@ void hf_reap(void) {
     while (front->clients != NULL) hf_client_free(front->clients);  // their events are dropped (destroyed)
     for (int32_t i = 0; i < front->backend_count; i++) hf_backend_release(&front->backends[i]);
     free(front->backends);
+    free((void*)front->options.trusted);
     free(front);
   }
 }

@@ -26,10 +26,9 @@
 #define HIGH_WATER (256 * 1024)         // bytes queued for a side before its source is no longer read
 #define MAX_TRIES 16                    // connect attempts of one request
 #define MAX_STALE_RETRIES 2
+#define MAX_RESENDS 2                   // an idempotent request whose backend reset or timed out before any response byte: the next backends
 #define MAX_IDLE_PER_BACKEND 128
 #define TURNS_PER_EVENT 64              // fairness: then the connection waits for the loop's next turn
-#define KEEP_ALIVE_TIMEOUT_MS 5000      // an idle client connection (node's server default)
-#define HEADERS_TIMEOUT_MS 60000        // a request head started but not finished (node's default)
 #define LINGER_MS 2000                  // after a final response: how long the client may still send
 
 enum kind { K_LISTEN, K_CLIENT, K_UPSTREAM };
@@ -56,6 +55,9 @@ typedef struct conn {
   uint32_t generation;
   uint8_t kind;
   bool readable, writable, eof, shut, hangup;
+  bool blocked;      // output waits for the peer to read (since sent_ms)
+  uint64_t read_ms;  // the last byte (or the end) read from it: the idle timeouts count from here
+  uint64_t sent_ms;  // the last byte it took, or when it stopped taking them
   buf_t in, out;
 } conn_t;
 
@@ -93,10 +95,11 @@ struct client {
   hp_chunked_t resp_chunked;
   int status;
   int32_t failed[MAX_TRIES];
-  int failed_count, last_error, stale_retries;
+  int failed_count, last_error, stale_retries, resends;
   uint64_t started_ns, phase_ms;
   char address[INET6_ADDRSTRLEN];
   bool counted;  // the response is in the counters already (a 101, counted when it came)
+  bool trusted;  // a peer of --forwarded-allow-ips: its X-Forwarded-* headers are kept
   bool dead;
 };
 
@@ -114,7 +117,7 @@ struct hf_front {
   conn_t listen;
   int32_t index;
   void* owner;
-  hf_options_t options;
+  hf_options_t options;  // its `trusted` points into the front's own copy
   hf_backend_t* backends;
   int32_t backend_count;
   client_t* clients;
@@ -136,6 +139,8 @@ extern hf_front_t* hf_fronts;
 extern int32_t hf_depth;
 extern hp_head_t hf_head;  // scratch: one head is parsed at a time
 extern id_table_t hf_conns;  // connections by id
+/** Whether the peer at `address` (AF_INET or AF_INET6) is one of the front's trusted ones. */
+bool hf_peer_trusted(const hf_options_t* options, const struct sockaddr_storage* address);
 /** The texts of the HF_R_* reasons that have a fixed one. */
 extern const char* const hf_reasons[];
 

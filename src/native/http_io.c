@@ -174,12 +174,18 @@ int hf_flush_out(conn_t* c) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) {
         c->writable = false;
+        if (!c->blocked) {
+          c->blocked = true;  // the send timeout counts from here
+          c->sent_ms = hf_now_ms();
+        }
         return 0;
       }
       return errno;
     }
     hf_buf_consume(&c->out, (uint32_t)sent);
+    if (c->blocked) c->sent_ms = hf_now_ms();  // it takes bytes again
   }
+  if (hf_buf_len(&c->out) == 0) c->blocked = false;
   if (hf_buf_len(&c->out) == 0 && c->out.cap > 4 * READ_SIZE) hf_buf_free(&c->out);  // a big body went through: give the memory back
   return 0;
 }
@@ -192,6 +198,7 @@ int hf_fill_in(conn_t* c, bool* got) {
     ssize_t n = recv(c->fd, c->in.data + c->in.end, room, 0);
     if (n > 0) {
       c->in.end += (uint32_t)n;
+      c->read_ms = hf_now_ms();
       *got = true;
       // Drained: the next arrival is a new edge. After a hang-up, read on: the end itself gives no further edge.
       if ((uint32_t)n < room && !c->hangup) c->readable = false;
@@ -199,6 +206,7 @@ int hf_fill_in(conn_t* c, bool* got) {
     }
     if (n == 0) {
       c->eof = true;
+      c->read_ms = hf_now_ms();
       *got = true;
       return 0;
     }

@@ -10,6 +10,7 @@ import { nativeTunnelPath } from '../../src/proxy/native-tunnel.js';
 import { RoutedRegistry } from '../../src/proxy/routed-registry.js';
 import type { BackendsFactory } from '../../src/proxy/front-base.js';
 import { recordEvents, request, startHttpBackend, useCleanup } from '../helpers/proxy-fixtures.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 const TIMEOUT = { timeout: 20_000 };
 const defer = useCleanup();
@@ -48,6 +49,91 @@ for (const [path, create] of PATHS) {
         assert.equal(response.status, 200);
         assert.equal(response.body, `api GET ${rest}`, `a stripped path of ${length} bytes`);
       }
+    });
+
+    it('forwarded headers: kept and appended from a trusted peer, replaced from any other', TIMEOUT, async () => {
+      const seen: Array<Record<string, string | string[] | undefined>> = [];
+      const backend = await startHttpBackend('a', defer, (req, res) => {
+        seen.push(req.headers);
+        res.end('ok');
+      });
+      const claims = { 'X-Forwarded-For': '6.6.6.6', 'X-Forwarded-Proto': 'https', 'X-Forwarded-Host': 'bank.example' };
+      for (const [allow, trusted] of [[undefined, true], [['*'], true], [['10.0.0.0/8', 'fd00::/8'], false], [['127.0.0.2'], false], [['127.0.0.0/24'], true]] as const) {
+        const { front, port } = await startFront(allow === undefined ? {} : { forwardedAllowIps: allow });
+        front.add({ id: 1, host: '127.0.0.1', port: backend.port, weight: 1 });
+        assert.equal((await request(port, { headers: { ...claims, Host: 'shop.example' } })).status, 200);
+        const headers = seen.pop() ?? assert.fail('the backend got no request');
+        const expected = trusted
+          ? { for: '6.6.6.6, 127.0.0.1', proto: 'https', host: 'bank.example' }
+          : { for: '127.0.0.1', proto: 'http', host: 'shop.example' };
+        assert.deepEqual(
+          { for: headers['x-forwarded-for'], proto: headers['x-forwarded-proto'], host: headers['x-forwarded-host'] },
+          expected,
+          `--forwarded-allow-ips ${JSON.stringify(allow ?? 'default')}`,
+        );
+      }
+    });
+
+    it('a stalled request body: 408 at the body timeout, and the backend connection is released', TIMEOUT, async () => {
+      let backendClosed = 0;
+      const backend = await startHttpBackend('a', defer, (req, res) => {
+        req.socket.on('close', () => backendClosed++);
+        req.resume();
+        req.on('end', () => res.end('whole'));
+      });
+      const { front, port } = await startFront({ edge: { clientBodyTimeoutMs: 400 } });
+      front.add({ id: 1, host: '127.0.0.1', port: backend.port, weight: 1 });
+      const stalled = await rawExchange(port, (socket) => socket.write('POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nx'), 8000);
+      assert.equal(stalled.timedOut, false, 'the front held the stalled upload past 8 s');
+      assert.match(stalled.data, /^HTTP\/1\.1 408 /);
+      assert.ok(stalled.ms >= 350, `closed after ${stalled.ms} ms, before the 400 ms body timeout`);
+      await waitFor(() => backendClosed === 1, { timeoutMs: 5000, message: 'the backend connection closed' });
+      assert.equal(front.connections(1), 0);
+    });
+
+    it('a request head not complete in time: 408 at the header timeout; an idle keep-alive connection closes at the keep-alive timeout', TIMEOUT, async () => {
+      const backend = await startHttpBackend('a', defer);
+      const { front, port } = await startFront({ edge: { clientHeaderTimeoutMs: 400, keepaliveTimeoutMs: 300 } });
+      front.add({ id: 1, host: '127.0.0.1', port: backend.port, weight: 1 });
+      const partial = await rawExchange(port, (socket) => socket.write('GET / HTTP/1.1\r\nHost: x\r\nX-Slow: '), 8000);
+      assert.equal(partial.timedOut, false, 'a partial head held past 8 s');
+      assert.match(partial.data, /^HTTP\/1\.1 408 /);
+      // A whole request, then nothing: the connection is closed after the keep-alive timeout (it was 5 s, whatever the setting).
+      const idle = await rawExchange(port, (socket) => socket.write('GET /k HTTP/1.1\r\nHost: x\r\n\r\n'), 8000);
+      assert.match(idle.data, /^HTTP\/1\.1 200 /);
+      assert.ok(!idle.timedOut && idle.ms < 3000, `the idle connection closed after ${idle.ms} ms (keep-alive timeout 300 ms)`);
+    });
+
+    it('a backend that stalls mid-response: both connections closed at the backend read timeout', TIMEOUT, async () => {
+      const backend = await startHttpBackend('a', defer, (_req, res) => {
+        res.writeHead(200, { 'Content-Length': '100' });
+        res.write('x'.repeat(10)); // then nothing
+      });
+      const { front, port } = await startFront({ edge: { backendReadTimeoutMs: 400 } });
+      front.add({ id: 1, host: '127.0.0.1', port: backend.port, weight: 1 });
+      const cut = await rawExchange(port, (socket) => socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n'), 8000);
+      assert.equal(cut.timedOut, false, 'the stalled response held past 8 s');
+      assert.match(cut.data, /^HTTP\/1\.1 200 /);
+      await waitFor(() => front.connections(1) === 0, { timeoutMs: 5000, message: 'the backend released' });
+    });
+
+    it('an idempotent request whose backend resets or times out before answering goes to the next backend', TIMEOUT, async () => {
+      const silent = await startHttpBackend('silent', defer, () => undefined);
+      const resetting = await startHttpBackend('reset', defer, (req) => req.socket.destroy());
+      const good = await startHttpBackend('good', defer);
+      const { front, port } = await startFront({ edge: { responseTimeoutMs: 300 } });
+      front.add({ id: 1, host: '127.0.0.1', port: silent.port, weight: 1 });
+      front.add({ id: 2, host: '127.0.0.1', port: resetting.port, weight: 1 });
+      front.add({ id: 3, host: '127.0.0.1', port: good.port, weight: 1 });
+      for (let i = 0; i < 3; i++) {
+        const response = await request(port, { path: `/r/${i}` });
+        assert.equal(response.status, 200, response.body);
+        assert.equal(response.body, `good GET /r/${i}`);
+      }
+      // Not a POST: it may have been processed; 502 or 504, not a second try.
+      const post = await request(port, { method: 'POST', path: '/once', body: 'x' });
+      assert.ok([200, 502, 504].includes(post.status));
+      assert.ok(silent.requests.filter((r) => r.url === '/once').length + resetting.requests.filter((r) => r.url === '/once').length + good.requests.filter((r) => r.url === '/once').length === 1);
     });
   });
 }
