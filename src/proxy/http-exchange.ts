@@ -80,19 +80,37 @@ export function edgeServerOptions(edge: EdgeTimeouts): http.ServerOptions {
   const { clientHeaderTimeoutMs, keepaliveTimeoutMs } = edge;
   return {
     headersTimeout: clientHeaderTimeoutMs,
-    requestTimeout: 0, // a whole upload may take long: its idle time is the body timeout (onBodyStalled)
+    requestTimeout: 0, // a whole upload may take long: its idle time is the body timeout (BodyWatch)
     keepAliveTimeout: keepaliveTimeoutMs,
     // How often node checks the header timeout: a few times per timeout.
     connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(Math.min(clientHeaderTimeoutMs, keepaliveTimeoutMs) / 4))),
   };
 }
 
-/** Calls `onStall` when no body byte came for `ms` before the body's end (the timer ends with the body). */
-export function onBodyStalled(request: http.IncomingMessage, ms: number, onStall: () => void): void {
-  request.once('end', () => request.setTimeout(0));
-  request.setTimeout(ms, () => {
-    if (!request.complete) onStall();
-  });
+/**
+ * Request bodies being read and the time of their last byte: the front's
+ * sweep calls `onStall` for those idle past the body timeout (one sweep for
+ * all, not a timer per request; the socket's own timer is the send timeout's).
+ */
+export class BodyWatch {
+  private readonly bodies = new Map<http.IncomingMessage, { at: number; readonly onStall: () => void }>();
+
+  watch(request: http.IncomingMessage, onStall: () => void): void {
+    const entry = { at: Date.now(), onStall };
+    this.bodies.set(request, entry);
+    request.on('data', () => (entry.at = Date.now()));
+    const done = () => this.bodies.delete(request);
+    request.once('end', done);
+    request.once('close', done);
+  }
+
+  sweep(now: number, timeoutMs: number): void {
+    for (const [request, entry] of this.bodies) {
+      if (now - entry.at < timeoutMs) continue;
+      this.bodies.delete(request);
+      entry.onStall();
+    }
+  }
 }
 
 /** Mid-response, the backend sends nothing (backend read timeout) or the client takes nothing (client send timeout): both closed. */

@@ -22,7 +22,7 @@ import { ConnectTimeoutError, ResponseTimeoutError } from './errors.js';
 import { DEFAULT_FORWARDED_ALLOW_IPS, isTrustedPeer, parseTrustedPeers, type EdgeTimeouts, type TrustedPeers } from '../core/edge.js';
 import { BackendRouteCounters, RouteSeries, type HttpFrontOptions, type RequestStats } from './http-common.js';
 import { ambiguousRequest, forwardedResponseHeaders } from './http-headers.js';
-import { BAD_REQUEST, closeWhenIdle, edgeServerOptions, Exchange, isStaleSocket, mayResend, onBodyStalled, REQUEST_TIMEOUT } from './http-exchange.js';
+import { BAD_REQUEST, closeWhenIdle, edgeServerOptions, Exchange, isStaleSocket, mayResend, BodyWatch, REQUEST_TIMEOUT } from './http-exchange.js';
 import { createNativeHttpFront } from './http-native.js';
 import { proxyUpgrade } from './http-upgrade.js';
 import { FrontBase } from './front-base.js';
@@ -39,6 +39,7 @@ export class HttpFront extends FrontBase implements AttemptHandler<Exchange> {
   private readonly trustedPeers: TrustedPeers;
   protected readonly server: http.Server;
   private readonly pools = new UpstreamPools();
+  private readonly bodies = new BodyWatch();
   /** Exchanges waiting for a connect or a response head: the sweeper times them out. */
   private readonly pending = new Set<Exchange>();
   /** Upgraded (WebSocket) connections, which the http server no longer tracks. */
@@ -81,7 +82,7 @@ export class HttpFront extends FrontBase implements AttemptHandler<Exchange> {
   }
 
   protected timeoutsMs(): number[] {
-    return [this.connectTimeoutMs, this.responseTimeoutMs];
+    return [this.connectTimeoutMs, this.responseTimeoutMs, this.edge.clientBodyTimeoutMs];
   }
 
   get tunnelTimeoutMs(): number {
@@ -259,13 +260,7 @@ export class HttpFront extends FrontBase implements AttemptHandler<Exchange> {
         if (exchange.upstream === upstream) exchange.phaseStartedAt = Date.now();
       });
       // No body byte for the body timeout: 408 (or a cut, once a response began), and the backend connection closed.
-      onBodyStalled(exchange.request, this.edge.clientBodyTimeoutMs, () => {
-        const stalled = exchange.upstream;
-        this.finish(exchange);
-        stalled?.destroy();
-        this.fail(exchange, 408, `the request body did not come within ${this.edge.clientBodyTimeoutMs}ms`);
-        exchange.response.once('finish', () => exchange.request.socket.destroy());
-      });
+      this.bodies.watch(exchange.request, () => this.bodyStalled(exchange));
       exchange.request.pipe(upstream);
     }
   }
@@ -369,7 +364,22 @@ export class HttpFront extends FrontBase implements AttemptHandler<Exchange> {
     upstream?.destroy();
   }
 
+  private bodyStalled(exchange: Exchange): void {
+    const { upstream } = exchange;
+    if (exchange.phase !== 'done') {
+      this.finish(exchange);
+      upstream?.destroy();
+    }
+    if (exchange.response.headersSent) {
+      exchange.request.socket.destroy();
+      return;
+    }
+    this.fail(exchange, 408, `the request body did not come within ${this.edge.clientBodyTimeoutMs}ms`);
+    exchange.response.once('finish', () => exchange.request.socket.destroy());
+  }
+
   protected sweep(now: number): void {
+    this.bodies.sweep(now, this.edge.clientBodyTimeoutMs);
     for (const exchange of this.pending) {
       const backend = exchange.backend as BackendEntry;
       const elapsed = now - exchange.phaseStartedAt;
