@@ -105,3 +105,15 @@ export function trustedPeerBytes(peers: TrustedPeers): Uint8Array {
   });
   return out;
 }
+
+/**
+ * Errors that say this process ran out of something (descriptors, buffers,
+ * memory, local ports), not that the peer failed: never counted against a
+ * backend (passive or active health checks).
+ */
+const LOCAL_RESOURCE_CODES = new Set(['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM', 'EADDRNOTAVAIL']);
+
+export function isLocalResourceError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null | undefined)?.code;
+  return typeof code === 'string' && LOCAL_RESOURCE_CODES.has(code);
+}

@@ -58,6 +58,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -97,14 +98,44 @@ bool hf_peer_trusted(const hf_options_t* options, const struct sockaddr_storage*
   return false;
 }
 
+/**
+ * The descriptors the fronts may hold (connections both ways and listeners):
+ * the soft limit less a reserve for the control socket, spawns, pipes, health
+ * probes and logs — the master's other duties must not starve when clients
+ * take every descriptor (issue 17: the control socket unreachable, spawns
+ * failing with EMFILE). Read once per listen (the supervisor raised the soft
+ * limit at start).
+ */
+static int64_t fd_budget = INT64_MAX;
+
+static void read_fd_budget(void) {
+  struct rlimit limit;
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return;
+  int64_t soft = (int64_t)limit.rlim_cur, reserve = soft / 8 > 64 ? soft / 8 : 64;
+  fd_budget = soft - reserve > 16 ? soft - reserve : 16;
+}
+
+/** Stops accepting for ACCEPT_PAUSE_MS (out of descriptors, or at the budget): what waits stays in the backlog. */
+static void pause_accepting(hf_front_t* front) {
+  front->accept_paused = true;
+  front->paused_until = hf_now_ms() + ACCEPT_PAUSE_MS;
+}
+
 static void accept_clients(hf_front_t* front) {
+  if (front->accept_paused || front->listen.fd < 0) return;
   for (int i = 0; i < 64; i++) {
+    // Two descriptors per client (its own and its backend's).
+    if (hf_alive + 2 > fd_budget) {
+      pause_accepting(front);
+      return;
+    }
     struct sockaddr_storage address;
     socklen_t length = sizeof(address);
     int fd = accept4(front->listen.fd, (struct sockaddr*)&address, &length, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
-      return;  // EAGAIN: all taken; EMFILE and the like: the next connection tries again
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) pause_accepting(front);
+      return;  // EAGAIN: all taken
     }
     client_t* cl = calloc(1, sizeof(*cl));
     if (cl == NULL) {
@@ -285,6 +316,10 @@ static bool check_timeouts(client_t* cl, const uint32_t* t, uint64_t now) {
 static void on_timer(uv_timer_t* timer) {
   uint64_t now = hf_now_ms();
   for (hf_front_t* front = hf_fronts; front != NULL; front = front->next) {
+    if (front->accept_paused && now >= front->paused_until && !front->closing) {
+      front->accept_paused = false;
+      accept_clients(front);  // edge-triggered: what waited in the backlog gives no new edge
+    }
     client_t* next;
     for (client_t* cl = front->clients; cl != NULL; cl = next) {
       next = cl->next;
@@ -317,7 +352,7 @@ int hf_init(uv_loop_t* loop, const hf_hooks_t* hooks) {
 
 /** The sweep's period: a quarter of the shortest timeout, 10 ms to 1 s. */
 static void schedule_timer(void) {
-  uint64_t period = 1000;
+  uint64_t period = ACCEPT_PAUSE_MS;  // a paused listener resumes within about this
   for (hf_front_t* front = hf_fronts; front != NULL; front = front->next) {
     for (int i = 0; i < HF_TIMEOUTS; i++) {
       uint32_t ms = front->options.timeouts_ms[i];
@@ -355,6 +390,7 @@ hf_front_t* hf_listen(const struct sockaddr* address, socklen_t length, const hf
     free(front);
     return NULL;
   }
+  read_fd_budget();
   front->options = *options;
   front->options.trusted = NULL;
   if (options->trusted_count > 0) {

@@ -30,6 +30,7 @@
 #define MAX_IDLE_PER_BACKEND 128
 #define TURNS_PER_EVENT 64              // fairness: then the connection waits for the loop's next turn
 #define LINGER_MS 2000                  // after a final response: how long the client may still send
+#define ACCEPT_PAUSE_MS 100             // out of descriptors: accepting stops this long (nginx: a short pause, then again)
 
 enum kind { K_LISTEN, K_CLIENT, K_UPSTREAM };
 
@@ -123,6 +124,8 @@ struct hf_front {
   client_t* clients;
   uint32_t client_count;
   bool closing, closed_told;
+  bool accept_paused;     // out of descriptors (or over the budget): resumed by the timer's sweep
+  uint64_t paused_until;
   bool destroyed;  // hf_destroy ran: no hook is called for it, its events are dropped; freed by hf_reap
   hf_front_t* next;  // in hf_fronts, then (destroyed) in the graveyard
 };

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { addressBytes, isTrustedPeer, parseTrustedPeers, trustedPeerBytes } from '../../src/core/edge.js';
+import { addressBytes, isLocalResourceError, isTrustedPeer, parseTrustedPeers, trustedPeerBytes } from '../../src/core/edge.js';
 
 describe('forwarded-allow-ips', () => {
   const cases: Array<[string[], string, boolean]> = [
@@ -45,4 +45,12 @@ describe('forwarded-allow-ips', () => {
     assert.equal(bytes.length, 17);
     assert.equal(bytes[16], 96 + 8);
   });
+});
+
+describe('the supervisor\'s own resource errors', () => {
+  for (const [code, local] of [['EMFILE', true], ['ENFILE', true], ['ENOBUFS', true], ['EADDRNOTAVAIL', true], ['ECONNREFUSED', false], ['ETIMEDOUT', false], [undefined, false]] as const) {
+    it(`${code ?? 'no code'} ${local ? 'is' : 'is not'} counted as this process's, not the backend's`, () => {
+      assert.equal(isLocalResourceError(Object.assign(new Error('x'), { code })), local);
+    });
+  }
 });
