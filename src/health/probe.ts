@@ -15,7 +15,7 @@ export type PortProbe = (port: number, signal?: AbortSignal) => Promise<ProbeRes
 
 const PASS: ProbeResult = { ok: true };
 const fail = (reason: string): ProbeResult => ({ ok: false, reason });
-const failWith = (error: Error): ProbeResult => ({ ok: false, reason: error.message, local: isLocalResourceError(error) });
+const failWith = (error: Error): ProbeResult => (isLocalResourceError(error) ? { ok: false, reason: error.message, local: true } : fail(error.message));
 
 /**
  * Settles a probe exactly once, after the time limit at the latest, or when
