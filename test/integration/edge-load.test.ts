@@ -106,3 +106,17 @@ for (const dataPath of ['native', 'javascript'] as const) {
     });
   });
 }
+
+describe('--tunnel-timeout on the tcp front', () => {
+  it('closes a connection with no byte either way for that long', { timeout: 60_000 }, async () => {
+    const base = await freePortRange(2);
+    const sup = await startSupervise(['-w', '1', '--proxy', 'tcp', '--tunnel-timeout', '600ms', '--base-port', String(base), '--', process.execPath, APP], { readyWorkers: 1 });
+    const client = rawClient(sup.port, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    const started = Date.now();
+    const end = await Promise.race([client.closed, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 15_000))]);
+    client.socket.destroy();
+    assert.ok(end !== undefined, 'the idle connection was still open after 15 s');
+    assert.match(end.data, /^HTTP\/1\.1 200 /);
+    assert.ok(end.at - started >= 500, `closed after ${end.at - started} ms`);
+  });
+});

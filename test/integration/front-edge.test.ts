@@ -135,6 +135,24 @@ for (const [path, create] of PATHS) {
       assert.ok([200, 502, 504].includes(post.status));
       assert.ok(silent.requests.filter((r) => r.url === '/once').length + resetting.requests.filter((r) => r.url === '/once').length + good.requests.filter((r) => r.url === '/once').length === 1);
     });
+
+    it('an idle upgraded connection is closed at the tunnel timeout', TIMEOUT, async () => {
+      const backend = await startHttpBackend('a', defer);
+      backend.server.on('upgrade', (_req, socket: net.Socket) => {
+        socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n');
+        socket.on('data', (chunk) => socket.write(chunk));
+        socket.on('end', () => socket.end());
+      });
+      const { front, port } = await startFront({ edge: { tunnelTimeoutMs: 500 } });
+      front.add({ id: 1, host: '127.0.0.1', port: backend.port, weight: 1 });
+      const tunnel = await rawExchange(port, (socket) => {
+        socket.write('GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n');
+        setTimeout(() => socket.write('ping'), 200);
+      }, 8000);
+      assert.match(tunnel.data, /^HTTP\/1\.1 101 [\s\S]*ping$/);
+      assert.equal(tunnel.timedOut, false, 'the idle tunnel held past 8 s');
+      assert.ok(tunnel.ms >= 600, `closed after ${tunnel.ms} ms: before 500 ms of silence`);
+    });
   });
 }
 
