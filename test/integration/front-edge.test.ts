@@ -136,6 +136,30 @@ for (const [path, create] of PATHS) {
       assert.ok(silent.requests.filter((r) => r.url === '/once').length + resetting.requests.filter((r) => r.url === '/once').length + good.requests.filter((r) => r.url === '/once').length === 1);
     });
 
+    it('a client that reads nothing of a large response is closed at the send timeout, and so is the backend connection', TIMEOUT, async () => {
+      let backendClosed = false;
+      const chunk = Buffer.alloc(1024 * 1024, 'x');
+      const backend = await startHttpBackend('a', defer, (req, res) => {
+        req.socket.on('close', () => (backendClosed = true));
+        res.writeHead(200, { 'Content-Length': String(256 * chunk.length) });
+        let sent = 0;
+        const more = () => {
+          while (sent < 256 && res.write(chunk)) sent++;
+          if (sent < 256) res.once('drain', more);
+          else res.end();
+        };
+        more();
+      });
+      const { front, port } = await startFront({ edge: { clientSendTimeoutMs: 500 } });
+      front.add({ id: 1, host: '127.0.0.1', port: backend.port, weight: 1 });
+      const socket = net.connect(port, '127.0.0.1', () => socket.write('GET /big HTTP/1.1\r\nHost: x\r\n\r\n'));
+      socket.pause(); // never reads
+      socket.on('error', () => undefined);
+      defer(() => socket.destroy());
+      await waitFor(() => backendClosed, { timeoutMs: 10_000, message: 'the backend connection closed after the send timeout' });
+      await waitFor(() => front.connections(1) === 0, { timeoutMs: 5000, message: 'the backend released' });
+    });
+
     it('an idle upgraded connection is closed at the tunnel timeout', TIMEOUT, async () => {
       const backend = await startHttpBackend('a', defer);
       backend.server.on('upgrade', (_req, socket: net.Socket) => {

@@ -67,13 +67,13 @@ for (const proxy of ['http', 'tcp'] as const) {
   });
 }
 
-describe('ctl apply removing an app with its own http front while requests are in flight', () => {
+for (const proxy of ['http', 'tcp'] as const) describe(`ctl apply removing an app with its own ${proxy} front while requests are in flight`, () => {
   it('leaves the master and every other app serving', { timeout: 90_000 }, async () => {
     const dir = tempDir();
     const [front, own, base, otherBase] = [await freePort(), await freePort(), await freePortRange(2), await freePortRange(2)];
     const file = join(dir, 'supervise.yaml');
     const apps = {
-      doomed: { command: [process.execPath, APP], workers: 2, 'base-port': base, port: own, proxy: 'http', env: { FIXTURE_DELAY_MS: '30000' } },
+      doomed: { command: [process.execPath, APP], workers: 2, 'base-port': base, port: own, proxy, env: { FIXTURE_DELAY_MS: '30000' } },
       kept: { command: [process.execPath, APP], workers: 2, 'base-port': otherBase, route: '/' },
     };
     writeFileSync(file, stringify({ front: { port: front }, defaults: { 'kill-timeout': '1s' }, apps }));
