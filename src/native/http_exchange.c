@@ -435,6 +435,7 @@ void hf_begin(client_t* cl, const hp_head_t* h, uint32_t len) {
   }
   memcpy(cl->head, d, len);
   cl->head_len = len;
+  cl->head_ms = 0;
   hf_buf_consume(&cl->c.in, len);
   cl->failed_count = 0;
   cl->last_error = 0;

@@ -288,7 +288,7 @@ static bool check_timeouts(client_t* cl, const uint32_t* t, uint64_t now) {
     case S_HEAD:
       if (hf_buf_len(&cl->c.in) == 0) {
         if (elapsed >= t[HF_T_KEEPALIVE]) cl->dead = true;
-      } else if (elapsed >= t[HF_T_CLIENT_HEADER]) {
+      } else if (cl->head_ms != 0 && now - cl->head_ms >= t[HF_T_CLIENT_HEADER]) {
         client_too_slow(cl, "head", t[HF_T_CLIENT_HEADER]);
         return true;
       }

@@ -98,6 +98,7 @@ struct client {
   int32_t failed[MAX_TRIES];
   int failed_count, last_error, stale_retries, resends;
   uint64_t started_ns, phase_ms;
+  uint64_t head_ms;  // when the first byte of the request head in progress came (0: none yet): the header timeout counts from here
   char address[INET6_ADDRSTRLEN];
   bool counted;  // the response is in the counters already (a 101, counted when it came)
   bool trusted;  // a peer of --forwarded-allow-ips: its X-Forwarded-* headers are kept

@@ -220,6 +220,7 @@ static bool hf_step(client_t* cl) {
         if (cl->c.eof) cl->dead = true;
         return false;
       }
+      if (cl->head_ms == 0) cl->head_ms = hf_now_ms();
       int len = hp_parse_request(cl->c.in.data + cl->c.in.start, avail, &hf_head);
       if (len == HP_INCOMPLETE) {
         if (avail >= MAX_HEAD) {

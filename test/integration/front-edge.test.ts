@@ -104,6 +104,20 @@ for (const [path, create] of PATHS) {
       assert.ok(!idle.timedOut && idle.ms < 3000, `the idle connection closed after ${idle.ms} ms (keep-alive timeout 300 ms)`);
     });
 
+    // The JavaScript fallback leaves this to node's server, which counts from the end of the previous response (README).
+    it('the header timeout counts from the first byte of a head, not from the end of the previous response', { ...TIMEOUT, skip: path === 'javascript' ? "node's server times a keep-alive connection's next head from the end of the previous response" : false }, async () => {
+      const backend = await startHttpBackend('a', defer);
+      const { front, port } = await startFront({ edge: { clientHeaderTimeoutMs: 400, keepaliveTimeoutMs: 5000 } });
+      front.add({ id: 1, host: '127.0.0.1', port: backend.port, weight: 1 });
+      const second = await rawExchange(port, (socket) => {
+        socket.write('GET /one HTTP/1.1\r\nHost: x\r\n\r\n');
+        // Idle 700 ms between the requests (within the keep-alive timeout), then a head in two writes.
+        setTimeout(() => socket.write('GET /two HTTP/1.1\r\n'), 700);
+        setTimeout(() => socket.end('Host: x\r\n\r\n'), 800);
+      }, 8000);
+      assert.equal((second.data.match(/HTTP\/1\.1 200 /g) ?? []).length, 2, second.data);
+    });
+
     it('a backend that stalls mid-response: both connections closed at the backend read timeout', TIMEOUT, async () => {
       const backend = await startHttpBackend('a', defer, (_req, res) => {
         res.writeHead(200, { 'Content-Length': '100' });
