@@ -11,6 +11,7 @@ import { readSettingsFile, type SettingsFile } from './config-file.js';
 import { camelKey, defaultValue, flagName, kebabKey, OPTIONS, parseOption, type DefaultContext } from './options.js';
 import { didYouMean } from './core/did-you-mean.js';
 import type { BalancePolicy, Config, LogFormat, LogRotate, ProxyKind } from './core/types.js';
+import { parseTrustedPeers } from './core/edge.js';
 
 /** Settings as they come from flags or a config file: strings, numbers, booleans or lists, by camelCase key. */
 export type RawSettings = Record<string, unknown>;
@@ -84,6 +85,17 @@ export function assembleConfig(values: RawSettings, target: Target, cwd: string,
     maxFails: values['maxFails'] as number,
     failTimeoutMs: values['failTimeout'] as number,
     queueTimeoutMs: values['queueTimeout'] as number,
+    edge: {
+      clientHeaderTimeoutMs: values['clientHeaderTimeout'] as number,
+      clientBodyTimeoutMs: values['clientBodyTimeout'] as number,
+      connectTimeoutMs: values['connectTimeout'] as number,
+      responseTimeoutMs: values['responseTimeout'] as number,
+      backendReadTimeoutMs: values['backendReadTimeout'] as number,
+      clientSendTimeoutMs: values['clientSendTimeout'] as number,
+      keepaliveTimeoutMs: values['keepaliveTimeout'] as number,
+      tunnelTimeoutMs: values['tunnelTimeout'] as number,
+    },
+    forwardedAllowIps: checkAllowIps(values['forwardedAllowIps'] as string[], where),
     watch: buildWatch(values, cwd),
     maxMemoryBytes: values['maxMemory'] as number | undefined,
     control: resolve(cwd, values['control'] as string),
@@ -134,6 +146,16 @@ function assembleLifecycle(
     restart: { initialMs, maxMs, maxFailedStarts: values['maxFailedStarts'] as number | undefined },
     maxRequests: maxRequests === undefined ? undefined : { count: maxRequests, jitter: values['maxRequestsJitter'] as number },
   };
+}
+
+/** The allow list, checked now: a bad entry is a usage error naming it. */
+function checkAllowIps(entries: string[], where: (key: string) => string): string[] {
+  try {
+    parseTrustedPeers(entries);
+  } catch (error) {
+    throw new UsageError(`${where('forwardedAllowIps')}: ${(error as Error).message.replace(/^forwarded-allow-ips: /, '')}`);
+  }
+  return entries;
 }
 
 /** The front's port must not be one the workers use (their N ports, and the spare one a reload of one worker takes). */

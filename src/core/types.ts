@@ -2,6 +2,18 @@
 // interfaces between the supervisor, the launchers and the front proxy.
 // This file imports nothing, so every module can depend on it.
 
+/** Every timeout an edge has, in ms (SPEC §12's table; the queue timeout is the dispatcher's). Defaults: core/edge.ts. */
+export interface EdgeTimeouts {
+  readonly clientHeaderTimeoutMs: number;
+  readonly clientBodyTimeoutMs: number;
+  readonly connectTimeoutMs: number;
+  readonly responseTimeoutMs: number;
+  readonly backendReadTimeoutMs: number;
+  readonly clientSendTimeoutMs: number;
+  readonly keepaliveTimeoutMs: number;
+  readonly tunnelTimeoutMs: number;
+}
+
 /** The worker count's range, for flags, config files and control requests alike. */
 export const MIN_WORKERS = 1;
 export const MAX_WORKERS = 1024;
@@ -42,6 +54,7 @@ export interface LogFileConfig {
   readonly keep: number;
 }
 
+
 export interface Config {
   readonly mode: Mode;
   /** Cluster mode: absolute path of the worker script. */
@@ -63,6 +76,10 @@ export interface Config {
   readonly killTimeoutMs: number;
   /** Spawn-mode front: how long a client waits for a backend while none is in rotation. */
   readonly queueTimeoutMs: number;
+  /** Spawn-mode front: the timeouts of an edge (SPEC §12); DEFAULT_EDGE_TIMEOUTS where not given. */
+  readonly edge?: EdgeTimeouts;
+  /** Spawn-mode front (http): peers whose X-Forwarded-* headers are kept (`*`, addresses, CIDRs). */
+  readonly forwardedAllowIps?: readonly string[];
   readonly watch: WatchConfig | undefined;
   readonly maxMemoryBytes: number | undefined;
   readonly control: string;

@@ -108,6 +108,7 @@ export function createHealthChecker(options: HealthCheckerOptions): HealthChecke
   }
 
   function applyResult(id: WorkerId, target: Target, result: ProbeResult): void {
+    if (!result.ok && result.local === true) return; // this process is out of descriptors: nothing learnt of the worker
     const change = target.tracker.record(result.ok, now());
     if (!result.ok) {
       options.onFailure?.(id, result.reason);

@@ -5,7 +5,7 @@
 
 import { carriesTag, childPids, masterTagPrefix, noteDescendant, processState, pruneDescendants, takeDescendant } from './lineage.js';
 import { closeNotifyHub } from './notify-hub.js';
-import { becomeSubreaper, parentDeathWrapper, reapAdopted } from './prctl.js';
+import { becomeSubreaper, parentDeathWrapper, raiseFileLimit, reapAdopted } from './prctl.js';
 import { Reaper } from './reaper.js';
 import { flushTagSignals } from './tag-signals.js';
 import type { Logger } from '../log.js';
@@ -24,6 +24,9 @@ export interface Lifetime {
  *   reaps those; only other children (adopted orphans) are reaped here.
  */
 export function setUpLifetime(logger: Logger, ownChildren: () => ReadonlySet<number | undefined>): Lifetime {
+  // Before anything opens: fronts, workers' pipes and the control socket share this budget (the native front keeps a reserve of it).
+  const files = raiseFileLimit();
+  if (files !== undefined) logger.debug({ soft: files.soft, hard: files.hard }, 'descriptor limit');
   const reaper = new Reaper(logger);
   const subreaper = becomeSubreaper();
   const parentDeathSignal = parentDeathWrapper().length > 0;

@@ -30,10 +30,24 @@ static id_table_t g_owners = {NULL, NULL, -1, 0};  // fronts by the number JavaS
 static napi_ref g_on_events;
 static napi_async_context g_async;
 static bool g_dirty;  // JavaScript ran (a pick): the next turn ends with a callback, which runs its microtasks
-static char g_path[8192];
+static char* g_path;  // a rewritten request target, grown to the longest one (a head is at most MAX_HEAD, so is its target)
+static size_t g_path_cap;
 static char g_reason[256];
 
 #define SLOT_SPAN ((int64_t)1 << 21)
+
+/** A JavaScript string as the rewritten target (latin1, any length up to 1 MiB): into g_path; false when not a non-empty string. */
+static bool read_path(napi_env env, napi_value value, size_t* length) {
+  size_t need = 0;
+  if (napi_get_value_string_latin1(env, value, NULL, 0, &need) != napi_ok || need == 0 || need > (1u << 20)) return false;
+  if (need + 1 > g_path_cap) {
+    char* grown = realloc(g_path, need + 1);
+    if (grown == NULL) return false;
+    g_path = grown;
+    g_path_cap = need + 1;
+  }
+  return napi_get_value_string_latin1(env, value, g_path, g_path_cap, length) == napi_ok && *length == need;
+}
 
 /** A chosen backend's number from JavaScript: its slot, and the route (0 for a negative slot: none or queued). */
 static int32_t unpack_slot(int64_t value, int32_t* route) {
@@ -69,8 +83,7 @@ static int32_t pick_object(napi_env env, napi_value result, const char** path_ou
     return HF_PICK_NONE;
   }
   if (napi_get_named_property(env, result, "slot", &value) == napi_ok) napi_get_value_int64(env, value, &slot);
-  if (path_out != NULL && napi_get_named_property(env, result, "path", &value) == napi_ok &&
-      napi_get_value_string_latin1(env, value, g_path, sizeof(g_path), &length) == napi_ok && length > 0 && length < sizeof(g_path) - 1) {
+  if (path_out != NULL && napi_get_named_property(env, result, "path", &value) == napi_ok && read_path(env, value, &length)) {
     *path_out = g_path;
     *path_out_len = length;
   }
@@ -182,6 +195,9 @@ static void cleanup(void* arg) {
     free(owner);
   }
   id_table_release(&g_owners);
+  free(g_path);
+  g_path = NULL;
+  g_path_cap = 0;
   if (env != NULL) {
     napi_delete_reference(env, g_on_events);
     napi_async_destroy(env, g_async);
@@ -212,18 +228,44 @@ static napi_value Init(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/** httpListen(address, port, connectTimeoutMs, responseTimeoutMs, pick): [front, port] (front: its number, as in the event records), or a negative errno. */
+/** A typed array argument's bytes, checked to be of `type` with `count` elements (count 0: any). */
+static bool typed_bytes(napi_env env, napi_value value, napi_typedarray_type type, size_t count, void** data, size_t* length) {
+  bool is = false;
+  napi_typedarray_type got;
+  napi_value buffer;
+  size_t offset;
+  return napi_is_typedarray(env, value, &is) == napi_ok && is &&
+         napi_get_typedarray_info(env, value, &got, length, data, &buffer, &offset) == napi_ok && got == type && (count == 0 || *length == count);
+}
+
+/**
+ * httpListen(address, port, timeouts, trusted, pick): [front, port] (front: its
+ * number, as in the event records), or a negative errno. timeouts: a
+ * Uint32Array of HF_TIMEOUTS ms in HF_T_* order; trusted: a Uint8Array of
+ * 17-byte ranges (core/edge.ts's trustedPeerBytes), or the one byte 255 for all.
+ */
 static napi_value Listen(napi_env env, napi_callback_info info) {
   napi_value argv[5];
-  uint32_t connect_timeout, response_timeout;
   napi_valuetype type;
   struct sockaddr_storage storage;
   socklen_t length;
+  void *timeouts, *trusted;
+  size_t timeout_count, trusted_length;
   if (g_env == NULL) return throw_error(env, "httpListen(): httpInit() first");
-  if (!args(env, info, 5, argv) || napi_get_value_uint32(env, argv[2], &connect_timeout) != napi_ok ||
-      napi_get_value_uint32(env, argv[3], &response_timeout) != napi_ok || napi_typeof(env, argv[4], &type) != napi_ok || type != napi_function) {
-    return throw_error(env, "httpListen(address, port, connectTimeoutMs, responseTimeoutMs, pick): bad arguments");
+  if (!args(env, info, 5, argv) || !typed_bytes(env, argv[2], napi_uint32_array, HF_TIMEOUTS, &timeouts, &timeout_count) ||
+      !typed_bytes(env, argv[3], napi_uint8_array, 0, &trusted, &trusted_length) || (trusted_length % 17 != 0 && trusted_length != 1) ||
+      napi_typeof(env, argv[4], &type) != napi_ok || type != napi_function) {
+    return throw_error(env, "httpListen(address, port, timeouts: Uint32Array(8), trusted: Uint8Array, pick): bad arguments");
   }
+  hf_options_t options;
+  memset(&options, 0, sizeof(options));
+  memcpy(options.timeouts_ms, timeouts, sizeof(options.timeouts_ms));
+  for (int i = 0; i < HF_TIMEOUTS; i++) {
+    if (options.timeouts_ms[i] == 0 && i != HF_T_RESPONSE) options.timeouts_ms[i] = 1;  // 0 is "none" for the response timeout only
+  }
+  options.trust_all = trusted_length == 1 && ((uint8_t*)trusted)[0] == 255;
+  options.trusted = options.trust_all ? NULL : trusted;
+  options.trusted_count = options.trust_all ? 0 : (uint32_t)(trusted_length / 17);
   int error = read_address(env, argv[0], argv[1], &storage, &length);
   if (error != 0) return make_int(env, -error);
   owner_t* owner = calloc(1, sizeof(*owner));
@@ -232,7 +274,6 @@ static napi_value Listen(napi_env env, napi_callback_info info) {
     free(owner);
     return throw_error(env, "httpListen(): could not keep pick");
   }
-  hf_options_t options = {connect_timeout == 0 ? 1 : connect_timeout, response_timeout};
   int32_t id = id_table_add(&g_owners, owner);
   if (id >= 0) owner->front = hf_listen((struct sockaddr*)&storage, length, &options, owner, id, &error);
   if (owner->front == NULL) {
@@ -342,8 +383,7 @@ static napi_value Resume(napi_env env, napi_callback_info info) {
   slot = unpack_slot(number, &route);
   size_t length = 0;
   char* path = NULL;
-  if (argc >= 4 && napi_typeof(env, argv[3], &type) == napi_ok && type == napi_string &&
-      napi_get_value_string_latin1(env, argv[3], g_path, sizeof(g_path), &length) == napi_ok && length > 0 && length < sizeof(g_path) - 1) {
+  if (argc >= 4 && napi_typeof(env, argv[3], &type) == napi_ok && type == napi_string && read_path(env, argv[3], &length)) {
     path = g_path;
   }
   return make_int(env, -hf_resume(owner->front, id, generation, slot, route, path, length));

@@ -16,12 +16,13 @@ import type { BackendEntry } from './backend-registry.js';
 import type { Attempt, AttemptHandler } from './dispatch.js';
 import { ConnectTimeoutError } from './errors.js';
 import { FrontBase, type BackendsFactory } from './front-base.js';
-import { DEFAULT_HTTP_RESPONSE_TIMEOUT_MS, RouteSeries, type HttpFrontOptions, type RequestStats } from './http-common.js';
+import { DEFAULT_FORWARDED_ALLOW_IPS, parseTrustedPeers, trustedPeerBytes, type EdgeTimeouts } from '../core/edge.js';
+import { RouteSeries, type HttpFrontOptions, type RequestStats } from './http-common.js';
 import { NativeRequestStats } from './native-request-stats.js';
 import { describeListenError } from './listen.js';
 import { loadNative } from '../native/load.js';
 import { errnoError } from './native-tunnel.js';
-import { DEFAULT_CONNECT_TIMEOUT_MS, type BoundFront } from './options.js';
+import { edgeTimeouts, type BoundFront } from './options.js';
 
 /** What C's pick hook answers: a slot (packed with its route, packSlot), the slot and a rewritten path, an error to answer, or QUEUED. */
 type PickResult = number | { slot: number; path: string } | { status: number; reason: string };
@@ -30,7 +31,8 @@ type NativePick = (client: number, host: string | undefined, path: string | unde
 
 interface HttpBinding {
   httpInit(onEvents: (records: Int32Array) => void): void;
-  httpListen(address: string, port: number, connectTimeoutMs: number, responseTimeoutMs: number, pick: NativePick): [number, number] | number;
+  /** timeouts: HF_T_* order (edgeTimeoutArray); trusted: core/edge.ts's trustedPeerBytes. */
+  httpListen(address: string, port: number, timeouts: Uint32Array, trusted: Uint8Array, pick: NativePick): [number, number] | number;
   httpAddBackend(front: number, slot: number, address: string, port: number): number;
   httpRemoveBackend(front: number, slot: number): void;
   httpIdle(front: number, slot: number): number;
@@ -48,7 +50,15 @@ const EV_ERROR = 2;
 const EV_CLOSED = 3;
 const EV_GONE = 4;
 const QUEUED = -2;
-const REASONS = ['', 'bad request', 'no backend', '', 'the backend failed', 'invalid response', 'response timeout'];
+const REASONS = ['', 'bad request', 'no backend', '', 'the backend failed', 'invalid response', 'response timeout', 'client timeout'];
+
+/** The timeouts in C's order (HF_T_* of http_front.h). */
+function edgeTimeoutArray(edge: EdgeTimeouts): Uint32Array {
+  return Uint32Array.from([
+    edge.connectTimeoutMs, edge.responseTimeoutMs, edge.clientHeaderTimeoutMs, edge.clientBodyTimeoutMs,
+    edge.backendReadTimeoutMs, edge.clientSendTimeoutMs, edge.keepaliveTimeoutMs, edge.tunnelTimeoutMs,
+  ].map((ms) => Math.min(Math.max(0, Math.round(ms)), 2 ** 32 - 1)));
+}
 /** Slots stay below 2^20 (hf_backend_add); C unpacks route × 2^21 + slot (http_binding.c). */
 const SLOT_SPAN = 2 ** 21;
 
@@ -109,7 +119,7 @@ class NativeHttpFront extends FrontBase implements AttemptHandler<NativeAttempt>
     return 'native';
   }
   private readonly connectTimeoutMs: number;
-  private readonly responseTimeoutMs: number;
+  private readonly edge: EdgeTimeouts;
   /** C's number for this front (as in the event records), while it listens. */
   private handle: number | undefined;
   private bound: { host: string; port: number } | undefined;
@@ -133,8 +143,8 @@ class NativeHttpFront extends FrontBase implements AttemptHandler<NativeAttempt>
     backends?: BackendsFactory,
   ) {
     super(options, backends);
-    this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
-    this.responseTimeoutMs = options.idleTimeoutMs ?? DEFAULT_HTTP_RESPONSE_TIMEOUT_MS;
+    this.edge = edgeTimeouts(options, 'http');
+    this.connectTimeoutMs = this.edge.connectTimeoutMs;
   }
 
   // C times connects and responses out itself; the sweeper only runs the dispatcher's queue.
@@ -147,7 +157,8 @@ class NativeHttpFront extends FrontBase implements AttemptHandler<NativeAttempt>
   protected override async bind(): Promise<void> {
     const { host, port } = this.options;
     const address = isIP(host) !== 0 ? host : (await lookup(host)).address;
-    const result = this.native.httpListen(address, port, this.connectTimeoutMs, this.responseTimeoutMs, this.choose);
+    const trusted = trustedPeerBytes(parseTrustedPeers(this.options.forwardedAllowIps ?? DEFAULT_FORWARDED_ALLOW_IPS));
+    const result = this.native.httpListen(address, port, edgeTimeoutArray(this.edge), trusted, this.choose);
     if (typeof result === 'number') throw describeListenError(errnoError(result, 'listen', address, port), host, port);
     this.handle = result[0];
     this.bound = { host: address, port: result[1] };
@@ -335,11 +346,13 @@ class NativeHttpFront extends FrontBase implements AttemptHandler<NativeAttempt>
         clearTimeout(deadline);
         this.whenClosed = undefined;
         this.sweeper?.stop();
-        if (this.handle !== undefined) {
-          this.native.httpDestroy(this.handle);
-          fronts.delete(this.handle);
-        }
+        // The handle is dead from here on: no event of C's reaches this front, no call of this front reaches C.
+        const handle = this.handle;
         this.handle = undefined;
+        if (handle !== undefined) {
+          fronts.delete(handle);
+          this.native.httpDestroy(handle);
+        }
         resolve();
       };
       // After timeoutMs, what is still open is cut (httpDestroy).

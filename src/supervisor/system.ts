@@ -90,7 +90,9 @@ export class SystemService implements SystemApi {
     });
     this.lifetime = setUpLifetime(logger, () => new Set([...this.apps.values()].flatMap((app) => app.supervisor.records.map((w) => w.pid))));
     if (config.front !== undefined) {
-      this.routing = createRoutingFront({ host: config.front.host, port: config.front.port, logger });
+      // The shared front's edge settings: the first app's (the file's `defaults:` unless that app sets its own).
+      const [first] = config.apps;
+      this.routing = createRoutingFront({ host: config.front.host, port: config.front.port, logger, edge: first?.edge, forwardedAllowIps: first?.forwardedAllowIps });
       this.routing.backends.setRoutes(routesOf(config.apps));
     }
   }
