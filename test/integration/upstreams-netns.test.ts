@@ -12,7 +12,6 @@ import { after, before, describe, it } from 'node:test';
 import { createMachines, netnsMissing, type Machine, type Machines } from '../helpers/netns.js';
 import { BIN, FIXTURES, freePort, killAll, startSupervise, tempDir, type Supervised } from '../helpers/supervise.js';
 import { waitFor } from '../helpers/wait-for.js';
-import { OPTIONS } from '../../src/options.js';
 
 const missing = netnsMissing();
 const MACHINE_PORT = 8000;
@@ -20,8 +19,8 @@ const HEALTH = { intervalMs: 250, timeoutMs: 500, healthy: 2, unhealthy: 2 };
 /** Out of rotation once the probes say so: the thresholds, with room for a loaded machine. */
 const EJECT_WITHIN_MS = (HEALTH.unhealthy * HEALTH.intervalMs + HEALTH.timeoutMs) * 4 + 3000;
 const RETURN_WITHIN_MS = 20_000;
-/** edge-life's per-phase timeouts: a request on a connection to a lost machine is retried on the next one within seconds. */
-const EDGE_FLAGS = OPTIONS.some((option) => option.key === 'responseTimeout') ? ['--connect-timeout', '1s', '--response-timeout', '2s'] : [];
+/** Short per-phase timeouts: a request on a connection to a lost machine is retried on the next one within seconds. */
+const EDGE_FLAGS = ['--connect-timeout', '1s', '--response-timeout', '2s'];
 
 interface Reply {
   readonly machine: string;
