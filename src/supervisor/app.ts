@@ -15,7 +15,7 @@ import type { RoutingFront } from '../proxy/routed-registry.js';
 import { isRouted } from '../system-config.js';
 import { nativeLoadError } from '../native/load.js';
 import { createFileWatcher, describeWatch, ownOutputFiles } from '../watch/file-watcher.js';
-import { Autoscaler, monotonicTotal } from './autoscaler.js';
+import { Autoscaler, servedCounter } from './autoscaler.js';
 import { runClosers } from './closers.js';
 import { assertPortFree, portError } from './port-check.js';
 import { SupervisorService } from './service.js';
@@ -155,7 +155,11 @@ export class App {
     if (this.autoscaler !== undefined) return this.autoscaler.reconfigure(config);
     const scaler = new Autoscaler(config, {
       status: () => this.service.status(),
-      served: this.servedCounter(),
+      served: servedCounter(this.current, {
+        requests: () => this.shared.requestCount?.(this.name),
+        front: this.frontRef,
+        workers: () => this.supervisor.records.map((worker) => worker.id),
+      }),
       inFlight: (id, fromStatus) => this.frontRef?.inFlight?.(id) ?? fromStatus ?? 0,
       requireSampling: (periodMs) => this.shared.requireSampling?.(periodMs) ?? (() => undefined),
       scale: (workers) => this.service.resize(workers),
@@ -165,17 +169,6 @@ export class App {
     this.autoscaler = scaler;
     this.service.scaleRule = (workers) => scaler.manualScale(workers);
     if (this.started) scaler.start();
-  }
-
-  /** What `rps` counts: requests through an L7 front; connections through the tcp front; nothing for an unrouted cluster app (node:cluster balances). */
-  private servedCounter(): () => number | undefined {
-    // A routed app's requests (a cluster app's too) are the routing front's, counted under the app.
-    const l7 = this.current.routes.length > 0 || (this.current.mode === 'spawn' && this.current.proxy === 'http');
-    // No request yet is a count of 0, not an unknown one.
-    if (l7) return () => this.shared.requestCount?.(this.name) ?? 0;
-    const front = this.frontRef;
-    if (front === undefined) return () => undefined;
-    return monotonicTotal(() => this.supervisor.records.map((w) => [w.id, front.totalConnections(w.id)] as const));
   }
 
   private launcherFor(config: Config): Launcher {

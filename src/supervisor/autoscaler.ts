@@ -13,8 +13,8 @@
 import {
   decide, INITIAL_STATE, type AutoscaleDecision, type AutoscaleMetric, type AutoscalePolicy, type AutoscaleState, type MetricReading,
 } from '../core/autoscale.js';
-import type { AutoscaleConfig } from '../core/system-types.js';
-import type { AutoscaleStatus, ScaleResult, SupervisorEvent, SupervisorStatus, WorkerId } from '../core/types.js';
+import type { AppConfig, AutoscaleConfig } from '../core/system-types.js';
+import type { AutoscaleStatus, Front, ScaleResult, SupervisorEvent, SupervisorStatus, WorkerId } from '../core/types.js';
 import type { Logger } from '../log.js';
 
 export interface AutoscalerSources {
@@ -184,6 +184,20 @@ export class Autoscaler {
  */
 function cpuSampling(sources: AutoscalerSources, policy: AutoscalePolicy): (() => void) | undefined {
   return policy.targets.cpu === undefined ? undefined : sources.requireSampling(policy.periodMs);
+}
+
+/** What `rps` counts: requests through an L7 front; connections through the tcp front; nothing for an unrouted cluster app (node:cluster balances). */
+export function servedCounter(
+  config: AppConfig,
+  sources: { readonly requests: () => number | undefined; readonly front: Front | undefined; readonly workers: () => readonly WorkerId[] },
+): () => number | undefined {
+  // A routed app's requests (a cluster app's too) are the routing front's, counted under the app.
+  const l7 = config.routes.length > 0 || (config.mode === 'spawn' && config.proxy === 'http');
+  // No request yet is a count of 0, not an unknown one.
+  if (l7) return () => sources.requests() ?? 0;
+  const { front } = sources;
+  if (front === undefined) return () => undefined;
+  return monotonicTotal(() => sources.workers().map((id) => [id, front.totalConnections(id)] as const));
 }
 
 /**

@@ -7,7 +7,8 @@
 import { createEventHub } from '../control/events.js';
 import { createMetrics } from '../control/metrics.js';
 import { registrationOf } from '../control/registry.js';
-import { applyPortProblem, needsReplacement, replaceApp, sameConfig } from './apply-check.js';
+import { needsReplacement, replaceApp, sameConfig } from './apply-check.js';
+import { planApply } from './apply-plan.js';
 import { startControlServer } from '../control/server.js';
 import type { RawSettings } from '../config.js';
 import { errorMessage } from '../errors.js';
@@ -15,9 +16,8 @@ import { setUpLifetime, type Lifetime } from '../launchers/lifetime.js';
 import type { Logger } from '../log.js';
 import { startSupervisorNotify, type SupervisorNotify } from '../notify/supervisor-notify.js';
 import { createRoutingFront, type RoutingFront } from '../proxy/routed-registry.js';
-import { loadSystemFile } from '../system-config.js';
 import { App } from './app.js';
-import { createUpstreamResolver, unresolvedUpstream, type UpstreamResolver } from '../upstreams/resolver.js';
+import { createUpstreamResolver, type UpstreamResolver } from '../upstreams/resolver.js';
 import { SystemObservers } from './system-observers.js';
 import { SystemUsage } from './system-usage.js';
 import { runClosers } from './closers.js';
@@ -324,30 +324,14 @@ export class SystemService implements SystemApi {
     if (this.stopping) return { ok: false, error: 'the supervisor is stopping' };
     const file = this.config.file;
     if (file === undefined) return { ok: false, invalid: true, error: 'supervise was started without a system file (--config with apps:): nothing to apply' };
-    let next: SystemConfig;
-    try {
-      next = loadSystemFile(file, this.options.flags ?? {}, this.options.stdoutIsTTY ?? false);
-    } catch (error) {
-      this.logger.error(`${reason}: ${errorMessage(error)}; nothing changed`);
-      return { ok: false, invalid: true, error: errorMessage(error) };
+    const plan = await planApply(file, {
+      config: this.config, apps: this.apps, flags: this.options.flags ?? {}, stdoutIsTTY: this.options.stdoutIsTTY ?? false, resolver: this.resolver,
+    });
+    if ('error' in plan) {
+      this.logger.error(`${reason}: ${plan.error}; nothing changed`);
+      return { ok: false, invalid: true, error: plan.error };
     }
-    if (next.control !== this.config.control || JSON.stringify([next.front, next.resolvers]) !== JSON.stringify([this.config.front, this.config.resolvers])) {
-      return { ok: false, invalid: true, error: `${file}: control, front and resolvers cannot change while supervise runs; restart it for those (nothing changed)` };
-    }
-    const unresolved = await unresolvedUpstream(next.apps.flatMap((app) => app.upstreams), this.resolver);
-    if (unresolved !== undefined) return { ok: false, invalid: true, error: `${unresolved} (nothing changed)` };
-    const current = new Map([...this.apps.values()].map((app) => [app.name, app.config]));
-    const added = next.apps.filter((app) => !current.has(app.name));
-    const removed = [...current.keys()].filter((name) => !next.apps.some((app) => app.name === name));
-    const changed = next.apps.filter((app) => current.has(app.name) && !sameConfig(current.get(app.name) as AppConfig, app));
-    const unchanged = next.apps.filter((app) => current.has(app.name) && sameConfig(current.get(app.name) as AppConfig, app));
-    // All or nothing: the new ports against what runs now (runtime scale included), before anything stops.
-    const running = [...this.apps.values()].map((app) => ({ config: app.config, status: app.status() }));
-    const problem = applyPortProblem(file, [...added, ...changed], running.filter((app) => !removed.includes(app.config.name)), running.filter((app) => removed.includes(app.config.name)));
-    if (problem !== undefined) {
-      this.logger.error(`${reason}: ${problem}; nothing changed`);
-      return { ok: false, invalid: true, error: problem };
-    }
+    const { next, added, removed, changed, unchanged } = plan;
     this.logger.info(
       { added: added.map((a) => a.name), removed, changed: changed.map((a) => a.name), unchanged: unchanged.map((a) => a.name) },
       `${reason}: applying ${file}`,
