@@ -24,7 +24,7 @@ import { BackendRouteCounters, RouteSeries, type HttpFrontOptions, type RequestS
 import { ambiguousRequest, forwardedResponseHeaders } from './http-headers.js';
 import { closeWhenIdle, edgeServerOptions, Exchange, isStaleSocket, mayResend, BodyWatch, REQUEST_TIMEOUT } from './http-exchange.js';
 import { answerClientError, BAD_REQUEST } from './http-client-error.js';
-import { MAX_HEAD } from './http-limits.js';
+import { MAX_HEAD, MAX_HEADERS } from './http-limits.js';
 import { createNativeHttpFront } from './http-native.js';
 import { proxyUpgrade } from './http-upgrade.js';
 import { FrontBase } from './front-base.js';
@@ -63,6 +63,8 @@ export class HttpFront extends FrontBase implements AttemptHandler<Exchange> {
     this.responseTimeoutMs = this.edge.responseTimeoutMs;
     this.trustedPeers = parseTrustedPeers(options.forwardedAllowIps ?? DEFAULT_FORWARDED_ALLOW_IPS);
     this.server = http.createServer({ ...edgeServerOptions(this.edge), maxHeaderSize: MAX_HEAD }, (request, response) => this.handle(request, response));
+    // At most MAX_HEADERS lines, as the native parser: node 22.23+ refuses from about 1,000 by default (431), node 20 drops what is over the count.
+    this.server.maxHeadersCount = MAX_HEADERS;
     // Every request node's parser refuses (smuggling attempts, oversize heads…) is a 400 or 431, as on the native path.
     this.server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
       // The head did not come within the header timeout (node's headersTimeout).
