@@ -178,7 +178,7 @@ static napi_value Count(napi_env env, napi_callback_info info, bool acquire) {
   if (get_args(env, info, 2, argv) < 2 || (picker = picker_of(env, argv[0])) == NULL || napi_get_value_int32(env, argv[1], &slot) != napi_ok) {
     return throw_error(env, "dpAcquire/dpRelease(handle, slot): bad arguments");
   }
-  if (acquire) dp_acquire(&picker->state, slot);
+  if (acquire) dp_acquire(&picker->state, picker->snapshot, slot);
   return make_int(env, acquire ? dp_active(&picker->state, slot) : dp_release(&picker->state, slot));
 }
 

@@ -21,51 +21,90 @@ void dp_state_init(dp_state_t* state, uint64_t seed) {
   state->random = seed != 0 ? seed : 0x9e3779b97f4a7c15ull;
 }
 
-/** `array` (of 4-byte entries) grown to `wanted` entries, the new ones zero; NULL when out of memory (`array` is kept). */
-static void* grow(void* array, uint32_t* capacity, uint32_t wanted) {
+/** `array` (of `size`-byte entries) grown to `wanted` entries, the new ones zero; NULL when out of memory (`array` is kept). */
+static void* grow(void* array, uint32_t* capacity, uint32_t wanted, size_t size) {
   if (wanted == 0) wanted = 1;  // so that NULL always means out of memory
   if (wanted <= *capacity) return array;
-  uint32_t size = *capacity == 0 ? 16 : *capacity;
-  while (size < wanted) size *= 2;
-  char* grown = realloc(array, (size_t)size * 4);
+  uint32_t count = *capacity == 0 ? 16 : *capacity;
+  while (count < wanted) count *= 2;
+  char* grown = realloc(array, (size_t)count * size);
   if (grown == NULL) return NULL;
-  memset(grown + (size_t)*capacity * 4, 0, (size_t)(size - *capacity) * 4);
-  *capacity = size;
+  memset(grown + (size_t)*capacity * size, 0, (size_t)(count - *capacity) * size);
+  *capacity = count;
   return grown;
 }
 
 int dp_state_prepare(dp_state_t* state, const dp_snapshot_t* snapshot) {
-  uint32_t* apps = grow(state->app_cursors, &state->app_capacity, snapshot->app_count);
+  uint32_t* apps = grow(state->app_cursors, &state->app_capacity, snapshot->app_count, sizeof(uint32_t));
   if (apps == NULL) return ENOMEM;
   state->app_cursors = apps;
-  uint32_t* groups = grow(state->group_cursors, &state->group_capacity, snapshot->group_count);
+  uint32_t* groups = grow(state->group_cursors, &state->group_capacity, snapshot->group_count, sizeof(uint32_t));
   if (groups == NULL) return ENOMEM;
   state->group_cursors = groups;
-  int32_t* active = grow(state->active, &state->active_capacity, (uint32_t)(snapshot->max_slot + 1));
-  if (active == NULL) return ENOMEM;
-  state->active = active;
+  dp_slot_t* slots = grow(state->slots, &state->slot_capacity, (uint32_t)(snapshot->max_slot + 1), sizeof(dp_slot_t));
+  if (slots == NULL) return ENOMEM;
+  state->slots = slots;
+  // Nothing fails from here: where the new snapshot has each slot.
+  for (uint32_t i = 0; i < state->slot_capacity; i++) slots[i].backend = -1;
+  for (uint32_t i = 0; i < snapshot->backend_count; i++) {
+    const dp_backend_t* b = &snapshot->backends[i];
+    slots[b->slot].backend = (int32_t)i;
+    if ((b->flags & DP_F_DRAINING) == 0) slots[b->slot].drained_told = false;
+  }
   return 0;
 }
 
 void dp_state_release(dp_state_t* state) {
   free(state->app_cursors);
   free(state->group_cursors);
-  free(state->active);
+  free(state->slots);
   memset(state, 0, sizeof(*state));
 }
 
-void dp_acquire(dp_state_t* state, int32_t slot) {
-  if (slot >= 0 && (uint32_t)slot < state->active_capacity) state->active[slot]++;
+static dp_slot_t* slot_of(const dp_state_t* state, int32_t slot) {
+  return slot >= 0 && (uint32_t)slot < state->slot_capacity ? &state->slots[slot] : NULL;
+}
+
+bool dp_acquire(dp_state_t* state, const dp_snapshot_t* snapshot, int32_t slot) {
+  dp_slot_t* s = slot_of(state, slot);
+  if (s == NULL) return false;
+  s->active++;
+  s->handed++;
+  if (s->backend < 0 || (uint32_t)s->backend >= snapshot->backend_count) return false;
+  int32_t budget = snapshot->backends[s->backend].budget;
+  return budget > 0 && s->handed == (uint32_t)budget;
 }
 
 int32_t dp_release(dp_state_t* state, int32_t slot) {
-  if (slot < 0 || (uint32_t)slot >= state->active_capacity) return 0;
-  if (state->active[slot] > 0) state->active[slot]--;
-  return state->active[slot];
+  dp_slot_t* s = slot_of(state, slot);
+  if (s == NULL) return 0;
+  if (s->active > 0) s->active--;
+  return s->active;
+}
+
+void dp_release_failed(dp_state_t* state, int32_t slot) {
+  dp_slot_t* s = slot_of(state, slot);
+  if (s == NULL) return;
+  if (s->active > 0) s->active--;
+  if (s->handed > 0) s->handed--;
+}
+
+void dp_slot_reset(dp_state_t* state, int32_t slot) {
+  dp_slot_t* s = slot_of(state, slot);
+  if (s != NULL) s->handed = 0;
 }
 
 int32_t dp_active(const dp_state_t* state, int32_t slot) {
-  return slot >= 0 && (uint32_t)slot < state->active_capacity ? state->active[slot] : 0;
+  const dp_slot_t* s = slot_of(state, slot);
+  return s == NULL ? 0 : s->active;
+}
+
+bool dp_take_drained(dp_state_t* state, const dp_snapshot_t* snapshot, int32_t slot) {
+  dp_slot_t* s = slot_of(state, slot);
+  if (s == NULL || s->backend < 0 || (uint32_t)s->backend >= snapshot->backend_count || s->active > 0 || s->drained_told) return false;
+  if ((snapshot->backends[s->backend].flags & DP_F_DRAINING) == 0) return false;
+  s->drained_told = true;
+  return true;
 }
 
 /** xorshift64* (Vigna): p2c needs speed and spread, not secrecy. */

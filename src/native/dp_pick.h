@@ -19,13 +19,21 @@
 
 #include "dp_snapshot.h"
 
+/** What a thread knows of one backend slot: its own counts, and where the current snapshot has it. */
+typedef struct dp_slot {
+  int32_t active;   // requests in flight on this thread
+  uint32_t handed;  // requests handed to the slot's backend since it took the slot (--max-requests)
+  int32_t backend;  // its index in the current snapshot, -1 when it is not in it
+  bool drained_told;  // DP_EV_DRAINED was reported for its draining (reset when it is back in rotation)
+} dp_slot_t;
+
 typedef struct dp_state {
   uint32_t* app_cursors;  // round-robin / schedule position, by app index
   uint32_t app_capacity;
   uint32_t* group_cursors;  // schedule position between a group's apps, by group index
   uint32_t group_capacity;
-  int32_t* active;  // requests in flight, by backend slot
-  uint32_t active_capacity;
+  dp_slot_t* slots;  // by backend slot
+  uint32_t slot_capacity;
   uint64_t random;  // p2c's generator (xorshift64*): never 0
 } dp_state_t;
 
@@ -42,7 +50,12 @@ typedef struct dp_choice {
 /** A zeroed state with its generator seeded (`seed` 0: a fixed seed). */
 void dp_state_init(dp_state_t* state, uint64_t seed);
 
-/** Grows the state to `snapshot`'s apps, groups and slots (before picking from it; cursors carry over by index). 0, or ENOMEM. */
+/**
+ * Readies the state for `snapshot` (before picking from it): grown to its apps,
+ * groups and slots, each slot told where the snapshot has it. Cursors and counts
+ * carry over (by index, by slot). 0, or ENOMEM (then the state is unchanged for
+ * the snapshot it had).
+ */
 int dp_state_prepare(dp_state_t* state, const dp_snapshot_t* snapshot);
 
 void dp_state_release(dp_state_t* state);
@@ -56,13 +69,25 @@ void dp_state_release(dp_state_t* state);
 int dp_pick(const dp_snapshot_t* snapshot, dp_state_t* state, const char* host, size_t host_len, const char* path, size_t path_len,
             const int32_t* exclude, int exclude_count, dp_choice_t* choice);
 
-/** A request to `slot` begins (least-conn and p2c count it). */
-void dp_acquire(dp_state_t* state, int32_t slot);
+/** A request to `slot` (of `snapshot`) begins: counted in flight and handed. True when that reached its budget (report DP_EV_BUDGET once). */
+bool dp_acquire(dp_state_t* state, const dp_snapshot_t* snapshot, int32_t slot);
 
-/** It ended; the count left (0: none in flight). */
+/** It ended; the count left in flight (0: none). */
 int32_t dp_release(dp_state_t* state, int32_t slot);
+
+/** A connect to `slot` failed: not a request it was handed (balancer.ts's releaseFailed). */
+void dp_release_failed(dp_state_t* state, int32_t slot);
+
+/** A new backend took `slot`: its handed count starts over. */
+void dp_slot_reset(dp_state_t* state, int32_t slot);
 
 /** Requests in flight to `slot` on this thread. */
 int32_t dp_active(const dp_state_t* state, int32_t slot);
+
+/**
+ * Whether `slot` is draining in `snapshot` with nothing in flight here, not
+ * reported yet: then it is marked reported, and the caller reports DP_EV_DRAINED.
+ */
+bool dp_take_drained(dp_state_t* state, const dp_snapshot_t* snapshot, int32_t slot);
 
 #endif
