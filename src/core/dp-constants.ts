@@ -131,9 +131,17 @@ export const DP_EV_BUDGET = 6;
 /** a connect to backend slot a failed (b: errno; ETIMEDOUT after the connect timeout) */
 export const DP_EV_CONNECT_FAILED = 7;
 export const DP_R_BAD_REQUEST = 1;
+/** none in rotation, or every one failed */
 export const DP_R_NO_BACKEND = 2;
+/** 404 */
 export const DP_R_NO_ROUTE = 3;
 export const DP_R_BACKEND_FAILED = 4;
 export const DP_R_BAD_RESPONSE = 5;
+/** the backend's response did not come in time */
 export const DP_R_TIMEOUT = 6;
-export const DP_R_QUEUE_TIMEOUT = 7;
+/** the client's head or body did not come in time (408) */
+export const DP_R_CLIENT_TIMEOUT = 7;
+/** no backend came into rotation within --queue-timeout (503) */
+export const DP_R_QUEUE_TIMEOUT = 8;
+/** the front closed while the request waited for a backend */
+export const DP_R_CLOSING = 9;

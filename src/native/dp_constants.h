@@ -116,11 +116,13 @@
 
 // ---- why the front answered an error itself (DP_EV_ERROR's b % 100)
 #define DP_R_BAD_REQUEST 1
-#define DP_R_NO_BACKEND 2
-#define DP_R_NO_ROUTE 3
+#define DP_R_NO_BACKEND 2       // none in rotation, or every one failed
+#define DP_R_NO_ROUTE 3         // 404
 #define DP_R_BACKEND_FAILED 4
 #define DP_R_BAD_RESPONSE 5
-#define DP_R_TIMEOUT 6
-#define DP_R_QUEUE_TIMEOUT 7
+#define DP_R_TIMEOUT 6          // the backend's response did not come in time
+#define DP_R_CLIENT_TIMEOUT 7   // the client's head or body did not come in time (408)
+#define DP_R_QUEUE_TIMEOUT 8    // no backend came into rotation within --queue-timeout (503)
+#define DP_R_CLOSING 9          // the front closed while the request waited for a backend
 
 #endif
