@@ -20,6 +20,7 @@ import {
   cpuBetween, errorDetail, errorMessage, fmtInt, fmtMs, freePorts, loadLine, machineLine, markdownTable, mean, median, parseNumberFlags, requireWrk,
   runIfMain, runWrk, sampleCpu, sleep, takeOption, type WrkResult,
 } from './common.js';
+import { QUICK } from './lib/mode.js';
 import { startBareCluster, startPm2, startSuperviseCluster, unavailable, type Target, type TargetOptions } from './targets.js';
 
 const TARGET_RATIO = 0.95;
@@ -37,7 +38,10 @@ export interface ClusterSettings {
   readonly only?: string;
 }
 
-const DEFAULTS: ClusterSettings = { rounds: 5, durationS: 3, warmupS: 2, connections: 50, threads: 1, workers: 2 };
+// BENCH_QUICK=1 (bench/lib/mode.ts): 2 rounds of 1 s, to check the script on a busy machine.
+const DEFAULTS: ClusterSettings = QUICK
+  ? { rounds: 2, durationS: 1, warmupS: 1, connections: 50, threads: 1, workers: 2 }
+  : { rounds: 5, durationS: 3, warmupS: 2, connections: 50, threads: 1, workers: 2 };
 
 interface Contender {
   readonly name: string;

@@ -16,6 +16,7 @@ import {
   cpuBetween, errorDetail, errorMessage, fmtInt, fmtMs, freePorts, loadLine, machineLine, markdownTable, parseNumberFlags, requireWrk, runIfMain, runWrk,
   sampleCpu, sleep, takeOption, type WrkResult,
 } from './common.js';
+import { QUICK } from './lib/mode.js';
 import {
   startGunicorn, startPm2, startSuperviseCluster, startSuperviseSpawn, unavailable, type Target, type TargetOptions,
 } from './targets.js';
@@ -29,7 +30,8 @@ export interface ReloadSettings {
   readonly only?: string;
 }
 
-const DEFAULTS: ReloadSettings = { durationS: 8, reloadAtS: 2, connections: 16, workers: 2 };
+// BENCH_QUICK=1 (bench/lib/mode.ts): 4 s per scenario, the reload at 1 s.
+const DEFAULTS: ReloadSettings = QUICK ? { durationS: 4, reloadAtS: 1, connections: 16, workers: 2 } : { durationS: 8, reloadAtS: 2, connections: 16, workers: 2 };
 const RELOAD_TIMEOUT_MS = 30_000;
 const WARMUP_S = 1;
 

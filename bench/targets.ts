@@ -10,6 +10,7 @@ import {
   APPS, REPO, childPids, httpOk, onCleanup, pidAlive, runCommand, runCommandSync, startProcess, tempDir, waitUntil,
   type Proc,
 } from './common.js';
+import { superviseExtraArgs } from './lib/mode.js';
 
 export interface Target {
   readonly name: string;
@@ -21,6 +22,8 @@ export interface Target {
   /** Triggers a reload; resolves once every worker has been replaced, throws after timeoutMs. */
   reload(timeoutMs: number): Promise<void>;
   stop(): Promise<void>;
+  /** supervise: the path of its control socket. */
+  readonly controlSocket?: string;
 }
 
 export interface TargetOptions {
@@ -33,11 +36,25 @@ const STOP_TIMEOUT_MS = 15_000;
 const SUPERVISE_BIN = join(REPO, 'bin', 'supervise.js');
 const PM2_BIN = join(REPO, 'node_modules', 'pm2', 'bin', 'pm2');
 const GUNICORN = '/usr/bin/gunicorn';
+const UVICORN = '/usr/bin/uvicorn';
+/**
+ * uvicorn serving the app from bench/apps: without its access log as gunicorn runs its workers by
+ * default, or with it (uvicorn's own default) — a line per request on stdout.
+ */
+const uvicornArgs = (accessLog: boolean) => ['asgi_hello:app', '--app-dir', APPS, ...(accessLog ? [] : ['--no-access-log']), '--log-level', accessLog ? 'info' : 'warning'];
+
+/** The Python servers: with an access log per request (on stdout), or without (gunicorn's default). */
+export interface AccessLogOption {
+  readonly accessLog?: boolean;
+}
+/** No __pycache__ in bench/apps. */
+const PYTHON_ENV = { ...process.env, PYTHONDONTWRITEBYTECODE: '1' };
 
 /** Why a target cannot run on this machine, or undefined when it can. */
-export function unavailable(kind: 'pm2' | 'gunicorn' | 'supervise'): string | undefined {
+export function unavailable(kind: 'pm2' | 'gunicorn' | 'uvicorn' | 'supervise'): string | undefined {
   if (kind === 'pm2' && !existsSync(PM2_BIN)) return 'pm2 not installed: npm install';
   if (kind === 'gunicorn' && !existsSync(GUNICORN)) return `${GUNICORN} missing: apt-get install gunicorn python3-uvicorn`;
+  if (kind === 'uvicorn' && !existsSync(UVICORN)) return `${UVICORN} missing: apt-get install python3-uvicorn`;
   if (kind === 'supervise' && !existsSync(join(REPO, 'dist', 'src', 'cli', 'main.js'))) return 'supervise not built: npm run build';
   return undefined;
 }
@@ -108,15 +125,30 @@ export function startSuperviseSpawn(options: TargetOptions & { readonly basePort
   ]);
 }
 
-async function startSupervise(name: string, options: TargetOptions, modeArgs: readonly string[]): Promise<Target> {
+/**
+ * gunicorn's setup under supervise: `supervise -w N --proxy http|tcp -- uvicorn asgi_hello:app --port {port}`,
+ * the app and uvicorn flags of startUvicorn().
+ */
+export function startSuperviseUvicorn(options: TargetOptions & AccessLogOption & { readonly basePort: number; readonly proxy: 'tcp' | 'http' }): Promise<Target> {
+  return startSupervise(
+    `supervise ${options.proxy} + uvicorn`,
+    options,
+    ['--base-port', String(options.basePort), '--proxy', options.proxy, '--', UVICORN, ...uvicornArgs(options.accessLog === true), '--port', '{port}'],
+    PYTHON_ENV,
+  );
+}
+
+async function startSupervise(name: string, options: TargetOptions, modeArgs: readonly string[], env?: NodeJS.ProcessEnv): Promise<Target> {
   const socket = join(tempDir('supervise'), 'control.sock');
   const proc = startProcess(name, process.execPath, [
-    SUPERVISE_BIN, '--log-format', 'json', '--control', socket, '-p', String(options.port), '-w', String(options.workers), ...modeArgs,
-  ]);
+    SUPERVISE_BIN, '--log-format', 'json', '--control', socket, '-p', String(options.port), '-w', String(options.workers),
+    ...superviseExtraArgs(), ...modeArgs,
+  ], env === undefined ? {} : { env });
   const workerPids = async () => liveWorkers(await superviseStatus(socket)).flatMap((w) => (w.pid === undefined ? [] : [w.pid]));
   const target: Target = {
     name,
     port: options.port,
+    controlSocket: socket,
     workerPids,
     rootPids: () => [proc.pid],
     async reload(timeoutMs) {
@@ -216,10 +248,11 @@ function daemonPid(home: string): number[] {
 // ---------------------------------------------------------------- gunicorn
 
 /** gunicorn with N uvicorn workers serving bench/apps/asgi_hello.py; reload = SIGHUP to the master. */
-export async function startGunicorn(options: TargetOptions): Promise<Target> {
+export async function startGunicorn(options: TargetOptions & AccessLogOption): Promise<Target> {
   const proc: Proc = startProcess('gunicorn', GUNICORN, [
-    '-w', String(options.workers), '-k', 'uvicorn.workers.UvicornWorker', '-b', `127.0.0.1:${options.port}`, 'asgi_hello:app',
-  ], { cwd: APPS, env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' } }); // no __pycache__ in bench/apps
+    '-w', String(options.workers), '-k', 'uvicorn.workers.UvicornWorker', '-b', `127.0.0.1:${options.port}`,
+    ...(options.accessLog === true ? ['--access-logfile', '-'] : []), 'asgi_hello:app',
+  ], { cwd: APPS, env: PYTHON_ENV });
   const workerPids = async () => childPids(proc.pid);
   const target: Target = {
     name: 'gunicorn + uvicorn',
@@ -244,6 +277,32 @@ export async function startGunicorn(options: TargetOptions): Promise<Target> {
   };
   try {
     await waitUntil('gunicorn workers', async () => (await workerPids()).length === options.workers, { proc, timeoutMs: READY_TIMEOUT_MS });
+    await waitUntil(`port ${options.port} answering`, () => httpOk(options.port), { proc, timeoutMs: READY_TIMEOUT_MS });
+  } catch (error) {
+    await target.stop();
+    throw error;
+  }
+  return target;
+}
+
+// ---------------------------------------------------------------- uvicorn --workers
+
+/** `uvicorn asgi_hello:app --workers N`: uvicorn's own multi-process mode (one shared socket); no reload. */
+export async function startUvicorn(options: TargetOptions & AccessLogOption): Promise<Target> {
+  const proc: Proc = startProcess('uvicorn', UVICORN, [
+    ...uvicornArgs(options.accessLog === true), '--host', '127.0.0.1', '--port', String(options.port), '--workers', String(options.workers),
+  ], { env: PYTHON_ENV });
+  const target: Target = {
+    name: 'uvicorn --workers',
+    port: options.port,
+    workerPids: async () => childPids(proc.pid),
+    rootPids: () => [proc.pid],
+    reload: () => Promise.reject(new Error('uvicorn --workers has no graceful reload')),
+    async stop() {
+      await proc.stop(STOP_TIMEOUT_MS, { group: true });
+    },
+  };
+  try {
     await waitUntil(`port ${options.port} answering`, () => httpOk(options.port), { proc, timeoutMs: READY_TIMEOUT_MS });
   } catch (error) {
     await target.stop();

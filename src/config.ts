@@ -8,7 +8,8 @@ import { existsSync, statSync } from 'node:fs';
 import { extname, resolve } from 'node:path';
 import { UsageError } from './errors.js';
 import { readSettingsFile, type SettingsFile } from './config-file.js';
-import { camelKey, defaultValue, flagName, OPTIONS, parseOption, type DefaultContext } from './options.js';
+import { camelKey, defaultValue, flagName, kebabKey, OPTIONS, parseOption, type DefaultContext } from './options.js';
+import { didYouMean } from './core/did-you-mean.js';
 import type { BalancePolicy, Config, LogFormat, LogRotate, ProxyKind } from './core/types.js';
 
 /** Settings as they come from flags or a config file: strings, numbers, booleans or lists, by camelCase key. */
@@ -183,7 +184,8 @@ function settingsOf(file: SettingsFile): RawSettings {
     const key = camelKey(rawKey);
     const spec = OPTIONS.find((option) => option.key === key);
     if ((spec === undefined || spec.cliOnly) && !TARGET_KEYS.includes(key)) {
-      throw new UsageError(`config file ${file.path}${file.lineSuffix([rawKey])}: unknown setting "${rawKey}"`, 'CONFIG_INVALID');
+      const known = [...OPTIONS.filter((option) => !option.cliOnly).map((option) => option.key), ...TARGET_KEYS].map(kebabKey);
+      throw new UsageError(`config file ${file.path}${file.lineSuffix([rawKey])}: unknown setting "${rawKey}".${didYouMean(rawKey, known)}`, 'CONFIG_INVALID');
     }
     settings[key] = value;
   }

@@ -76,7 +76,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   },
   {
     key: 'basePort', flag: '--base-port <n>', kind: 'integer', min: 1, max: 65535, default: 8000, defaultText: '8000',
-    meaning: 'spawn mode: port of worker slot 0', mode: 'spawn', scope: 'app',
+    meaning: 'spawn mode: the first worker port, slot 0\'s until a reload (slots then move within base-port…base-port+N)', mode: 'spawn', scope: 'app',
   },
   {
     key: 'proxy', flag: '--proxy <kind>', kind: 'choice', choices: ['tcp', 'http', 'none'], default: 'tcp', defaultText: 'tcp',
@@ -240,7 +240,12 @@ export function camelKey(key: string): string {
 
 /** `basePort` -> `--base-port`, for messages. */
 export function flagName(key: string): string {
-  return '--' + key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+  return '--' + kebabKey(key);
+}
+
+/** `basePort` -> `base-port`: the key as the docs write it in a file. */
+export function kebabKey(key: string): string {
+  return key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
 }
 
 /** The value an option has when nothing sets it. */

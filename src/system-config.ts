@@ -10,9 +10,11 @@ import {
   assembleConfig, buildConfig, clusterTarget, fileLayer, flagLayer, resolveOptions, targetFromSettings,
   type ConfigInput, type Layer, type RawSettings, type Target,
 } from './config.js';
-import { camelKey, optionSpec } from './options.js';
+import { camelKey, kebabKey, OPTIONS, optionSpec } from './options.js';
+import { didYouMean } from './core/did-you-mean.js';
 import type { Config } from './core/types.js';
-import type { AppConfig, AutoscaleConfig, FrontConfig, RouteConfig, SystemConfig } from './core/system-types.js';
+import { parseAutoscale } from './autoscale-config.js';
+import type { AppConfig, FrontConfig, RouteConfig, SystemConfig } from './core/system-types.js';
 
 const NAME = /^[a-z0-9][a-z0-9_-]*$/;
 /** Keys of an app besides the run options. */
@@ -71,7 +73,10 @@ function systemFromFile(file: SettingsFile, flags: RawSettings, stdoutIsTTY: boo
 
   const defaults = camelCased(objectAt(file, ['defaults'], where), ['defaults'], undefined, where);
   for (const key of Object.keys(defaults)) {
-    if (optionSpec(key)?.scope !== 'app' && !APP_KEYS.has(key)) throw new UsageError(`${where(['defaults', key])}: unknown setting`);
+    if (optionSpec(key)?.scope !== 'app' && !APP_KEYS.has(key)) {
+      const raw = rawKey(file, ['defaults'], key);
+      throw new UsageError(`${where(['defaults', raw])}: unknown setting "${raw}".${didYouMean(raw, appKeyNames())}`);
+    }
   }
   const appsNode = file.data['apps'];
   if (typeof appsNode !== 'object' || appsNode === null || Array.isArray(appsNode) || Object.keys(appsNode).length === 0) {
@@ -86,12 +91,15 @@ function systemFromFile(file: SettingsFile, flags: RawSettings, stdoutIsTTY: boo
     for (const key of Object.keys(own)) {
       const spec = optionSpec(key);
       if ((spec === undefined || spec.cliOnly || spec.scope !== 'app') && !APP_KEYS.has(key)) {
-        throw new UsageError(`${where([...keys, rawKey(file, keys, key)])}: unknown setting "${rawKey(file, keys, key)}"`);
+        const raw = rawKey(file, keys, key);
+        throw new UsageError(`${where([...keys, raw])}: unknown setting "${raw}".${didYouMean(raw, appKeyNames())}`);
       }
     }
     const merged = { ...defaults, ...own };
     const layers: Layer[] = [fileLayer(own, file, keys), flagLayer(flags), fileLayer(defaults, file, ['defaults'])];
     const at = (key: string) => (key in own ? where([...keys, rawKey(file, keys, key)]) : where(['defaults', rawKey(file, ['defaults'], key)]));
+    const atSub = (key: string, sub: string) =>
+      key in own ? where([...keys, rawKey(file, keys, key), sub]) : where(['defaults', rawKey(file, ['defaults'], key), sub]);
     const cwd = resolve(folder, stringAt(merged, 'cwd', at) ?? '.');
     const values = { ...resolveOptions(layers, 'app', context), ...system };
     const target = appTarget(merged, at, cwd, where(keys));
@@ -110,9 +118,10 @@ function systemFromFile(file: SettingsFile, flags: RawSettings, stdoutIsTTY: boo
       name,
       cwd,
       env: parseEnv(merged['env'], at),
+      envAsWritten: envAsWritten(merged['env']),
       routes,
       dependsOn: parseDependsOn(merged['dependsOn'], at),
-      autoscale: parseAutoscale(merged['autoscale'], at),
+      autoscale: parseAutoscale(merged['autoscale'], (sub) => (sub === undefined ? at('autoscale') : atSub('autoscale', sub))),
       weights: parseWeights(merged['weights'], at),
     }));
   }
@@ -138,12 +147,18 @@ function camelCased(
   for (const [raw, value] of Object.entries(data)) {
     const key = camelKey(raw);
     if (allowed !== undefined && !allowed.has(key)) {
-      throw new UsageError(`${where([...keys, raw])}: unknown setting "${raw}"; a system file has ${[...TOP_KEYS].join(', ')}`);
+      const names = [...allowed].map(kebabKey);
+      throw new UsageError(`${where([...keys, raw])}: unknown setting "${raw}"; a system file has ${names.join(', ')}.${didYouMean(raw, names)}`);
     }
     if (key in out) throw new UsageError(`${where([...keys, raw])}: "${raw}" is given twice (in two spellings)`);
     out[key] = value;
   }
   return out;
+}
+
+/** Every key an app (or `defaults`) may set, as written in a file: the app options and what to run. */
+function appKeyNames(): string[] {
+  return [...OPTIONS.filter((spec) => spec.scope === 'app' && !spec.cliOnly).map((spec) => spec.key), ...APP_KEYS].map(kebabKey);
 }
 
 function rawKey(file: SettingsFile, keys: readonly string[], key: string): string {
@@ -226,6 +241,12 @@ function parseEnv(value: unknown, at: (key: string) => string): Record<string, s
   return Object.freeze(env);
 }
 
+/** The env map's values as written (parseEnv has checked their types). */
+function envAsWritten(value: unknown): Record<string, string> {
+  if (typeof value !== 'object' || value === null) return {};
+  return Object.freeze(Object.fromEntries(Object.entries(value).map(([name, raw]) => [name, String(raw)])));
+}
+
 function parseDependsOn(value: unknown, at: (key: string) => string): string[] {
   if (value === undefined || value === null) return [];
   const list = Array.isArray(value) ? value : [value];
@@ -239,16 +260,6 @@ function parseWeights(value: unknown, at: (key: string) => string): number[] | u
     throw new UsageError(`${at('weights')} must be a list of integers from 1 to 1000, one per worker slot (got ${JSON.stringify(value)})`);
   }
   return value as number[];
-}
-
-function parseAutoscale(value: unknown, at: (key: string) => string): AutoscaleConfig | undefined {
-  if (value === undefined || value === null) return undefined;
-  const { min, max, cpu } = (typeof value === 'object' ? value : {}) as Record<string, unknown>;
-  const ok = (n: unknown, lo: number, hi: number) => typeof n === 'number' && Number.isInteger(n) && n >= lo && n <= hi;
-  if (!ok(min, 1, 1024) || !ok(max, 1, 1024) || (min as number) > (max as number) || !ok(cpu, 1, 100)) {
-    throw new UsageError(`${at('autoscale')} must be {min, max, cpu} with 1 ≤ min ≤ max ≤ 1024 and cpu a percentage`);
-  }
-  return { min: min as number, max: max as number, cpu: cpu as number };
 }
 
 function parseFront(value: unknown, where: (keys: readonly string[]) => string): FrontConfig | undefined {
@@ -269,8 +280,8 @@ function parseFront(value: unknown, where: (keys: readonly string[]) => string):
 /** The ports an app holds: [first, last] ranges (its workers', and its own listener). */
 export function portRanges(app: AppConfig): Array<[number, number]> {
   const ranges: Array<[number, number]> = [];
-  // Spawn-mode workers stay within base-port … base-port+N (one spare for a reload of one worker).
-  if (app.mode === 'spawn') ranges.push([app.basePort, app.basePort + app.workers]);
+  // Spawn-mode workers stay within base-port … base-port+N (one spare for a reload of one worker); N up to autoscale's max.
+  if (app.mode === 'spawn') ranges.push([app.basePort, app.basePort + Math.max(app.workers, app.autoscale?.max ?? 0)]);
   if (ownsListener(app) && app.port !== 0) ranges.push([app.port, app.port]);
   return ranges;
 }
@@ -299,15 +310,27 @@ function checkSystem(apps: readonly AppConfig[], front: FrontConfig | undefined,
     }
   }
   const cycle = findCycle(apps);
-  if (cycle !== undefined) throw new UsageError(`${file.path}: depends-on makes a cycle: ${cycle.join(' -> ')}`);
+  if (cycle !== undefined) {
+    const first = cycle[0] as string;
+    const line = file.lineSuffix(['apps', first, rawKey(file, ['apps', first], 'dependsOn')]);
+    throw new UsageError(`${file.path}${line}: depends-on makes a cycle: ${cycle.join(' -> ')}`);
+  }
 
-  const holders: Array<{ name: string; range: [number, number] }> = [];
-  if (front !== undefined && front.port !== 0) holders.push({ name: 'front', range: [front.port, front.port] });
-  for (const app of apps) for (const range of portRanges(app)) holders.push({ name: `app "${app.name}"`, range });
+  // Each holder's line: the key that sets its ports (base-port, port), else its entry.
+  const portLine = (keys: readonly string[]) => {
+    const own = file.getIn(keys) ?? {};
+    const key = Object.keys(own).find((raw) => ['basePort', 'port'].includes(camelKey(raw)));
+    return file.lineSuffix(key === undefined ? keys : [...keys, key]).replace(/^ \((.*)\)$/, ', $1');
+  };
+  const holders: Array<{ name: string; range: [number, number]; line: string }> = [];
+  if (front !== undefined && front.port !== 0) holders.push({ name: 'front', range: [front.port, front.port], line: portLine(['front']) });
+  for (const app of apps) for (const range of portRanges(app)) holders.push({ name: `app "${app.name}"`, range, line: portLine(['apps', app.name]) });
   for (const [index, a] of holders.entries()) {
     for (const b of holders.slice(index + 1)) {
       if (a.name !== b.name && a.range[0] <= b.range[1] && b.range[0] <= a.range[1]) {
-        throw new UsageError(`${file.path}: ${a.name} (ports ${describeRange(a.range)}) and ${b.name} (ports ${describeRange(b.range)}) overlap; move one base-port or port`);
+        throw new UsageError(
+          `${file.path}: ${a.name} (ports ${describeRange(a.range)}${a.line}) and ${b.name} (ports ${describeRange(b.range)}${b.line}) overlap; move one base-port or port`,
+        );
       }
     }
   }

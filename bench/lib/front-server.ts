@@ -9,6 +9,10 @@
 // so that every request pays for the route lookup before the app's balancer.
 //
 // Prints "listening <port>" once it accepts; stops on SIGTERM/SIGINT.
+//
+// BENCH_FRONT_OPTIONS='{"…": …}': a JSON object merged into createFront()'s
+// options (tcp and http), for an A/B of a front setting that has no CLI here —
+// the data plane's thread count once createFront() takes one.
 
 import { createFront, type BoundFront } from '../../src/proxy/index.js';
 import { createRoutingFront } from '../../src/proxy/routed-registry.js';
@@ -17,6 +21,20 @@ import type { FrontEvents } from '../../src/core/types.js';
 function usage(message: string): never {
   process.stderr.write(`front-server: ${message}\nusage: front-server.js <tcp|http> <port> <backend-port>[,<backend-port>…]\n`);
   process.exit(2);
+}
+
+/** BENCH_FRONT_OPTIONS as an object (keys createFront() does not know are ignored by it). */
+function extraOptions(): Record<string, unknown> {
+  const text = process.env.BENCH_FRONT_OPTIONS;
+  if (text === undefined || text.trim() === '') return {};
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    usage(`BENCH_FRONT_OPTIONS is not JSON (${error instanceof Error ? error.message : String(error)}): give an object, e.g. '{"threads":2}'`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) usage(`BENCH_FRONT_OPTIONS must be a JSON object, e.g. '{"threads":2}'`);
+  return value as Record<string, unknown>;
 }
 
 async function main(): Promise<void> {
@@ -41,7 +59,7 @@ async function main(): Promise<void> {
     await front.listen();
     backendPorts.forEach((backendPort, id) => front.add({ id, host: '127.0.0.1', port: backendPort, weight: 1, app: 'hello' }));
   } else {
-    front = createFront(kind, { host: '127.0.0.1', port, balance: 'round-robin', events });
+    front = createFront(kind, { ...extraOptions(), host: '127.0.0.1', port, balance: 'round-robin', events });
     await front.listen();
     backendPorts.forEach((backendPort, id) => front.add({ id, host: '127.0.0.1', port: backendPort, weight: 1 }));
   }

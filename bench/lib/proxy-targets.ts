@@ -13,6 +13,8 @@ export interface ProxyTarget {
   readonly port: number;
   /** The processes doing the proxying, for CPU accounting (empty: not measured). */
   pids(): number[];
+  /** The process whose main thread serves (nginx: its worker); undefined: the first of pids(). */
+  mainPid?(): number | undefined;
   stop(): Promise<void>;
 }
 
@@ -23,10 +25,10 @@ const FRONT_SERVER = join(REPO, 'dist', 'bench', 'lib', 'front-server.js');
 const NAIVE_PROXY = join(REPO, 'dist', 'bench', 'lib', 'naive-proxy.js');
 
 /** Why a peer cannot run here, or undefined when it can. */
-export function unavailable(kind: 'haproxy' | 'nginx' | 'supervise'): string | undefined {
+export function unavailable(kind: 'haproxy' | 'nginx' | 'nginx-stream' | 'supervise'): string | undefined {
   if (kind === 'haproxy' && !existsSync(HAPROXY)) return `${HAPROXY} missing: apt-get install haproxy`;
-  if (kind === 'nginx' && !existsSync(NGINX)) return `${NGINX} missing: apt-get install nginx libnginx-mod-stream`;
-  if (kind === 'nginx' && !nginxHasStream()) return `nginx lacks the stream module: apt-get install libnginx-mod-stream`;
+  if ((kind === 'nginx' || kind === 'nginx-stream') && !existsSync(NGINX)) return `${NGINX} missing: apt-get install nginx libnginx-mod-stream`;
+  if (kind === 'nginx-stream' && !nginxHasStream()) return `nginx lacks the stream module: apt-get install libnginx-mod-stream`;
   if (kind === 'supervise' && !existsSync(FRONT_SERVER)) return 'not built: npm run build';
   return undefined;
 }
@@ -40,11 +42,12 @@ function nginxConfigureArgs(): string {
   return spawnSync(NGINX, ['-V'], { encoding: 'utf8' }).stderr ?? '';
 }
 
-function asTarget(name: string, port: number, proc: Proc, pids: () => number[]): ProxyTarget {
+function asTarget(name: string, port: number, proc: Proc, pids: () => number[], mainPid?: () => number | undefined): ProxyTarget {
   return {
     name,
     port,
     pids,
+    ...(mainPid === undefined ? {} : { mainPid }),
     stop: async () => {
       await proc.stop(3000, { group: true });
     },
@@ -167,7 +170,7 @@ export async function startNginx(port: number, backendPorts: readonly number[], 
     if (existsSync(log)) throw new Error(`${(error as Error).message}; nginx says: ${readFileSync(log, 'utf8').trim().split('\n').at(-1)}`);
     throw error;
   }
-  return asTarget(`nginx ${mode}`, port, proc, () => [proc.pid, ...childPids(proc.pid)]);
+  return asTarget(`nginx ${mode}`, port, proc, () => [proc.pid, ...childPids(proc.pid)], () => childPids(proc.pid)[0]);
 }
 
 /** utime + stime of the processes, in clock ticks (1/100 s on Linux). */

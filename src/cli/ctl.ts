@@ -23,7 +23,8 @@ import {
   NoSupervisorError,
 } from '../control/client.js';
 import { MAX_WORKERS, MIN_WORKERS } from '../core/types.js';
-import { EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, isSuperviseError, UsageError } from '../errors.js';
+import { EXIT_NO_SUPERVISOR, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, isSuperviseError, SuperviseError, UsageError } from '../errors.js';
+import { findByName, listEntries, type RegistryEntry } from '../control/registry.js';
 import { formatEventLine } from './events-format.js';
 import { formatSystemStatus } from './format.js';
 import { formatLogLine } from './logs-format.js';
@@ -42,8 +43,7 @@ const STOP_POLL_MS = 100;
 export async function runCtl(argv: readonly string[], stdout: Output, stderr: Output): Promise<number> {
   let exitCode = EXIT_OK;
   const program = buildProgram(stdout, stderr, (verb) => async (...args) => {
-    const socketPath = resolve(String(program.opts()['control'] ?? DEFAULT_CONTROL_PATH));
-    exitCode = await runVerb(() => verb(new Session(socketPath, stdout, stderr), ...args), stderr);
+    exitCode = await runVerb(() => verb(new Session(socketOf(program), stdout, stderr), ...args), stderr);
   });
   try {
     await program.parseAsync([...argv], { from: 'user' });
@@ -55,6 +55,33 @@ export async function runCtl(argv: readonly string[], stdout: Output, stderr: Ou
   return exitCode;
 }
 
+/** The socket `--name` finds in the user's registry, else `--control`'s (./.supervise.sock by default). */
+function socketOf(program: Command): string {
+  const { control, name } = program.opts<{ control?: string; name?: string }>();
+  if (name === undefined) return resolve(control ?? DEFAULT_CONTROL_PATH);
+  if (program.getOptionValueSource('control') === 'cli') throw new UsageError('give --name or --control, not both');
+  const found = findByName(name, listEntries());
+  if (found.length === 1) return (found[0] as RegistryEntry).socket;
+  if (found.length === 0) {
+    const known = listEntries().map((entry) => entry.name);
+    throw new NoSupervisorByName(name, known);
+  }
+  throw new UsageError(
+    `--name ${name} matches ${found.length} supervisors (${found.map((entry) => `${entry.name} pid ${entry.pid} in ${entry.folder}`).join('; ')}); use --control <socket> (supervise ls shows them)`,
+  );
+}
+
+/** Exit 3, as for a socket nobody answers on. */
+class NoSupervisorByName extends SuperviseError {
+  constructor(name: string, known: readonly string[]) {
+    super(
+      `no supervisor named ${name}, nor one with an app of that name, runs for this user${known.length === 0 ? '' : ` (running: ${known.join(', ')})`}; supervise ls lists them`,
+      'NO_SUPERVISOR',
+      EXIT_NO_SUPERVISOR,
+    );
+  }
+}
+
 type Verb = (session: Session, ...args: unknown[]) => Promise<number>;
 type Action = (...args: unknown[]) => Promise<void>;
 
@@ -62,6 +89,7 @@ function buildProgram(stdout: Output, stderr: Output, action: (verb: Verb) => Ac
   const program = new Command('supervise ctl')
     .description('Talk to a running supervisor over its control socket.')
     .option('--control <path>', 'control socket of the supervisor', DEFAULT_CONTROL_PATH)
+    .option('--name <name>', 'the supervisor of that name, or with an app of that name, from any folder (as supervise ls lists them)')
     .exitOverride()
     .configureOutput({ writeOut: (text) => stdout.write(text), writeErr: (text) => stderr.write(text) })
     .showHelpAfterError('(run "supervise ctl --help" for usage)')
@@ -71,6 +99,7 @@ function buildProgram(stdout: Output, stderr: Output, action: (verb: Verb) => Ac
         '  supervise ctl status\n' +
         '  supervise ctl scale 6        (or +2, -1)\n' +
         '  supervise ctl --control /run/app.sock reload\n' +
+        '  supervise ctl --name services status   (supervise ls lists the names)\n' +
         '\nExit codes: 0 done, 1 the supervisor reported a failure, 2 usage error, 3 no supervisor answers.\n',
     );
   const verb = (name: string, description: string): Command => program.command(name).description(description);
@@ -206,7 +235,8 @@ class Session {
 
   async apply(): Promise<number> {
     const response = await this.request('POST', '/apply');
-    if (!isSuccess(response)) return this.failure(response, 'apply failed (nothing changed where the file was refused)');
+    // 400: the file was refused before anything changed; else it failed part-way, and the error says what was applied.
+    if (!isSuccess(response)) return this.failure(response, response.status === 400 ? 'apply refused, nothing changed' : 'apply failed');
     const result = this.expectJson(response) as Extract<ApplyResult, { ok: true }>;
     const list = (names: readonly string[]) => (names.length === 0 ? '-' : names.join(', '));
     this.stdout.write(`applied: added ${list(result.added)}; changed ${list(result.changed)}; removed ${list(result.removed)}; unchanged ${list(result.unchanged)}\n`);

@@ -28,11 +28,17 @@ export function describeEvent(e: Fields): string {
       return `${worker(e)} ${str(e['from'])} -> ${str(e['to'])}`;
     case 'worker-exit': {
       // The reason may carry the last stderr lines: the first line is the headline.
+      // A normal stop shows no stderr, so no "last stderr:" with nothing after it.
       const reason = str(e['reason']).split('\n');
-      const how = reason[0] ?? '';
-      const rest = reason.slice(1).map((line) => `\n    ${line}`).join('');
-      return e['expected'] === true ? `${worker(e)} stopped (${how})` : `${worker(e)} crashed: ${how}${rest}`;
+      const stderr = reason.slice(1).filter((line) => line.trim() !== '');
+      const headline = (reason[0] ?? '').replace(/; last stderr:$/, '');
+      if (e['expected'] === true) return `${worker(e)} stopped (${headline})`;
+      return `${worker(e)} crashed: ${headline}${stderr.length === 0 ? '' : `; last stderr:${stderr.map((line) => `\n    ${line}`).join('')}`}`;
     }
+    case 'log-file':
+      return e['ok'] === true
+        ? `log file written again: ${str(e['lost'])} lines lost meanwhile`
+        : `log file cannot be written (${str(e['error'])}): lines are counted and dropped until it can`;
     case 'worker-restart':
       return `worker ${str(e['slot'])} restarting after a crash`;
     case 'reload-start':
@@ -45,6 +51,10 @@ export function describeEvent(e: Fields): string {
         : `reload aborted: ${str(e['error'])}`;
     case 'scale':
       return `scale ${str(e['from'])} -> ${str(e['to'])} workers`;
+    case 'autoscale':
+      return e['from'] === e['to']
+        ? `autoscale: stays at ${str(e['to'])} workers: ${str(e['reason'])}`
+        : `autoscale ${str(e['from'])} -> ${str(e['to'])} workers: ${str(e['reason'])}`;
     case 'health':
       return e['healthy'] === true
         ? `worker ${str(e['slot'])} healthy again: back in rotation`

@@ -2,7 +2,7 @@
 // aligned tables and the status view. No I/O, so every rule is unit-tested.
 
 import type { AppStatus, SystemStatus } from '../core/system-api.js';
-import type { SupervisorStatus, WorkerStatus } from '../core/types.js';
+import type { AutoscaleStatus, SupervisorStatus, WorkerStatus } from '../core/types.js';
 
 const BYTE_UNITS = ['KiB', 'MiB', 'GiB', 'TiB'] as const;
 
@@ -93,7 +93,7 @@ function statusText(text: string | undefined): string {
 }
 
 /** The `supervise ctl status` view: one summary line, then a row per worker, sorted by slot. */
-export function formatStatus(status: SupervisorStatus): string {
+export function formatStatus(status: SupervisorStatus, nowMs = Date.now()): string {
   const summary =
     `pid ${status.pid}  mode ${status.mode}  port ${status.port}  ` +
     // `front` may be missing when an older supervisor answers.
@@ -105,7 +105,18 @@ export function formatStatus(status: SupervisorStatus): string {
   const columns = withStatus ? [...WORKER_COLUMNS, STATUS_COLUMN] : WORKER_COLUMNS;
   const rows = workers.map((w) => (withStatus ? [...workerRow(w), statusText(w.status)] : workerRow(w)));
   const table = formatTable(columns, rows);
-  return `${summary}\n${table}${workers.length === 0 ? '\n(no workers)' : ''}\n`;
+  const autoscale = status.autoscale === undefined ? '' : `${describeAutoscale(status.autoscale, nowMs)}\n`;
+  return `${summary}\n${autoscale}${table}${workers.length === 0 ? '\n(no workers)' : ''}\n`;
+}
+
+/** "autoscale 1…4: cpu 12.3 / 10 %, rps 0 / 200  last: 1 → 4, 12s ago: cpu 95 % for target 50 %: recommends 4" */
+export function describeAutoscale(autoscale: AutoscaleStatus, nowMs: number): string {
+  const metrics = autoscale.metrics.map((m) => `${m.metric} ${m.value === undefined ? '-' : m.value} / ${m.target}${m.metric === 'cpu' ? ' %' : ''}`);
+  const { last } = autoscale;
+  const decided = last === undefined
+    ? 'no decision yet'
+    : `last: ${last.from} → ${last.to}, ${formatDuration(Math.max(0, nowMs - Date.parse(last.at)))} ago: ${last.reason}`;
+  return `autoscale ${autoscale.min}…${autoscale.max}: ${metrics.join(', ')}  ${decided}`;
 }
 
 /**
@@ -139,13 +150,15 @@ export function formatSystemStatus(status: SystemStatus, app?: string): string {
 function workerRow(worker: WorkerStatus): string[] {
   // Without a process (backoff, exited) usage and uptime mean nothing.
   const running = worker.pid !== undefined && worker.state !== 'exited' && worker.state !== 'backoff';
+  // A live process has some resident memory: 0 means not sampled yet (a worker started since the last round).
+  const sampled = running && worker.memory > 0;
   return [
     String(worker.slot),
     worker.pid === undefined ? '-' : String(worker.pid),
     String(worker.port),
     worker.state === 'ready' && !worker.healthy ? 'ready (unhealthy)' : worker.state,
-    running ? formatPercent(worker.cpu) : '-',
-    running ? formatBytes(worker.memory) : '-',
+    sampled ? formatPercent(worker.cpu) : '-',
+    sampled ? formatBytes(worker.memory) : '-',
     running ? formatDuration(worker.uptimeMs) : '-',
     String(worker.restarts),
     worker.connections === undefined ? '-' : String(worker.connections),

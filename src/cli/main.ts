@@ -27,6 +27,7 @@ Examples:
   supervise ctl status [app] | scale [app] <n|+n|-n> | reload [app] | restart [app] <slot> | apply | stop | metrics
   supervise ctl events | logs [app] [-f] [-n N]              the event stream; the workers' latest output
   supervise top                                           live view of the workers; keys reload, scale, restart
+  supervise ls                                            every supervisor of yours on this machine; ctl --name <name> reaches one
 
 Durations: 500, 500ms, 10s, 2m. Sizes: 512K, 512M, 1G.
 Signals: TERM/INT stop gracefully (twice: at once), HUP reloads, TTIN/TTOU add/remove a worker.`;
@@ -35,7 +36,7 @@ function buildProgram(): Command {
   const program = new Command('supervise')
     .description('Process supervisor and load balancer: node:cluster, or any server on consecutive ports behind a round-robin front')
     .version(version, '-V, --version')
-    .usage('[options] <script.js> [args...]\n       supervise [options] -- <command> [args...]\n       supervise up [options]                 (runs ./supervise.yaml)\n       supervise ctl [--control <path>] <verb> [args]')
+    .usage('[options] <script.js> [args...]\n       supervise [options] -- <command> [args...]\n       supervise up [options]                 (runs ./supervise.yaml)\n       supervise ctl [--control <path> | --name <name>] <verb> [args]\n       supervise ls                           (every supervisor of yours, from any folder)')
     .argument('[script...]', 'cluster mode: the Node script to fork, and its arguments');
   for (const spec of OPTIONS) {
     const option = new Option(spec.flag, `${spec.meaning} (default: ${spec.defaultText.replaceAll('`', '')})`);
@@ -65,6 +66,10 @@ function reclaimScript(flags: RawSettings, positional: string[], command: string
 export async function main(argv: readonly string[]): Promise<number> {
   let args = argv.slice(2);
   if (args[0] === 'ctl') return runCtl(args.slice(1), process.stdout, process.stderr);
+  if (args[0] === 'ls') {
+    const { runLs } = await import('./ls.js');
+    return runLs(args.slice(1), process.stdout, process.stderr);
+  }
   if (args[0] === 'export') {
     return runExport(args.slice(1), { cwd: process.cwd(), defaultConfig: upFile(process.cwd()), stdout: process.stdout, stderr: process.stderr });
   }

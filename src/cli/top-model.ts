@@ -7,7 +7,7 @@ import type { AppStatus, SystemStatus } from '../core/system-api.js';
 import type { WorkerStatus } from '../core/types.js';
 import { quantileMs } from '../control/request-metrics.js';
 import { formatEventLine } from './events-format.js';
-import { describeGeneration, formatBytes, formatDuration, formatPercent, formatTable, type Column } from './format.js';
+import { describeAutoscale, describeGeneration, formatBytes, formatDuration, formatPercent, formatTable, type Column } from './format.js';
 
 /** Samples kept for the sparklines (one per refresh). */
 export const HISTORY = 20;
@@ -179,6 +179,10 @@ export function render(state: TopState, size: Size, now = new Date()): string[] 
     ];
   });
   lines.push(...formatTable(APP_COLUMNS, appRows).split('\n'));
+  // Autoscaled apps: what the autoscaler sees, and what it decided last.
+  for (const app of status.apps) {
+    if (app.autoscale !== undefined) lines.push(`${app.name}  ${describeAutoscale(app.autoscale, now.getTime())}`);
+  }
   lines.push('');
 
   const rows = workerRows(status);

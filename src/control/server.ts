@@ -15,6 +15,7 @@ import type { SystemApi } from '../core/system-api.js';
 import { singleAppSystem } from './single-app.js';
 import { errorReply, matchRoute, type Reply, type Streams } from './handlers.js';
 import type { Metrics } from './metrics.js';
+import { register, registryDir } from './registry.js';
 import { listenOnSocketFile, unlinkIfOurs } from './socket-file.js';
 
 export { ControlSocketInUseError, ControlSocketPathError } from './socket-file.js';
@@ -53,6 +54,8 @@ export interface ControlServerOptions {
   readonly limits?: Partial<ControlServerLimits>;
   /** `GET /events` and `GET /logs`. */
   readonly streams?: Streams;
+  /** Listed in the user's registry of supervisors while the socket is open (registry.ts, `supervise ls`). */
+  readonly registration?: { readonly name: string; readonly folder: string; readonly apps: readonly string[] };
 }
 
 export interface ControlServer {
@@ -104,15 +107,29 @@ export async function startControlServer(options: ControlServerOptions): Promise
   const identity = await listenOnSocketFile(server, path);
   server.on('error', (error) => context.logger.error({ err: error }, 'control socket error'));
   context.logger.info({ path }, 'control socket listening');
+  const unregister = registerSocket(path, options.registration, context.logger);
 
   let closing: Promise<void> | undefined;
   return {
     path,
     close() {
+      unregister();
       closing ??= closeServer(server, limits.closeGraceMs, () => unlinkIfOurs(path, identity));
       return closing;
     },
   };
+}
+
+/** The registry entry for `supervise ls`; a directory we cannot write costs the listing, not the supervisor. */
+function registerSocket(path: string, registration: ControlServerOptions['registration'], logger: Logger): () => void {
+  if (registration === undefined) return () => undefined;
+  const dir = registryDir();
+  try {
+    return register({ ...registration, pid: process.pid, socket: path, startedAt: Date.now() }, dir);
+  } catch (error) {
+    logger.warn(`cannot register in ${dir} (${(error as Error).message}): supervise ls will not list this supervisor; --control ${path} reaches it`);
+    return () => undefined;
+  }
 }
 
 async function closeServer(server: http.Server, graceMs: number, removeSocketFile: () => Promise<void>): Promise<void> {

@@ -18,11 +18,22 @@ export interface RouteConfig {
   readonly strip: boolean;
 }
 
+/** `autoscale:` (SPEC §15), validated by autoscale-config.ts; at least one target. */
 export interface AutoscaleConfig {
   readonly min: number;
   readonly max: number;
-  /** Target average CPU utilisation, in percent. */
-  readonly cpu: number;
+  /** Target average CPU per worker, % of one core (the HPA's utilisation of a 1-CPU request). */
+  readonly cpu?: number;
+  /** Target requests per second per worker, from the fronts' counters. */
+  readonly rps?: number;
+  /** Target requests in flight per worker, from the fronts. */
+  readonly inflight?: number;
+  /** How often it decides (the HPA's sync period, 15 s). */
+  readonly periodMs: number;
+  /** behavior.scaleUp.stabilizationWindowSeconds (0 s). */
+  readonly scaleUpWindowMs: number;
+  /** behavior.scaleDown.stabilizationWindowSeconds (300 s). */
+  readonly scaleDownWindowMs: number;
 }
 
 /**
@@ -38,6 +49,12 @@ export interface AppConfig extends Config {
   readonly cwd: string;
   /** Extra environment for the workers, `${VAR}` already expanded from the master's environment. */
   readonly env: Readonly<Record<string, string>>;
+  /**
+   * The same variables as the file writes them, `${VAR:-default}` not expanded:
+   * an export to an engine that resolves variables itself (compose) keeps them.
+   * Absent for an app from the command line.
+   */
+  readonly envAsWritten?: Readonly<Record<string, string>>;
   /** Routes from the shared front; empty when the app is not routed. */
   readonly routes: readonly RouteConfig[];
   /** Apps that must be ready before this one starts. */

@@ -180,6 +180,17 @@ export interface SupervisorStatus {
   readonly fatal?: string;
   readonly front: FrontStatus;
   readonly workers: readonly WorkerStatus[];
+  /** With `autoscale:` (SPEC §15): bounds, each metric's value and target, the last decision. */
+  readonly autoscale?: AutoscaleStatus;
+}
+
+export interface AutoscaleStatus {
+  readonly min: number;
+  readonly max: number;
+  /** Each target with its last measured value per worker (undefined until measured). */
+  readonly metrics: ReadonlyArray<{ readonly metric: string; readonly value: number | undefined; readonly target: number }>;
+  /** The last decision that moved the count, or that a window held back (steady periods leave it). */
+  readonly last?: { readonly at: string; readonly from: number; readonly to: number; readonly reason: string };
 }
 
 export type ReloadResult =
@@ -240,9 +251,13 @@ export type SupervisorEvent =
   /** A reload finished: `ok` false when it was aborted (the error says why). */
   | { readonly type: 'reload'; readonly ok: boolean; readonly generation?: number; readonly error?: string }
   | { readonly type: 'scale'; readonly from: number; readonly to: number }
+  /** The autoscaler decided (a change, or a change its windows or bounds held back); `reason` says which metric and why. */
+  | { readonly type: 'autoscale'; readonly from: number; readonly to: number; readonly reason: string }
   /** A ready worker went out of rotation (health checks) or came back. */
   | { readonly type: 'health'; readonly id: WorkerId; readonly slot: number; readonly healthy: boolean; readonly reason?: string }
-  | { readonly type: 'health-failure'; readonly id: WorkerId; readonly slot: number };
+  | { readonly type: 'health-failure'; readonly id: WorkerId; readonly slot: number }
+  /** The app's log file could not be written (`ok` false, the error), or is written again (`lost` lines dropped meanwhile). */
+  | { readonly type: 'log-file'; readonly ok: boolean; readonly error?: string; readonly lost?: number };
 
 // ---------------------------------------------------------------- launchers
 
@@ -329,6 +344,8 @@ export interface Front {
   connections(id: WorkerId): number;
   /** Total connections accepted per backend since start, for metrics. */
   totalConnections(id: WorkerId): number;
+  /** Open client connections (tcp) or requests in flight (http, pooled idle sockets left out): the autoscaler's `inflight`. */
+  inFlight?(id: WorkerId): number;
   /** Stop accepting; resolves once every connection has ended or after timeoutMs (then destroys them). */
   close(timeoutMs: number): Promise<void>;
   /** The http front's request counters per backend and route, read on scrape (absent on the tcp front). */

@@ -6,6 +6,7 @@
 
 import { dirname, isAbsolute, join, relative } from 'node:path';
 import type { AppConfig, SystemConfig } from '../core/system-types.js';
+import { listenBeyondLoopback } from './listen-address.js';
 
 /** Where an exported image is expected to hold the system's folder (docs/export.md). */
 export const IMAGE_ROOT = '/app';
@@ -38,7 +39,14 @@ export interface AppFacts {
   /** The container's argv. */
   readonly command: readonly string[];
   readonly workingDir: string;
+  /**
+   * The environment for an engine that has none of its own to resolve variables
+   * from (Kubernetes): `${VAR:-default}` is its default, never the exporting
+   * shell's value; `${VAR}` without a default is the exporting shell's value.
+   */
   readonly env: Readonly<Record<string, string>>;
+  /** The environment for an engine that resolves `${VAR}` and `${VAR:-default}` at its start (compose): as the file writes it. */
+  readonly envTemplate: Readonly<Record<string, string>>;
   /** Containers (Deployment replicas, compose replicas): spawn mode one per worker; cluster mode one supervisor with -w N. */
   readonly replicas: number;
   /** Readiness: out of rotation while failing (supervise's --health). */
@@ -82,7 +90,8 @@ export function imagePath(system: SystemConfig, path: string): string {
 function appCommand(app: AppConfig & LivenessSettings, port: number): string[] {
   if (app.mode === 'spawn') {
     // One server per container: the worker slot is always 0, the port fixed.
-    return app.args.map((arg) => arg.replaceAll('{port}', String(port)).replaceAll('{worker}', '0'));
+    const argv = app.args.map((arg) => arg.replaceAll('{port}', String(port)).replaceAll('{worker}', '0'));
+    return [...listenBeyondLoopback(argv).command];
   }
   // node:cluster inside the container: the in-pod supervisor keeps the heartbeat, wait-ready and
   // zero-downtime worker replacement that a bare `node app.js` would lose (docs/export.md).
@@ -116,6 +125,21 @@ function livenessProbe(app: AppConfig & LivenessSettings): Probe | undefined {
   };
 }
 
+const VARIABLE = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+
+/** The app's env with each `${VAR:-default}` as its default; a `${VAR}` without one as the exporting shell resolved it. */
+function envWithDefaults(app: AppConfig): Record<string, string> {
+  const written = app.envAsWritten;
+  if (written === undefined) return { ...app.env };
+  return Object.fromEntries(
+    Object.entries(app.env).map(([name, resolved]) => {
+      const raw = written[name] ?? resolved;
+      const defaultsOnly = [...raw.matchAll(VARIABLE)].every((match) => match[2] !== undefined);
+      return [name, defaultsOnly ? raw.replace(VARIABLE, (_, _name: string, fallback: string) => fallback) : resolved];
+    }),
+  );
+}
+
 export function appFacts(system: SystemConfig, app: AppConfig, options: ExportOptions): AppFacts {
   const port = app.mode === 'spawn' ? app.basePort : app.port;
   const health = app.health;
@@ -126,8 +150,10 @@ export function appFacts(system: SystemConfig, app: AppConfig, options: ExportOp
     port,
     command: appCommand(app, port),
     workingDir: imagePath(system, app.cwd),
-    // HOST: most servers read it, and a container must listen beyond 127.0.0.1 to be reached.
-    env: { ...app.env, PORT: String(port), HOST: '0.0.0.0' },
+    // HOST: most servers read it, and a container must listen beyond 127.0.0.1 to be reached
+    // (uvicorn and gunicorn do not: their command is rewritten, listen-address.ts).
+    env: { ...envWithDefaults(app), PORT: String(port), HOST: '0.0.0.0' },
+    envTemplate: { ...(app.envAsWritten ?? app.env), PORT: String(port), HOST: '0.0.0.0' },
     replicas: app.mode === 'spawn' ? app.workers : 1,
     readiness: {
       target: app.mode === 'spawn' && health.path !== undefined ? { kind: 'http', path: health.path } : { kind: 'tcp' },

@@ -18,6 +18,10 @@ function healthTest(target: ProbeTarget, port: number): string[] {
   return ['CMD-SHELL', `bash -c 'exec 3<>/dev/tcp/127.0.0.1/${port}'`];
 }
 
+function composeValue(value: string): string {
+  return value.replace(/\$(?!\{[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\})/g, '$$$$');
+}
+
 function service(app: AppFacts): Record<string, unknown> {
   const health = app.app.mode === 'cluster' ? app.liveness! : app.readiness;
   // Published only where one container serves the port: compose replicas cannot share a host port.
@@ -26,7 +30,9 @@ function service(app: AppFacts): Record<string, unknown> {
     image: app.image,
     command: [...app.command],
     working_dir: app.workingDir,
-    environment: { ...app.env },
+    // Compose resolves ${VAR} and ${VAR:-default} itself, from the environment of `docker compose up`
+    // (or .env): kept as written; any other $ is doubled, as compose reads $$ as a literal $.
+    environment: Object.fromEntries(Object.entries(app.envTemplate).map(([name, value]) => [name, composeValue(value)])),
     ...(publish ? { ports: [`${app.app.port}:${app.port}`] } : { expose: [String(app.port)] }),
     healthcheck: {
       test: healthTest(health.target, app.port),

@@ -4,7 +4,8 @@
 // HTTPRoute when they need weights or prefix stripping, which Ingress cannot
 // say. Pure: SystemConfig -> plain objects (YAML in ./files.ts).
 
-import type { SystemConfig } from '../core/system-types.js';
+import type { AutoscaleConfig, SystemConfig } from '../core/system-types.js';
+import { SCALE_UP_PERCENT, SCALE_UP_PODS } from '../core/autoscale.js';
 import { ownsListener } from '../system-config.js';
 import { type AppFacts, type ExportOptions, type Probe, systemFacts } from './app-facts.js';
 import { UsageError } from '../errors.js';
@@ -91,10 +92,9 @@ function appObjects(app: AppFacts, systemName: string): KubernetesObject[] {
       // One new pod ready before an old one goes: supervise's own rolling reload.
       strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },
       template: {
-        metadata: {
-          labels: labels(app, systemName),
-          annotations: { 'prometheus.io/scrape': 'true', 'prometheus.io/port': String(app.port), 'prometheus.io/path': '/metrics' },
-        },
+        // No prometheus.io/scrape annotation: supervise cannot know that the app serves /metrics on its
+        // port (the bundled examples do not), and a scrape of a 404 is an alert (docs/export.md).
+        metadata: { labels: labels(app, systemName) },
         spec: { terminationGracePeriodSeconds: app.stopSeconds + PRE_STOP_SECONDS, containers: [container] },
       },
     },
@@ -115,11 +115,46 @@ function appObjects(app: AppFacts, systemName: string): KubernetesObject[] {
         scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: app.name },
         minReplicas: autoscale.min,
         maxReplicas: autoscale.max,
-        metrics: [{ type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: autoscale.cpu } } }],
+        metrics: hpaMetrics(autoscale, app.app.mode === 'cluster' ? app.app.workers : 1),
+        behavior: hpaBehavior(autoscale),
       },
     });
   }
   return objects;
+}
+
+/** Names of the per-pod custom metrics an adapter (e.g. prometheus-adapter) must serve for rps and inflight targets. */
+export const HPA_POD_METRICS = { rps: 'http_requests_per_second', inflight: 'http_requests_in_flight' } as const;
+
+/** cpu → CPU utilisation of the request; rps and inflight → per-pod averages, a pod holding `workersPerPod` workers. */
+function hpaMetrics(autoscale: AutoscaleConfig, workersPerPod: number): unknown[] {
+  const metrics: unknown[] = [];
+  if (autoscale.cpu !== undefined) {
+    metrics.push({ type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: Math.round(autoscale.cpu) } } });
+  }
+  for (const key of ['rps', 'inflight'] as const) {
+    const target = autoscale[key];
+    if (target === undefined) continue;
+    const perPod = String(Math.round(target * workersPerPod * 1000) / 1000);
+    metrics.push({ type: 'Pods', pods: { metric: { name: HPA_POD_METRICS[key] }, target: { type: 'AverageValue', averageValue: perPod } } });
+  }
+  return metrics;
+}
+
+/** The stabilization windows, and the HPA's default policies over supervise's period (what the local autoscaler applies). */
+function hpaBehavior(autoscale: AutoscaleConfig): unknown {
+  const periodSeconds = Math.min(1800, Math.max(1, Math.round(autoscale.periodMs / 1000)));
+  return {
+    scaleUp: {
+      stabilizationWindowSeconds: Math.round(autoscale.scaleUpWindowMs / 1000),
+      selectPolicy: 'Max',
+      policies: [{ type: 'Percent', value: SCALE_UP_PERCENT, periodSeconds }, { type: 'Pods', value: SCALE_UP_PODS, periodSeconds }],
+    },
+    scaleDown: {
+      stabilizationWindowSeconds: Math.round(autoscale.scaleDownWindowMs / 1000),
+      policies: [{ type: 'Percent', value: 100, periodSeconds }],
+    },
+  };
 }
 
 interface RouteGroup {

@@ -16,6 +16,12 @@ import type { Config, LaunchCallbacks, LaunchSpec, Launcher, WorkerProcess } fro
 const STACK_LINE = /^supervise: the event loop has been blocked for \d+ms; JavaScript stack:$/;
 /** How long a hung worker whose stack has not arrived yet is given to write it (a loaded machine). */
 const STACK_GRACE_MS = 1000;
+/**
+ * How long a worker that listens on another port than its PORT is given to
+ * listen on PORT too before the log says so (an app may open a second port,
+ * for its metrics, before its main one).
+ */
+const OTHER_PORT_GRACE_MS = 1000;
 
 const PRELOAD = pathToFileURL(fileURLToPath(new URL('./cluster-preload.js', import.meta.url))).href;
 
@@ -102,8 +108,26 @@ export function createClusterLauncher(config: Config, reaper: Reaper): Launcher 
         };
         watchLiveness({ config, pid, heartbeat, signal: alive.signal, onHung });
       };
-      worker.on('listening', () => {
-        if (!config.waitReady) becameReady();
+      // Ready when it listens on its PORT: the front sends there. A worker that
+      // listens elsewhere only (listen(3000)) would be "ready" with nothing behind
+      // the front; spawn mode's probe catches the same mistake.
+      let otherPortTimer: NodeJS.Timeout | undefined;
+      alive.signal.addEventListener('abort', () => clearTimeout(otherPortTimer), { once: true });
+      worker.on('listening', (address: { port?: number; addressType?: number | string }) => {
+        if (address.port === spec.port) {
+          clearTimeout(otherPortTimer);
+          if (!config.waitReady) becameReady();
+          return;
+        }
+        if (ready || otherPortTimer !== undefined) return;
+        const where = address.addressType === -1 || address.port === undefined ? 'a unix socket' : `port ${address.port}`;
+        otherPortTimer = setTimeout(() => {
+          if (!ready) {
+            callbacks.onWarning(
+              `the worker listens on ${where}, not on its port ${spec.port}: it is not ready until it listens on process.env.PORT (listen(process.env.PORT))`,
+            );
+          }
+        }, OTHER_PORT_GRACE_MS);
       });
       worker.on('message', (message: unknown) => {
         if (message === 'supervise:heartbeat') lastHeartbeat = Date.now();

@@ -58,7 +58,12 @@ export class LogStore {
   private closing: Promise<void> | undefined;
 
   constructor(
-    private readonly onFileError: (app: string, error: Error) => void,
+    private readonly fileHooks: {
+      /** An app's log file cannot be written (a full disk): its lines are dropped and counted until it can. */
+      readonly onError: (app: string, error: Error) => void;
+      /** It can again; `lost` lines were dropped meanwhile. */
+      readonly onResume: (app: string, lost: number) => void;
+    },
     private readonly limits: RingLimits = DEFAULT_RING,
   ) {}
 
@@ -78,7 +83,12 @@ export class LogStore {
     log.file = undefined;
     log.config = config.file;
     await previous?.close();
-    if (config.file !== undefined) log.file = await openLogFile(config.file, (error) => this.onFileError(config.name, error));
+    if (config.file !== undefined) {
+      log.file = await openLogFile(config.file, {
+        onError: (error) => this.fileHooks.onError(config.name, error),
+        onResume: (lost) => this.fileHooks.onResume(config.name, lost),
+      });
+    }
   }
 
   /** An app removed from the system: its file is closed, its lines forgotten. */

@@ -6,9 +6,14 @@
 // response is known to have no body. Whatever it does not follow (another
 // protocol, an upgrade, CONNECT, obs-fold, a bad length, deep pipelining)
 // turns it off for the connection: framing only ever adds the chance to end a
-// connection cleanly, never a way to break one.
+// connection cleanly, never a way to break one. Which bytes make a header
+// name, which headers frame a message and what a transfer coding list means
+// are the http front's rules (http_parse.h's table), so that the two
+// followers of HTTP/1 in this module never disagree on where a message ends.
 
 #include "h1frame.h"
+
+#include "http_parse.h"
 
 #include <string.h>
 
@@ -61,9 +66,14 @@ static bool header_line(h1_dir_t* d, bool is_request, bool truncated) {
   const char* colon = memchr(line, ':', len);
   if (colon == NULL) return false;
   size_t name_len = (size_t)(colon - line);
-  bool length = equals(line, name_len, "content-length");
-  bool encoding = equals(line, name_len, "transfer-encoding");
-  if (is_request && (equals(line, name_len, "upgrade") || equals(line, name_len, "http2-settings"))) return false;
+  if (name_len == 0) return false;
+  for (size_t i = 0; i < name_len; i++) {
+    if (!(hp_class[(unsigned char)line[i]] & HP_C_TOKEN)) return false;  // white space before the colon, or no header at all
+  }
+  hp_header_t kind = hp_header_kind(line, name_len);
+  bool length = kind == HP_H_CONTENT_LENGTH;
+  bool encoding = kind == HP_H_TRANSFER_ENCODING;
+  if (is_request && (kind == HP_H_UPGRADE || equals(line, name_len, "http2-settings"))) return false;
   if (!length && !encoding) return true;
   if (truncated) return false;
   const char* value = colon + 1;
@@ -82,9 +92,10 @@ static bool header_line(h1_dir_t* d, bool is_request, bool truncated) {
     d->remaining = n;
     return true;
   }
-  // Transfer-Encoding: chunked only if it is the last coding (of the last such header).
-  size_t n = (size_t)(end - value);
-  bool chunked = n >= 7 && equals(end - 7, 7, "chunked") && (n == 7 || end[-8] == ' ' || end[-8] == ',' || end[-8] == '\t');
+  // Transfer-Encoding: chunked only if it is the final coding (of the last such header), as the http front reads it.
+  int final_chunked = hp_final_chunked(value, (size_t)(end - value));
+  if (final_chunked < 0) return false;
+  bool chunked = final_chunked == 1;
   d->flags = (uint16_t)((d->flags & ~(F_CHUNKED | F_TE_OTHER)) | (chunked ? F_CHUNKED : F_TE_OTHER));
   return true;
 }

@@ -118,6 +118,9 @@ void hf_client_free(client_t* cl) {
   front->client_count--;
   hf_conn_close(&cl->c);
   free(cl->head);
+  hp_head_free(&cl->req);
+  hp_parser_free(&cl->parser);
+  hp_parser_free(&cl->resp_parser);
   free(cl);
   if (front->closing && front->client_count == 0 && !front->closed_told) {
     front->closed_told = true;
@@ -182,6 +185,9 @@ void hf_end_exchange(client_t* cl, int status) {
   cl->counted = false;
   free(cl->head);
   cl->head = NULL;
+  // An idle connection holds no header array: the next head's grows again as it is parsed.
+  hp_head_free(&cl->req);
+  hp_parser_free(&cl->resp_parser);
 }
 
 /** After the last response: flush it, then shut down and drain (a close with unread input would reset it away). */
@@ -203,7 +209,7 @@ void hf_answer(client_t* cl, int status, int reason, const char* text) {
   }
   hf_emit(cl->front, HF_EV_ERROR, slot, status * 100 + reason);
   hf_end_exchange(cl, status);
-  const char* title = status == 400 ? "Bad Request" : status == 503 ? "Service Unavailable" : status == 504 ? "Gateway Timeout" : "Bad Gateway";
+  const char* title = hp_status_text(status);
   char body[320], head[256];
   int body_len = snprintf(body, sizeof(body), "%d %s: %s\n", status, title, text);
   if (body_len >= (int)sizeof(body)) body_len = sizeof(body) - 1;
@@ -234,18 +240,13 @@ void hf_fail(client_t* cl, int status, int reason) {
 // ------------------------------------------------------------ the request
 
 bool hf_is_hop_by_hop(const char* data, hp_span_t name) {
-  switch (name.len) {
-    case 2:
-      return hp_span_is(data, name, "te");
-    case 7:
-      return hp_span_is(data, name, "trailer") || hp_span_is(data, name, "upgrade");
-    case 10:
-      return hp_span_is(data, name, "connection") || hp_span_is(data, name, "keep-alive");
-    case 16:
-      return hp_span_is(data, name, "proxy-connection");
-    default:
-      return false;
-  }
+  return hp_hop_by_hop(hp_header_kind(data + name.off, name.len));
+}
+
+/** The host the request is for: the target's authority for absolute-form (RFC 9112 §3.2.2), else Host; len 0 if none. */
+static hp_span_t request_host(const hp_head_t* h) {
+  if (h->form == HP_FORM_ABSOLUTE) return h->authority;
+  return h->host >= 0 ? h->values[h->host] : (hp_span_t){0, 0};
 }
 
 bool hf_append_header(buf_t* out, const char* data, hp_span_t name, hp_span_t value) {
@@ -263,8 +264,12 @@ bool hf_append_header(buf_t* out, const char* data, hp_span_t name, hp_span_t va
 static bool hf_build_request(client_t* cl, const hp_head_t* h, const char* path, size_t path_len, buf_t* out) {
   const char* d = cl->head;
   // An HTTP/1.0 client's request goes as 1.0: the backend then answers without chunks, which 1.0 does not know.
-  bool ok = hf_buf_append(out, d + h->method.off, h->method.len) && hf_buf_append(out, " ", 1) && hf_buf_append(out, path, path_len) &&
+  // Origin-form always (absolute-form's "http://host?q" becomes "/?q").
+  bool ok = hf_buf_append(out, d + h->method.off, h->method.len) && hf_buf_append(out, " ", 1) &&
+            (path_len > 0 && path[0] != '?' ? true : hf_buf_append(out, "/", 1)) && hf_buf_append(out, path, path_len) &&
             hf_buf_str(out, cl->http10 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n");
+  hp_span_t host = request_host(h);
+  if (h->form == HP_FORM_ABSOLUTE) ok = ok && hf_buf_str(out, "Host: ") && hf_buf_append(out, d + host.off, host.len) && hf_buf_str(out, "\r\n");
   bool listed = false;
   for (uint32_t i = 0; i < h->count; i++) {
     if (hp_span_is(d, h->names[i], "connection")) listed = true;
@@ -272,19 +277,19 @@ static bool hf_build_request(client_t* cl, const hp_head_t* h, const char* path,
   int proto = -1, fhost = -1;
   for (uint32_t i = 0; i < h->count && ok; i++) {
     hp_span_t name = h->names[i];
-    if ((name.len == 15 || name.len == 16 || name.len == 17) && (d[name.off] | 0x20) == 'x') {
-      if (hp_span_is(d, name, "x-forwarded-for")) continue;  // written below, joined
-      if (hp_span_is(d, name, "x-forwarded-proto")) {
-        if (proto < 0) proto = (int)i;
-        continue;
-      }
-      if (hp_span_is(d, name, "x-forwarded-host")) {
-        if (fhost < 0) fhost = (int)i;
-        continue;
-      }
+    hp_header_t kind = hp_header_kind(d + name.off, name.len);
+    if (kind == HP_H_X_FORWARDED_FOR) continue;  // written below, joined
+    if (kind == HP_H_X_FORWARDED_PROTO) {
+      if (proto < 0) proto = (int)i;
+      continue;
     }
-    bool kept_upgrade = cl->upgrade && hp_span_is(d, name, "upgrade");
-    if (!kept_upgrade && (hf_is_hop_by_hop(d, name) || (listed && hp_connection_lists(d, h, name)))) continue;
+    if (kind == HP_H_X_FORWARDED_HOST) {
+      if (fhost < 0) fhost = (int)i;
+      continue;
+    }
+    if (kind == HP_H_HOST && h->form == HP_FORM_ABSOLUTE) continue;  // the target's authority replaces it, written above
+    bool kept_upgrade = cl->upgrade && kind == HP_H_UPGRADE;
+    if (!kept_upgrade && (hp_hop_by_hop(kind) || (listed && hp_connection_lists(d, h, name)))) continue;
     ok = hf_append_header(out, d, name, h->values[i]);
   }
   if (cl->upgrade) ok = ok && hf_buf_str(out, "Connection: upgrade\r\n");
@@ -295,20 +300,22 @@ static bool hf_build_request(client_t* cl, const hp_head_t* h, const char* path,
   ok = ok && hf_buf_str(out, cl->address) && hf_buf_str(out, "\r\nX-Forwarded-Proto: ");
   ok = ok && (proto >= 0 ? hf_buf_append(out, d + h->values[proto].off, h->values[proto].len) : hf_buf_str(out, "http"));
   ok = ok && hf_buf_str(out, "\r\n");
-  int host = fhost >= 0 ? fhost : h->host;
-  if (ok && host >= 0) ok = hf_buf_str(out, "X-Forwarded-Host: ") && hf_buf_append(out, d + h->values[host].off, h->values[host].len) && hf_buf_str(out, "\r\n");
+  if (fhost >= 0) host = h->values[fhost];
+  if (ok && (fhost >= 0 || h->host >= 0 || h->form == HP_FORM_ABSOLUTE)) {
+    ok = hf_buf_str(out, "X-Forwarded-Host: ") && hf_buf_append(out, d + host.off, host.len) && hf_buf_str(out, "\r\n");
+  }
   return ok && hf_buf_str(out, "\r\n");
 }
 
 /** Starts the request on backend `slot` (acquired) for `route`; false when the connect failed at once (recorded as failed). */
 bool hf_start(client_t* cl, int32_t slot, int32_t route, const char* path, size_t path_len) {
   hf_front_t* front = cl->front;
-  hp_head_t* h = &hf_head;
-  if (hp_parse_request(cl->head, cl->head_len, h) <= 0) return false;  // cannot happen: it parsed before
+  hp_head_t* h = &cl->req;
   if (path == NULL) {
-    path = cl->head + h->target.off;
-    path_len = h->target.len;
+    path = cl->head + h->path.off;
+    path_len = h->path.len;
   }
+  hp_parser_init(&cl->resp_parser, true, cl->head_method, HP_MAX_RESPONSE_HEAD);
   cl->slot = slot;
   cl->route = route;
   cl->resp_head_done = false;
@@ -343,15 +350,12 @@ void hf_attempt(client_t* cl) {
       hf_answer(cl, 502, HF_R_NO_BACKEND, "no backend accepted the connection");
       return;
     }
-    hp_head_t* h = &hf_head;
-    if (hp_parse_request(cl->head, cl->head_len, h) <= 0) {
-      hf_fail(cl, 400, HF_R_BAD_REQUEST);  // cannot happen: it parsed before
-      return;
-    }
-    const char* host = h->host >= 0 ? cl->head + h->values[h->host].off : "";
-    size_t host_len = h->host >= 0 ? h->values[h->host].len : 0;
-    const char* path = cl->head + h->target.off;
-    size_t path_len = h->target.len;
+    const hp_head_t* h = &cl->req;
+    hp_span_t host_span = request_host(h);
+    const char* host = cl->head + host_span.off;
+    size_t host_len = host_span.len;
+    const char* path = h->path.len > 0 ? cl->head + h->path.off : "/";  // "http://host" asks for "/"
+    size_t path_len = h->path.len > 0 ? h->path.len : 1;
     cl->state = S_ROUTE;
     int32_t route = 0;
     int32_t slot = hf_hooks.pick(front->owner, cl->c.id, cl->c.generation, host, host_len, path, path_len, cl->failed, cl->failed_count,
@@ -381,8 +385,13 @@ void hf_connect_failed(client_t* cl, int error) {
 }
 
 /** A request head is complete in the client's buffer (`len` bytes): set the exchange up and route it. */
-void hf_begin(client_t* cl, const hp_head_t* h, uint32_t len) {
+void hf_begin(client_t* cl, uint32_t len) {
   const char* d = cl->c.in.data + cl->c.in.start;
+  // The head is the exchange's now (its spans point into the copy below); the parser is ready for the next one.
+  hp_head_free(&cl->req);
+  cl->req = hp_parser_take(&cl->parser);
+  hp_parser_init(&cl->parser, false, false, HP_MAX_HEAD);
+  const hp_head_t* h = &cl->req;
   cl->http10 = h->minor == 0;
   cl->keep_alive = !cl->front->closing && (cl->http10 ? h->conn_keep_alive && !h->conn_close : !h->conn_close);
   cl->head_method = hp_span_is(d, h->method, "head");

@@ -20,8 +20,7 @@
 #include "id_table.h"
 
 #define MAX_EVENTS 256
-#define MAX_HEAD (32 * 1024)            // a request head beyond this is a 400 (nginx: 1k + 4×8k)
-#define MAX_RESPONSE_HEAD (64 * 1024)   // a response head beyond this is a 502
+#define MAX_RESPONSE_HEAD HP_MAX_RESPONSE_HEAD  // buffered while a response head is incomplete (http_limits.h)
 #define READ_SIZE (16 * 1024)
 #define HIGH_WATER (256 * 1024)         // bytes queued for a side before its source is no longer read
 #define MAX_TRIES 16                    // connect attempts of one request
@@ -80,6 +79,8 @@ struct client {
   int32_t slot;   // of the exchange in progress, -1 if none
   int32_t route;  // the route it matched (the pick's): its response is counted under it
   // the request
+  hp_parser_t parser;  // the next request head, parsed as its bytes come (zeroed: ready)
+  hp_head_t req;       // the head of the request in progress: spans into `head`
   char* head;  // its head as the client sent it, kept for a retry
   uint32_t head_len;
   hp_body_t req_body;
@@ -87,6 +88,7 @@ struct client {
   hp_chunked_t req_chunked;
   bool req_done, keep_alive, http10, head_method, upgrade, idempotent;
   // the response
+  hp_parser_t resp_parser;
   bool resp_head_done;
   hp_body_t resp_body;
   uint64_t resp_left;
@@ -131,7 +133,6 @@ extern uv_timer_t hf_timer;
 extern uint32_t hf_generation;
 extern int32_t hf_alive;  // listeners and connections: while there are any, they keep node's loop alive
 extern hf_front_t* hf_fronts;
-extern hp_head_t hf_head;  // scratch: one head is parsed at a time
 extern id_table_t hf_conns;  // connections by id
 /** The texts of the HF_R_* reasons that have a fixed one. */
 extern const char* const hf_reasons[];
@@ -186,8 +187,8 @@ bool hf_start(client_t* cl, int32_t slot, int32_t route, const char* path, size_
 void hf_attempt(client_t* cl);
 /** The connect to the chosen backend failed (`error`; ETIMEDOUT after the connect timeout): the next one. */
 void hf_connect_failed(client_t* cl, int error);
-/** A request head is complete in the client's buffer (`len` bytes): set the exchange up and route it. */
-void hf_begin(client_t* cl, const hp_head_t* h, uint32_t len);
+/** The client's parser has a request head (`len` bytes at the start of its buffer): set the exchange up and route it. */
+void hf_begin(client_t* cl, uint32_t len);
 /** Moves body bytes from the client to the backend, as far as the framing and the backend's queue allow. */
 bool hf_send_body(client_t* cl);
 

@@ -14,7 +14,6 @@
 
 #include "http_internal.h"
 
-hp_head_t hf_head;
 id_table_t hf_conns = {NULL, NULL, -1, 0};
 
 // Batched event records.

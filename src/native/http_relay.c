@@ -17,8 +17,8 @@
 
 // ------------------------------------------------------------ the response
 
-/** The response head for the client: hop-by-hop headers dropped, Connection as this hop needs. */
-static bool hf_build_response(client_t* cl, const char* d, const hp_head_t* h, uint32_t status_line_end, buf_t* out) {
+/** The response head for the client: hop-by-hop headers dropped, Connection as this hop needs (none on an `interim` one). */
+static bool hf_build_response(client_t* cl, const char* d, const hp_head_t* h, uint32_t status_line_end, bool interim, buf_t* out) {
   bool listed = false;
   for (uint32_t i = 0; i < h->count; i++) {
     if (hp_span_is(d, h->names[i], "connection")) listed = true;
@@ -29,6 +29,7 @@ static bool hf_build_response(client_t* cl, const char* d, const hp_head_t* h, u
     if (listed && hp_connection_lists(d, h, h->names[i])) continue;
     ok = hf_append_header(out, d, h->names[i], h->values[i]);
   }
+  if (interim) return ok && hf_buf_str(out, "\r\n");
   if (!cl->keep_alive) ok = ok && hf_buf_str(out, "Connection: close\r\n");
   else if (cl->http10) ok = ok && hf_buf_str(out, "Connection: keep-alive\r\n");
   return ok && hf_buf_str(out, "\r\n");
@@ -76,12 +77,9 @@ static bool hf_relay_response(client_t* cl) {
     uint32_t avail = hf_buf_len(&up->c.in);
     if (avail == 0) return false;
     const char* d = up->c.in.data + up->c.in.start;
-    hp_head_t* h = &hf_head;
-    int len = hp_parse_response(d, avail, cl->head_method, h);
-    if (len == HP_INCOMPLETE) {
-      if (avail >= MAX_RESPONSE_HEAD) hf_fail(cl, 502, HF_R_BAD_RESPONSE);
-      return avail >= MAX_RESPONSE_HEAD;
-    }
+    hp_head_t* h = &cl->resp_parser.head;
+    int len = hp_parse(&cl->resp_parser, d, avail);  // incremental, as the request's; too large is invalid
+    if (len == HP_INCOMPLETE) return false;
     if (len < 0 || (h->status == 101 && !cl->upgrade)) {
       hf_fail(cl, 502, HF_R_BAD_RESPONSE);
       return true;
@@ -97,17 +95,18 @@ static bool hf_relay_response(client_t* cl) {
       cl->counted = true;
       return true;
     }
+    const char* line_end = memchr(d, '\r', (size_t)len);
     if (h->status < 200) {
-      // Interim (100 Continue, 103): passed on, unless the client speaks 1.0, which knows none.
-      if (!cl->http10 && !hf_buf_append(&cl->c.out, d, (size_t)len)) cl->dead = true;
+      // Interim (100 Continue, 103): passed on without its hop-by-hop headers, unless the client speaks 1.0, which knows none.
+      if (!cl->http10 && !hf_build_response(cl, d, h, (uint32_t)(line_end - d), true, &cl->c.out)) cl->dead = true;
       hf_buf_consume(&up->c.in, (uint32_t)len);
+      hp_parser_init(&cl->resp_parser, true, cl->head_method, HP_MAX_RESPONSE_HEAD);  // the next head starts here
       return true;
     }
-    const char* line_end = memchr(d, '\r', (size_t)len);
     bool backend_closes = h->conn_close || (h->minor == 0 && !h->conn_keep_alive);
     // A body delimited by the end of the connection, or a declined upgrade: this connection ends after it.
     if (h->body == HP_BODY_UNTIL_CLOSE || cl->upgrade || cl->front->closing) cl->keep_alive = false;
-    if (!hf_build_response(cl, d, h, (uint32_t)(line_end - d), &cl->c.out)) {
+    if (!hf_build_response(cl, d, h, (uint32_t)(line_end - d), false, &cl->c.out)) {
       cl->dead = true;
       return true;
     }
@@ -187,7 +186,7 @@ static bool hf_tunnel(client_t* cl) {
 static bool hf_wants_client_input(const client_t* cl) {
   switch (cl->state) {
     case S_HEAD:
-      return hf_buf_len(&cl->c.in) < MAX_HEAD;
+      return hf_buf_len(&cl->c.in) < HP_MAX_HEAD;
     case S_SEND:
       return !cl->req_done && hf_buf_len(&cl->c.in) == 0 && hf_buf_len(&cl->up->c.out) < HIGH_WATER;
     case S_TUNNEL:
@@ -212,20 +211,18 @@ static bool hf_step(client_t* cl) {
         if (cl->c.eof) cl->dead = true;
         return false;
       }
-      int len = hp_parse_request(cl->c.in.data + cl->c.in.start, avail, &hf_head);
+      // Incremental: the parser goes on from where the last read left it (its limits hold however the head is split).
+      int len = hp_parse(&cl->parser, cl->c.in.data + cl->c.in.start, avail);
       if (len == HP_INCOMPLETE) {
-        if (avail >= MAX_HEAD) {
-          hf_fail(cl, 400, HF_R_BAD_REQUEST);
-          return true;
-        }
         if (cl->c.eof) cl->dead = true;
         return cl->c.eof;
       }
       if (len < 0) {
-        hf_fail(cl, 400, HF_R_BAD_REQUEST);
+        cl->keep_alive = false;
+        hf_answer(cl, cl->parser.error, HF_R_BAD_REQUEST, cl->parser.reason);
         return true;
       }
-      hf_begin(cl, &hf_head, (uint32_t)len);
+      hf_begin(cl, (uint32_t)len);
       return true;
     }
     case S_SEND: {

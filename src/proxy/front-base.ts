@@ -86,4 +86,9 @@ export abstract class FrontBase implements BoundFront {
   totalConnections(id: WorkerId): number {
     return this.registry.totalConnections(id);
   }
+
+  /** The registry's own count: open connections (tcp), requests in flight (http, before the pools' idle sockets are added). */
+  inFlight(id: WorkerId): number {
+    return this.registry.connections(id);
+  }
 }

@@ -20,6 +20,8 @@ import type { Attempt, AttemptHandler } from './dispatch.js';
 import type { BackendsFactory } from './front-base.js';
 import { ConnectTimeoutError, ResponseTimeoutError } from './errors.js';
 import { BackendRouteCounters, DEFAULT_HTTP_RESPONSE_TIMEOUT_MS, RouteSeries, type HttpFrontOptions, type RequestStats } from './http-common.js';
+import { answerClientError, BAD_REQUEST } from './http-client-error.js';
+import { MAX_HEAD } from './http-limits.js';
 import { ambiguousRequest, forwardedRequestHeaders, forwardedResponseHeaders } from './http-headers.js';
 import { createNativeHttpFront } from './http-native.js';
 import { proxyUpgrade } from './http-upgrade.js';
@@ -30,7 +32,6 @@ import { UpstreamPools } from './upstream-pools.js';
 export { DEFAULT_HTTP_RESPONSE_TIMEOUT_MS } from './http-common.js';
 export type { HttpFrontOptions, RequestStats } from './http-common.js';
 
-const BAD_REQUEST = 'HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n';
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 /** Retries of a request whose pooled socket turned out to be closed by the backend. */
 const MAX_STALE_RETRIES = 2;
@@ -89,14 +90,11 @@ export class HttpFront extends FrontBase implements AttemptHandler<Exchange> {
     super(options, backends);
     this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     this.responseTimeoutMs = options.idleTimeoutMs ?? DEFAULT_HTTP_RESPONSE_TIMEOUT_MS;
-    this.server = http.createServer((request, response) => this.handle(request, response));
-    // Every request node's parser refuses (smuggling attempts, oversize heads…) is a 400, as on the native path.
-    this.server.on('clientError', (_error: Error, socket: Socket) => {
-      // A bad body (a chunk size): nothing more of the request goes to the backend.
+    this.server = http.createServer({ maxHeaderSize: MAX_HEAD }, (request, response) => this.handle(request, response));
+    // Every request node's parser refuses (smuggling attempts, oversize heads…) is a 400 or 431, as on the native path.
+    this.server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
       const exchange = this.current.get(socket);
-      if (exchange !== undefined) this.abandon(exchange);
-      if (socket.writable && exchange?.response.headersSent !== true) socket.end(BAD_REQUEST);
-      else socket.destroy();
+      answerClientError(error, socket, exchange, () => exchange !== undefined && this.abandon(exchange));
     });
     this.server.on('upgrade', (request: http.IncomingMessage, socket: Socket, head: Buffer) => proxyUpgrade(this, request, socket, head));
     this.server.on('error', (error) => {

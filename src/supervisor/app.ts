@@ -15,6 +15,7 @@ import type { RoutingFront } from '../proxy/routed-registry.js';
 import { isRouted } from '../system-config.js';
 import { nativeLoadError } from '../native/load.js';
 import { createFileWatcher, describeWatch, ownOutputFiles } from '../watch/file-watcher.js';
+import { Autoscaler, monotonicTotal } from './autoscaler.js';
 import { runClosers } from './closers.js';
 import { assertPortFree, portError } from './port-check.js';
 import { SupervisorService } from './service.js';
@@ -42,6 +43,10 @@ export interface AppShared {
   readonly onBootFailure: (app: App, reason: string) => void;
   /** Every line of the workers' output (log files, `ctl logs`). */
   readonly onOutput?: (app: App, ...line: Parameters<OutputListener>) => void;
+  /** Requests the app has served through an L7 front (its own or the routing front), or undefined. */
+  readonly requestCount?: (app: string) => number | undefined;
+  /** The usage sampler's CPU at least every periodMs while the autoscaler needs it; returns the release. */
+  readonly requireSampling?: (periodMs: number) => () => void;
 }
 
 export type { AppStatus } from '../core/system-api.js';
@@ -56,6 +61,9 @@ export class App {
   private readonly health: HealthChecker | undefined;
   private readonly closers: Array<() => unknown> = [];
   private frontClosed: Promise<void> | undefined;
+  private autoscaler: Autoscaler | undefined;
+  private started = false;
+  private readonly frontRef: Front | undefined;
   /** Resolves once the app has stopped and released everything. */
   readonly stopped: Promise<void>;
   private resolveStopped!: () => void;
@@ -97,24 +105,66 @@ export class App {
       });
       this.closers.push(() => this.health?.close());
     }
+    this.frontRef = front;
     this.supervisor = new Supervisor({
-      config, logger: this.logger, launcher: this.launcherFor(config), front, health: this.health, nextId: shared.nextId,
+      // An autoscaled app starts within its bounds, as the HPA moves a Deployment there at once.
+      config: config.autoscale === undefined ? config : { ...config, workers: Math.min(Math.max(config.workers, config.autoscale.min), config.autoscale.max) },
+      logger: this.logger, launcher: this.launcherFor(config), front, health: this.health, nextId: shared.nextId,
     });
     const { onOutput } = shared;
     if (onOutput !== undefined) this.supervisor.onOutput((...line) => onOutput(this, ...line));
     this.supervisor.onReplaceRequest = (slot, why) => this.service.replaceQuietly(slot, why);
     this.service = new SupervisorService(this.supervisor, {
-      onStopping: () => void this.closeFront(),
+      onStopping: () => {
+        this.autoscaler?.stop();
+        void this.closeFront();
+      },
       onStopped: async () => {
+        this.autoscaler?.stop();
         await this.closeAll();
         this.resolveStopped();
         shared.onStopped(this);
       },
     });
+    this.setAutoscale(config.autoscale);
   }
 
   get config(): AppConfig {
     return this.current;
+  }
+
+  /** `autoscale:` set, changed or removed (constructor, `ctl apply`). */
+  private setAutoscale(config: AppConfig['autoscale']): void {
+    if (config === undefined) {
+      this.autoscaler?.stop();
+      this.autoscaler = undefined;
+      this.service.scaleRule = undefined;
+      return;
+    }
+    if (this.autoscaler !== undefined) return this.autoscaler.reconfigure(config);
+    const scaler = new Autoscaler(config, {
+      status: () => this.service.status(),
+      served: this.servedCounter(),
+      inFlight: (id, fromStatus) => this.frontRef?.inFlight?.(id) ?? fromStatus ?? 0,
+      requireSampling: (periodMs) => this.shared.requireSampling?.(periodMs) ?? (() => undefined),
+      scale: (workers) => this.service.resize(workers),
+      emit: (event) => this.supervisor.emit(event),
+      logger: this.logger,
+    });
+    this.autoscaler = scaler;
+    this.service.scaleRule = (workers) => scaler.manualScale(workers);
+    if (this.started) scaler.start();
+  }
+
+  /** What `rps` counts: requests through an L7 front; connections through the tcp front; nothing for an unrouted cluster app (node:cluster balances). */
+  private servedCounter(): () => number | undefined {
+    // A routed app's requests (a cluster app's too) are the routing front's, counted under the app.
+    const l7 = this.current.routes.length > 0 || (this.current.mode === 'spawn' && this.current.proxy === 'http');
+    // No request yet is a count of 0, not an unknown one.
+    if (l7) return () => this.shared.requestCount?.(this.name) ?? 0;
+    const front = this.frontRef;
+    if (front === undefined) return () => undefined;
+    return monotonicTotal(() => this.supervisor.records.map((w) => [w.id, front.totalConnections(w.id)] as const));
   }
 
   private launcherFor(config: Config): Launcher {
@@ -173,6 +223,9 @@ export class App {
     }
     void this.whenReady().then((ready) => ready && this.logger.info(readyLine(config, port, this.supervisor.desired)));
     this.supervisor.post(() => undefined); // the first reconcile starts the workers
+    this.started = true;
+    this.autoscaler?.start();
+    this.closers.push(() => this.autoscaler?.stop());
     // A first generation that never comes up is a boot failure, not a service to
     // keep half-running. Crash loops are retried with backoff until then.
     const bootDeadline = setTimeout(() => {
@@ -188,7 +241,15 @@ export class App {
   async reconfigure(config: AppConfig): Promise<void> {
     this.current = config;
     await this.supervisor.reconfigure(config, this.launcherFor(config));
-    if (config.workers !== this.supervisor.desired) await this.supervisor.setDesired(config.workers);
+    this.setAutoscale(config.autoscale);
+    // An autoscaled app's count is the autoscaler's (it moves into new bounds at its next decision).
+    if (config.autoscale === undefined && config.workers !== this.supervisor.desired) await this.supervisor.setDesired(config.workers);
+  }
+
+  /** `ctl apply` that changed only `autoscale:`: new bounds, targets or windows, the same workers. */
+  retarget(config: AppConfig): void {
+    this.current = config;
+    this.setAutoscale(config.autoscale);
   }
 
   /** A cluster app with a route: the shared front forwards to its port, where node:cluster balances. */
@@ -263,17 +324,27 @@ export class App {
   }
 
   status(): AppStatus {
-    return { name: this.name, ...this.service.status() };
+    const autoscale = this.autoscaler?.status();
+    return { name: this.name, ...this.service.status(), ...(autoscale === undefined ? {} : { autoscale }) };
   }
 
-  /** Drain and stop every worker, then release the app's front, checks and watcher. */
-  async stop(reason: string): Promise<void> {
-    // Already stopping (its own stop request, or a boot failure): only wait, a
-    // second stop() would cut the drain short.
-    if (!this.supervisor.stopping) await this.service.stop(reason);
-    await this.stopped;
-    this.shared.routing?.backends.removeApp(this.name);
+  /**
+   * Drain and stop every worker, then release the app's front, checks and watcher.
+   * Once: a second caller (a boot failure's stop, then an apply's) gets the same
+   * promise, so that the app leaves the routing front before the caller goes on —
+   * never after an app of the same name has taken its place there.
+   */
+  stop(reason: string): Promise<void> {
+    this.stopping ??= (async () => {
+      // Already stopping (its own stop request): only wait, a second stop would cut the drain short.
+      if (!this.supervisor.stopping) await this.service.stop(reason);
+      await this.stopped;
+      this.shared.routing?.backends.removeApp(this.name);
+    })();
+    return this.stopping;
   }
+
+  private stopping: Promise<void> | undefined;
 
   private what(): string {
     return this.shared.named ? `app "${this.name}": ` : '';
@@ -292,6 +363,7 @@ function routedShare(app: string, { front }: RoutingFront): Front {
     remove: (id) => front.remove(id),
     connections: (id) => front.connections(id),
     totalConnections: (id) => front.totalConnections(id),
+    inFlight: (id) => front.inFlight?.(id) ?? 0,
     close: async () => undefined,
   };
 }

@@ -20,7 +20,8 @@ export async function assertPortFree(port: number, host: string | undefined, wha
 }
 
 export function portError(port: number, host: string | undefined, what: string, error: NodeJS.ErrnoException): RuntimeFailure {
-  const where = host ? `${host}:${port}` : `port ${port}`;
+  // "public port (--port) 8080", not "public port (--port) port 8080".
+  const where = host ? `${host}:${port}` : /\bport\b/.test(what) ? String(port) : `port ${port}`;
   if (error.code === 'EADDRINUSE') {
     const holder = describePortHolder(port);
     return new RuntimeFailure(

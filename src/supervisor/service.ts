@@ -17,6 +17,8 @@ export class SupervisorService implements SupervisorApi {
   private reloadQueued: Promise<ReloadResult> | undefined;
   private stopped: Promise<void> | undefined;
   private readonly replacing = new Set<number>();
+  /** An autoscaled app's rule for `ctl scale`/TTIN/TTOU: an error to refuse the count, or undefined to accept it. */
+  scaleRule: ((workers: number) => string | undefined) | undefined;
 
   constructor(
     private readonly supervisor: Supervisor,
@@ -86,6 +88,15 @@ export class SupervisorService implements SupervisorApi {
     if (!Number.isInteger(target) || target < MIN_WORKERS || target > MAX_WORKERS) {
       return { ok: false, error: `workers must be an integer from ${MIN_WORKERS} to ${MAX_WORKERS} (got ${target})`, workers: supervisor.desired };
     }
+    if (supervisor.stopping) return { ok: false, error: 'the supervisor is stopping', workers: supervisor.desired };
+    const refused = this.scaleRule?.(target);
+    if (refused !== undefined) return { ok: false, error: refused, workers: supervisor.desired };
+    return this.resize(target);
+  }
+
+  /** Scale to `target` and wait for it (the autoscaler's way in: no `ctl scale` rule). */
+  async resize(target: number): Promise<ScaleResult> {
+    const supervisor = this.supervisor;
     if (supervisor.stopping) return { ok: false, error: 'the supervisor is stopping', workers: supervisor.desired };
     if (target !== supervisor.desired) supervisor.logger.info({ from: supervisor.desired, to: target }, 'scaling');
     await supervisor.setDesired(target);

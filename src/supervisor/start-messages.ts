@@ -20,12 +20,17 @@ export function portRange(config: Pick<Config, 'basePort' | 'workers'>): string 
   return config.workers === 1 ? String(config.basePort) : `${config.basePort}…${config.basePort + config.workers - 1}`;
 }
 
+/** `on port 8200` for one worker, `on ports 8200…8203` for several. */
+function onPorts(config: Pick<Config, 'basePort' | 'workers'>): string {
+  return `on ${config.workers === 1 ? 'port' : 'ports'} ${portRange(config)}`;
+}
+
 /** The first line: what runs, on which ports, and (when there is one) the front and its data path. */
 export function startLine(config: Config & { readonly routes?: readonly { readonly path: string }[] }, port: number, dataPath: DataPath | undefined): string {
   if (config.mode === 'cluster') {
     return `supervise: ${plural(config.workers, 'cluster worker')} of ${config.script} on port ${port}`;
   }
-  const what = `supervise: ${config.workers} × ${config.args.join(' ')} on ports ${portRange(config)}`;
+  const what = `supervise: ${config.workers} × ${config.args.join(' ')} ${onPorts(config)}`;
   if (config.routes !== undefined && config.routes.length > 0) return `${what}, routed from the shared front (${config.routes.map((route) => route.path).join(', ')})`;
   if (config.proxy === 'none') return what;
   return `${what}, front ${config.proxy} on ${config.host}:${port} (${dataPath ?? 'javascript'} data path)`;
@@ -35,9 +40,9 @@ export function startLine(config: Config & { readonly routes?: readonly { readon
 export function readyLine(config: Config & { readonly routes?: readonly unknown[] }, port: number, workers: number): string {
   const ready = `${plural(workers, 'worker')} ready`;
   if (config.mode === 'cluster') return `${ready}, serving on ${url(LOOPBACK, port)}`;
-  const ports = portRange({ basePort: config.basePort, workers });
-  if (config.routes !== undefined && config.routes.length > 0) return `${ready} on ports ${ports}, routed from the shared front`;
-  if (config.proxy === 'none') return `${ready} on ports ${ports}`;
+  const ports = onPorts({ basePort: config.basePort, workers });
+  if (config.routes !== undefined && config.routes.length > 0) return `${ready} ${ports}, routed from the shared front`;
+  if (config.proxy === 'none') return `${ready} ${ports}`;
   return `${ready}, serving on ${url(config.host, port)}`;
 }
 

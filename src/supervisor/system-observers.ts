@@ -24,10 +24,19 @@ export class SystemObservers {
     private readonly apps: () => Iterable<App>,
     /** The routing front, when the system has one. */
     private readonly routingFront: () => unknown,
+    /** Publishes an event of an app (`ctl events`, the master's log has its own line). */
+    publish: (app: string, event: SupervisorEvent) => void = () => undefined,
   ) {
-    this.logs = new LogStore((app, error) =>
-      logger.error({ err: error, app }, `log file of ${app} failed: ${error.message}; worker output still reaches the master's log`),
-    );
+    this.logs = new LogStore({
+      onError: (app, error) => {
+        logger.error({ err: error, app }, `log file of ${app} failed: ${error.message}; its lines are counted and dropped until it can be written again (worker output still reaches the master's log)`);
+        publish(app, { type: 'log-file', ok: false, error: error.message });
+      },
+      onResume: (app, lost) => {
+        logger.warn({ app, lost }, `log file of ${app} is written again: ${lost} line${lost === 1 ? '' : 's'} lost meanwhile (the file says so too)`);
+        publish(app, { type: 'log-file', ok: true, lost });
+      },
+    });
   }
 
   /** A line of a worker's output. */

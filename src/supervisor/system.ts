@@ -6,6 +6,8 @@
 
 import { createEventHub } from '../control/events.js';
 import { createMetrics } from '../control/metrics.js';
+import { registrationOf } from '../control/registry.js';
+import { applyPortProblem, needsReplacement, replaceApp, sameConfig } from './apply-check.js';
 import { startControlServer } from '../control/server.js';
 import type { RawSettings } from '../config.js';
 import { errorMessage } from '../errors.js';
@@ -78,7 +80,9 @@ export class SystemService implements SystemApi {
   constructor(config: SystemConfig, private readonly logger: Logger, private readonly options: SystemOptions) {
     this.config = config;
     this.stopped = new Promise((resolve) => (this.resolveStopped = resolve));
-    this.observers = new SystemObservers(logger, () => this.apps.values(), () => this.routing?.front);
+    this.observers = new SystemObservers(logger, () => this.apps.values(), () => this.routing?.front, (app, event) => {
+      for (const listener of this.listeners) listener(app, event);
+    });
     this.lifetime = setUpLifetime(logger, () => new Set([...this.apps.values()].flatMap((app) => app.supervisor.records.map((w) => w.pid))));
     if (config.front !== undefined) {
       this.routing = createRoutingFront({ host: config.front.host, port: config.front.port, logger });
@@ -101,6 +105,7 @@ export class SystemService implements SystemApi {
       metrics: createMetrics(this, this.observers.metricsSources()),
       logger: this.logger,
       streams: { events, logs: this.observers.logs },
+      registration: registrationOf(this.config),
     });
     this.closers.push(() => control.close());
     // Streams end before the socket closes, or they would hold it open for its grace period.
@@ -174,6 +179,8 @@ export class SystemService implements SystemApi {
       },
       onOutput: (from, ...line) => this.observers.output(from, ...line),
       frontPort: () => this.routing?.front.address().port,
+      requestCount: (name) => this.observers.requestTotals().get(name)?.count,
+      requireSampling: () => () => undefined, // the sampler reads every USAGE_INTERVAL_MS anyway
       onBootFailure: (failed, reason) => {
         if (!this.booting) {
           // An app added by `ctl apply`: it alone stops; the apply reports it.
@@ -326,6 +333,13 @@ export class SystemService implements SystemApi {
     const removed = [...current.keys()].filter((name) => !next.apps.some((app) => app.name === name));
     const changed = next.apps.filter((app) => current.has(app.name) && !sameConfig(current.get(app.name) as AppConfig, app));
     const unchanged = next.apps.filter((app) => current.has(app.name) && sameConfig(current.get(app.name) as AppConfig, app));
+    // All or nothing: the new ports against what runs now (runtime scale included), before anything stops.
+    const running = [...this.apps.values()].map((app) => ({ config: app.config, status: app.status() }));
+    const problem = applyPortProblem(file, [...added, ...changed], running.filter((app) => !removed.includes(app.config.name)), running.filter((app) => removed.includes(app.config.name)));
+    if (problem !== undefined) {
+      this.logger.error(`${reason}: ${problem}; nothing changed`);
+      return { ok: false, invalid: true, error: problem };
+    }
     this.logger.info(
       { added: added.map((a) => a.name), removed, changed: changed.map((a) => a.name), unchanged: unchanged.map((a) => a.name) },
       `${reason}: applying ${file}`,
@@ -351,18 +365,23 @@ export class SystemService implements SystemApi {
       }
     } catch (error) {
       errors.push(errorMessage(error));
+      // An added app that did not start must not stay half-started (slots in backoff, its route answering 503).
+      for (const app of added.map((config) => this.apps.get(config.name))) {
+        if (app === undefined || app.status().workers.some((worker) => worker.state === 'ready')) continue;
+        await app.stop('not started');
+        this.apps.delete(app.name);
+      }
     }
     for (const config of changed) {
       const app = this.apps.get(config.name) as App;
       if (needsReplacement(app.config, config)) {
-        // Mode, ports or front differ: a new App takes its place (a short gap for this app only).
-        await app.stop(`${reason}: replaced`);
-        this.apps.delete(config.name);
-        try {
-          await this.startApps([config]);
-        } catch (error) {
-          errors.push(errorMessage(error));
-        }
+        const failure = await replaceApp({ apps: this.apps, start: (configs) => this.startApps(configs) }, app, config, reason);
+        if (failure !== undefined) errors.push(failure);
+        continue;
+      }
+      // Only autoscale: changed: the autoscaler takes it, the workers stay.
+      if (sameConfig({ ...app.config, autoscale: undefined }, { ...config, autoscale: undefined })) {
+        app.retarget(config);
         continue;
       }
       await this.observers.logs.openApp({ name: config.name, file: config.logFile });
@@ -376,22 +395,15 @@ export class SystemService implements SystemApi {
       const result = await this.reloadApps(unchanged.map((config) => this.apps.get(config.name) as App), reason);
       if (!result.ok) errors.push(result.error);
     }
-    if (errors.length > 0) return { ok: false, error: errors.join('; ') };
+    if (errors.length > 0) {
+      const done = [['added', added.map((a) => a.name)], ['changed', changed.map((a) => a.name)], ['removed', removed]] as const;
+      const applied = done.filter(([, names]) => names.length > 0).map(([what, names]) => `${what} ${names.join(', ')}`).join('; ');
+      return { ok: false, error: `${errors.join('; ')} (applied: ${applied || 'nothing'})` };
+    }
     return { ok: true, added: added.map((a) => a.name), removed, changed: changed.map((a) => a.name), unchanged: unchanged.map((a) => a.name) };
   }
 }
 
 function routesOf(apps: readonly AppConfig[]): AppRoute[] {
   return apps.flatMap((app) => app.routes.map((route) => ({ app: app.name, ...route })));
-}
-
-function sameConfig(a: AppConfig, b: AppConfig): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
-}
-
-/** What a running app cannot take by reconfigure + reload: its listener, ports, front and checks. */
-function needsReplacement(a: AppConfig, b: AppConfig): boolean {
-  const fixed = (config: AppConfig) =>
-    JSON.stringify([config.mode, config.port, config.host, config.basePort, config.proxy, config.balance, config.health, config.watch, config.routes.length > 0]);
-  return fixed(a) !== fixed(b);
 }

@@ -108,7 +108,8 @@ export async function startSupervise(args: string[], options: StartOptions = {})
   const fullArgs = [options.bin ?? BIN, '--log-format', 'json', '--control', control, ...(port === null ? [] : ['--port', String(port)]), ...own, ...rest];
   const child = spawn(process.execPath, fullArgs, {
     cwd: options.cwd ?? dir,
-    env: { ...process.env, ...options.env },
+    // Its own runtime directory: the registry of `supervise ls` (SPEC §16) stays the test's, not the user's.
+    env: { ...process.env, XDG_RUNTIME_DIR: dir, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   started.add(child);

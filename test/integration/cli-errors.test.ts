@@ -53,7 +53,7 @@ describe('runtime errors exit 1', () => {
     try {
       const { code, stderr, stdout } = run(['--log-format', 'json', '--control', join(tempDir(), 'control.sock'), '-p', String(port), 'http-app.cjs']);
       assert.equal(code, 1);
-      assertOneLine(stderr, new RegExp(`port.* ${port} is already in use by pid ${process.pid} \\(`));
+      assertOneLine(stderr, new RegExp(`public port \\(--port\\) ${port} is already in use by pid ${process.pid} \\(`));
       assert.doesNotMatch(stdout, /worker started/);
     } finally {
       blocker.close();

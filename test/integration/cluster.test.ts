@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, describe, it } from 'node:test';
 import { join } from 'node:path';
-import { FIXTURES, httpGet, isAlive, killAll, startSupervise } from '../helpers/supervise.js';
+import { FIXTURES, freePort, httpGet, isAlive, killAll, startSupervise } from '../helpers/supervise.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const APP = join(FIXTURES, 'http-app.cjs');
@@ -125,5 +125,17 @@ describe('cluster mode', () => {
     assert.equal(failed.worker, 0);
     assert.match(failed.msg, /\(waited for the worker to listen on port \d+: does it call listen\(process\.env\.PORT\)\?/, 'says what it waited for');
     await waitFor(() => sup.logs.filter((l) => l.msg === 'worker started').length >= 2, { timeoutMs: 5000, message: 'a second start' });
+  });
+
+  it('a worker that listens on another port than PORT is not ready, and the log says to use process.env.PORT', async () => {
+    const elsewhere = await freePort();
+    // port-server.cjs listens on argv[2]: here a fixed port, as `listen(3000)` does, not $PORT.
+    const sup = await startSupervise(['-w', '1', join(FIXTURES, 'port-server.cjs'), String(elsewhere)]);
+    const warning = await sup.waitForLog((l) => typeof l.msg === 'string' && l.msg.includes('process.env.PORT'), 20_000, 'the warning');
+    assert.match(warning.msg, new RegExp(`listens on port ${elsewhere}, not on its port \\d+`));
+    assert.equal((await httpGet(elsewhere)).status, 200, 'the worker does listen, elsewhere');
+    const status = await sup.status();
+    assert.notEqual(status.workers[0]?.state, 'ready');
+    assert.equal(sup.logs.some((l) => l.msg === 'worker ready' || /ready, serving on/.test(String(l.msg))), false, 'nothing says ready or serving');
   });
 });

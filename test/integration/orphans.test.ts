@@ -7,6 +7,7 @@ import http from 'node:http';
 import { join } from 'node:path';
 import { after, afterEach, describe, it } from 'node:test';
 import { FIXTURES, freePortRange, isAlive, killAll, pidsMatching, startSupervise } from '../helpers/supervise.js';
+import { needsAddon } from '../helpers/native.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 afterEach(killAll);
@@ -88,7 +89,7 @@ describe('no orphans', () => {
 });
 
 describe('adopted orphans', () => {
-  it('a daemon adopted by the master and killed with its worker is reaped, not left a zombie', async () => {
+  it('a daemon adopted by the master and killed with its worker is reaped, not left a zombie', { skip: needsAddon('adopting orphans (PR_SET_CHILD_SUBREAPER)') }, async () => {
     const base = await freePortRange(2);
     const sup = await startSupervise(['-w', '1', '--base-port', String(base), '--proxy', 'none', '--', process.execPath, join(FIXTURES, 'daemonizing-server.cjs'), '{port}'], {
       readyWorkers: 1,

@@ -24,25 +24,41 @@ const run = promisify(execFile);
 const PACK = process.env['SUPERVISE_TEST_PACK'] === '1' ? {} : { skip: 'SUPERVISE_TEST_PACK=1 runs it (.ci/run does): npm pack + a global install, 30 s to minutes' };
 const EXAMPLE = join(ROOT, 'examples', 'node-cluster', 'app.js');
 /** What `npm pack` needs of the checkout: what `files` ships, and what builds it. */
-const SOURCES = ['package.json', 'package-lock.json', 'tsconfig.json', 'binding.gyp', 'README.md', 'bin', 'src'];
+const SOURCES = ['package.json', 'package-lock.json', 'tsconfig.json', 'binding.gyp', 'README.md', 'bin', 'scripts', 'src'];
+const ADDON = join('build', 'Release', 'supervise_tunnel.node');
 
 after(killAll);
 
-/** `npm pack` in a copy of the sources (node_modules linked, not copied): the tarball's path. */
-async function pack(): Promise<string> {
+interface Packed {
+  /** The checkout copy that was packed, with the checkout's compiled addon in it before the pack. */
+  readonly copy: string;
+  readonly tarball: string;
+}
+
+let packed: Promise<Packed> | undefined;
+
+/** `npm pack` in a copy of the sources (node_modules linked, not copied), once for the tests that need it. */
+function packOnce(): Promise<Packed> {
+  packed ??= pack();
+  return packed;
+}
+
+async function pack(): Promise<Packed> {
   const copy = tempDir('supervise-pack-');
   for (const entry of SOURCES) cpSync(join(ROOT, entry), join(copy, entry), { recursive: true });
+  // The checkout's own compile, as `npm ci` left it: packing must not take it away.
+  if (existsSync(join(ROOT, ADDON))) cpSync(join(ROOT, 'build'), join(copy, 'build'), { recursive: true });
   symlinkSync(join(ROOT, 'node_modules'), join(copy, 'node_modules'));
   const out = join(copy, 'out');
   mkdirSync(out);
   const { stdout } = await run('npm', ['pack', '--pack-destination', out, '--loglevel', 'error'], { cwd: copy, maxBuffer: 16 << 20 });
   const name = stdout.trim().split('\n').at(-1) ?? '';
-  return join(out, name);
+  return { copy, tarball: join(out, name) };
 }
 
 describe('the npm package', () => {
   it('installs globally with npm defaults and serves the example on the native data path', { timeout: 240_000, ...PACK }, async () => {
-    const tarball = await pack();
+    const { tarball } = await packOnce();
     const prefix = tempDir('supervise-prefix-');
     await run('npm', ['install', '-g', '--prefix', prefix, '--prefer-offline', '--no-audit', '--no-fund', tarball], { maxBuffer: 16 << 20 });
 
@@ -62,6 +78,15 @@ describe('the npm package', () => {
     assert.match(response.body, /"worker":[01]/);
     const { stdout } = await run(bin, ['ctl', '--control', supervised.control, 'status', '--json']);
     assert.deepEqual((JSON.parse(stdout) as { front: unknown }).front, { kind: 'tcp', dataPath: 'native' });
+  });
+
+  it('leaves the checkout\'s compiled addon in place: after `npm pack` it still loads', { timeout: 240_000, ...PACK }, async (t) => {
+    if (!existsSync(join(ROOT, ADDON))) return t.skip(`the checkout has no compiled addon (${ADDON}: npm run build:native)`);
+    const { copy } = await packOnce();
+    assert.ok(existsSync(join(copy, ADDON)), `${ADDON} is still there after npm pack`);
+    assert.equal(existsSync(join(copy, 'prebuilds')), false, 'postpack removed prebuilds/');
+    const loaded = await run(process.execPath, ['-e', `console.log(typeof require(${JSON.stringify(join(copy, ADDON))}))`]);
+    assert.equal(loaded.stdout.trim(), 'object');
   });
 
   it('`npm run example -- -p <port> -w 1` puts the flags before the script and serves on that port', { timeout: 60_000 }, async () => {

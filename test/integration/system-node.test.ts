@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { stringify } from 'yaml';
 import { BIN, controlGet, FIXTURES, freePort, freePortRange, httpGet, killAll, ROOT, startSupervise, tempDir } from '../helpers/supervise.js';
+import { needsAddon } from '../helpers/native.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 after(killAll);
@@ -63,7 +64,7 @@ describe('a system of Node apps', () => {
   });
 
   for (const dataPath of ['native', 'javascript'] as const) {
-    it(`holds requests that reach the routing front before their app is ready, and sends them on once it is (${dataPath} data path)`, async () => {
+    it(`holds requests that reach the routing front before their app is ready, and sends them on once it is (${dataPath} data path)`, { skip: dataPath === 'native' && needsAddon('the native http data path') }, async () => {
       const dir = tempDir();
       const [front, web] = [await freePort(), await freePort()];
       const file = join(dir, 'supervise.yaml');

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { after, afterEach, describe, it } from 'node:test';
 import { ctlChild, killCtlChildren } from '../helpers/ctl-child.js';
 import { FIXTURES, freePortRange, isAlive, killAll, startSupervise, tempDir } from '../helpers/supervise.js';
+import { needsAddon } from '../helpers/native.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const SERVER = join(FIXTURES, 'notify-server.py');
@@ -25,7 +26,7 @@ interface NotifyStatus {
   workers: Array<{ pid: number; state: string; status?: string }>;
 }
 
-describe('systemd notify protocol for spawn workers', () => {
+describe('systemd notify protocol for spawn workers', { skip: needsAddon('the notify socket (NOTIFY_SOCKET)') }, () => {
   it('--ready notify: ready on READY=1, not on the open port; STATUS= shows in status', async () => {
     const base = await freePortRange(2);
     const sup = await startSupervise(['-w', '1', '--base-port', String(base), '--proxy', 'none', '--ready', 'notify', '--', 'python3', SERVER, '{port}'], {

@@ -92,7 +92,7 @@ describe('config', () => {
 
     const jsonFile = join(dir, 'bad.json');
     writeFileSync(jsonFile, '{"workerz": 2}');
-    assert.throws(() => buildConfig(input({ configFile: jsonFile })), /bad\.json \(line 1\): unknown setting "workerz"/);
+    assert.throws(() => buildConfig(input({ configFile: jsonFile })), /bad\.json \(line 1\): unknown setting "workerz"\. Did you mean "workers"\?/);
     writeFileSync(jsonFile, '{"workers": 2000}');
     assert.throws(() => buildConfig(input({ configFile: jsonFile })), /"workers" in .*bad\.json \(line 1\) must be an integer from 1 to 1024/);
     writeFileSync(jsonFile, '{"workers": ');

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { composeFile } from '../../src/export/compose.js';
 import { kubernetesManifests, PRE_STOP_SECONDS, type KubernetesObject } from '../../src/export/kubernetes.js';
+import { listenBeyondLoopback } from '../../src/export/listen-address.js';
 import { systemdUnit } from '../../src/export/systemd.js';
 import { systemFromYaml } from '../helpers/export-system.js';
 import { killAll } from '../helpers/supervise.js';
@@ -62,7 +63,6 @@ describe('kubernetes', () => {
       { name: 'PORT', value: '9000' },
       { name: 'HOST', value: '0.0.0.0' },
     ]);
-    assert.equal(deployment.spec.template.metadata.annotations['prometheus.io/scrape'], 'true');
     assert.equal(find(list, 'Service', 'api').spec.ports[0].targetPort, 'http');
     assert.equal(list.some((o) => o.kind === 'HorizontalPodAutoscaler'), false);
   });
@@ -87,6 +87,23 @@ describe('kubernetes', () => {
     assert.equal(hpa.spec.minReplicas, 2);
     assert.equal(hpa.spec.maxReplicas, 8);
     assert.equal(hpa.spec.metrics[0].resource.target.averageUtilization, 65);
+    // The defaults of SPEC §15 are the HPA's: 0 s up, 300 s down, +100 % or +4 pods per 15 s.
+    assert.deepEqual(hpa.spec.behavior, {
+      scaleUp: { stabilizationWindowSeconds: 0, selectPolicy: 'Max', policies: [{ type: 'Percent', value: 100, periodSeconds: 15 }, { type: 'Pods', value: 4, periodSeconds: 15 }] },
+      scaleDown: { stabilizationWindowSeconds: 300, policies: [{ type: 'Percent', value: 100, periodSeconds: 15 }] },
+    });
+  });
+
+  test('autoscale: rps and inflight targets become per-pod metrics; the windows and period map to behavior', () => {
+    const list = objects(`${API}    autoscale: { min: 1, max: 4, rps: 200, inflight: 8, period: 30s, scale-up-window: 1m, scale-down-window: 10m }\n`);
+    const hpa = find(list, 'HorizontalPodAutoscaler', 'api');
+    assert.deepEqual(hpa.spec.metrics, [
+      { type: 'Pods', pods: { metric: { name: 'http_requests_per_second' }, target: { type: 'AverageValue', averageValue: '200' } } },
+      { type: 'Pods', pods: { metric: { name: 'http_requests_in_flight' }, target: { type: 'AverageValue', averageValue: '8' } } },
+    ]);
+    assert.equal(hpa.spec.behavior.scaleUp.stabilizationWindowSeconds, 60);
+    assert.equal(hpa.spec.behavior.scaleDown.stabilizationWindowSeconds, 600);
+    assert.equal(hpa.spec.behavior.scaleDown.policies[0].periodSeconds, 30);
   });
 
   test('a cluster app runs supervise -w N inside one pod, watched through its control socket', () => {
@@ -185,5 +202,57 @@ describe('systemd', () => {
     const unit = systemdUnit(system, { node: '/usr/bin/node', bin: '/b.js', configFile: '/srv/api/settings.yaml' }, 'server');
     assert.ok(unit.split('\n').includes('ExecStart=/usr/bin/node /b.js --config /srv/api/settings.yaml --log-format json'));
     assert.ok(unit.split('\n').includes('WorkingDirectory=/srv/api'));
+  });
+});
+
+describe('a container must listen beyond 127.0.0.1', () => {
+  const table: Array<[string, string[], string[]]> = [
+    ['uvicorn without --host gets one (its default is 127.0.0.1; it ignores HOST)', ['uvicorn', 'main:app', '--port', '8000'], ['uvicorn', '--host', '0.0.0.0', 'main:app', '--port', '8000']],
+    ['python -m uvicorn too', ['python3', '-m', 'uvicorn', 'main:app'], ['python3', '-m', 'uvicorn', '--host', '0.0.0.0', 'main:app']],
+    ['uvicorn --host 127.0.0.1 becomes 0.0.0.0', ['/venv/bin/uvicorn', 'main:app', '--host', '127.0.0.1'], ['/venv/bin/uvicorn', 'main:app', '--host', '0.0.0.0']],
+    ['uvicorn --host=localhost too', ['uvicorn', '--host=localhost', 'main:app'], ['uvicorn', '--host=0.0.0.0', 'main:app']],
+    ['uvicorn on a chosen address keeps it', ['uvicorn', 'main:app', '--host', '10.0.0.5'], ['uvicorn', 'main:app', '--host', '10.0.0.5']],
+    ['uvicorn on a unix socket keeps it', ['uvicorn', 'main:app', '--uds', '/tmp/u.sock'], ['uvicorn', 'main:app', '--uds', '/tmp/u.sock']],
+    ['gunicorn -b 127.0.0.1:port becomes 0.0.0.0:port', ['gunicorn', '-b', '127.0.0.1:8000', 'app:app'], ['gunicorn', '-b', '0.0.0.0:8000', 'app:app']],
+    ['gunicorn --bind=localhost:port too', ['gunicorn', '--bind=localhost:8000', 'app:app'], ['gunicorn', '--bind=0.0.0.0:8000', 'app:app']],
+    ['gunicorn on 0.0.0.0 or a unix socket keeps it', ['gunicorn', '-b', 'unix:/tmp/g.sock', '-b', '0.0.0.0:8001'], ['gunicorn', '-b', 'unix:/tmp/g.sock', '-b', '0.0.0.0:8001']],
+    ['any other server is left as written (HOST=0.0.0.0 is in its environment)', ['node', 'server.js', '8000'], ['node', 'server.js', '8000']],
+  ];
+  for (const [name, argv, expected] of table) {
+    test(name, () => assert.deepEqual(listenBeyondLoopback(argv).command, expected));
+  }
+
+  test('the exported uvicorn command listens on 0.0.0.0 in Kubernetes and compose', () => {
+    const yaml = 'apps:\n  users: { command: [uvicorn, main:app, --port, "{port}"], base-port: 8000 }\n';
+    const container = find(objects(yaml), 'Deployment', 'users').spec.template.spec.containers[0];
+    assert.deepEqual(container.command, ['uvicorn', '--host', '0.0.0.0', 'main:app', '--port', '8000']);
+    const compose = composeFile(systemFromYaml(yaml), NO_IMAGES) as { services: Record<string, { command: string[] }> };
+    assert.deepEqual(compose.services['users']?.command, ['uvicorn', '--host', '0.0.0.0', 'main:app', '--port', '8000']);
+  });
+});
+
+describe('what the exports do not claim, and variables', () => {
+  test('no prometheus.io/scrape annotation: supervise cannot know that the app serves /metrics', () => {
+    const deployment = find(objects(API), 'Deployment', 'api');
+    assert.equal(deployment.spec.template.metadata.annotations, undefined);
+  });
+
+  test('${VAR:-default}: compose keeps it for compose to resolve; Kubernetes gets the default, never the exporting shell\'s value', () => {
+    const yaml = 'apps:\n  users:\n    command: [u, "{port}"]\n    base-port: 8000\n    env: { DB: "${SUPERVISE_EXPORT_DB:-sqlite:///users.db}", PRICE: "5$", TOKEN: "${SUPERVISE_EXPORT_TOKEN}" }\n';
+    process.env['SUPERVISE_EXPORT_DB'] = 'postgres://laptop-only';
+    process.env['SUPERVISE_EXPORT_TOKEN'] = 'abc';
+    try {
+      const compose = composeFile(systemFromYaml(yaml), NO_IMAGES) as { services: Record<string, { environment: Record<string, string> }> };
+      assert.deepEqual(compose.services['users']?.environment, {
+        DB: '${SUPERVISE_EXPORT_DB:-sqlite:///users.db}', PRICE: '5$$', TOKEN: '${SUPERVISE_EXPORT_TOKEN}', PORT: '8000', HOST: '0.0.0.0',
+      });
+      const env = find(objects(yaml), 'Deployment', 'users').spec.template.spec.containers[0].env as Array<{ name: string; value: string }>;
+      assert.deepEqual(Object.fromEntries(env.map((pair) => [pair.name, pair.value])), {
+        DB: 'sqlite:///users.db', PRICE: '5$', TOKEN: 'abc', PORT: '8000', HOST: '0.0.0.0',
+      });
+    } finally {
+      delete process.env['SUPERVISE_EXPORT_DB'];
+      delete process.env['SUPERVISE_EXPORT_TOKEN'];
+    }
   });
 });

@@ -91,6 +91,23 @@ describe('formatStatus', () => {
     assert.equal(lines.length, 5);
   });
 
+  it('shows - for the cpu and memory of a running worker not sampled yet, not 0 B', () => {
+    const fresh = makeWorker(0, { pid: 600, port: 8000, cpu: 0, memory: 0, uptimeMs: 200, connections: undefined, generation: 2 });
+    const lines = formatStatus({ ...status, workers: [fresh] }).trimEnd().split('\n');
+    assert.deepEqual(lines[2]?.trim().split(/\s+/), ['0', '600', '8000', 'ready', '-', '-', '0s', '0', '-', '2']);
+  });
+
+  it('an autoscaled app: a line with the bounds, each metric\'s value and target, and the last decision', () => {
+    const autoscale = {
+      min: 1, max: 4,
+      metrics: [{ metric: 'cpu', value: 87.5, target: 50 }, { metric: 'rps', value: undefined, target: 200 }],
+      last: { at: '2026-01-02T03:04:05.000Z', from: 2, to: 4, reason: 'cpu 87.5 % for target 50 %: recommends 4' },
+    };
+    const lines = formatStatus({ ...status, autoscale }, Date.parse('2026-01-02T03:04:17.000Z')).split('\n');
+    assert.equal(lines[1], 'autoscale 1…4: cpu 87.5 / 50 %, rps - / 200  last: 2 → 4, 12s ago: cpu 87.5 % for target 50 %: recommends 4');
+    assert.match(formatStatus({ ...status, autoscale: { ...autoscale, last: undefined } }), /autoscale 1…4: .*  no decision yet\n/);
+  });
+
   it('leaves the front out when there is none (cluster mode, --proxy none)', () => {
     const text = formatStatus({ ...status, mode: 'cluster', front: { kind: 'none', dataPath: 'none' } });
     assert.match(text, /^pid 4242  mode cluster  port 8080  desired 3  generation 2\n/);

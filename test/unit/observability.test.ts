@@ -15,10 +15,18 @@ describe('ctl events lines', () => {
     const line = JSON.stringify({ time: at, app: 'web', type: 'worker-exit', id: 3, slot: 1, pid: 42, code: 1, signal: null, expected: false, reason: 'exited with code 1; last stderr:\nboom' });
     assert.equal(formatEventLine(line), '03:04:05.678 web  worker 1 (pid 42) crashed: exited with code 1; last stderr:\n    boom');
   });
+  it('a normal stop prints no "last stderr:", even when the worker wrote some', () => {
+    const line = JSON.stringify({ time: at, app: 'web', type: 'worker-exit', id: 3, slot: 1, pid: 42, code: 0, signal: null, expected: true, reason: 'exited with code 0; last stderr:\nshutting down' });
+    assert.equal(formatEventLine(line), '03:04:05.678 web  worker 1 (pid 42) stopped (exited with code 0)');
+    const bare = JSON.stringify({ time: at, app: 'web', type: 'worker-exit', id: 3, slot: 1, pid: 42, code: 1, signal: null, expected: false, reason: 'exited with code 1; last stderr:\n' });
+    assert.equal(formatEventLine(bare), '03:04:05.678 web  worker 1 (pid 42) crashed: exited with code 1');
+  });
   it('reloads, scale and health read as sentences; unknown types keep their JSON', () => {
     const show = (event: object) => formatEventLine(JSON.stringify({ time: at, app: 'web', ...event })).slice(13);
     assert.equal(show({ type: 'reload', ok: false, generation: 3, error: 'reload aborted at slot 0' }), 'web  reload aborted: reload aborted at slot 0');
     assert.equal(show({ type: 'scale', from: 2, to: 5 }), 'web  scale 2 -> 5 workers');
+    assert.equal(show({ type: 'autoscale', from: 1, to: 4, reason: 'cpu 95 % for target 50 %: recommends 4' }), 'web  autoscale 1 -> 4 workers: cpu 95 % for target 50 %: recommends 4');
+    assert.equal(show({ type: 'autoscale', from: 4, to: 4, reason: 'rps 10 req/s for target 50 req/s: recommends 1; held at 4 by the scale-down window (300s)' }), 'web  autoscale: stays at 4 workers: rps 10 req/s for target 50 req/s: recommends 1; held at 4 by the scale-down window (300s)');
     assert.equal(show({ type: 'health', id: 1, slot: 0, healthy: false, reason: 'HTTP 503' }), 'web  worker 0 unhealthy: out of rotation (HTTP 503)');
     assert.equal(show({ type: 'future', x: 1 }), 'web  {"type":"future","x":1}');
   });

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { buildConfig, type RawSettings } from '../../src/config.js';
 import type { Config } from '../../src/core/types.js';
 import { configWarnings, readinessHint, readyLine, startLine } from '../../src/supervisor/start-messages.js';
-import { FIXTURES } from '../helpers/supervise.js';
+import { buildSystem } from '../../src/system-config.js';
+import { FIXTURES, ROOT } from '../helpers/supervise.js';
 
 const cluster = (flags: RawSettings = {}): Config =>
   buildConfig({ flags, positional: ['http-app.cjs'], command: undefined, configFile: undefined, cwd: FIXTURES, stdoutIsTTY: false });
@@ -26,6 +28,14 @@ describe('start messages', () => {
     assert.equal(readyLine(spawnMode({ host: '::1' }), 9000, 1), '1 worker ready, serving on http://[::1]:9000');
     assert.equal(readyLine(spawnMode({ proxy: 'none' }), 8080, 4), '4 workers ready on ports 8000…8003');
     assert.equal(readyLine({ ...spawnMode(), routes: [{ path: '/users' }] }, 8080, 4), '4 workers ready on ports 8000…8003, routed from the shared front');
+    assert.equal(readyLine({ ...spawnMode({ basePort: '8200' }), routes: [{ path: '/users' }] }, 8080, 1), '1 worker ready on port 8200, routed from the shared front');
+    assert.equal(startLine(spawnMode({ workers: '1', basePort: '8200', proxy: 'none' }), 8080, undefined), 'supervise: 1 × uvicorn main:app --port {port} on port 8200');
+  });
+
+  it('the bundled examples/services warns about nothing (no --health on its cluster app)', () => {
+    const file = join(ROOT, 'examples', 'services', 'supervise.yaml');
+    const system = buildSystem({ flags: {}, positional: [], command: undefined, configFile: file, cwd: ROOT, stdoutIsTTY: false });
+    assert.deepEqual(system.apps.map((app) => [app.name, configWarnings(app)]), system.apps.map((app) => [app.name, []]));
   });
 
   it('warns about each flag the mode ignores, and about nothing else', () => {

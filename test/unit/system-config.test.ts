@@ -71,6 +71,13 @@ describe('system file', () => {
     assert.equal(web.port, 13000);
   });
 
+  it('autoscale: the HPA\'s defaults (period 15s, windows 0s up and 300s down), durations as written', () => {
+    const [a] = load(`apps:\n  a:\n    command: [srv]\n    autoscale: {min: 1, max: 4, rps: 200, inflight: 8, period: 2s, scaleDownWindow: 1m}\n`).apps;
+    assert.deepEqual(a?.autoscale, { min: 1, max: 4, rps: 200, inflight: 8, periodMs: 2000, scaleUpWindowMs: 0, scaleDownWindowMs: 60_000 });
+    const [b] = load(`apps:\n  b:\n    command: [srv]\n    autoscale: {min: 2, max: 16, cpu: 70}\n`).apps;
+    assert.deepEqual(b?.autoscale, { min: 2, max: 16, cpu: 70, periodMs: 15_000, scaleUpWindowMs: 0, scaleDownWindowMs: 300_000 });
+  });
+
   it('a command line is a system of one app named after its command (or --name)', () => {
     const cli = (flags: Record<string, unknown>) =>
       buildSystem({ flags, positional: [], command: ['/usr/bin/uvicorn', 'main:app'], configFile: undefined, cwd: dir, stdoutIsTTY: false });
@@ -83,8 +90,10 @@ describe('system file', () => {
   const bad: Array<[string, string, RegExp]> = [
     ['not YAML', 'apps: {a: [', /supervise\.yaml is not valid \(line 1\)/],
     ['a duplicate key', `apps:\n${app('')}\n${app('')}`, /is not valid \(line \d\): Map keys must be unique/],
-    ['an unknown top-level key', `apps:\n${app('')}\nfrontend: {port: 1}`, /"frontend" in .*supervise\.yaml \(line 7\): unknown setting "frontend"/],
-    ['an unknown app key', `apps:\n${app('    workerz: 2')}`, /"apps\.a\.workerz" in .*\(line 6\): unknown setting "workerz"/],
+    ['an unknown top-level key', `apps:\n${app('')}\nfrontend: {port: 1}`, /"frontend" in .*supervise\.yaml \(line 7\): unknown setting "frontend"; a system file has .* Did you mean "front"\?/],
+    ['an unknown app key', `apps:\n${app('    workerz: 2')}`, /"apps\.a\.workerz" in .*\(line 6\): unknown setting "workerz"\. Did you mean "workers"\?/],
+    ['a misspelled default', `defaults: {base-prot: 9000}\napps:\n${app('')}`, /"defaults\.base-prot" in .*\(line 1\): unknown setting "base-prot"\. Did you mean "base-port"\?/],
+    ['a key nothing is close to', `apps:\n${app('    zzzzzzzz: 1')}`, /unknown setting "zzzzzzzz"\.$/],
     ['workers out of range', `apps:\n${app('    workers: 0')}`, /"apps\.a\.workers" in .*\(line 6\) must be an integer from 1 to 1024 \(got 0\)/],
     ['a bad default', `defaults: {kill-timeout: soon}\napps:\n${app('')}`, /"defaults\.kill-timeout" in .*\(line 1\) must be a duration/],
     ['a system key in an app', `apps:\n${app('    control: x.sock')}`, /"apps\.a\.control" in .*\(line 6\): unknown setting/],
@@ -96,12 +105,20 @@ describe('system file', () => {
     ['a bad route weight', `front: {port: 0}\napps:\n  a:\n    command: [srv]\n    route: {path: /a, weight: 0}\n`, /weight must be an integer from 1 to 1000 \(got 0\)/],
     ['a routed app with its own port', `front: {port: 0}\napps:\n  a:\n    command: [srv]\n    port: 9999\n    route: /a\n`, /app "a" has a route, so the shared front serves it/],
     ['an unknown dependency', `apps:\n${app('    depends-on: [b]')}`, /depends-on names "b", which is not an app/],
-    ['a depends-on cycle', `apps:\n${app('    depends-on: [b]')}\n${app('    depends-on: [a]', 'b', 18100)}`, /depends-on makes a cycle: a -> b -> a/],
-    ['overlapping port ranges', `apps:\n${app('    workers: 3')}\n${app('    workers: 2', 'b', 18003)}`, /app "a" \(ports 18000–18003\) and app "b" \(ports 18003–18005\) overlap/],
-    ['an app on the front\'s port', `front: {port: 18001}\napps:\n${app('    workers: 2')}`, /front \(ports 18001\) and app "a" \(ports 18000–18002\) overlap/],
+    ['a depends-on cycle', `apps:\n${app('    depends-on: [b]')}\n${app('    depends-on: [a]', 'b', 18100)}`, /supervise\.yaml \(line \d+\): depends-on makes a cycle: a -> b -> a/],
+    ['overlapping port ranges', `apps:\n${app('    workers: 3')}\n${app('    workers: 2', 'b', 18003)}`, /app "a" \(ports 18000–18003, line 4\) and app "b" \(ports 18003–18005, line 9\) overlap/],
+    ['an app on the front\'s port', `front: {port: 18001}\napps:\n${app('    workers: 2')}`, /front \(ports 18001, line 1\) and app "a" \(ports 18000–18002, line 5\) overlap/],
     ['an unset variable', `apps:\n${app('    env: {DB: "${SUPERVISE_SURELY_UNSET}"}')}`, /"apps\.a\.env" in .*: DB: \$\{SUPERVISE_SURELY_UNSET\} is not set/],
     ['bad weights', `apps:\n${app('    weights: [1, 0]')}`, /"apps\.a\.weights" in .* must be a list of integers from 1 to 1000/],
     ['a missing script', 'apps:\n  a:\n    script: nope.js\n', /script not found: .*nope\.js/],
+    ['overlapping ports up to autoscale\'s max', `apps:\n${app('    autoscale: {min: 1, max: 4, cpu: 50}')}\n${app('', 'b', 18003)}`, /app "a" \(ports 18000–18004, line \d+\) and app "b" \(ports 18003–18005, line \d+\) overlap/],
+    ['autoscale with min above max', `apps:\n${app('    autoscale:\n      min: 4\n      max: 2\n      cpu: 50')}`, /"apps\.a\.autoscale\.max" in .*\(line 8\) must be at least min \(4\); got 2/],
+    ['autoscale with a target of 0', `apps:\n${app('    autoscale: {min: 1, max: 2, rps: 0}')}`, /"apps\.a\.autoscale\.rps" in .*\(line 6\) must be a target above 0 \(requests per second per worker\); got 0/],
+    ['autoscale with a negative cpu', `apps:\n${app('    autoscale:\n      min: 1\n      max: 2\n      cpu: -5')}`, /"apps\.a\.autoscale\.cpu" in .*\(line 9\) must be a target above 0/],
+    ['autoscale with an unknown metric', `apps:\n${app('    autoscale:\n      min: 1\n      max: 2\n      memory: 50')}`, /"apps\.a\.autoscale\.memory" in .*\(line 9\): unknown key "memory"; autoscale has min, max, cpu, rps, inflight, period/],
+    ['autoscale without a target', `apps:\n${app('    autoscale: {min: 1, max: 2}')}`, /"apps\.a\.autoscale" in .*\(line 6\) needs a target: cpu/],
+    ['autoscale with a bad window', `defaults:\n  autoscale: {min: 1, max: 2, cpu: 50, scale-down-window: soon}\napps:\n${app('')}`, /"defaults\.autoscale\.scale-down-window" in .*\(line 2\) must be a duration/],
+    ['autoscale with a period below 500ms', `apps:\n${app('    autoscale: {min: 1, max: 2, cpu: 50, period: 10ms}')}`, /"apps\.a\.autoscale\.period" in .*\(line 6\) must be a duration from 500ms/],
   ];
   for (const [name, text, message] of bad) {
     it(`refuses ${name}`, () => {

@@ -55,6 +55,18 @@ describe('top view', () => {
     assert.match(render(state, { columns: 120, rows: 20 }).join('\n'), /api +1\/2 +2 +\(reload to 3 aborted\)/);
   });
 
+  it('an autoscaled app: its metric, target and last decision under the apps', () => {
+    const state = initialState();
+    const autoscale = {
+      min: 1, max: 4, metrics: [{ metric: 'rps', value: 240, target: 200 }],
+      last: { at: new Date(10_000).toISOString(), from: 2, to: 3, reason: 'rps 240 req/s for target 200 req/s: recommends 3' },
+    };
+    applyStatus(state, { pid: 7, apps: [app('api', 3, { autoscale }), app('web', 1)] }, 0);
+    const lines = render(state, { columns: 160, rows: 30 }, new Date(15_000));
+    assert.ok(lines.includes('api  autoscale 1…4: rps 240 / 200  last: 2 → 3, 5s ago: rps 240 req/s for target 200 req/s: recommends 3'), lines.join('\n'));
+    assert.equal(lines.filter((line) => line.includes('autoscale')).length, 1, 'web is not autoscaled');
+  });
+
   it('sparklines scale to the largest value, or to a floor', () => {
     assert.equal(sparkline([0, 5, 10]), '▁▅█');
     assert.equal(sparkline([1, 1], 10), '▂▂');
