@@ -175,6 +175,9 @@ static void on_timer(uv_timer_t* timer) {
         case S_LINGER:
           if (elapsed >= LINGER_MS) cl->dead = true;
           break;
+        case S_QUEUE:
+          acted = hf_queue_expired(cl, now);
+          break;
         default:
           break;
       }
@@ -204,12 +207,15 @@ int hf_init(uv_loop_t* loop, const hf_hooks_t* hooks) {
   return 0;
 }
 
-/** The sweep's period: a quarter of the shortest timeout, 10 ms to 1 s. */
-static void schedule_timer(void) {
+/** The sweep's period: a quarter of the shortest timeout (the queue's included), 10 ms to 1 s. */
+void hf_schedule_timer(void) {
   uint64_t period = 1000;
   for (hf_front_t* front = hf_fronts; front != NULL; front = front->next) {
     uint64_t shortest = front->options.connect_timeout_ms;
     if (front->options.response_timeout_ms > 0 && front->options.response_timeout_ms < shortest) shortest = front->options.response_timeout_ms;
+    if (front->snapshot != NULL && front->snapshot->queue_timeout_ms > 0 && front->snapshot->queue_timeout_ms < shortest) {
+      shortest = front->snapshot->queue_timeout_ms;
+    }
     if (shortest / 4 < period) period = shortest / 4;
   }
   if (period < 10) period = 10;
@@ -248,7 +254,7 @@ hf_front_t* hf_listen(const struct sockaddr* address, socklen_t length, const hf
   front->index = id;
   front->next = hf_fronts;
   hf_fronts = front;
-  schedule_timer();
+  hf_schedule_timer();
   return front;
 }
 
@@ -284,6 +290,7 @@ int hf_backend_add(hf_front_t* front, int32_t slot, const struct sockaddr* addre
   }
   backend->used = true;
   backend->removed = false;
+  dp_slot_reset(&front->pick, slot);  // a new backend in the slot: --max-requests counts from 0
   return 0;
 }
 
@@ -295,8 +302,10 @@ void hf_backend_remove(hf_front_t* front, int32_t slot) {
   hf_pool_close_all(backend);
 }
 
-int hf_backend_idle(const hf_front_t* front, int32_t slot) {
-  return slot >= 0 && slot < front->backend_count ? front->backends[slot].idle_count : 0;
+void hf_backend_load(const hf_front_t* front, int32_t slot, int32_t load[3]) {
+  load[0] = dp_active(&front->pick, slot);
+  load[1] = slot >= 0 && slot < front->backend_count ? front->backends[slot].idle_count : 0;
+  load[2] = slot >= 0 && (uint32_t)slot < front->pick.slot_capacity ? (int32_t)front->pick.slots[slot].handed : 0;
 }
 
 int32_t hf_backend_stats(const hf_front_t* front, int32_t slot, const hf_stats_t** stats) {
@@ -305,45 +314,16 @@ int32_t hf_backend_stats(const hf_front_t* front, int32_t slot, const hf_stats_t
   return front->backends[slot].stats_count;
 }
 
-/** The queued client `id`/`generation` of `front`, or NULL. */
-static client_t* queued(hf_front_t* front, int32_t id, uint32_t generation) {
-  conn_t* c = id_table_get(&hf_conns, id);
-  if (c == NULL || c->generation != generation || c->kind != K_CLIENT) return NULL;
-  client_t* cl = (client_t*)c;
-  return cl->front == front && cl->state == S_QUEUE ? cl : NULL;
-}
-
-int hf_resume(hf_front_t* front, int32_t id, uint32_t generation, int32_t slot, int32_t route, const char* path, size_t path_len) {
-  client_t* cl = queued(front, id, generation);
-  if (cl == NULL) return ENOENT;
-  cl->state = S_ROUTE;
-  if (hf_backend_of(front, slot) == NULL) {
-    hf_emit(front, HF_EV_DONE, slot, 0);
-    hf_answer(cl, 502, HF_R_NO_BACKEND, hf_reasons[HF_R_NO_BACKEND]);
-  } else if (!hf_start(cl, slot, route, path, path_len)) {
-    hf_attempt(cl);
-  }
+void hf_kick(client_t* cl) {
   if (cl->dead) hf_client_free(cl);
   else hf_drive(cl);
-  hf_flush_events();
-  return 0;
-}
-
-int hf_respond(hf_front_t* front, int32_t id, uint32_t generation, int status, const char* reason) {
-  client_t* cl = queued(front, id, generation);
-  if (cl == NULL) return ENOENT;
-  cl->state = S_ROUTE;
-  hf_answer(cl, status, HF_R_NO_BACKEND, reason);
-  if (cl->dead) hf_client_free(cl);
-  else hf_drive(cl);
-  hf_flush_events();
-  return 0;
 }
 
 void hf_close(hf_front_t* front) {
   if (front->closing) return;
   front->closing = true;
   if (front->listen.fd >= 0) hf_conn_close(&front->listen);
+  hf_queue_close(front);
   client_t* next;
   for (client_t* cl = front->clients; cl != NULL; cl = next) {
     next = cl->next;
@@ -353,7 +333,7 @@ void hf_close(hf_front_t* front) {
   }
   if (front->client_count == 0 && !front->closed_told) {
     front->closed_told = true;
-    hf_emit(front, HF_EV_CLOSED, -1, 0);
+    hf_emit(front, DP_EV_CLOSED, -1, 0);
   }
   hf_flush_events();
 }
@@ -363,6 +343,7 @@ void hf_destroy(hf_front_t* front) {
   while (front->clients != NULL) hf_client_free(front->clients);
   for (int32_t i = 0; i < front->backend_count; i++) hf_backend_release(&front->backends[i]);
   free(front->backends);
+  hf_decide_release(front);
   for (hf_front_t** at = &hf_fronts; *at != NULL; at = &(*at)->next) {
     if (*at == front) {
       *at = front->next;
@@ -370,7 +351,7 @@ void hf_destroy(hf_front_t* front) {
     }
   }
   if (hf_fronts == NULL) uv_timer_stop(&hf_timer);
-  else schedule_timer();
+  else hf_schedule_timer();
   hf_flush_events();
   free(front);
 }
