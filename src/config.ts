@@ -11,6 +11,7 @@ import { readSettingsFile, type SettingsFile } from './config-file.js';
 import { camelKey, defaultValue, flagName, kebabKey, OPTIONS, parseOption, type DefaultContext } from './options.js';
 import { didYouMean } from './core/did-you-mean.js';
 import type { BalancePolicy, Config, LogFormat, LogRotate, ProxyKind } from './core/types.js';
+import { parseTrustedPeers } from './core/edge.js';
 
 /** Settings as they come from flags or a config file: strings, numbers, booleans or lists, by camelCase key. */
 export type RawSettings = Record<string, unknown>;
@@ -50,9 +51,13 @@ export interface Target {
   readonly args: readonly string[];
 }
 
+/** An app of remote servers only (`upstreams:` or `--upstream`, no script or command): no workers. */
+export const NO_WORKERS: Target = Object.freeze({ mode: 'spawn', script: undefined, args: [] });
+
 /** The Config of one app from its validated option values (app and system scope). */
 export function assembleConfig(values: RawSettings, target: Target, cwd: string, where: (key: string) => string): Config {
-  const workers = values['workers'] as number;
+  // An app of remote servers alone has no command and no workers.
+  const workers = target.mode === 'spawn' && target.args.length === 0 ? 0 : (values['workers'] as number);
   const basePort = values['basePort'] as number;
   if (target.mode === 'spawn' && basePort + workers > 65536) {
     throw new UsageError(`${where('basePort')} ${basePort} leaves no room for ${workers} workers below port 65536`);
@@ -77,7 +82,20 @@ export function assembleConfig(values: RawSettings, target: Target, cwd: string,
     readyTimeoutMs: values['readyTimeout'] as number,
     waitReady: values['waitReady'] as boolean,
     killTimeoutMs: values['killTimeout'] as number,
+    maxFails: values['maxFails'] as number,
+    failTimeoutMs: values['failTimeout'] as number,
     queueTimeoutMs: values['queueTimeout'] as number,
+    edge: {
+      clientHeaderTimeoutMs: values['clientHeaderTimeout'] as number,
+      clientBodyTimeoutMs: values['clientBodyTimeout'] as number,
+      connectTimeoutMs: values['connectTimeout'] as number,
+      responseTimeoutMs: values['responseTimeout'] as number,
+      backendReadTimeoutMs: values['backendReadTimeout'] as number,
+      clientSendTimeoutMs: values['clientSendTimeout'] as number,
+      keepaliveTimeoutMs: values['keepaliveTimeout'] as number,
+      tunnelTimeoutMs: values['tunnelTimeout'] as number,
+    },
+    forwardedAllowIps: checkAllowIps(values['forwardedAllowIps'] as string[], where),
     watch: buildWatch(values, cwd),
     maxMemoryBytes: values['maxMemory'] as number | undefined,
     control: resolve(cwd, values['control'] as string),
@@ -128,6 +146,16 @@ function assembleLifecycle(
     restart: { initialMs, maxMs, maxFailedStarts: values['maxFailedStarts'] as number | undefined },
     maxRequests: maxRequests === undefined ? undefined : { count: maxRequests, jitter: values['maxRequestsJitter'] as number },
   };
+}
+
+/** The allow list, checked now: a bad entry is a usage error naming it. */
+function checkAllowIps(entries: string[], where: (key: string) => string): string[] {
+  try {
+    parseTrustedPeers(entries);
+  } catch (error) {
+    throw new UsageError(`${where('forwardedAllowIps')}: ${(error as Error).message.replace(/^forwarded-allow-ips: /, '')}`);
+  }
+  return entries;
 }
 
 /** The front's port must not be one the workers use (their N ports, and the spare one a reload of one worker takes). */
@@ -230,6 +258,7 @@ function resolveTarget(input: ConfigInput, settings: RawSettings, file: Settings
   }
   const [scriptArg, ...args] = input.positional.length > 0 ? input.positional : fromFile.script ? [fromFile.script] : [];
   if (scriptArg === undefined) {
+    if (input.flags['upstream'] !== undefined) return NO_WORKERS;
     throw new UsageError('missing script or command: supervise [options] app.js, or supervise [options] -- <command> [args...]');
   }
   return clusterTarget(scriptArg, args, input.cwd);

@@ -125,6 +125,42 @@ export const OPTIONS: readonly OptionSpec[] = [
     mode: 'spawn', scope: 'app',
   },
   {
+    key: 'clientHeaderTimeout', flag: '--client-header-timeout <ms>', kind: 'duration', default: 60_000, defaultText: '60s',
+    meaning: 'spawn mode front (http): a request head not complete this long after it began (or the previous response ended) gets 408, then a close', mode: 'spawn', scope: 'app',
+  },
+  {
+    key: 'clientBodyTimeout', flag: '--client-body-timeout <ms>', kind: 'duration', default: 60_000, defaultText: '60s',
+    meaning: 'spawn mode front (http): no request body byte for this long gets 408 and a close; the backend connection is released', mode: 'spawn', scope: 'app',
+  },
+  {
+    key: 'connectTimeout', flag: '--connect-timeout <ms>', kind: 'duration', default: 5000, defaultText: '5s',
+    meaning: 'spawn mode front: a backend that has not accepted within this time counts as failed; the next one is tried, then 502 (http) or a close (tcp)', mode: 'spawn', scope: 'app',
+  },
+  {
+    key: 'responseTimeout', flag: '--response-timeout <ms>', kind: 'duration', default: 60_000, defaultText: '60s',
+    meaning: 'spawn mode front (http): no response head this long after the request was sent gets 504 (an idempotent request without a body is tried on the next backend first)', mode: 'spawn', scope: 'app',
+  },
+  {
+    key: 'backendReadTimeout', flag: '--backend-read-timeout <ms>', kind: 'duration', default: 60_000, defaultText: '60s',
+    meaning: 'spawn mode front (http): no response byte for this long in the middle of a response closes both connections', mode: 'spawn', scope: 'app',
+  },
+  {
+    key: 'clientSendTimeout', flag: '--client-send-timeout <ms>', kind: 'duration', default: 60_000, defaultText: '60s',
+    meaning: 'spawn mode front (http): a client that takes no response byte for this long is closed (and its backend connection)', mode: 'spawn', scope: 'app',
+  },
+  {
+    key: 'keepaliveTimeout', flag: '--keepalive-timeout <ms>', kind: 'duration', default: 75_000, defaultText: '75s',
+    meaning: 'spawn mode front (http): an idle client connection between requests is closed after this long', mode: 'spawn', scope: 'app',
+  },
+  {
+    key: 'tunnelTimeout', flag: '--tunnel-timeout <ms>', kind: 'duration', default: 3_600_000, defaultText: '1h',
+    meaning: 'spawn mode front: an upgraded (WebSocket) connection, or a tcp-front connection, with no byte either way for this long is closed', mode: 'spawn', scope: 'app',
+  },
+  {
+    key: 'forwardedAllowIps', flag: '--forwarded-allow-ips <list...>', kind: 'list', default: ['127.0.0.1', '::1'], defaultText: '`127.0.0.1`, `::1`',
+    meaning: 'spawn mode front (http): peers (addresses, CIDRs, `*` for all) whose `X-Forwarded-For/-Proto/-Host` are kept (appended to); from any other peer they are replaced by what the front saw', mode: 'spawn', scope: 'app',
+  },
+  {
     key: 'watch', flag: '--watch [paths...]', kind: 'switch-or-list', defaultText: 'off (cwd when bare)',
     meaning: 'rolling reload on file change', mode: 'both', scope: 'app',
   },
@@ -187,6 +223,19 @@ export const OPTIONS: readonly OptionSpec[] = [
     meaning: 'add a random 0…n to `--max-requests` per worker, so workers do not recycle together', mode: 'both', scope: 'app',
   },
   {
+    key: 'upstream', flag: '--upstream <server...>', kind: 'list', defaultText: 'none',
+    meaning: 'a remote server `host:port[,weight=N][,backup]` (or `_service._tcp.domain` for SRV records) of the app, beside or instead of its workers; without a script or command supervise is a balancer alone (file: `upstreams:`)',
+    mode: 'spawn', scope: 'app', cliOnly: true,
+  },
+  {
+    key: 'maxFails', flag: '--max-fails <n>', kind: 'integer', min: 1, max: 1000, default: 1, defaultText: '1',
+    meaning: "remote servers: this many failed attempts within `--fail-timeout` take one out of rotation for `--fail-timeout` (nginx's `max_fails`)", mode: 'spawn', scope: 'app',
+  },
+  {
+    key: 'failTimeout', flag: '--fail-timeout <ms>', kind: 'duration', default: 10_000, defaultText: '10s',
+    meaning: "remote servers: the window of `--max-fails`, and how long an ejected server stays out before it is tried again (nginx's `fail_timeout`)", mode: 'spawn', scope: 'app',
+  },
+  {
     key: 'name', flag: '--name <name>', kind: 'string', defaultText: 'the script or command',
     meaning: "the app's name in status, metrics and logs", mode: 'both', scope: 'app', cliOnly: true,
   },
@@ -215,6 +264,10 @@ export const OPTIONS: readonly OptionSpec[] = [
     key: 'config', flag: '--config <file>', kind: 'string', defaultText: 'none',
     meaning: 'JSON or YAML: one app\'s settings, or a system of apps (`apps:`); flags win over one app\'s settings and are defaults for a system',
     mode: 'both', scope: 'system', cliOnly: true,
+  },
+  {
+    key: 'resolvers', flag: '--resolvers <addr...>', kind: 'list', defaultText: "the system's (/etc/resolv.conf)",
+    meaning: 'DNS servers (`ip` or `ip:port`) that resolve remote servers\' host names and SRV names', mode: 'spawn', scope: 'system',
   },
   {
     key: 'logFormat', flag: '--log-format <format>', kind: 'choice', choices: ['pretty', 'json'],

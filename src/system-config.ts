@@ -7,19 +7,21 @@ import { basename, dirname, extname, resolve } from 'node:path';
 import { UsageError } from './errors.js';
 import { readSettingsFile, type SettingsFile } from './config-file.js';
 import {
-  assembleConfig, buildConfig, clusterTarget, fileLayer, flagLayer, resolveOptions, targetFromSettings,
+  assembleConfig, buildConfig, clusterTarget, fileLayer, flagLayer, NO_WORKERS, resolveOptions, targetFromSettings,
   type ConfigInput, type Layer, type RawSettings, type Target,
 } from './config.js';
 import { camelKey, kebabKey, OPTIONS, optionSpec } from './options.js';
 import { didYouMean } from './core/did-you-mean.js';
+import { checkUpstreamApp, parseResolvers, parseUpstreamFlags, parseUpstreams } from './upstream-config.js';
+import type { UpstreamSpec } from './core/upstreams.js';
 import type { Config } from './core/types.js';
 import { parseAutoscale } from './autoscale-config.js';
 import type { AppConfig, FrontConfig, RouteConfig, SystemConfig } from './core/system-types.js';
 
 const NAME = /^[a-z0-9][a-z0-9_-]*$/;
 /** Keys of an app besides the run options. */
-const APP_KEYS = new Set(['script', 'command', 'cwd', 'env', 'route', 'dependsOn', 'weights', 'autoscale']);
-const TOP_KEYS = new Set(['apps', 'defaults', 'front', 'control', 'logFormat', 'logLevel']);
+const APP_KEYS = new Set(['script', 'command', 'cwd', 'env', 'route', 'dependsOn', 'weights', 'autoscale', 'upstreams']);
+const TOP_KEYS = new Set(['apps', 'defaults', 'front', 'control', 'logFormat', 'logLevel', 'resolvers']);
 
 /** The system a command line describes: a system file's, or one app's. */
 export function buildSystem(input: ConfigInput): SystemConfig {
@@ -33,12 +35,15 @@ export function buildSystem(input: ConfigInput): SystemConfig {
     return systemFromFile(file, flags, input.stdoutIsTTY);
   }
   const config = buildConfig(input);
-  const name = input.flags['name'] === undefined ? defaultAppName(config) : String(input.flags['name']);
+  const name = input.flags['name'] === undefined ? (config.workers === 0 ? 'upstreams' : defaultAppName(config)) : String(input.flags['name']);
   if (!NAME.test(name)) throw new UsageError(`--name must match [a-z0-9][a-z0-9_-]* (got "${name}")`);
+  const upstreams = parseUpstreamFlags(input.flags['upstream']);
   const app: AppConfig = Object.freeze({
-    ...config, name, env: {}, routes: [], dependsOn: [], autoscale: undefined, weights: undefined,
+    ...config, ...upstreamBalance(config, upstreams), name, env: {}, routes: [], dependsOn: [], autoscale: undefined, weights: undefined, upstreams,
   });
-  return Object.freeze({ file: undefined, control: config.control, front: undefined, apps: [app], logFormat: config.logFormat, logLevel: config.logLevel });
+  checkUpstreamApp(app, '--upstream');
+  const resolvers = parseResolvers(input.flags['resolvers'], '--resolvers');
+  return Object.freeze({ file: undefined, control: config.control, front: undefined, apps: [app], logFormat: config.logFormat, logLevel: config.logLevel, resolvers });
 }
 
 /** Re-reads a system file (ctl apply, SIGHUP); the flags the master started with still act as defaults. */
@@ -106,11 +111,15 @@ function systemFromFile(file: SettingsFile, flags: RawSettings, stdoutIsTTY: boo
     const layerWhere = (key: string) => (layers.find((layer) => layer.values[key] !== undefined) ?? layers[0] as Layer).where(key);
     const config = assembleConfig(values, target, cwd, layerWhere);
     const routes = parseRoutes(merged['route'], at);
+    const upstreamsKey = 'upstreams' in own ? [...keys, rawKey(file, keys, 'upstreams')] : ['defaults', rawKey(file, ['defaults'], 'upstreams')];
+    const upstreams = parseUpstreams(merged['upstreams'], (index) => where(index === undefined ? upstreamsKey : [...upstreamsKey, index]));
     if (routes.length > 0 && target.mode === 'spawn' && (own['port'] !== undefined || own['proxy'] !== undefined)) {
       throw new UsageError(`${where(keys)}: app "${name}" has a route, so the shared front serves it; remove its port/proxy, or its route`);
     }
+    checkUpstreamApp({ ...config, routes, upstreams }, where(keys));
     apps.push(Object.freeze({
       ...config,
+      ...upstreamBalance(config, upstreams),
       // A routed spawn app sits behind the shared L7 front, not a front of its own.
       proxy: routes.length > 0 && target.mode === 'spawn' ? 'http' : config.proxy,
       // The file's folder, not the master's, anchors the control socket too.
@@ -123,6 +132,7 @@ function systemFromFile(file: SettingsFile, flags: RawSettings, stdoutIsTTY: boo
       dependsOn: parseDependsOn(merged['dependsOn'], at),
       autoscale: parseAutoscale(merged['autoscale'], (sub) => (sub === undefined ? at('autoscale') : atSub('autoscale', sub))),
       weights: parseWeights(merged['weights'], at),
+      upstreams,
     }));
   }
 
@@ -135,7 +145,13 @@ function systemFromFile(file: SettingsFile, flags: RawSettings, stdoutIsTTY: boo
     apps,
     logFormat: system['logFormat'] as SystemConfig['logFormat'],
     logLevel: system['logLevel'] as string,
+    resolvers: parseResolvers(system['resolvers'], where(['resolvers'])),
   });
+}
+
+/** Remote servers have weights: plain round-robin among them is smooth weighted round-robin (equal weights: the same order). */
+function upstreamBalance(config: Config, upstreams: readonly UpstreamSpec[]): Pick<Config, 'balance'> {
+  return { balance: upstreams.length > 0 && config.balance === 'round-robin' ? 'weighted-round-robin' : config.balance };
 }
 
 /** An object's keys in camelCase (both spellings are accepted), with unknown top-level keys refused. */
@@ -187,7 +203,10 @@ function appTarget(settings: RawSettings, at: (key: string) => string, cwd: stri
     if (command.length === 0) throw new UsageError(`${at('command')} must not be empty`);
     return { mode: 'spawn', script: undefined, args: command };
   }
-  if (script === undefined) throw new UsageError(`${app}: needs a script (cluster mode) or a command (spawn mode)`);
+  if (script === undefined) {
+    if (settings['upstreams'] !== undefined) return NO_WORKERS;
+    throw new UsageError(`${app}: needs a script (cluster mode) or a command (spawn mode), or upstreams: (remote servers)`);
+  }
   const [file, ...args] = script.split(/\s+/).filter(Boolean);
   return clusterTarget(file ?? script, args, cwd);
 }
@@ -281,7 +300,7 @@ function parseFront(value: unknown, where: (keys: readonly string[]) => string):
 export function portRanges(app: AppConfig): Array<[number, number]> {
   const ranges: Array<[number, number]> = [];
   // Spawn-mode workers stay within base-port … base-port+N (one spare for a reload of one worker); N up to autoscale's max.
-  if (app.mode === 'spawn') ranges.push([app.basePort, app.basePort + Math.max(app.workers, app.autoscale?.max ?? 0)]);
+  if (app.mode === 'spawn' && app.workers > 0) ranges.push([app.basePort, app.basePort + Math.max(app.workers, app.autoscale?.max ?? 0)]);
   if (ownsListener(app) && app.port !== 0) ranges.push([app.port, app.port]);
   return ranges;
 }

@@ -61,6 +61,16 @@ export function describeEvent(e: Fields): string {
         : `worker ${str(e['slot'])} unhealthy: out of rotation (${str(e['reason'])})`;
     case 'health-failure':
       return `worker ${str(e['slot'])} failed a health check`;
+    case 'server':
+      return `server ${str(e['server'])} (${str(e['origin'])}) ${str(e['change'])}`;
+    case 'server-health':
+      return e['healthy'] === true
+        ? `server ${str(e['server'])} healthy again: back in rotation`
+        : `server ${str(e['server'])} out of rotation (${str(e['reason'])})`;
+    case 'dns':
+      return e['ok'] === true
+        ? `DNS ${str(e['name'])}: ${str(e['servers'])} server(s)`
+        : `DNS ${str(e['name'])} failed, keeping the last good servers: ${str(e['error'])}`;
     case 'dropped':
       return `(${str(e['count'])} events dropped: this reader was too slow)`;
     default: {

@@ -1,7 +1,7 @@
 // Pure text formatting for `supervise ctl`: sizes, durations, percentages,
 // aligned tables and the status view. No I/O, so every rule is unit-tested.
 
-import type { AppStatus, SystemStatus } from '../core/system-api.js';
+import type { AppStatus, RemoteServerStatus, SystemStatus } from '../core/system-api.js';
 import type { AutoscaleStatus, SupervisorStatus, WorkerStatus } from '../core/types.js';
 
 const BYTE_UNITS = ['KiB', 'MiB', 'GiB', 'TiB'] as const;
@@ -93,7 +93,7 @@ function statusText(text: string | undefined): string {
 }
 
 /** The `supervise ctl status` view: one summary line, then a row per worker, sorted by slot. */
-export function formatStatus(status: SupervisorStatus, nowMs = Date.now()): string {
+export function formatStatus(status: SupervisorStatus & { readonly servers?: readonly RemoteServerStatus[] }, nowMs = Date.now()): string {
   const summary =
     `pid ${status.pid}  mode ${status.mode}  port ${status.port}  ` +
     // `front` may be missing when an older supervisor answers.
@@ -104,9 +104,12 @@ export function formatStatus(status: SupervisorStatus, nowMs = Date.now()): stri
   const withStatus = workers.some((w) => w.status !== undefined);
   const columns = withStatus ? [...WORKER_COLUMNS, STATUS_COLUMN] : WORKER_COLUMNS;
   const rows = workers.map((w) => (withStatus ? [...workerRow(w), statusText(w.status)] : workerRow(w)));
+  const servers = status.servers ?? [];
+  if (workers.length === 0 && servers.length > 0) return `${summary}\n${formatServers(servers)}\n`;
   const table = formatTable(columns, rows);
   const autoscale = status.autoscale === undefined ? '' : `${describeAutoscale(status.autoscale, nowMs)}\n`;
-  return `${summary}\n${autoscale}${table}${workers.length === 0 ? '\n(no workers)' : ''}\n`;
+  const serverTable = servers.length === 0 ? '' : `\n${formatServers(servers)}`;
+  return `${summary}\n${autoscale}${table}${workers.length === 0 ? '\n(no workers)' : ''}${serverTable}\n`;
 }
 
 /** "autoscale 1…4: cpu 12.3 / 10 %, rps 0 / 200  last: 1 → 4, 12s ago: cpu 95 % for target 50 %: recommends 4" */
@@ -117,6 +120,21 @@ export function describeAutoscale(autoscale: AutoscaleStatus, nowMs: number): st
     ? 'no decision yet'
     : `last: ${last.from} → ${last.to}, ${formatDuration(Math.max(0, nowMs - Date.parse(last.at)))} ago: ${last.reason}`;
   return `autoscale ${autoscale.min}…${autoscale.max}: ${metrics.join(', ')}  ${decided}`;
+}
+
+/** Remote servers (SPEC §13): one row each, with their health and whether they take traffic. */
+export function formatServers(servers: readonly RemoteServerStatus[]): string {
+  const columns: Column[] = ['SERVER', 'FROM', 'WEIGHT', 'STATE', 'ROTATION', 'CONNS', 'TOTAL'].map((header) => ({ header }));
+  const rows = servers.map((server) => [
+    server.server,
+    server.origin,
+    `${server.weight}${server.backup ? ' backup' : ''}`,
+    server.state,
+    server.inRotation ? 'in' : 'out',
+    String(server.connections),
+    String(server.total),
+  ]);
+  return formatTable(columns, rows);
 }
 
 /**

@@ -153,6 +153,8 @@ export interface Size {
 }
 
 /** The screen: exactly `size.rows` lines (or fewer), none wider than `size.columns`. */
+const SERVER_COLUMNS: Column[] = ['APP', 'SERVER', 'WEIGHT', 'STATE', 'ROTATION', 'CONNS'].map((header) => ({ header }));
+
 export function render(state: TopState, size: Size, now = new Date()): string[] {
   const lines: string[] = [];
   const status = state.status;
@@ -215,6 +217,11 @@ export function render(state: TopState, size: Size, now = new Date()): string[] 
   lines.push(header, ...body.slice(Math.max(0, first), Math.max(0, first) + room));
   if (rows.length === 0) lines.push('(no workers)');
   lines.push('');
+  // Remote servers (SPEC §13): no process, so no CPU or memory; their health and whether they take traffic.
+  const servers = status.apps.flatMap((app) => (app.servers ?? []).map((server) => [
+    app.name, server.server, `${server.weight}${server.backup ? ' backup' : ''}`, server.state, server.inRotation ? 'in' : 'out', String(server.connections),
+  ]));
+  if (servers.length > 0) lines.push(...formatTable(SERVER_COLUMNS, servers).split('\n'), '');
 
   const left = size.rows - lines.length - 1;
   if (left > 1) {

@@ -59,11 +59,13 @@ export function errorReply(status: number, message: string, headers?: Record<str
 
 // ---------------------------------------------------------------- handlers
 
-function getStatus({ system }: RequestContext): Reply {
+async function getStatus({ system }: RequestContext): Promise<Reply> {
+  await system.refreshUsage?.();
   return jsonReply(200, system.status());
 }
 
-async function getMetrics({ metrics }: RequestContext): Promise<Reply> {
+async function getMetrics({ system, metrics }: RequestContext): Promise<Reply> {
+  await system.refreshUsage?.();
   return { status: 200, contentType: metrics.contentType, body: await metrics.render() };
 }
 

@@ -71,6 +71,9 @@ function createSnapshotGauges(registry: Registry) {
     ),
     uptime: gauge('supervise_worker_uptime_seconds', 'Uptime of the longest-running worker in a slot.', ['slot']),
     healthy: gauge('supervise_worker_healthy', '1 when every worker in the slot passes its health checks, else 0.', ['slot']),
+    // Remote servers (SPEC §13), labelled by address:port: a bounded set the user wrote or DNS gave.
+    serverUp: gauge('supervise_upstream_server_up', '1 while a remote server takes traffic (in rotation), else 0.', ['server', 'state', 'backup']),
+    serverConnections: gauge('supervise_upstream_server_connections', 'Open connections or in-flight requests to a remote server.', ['server']),
     // A counter read from the snapshot: it restarts from 0 when the slot's worker
     // is replaced, which Prometheus' rate() treats as an ordinary counter reset.
     connectionsTotal: new Counter<'app' | 'slot'>({
@@ -91,6 +94,12 @@ function setSnapshotGauges(gauges: SnapshotGauges, status: AppStatus): void {
   // Every state is reported, zeros included, so that queries need no `or vector(0)`.
   for (const state of WORKER_STATES) {
     gauges.workers.set({ ...app, state }, status.workers.filter((worker) => worker.state === state).length);
+  }
+
+  for (const server of status.servers ?? []) {
+    const labels = { ...app, server: server.server };
+    gauges.serverUp.set({ ...labels, state: server.state, backup: String(server.backup) }, server.inRotation ? 1 : 0);
+    gauges.serverConnections.set(labels, server.connections);
   }
 
   for (const [slot, workers] of groupBySlot(status.workers)) {

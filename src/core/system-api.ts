@@ -14,7 +14,26 @@ export interface RequestTotals {
   readonly sum: number;
 }
 
-export type AppStatus = SupervisorStatus & { readonly name: string; readonly requests?: RequestTotals };
+/** One remote server of an app (SPEC §13). */
+export interface RemoteServerStatus {
+  /** Its backend id, from the same id space as the workers'. */
+  readonly id: number;
+  /** address:port */
+  readonly server: string;
+  /** The `upstreams:` entry it comes from: `host:port` or `srv <name>`. */
+  readonly origin: string;
+  readonly weight: number;
+  readonly backup: boolean;
+  /** `up`; `unhealthy` (active checks); `ejected` (max-fails within fail-timeout); `draining` (left the records or the file). */
+  readonly state: 'up' | 'unhealthy' | 'ejected' | 'draining';
+  /** Takes traffic now (a backup only while every primary is down). */
+  readonly inRotation: boolean;
+  /** Open connections or in-flight requests, and the total since it was added. */
+  readonly connections: number;
+  readonly total: number;
+}
+
+export type AppStatus = SupervisorStatus & { readonly name: string; readonly requests?: RequestTotals; readonly servers?: readonly RemoteServerStatus[] };
 
 /**
  * `/status`: every app under `apps`; with one app, that app's fields at the top
@@ -39,6 +58,8 @@ export type SystemReloadResult =
 
 export interface SystemApi {
   status(): SystemStatus;
+  /** Workers' CPU and memory are read on demand: call before status() to have them at most a second old. */
+  refreshUsage?(): Promise<void>;
   /** App names, in the file's order. */
   appNames(): readonly string[];
   app(name: string): SupervisorApi | undefined;

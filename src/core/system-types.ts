@@ -5,6 +5,7 @@
 // logs: fields may be added, none renamed. It imports only types.
 
 import type { Config, LogFormat } from './types.js';
+import type { UpstreamSpec } from './upstreams.js';
 
 /** How the shared front sends requests to an app (nginx `location` + `upstream` weight). */
 export interface RouteConfig {
@@ -62,6 +63,8 @@ export interface AppConfig extends Config {
   readonly autoscale: AutoscaleConfig | undefined;
   /** Per-slot weights inside the app (`weights: [..]`), or undefined (all 1). */
   readonly weights: readonly number[] | undefined;
+  /** Remote servers (SPEC §13), beside or instead of its workers (then `workers` is 0 and `args` empty). */
+  readonly upstreams: readonly UpstreamSpec[];
 }
 
 /** The shared routing front (`front:` in the file). */
@@ -79,4 +82,6 @@ export interface SystemConfig {
   readonly apps: readonly AppConfig[];
   readonly logFormat: LogFormat;
   readonly logLevel: string;
+  /** DNS servers for remote servers' names (`resolvers:`); undefined: the system's. */
+  readonly resolvers: readonly string[] | undefined;
 }

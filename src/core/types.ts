@@ -2,6 +2,18 @@
 // interfaces between the supervisor, the launchers and the front proxy.
 // This file imports nothing, so every module can depend on it.
 
+/** Every timeout an edge has, in ms (SPEC §12's table; the queue timeout is the dispatcher's). Defaults: core/edge.ts. */
+export interface EdgeTimeouts {
+  readonly clientHeaderTimeoutMs: number;
+  readonly clientBodyTimeoutMs: number;
+  readonly connectTimeoutMs: number;
+  readonly responseTimeoutMs: number;
+  readonly backendReadTimeoutMs: number;
+  readonly clientSendTimeoutMs: number;
+  readonly keepaliveTimeoutMs: number;
+  readonly tunnelTimeoutMs: number;
+}
+
 /** The worker count's range, for flags, config files and control requests alike. */
 export const MIN_WORKERS = 1;
 export const MAX_WORKERS = 1024;
@@ -42,6 +54,7 @@ export interface LogFileConfig {
   readonly keep: number;
 }
 
+
 export interface Config {
   readonly mode: Mode;
   /** Cluster mode: absolute path of the worker script. */
@@ -57,9 +70,16 @@ export interface Config {
   readonly health: HealthConfig;
   readonly readyTimeoutMs: number;
   readonly waitReady: boolean;
+  /** Remote servers' passive ejection (nginx max_fails, fail_timeout). */
+  readonly maxFails: number;
+  readonly failTimeoutMs: number;
   readonly killTimeoutMs: number;
   /** Spawn-mode front: how long a client waits for a backend while none is in rotation. */
   readonly queueTimeoutMs: number;
+  /** Spawn-mode front: the timeouts of an edge (SPEC §12); DEFAULT_EDGE_TIMEOUTS where not given. */
+  readonly edge?: EdgeTimeouts;
+  /** Spawn-mode front (http): peers whose X-Forwarded-* headers are kept (`*`, addresses, CIDRs). */
+  readonly forwardedAllowIps?: readonly string[];
   readonly watch: WatchConfig | undefined;
   readonly maxMemoryBytes: number | undefined;
   readonly control: string;
@@ -257,7 +277,13 @@ export type SupervisorEvent =
   | { readonly type: 'health'; readonly id: WorkerId; readonly slot: number; readonly healthy: boolean; readonly reason?: string }
   | { readonly type: 'health-failure'; readonly id: WorkerId; readonly slot: number }
   /** The app's log file could not be written (`ok` false, the error), or is written again (`lost` lines dropped meanwhile). */
-  | { readonly type: 'log-file'; readonly ok: boolean; readonly error?: string; readonly lost?: number };
+  | { readonly type: 'log-file'; readonly ok: boolean; readonly error?: string; readonly lost?: number }
+  /** A remote server (SPEC §13) joined the app, left it (draining), or finished draining. */
+  | { readonly type: 'server'; readonly id: WorkerId; readonly server: string; readonly change: 'added' | 'removed' | 'drained' | 'reweighted'; readonly origin: string }
+  /** A remote server left the rotation (health checks, max-fails) or came back. */
+  | { readonly type: 'server-health'; readonly id: WorkerId; readonly server: string; readonly healthy: boolean; readonly reason: string }
+  /** A DNS lookup of an upstream failed (the last good set stays) or recovered. */
+  | { readonly type: 'dns'; readonly name: string; readonly ok: boolean; readonly error?: string; readonly servers?: number };
 
 // ---------------------------------------------------------------- launchers
 

@@ -6,6 +6,7 @@
 import type { SystemConfig } from '../core/system-types.js';
 import { ownsListener } from '../system-config.js';
 import { type AppFacts, dnsName, type ExportOptions, type ProbeTarget, systemFacts } from './app-facts.js';
+import { composeRemoteServers } from './remote-servers.js';
 
 /** The healthcheck command; curl or wget, whichever the image has (compose runs it inside the container). */
 function healthTest(target: ProbeTarget, port: number): string[] {
@@ -56,5 +57,7 @@ function service(app: AppFacts): Record<string, unknown> {
 
 export function composeFile(system: SystemConfig, options: ExportOptions): Record<string, unknown> {
   const facts = systemFacts(system, options);
-  return { services: Object.fromEntries(facts.map((app) => [app.name, service(app)])) };
+  // An app of remote servers only has no container to run.
+  const services = facts.filter((app) => app.app.workers > 0).map((app) => [app.name, service(app)]);
+  return { services: Object.fromEntries(services), ...composeRemoteServers(system.apps, dnsName) };
 }

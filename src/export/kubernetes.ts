@@ -9,6 +9,7 @@ import { SCALE_UP_PERCENT, SCALE_UP_PODS } from '../core/autoscale.js';
 import { ownsListener } from '../system-config.js';
 import { type AppFacts, type ExportOptions, type Probe, systemFacts } from './app-facts.js';
 import { UsageError } from '../errors.js';
+import { remoteServerObjects } from './remote-servers.js';
 
 /** Seconds the pod keeps serving after it was asked to stop, so that Services stop sending to it first (endpoint removal is asynchronous). */
 export const PRE_STOP_SECONDS = 5;
@@ -62,6 +63,8 @@ function servicePort(app: AppFacts): number {
 
 function appObjects(app: AppFacts, systemName: string): KubernetesObject[] {
   const meta = { name: app.name, labels: labels(app, systemName) };
+  // Remote servers only: the Service that routes name, over endpoints outside the cluster.
+  if (app.app.workers === 0) return remoteServerObjects(app.app, app.name, servicePort(app), meta.labels);
   const autoscale = app.app.autoscale;
   const resources: Record<string, Record<string, string>> = {};
   if (app.memoryLimitBytes !== undefined) resources.limits = { memory: `${Math.ceil(app.memoryLimitBytes / 1024 / 1024)}Mi` };
@@ -106,6 +109,8 @@ function appObjects(app: AppFacts, systemName: string): KubernetesObject[] {
     spec: { selector: { [NAME_LABEL]: app.name }, ports: [{ name: 'http', port: servicePort(app), targetPort: 'http' }] },
   };
   const objects = [deployment, service];
+  // Its own workers plus remote servers: those get a Service of their own (`<app>-remote`).
+  if (app.app.upstreams.length > 0) objects.push(...remoteServerObjects(app.app, `${app.name}-remote`, servicePort(app), meta.labels));
   if (autoscale !== undefined) {
     objects.push({
       apiVersion: 'autoscaling/v2',

@@ -46,7 +46,9 @@ export function systemdUnit(system: SystemConfig, options: SystemdOptions, syste
   if (file === undefined) throw new UsageError('a systemd unit runs supervise with a settings file: export with --config <file>');
   const stopSeconds = Math.ceil(Math.max(0, ...system.apps.map((app) => app.killTimeoutMs)) / 1000) + MARGIN_SECONDS;
   const startSeconds = Math.ceil(startBudgetMs(system.apps) / 1000) + MARGIN_SECONDS;
-  const apps = system.apps.map((app) => `${app.name} (${app.workers} ${app.mode === 'cluster' ? 'cluster worker' : 'server'}${app.workers === 1 ? '' : 's'})`).join(', ');
+  const apps = system.apps
+    .map((app) => `${app.name} (${app.workers === 0 ? 'remote servers' : `${app.workers} ${app.mode === 'cluster' ? 'cluster worker' : 'server'}${app.workers === 1 ? '' : 's'}`})`)
+    .join(', ');
   const lines = [
     '[Unit]',
     `Description=supervise: ${systemName} (${apps})`,

@@ -1,8 +1,13 @@
 // Active health checks of ready workers. One interval timer drives every
-// target: each tick probes all watched ports concurrently, feeds the results
-// through each target's rise/fall tracker and reports only state changes.
-// A probe still running from an earlier tick is not started again, so a hung
-// worker never piles up sockets.
+// target: it ticks SLICES times per interval and probes the targets whose turn
+// has come — each target once per interval, its first turn at a random point of
+// the first interval, so that a thousand workers ready at once are not probed in
+// one burst that stalls the event loop. Results go through each target's
+// rise/fall tracker, and only state changes are reported. A probe still running
+// from an earlier turn is not started again, so a hung worker never piles up
+// sockets. No AbortController per probe (it cost as much as the connect): the
+// result of a probe whose target was unwatched is dropped, and its socket ends
+// at the connect or the time limit.
 
 import { createHealthTracker, type HealthTracker } from '../core/health-tracker.js';
 import type { HealthConfig, WorkerId } from '../core/types.js';
@@ -26,23 +31,30 @@ export interface HealthCheckerOptions {
 }
 
 export interface HealthChecker {
-  /** Start probing a ready worker; it starts healthy. Watching a known id again replaces its port and history. */
-  watch(id: WorkerId, port: number): void;
-  /** Stop probing (the worker is draining or gone); a probe in flight is aborted and its result ignored. */
+  /** Start probing a ready worker (or a remote server at `host`); it starts healthy. Watching a known id again replaces its port and history. */
+  watch(id: WorkerId, port: number, host?: string): void;
+  /** Stop probing (the worker is draining or gone); the result of a probe in flight is ignored. */
   unwatch(id: WorkerId): void;
   /** The front failed to connect: eject at once (see HealthTracker.failNow). */
   passiveFailure(id: WorkerId, reason: string): void;
   /** Whether a watched target is in rotation; undefined for an unknown id. */
   isHealthy(id: WorkerId): boolean | undefined;
-  /** Stop the timer and abort every probe in flight. */
+  /** Stop the timer; results of probes in flight are ignored. */
   close(): void;
 }
 
+/** Ticks per interval: the probes of one interval are spread over this many. */
+const SLICES = 8;
+
 interface Target {
   readonly port: number;
+  /** Undefined: the checker's host. */
+  readonly host: string | undefined;
   readonly tracker: HealthTracker;
-  /** Set while a probe runs; aborting it drops the result. */
-  inFlight: AbortController | undefined;
+  /** Set while a probe runs: the token of that probe (a result with another token is dropped). */
+  inFlight: object | undefined;
+  /** When its next probe is due (Date.now() ms). */
+  due: number;
   /** onUnhealthyTooLong fired for the current outage. */
   reportedTooLong: boolean;
 }
@@ -58,7 +70,7 @@ export function createHealthChecker(options: HealthCheckerOptions): HealthChecke
 
   function startTimer(): void {
     if (timer !== undefined) return;
-    timer = setInterval(probeAll, health.intervalMs);
+    timer = setInterval(probeDue, Math.max(1, Math.floor(health.intervalMs / SLICES)));
     // Probing alone must not keep a stopping supervisor alive.
     timer.unref();
   }
@@ -69,29 +81,34 @@ export function createHealthChecker(options: HealthCheckerOptions): HealthChecke
     timer = undefined;
   }
 
-  function probeAll(): void {
+  function probeDue(): void {
+    const clock = Date.now();
     for (const [id, target] of targets) {
       checkOutageLength(id, target);
-      if (target.inFlight === undefined) startProbe(id, target);
+      if (target.inFlight !== undefined || clock < target.due) continue;
+      // Each target keeps its place in the interval; one far behind (a stalled loop) starts afresh.
+      target.due = clock - target.due < health.intervalMs ? target.due + health.intervalMs : clock + health.intervalMs;
+      startProbe(id, target);
     }
   }
 
   function startProbe(id: WorkerId, target: Target): void {
-    const controller = new AbortController();
-    target.inFlight = controller;
+    const token = {};
+    target.inFlight = token;
     // Built-in probes never reject; an injected one that does counts as a failed probe.
-    const settled = probe(target.port, controller.signal).catch(
+    const settled = probe(target.port, undefined, target.host).catch(
       (error: unknown): ProbeResult => ({ ok: false, reason: error instanceof Error ? error.message : String(error) }),
     );
     void settled.then((result) => {
       // Unwatched, re-watched or closed meanwhile: the result belongs to nobody.
-      if (controller.signal.aborted || targets.get(id) !== target) return;
+      if (targets.get(id) !== target || target.inFlight !== token) return;
       target.inFlight = undefined;
       applyResult(id, target, result);
     });
   }
 
   function applyResult(id: WorkerId, target: Target, result: ProbeResult): void {
+    if (!result.ok && result.local === true) return; // this process is out of descriptors: nothing learnt of the worker
     const change = target.tracker.record(result.ok, now());
     if (!result.ok) {
       options.onFailure?.(id, result.reason);
@@ -113,17 +130,20 @@ export function createHealthChecker(options: HealthCheckerOptions): HealthChecke
   }
 
   function forget(id: WorkerId): void {
-    targets.get(id)?.inFlight?.abort();
+    const target = targets.get(id);
+    if (target !== undefined) target.inFlight = undefined;
     targets.delete(id);
   }
 
   return {
-    watch(id, port) {
+    watch(id, port, host) {
       forget(id);
       targets.set(id, {
         port,
+        host,
         tracker: createHealthTracker(thresholds),
         inFlight: undefined,
+        due: Date.now() + Math.floor(Math.random() * health.intervalMs),
         reportedTooLong: false,
       });
       startTimer();

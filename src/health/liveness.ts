@@ -9,8 +9,8 @@
 //  - spawn: --liveness GET failed --liveness-threshold times in a row.
 // The first sign reports onHung once; the watch ends with `signal`.
 
-import { processState } from '../launchers/lineage.js';
 import { probeHttp } from './probe.js';
+import { readProcStat } from './proc-stat.js';
 import type { Config } from '../core/types.js';
 
 export interface LivenessWatch {
@@ -31,6 +31,45 @@ export function checkPeriodMs(heartbeatTimeoutMs: number): number {
   return Math.max(50, Math.min(1000, Math.floor(heartbeatTimeoutMs / 4)));
 }
 
+// One interval timer per period for every worker's state check, not one per
+// worker: at 1,024 workers, 1,024 timers firing every second cost the master
+// more than the checks themselves. The timer ticks SLICES times per period and
+// each tick runs one slice of the checks (a check joins the smallest slice), so
+// that every check still runs once per period but 1,024 stat reads are not one
+// burst that delays everything else on the event loop.
+const SLICES = 4;
+
+interface Ticker {
+  readonly timer: NodeJS.Timeout;
+  readonly slices: Array<Set<() => void>>;
+}
+
+const tickers = new Map<number, Ticker>();
+
+/** Runs `check` every `periodMs` on the period's shared timer; returns its removal. */
+export function everyPeriod(periodMs: number, check: () => void): () => void {
+  let ticker = tickers.get(periodMs);
+  if (ticker === undefined) {
+    const slices = Array.from({ length: SLICES }, () => new Set<() => void>());
+    let tick = 0;
+    const timer = setInterval(() => {
+      const slice = slices[tick++ % SLICES] ?? [];
+      for (const each of slice) each();
+    }, Math.max(1, Math.floor(periodMs / SLICES)));
+    timer.unref();
+    tickers.set(periodMs, (ticker = { timer, slices }));
+  }
+  const { slices, timer } = ticker;
+  const slice = slices.reduce((smallest, each) => (each.size < smallest.size ? each : smallest));
+  slice.add(check);
+  return () => {
+    slice.delete(check);
+    if (slices.some((each) => each.size > 0) || tickers.get(periodMs)?.timer !== timer) return;
+    clearInterval(timer);
+    tickers.delete(periodMs);
+  };
+}
+
 export function watchLiveness(watch: LivenessWatch): void {
   const { config, pid, signal } = watch;
   const now = watch.now ?? Date.now;
@@ -39,18 +78,21 @@ export function watchLiveness(watch: LivenessWatch): void {
   let stoppedSince: number | undefined;
   let done = false;
   const timers: NodeJS.Timeout[] = [];
+  let stopChecking: (() => void) | undefined;
   const finish = (reason?: string) => {
     if (done) return;
     done = true;
     for (const timer of timers) clearInterval(timer);
+    stopChecking?.();
     if (reason !== undefined) watch.onHung(reason);
   };
   signal.addEventListener('abort', () => finish(), { once: true });
 
-  timers.push(
-    setInterval(() => {
+  stopChecking = everyPeriod(
+    checkPeriodMs(Math.min(limit, watch.heartbeat?.limitMs ?? limit)),
+    () => {
       const t = now();
-      const state = processState(pid);
+      const state = readProcStat(pid)?.state;
       if (state === 'T') {
         stoppedSince ??= t;
         if (t - stoppedSince >= limit) return finish(`stopped (SIGSTOP) for ${t - stoppedSince}ms (--heartbeat-timeout ${limit}ms)`);
@@ -60,7 +102,7 @@ export function watchLiveness(watch: LivenessWatch): void {
       const beat = watch.heartbeat;
       const last = beat?.last();
       if (beat !== undefined && last !== undefined && t - last >= beat.limitMs) finish(`${beat.missing} for ${t - last}ms`);
-    }, checkPeriodMs(Math.min(limit, watch.heartbeat?.limitMs ?? limit))),
+    },
   );
 
   const liveness = config.liveness;

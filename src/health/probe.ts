@@ -4,15 +4,18 @@
 
 import http from 'node:http';
 import net from 'node:net';
+import { isLocalResourceError } from '../core/edge.js';
 import type { HealthConfig } from '../core/types.js';
 
-export type ProbeResult = { readonly ok: true } | { readonly ok: false; readonly reason: string };
+/** `local`: the probe could not run here (out of descriptors…): it says nothing of the worker and is not counted. */
+export type ProbeResult = { readonly ok: true } | { readonly ok: false; readonly reason: string; readonly local?: boolean };
 
-/** Probes one port of the configured host. `signal` cancels a probe in flight. */
-export type PortProbe = (port: number, signal?: AbortSignal) => Promise<ProbeResult>;
+/** Probes one port of the configured host (or of `host`: a remote server). `signal` cancels a probe in flight. */
+export type PortProbe = (port: number, signal?: AbortSignal, host?: string) => Promise<ProbeResult>;
 
 const PASS: ProbeResult = { ok: true };
 const fail = (reason: string): ProbeResult => ({ ok: false, reason });
+const failWith = (error: Error): ProbeResult => (isLocalResourceError(error) ? { ok: false, reason: error.message, local: true } : fail(error.message));
 
 /**
  * Settles a probe exactly once, after the time limit at the latest, or when
@@ -47,7 +50,7 @@ export function probeTcp(host: string, port: number, timeoutMs: number, signal?:
     const finish = settleOnce(timeoutMs, signal, () => socket.destroy(), resolve);
     socket.once('connect', () => finish(PASS));
     // `on`, not `once`: destroy() after a settled probe must never find no listener.
-    socket.on('error', (error) => finish(fail(error.message)));
+    socket.on('error', (error) => finish(failWith(error)));
   });
 }
 
@@ -74,7 +77,7 @@ export function probeHttp(
       headers: { connection: 'close', 'user-agent': 'supervise-health-check' },
     });
     const finish = settleOnce(timeoutMs, signal, () => request.destroy(), resolve);
-    request.on('error', (error) => finish(fail(error.message)));
+    request.on('error', (error) => finish(failWith(error)));
     request.once('response', (response) => {
       const status = response.statusCode ?? 0;
       const result = status >= 200 && status < 300 ? PASS : fail(`HTTP ${status}`);
@@ -91,6 +94,6 @@ export function probeHttp(
 /** The probe the configuration asks for: HTTP when a path is set, else TCP. */
 export function makeProbe(health: HealthConfig, host: string): PortProbe {
   const { path, timeoutMs } = health;
-  if (path === undefined) return (port, signal) => probeTcp(host, port, timeoutMs, signal);
-  return (port, signal) => probeHttp(host, port, path, timeoutMs, signal);
+  if (path === undefined) return (port, signal, at = host) => probeTcp(at, port, timeoutMs, signal);
+  return (port, signal, at = host) => probeHttp(at, port, path, timeoutMs, signal);
 }

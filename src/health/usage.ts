@@ -1,13 +1,19 @@
-// CPU and memory of every worker, sampled with pidusage in ONE batched call per
-// interval, for `status`, metrics and `--max-memory`. Calls never overlap: the
-// next one is scheduled only after the previous one settled.
+// CPU and memory of every worker, for `status`, `top`, metrics, `--max-memory`
+// and the autoscaler. Sampled only when someone needs it:
+//  - on demand (`fresh()`: `GET /status`, a metrics scrape), answered from the
+//    last sample while it is younger than `maxAgeMs`;
+//  - periodically only while a consumer requires it (`requireSampling(periodMs)`:
+//    `--max-memory`, the autoscaler), at the shortest period required.
+// Rounds never overlap: a request during a round waits for that round.
 //
-// pidusage's batch is fragile when a pid disappears: on Linux it silently
-// leaves the entry undefined (or rejects when the batch has a single pid), and
-// with `ps` (macOS, BSD) one missing pid rejects the whole batch. Either way the
-// living pids must still be sampled, so a rejected batch is retried pid by pid.
+// On Linux a round is one pass over /proc/<pid>/stat of the known pids
+// (proc-stat.ts): CPU % from the delta of utime+stime over the time since that
+// pid's previous reading (since its start on the first), RSS from its pages.
+// Elsewhere pidusage (`ps`) does it; its batch is fragile when a pid has gone
+// (`ps` rejects the whole batch), so a rejected batch is retried pid by pid.
 
 import pidusage from 'pidusage';
+import { CLOCK_TICKS_PER_SECOND, hasProcStat, pageSize, readProcStat, readUptimeSeconds } from './proc-stat.js';
 
 export interface UsageSample {
   /** Percent of one core since the previous sample (may exceed 100 on several cores). */
@@ -18,37 +24,53 @@ export interface UsageSample {
 
 export type UsageSamples = ReadonlyMap<number, UsageSample>;
 
-/** The subset of pidusage the sampler needs; replaceable in tests. */
+/** One round's reading of a batch of pids; replaceable in tests. */
 export type BatchStat = (pids: number[]) => Promise<BatchStats>;
 
-/** pidusage's answer keyed by pid; on Linux a vanished pid is left null/undefined. */
+/** Keyed by pid; a vanished pid is missing, null or undefined. */
 type BatchStats = Record<string, { cpu: number; memory: number } | null | undefined>;
 
 export interface UsageSamplerOptions {
-  readonly intervalMs: number;
   /** The pids to sample right now; asked before every round. */
   pids(): readonly number[];
   /** Every round's result, keyed by pid; pids that vanished are missing. */
   onSample(samples: UsageSamples): void;
   /** A round failed for a reason other than vanished pids. */
   onError?(error: Error): void;
-  /** Replaces pidusage (tests). */
+  /** `fresh()` answers from a sample younger than this (default 1000 ms). */
+  readonly maxAgeMs?: number;
+  /** Replaces the /proc reader (tests, or pidusage elsewhere). */
   readonly stat?: BatchStat;
+  /** Clock (tests). */
+  readonly now?: () => number;
 }
 
 export interface UsageSampler {
-  /** Sample now, outside the schedule (waits for a round in progress instead of overlapping it). */
+  /** A sample at most `maxAgeMs` old: the last one, or a new round. */
+  fresh(): Promise<UsageSamples>;
+  /** Sample now (waits for a round in progress instead of overlapping it). */
   sampleNow(): Promise<UsageSamples>;
-  /** Stop sampling and drop pidusage's per-pid history. */
+  /** How old the last sample is, in ms (Infinity before the first). */
+  ageMs(): number;
+  /**
+   * Keep sampling every `periodMs` (at the shortest period of all requirements
+   * held) until the returned release is called; releasing twice is harmless.
+   */
+  requireSampling(periodMs: number): () => void;
+  /** Stop sampling and drop every pid's history. */
   close(): void;
 }
 
-const defaultStat: BatchStat = (pids) => pidusage(pids);
+const DEFAULT_MAX_AGE_MS = 1000;
 
 export function createUsageSampler(options: UsageSamplerOptions): UsageSampler {
-  const stat = options.stat ?? defaultStat;
+  const now = options.now ?? Date.now;
+  const maxAgeMs = options.maxAgeMs ?? DEFAULT_MAX_AGE_MS;
+  const stat = options.stat ?? defaultStat();
+  const required = new Map<symbol, number>();
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<UsageSamples> | undefined;
+  let last: { samples: UsageSamples; at: number } | undefined;
   let closed = false;
 
   async function sampleRound(): Promise<UsageSamples> {
@@ -64,6 +86,7 @@ export function createUsageSampler(options: UsageSamplerOptions): UsageSampler {
   function runRound(): Promise<UsageSamples> {
     running ??= sampleRound()
       .then((samples) => {
+        last = { samples, at: now() };
         if (!closed) options.onSample(samples);
         return samples;
       })
@@ -77,23 +100,100 @@ export function createUsageSampler(options: UsageSamplerOptions): UsageSampler {
     return running;
   }
 
+  /** The next periodic round, counted from the last round of any kind (an on-demand one counts). */
   function schedule(): void {
-    if (closed) return;
-    timer = setTimeout(() => void runRound().then(schedule), options.intervalMs);
+    clearTimeout(timer);
+    timer = undefined;
+    if (closed || required.size === 0) return;
+    const period = Math.min(...required.values());
+    const due = last === undefined ? 0 : Math.max(0, last.at + period - now());
+    timer = setTimeout(() => {
+      timer = undefined;
+      void runRound().then(schedule);
+    }, due);
     // Sampling alone must not keep a stopping supervisor alive.
     timer.unref();
   }
 
-  // The first round runs at once so that `status` shows numbers right away.
-  void runRound().then(schedule);
-
   return {
+    fresh() {
+      if (last !== undefined && now() - last.at <= maxAgeMs) return Promise.resolve(last.samples);
+      return runRound();
+    },
     sampleNow: runRound,
+    ageMs: () => (last === undefined ? Number.POSITIVE_INFINITY : now() - last.at),
+    requireSampling(periodMs) {
+      if (!Number.isFinite(periodMs) || periodMs <= 0) throw new Error(`requireSampling: the period must be a positive number of ms (got ${periodMs})`);
+      const token = Symbol('usage requirement');
+      required.set(token, periodMs);
+      schedule();
+      return () => {
+        if (required.delete(token)) schedule();
+      };
+    },
     close() {
       closed = true;
+      required.clear();
       clearTimeout(timer);
-      pidusage.clear();
+      if (stat === pidusageStat) pidusage.clear();
     },
+  };
+}
+
+const pidusageStat: BatchStat = (pids) => pidusage(pids);
+
+function defaultStat(): BatchStat {
+  return hasProcStat() ? createProcStat() : pidusageStat;
+}
+
+/** Pids read between two turns of the event loop. */
+const YIELD_EVERY = 128;
+
+export interface ProcStatOptions {
+  /** A /proc-like directory (tests). */
+  readonly root?: string;
+  /** Clock in ms (tests). */
+  readonly now?: () => number;
+  /** Bytes per page (tests). */
+  readonly pageBytes?: number;
+}
+
+/**
+ * Usage from /proc/<pid>/stat: CPU % over the time since the pid's previous
+ * reading by this reader, or since the process started on its first reading
+ * (what `ps` shows); a reused pid (another start time) starts over.
+ */
+export function createProcStat(options: ProcStatOptions = {}): BatchStat {
+  const root = options.root ?? '/proc';
+  const now = options.now ?? Date.now;
+  let previous = new Map<number, { ticks: number; start: number; at: number }>();
+  return async (pids) => {
+    const at = now();
+    const pageBytes = options.pageBytes ?? pageSize();
+    let uptime: number | undefined;
+    const stats: BatchStats = {};
+    const seen = new Map<number, { ticks: number; start: number; at: number }>();
+    for (const [index, pid] of pids.entries()) {
+      // A thousand reads take tens of ms on a loaded machine: let requests in between.
+      if (index > 0 && index % YIELD_EVERY === 0) await new Promise((resolve) => setImmediate(resolve));
+      const stat = readProcStat(pid, root);
+      if (stat === undefined) continue;
+      const before = previous.get(pid);
+      let cpu = 0;
+      if (before !== undefined && before.start === stat.startTicks) {
+        const seconds = (at - before.at) / 1000;
+        if (seconds > 0) cpu = ((stat.cpuTicks - before.ticks) / CLOCK_TICKS_PER_SECOND / seconds) * 100;
+      } else {
+        uptime ??= readUptimeSeconds(root);
+        const seconds = uptime === undefined ? 0 : uptime - stat.startTicks / CLOCK_TICKS_PER_SECOND;
+        if (seconds > 0) cpu = (stat.cpuTicks / CLOCK_TICKS_PER_SECOND / seconds) * 100;
+      }
+      stats[String(pid)] = { cpu: Math.max(0, cpu), memory: stat.rssPages * pageBytes };
+      seen.set(pid, { ticks: stat.cpuTicks, start: stat.startTicks, at });
+    }
+    // Pids not asked for any more (workers gone) are forgotten.
+    previous = seen;
+    return stats;
   };
 }
 
@@ -117,10 +217,7 @@ async function sampleOneByOne(stat: BatchStat, pids: readonly number[]): Promise
   return samples;
 }
 
-function toSamples(
-  pids: readonly number[],
-  stats: BatchStats,
-): Map<number, UsageSample> {
+function toSamples(pids: readonly number[], stats: BatchStats): Map<number, UsageSample> {
   const samples = new Map<number, UsageSample>();
   for (const pid of pids) {
     const entry = stats[String(pid)];

@@ -7,7 +7,8 @@
 import cluster, { type Worker } from 'node:cluster';
 import { pathToFileURL, fileURLToPath } from 'node:url';
 import { relayChild } from './child-output.js';
-import { INSTANCE_VAR, processState, signalTagged, workerTag } from './lineage.js';
+import { INSTANCE_VAR, processState, workerTag } from './lineage.js';
+import { signalTaggedSoon } from './tag-signals.js';
 import type { Reaper } from './reaper.js';
 import { checkPeriodMs, watchLiveness } from '../health/liveness.js';
 import type { Config, LaunchCallbacks, LaunchSpec, Launcher, WorkerProcess } from '../core/types.js';
@@ -79,7 +80,7 @@ export function createClusterLauncher(config: Config, reaper: Reaper): Launcher 
           alive.abort();
           if (pid !== undefined) reaper.forgetPid(pid);
           // Its descendants (in the master's group, or daemonized) must not outlive it.
-          signalTagged(tag, 'SIGKILL');
+          signalTaggedSoon(tag, 'SIGKILL');
           callbacks.onExit(code, signal);
         },
       });
@@ -153,7 +154,7 @@ export function createClusterLauncher(config: Config, reaper: Reaper): Launcher 
           } catch {
             // already gone
           }
-          signalTagged(tag, signal, pid);
+          signalTaggedSoon(tag, signal, pid);
         },
       };
     },

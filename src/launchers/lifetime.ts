@@ -3,10 +3,11 @@
 // and shared by both launchers. docs/architecture.md, "No orphans", says which
 // mechanism covers which case.
 
-import { carriesTag, childrenOf, masterTagPrefix, noteDescendant, pruneDescendants, takeDescendant } from './lineage.js';
+import { carriesTag, childPids, masterTagPrefix, noteDescendant, processState, pruneDescendants, takeDescendant } from './lineage.js';
 import { closeNotifyHub } from './notify-hub.js';
-import { becomeSubreaper, parentDeathWrapper, reapAdopted } from './prctl.js';
+import { becomeSubreaper, parentDeathWrapper, raiseFileLimit, reapAdopted } from './prctl.js';
 import { Reaper } from './reaper.js';
+import { flushTagSignals } from './tag-signals.js';
 import type { Logger } from '../log.js';
 
 const SWEEP_MS = 2000;
@@ -23,6 +24,9 @@ export interface Lifetime {
  *   reaps those; only other children (adopted orphans) are reaped here.
  */
 export function setUpLifetime(logger: Logger, ownChildren: () => ReadonlySet<number | undefined>): Lifetime {
+  // Before anything opens: fronts, workers' pipes and the control socket share this budget (the native front keeps a reserve of it).
+  const files = raiseFileLimit();
+  if (files !== undefined) logger.debug({ soft: files.soft, hard: files.hard }, 'descriptor limit');
   const reaper = new Reaper(logger);
   const subreaper = becomeSubreaper();
   const parentDeathSignal = parentDeathWrapper().length > 0;
@@ -35,12 +39,15 @@ export function setUpLifetime(logger: Logger, ownChildren: () => ReadonlySet<num
     sweep = setInterval(() => {
       const own = ownChildren();
       pruneDescendants();
-      for (const child of childrenOf(process.pid)) {
-        if (own.has(child.pid) || child.pid === reaper.pid) continue;
-        if (child.state !== 'Z') {
-          if (carriesTag(child.pid, tagPrefix)) noteDescendant(child.pid);
-        } else if (takeDescendant(child.pid)) {
-          reapAdopted(child.pid);
+      // Our own children (every worker) are skipped before anything is read of them.
+      for (const pid of childPids(process.pid)) {
+        if (own.has(pid) || pid === reaper.pid) continue;
+        const state = processState(pid);
+        if (state === undefined) continue;
+        if (state !== 'Z') {
+          if (carriesTag(pid, tagPrefix)) noteDescendant(pid);
+        } else if (takeDescendant(pid)) {
+          reapAdopted(pid);
         }
       }
     }, SWEEP_MS);
@@ -56,6 +63,7 @@ export function setUpLifetime(logger: Logger, ownChildren: () => ReadonlySet<num
     mechanisms,
     close() {
       clearInterval(sweep);
+      flushTagSignals();
       closeNotifyHub();
       reaper.close();
     },

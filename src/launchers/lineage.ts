@@ -5,6 +5,7 @@
 // on a stop and by the reaper (Linux; elsewhere the process group is all we have).
 
 import { readdirSync, readFileSync } from 'node:fs';
+import { readProcStat } from '../health/proc-stat.js';
 
 export const INSTANCE_VAR = 'SUPERVISE_INSTANCE';
 
@@ -74,6 +75,53 @@ export function pruneDescendants(): void {
   for (const pid of descendants) if (stat(pid) === undefined) descendants.delete(pid);
 }
 
+export interface TagSignal {
+  readonly signal: NodeJS.Signals;
+  /** A pid not to signal (a cluster worker signalled through its ChildProcess). */
+  readonly except?: number;
+}
+
+/** The value of our tag variable in a process's environment; undefined when it has none (or is gone). */
+function tagOf(pid: number): string | undefined {
+  let environ: Buffer;
+  try {
+    environ = readFileSync(`/proc/${pid}/environ`);
+  } catch {
+    return undefined;
+  }
+  const needle = `${INSTANCE_VAR}=`;
+  let at = environ.indexOf(needle);
+  // Only at the start of an entry: another variable's value may contain the text.
+  while (at > 0 && environ[at - 1] !== 0) at = environ.indexOf(needle, at + 1);
+  if (at === -1) return undefined;
+  const start = at + needle.length;
+  const end = environ.indexOf(0, start);
+  return environ.toString('latin1', start, end === -1 ? environ.length : end);
+}
+
+/**
+ * One pass over /proc for many workers' tags (exact tags, not prefixes): each
+ * process's environment is read once. How many processes were signalled.
+ */
+export function signalTaggedMany(requests: ReadonlyMap<string, TagSignal>): number {
+  let count = 0;
+  if (requests.size === 0) return count;
+  for (const pid of pids()) {
+    if (pid === process.pid) continue;
+    const tag = tagOf(pid);
+    const request = tag === undefined ? undefined : requests.get(tag);
+    if (request === undefined || pid === request.except || isZombie(pid)) continue;
+    noteDescendant(pid);
+    try {
+      process.kill(pid, request.signal);
+      count++;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return count;
+}
+
 /** Signal every live process carrying the tag; how many were signalled. */
 export function signalTagged(tag: string, signal: NodeJS.Signals, except?: number): number {
   let count = 0;
@@ -109,12 +157,29 @@ export function processState(pid: number): string | undefined {
   return stat(pid)?.[0];
 }
 
+/**
+ * Direct children of `parent`: from its threads' `children` lists (a dozen reads),
+ * or, on a kernel without them, from a scan of every process's stat.
+ */
+export function childPids(parent: number): number[] {
+  try {
+    const children: number[] = [];
+    for (const thread of readdirSync(`/proc/${parent}/task`)) {
+      const list = readFileSync(`/proc/${parent}/task/${thread}/children`, 'latin1').trim();
+      if (list !== '') for (const pid of list.split(' ')) children.push(Number(pid));
+    }
+    return children;
+  } catch {
+    return childrenOf(parent).map((child) => child.pid);
+  }
+}
+
 /** Direct children of `parent`, with their state letter. */
 export function childrenOf(parent: number): Array<{ pid: number; state: string }> {
   const children: Array<{ pid: number; state: string }> = [];
   for (const pid of pids()) {
-    const fields = stat(pid);
-    if (fields && Number(fields[1]) === parent) children.push({ pid, state: fields[0] ?? '?' });
+    const stat = readProcStat(pid);
+    if (stat?.ppid === parent) children.push({ pid, state: stat.state });
   }
   return children;
 }

@@ -9,6 +9,7 @@ interface PrctlBinding {
   setChildSubreaper(): boolean;
   setParentDeathSignal(signal: number, expectedParentPid: number): boolean;
   reap(pid: number): number;
+  raiseFileLimit?(): [number, number] | number;
 }
 
 function binding(): PrctlBinding | undefined {
@@ -34,6 +35,16 @@ export function armParentDeathSignal(signal: NodeJS.Signals, expectedParentPid: 
 export function reapAdopted(pid: number): boolean {
   const result = binding()?.reap(pid);
   return result !== undefined && result !== -1;
+}
+
+/**
+ * Raises this process's soft descriptor limit to the hard one (a front holds
+ * two per proxied request): the limits after, or undefined where the addon
+ * cannot (then `ulimit -n` is what the user gave).
+ */
+export function raiseFileLimit(): { soft: number; hard: number } | undefined {
+  const result = binding()?.raiseFileLimit?.();
+  return Array.isArray(result) ? { soft: result[0], hard: result[1] } : undefined;
 }
 
 let wrapper: readonly string[] | undefined | null = null;

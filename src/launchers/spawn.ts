@@ -7,7 +7,8 @@
 import { spawn } from 'node:child_process';
 import { relayChild } from './child-output.js';
 import { signalGroup } from './kill.js';
-import { INSTANCE_VAR, signalTagged, taggedProcesses, workerTag } from './lineage.js';
+import { INSTANCE_VAR, taggedProcesses, workerTag } from './lineage.js';
+import { signalTaggedSoon } from './tag-signals.js';
 import { notifyHub } from './notify-hub.js';
 import { parentDeathWrapper } from './prctl.js';
 import type { Reaper } from './reaper.js';
@@ -29,7 +30,7 @@ function killOrphans(pgid: number, tag: string): void {
   } catch {
     // the group is empty: nothing left
   }
-  signalTagged(tag, 'SIGKILL');
+  signalTaggedSoon(tag, 'SIGKILL');
 }
 
 /** The probe passed: is the listener on the port this worker's (its process, or a descendant carrying its tag)? */
@@ -151,7 +152,7 @@ export function createSpawnLauncher(config: Config, reaper: Reaper): Launcher {
           if (pid === undefined) return;
           signalGroup(pid, signal);
           // Descendants that left the group (setsid) are reached through their tag.
-          signalTagged(tag, signal);
+          signalTaggedSoon(tag, signal);
         },
       };
     },

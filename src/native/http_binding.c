@@ -123,22 +123,47 @@ static napi_value Init(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/** httpListen(address, port, connectTimeoutMs, responseTimeoutMs): [front, port] (front: its number, as in the event records), or a negative errno. */
+/** A typed array argument's bytes, checked to be of `type` with `count` elements (count 0: any). */
+static bool typed_bytes(napi_env env, napi_value value, napi_typedarray_type type, size_t count, void** data, size_t* length) {
+  bool is = false;
+  napi_typedarray_type got;
+  napi_value buffer;
+  size_t offset;
+  return napi_is_typedarray(env, value, &is) == napi_ok && is &&
+         napi_get_typedarray_info(env, value, &got, length, data, &buffer, &offset) == napi_ok && got == type && (count == 0 || *length == count);
+}
+
+/**
+ * httpListen(address, port, timeouts, trusted): [front, port] (front: its
+ * number, as in the event records), or a negative errno. timeouts: a
+ * Uint32Array of HF_TIMEOUTS ms in HF_T_* order; trusted: a Uint8Array of
+ * 17-byte ranges (core/edge.ts's trustedPeerBytes), or the one byte 255 for all.
+ * The front holds its requests until its first snapshot (httpPublish).
+ */
 static napi_value Listen(napi_env env, napi_callback_info info) {
   napi_value argv[4];
-  uint32_t connect_timeout, response_timeout;
   struct sockaddr_storage storage;
   socklen_t length;
+  void *timeouts, *trusted;
+  size_t timeout_count, trusted_length;
   if (g_env == NULL) return throw_error(env, "httpListen(): httpInit() first");
-  if (!args(env, info, 4, argv) || napi_get_value_uint32(env, argv[2], &connect_timeout) != napi_ok ||
-      napi_get_value_uint32(env, argv[3], &response_timeout) != napi_ok) {
-    return throw_error(env, "httpListen(address, port, connectTimeoutMs, responseTimeoutMs): bad arguments");
+  if (!args(env, info, 4, argv) || !typed_bytes(env, argv[2], napi_uint32_array, HF_TIMEOUTS, &timeouts, &timeout_count) ||
+      !typed_bytes(env, argv[3], napi_uint8_array, 0, &trusted, &trusted_length) || (trusted_length % 17 != 0 && trusted_length != 1)) {
+    return throw_error(env, "httpListen(address, port, timeouts: Uint32Array(8), trusted: Uint8Array): bad arguments");
   }
+  hf_options_t options;
+  memset(&options, 0, sizeof(options));
+  memcpy(options.timeouts_ms, timeouts, sizeof(options.timeouts_ms));
+  for (int i = 0; i < HF_TIMEOUTS; i++) {
+    if (options.timeouts_ms[i] == 0 && i != HF_T_RESPONSE) options.timeouts_ms[i] = 1;  // 0 is "none" for the response timeout only
+  }
+  options.trust_all = trusted_length == 1 && ((uint8_t*)trusted)[0] == 255;
+  options.trusted = options.trust_all ? NULL : trusted;
+  options.trusted_count = options.trust_all ? 0 : (uint32_t)(trusted_length / 17);
   int error = read_address(env, argv[0], argv[1], &storage, &length);
   if (error != 0) return make_int(env, -error);
   owner_t* owner = calloc(1, sizeof(*owner));
   if (owner == NULL) return make_int(env, -ENOMEM);
-  hf_options_t options = {connect_timeout == 0 ? 1 : connect_timeout, response_timeout};
   int32_t id = id_table_add(&g_owners, owner);
   if (id >= 0) owner->front = hf_listen((struct sockaddr*)&storage, length, &options, owner, id, &error);
   if (owner->front == NULL) {

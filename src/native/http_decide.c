@@ -60,6 +60,12 @@ static char* stripped(const char* path, size_t path_len, const dp_choice_t* choi
 
 /** No backend for the request: the answer, from what the pick said and what was tried. */
 static void give_up(client_t* cl, int kind) {
+  if (cl->resends > 0) {
+    // A request resent after a timeout or a reset found no other backend: the answer is that failure's.
+    if (cl->last_error == ETIMEDOUT) hf_fail(cl, 504, DP_R_TIMEOUT);
+    else hf_fail(cl, 502, DP_R_BACKEND_FAILED);
+    return;
+  }
   if (kind == DP_PICK_NO_ROUTE) {
     hf_answer(cl, 404, DP_R_NO_ROUTE, "no route for this path");
     return;
@@ -73,7 +79,10 @@ static void give_up(client_t* cl, int kind) {
 void hf_attempt(client_t* cl) {
   hf_front_t* front = cl->front;
   for (;;) {
-    if (cl->dead) return;
+    if (cl->dead || front->destroyed) {
+      cl->dead = true;
+      return;
+    }
     if (cl->failed_count == MAX_TRIES) {
       give_up(cl, DP_PICK_EXHAUSTED);
       return;
@@ -86,7 +95,7 @@ void hf_attempt(client_t* cl) {
     if (front->snapshot != NULL) {
       kind = dp_pick(front->snapshot, &front->pick, host, host_len, path, path_len, cl->failed, cl->failed_count, &choice);
     }
-    if (kind == DP_PICK_WAIT && front->snapshot != NULL && front->snapshot->queue_timeout_ms > 0 && !front->closing) {
+    if (kind == DP_PICK_WAIT && front->snapshot != NULL && front->snapshot->queue_timeout_ms > 0 && !front->closing && cl->resends == 0) {
       // Nothing in rotation for its app yet (a worker booting): held until a snapshot brings one, or --queue-timeout.
       if (cl->state != S_QUEUE) cl->phase_ms = hf_now_ms();
       cl->state = S_QUEUE;
@@ -144,6 +153,7 @@ static void requeue(hf_front_t* front) {
 }
 
 int hf_publish(hf_front_t* front, const void* data, size_t length) {
+  if (front->destroyed) return ENOENT;
   dp_snapshot_t* next;
   int error = dp_snapshot_decode(data, length, &next);
   if (error != 0) return error;

@@ -16,7 +16,7 @@
 #include "http_internal.h"
 
 const char* const hf_reasons[] = {
-    "", "bad request", "no backend available", "", "the backend failed", "the backend sent an invalid response", "",
+    "", "bad request", "no backend available", "", "the backend failed", "the backend sent an invalid response", "", "",
 };
 
 // ------------------------------------------------------------ backends and their pools
@@ -231,7 +231,7 @@ void hf_answer(client_t* cl, int status, int reason, const char* text) {
 
 void hf_fail(client_t* cl, int status, int reason) {
   char text[96];
-  if (reason == HF_R_TIMEOUT) snprintf(text, sizeof(text), "the backend sent no response within %ums", cl->front->options.response_timeout_ms);
+  if (reason == HF_R_TIMEOUT) snprintf(text, sizeof(text), "the backend sent no response within %ums", cl->front->options.timeouts_ms[HF_T_RESPONSE]);
   else snprintf(text, sizeof(text), "%s", hf_reasons[reason]);
   hf_answer(cl, status, reason, text);
 }
@@ -256,9 +256,10 @@ bool hf_append_header(buf_t* out, const char* data, hp_span_t name, hp_span_t va
 /**
  * The request head as the backend sees it (http-headers.ts's rules), into
  * `out`: the path the route chose, hop-by-hop headers dropped (Upgrade
- * kept for an upgrade), the X-Forwarded-For headers joined and the client's
- * address appended, X-Forwarded-Proto and -Host set unless a proxy before
- * this one set them.
+ * kept for an upgrade); from a trusted peer (--forwarded-allow-ips) the
+ * X-Forwarded-For headers joined and the client's address appended,
+ * X-Forwarded-Proto and -Host kept if that proxy set them; from any other
+ * peer, theirs dropped and all three set from what the front saw.
  */
 static bool hf_build_request(client_t* cl, const hp_head_t* h, const char* path, size_t path_len, buf_t* out) {
   const char* d = cl->head;
@@ -292,8 +293,10 @@ static bool hf_build_request(client_t* cl, const hp_head_t* h, const char* path,
     ok = hf_append_header(out, d, name, h->values[i]);
   }
   if (cl->upgrade) ok = ok && hf_buf_str(out, "Connection: upgrade\r\n");
+  // From a peer not in --forwarded-allow-ips, the client's own X-Forwarded-* are dropped: the front says what it saw.
+  if (!cl->trusted) proto = fhost = -1;
   ok = ok && hf_buf_str(out, "X-Forwarded-For: ");
-  for (uint32_t i = 0; i < h->count && ok; i++) {
+  for (uint32_t i = 0; i < h->count && ok && cl->trusted; i++) {
     if (hp_span_is(d, h->names[i], "x-forwarded-for")) ok = hf_buf_append(out, d + h->values[i].off, h->values[i].len) && hf_buf_str(out, ", ");
   }
   ok = ok && hf_buf_str(out, cl->address) && hf_buf_str(out, "\r\nX-Forwarded-Proto: ");
@@ -390,10 +393,12 @@ void hf_begin(client_t* cl, uint32_t len) {
   }
   memcpy(cl->head, d, len);
   cl->head_len = len;
+  cl->head_ms = 0;
   hf_buf_consume(&cl->c.in, len);
   cl->failed_count = 0;
   cl->last_error = 0;
   cl->stale_retries = 0;
+  cl->resends = 0;
   cl->status = 0;
   cl->started_ns = hf_now_ns();
   hf_attempt(cl);

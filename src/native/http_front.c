@@ -1,9 +1,10 @@
 // The http front's data path in C (Linux): accepts clients, frames their
-// HTTP/1.x requests (http_parse.c), asks JavaScript once per request which
-// backend takes it (the pick hook), and forwards the request over a
-// keep-alive pool of connections per backend, then the response back. No
-// JavaScript per chunk, no JavaScript per connection; what JavaScript learns
-// of the requests' ends comes in one batched call per turn of the loop.
+// HTTP/1.x requests (http_parse.c), decides which backend takes each one from
+// the snapshot JavaScript published (http_decide.c), and forwards the request
+// over a keep-alive pool of connections per backend, then the response back.
+// No JavaScript per request, per chunk or per connection: what JavaScript
+// must act on (drains, --max-requests, failed connects, errors answered)
+// comes in one batched call per turn of the loop.
 //
 // The rules are the JavaScript front's (http-proxy.ts):
 // - a request whose backend refuses the connection (or does not accept within
@@ -17,8 +18,8 @@
 // - hop-by-hop headers stay on their hop, X-Forwarded-For/-Proto/-Host are
 //   added as http-headers.ts does;
 // - Upgrade: on a connection of its own, piped both ways after a 101;
-// - closing: no new connection, idle ones end, busy ones end after their
-//   response, with "Connection: close" on it.
+// - closing: no new connection, queued requests get 502, idle ones end, busy
+//   ones end after their response, with "Connection: close" on it.
 // Framing is strict (http_parse.h): an ambiguous request is answered 400
 // before any byte of it reaches a backend.
 //
@@ -27,7 +28,27 @@
 // the connection's id and a generation, so that a stale event of a closed
 // connection whose id was reused is dropped.
 //
-// Its files (http_internal.h lists what they share): http_io.c, http_exchange.c,
+// Re-entry (what C may do while JavaScript runs, and the reverse). C calls
+// JavaScript at one point only: the batch of events (hf_flush_events);
+// hf_depth counts how deep C is in it. While it is above 0, C frames up the
+// stack hold clients, fronts and the batch, so:
+// - a call from JavaScript changes state only and frees nothing: hf_publish
+//   (which retries the queued clients) and hf_close mark clients (answered,
+//   dead, started) and hand them to the loop's next turn (hf_defer_drive)
+//   instead of driving or freeing them (hf_kick);
+// - hf_destroy stops the front at once (no listener, its batched events
+//   dropped) and puts it in the graveyard; it is freed when the outermost
+//   call returns to the loop (hf_reap, from hf_flush_events at depth 0),
+//   never under a caller that still holds it;
+// - events raised meanwhile stay in the batch: the outermost flush delivers
+//   them (none inside another events call).
+// Destroy is thus in three steps: stop (the listener closes, the front leaves
+// the list the timer walks), drop its pending events WITHOUT calling
+// JavaScript (JavaScript has let go of the front: its handle is dead, its
+// number may name the next front), then free its clients, pools, backends
+// and snapshot.
+//
+// Its files (http_internal.h lists what they share): http_io.c, http_decide.c, http_exchange.c,
 // http_relay.c, and this one — accepting, the epoll and timer events, the
 // interface of http_front.h.
 
@@ -39,6 +60,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -51,17 +73,71 @@ uv_timer_t hf_timer;
 uint32_t hf_generation;
 int32_t hf_alive;
 hf_front_t* hf_fronts;
+int32_t hf_depth;
+static hf_front_t* graveyard;  // destroyed, not yet freed (see the re-entry rules above)
 
 // ------------------------------------------------------------ accepting
 
+bool hf_peer_trusted(const hf_options_t* options, const struct sockaddr_storage* address) {
+  if (options->trust_all) return true;
+  uint8_t bytes[16] = {0};
+  if (address->ss_family == AF_INET6) {
+    memcpy(bytes, &((const struct sockaddr_in6*)address)->sin6_addr, 16);
+  } else if (address->ss_family == AF_INET) {
+    bytes[10] = bytes[11] = 0xff;  // as core/edge.ts has it: IPv4 mapped
+    memcpy(bytes + 12, &((const struct sockaddr_in*)address)->sin_addr, 4);
+  } else {
+    return false;
+  }
+  for (uint32_t i = 0; i < options->trusted_count; i++) {
+    const uint8_t* range = options->trusted + (size_t)i * 17;
+    uint32_t bits = range[16], whole = bits / 8, rest = bits % 8;
+    if (whole > 16 || memcmp(range, bytes, whole) != 0) continue;
+    if (rest == 0 || whole == 16) return true;
+    uint8_t mask = (uint8_t)(0xff << (8 - rest));
+    if ((range[whole] & mask) == (bytes[whole] & mask)) return true;
+  }
+  return false;
+}
+
+/**
+ * The descriptors the fronts may hold (connections both ways and listeners):
+ * the soft limit less a reserve for the control socket, spawns, pipes, health
+ * probes and logs — the master's other duties must not starve when clients
+ * take every descriptor (issue 17: the control socket unreachable, spawns
+ * failing with EMFILE). Read once per listen (the supervisor raised the soft
+ * limit at start).
+ */
+static int64_t fd_budget = INT64_MAX;
+
+static void read_fd_budget(void) {
+  struct rlimit limit;
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return;
+  int64_t soft = (int64_t)limit.rlim_cur, reserve = soft / 8 > 64 ? soft / 8 : 64;
+  fd_budget = soft - reserve > 16 ? soft - reserve : 16;
+}
+
+/** Stops accepting for ACCEPT_PAUSE_MS (out of descriptors, or at the budget): what waits stays in the backlog. */
+static void pause_accepting(hf_front_t* front) {
+  front->accept_paused = true;
+  front->paused_until = hf_now_ms() + ACCEPT_PAUSE_MS;
+}
+
 static void accept_clients(hf_front_t* front) {
+  if (front->accept_paused || front->listen.fd < 0) return;
   for (int i = 0; i < 64; i++) {
+    // Two descriptors per client (its own and its backend's).
+    if (hf_alive + 2 > fd_budget) {
+      pause_accepting(front);
+      return;
+    }
     struct sockaddr_storage address;
     socklen_t length = sizeof(address);
     int fd = accept4(front->listen.fd, (struct sockaddr*)&address, &length, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
-      return;  // EAGAIN: all taken; EMFILE and the like: the next connection tries again
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) pause_accepting(front);
+      return;  // EAGAIN: all taken
     }
     client_t* cl = calloc(1, sizeof(*cl));
     if (cl == NULL) {
@@ -95,6 +171,8 @@ static void accept_clients(hf_front_t* front) {
     front->clients = cl;
     front->client_count++;
     cl->phase_ms = hf_now_ms();
+    cl->c.read_ms = cl->phase_ms;
+    cl->trusted = hf_peer_trusted(&front->options, &address);
     // The request usually came with the connection: read it without waiting for epoll.
     cl->c.readable = true;
     cl->c.writable = true;
@@ -152,36 +230,105 @@ static void on_epoll(uv_poll_t* handle, int status, int events) {
   hf_flush_events();
 }
 
-/** The timeouts: connects, responses, idle and slow clients, lingering closes. */
+/** Ends the exchange and the client: a timeout in the middle of a response, or of a tunnel (nothing can be answered any more). */
+static void cut(client_t* cl, int status) {
+  hf_release_upstream(cl, false);
+  hf_end_exchange(cl, status);
+  cl->dead = true;
+}
+
+/** A 408 of the front's own (the client was too slow), then a close. */
+static void client_too_slow(client_t* cl, const char* what, uint32_t ms) {
+  char text[96];
+  snprintf(text, sizeof(text), "the request %s did not come within %ums", what, ms);
+  cl->keep_alive = false;
+  hf_answer(cl, 408, HF_R_CLIENT_TIMEOUT, text);
+}
+
+/**
+ * One client's timeouts (SPEC §12): whether one acted. Every deadline is a
+ * time kept on the connection (its phase's start, its last byte read, when its
+ * output stalled), compared here, a few times per shortest timeout: no timer
+ * per connection, no syscall per byte.
+ */
+static bool check_timeouts(client_t* cl, const uint32_t* t, uint64_t now) {
+  uint64_t elapsed = now - cl->phase_ms;
+  upstream_t* up = cl->up;
+  // A client that takes no byte of what it was sent (its response, or the tunnel's bytes).
+  if (cl->c.blocked && hf_buf_len(&cl->c.out) > 0 && now - cl->c.sent_ms >= t[HF_T_CLIENT_SEND] && cl->state != S_LINGER) {
+    if (cl->state == S_SEND || cl->state == S_TUNNEL) cut(cl, 0);
+    else cl->dead = true;
+    return true;
+  }
+  switch (cl->state) {
+    case S_CONNECT:
+      if (elapsed < t[HF_T_CONNECT]) return false;
+      hf_connect_failed(cl, ETIMEDOUT);
+      return true;
+    case S_SEND:
+      if (!cl->req_done && hf_buf_len(&cl->c.in) == 0 && hf_buf_len(&up->c.out) < HIGH_WATER && now - cl->c.read_ms >= t[HF_T_CLIENT_BODY]) {
+        // The body stalled: its backend connection is released (closed: it holds part of a request).
+        if (cl->resp_head_done) cut(cl, 0);
+        else client_too_slow(cl, "body", t[HF_T_CLIENT_BODY]);
+        return true;
+      }
+      if (cl->req_done && !cl->resp_head_done && t[HF_T_RESPONSE] > 0 && elapsed >= t[HF_T_RESPONSE]) {
+        // Nothing reached the client yet: an idempotent request without a body goes to the next backend (nginx's proxy_next_upstream timeout).
+        if (cl->idempotent && cl->req_body == HP_BODY_NONE && hf_buf_len(&up->c.in) == 0 && cl->resends < MAX_RESENDS && cl->failed_count < MAX_TRIES) {
+          cl->resends++;
+          hf_connect_failed(cl, ETIMEDOUT);
+        } else {
+          hf_fail(cl, 504, HF_R_TIMEOUT);
+        }
+        return true;
+      }
+      if (cl->resp_head_done && hf_buf_len(&cl->c.out) < HIGH_WATER && hf_buf_len(&up->c.in) == 0 && now - up->c.read_ms >= t[HF_T_BACKEND_READ]) {
+        cut(cl, 0);  // the backend stalled mid-response
+        return true;
+      }
+      return false;
+    case S_HEAD:
+      if (hf_buf_len(&cl->c.in) == 0) {
+        if (elapsed >= t[HF_T_KEEPALIVE]) cl->dead = true;
+      } else if (cl->head_ms != 0 && now - cl->head_ms >= t[HF_T_CLIENT_HEADER]) {
+        client_too_slow(cl, "head", t[HF_T_CLIENT_HEADER]);
+        return true;
+      }
+      return false;
+    case S_TUNNEL: {
+      uint64_t last = cl->c.read_ms > up->c.read_ms ? cl->c.read_ms : up->c.read_ms;
+      if (now - last < t[HF_T_TUNNEL]) return false;
+      cut(cl, 101);
+      return true;
+    }
+    case S_LINGER:
+      // phase_ms: since the last response went out (hf_step); a client that does not take it is the send timeout's.
+      if (hf_buf_len(&cl->c.out) > 0) {
+        if (cl->c.blocked && now - cl->c.sent_ms >= t[HF_T_CLIENT_SEND]) cl->dead = true;
+      } else if (elapsed >= LINGER_MS) {
+        cl->dead = true;
+      }
+      return false;
+    case S_QUEUE:
+      return hf_queue_expired(cl, now);  // --queue-timeout: 503
+    default:
+      return false;
+  }
+}
+
+/** The timeouts of every client of every front. */
 static void on_timer(uv_timer_t* timer) {
   uint64_t now = hf_now_ms();
   for (hf_front_t* front = hf_fronts; front != NULL; front = front->next) {
+    if (front->accept_paused && now >= front->paused_until && !front->closing) {
+      front->accept_paused = false;
+      accept_clients(front);  // edge-triggered: what waited in the backlog gives no new edge
+    }
     client_t* next;
     for (client_t* cl = front->clients; cl != NULL; cl = next) {
       next = cl->next;
-      uint64_t elapsed = now - cl->phase_ms;
-      bool acted = false;
-      switch (cl->state) {
-        case S_CONNECT:
-          if ((acted = elapsed >= front->options.connect_timeout_ms)) hf_connect_failed(cl, ETIMEDOUT);
-          break;
-        case S_SEND:
-          acted = cl->req_done && !cl->resp_head_done && front->options.response_timeout_ms > 0 && elapsed >= front->options.response_timeout_ms;
-          if (acted) hf_fail(cl, 504, HF_R_TIMEOUT);
-          break;
-        case S_HEAD:
-          if (elapsed >= (hf_buf_len(&cl->c.in) == 0 ? KEEP_ALIVE_TIMEOUT_MS : HEADERS_TIMEOUT_MS)) cl->dead = true;
-          break;
-        case S_LINGER:
-          if (elapsed >= LINGER_MS) cl->dead = true;
-          break;
-        case S_QUEUE:
-          acted = hf_queue_expired(cl, now);
-          break;
-        default:
-          break;
-      }
-      // A fresh 504 or retry may have queued output or started a connect: move it on.
+      bool acted = !cl->dead && check_timeouts(cl, front->options.timeouts_ms, now);
+      // A fresh 408, 504 or retry may have queued output or started a connect: move it on.
       if (cl->dead) hf_client_free(cl);
       else if (acted) hf_drive(cl);
     }
@@ -209,14 +356,14 @@ int hf_init(uv_loop_t* loop, const hf_hooks_t* hooks) {
 
 /** The sweep's period: a quarter of the shortest timeout (the queue's included), 10 ms to 1 s. */
 void hf_schedule_timer(void) {
-  uint64_t period = 1000;
+  uint64_t period = ACCEPT_PAUSE_MS;  // a paused listener resumes within about this
   for (hf_front_t* front = hf_fronts; front != NULL; front = front->next) {
-    uint64_t shortest = front->options.connect_timeout_ms;
-    if (front->options.response_timeout_ms > 0 && front->options.response_timeout_ms < shortest) shortest = front->options.response_timeout_ms;
-    if (front->snapshot != NULL && front->snapshot->queue_timeout_ms > 0 && front->snapshot->queue_timeout_ms < shortest) {
-      shortest = front->snapshot->queue_timeout_ms;
+    for (int i = 0; i < HF_TIMEOUTS; i++) {
+      uint32_t ms = front->options.timeouts_ms[i];
+      if (ms > 0 && ms / 4 < period) period = ms / 4;
     }
-    if (shortest / 4 < period) period = shortest / 4;
+    uint32_t queue_ms = front->snapshot != NULL ? front->snapshot->queue_timeout_ms : 0;
+    if (queue_ms > 0 && queue_ms / 4 < period) period = queue_ms / 4;
   }
   if (period < 10) period = 10;
   uv_timer_start(&hf_timer, on_timer, period, period);
@@ -249,7 +396,20 @@ hf_front_t* hf_listen(const struct sockaddr* address, socklen_t length, const hf
     free(front);
     return NULL;
   }
+  read_fd_budget();
   front->options = *options;
+  front->options.trusted = NULL;
+  if (options->trusted_count > 0) {
+    uint8_t* trusted = malloc((size_t)options->trusted_count * 17);
+    if (trusted == NULL) {
+      *error = ENOMEM;
+      hf_conn_close(&front->listen);
+      free(front);
+      return NULL;
+    }
+    memcpy(trusted, options->trusted, (size_t)options->trusted_count * 17);
+    front->options.trusted = trusted;
+  }
   front->owner = owner;
   front->index = id;
   front->next = hf_fronts;
@@ -314,8 +474,14 @@ int32_t hf_backend_stats(const hf_front_t* front, int32_t slot, const hf_stats_t
   return front->backends[slot].stats_count;
 }
 
+void hf_defer_drive(client_t* cl) {
+  // Re-armed, an edge-triggered socket is reported again when ready (a client's is writable); the timer's sweep frees a dead one otherwise.
+  if (hf_watch(&cl->c, EPOLL_CTL_MOD) != 0) cl->dead = true;
+}
+
 void hf_kick(client_t* cl) {
-  if (cl->dead) hf_client_free(cl);
+  if (hf_depth > 0) hf_defer_drive(cl);
+  else if (cl->dead) hf_client_free(cl);
   else hf_drive(cl);
 }
 
@@ -328,8 +494,12 @@ void hf_close(hf_front_t* front) {
   for (client_t* cl = front->clients; cl != NULL; cl = next) {
     next = cl->next;
     // Idle between requests: nothing to finish. Busy ones end after their response.
-    if (cl->state == S_HEAD && hf_buf_len(&cl->c.in) == 0) hf_client_free(cl);
-    else cl->keep_alive = false;
+    if (cl->state == S_HEAD && hf_buf_len(&cl->c.in) == 0) {
+      cl->dead = true;
+      hf_kick(cl);
+    } else {
+      cl->keep_alive = false;
+    }
   }
   if (front->client_count == 0 && !front->closed_told) {
     front->closed_told = true;
@@ -339,11 +509,11 @@ void hf_close(hf_front_t* front) {
 }
 
 void hf_destroy(hf_front_t* front) {
-  hf_close(front);
-  while (front->clients != NULL) hf_client_free(front->clients);
-  for (int32_t i = 0; i < front->backend_count; i++) hf_backend_release(&front->backends[i]);
-  free(front->backends);
-  hf_decide_release(front);
+  if (front->destroyed) return;
+  // 1. Stop: no new client, no hook called for it from here on, out of the timer's list.
+  front->destroyed = true;
+  front->closing = true;
+  if (front->listen.fd >= 0) hf_conn_close(&front->listen);
   for (hf_front_t** at = &hf_fronts; *at != NULL; at = &(*at)->next) {
     if (*at == front) {
       *at = front->next;
@@ -352,8 +522,26 @@ void hf_destroy(hf_front_t* front) {
   }
   if (hf_fronts == NULL) uv_timer_stop(&hf_timer);
   else hf_schedule_timer();
-  hf_flush_events();
-  free(front);
+  // 2. Its pending events dropped, JavaScript not called: it has let go of the front.
+  hf_drop_events(front);
+  // 3. Freed: now, or when the outermost call into JavaScript has returned.
+  front->next = graveyard;
+  graveyard = front;
+  if (hf_depth == 0) hf_reap();
+}
+
+void hf_reap(void) {
+  if (hf_depth > 0) return;
+  while (graveyard != NULL) {
+    hf_front_t* front = graveyard;
+    graveyard = front->next;
+    while (front->clients != NULL) hf_client_free(front->clients);  // their events are dropped (destroyed)
+    for (int32_t i = 0; i < front->backend_count; i++) hf_backend_release(&front->backends[i]);
+    free(front->backends);
+    hf_decide_release(front);
+    free((void*)front->options.trusted);
+    free(front);
+  }
 }
 
 static void free_handle(uv_handle_t* handle) {
@@ -363,7 +551,9 @@ static void free_handle(uv_handle_t* handle) {
 void hf_shutdown(void) {
   if (hf_epoll < 0) return;
   hf_hooks.events = NULL;
+  hf_depth = 0;
   while (hf_fronts != NULL) hf_destroy(hf_fronts);
+  hf_reap();
   uv_close((uv_handle_t*)&hf_poll, free_handle);
   uv_close((uv_handle_t*)&hf_timer, free_handle);
   close(hf_epoll);

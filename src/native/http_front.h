@@ -4,6 +4,7 @@
 #ifndef SUPERVISE_HTTP_FRONT_H
 #define SUPERVISE_HTTP_FRONT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -25,6 +26,7 @@ typedef struct hf_front hf_front_t;
 #define HF_R_BACKEND_FAILED DP_R_BACKEND_FAILED
 #define HF_R_BAD_RESPONSE DP_R_BAD_RESPONSE
 #define HF_R_TIMEOUT DP_R_TIMEOUT
+#define HF_R_CLIENT_TIMEOUT DP_R_CLIENT_TIMEOUT
 
 #define HF_STATUS_CLASSES 5
 #define HF_BUCKETS 11
@@ -44,9 +46,23 @@ typedef struct hf_hooks {
   void (*events)(const int32_t* records, size_t count);
 } hf_hooks_t;
 
+/** The edge's timeouts (SPEC §12), in ms; HF_T_* index them in hf_options_t's array and in httpListen's. */
+#define HF_T_CONNECT 0        // a backend's connect → the next backend, then 502
+#define HF_T_RESPONSE 1       // no response head after the request was sent → 504 (0: none)
+#define HF_T_CLIENT_HEADER 2  // a request head not complete → 408, close
+#define HF_T_CLIENT_BODY 3    // no request body byte for this long → 408, close; the backend connection released
+#define HF_T_BACKEND_READ 4   // no response byte mid-body → both closed
+#define HF_T_CLIENT_SEND 5    // a client that takes no response byte → both closed
+#define HF_T_KEEPALIVE 6      // an idle client connection between requests
+#define HF_T_TUNNEL 7         // an upgraded connection with no byte either way
+#define HF_TIMEOUTS 8
+
 typedef struct hf_options {
-  uint32_t connect_timeout_ms;
-  uint32_t response_timeout_ms;  // 0: none
+  uint32_t timeouts_ms[HF_TIMEOUTS];
+  /** Peers whose X-Forwarded-* headers are kept: `trusted_count` ranges of 17 bytes (16 of address, IPv4 mapped, then the prefix's bits). */
+  const uint8_t* trusted;
+  uint32_t trusted_count;
+  bool trust_all;
 } hf_options_t;
 
 /** Once per process. 0, or an errno. */

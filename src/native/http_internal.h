@@ -26,11 +26,11 @@
 #define HIGH_WATER (256 * 1024)         // bytes queued for a side before its source is no longer read
 #define MAX_TRIES 16                    // connect attempts of one request
 #define MAX_STALE_RETRIES 2
+#define MAX_RESENDS 2                   // an idempotent request whose backend reset or timed out before any response byte: the next backends
 #define MAX_IDLE_PER_BACKEND 128
 #define TURNS_PER_EVENT 64              // fairness: then the connection waits for the loop's next turn
-#define KEEP_ALIVE_TIMEOUT_MS 5000      // an idle client connection (node's server default)
-#define HEADERS_TIMEOUT_MS 60000        // a request head started but not finished (node's default)
 #define LINGER_MS 2000                  // after a final response: how long the client may still send
+#define ACCEPT_PAUSE_MS 100             // out of descriptors: accepting stops this long (nginx: a short pause, then again)
 
 enum kind { K_LISTEN, K_CLIENT, K_UPSTREAM };
 
@@ -56,6 +56,9 @@ typedef struct conn {
   uint32_t generation;
   uint8_t kind;
   bool readable, writable, eof, shut, hangup;
+  bool blocked;      // output waits for the peer to read (since sent_ms)
+  uint64_t read_ms;  // the last byte (or the end) read from it: the idle timeouts count from here
+  uint64_t sent_ms;  // the last byte it took, or when it stopped taking them
   buf_t in, out;
 } conn_t;
 
@@ -96,10 +99,12 @@ struct client {
   hp_chunked_t resp_chunked;
   int status;
   int32_t failed[MAX_TRIES];
-  int failed_count, last_error, stale_retries;
+  int failed_count, last_error, stale_retries, resends;
   uint64_t started_ns, phase_ms;
+  uint64_t head_ms;  // when the first byte of the request head in progress came (0: none yet): the header timeout counts from here
   char address[INET6_ADDRSTRLEN];
   bool counted;  // the response is in the counters already (a 101, counted when it came)
+  bool trusted;  // a peer of --forwarded-allow-ips: its X-Forwarded-* headers are kept
   bool dead;
 };
 
@@ -117,7 +122,7 @@ struct hf_front {
   conn_t listen;
   int32_t index;
   void* owner;
-  hf_options_t options;
+  hf_options_t options;  // its `trusted` points into the front's own copy
   hf_backend_t* backends;
   int32_t backend_count;
   client_t* clients;
@@ -125,7 +130,10 @@ struct hf_front {
   dp_snapshot_t* snapshot;  // the decisions (NULL before the first hf_publish): immutable, replaced whole
   dp_state_t pick;          // the front's cursors and per-slot counts (in flight, handed)
   bool closing, closed_told;
-  hf_front_t* next;
+  bool accept_paused;     // out of descriptors (or over the budget): resumed by the timer's sweep
+  uint64_t paused_until;
+  bool destroyed;  // hf_destroy ran: no hook is called for it, its events are dropped; freed by hf_reap
+  hf_front_t* next;  // in hf_fronts, then (destroyed) in the graveyard
 };
 
 // Shared by the data path's files; defined in http_front.c (the loop's side) and http_io.c (ids).
@@ -136,7 +144,11 @@ extern uv_timer_t hf_timer;
 extern uint32_t hf_generation;
 extern int32_t hf_alive;  // listeners and connections: while there are any, they keep node's loop alive
 extern hf_front_t* hf_fronts;
+/** How deep C is in calls to JavaScript (the hooks): while > 0, nothing is freed that a caller up the stack may hold. */
+extern int32_t hf_depth;
 extern id_table_t hf_conns;  // connections by id
+/** Whether the peer at `address` (AF_INET or AF_INET6) is one of the front's trusted ones. */
+bool hf_peer_trusted(const hf_options_t* options, const struct sockaddr_storage* address);
 /** The texts of the HF_R_* reasons that have a fixed one. */
 extern const char* const hf_reasons[];
 
@@ -145,7 +157,14 @@ uint64_t hf_now_ms(void);
 uint64_t hf_now_ns(void);
 void hf_live(int delta);
 void hf_emit(hf_front_t* front, int32_t type, int32_t slot, int32_t detail);
+/** Delivers the batch to JavaScript (unless a hook is running: the outermost flush does), then frees destroyed fronts. */
 void hf_flush_events(void);
+/** Drops the batched records of `front` (destroyed: JavaScript has let go of it, and its number may name another front soon). */
+void hf_drop_events(const hf_front_t* front);
+/** Frees the fronts destroyed while JavaScript ran (hf_depth == 0 only). */
+void hf_reap(void);
+/** A client changed by a call from JavaScript made inside a hook: driven (or freed) on the loop's next turn, not now. */
+void hf_defer_drive(client_t* cl);
 uint32_t hf_buf_len(const buf_t* b);
 bool hf_buf_append(buf_t* b, const char* data, size_t len);
 bool hf_buf_str(buf_t* b, const char* text);

@@ -41,6 +41,7 @@ void hf_live(int delta) {
 }
 
 void hf_emit(hf_front_t* front, int32_t type, int32_t slot, int32_t detail) {
+  if (front->destroyed) return;  // JavaScript let go of it: nobody to tell
   if (g_event_count + 4 > g_event_cap) {
     size_t cap = g_event_cap == 0 ? 256 : g_event_cap * 2;
     int32_t* events = realloc(g_events, cap * sizeof(*events));
@@ -57,13 +58,30 @@ void hf_emit(hf_front_t* front, int32_t type, int32_t slot, int32_t detail) {
 }
 
 void hf_flush_events(void) {
-  if (hf_hooks.events == NULL) {
-    g_event_count = 0;  // shutting down: nobody to tell
-    return;
+  if (hf_depth > 0) return;  // JavaScript is running (this is a call of its): the outermost flush delivers the batch
+  do {
+    if (hf_hooks.events == NULL) {
+      g_event_count = 0;  // shutting down: nobody to tell
+      break;
+    }
+    size_t count = g_event_count / 4;
+    g_event_count = 0;
+    // The binding copies the records before it calls JavaScript, whose calls may add more (delivered by the next round).
+    hf_depth++;
+    if (count > 0) hf_hooks.events(g_events, count);
+    hf_depth--;
+  } while (g_event_count > 0);
+  hf_reap();
+}
+
+void hf_drop_events(const hf_front_t* front) {
+  size_t kept = 0;
+  for (size_t i = 0; i < g_event_count; i += 4) {
+    if (g_events[i] == front->index) continue;
+    if (kept != i) memmove(g_events + kept, g_events + i, 4 * sizeof(*g_events));
+    kept += 4;
   }
-  size_t count = g_event_count / 4;
-  g_event_count = 0;
-  if (count > 0) hf_hooks.events(g_events, count);
+  g_event_count = kept;
 }
 
 static bool hf_buf_reserve(buf_t* b, uint32_t want) {
@@ -155,12 +173,18 @@ int hf_flush_out(conn_t* c) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) {
         c->writable = false;
+        if (!c->blocked) {
+          c->blocked = true;  // the send timeout counts from here
+          c->sent_ms = hf_now_ms();
+        }
         return 0;
       }
       return errno;
     }
     hf_buf_consume(&c->out, (uint32_t)sent);
+    if (c->blocked) c->sent_ms = hf_now_ms();  // it takes bytes again
   }
+  if (hf_buf_len(&c->out) == 0) c->blocked = false;
   if (hf_buf_len(&c->out) == 0 && c->out.cap > 4 * READ_SIZE) hf_buf_free(&c->out);  // a big body went through: give the memory back
   return 0;
 }
@@ -173,6 +197,7 @@ int hf_fill_in(conn_t* c, bool* got) {
     ssize_t n = recv(c->fd, c->in.data + c->in.end, room, 0);
     if (n > 0) {
       c->in.end += (uint32_t)n;
+      c->read_ms = hf_now_ms();
       *got = true;
       // Drained: the next arrival is a new edge. After a hang-up, read on: the end itself gives no further edge.
       if ((uint32_t)n < room && !c->hangup) c->readable = false;
@@ -180,6 +205,7 @@ int hf_fill_in(conn_t* c, bool* got) {
     }
     if (n == 0) {
       c->eof = true;
+      c->read_ms = hf_now_ms();
       *got = true;
       return 0;
     }

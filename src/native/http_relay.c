@@ -60,6 +60,14 @@ static void hf_upstream_broke(client_t* cl) {
     hf_attempt(cl);
     return;
   }
+  if (!cl->resp_head_done && hf_buf_len(&up->c.in) == 0 && cl->idempotent && cl->req_body == HP_BODY_NONE && cl->resends < MAX_RESENDS &&
+      cl->failed_count < MAX_TRIES) {
+    // Reset (or closed) before any response byte: an idempotent request without a body goes to the next backend,
+    // this one reported as failed (nginx's proxy_next_upstream error).
+    cl->resends++;
+    hf_connect_failed(cl, ECONNRESET);
+    return;
+  }
   if (!cl->resp_head_done) {
     hf_fail(cl, 502, HF_R_BACKEND_FAILED);
     return;
@@ -211,6 +219,7 @@ static bool hf_step(client_t* cl) {
         if (cl->c.eof) cl->dead = true;
         return false;
       }
+      if (cl->head_ms == 0) cl->head_ms = hf_now_ms();
       // Incremental: the parser goes on from where the last read left it (its limits hold however the head is split).
       int len = hp_parse(&cl->parser, cl->c.in.data + cl->c.in.start, avail);
       if (len == HP_INCOMPLETE) {
@@ -255,6 +264,7 @@ static bool hf_step(client_t* cl) {
       if (!cl->c.shut) {
         cl->c.shut = true;
         shutdown(cl->c.fd, SHUT_WR);
+        cl->phase_ms = hf_now_ms();  // the linger counts from the response's last byte out
       }
       hf_buf_consume(&cl->c.in, hf_buf_len(&cl->c.in));  // drained, not read
       if (cl->c.eof) cl->dead = true;
@@ -328,4 +338,5 @@ void hf_connect_done(client_t* cl) {
   up->connecting = false;
   cl->state = S_SEND;
   cl->phase_ms = hf_now_ms();
+  cl->c.read_ms = cl->phase_ms;  // the body is wanted from now: its timeout counts from here
 }

@@ -16,6 +16,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -82,11 +83,35 @@ static napi_value Reap(napi_env env, napi_callback_info info) {
   return make_int(env, status);
 }
 
+/**
+ * raiseFileLimit(): the soft RLIMIT_NOFILE raised to the hard one (node has no
+ * call for it; nginx's worker_rlimit_nofile): [soft, hard] after, or -errno.
+ */
+static napi_value RaiseFileLimit(napi_env env, napi_callback_info info) {
+  (void)info;
+  struct rlimit limit;
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return make_int(env, -errno);
+  if (limit.rlim_cur < limit.rlim_max) {
+    struct rlimit raised = {limit.rlim_max, limit.rlim_max};
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
+  }
+  napi_value result;
+  double soft = limit.rlim_cur == RLIM_INFINITY ? -1 : (double)limit.rlim_cur;
+  double hard = limit.rlim_max == RLIM_INFINITY ? -1 : (double)limit.rlim_max;
+  napi_value a, b;
+  if (napi_create_array_with_length(env, 2, &result) != napi_ok || napi_create_double(env, soft, &a) != napi_ok ||
+      napi_create_double(env, hard, &b) != napi_ok || napi_set_element(env, result, 0, a) != napi_ok || napi_set_element(env, result, 1, b) != napi_ok) {
+    return NULL;
+  }
+  return result;
+}
+
 napi_status init_prctl(napi_env env, napi_value exports) {
   napi_property_descriptor methods[] = {
       {"setChildSubreaper", NULL, SetChildSubreaper, NULL, NULL, NULL, napi_default, NULL},
       {"setParentDeathSignal", NULL, SetParentDeathSignal, NULL, NULL, NULL, napi_default, NULL},
       {"reap", NULL, Reap, NULL, NULL, NULL, napi_default, NULL},
+      {"raiseFileLimit", NULL, RaiseFileLimit, NULL, NULL, NULL, napi_default, NULL},
   };
   return napi_define_properties(env, exports, sizeof(methods) / sizeof(methods[0]), methods);
 }

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -139,12 +140,31 @@ static void pause_listener(int32_t id, listener_t* l) {
   }
 }
 
+/**
+ * The descriptors the tunnels may hold: the soft limit less a reserve for the
+ * control socket, spawns, pipes and health probes (as the http front's,
+ * http_front.c); read at each listen (the supervisor raised the limit at start).
+ */
+static int64_t g_fd_budget = INT64_MAX;
+
+static void read_fd_budget(void) {
+  struct rlimit limit;
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return;
+  int64_t soft = (int64_t)limit.rlim_cur, reserve = soft / 8 > 64 ? soft / 8 : 64;
+  g_fd_budget = soft - reserve > 16 ? soft - reserve : 16;
+}
+
 /** Accepts what the listener has (up to a limit): each client a tunnel waiting for its backend. */
 static void on_listener_event(int32_t id, uint32_t generation) {
   for (int n = 0; n < ACCEPTS_PER_TURN; n++) {
     // Looked up each time: a flush of the events (emit) may have closed it, or moved the table.
     listener_t* l = listener_get(id);
     if (l == NULL || l->generation != generation) return;
+    // At the budget (two descriptors per tunnel): the clients wait in the backlog, the reserve stays free.
+    if (2 * (int64_t)g_alive + 2 > g_fd_budget) {
+      pause_listener(id, l);
+      return;
+    }
     int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       int error = errno;
@@ -251,6 +271,7 @@ void tunnels_shutdown(uv_close_cb closed) {
 }
 
 int32_t listener_open(const struct sockaddr* address, socklen_t length, int backlog) {
+  read_fd_budget();
   int32_t id = 0;
   while (id < g_listener_count && g_listeners[id].fd >= 0) id++;
   if (id == g_listener_count) {

@@ -12,6 +12,7 @@
 import type { FrontEvents, WorkerId } from '../core/types.js';
 import type { Logger } from 'pino';
 import type { BackendEntry, Backends } from './backend-registry.js';
+import { isLocalResourceError } from '../core/edge.js';
 
 /** How long a client waits for a backend while none is in rotation (HAProxy: `timeout queue`). */
 export const DEFAULT_QUEUE_TIMEOUT_MS = 10_000;
@@ -89,7 +90,8 @@ export class Dispatcher {
     this.registry.releaseFailed(backend);
     (attempt.failed ??= new Set()).add(backend.id);
     this.logger?.debug({ backend: backend.id, port: backend.port, err: error.message }, 'front: connect failed, trying the next backend');
-    this.events.onConnectFailure(backend.id, error);
+    // Out of descriptors (or buffers) here: the backend did nothing wrong.
+    if (!isLocalResourceError(error)) this.events.onConnectFailure(backend.id, error);
   }
 
   /** The attempt's client left while it waited: forget it. */

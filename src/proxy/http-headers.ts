@@ -58,11 +58,13 @@ export function clientAddress(request: IncomingMessage): string {
 
 /**
  * The headers of a request as the backend should see them: hop-by-hop ones
- * dropped (`keepUpgrade` keeps Connection/Upgrade for a WebSocket handshake),
- * the client's address appended to X-Forwarded-For, X-Forwarded-Proto and
- * X-Forwarded-Host set unless a proxy in front of this one already set them.
+ * dropped (`keepUpgrade` keeps Connection/Upgrade for a WebSocket handshake).
+ * From a `trusted` peer (--forwarded-allow-ips) the client's address is
+ * appended to X-Forwarded-For, and X-Forwarded-Proto and -Host are set unless
+ * that proxy set them; from any other peer the client's own X-Forwarded-* are
+ * dropped and all three say what the front saw.
  */
-export function forwardedRequestHeaders(request: IncomingMessage, keepUpgrade = false): string[] {
+export function forwardedRequestHeaders(request: IncomingMessage, keepUpgrade = false, trusted = true): string[] {
   const raw = request.rawHeaders;
   const listed = connectionListed(raw);
   const out: string[] = [];
@@ -75,6 +77,7 @@ export function forwardedRequestHeaders(request: IncomingMessage, keepUpgrade = 
     const value = raw[i + 1] as string;
     const lower = name.toLowerCase();
     if (FORWARDED.has(lower)) {
+      if (!trusted) continue;
       if (lower === 'x-forwarded-for') forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
       else if (lower === 'x-forwarded-proto') forwardedProto ??= value;
       else forwardedHost ??= value;

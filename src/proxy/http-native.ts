@@ -22,16 +22,18 @@ import type { BackendEntry } from './backend-registry.js';
 import { Coalescer, snapshotOf } from './dp-publish.js';
 import { ConnectTimeoutError } from './errors.js';
 import { FrontBase, type BackendsFactory } from './front-base.js';
-import { DEFAULT_HTTP_RESPONSE_TIMEOUT_MS, RouteSeries, type HttpFrontOptions, type RequestStats } from './http-common.js';
+import { DEFAULT_FORWARDED_ALLOW_IPS, parseTrustedPeers, trustedPeerBytes, type EdgeTimeouts } from '../core/edge.js';
+import { RouteSeries, type HttpFrontOptions, type RequestStats } from './http-common.js';
 import { NativeRequestStats } from './native-request-stats.js';
 import { describeListenError } from './listen.js';
 import { loadNative } from '../native/load.js';
 import { errnoError } from './native-tunnel.js';
-import { DEFAULT_CONNECT_TIMEOUT_MS, type BoundFront } from './options.js';
+import { edgeTimeouts, type BoundFront } from './options.js';
 
 interface HttpBinding {
   httpInit(onEvents: (records: Int32Array) => void): void;
-  httpListen(address: string, port: number, connectTimeoutMs: number, responseTimeoutMs: number): [number, number] | number;
+  /** timeouts: HF_T_* order (edgeTimeoutArray); trusted: core/edge.ts's trustedPeerBytes. */
+  httpListen(address: string, port: number, timeouts: Uint32Array, trusted: Uint8Array): [number, number] | number;
   /** The decisions from now on (core/dp-snapshot.ts): 0, or a negative errno (refused: C keeps the snapshot it has). */
   httpPublish(front: number, snapshot: Uint8Array): number;
   httpAddBackend(front: number, slot: number, address: string, port: number): number;
@@ -56,6 +58,14 @@ const REASONS: Record<number, string> = {
   [K.DP_R_QUEUE_TIMEOUT]: 'queue timeout',
   [K.DP_R_CLOSING]: 'the front is closing',
 };
+
+/** The timeouts in C's order (HF_T_* of http_front.h). */
+function edgeTimeoutArray(edge: EdgeTimeouts): Uint32Array {
+  return Uint32Array.from([
+    edge.connectTimeoutMs, edge.responseTimeoutMs, edge.clientHeaderTimeoutMs, edge.clientBodyTimeoutMs,
+    edge.backendReadTimeoutMs, edge.clientSendTimeoutMs, edge.keepaliveTimeoutMs, edge.tunnelTimeoutMs,
+  ].map((ms) => Math.min(Math.max(0, Math.round(ms)), 2 ** 32 - 1)));
+}
 
 const fronts = new Map<number, NativeHttpFront>();
 let binding: HttpBinding | undefined | null = null;
@@ -90,8 +100,7 @@ class NativeHttpFront extends FrontBase {
   override get dataPath(): 'native' {
     return 'native';
   }
-  private readonly connectTimeoutMs: number;
-  private readonly responseTimeoutMs: number;
+  private readonly edge: EdgeTimeouts;
   /** C's number for this front (as in the event records), while it listens. */
   private handle: number | undefined;
   private bound: { host: string; port: number } | undefined;
@@ -115,8 +124,7 @@ class NativeHttpFront extends FrontBase {
     backends?: BackendsFactory,
   ) {
     super(options, backends);
-    this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
-    this.responseTimeoutMs = options.idleTimeoutMs ?? DEFAULT_HTTP_RESPONSE_TIMEOUT_MS;
+    this.edge = edgeTimeouts(options, 'http');
     // C counts requests in flight and says when a removed backend has drained.
     this.registry.countInDataPlane();
     this.registry.watch(() => this.publisher.request());
@@ -132,7 +140,8 @@ class NativeHttpFront extends FrontBase {
   protected override async bind(): Promise<void> {
     const { host, port } = this.options;
     const address = isIP(host) !== 0 ? host : (await lookup(host)).address;
-    const result = this.native.httpListen(address, port, this.connectTimeoutMs, this.responseTimeoutMs);
+    const trusted = trustedPeerBytes(parseTrustedPeers(this.options.forwardedAllowIps ?? DEFAULT_FORWARDED_ALLOW_IPS));
+    const result = this.native.httpListen(address, port, edgeTimeoutArray(this.edge), trusted);
     if (typeof result === 'number') throw describeListenError(errnoError(result, 'listen', address, port), host, port);
     this.handle = result[0];
     this.bound = { host: address, port: result[1] };
@@ -161,7 +170,7 @@ class NativeHttpFront extends FrontBase {
   private publish(): void {
     const handle = this.handle;
     if (handle === undefined) return;
-    const limits = { queueTimeoutMs: this.dispatcher.queueTimeoutMs, connectTimeoutMs: this.connectTimeoutMs, responseTimeoutMs: this.responseTimeoutMs };
+    const limits = { queueTimeoutMs: this.dispatcher.queueTimeoutMs, connectTimeoutMs: this.edge.connectTimeoutMs, responseTimeoutMs: this.edge.responseTimeoutMs };
     let status: number;
     try {
       status = this.native.httpPublish(handle, encodeSnapshot(snapshotOf(this.registry.describe(), (entry) => this.slotFor(entry), this.series, limits, ++this.serial)));
@@ -230,7 +239,7 @@ class NativeHttpFront extends FrontBase {
   }
 
   private connectError(entry: BackendEntry, errno: number): Error {
-    return errno === ETIMEDOUT ? new ConnectTimeoutError(entry.host, entry.port, this.connectTimeoutMs) : errnoError(-errno, 'connect', entry.host, entry.port);
+    return errno === ETIMEDOUT ? new ConnectTimeoutError(entry.host, entry.port, this.edge.connectTimeoutMs) : errnoError(-errno, 'connect', entry.host, entry.port);
   }
 
   /** A record of C's batch (DP_EV_*). */

@@ -16,62 +16,32 @@ import http from 'node:http';
 import type { Socket } from 'node:net';
 import type { WorkerId } from '../core/types.js';
 import type { BackendEntry } from './backend-registry.js';
-import type { Attempt, AttemptHandler } from './dispatch.js';
+import type { AttemptHandler } from './dispatch.js';
 import type { BackendsFactory } from './front-base.js';
 import { ConnectTimeoutError, ResponseTimeoutError } from './errors.js';
-import { BackendRouteCounters, DEFAULT_HTTP_RESPONSE_TIMEOUT_MS, RouteSeries, type HttpFrontOptions, type RequestStats } from './http-common.js';
+import { DEFAULT_FORWARDED_ALLOW_IPS, isTrustedPeer, parseTrustedPeers, type EdgeTimeouts, type TrustedPeers } from '../core/edge.js';
+import { BackendRouteCounters, RouteSeries, type HttpFrontOptions, type RequestStats } from './http-common.js';
+import { ambiguousRequest, forwardedResponseHeaders } from './http-headers.js';
+import { closeWhenIdle, edgeServerOptions, Exchange, isStaleSocket, mayResend, BodyWatch, REQUEST_TIMEOUT } from './http-exchange.js';
 import { answerClientError, BAD_REQUEST } from './http-client-error.js';
 import { MAX_HEAD } from './http-limits.js';
-import { ambiguousRequest, forwardedRequestHeaders, forwardedResponseHeaders } from './http-headers.js';
 import { createNativeHttpFront } from './http-native.js';
 import { proxyUpgrade } from './http-upgrade.js';
 import { FrontBase } from './front-base.js';
-import { DEFAULT_CONNECT_TIMEOUT_MS, type BoundFront } from './options.js';
+import { edgeTimeouts, type BoundFront } from './options.js';
 import { UpstreamPools } from './upstream-pools.js';
 
 export { DEFAULT_HTTP_RESPONSE_TIMEOUT_MS } from './http-common.js';
 export type { HttpFrontOptions, RequestStats } from './http-common.js';
 
-const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
-/** Retries of a request whose pooled socket turned out to be closed by the backend. */
-const MAX_STALE_RETRIES = 2;
-const STALE_SOCKET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
-
-type Phase = 'connecting' | 'waiting' | 'streaming' | 'done';
-
-/** One client request and its current attempt upstream. */
-class Exchange implements Attempt {
-  upstream: http.ClientRequest | undefined = undefined;
-  backend: BackendEntry | undefined = undefined;
-  failed: Set<WorkerId> | undefined = undefined;
-  phase: Phase = 'connecting';
-  phaseStartedAt = 0;
-  staleRetries = 0;
-  bodyForwarded = false;
-  /** The request's path for the backend (a router may rewrite it). */
-  path: string;
-  /** The (app, route) it matched (RouteSeries), which its response is counted under. */
-  series = 0;
-  readonly startedAt = performance.now();
-  readonly headers: string[];
-  readonly hasBody: boolean;
-
-  constructor(
-    readonly request: http.IncomingMessage,
-    readonly response: http.ServerResponse,
-  ) {
-    this.headers = forwardedRequestHeaders(request);
-    this.path = request.url ?? '/';
-    const length = request.headers['content-length'];
-    this.hasBody = request.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
-  }
-}
-
 export class HttpFront extends FrontBase implements AttemptHandler<Exchange> {
   readonly connectTimeoutMs: number;
   private readonly responseTimeoutMs: number;
+  private readonly edge: EdgeTimeouts;
+  private readonly trustedPeers: TrustedPeers;
   protected readonly server: http.Server;
   private readonly pools = new UpstreamPools();
+  private readonly bodies = new BodyWatch();
   /** Exchanges waiting for a connect or a response head: the sweeper times them out. */
   private readonly pending = new Set<Exchange>();
   /** Upgraded (WebSocket) connections, which the http server no longer tracks. */
@@ -88,11 +58,19 @@ export class HttpFront extends FrontBase implements AttemptHandler<Exchange> {
   /** @param backends the routing front's (routed-registry.ts): its `route()` picks the app by host and path first. */
   constructor(options: HttpFrontOptions, backends?: BackendsFactory) {
     super(options, backends);
-    this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
-    this.responseTimeoutMs = options.idleTimeoutMs ?? DEFAULT_HTTP_RESPONSE_TIMEOUT_MS;
-    this.server = http.createServer({ maxHeaderSize: MAX_HEAD }, (request, response) => this.handle(request, response));
+    this.edge = edgeTimeouts(options, 'http');
+    this.connectTimeoutMs = this.edge.connectTimeoutMs;
+    this.responseTimeoutMs = this.edge.responseTimeoutMs;
+    this.trustedPeers = parseTrustedPeers(options.forwardedAllowIps ?? DEFAULT_FORWARDED_ALLOW_IPS);
+    this.server = http.createServer({ ...edgeServerOptions(this.edge), maxHeaderSize: MAX_HEAD }, (request, response) => this.handle(request, response));
     // Every request node's parser refuses (smuggling attempts, oversize heads…) is a 400 or 431, as on the native path.
     this.server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
+      // The head did not come within the header timeout (node's headersTimeout).
+      if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT' && this.current.get(socket) === undefined) {
+        if (socket.writable) socket.end(REQUEST_TIMEOUT);
+        else socket.destroy();
+        return;
+      }
       const exchange = this.current.get(socket);
       answerClientError(error, socket, exchange, () => exchange !== undefined && this.abandon(exchange));
     });
@@ -103,7 +81,16 @@ export class HttpFront extends FrontBase implements AttemptHandler<Exchange> {
   }
 
   protected timeoutsMs(): number[] {
-    return [this.connectTimeoutMs, this.responseTimeoutMs];
+    return [this.connectTimeoutMs, this.responseTimeoutMs, this.edge.clientBodyTimeoutMs];
+  }
+
+  get tunnelTimeoutMs(): number {
+    return this.edge.tunnelTimeoutMs;
+  }
+
+  /** Whether this request's peer is one of --forwarded-allow-ips. */
+  trusts(request: http.IncomingMessage): boolean {
+    return isTrustedPeer(this.trustedPeers, request.socket.remoteAddress);
   }
 
   override remove(id: WorkerId): void {
@@ -188,7 +175,7 @@ export class HttpFront extends FrontBase implements AttemptHandler<Exchange> {
       request.socket.end(BAD_REQUEST);
       return;
     }
-    const exchange = new Exchange(request, response);
+    const exchange = new Exchange(request, response, this.trusts(request));
     this.current.set(request.socket, exchange);
     response.on('close', () => {
       // The client went away before its response was complete: stop the backend side.
@@ -210,6 +197,12 @@ export class HttpFront extends FrontBase implements AttemptHandler<Exchange> {
 
   giveUp(exchange: Exchange, reason: string, queueTimedOut: boolean): void {
     const { request } = exchange;
+    if (exchange.resent !== undefined && !queueTimedOut) {
+      // No other backend for a request resent after a timeout or a reset: the answer is that failure's.
+      const timedOut = exchange.resent.error instanceof ResponseTimeoutError;
+      this.fail(exchange, timedOut ? 504 : 502, timedOut ? `the backend sent no response within ${this.responseTimeoutMs}ms` : 'the backend failed');
+      return;
+    }
     if (!queueTimedOut && exchange.failed === undefined && !this.registry.hasRoute(request.headers.host, request.url ?? '/')) {
       this.fail(exchange, 404, 'no route for this path');
       return;
@@ -262,8 +255,11 @@ export class HttpFront extends FrontBase implements AttemptHandler<Exchange> {
       exchange.bodyForwarded = true;
       // The response timeout counts from the end of the upload, not from the connect.
       exchange.request.once('end', () => {
+        exchange.request.setTimeout(0);
         if (exchange.upstream === upstream) exchange.phaseStartedAt = Date.now();
       });
+      // No body byte for the body timeout: 408 (or a cut, once a response began), and the backend connection closed.
+      this.bodies.watch(exchange.request, () => this.bodyStalled(exchange));
       exchange.request.pipe(upstream);
     }
   }
@@ -284,6 +280,7 @@ export class HttpFront extends FrontBase implements AttemptHandler<Exchange> {
       return;
     }
     upstreamResponse.pipe(response);
+    closeWhenIdle(upstreamResponse, response, this.edge);
     upstreamResponse.on('close', () => {
       // Cut short by the backend: the client cannot get a whole response any more.
       if (!upstreamResponse.complete) response.destroy();
@@ -305,9 +302,17 @@ export class HttpFront extends FrontBase implements AttemptHandler<Exchange> {
       return;
     }
     exchange.backend = undefined;
-    this.registry.release(backend);
-    if (phase === 'waiting' && this.isStaleSocket(exchange, upstream, error)) {
+    if (!(phase === 'waiting' && mayResend(exchange, error))) this.registry.release(backend);
+    if (phase === 'waiting' && isStaleSocket(exchange, upstream, error)) {
       exchange.staleRetries++;
+      this.dispatch(exchange);
+      return;
+    }
+    if (phase === 'waiting' && mayResend(exchange, error)) {
+      // Reset or timed out before any response byte: an idempotent request without a body goes to the next backend (nginx's proxy_next_upstream).
+      exchange.resent = { count: (exchange.resent?.count ?? 0) + 1, error };
+      exchange.backend = backend;
+      this.dispatcher.connectFailed(exchange, error);
       this.dispatch(exchange);
       return;
     }
@@ -319,19 +324,8 @@ export class HttpFront extends FrontBase implements AttemptHandler<Exchange> {
     else this.fail(exchange, 502, 'the backend failed');
   }
 
-  /** A pooled socket the backend had closed: safe to retry when nothing can have been processed twice. */
-  private isStaleSocket(exchange: Exchange, upstream: http.ClientRequest, error: NodeJS.ErrnoException): boolean {
-    return (
-      upstream.reusedSocket &&
-      !exchange.hasBody &&
-      exchange.staleRetries < MAX_STALE_RETRIES &&
-      IDEMPOTENT.has(exchange.request.method ?? '') &&
-      STALE_SOCKET_CODES.has(error.code ?? '')
-    );
-  }
-
   /** Answers with a short error, or cuts the connection when the response had already begun. */
-  private fail(exchange: Exchange, status: 400 | 404 | 502 | 503 | 504, reason: string): void {
+  private fail(exchange: Exchange, status: 400 | 404 | 408 | 502 | 503 | 504, reason: string): void {
     exchange.phase = 'done';
     const { response } = exchange;
     if (response.headersSent || response.destroyed) {
@@ -369,7 +363,22 @@ export class HttpFront extends FrontBase implements AttemptHandler<Exchange> {
     upstream?.destroy();
   }
 
+  private bodyStalled(exchange: Exchange): void {
+    const { upstream } = exchange;
+    if (exchange.phase !== 'done') {
+      this.finish(exchange);
+      upstream?.destroy();
+    }
+    if (exchange.response.headersSent) {
+      exchange.request.socket.destroy();
+      return;
+    }
+    this.fail(exchange, 408, `the request body did not come within ${this.edge.clientBodyTimeoutMs}ms`);
+    exchange.response.once('finish', () => exchange.request.socket.destroy());
+  }
+
   protected sweep(now: number): void {
+    this.bodies.sweep(now, this.edge.clientBodyTimeoutMs);
     for (const exchange of this.pending) {
       const backend = exchange.backend as BackendEntry;
       const elapsed = now - exchange.phaseStartedAt;

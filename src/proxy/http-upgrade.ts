@@ -15,6 +15,10 @@ export interface UpgradeContext {
   readonly registry: Backends;
   readonly dispatcher: Dispatcher;
   readonly connectTimeoutMs: number;
+  /** An upgraded connection with no byte either way for this long is closed. */
+  readonly tunnelTimeoutMs: number;
+  /** Whether the peer's X-Forwarded-* headers are kept (--forwarded-allow-ips). */
+  trusts(request: http.IncomingMessage): boolean;
   /** Upgraded client sockets, destroyed when close() times out. */
   readonly tunnels: Set<Socket>;
   readonly isClosing: boolean;
@@ -41,7 +45,9 @@ export function proxyUpgrade(context: UpgradeContext, request: http.IncomingMess
     context.tunnels.delete(client);
     context.whenTunnelsClosed?.();
   });
-  const headers = forwardedRequestHeaders(request, true);
+  const headers = forwardedRequestHeaders(request, true, context.trusts(request));
+  // Idle (no byte either way) for the tunnel timeout: closed, and its backend side with it ('close' tears both down).
+  client.setTimeout(context.tunnelTimeoutMs, () => client.destroy());
   const attempt: Attempt = { backend: undefined, failed: undefined };
   client.once('close', () => context.dispatcher.cancel(attempt));
   // By host and path (the routing front); the path as the chosen route rewrote it.

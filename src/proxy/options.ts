@@ -2,6 +2,7 @@
 // validation: a bad value fails at construction with a message naming it.
 
 import type { Logger } from 'pino';
+import { DEFAULT_EDGE_TIMEOUTS, parseTrustedPeers, type EdgeTimeouts } from '../core/edge.js';
 import type { BalancePolicy, Front, FrontEvents } from '../core/types.js';
 
 export interface FrontOptions {
@@ -23,14 +24,35 @@ export interface FrontOptions {
    * (tcp). 0 gives up at once. Default 10000 ms (dispatch.ts).
    */
   readonly queueTimeoutMs?: number;
+  /**
+   * The edge's timeouts (SPEC §12), each DEFAULT_EDGE_TIMEOUTS' where not
+   * given; connectTimeoutMs and idleTimeoutMs above win over theirs.
+   */
+  readonly edge?: Partial<EdgeTimeouts>;
+  /** http: peers whose X-Forwarded-* headers are kept (default 127.0.0.1, ::1; `*`: all). */
+  readonly forwardedAllowIps?: readonly string[];
   readonly events: FrontEvents;
   readonly logger?: Logger;
+}
+
+/**
+ * The timeouts a front enforces: the edge's, with the older options'
+ * (connectTimeoutMs; idleTimeoutMs: the http response timeout, 0 for none, or
+ * the tcp front's idle timeout, which is the tunnel timeout) over them.
+ */
+export function edgeTimeouts(options: FrontOptions, kind: 'http' | 'tcp'): EdgeTimeouts {
+  const edge = { ...DEFAULT_EDGE_TIMEOUTS, ...options.edge };
+  if (options.connectTimeoutMs !== undefined) edge.connectTimeoutMs = options.connectTimeoutMs;
+  if (options.idleTimeoutMs !== undefined) edge[kind === 'http' ? 'responseTimeoutMs' : 'tunnelTimeoutMs'] = options.idleTimeoutMs;
+  return edge;
 }
 
 /** A Front that can also say which port it bound (useful with port 0). */
 export type BoundFront = Front & { address(): { readonly host: string; readonly port: number } };
 
-export const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
+export const DEFAULT_CONNECT_TIMEOUT_MS = DEFAULT_EDGE_TIMEOUTS.connectTimeoutMs;
+/** The longest timeout (C keeps them in 32 bits of ms). */
+export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
 export function checkFrontOptions(options: FrontOptions): void {
   const { port, connectTimeoutMs, idleTimeoutMs, queueTimeoutMs } = options;
@@ -49,4 +71,11 @@ export function checkFrontOptions(options: FrontOptions): void {
   if (queueTimeoutMs !== undefined && !(Number.isFinite(queueTimeoutMs) && queueTimeoutMs >= 0)) {
     throw new RangeError(`queueTimeoutMs must be 0 (off) or a positive number of milliseconds, got ${queueTimeoutMs}`);
   }
+  for (const [name, ms] of Object.entries(options.edge ?? {})) {
+    // An edge must not wait forever: none of these is 0.
+    if (ms !== undefined && !(Number.isFinite(ms) && ms > 0 && ms <= MAX_TIMEOUT_MS)) {
+      throw new RangeError(`${name} must be a positive number of milliseconds up to ${MAX_TIMEOUT_MS} (24 days), got ${ms}`);
+    }
+  }
+  if (options.forwardedAllowIps !== undefined) parseTrustedPeers(options.forwardedAllowIps);
 }

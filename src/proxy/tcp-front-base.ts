@@ -8,10 +8,12 @@ import type { WorkerId } from '../core/types.js';
 import type { BackendEntry } from './backend-registry.js';
 import type { Attempt, AttemptHandler } from './dispatch.js';
 import { ConnectTimeoutError } from './errors.js';
-import { DEFAULT_CONNECT_TIMEOUT_MS, type FrontOptions } from './options.js';
+import { DEFAULT_EDGE_TIMEOUTS } from '../core/edge.js';
+import { edgeTimeouts, type FrontOptions } from './options.js';
 import { FrontBase } from './front-base.js';
 
-export const DEFAULT_TCP_IDLE_TIMEOUT_MS = 300_000;
+/** A connection with no byte either way for this long is closed: --tunnel-timeout's default (1 h). */
+export const DEFAULT_TCP_IDLE_TIMEOUT_MS = DEFAULT_EDGE_TIMEOUTS.tunnelTimeoutMs;
 
 /** One client connection and its current upstream attempt, as the front accounts for it. */
 export abstract class TunnelBase implements Attempt {
@@ -38,8 +40,10 @@ export abstract class TcpFrontBase<T extends TunnelBase> extends FrontBase imple
 
   constructor(options: FrontOptions) {
     super(options);
-    this.connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
-    this.idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_TCP_IDLE_TIMEOUT_MS;
+    // --connect-timeout and --tunnel-timeout (the idle timeout of an L4 connection).
+    const edge = edgeTimeouts(options, 'tcp');
+    this.connectTimeoutMs = edge.connectTimeoutMs;
+    this.idleTimeoutMs = edge.tunnelTimeoutMs;
   }
 
   protected timeoutsMs(): number[] {

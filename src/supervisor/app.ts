@@ -25,6 +25,9 @@ import type { RequestStatsLike } from '../control/request-metrics.js';
 import type { AppStatus } from '../core/system-api.js';
 import type { AppConfig } from '../core/system-types.js';
 import type { Config, Front, FrontEvents, Launcher, WorkerId } from '../core/types.js';
+import { UsageError } from '../errors.js';
+import { RemoteServers } from '../upstreams/remote-servers.js';
+import type { UpstreamResolver } from '../upstreams/resolver.js';
 
 export interface AppShared {
   readonly logger: Logger;
@@ -41,6 +44,8 @@ export interface AppShared {
   readonly onStopped: (app: App) => void;
   /** The first generation never became ready: the system stops (exit 1). */
   readonly onBootFailure: (app: App, reason: string) => void;
+  /** Resolves remote servers' names (`resolvers:`). */
+  readonly resolver: UpstreamResolver;
   /** Every line of the workers' output (log files, `ctl logs`). */
   readonly onOutput?: (app: App, ...line: Parameters<OutputListener>) => void;
   /** Requests the app has served through an L7 front (its own or the routing front), or undefined. */
@@ -59,6 +64,10 @@ export class App {
   readonly logger: Logger;
   private readonly front: BoundFront | undefined;
   private readonly health: HealthChecker | undefined;
+  /** Where its backends go (its own front, or its share of the routing front); remote servers join there too. */
+  private readonly backendFront: Front | undefined;
+  /** Its remote servers (SPEC §13), once it has `upstreams:`. */
+  private remote: RemoteServers | undefined;
   private readonly closers: Array<() => unknown> = [];
   private frontClosed: Promise<void> | undefined;
   private autoscaler: Autoscaler | undefined;
@@ -76,8 +85,8 @@ export class App {
     const post = (task: (s: Supervisor) => void) => this.supervisor.post(() => task(this.supervisor));
 
     const events: FrontEvents = {
-      onConnectFailure: (id, error) => this.health?.passiveFailure(id, error.message),
-      onDrained: (id) => post((s) => s.dispatch(id, { type: 'drained' })),
+      onConnectFailure: (id, error) => (this.remote?.owns(id) ? this.remote.failed(id, error.message) : this.health?.passiveFailure(id, error.message)),
+      onDrained: (id) => (this.remote?.owns(id) ? this.remote.drained(id) : post((s) => s.dispatch(id, { type: 'drained' }))),
       // Out of the proxy's call stack: the replacement starts from the queue.
       onServedLimit: (id) => queueMicrotask(() => post((s) => s.servedLimitReached(id))),
     };
@@ -88,9 +97,11 @@ export class App {
     } else if (config.mode === 'spawn' && config.proxy !== 'none') {
       this.front = createFront(config.proxy as 'tcp' | 'http', {
         host: config.host, port: config.port, balance: config.balance, queueTimeoutMs: config.queueTimeoutMs, logger: this.logger, events,
+        edge: config.edge, forwardedAllowIps: config.forwardedAllowIps,
       });
       front = this.front;
     }
+    this.backendFront = front;
     if (config.mode === 'spawn') {
       this.health = createHealthChecker({
         health: config.health,
@@ -203,6 +214,7 @@ export class App {
         }
       }
       this.supervisor.bound(port);
+      await this.updateUpstreams(config);
     } catch (error) {
       await this.closeAll();
       throw error;
@@ -218,7 +230,7 @@ export class App {
       this.logger.info(`the tcp front moves the bytes in JavaScript: ${why}`);
     }
     for (const warning of configWarnings(config)) this.logger.warn(warning);
-    if (config.mode === 'spawn' && !config.args.some((arg) => arg.includes('{port}'))) {
+    if (config.mode === 'spawn' && config.workers > 0 && !config.args.some((arg) => arg.includes('{port}'))) {
       this.logger.warn('the command has no {port}: each worker must listen on $PORT, or they will fight over one port');
     }
     void this.whenReady().then((ready) => ready && this.logger.info(readyLine(config, port, this.supervisor.desired)));
@@ -229,7 +241,7 @@ export class App {
     // A first generation that never comes up is a boot failure, not a service to
     // keep half-running. Crash loops are retried with backoff until then.
     const bootDeadline = setTimeout(() => {
-      if (this.supervisor.everReady || this.supervisor.stopping) return;
+      if (this.supervisor.everReady || this.supervisor.stopping || config.workers === 0) return;
       this.shared.onBootFailure(this, this.supervisor.lastFailure ?? 'no worker became ready');
     }, config.readyTimeoutMs + 500);
     this.closers.push(() => clearTimeout(bootDeadline));
@@ -237,19 +249,50 @@ export class App {
     if (config.watch) await this.watch(config.watch);
   }
 
-  /** `ctl apply` with new settings that a rolling reload can bring in: workers, command, env, cwd, timeouts, weights. */
-  async reconfigure(config: AppConfig): Promise<void> {
+  /**
+   * `ctl apply` with new settings that a rolling reload can bring in: workers, command, env, cwd, timeouts, weights.
+   * Remote servers are added, removed and re-weighted in place. Resolves whether the workers need a rolling reload
+   * (false when only the remote servers changed: the workers are not touched).
+   */
+  async reconfigure(config: AppConfig): Promise<boolean> {
+    const workersChanged = JSON.stringify(withoutUpstreams(this.current)) !== JSON.stringify(withoutUpstreams(config));
+    await this.updateUpstreams(config);
     this.current = config;
+    if (!workersChanged) return false;
     await this.supervisor.reconfigure(config, this.launcherFor(config));
     this.setAutoscale(config.autoscale);
     // An autoscaled app's count is the autoscaler's (it moves into new bounds at its next decision).
     if (config.autoscale === undefined && config.workers !== this.supervisor.desired) await this.supervisor.setDesired(config.workers);
+    return config.workers > 0;
   }
 
   /** `ctl apply` that changed only `autoscale:`: new bounds, targets or windows, the same workers. */
   retarget(config: AppConfig): void {
     this.current = config;
     this.setAutoscale(config.autoscale);
+  }
+
+  /** Starts, changes or ends the remote servers; a name that does not resolve throws (naming the entry) and changes nothing. */
+  private async updateUpstreams(config: AppConfig): Promise<void> {
+    if (config.upstreams.length === 0 && this.remote === undefined) return;
+    const front = this.backendFront;
+    if (front === undefined) throw new UsageError(`app "${this.name}": remote servers need a front: give it a route (with front:) or --proxy http|tcp`);
+    this.remote ??= this.createRemote(front, config);
+    try {
+      await this.remote.update(config.upstreams, { maxFails: config.maxFails, failTimeoutMs: config.failTimeoutMs });
+    } catch (error) {
+      throw new UsageError((error as Error).message, 'UPSTREAM_UNRESOLVED');
+    }
+  }
+
+  private createRemote(front: Front, config: AppConfig): RemoteServers {
+    const remote = new RemoteServers({
+      front, app: this.name, health: config.health, resolver: this.shared.resolver, nextId: this.shared.nextId, logger: this.logger,
+      passive: { maxFails: config.maxFails, failTimeoutMs: config.failTimeoutMs },
+      emit: (event) => this.supervisor.emit(event),
+    });
+    this.closers.push(() => remote.close());
+    return remote;
   }
 
   /** A cluster app with a route: the shared front forwards to its port, where node:cluster balances. */
@@ -325,7 +368,8 @@ export class App {
 
   status(): AppStatus {
     const autoscale = this.autoscaler?.status();
-    return { name: this.name, ...this.service.status(), ...(autoscale === undefined ? {} : { autoscale }) };
+    const servers = this.remote?.status();
+    return { name: this.name, ...this.service.status(), ...(autoscale === undefined ? {} : { autoscale }), ...(servers === undefined ? {} : { servers }) };
   }
 
   /**
@@ -366,4 +410,10 @@ function routedShare(app: string, { front }: RoutingFront): Front {
     inFlight: (id) => front.inFlight?.(id) ?? 0,
     close: async () => undefined,
   };
+}
+
+/** An app's settings but its remote servers': what its workers depend on. */
+function withoutUpstreams(config: AppConfig): unknown {
+  const { upstreams: _upstreams, maxFails: _maxFails, failTimeoutMs: _failTimeoutMs, ...rest } = config;
+  return rest;
 }

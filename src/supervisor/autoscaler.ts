@@ -178,9 +178,9 @@ export class Autoscaler {
 }
 
 /**
- * The one adapter to the usage sampler: CPU samples at least once per period
- * while the autoscaler runs. (The sampler samples every 2 s for now; with an
- * on-demand sampler this is where `requireSampling(periodMs)` is called.)
+ * The one adapter to the usage sampler, which samples only on demand: while
+ * the autoscaler runs with a cpu target it requires a sample at least once per
+ * period (released when it stops).
  */
 function cpuSampling(sources: AutoscalerSources, policy: AutoscalePolicy): (() => void) | undefined {
   return policy.targets.cpu === undefined ? undefined : sources.requireSampling(policy.periodMs);

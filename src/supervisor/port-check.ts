@@ -2,7 +2,7 @@
 // "port 8080 is in use by pid 1234 (nginx)" beats a crash loop of workers that
 // cannot bind.
 
-import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, readdirSync, readlinkSync } from 'node:fs';
 import net from 'node:net';
 import { RuntimeFailure } from '../errors.js';
 import { firstUnusedPort, type PortRange } from './port-plan.js';
@@ -101,23 +101,53 @@ export function isListening(port: number): boolean {
   }
 }
 
+// /proc/net/tcp holds a line per socket of the machine: with 1,024 workers and
+// their probes' TIME_WAIT sockets, megabytes, read at every worker start. It is
+// streamed through one reused buffer and only the lines naming the port are
+// decoded: reading it whole into a string per start grew the master's malloc
+// heap by tens of MB.
+const chunk = Buffer.alloc(64 * 1024);
+
 function listeningInodes(port: number): Set<string> {
-  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  const needle = Buffer.from(`:${port.toString(16).toUpperCase().padStart(4, '0')} `, 'latin1');
   const inodes = new Set<string>();
   for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text: string;
+    let fd: number;
     try {
-      text = readFileSync(table, 'utf8');
+      fd = openSync(table, 'r');
     } catch {
       continue;
     }
-    for (const line of text.split('\n').slice(1)) {
-      const fields = line.trim().split(/\s+/);
-      // fields: sl local_address rem_address st ... inode (index 9); 0A = LISTEN
-      if (fields[1]?.endsWith(`:${hexPort}`) && fields[3] === '0A' && fields[9]) inodes.add(fields[9]);
+    try {
+      let carried = 0; // bytes of an unfinished line kept at the start of the chunk
+      for (;;) {
+        const read = readSync(fd, chunk, carried, chunk.length - carried, null);
+        const end = carried + read;
+        const lastNewline = read === 0 ? end : chunk.lastIndexOf(10, end - 1);
+        const complete = lastNewline === -1 ? end : lastNewline;
+        for (let at = chunk.indexOf(needle); at !== -1 && at < complete; at = chunk.indexOf(needle, at + 1)) {
+          const start = chunk.lastIndexOf(10, at) + 1;
+          const stop = chunk.indexOf(10, at);
+          addListener(chunk.toString('latin1', start, stop === -1 || stop > end ? end : stop), inodes, needle.toString('latin1'));
+        }
+        if (read === 0) break;
+        carried = end - (complete + 1);
+        if (carried > 0) chunk.copy(chunk, 0, complete + 1, end);
+        if (carried < 0 || carried >= chunk.length) carried = 0; // a line longer than the buffer: not a socket line
+      }
+    } catch {
+      // unreadable mid-way: what was found stands
+    } finally {
+      closeSync(fd);
     }
   }
   return inodes;
+}
+
+/** One socket line: the local address ends with the port, state 0A is LISTEN, the inode is field 9. */
+function addListener(line: string, inodes: Set<string>, portSuffix: string): void {
+  const fields = line.trim().split(/\s+/);
+  if (`${fields[1] ?? ''} `.endsWith(portSuffix) && fields[3] === '0A' && fields[9]) inodes.add(fields[9]);
 }
 
 export function commandOf(pid: string): string {

@@ -21,9 +21,9 @@ export interface RunningSupervisor {
 
 export async function runSupervisor(config: Config, logger: Logger, options: { signals?: boolean } = {}): Promise<RunningSupervisor> {
   const name = 'name' in config && typeof config.name === 'string' ? config.name : defaultAppName(config);
-  const app: AppConfig = { env: {}, routes: [], dependsOn: [], autoscale: undefined, weights: undefined, ...config, name };
+  const app: AppConfig = { env: {}, routes: [], dependsOn: [], autoscale: undefined, weights: undefined, upstreams: [], ...config, name };
   const { system, stopped } = await runSystem(
-    { file: undefined, control: config.control, front: undefined, apps: [app], logFormat: config.logFormat, logLevel: config.logLevel },
+    { file: undefined, control: config.control, front: undefined, apps: [app], logFormat: config.logFormat, logLevel: config.logLevel, resolvers: undefined },
     logger,
     options,
   );

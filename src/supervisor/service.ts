@@ -89,6 +89,9 @@ export class SupervisorService implements SupervisorApi {
       return { ok: false, error: `workers must be an integer from ${MIN_WORKERS} to ${MAX_WORKERS} (got ${target})`, workers: supervisor.desired };
     }
     if (supervisor.stopping) return { ok: false, error: 'the supervisor is stopping', workers: supervisor.desired };
+    if (supervisor.config.mode === 'spawn' && supervisor.config.args.length === 0) {
+      return { ok: false, error: 'this app has remote servers only (no command): there are no workers to scale', workers: 0 };
+    }
     const refused = this.scaleRule?.(target);
     if (refused !== undefined) return { ok: false, error: refused, workers: supervisor.desired };
     return this.resize(target);

@@ -30,7 +30,8 @@ export function startLine(config: Config & { readonly routes?: readonly { readon
   if (config.mode === 'cluster') {
     return `supervise: ${plural(config.workers, 'cluster worker')} of ${config.script} on port ${port}`;
   }
-  const what = `supervise: ${config.workers} × ${config.args.join(' ')} ${onPorts(config)}`;
+  // An app of remote servers only: a balancer with no workers.
+  const what = config.workers === 0 ? 'supervise: remote servers' : `supervise: ${config.workers} × ${config.args.join(' ')} ${onPorts(config)}`;
   if (config.routes !== undefined && config.routes.length > 0) return `${what}, routed from the shared front (${config.routes.map((route) => route.path).join(', ')})`;
   if (config.proxy === 'none') return what;
   return `${what}, front ${config.proxy} on ${config.host}:${port} (${dataPath ?? 'javascript'} data path)`;
@@ -38,6 +39,9 @@ export function startLine(config: Config & { readonly routes?: readonly { readon
 
 /** Once the first generation is up: where to point a browser (or, without a front, where the workers are). */
 export function readyLine(config: Config & { readonly routes?: readonly unknown[] }, port: number, workers: number): string {
+  if (config.mode === 'spawn' && config.workers === 0) {
+    return config.routes !== undefined && config.routes.length > 0 ? 'remote servers routed from the shared front' : `balancing remote servers on ${url(config.host, port)}`;
+  }
   const ready = `${plural(workers, 'worker')} ready`;
   if (config.mode === 'cluster') return `${ready}, serving on ${url(LOOPBACK, port)}`;
   const ports = onPorts({ basePort: config.basePort, workers });

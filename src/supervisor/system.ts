@@ -11,14 +11,15 @@ import { applyPortProblem, needsReplacement, replaceApp, sameConfig } from './ap
 import { startControlServer } from '../control/server.js';
 import type { RawSettings } from '../config.js';
 import { errorMessage } from '../errors.js';
-import { createUsageSampler } from '../health/usage.js';
 import { setUpLifetime, type Lifetime } from '../launchers/lifetime.js';
 import type { Logger } from '../log.js';
 import { startSupervisorNotify, type SupervisorNotify } from '../notify/supervisor-notify.js';
 import { createRoutingFront, type RoutingFront } from '../proxy/routed-registry.js';
 import { loadSystemFile } from '../system-config.js';
 import { App } from './app.js';
+import { createUpstreamResolver, unresolvedUpstream, type UpstreamResolver } from '../upstreams/resolver.js';
 import { SystemObservers } from './system-observers.js';
+import { SystemUsage } from './system-usage.js';
 import { runClosers } from './closers.js';
 import { portError } from './port-check.js';
 import { installSignalHandlers } from './signals.js';
@@ -41,8 +42,6 @@ export interface RunningSystem {
   readonly stopped: Promise<number>;
 }
 
-const USAGE_INTERVAL_MS = 2000;
-
 export async function runSystem(config: SystemConfig, logger: Logger, options: SystemOptions = {}): Promise<RunningSystem> {
   const system = new SystemService(config, logger, options);
   try {
@@ -61,10 +60,14 @@ export class SystemService implements SystemApi {
   /** The reaper helper, the child subreaper and the reaping of adopted orphans, for every app. */
   private readonly lifetime: Lifetime;
   private readonly routing: RoutingFront | undefined;
+  /** Remote servers' DNS (`resolvers:`), for every app. */
+  private readonly resolver: UpstreamResolver;
   private readonly listeners: Array<(app: string, event: SupervisorEvent) => void> = [];
   private readonly closers: Array<() => unknown> = [];
   /** Logs, request counters and worker metrics of every app. */
   private readonly observers: SystemObservers;
+  /** The workers' CPU and memory, read when someone looks or a consumer requires it. */
+  readonly usage: SystemUsage;
   private nextWorkerId = 1;
   private exitCode = 0;
   /** Until the first apps are up, an app that never becomes ready stops the whole system (exit 1). */
@@ -79,13 +82,17 @@ export class SystemService implements SystemApi {
 
   constructor(config: SystemConfig, private readonly logger: Logger, private readonly options: SystemOptions) {
     this.config = config;
+    this.resolver = createUpstreamResolver(config.resolvers);
     this.stopped = new Promise((resolve) => (this.resolveStopped = resolve));
+    this.usage = new SystemUsage(() => this.apps.values());
     this.observers = new SystemObservers(logger, () => this.apps.values(), () => this.routing?.front, (app, event) => {
       for (const listener of this.listeners) listener(app, event);
     });
     this.lifetime = setUpLifetime(logger, () => new Set([...this.apps.values()].flatMap((app) => app.supervisor.records.map((w) => w.pid))));
     if (config.front !== undefined) {
-      this.routing = createRoutingFront({ host: config.front.host, port: config.front.port, logger });
+      // The shared front's edge settings: the first app's (the file's `defaults:` unless that app sets its own).
+      const [first] = config.apps;
+      this.routing = createRoutingFront({ host: config.front.host, port: config.front.port, logger, edge: first?.edge, forwardedAllowIps: first?.forwardedAllowIps });
       this.routing.backends.setRoutes(routesOf(config.apps));
     }
   }
@@ -127,14 +134,8 @@ export class SystemService implements SystemApi {
     }
     await this.startApps(this.config.apps);
     void Promise.all([...this.apps.values()].map((app) => app.whenReady())).then(() => (this.booting = false));
-    const sampler = createUsageSampler({
-      intervalMs: USAGE_INTERVAL_MS,
-      pids: () => [...this.apps.values()].flatMap((app) => app.pids()),
-      onSample: (samples) => {
-        for (const app of this.apps.values()) app.sampled(samples);
-      },
-    });
-    this.closers.push(() => sampler.close());
+    this.usage.update();
+    this.closers.push(() => this.usage.close());
   }
 
   /** Starts apps, each once the apps it depends on are ready; resolves once all have started. */
@@ -172,6 +173,7 @@ export class SystemService implements SystemApi {
       reaper: this.lifetime.reaper,
       nextId: (): WorkerId => this.nextWorkerId++,
       routing: this.routing,
+      resolver: this.resolver,
       named,
       onStopped: () => {
         // `stop` through the app's own API (programmatic, single app): nothing is left to run.
@@ -180,7 +182,7 @@ export class SystemService implements SystemApi {
       onOutput: (from, ...line) => this.observers.output(from, ...line),
       frontPort: () => this.routing?.front.address().port,
       requestCount: (name) => this.observers.requestTotals().get(name)?.count,
-      requireSampling: () => () => undefined, // the sampler reads every USAGE_INTERVAL_MS anyway
+      requireSampling: (periodMs) => this.usage.requireSampling(periodMs),
       onBootFailure: (failed, reason) => {
         if (!this.booting) {
           // An app added by `ctl apply`: it alone stops; the apply reports it.
@@ -248,6 +250,10 @@ export class SystemService implements SystemApi {
   /** The App itself (tests, and the programmatic API). */
   appRuntime(name: string): App | undefined {
     return this.apps.get(name);
+  }
+
+  refreshUsage(): Promise<void> {
+    return this.usage.refresh();
   }
 
   status(): SystemStatus {
@@ -325,9 +331,11 @@ export class SystemService implements SystemApi {
       this.logger.error(`${reason}: ${errorMessage(error)}; nothing changed`);
       return { ok: false, invalid: true, error: errorMessage(error) };
     }
-    if (next.control !== this.config.control || JSON.stringify(next.front) !== JSON.stringify(this.config.front)) {
-      return { ok: false, invalid: true, error: `${file}: control and front cannot change while supervise runs; restart it for those (nothing changed)` };
+    if (next.control !== this.config.control || JSON.stringify([next.front, next.resolvers]) !== JSON.stringify([this.config.front, this.config.resolvers])) {
+      return { ok: false, invalid: true, error: `${file}: control, front and resolvers cannot change while supervise runs; restart it for those (nothing changed)` };
     }
+    const unresolved = await unresolvedUpstream(next.apps.flatMap((app) => app.upstreams), this.resolver);
+    if (unresolved !== undefined) return { ok: false, invalid: true, error: `${unresolved} (nothing changed)` };
     const current = new Map([...this.apps.values()].map((app) => [app.name, app.config]));
     const added = next.apps.filter((app) => !current.has(app.name));
     const removed = [...current.keys()].filter((name) => !next.apps.some((app) => app.name === name));
@@ -385,7 +393,8 @@ export class SystemService implements SystemApi {
         continue;
       }
       await this.observers.logs.openApp({ name: config.name, file: config.logFile });
-      await app.reconfigure(config);
+      const workersChanged = await app.reconfigure(config).catch((error: unknown) => void errors.push(errorMessage(error)));
+      if (workersChanged !== true) continue; // only its remote servers changed (or they failed to)
       const result = await app.service.reload(reason);
       if (!result.ok) errors.push(`app "${config.name}": ${result.error}`);
     }
@@ -395,6 +404,7 @@ export class SystemService implements SystemApi {
       const result = await this.reloadApps(unchanged.map((config) => this.apps.get(config.name) as App), reason);
       if (!result.ok) errors.push(result.error);
     }
+    this.usage.update();
     if (errors.length > 0) {
       const done = [['added', added.map((a) => a.name)], ['changed', changed.map((a) => a.name)], ['removed', removed]] as const;
       const applied = done.filter(([, names]) => names.length > 0).map(([what, names]) => `${what} ${names.join(', ')}`).join('; ');

@@ -70,6 +70,8 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     readyTimeoutMs: 5000,
     waitReady: false,
     killTimeoutMs: 2000,
+    maxFails: 1,
+    failTimeoutMs: 10_000,
     watch: undefined,
     maxMemoryBytes: undefined,
     control: '/nonexistent',

@@ -20,6 +20,8 @@ const EXAMPLE = join(FIXTURES, 'export', 'services', 'supervise.yaml');
 /** Each system exported, validated and compared with its golden files; examples/services once it exists. */
 const SYSTEMS = [
   { id: 'services-fixture', file: EXAMPLE },
+  // Remote servers (SPEC §13): Services without selectors, EndpointSlices, ExternalName.
+  { id: 'upstreams-fixture', file: join(FIXTURES, 'export', 'upstreams', 'supervise.yaml') },
   ...(existsSync(join(ROOT, 'examples', 'services', 'supervise.yaml')) ? [{ id: 'examples-services', file: join(ROOT, 'examples', 'services', 'supervise.yaml') }] : []),
 ];
 const GOLDEN = join(FIXTURES, 'export', 'golden');
@@ -172,6 +174,7 @@ async function schemaFor(apiVersion: string, kind: string): Promise<Model> {
     'apps/v1 Deployment': async () => (await import('kubernetes-models/apps/v1/Deployment')).Deployment,
     'v1 Service': async () => (await import('kubernetes-models/v1/Service')).Service,
     'autoscaling/v2 HorizontalPodAutoscaler': async () => (await import('kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler')).HorizontalPodAutoscaler,
+    'discovery.k8s.io/v1 EndpointSlice': async () => (await import('kubernetes-models/discovery.k8s.io/v1/EndpointSlice')).EndpointSlice,
     'networking.k8s.io/v1 Ingress': async () => (await import('kubernetes-models/networking.k8s.io/v1/Ingress')).Ingress,
     'gateway.networking.k8s.io/v1 HTTPRoute': async () => (await import('@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/HTTPRoute')).HTTPRoute as Model,
   };
@@ -195,10 +198,12 @@ function kubectlDecode(objects: any[], t: { diagnostic(message: string): void })
     const file = join(work, `${index}.json`);
     writeFileSync(file, JSON.stringify(object));
     const what = `${object.kind} ${object.metadata.name}`;
+    // A Service without a selector (remote servers: EndpointSlices or ExternalName) is decoded like the other kinds.
+    const selected = object.kind === 'Service' && object.spec.selector !== undefined;
     const args =
       object.kind === 'Deployment'
         ? ['set', 'env', '--local', '-f', file, '-o', 'json', 'SUPERVISE_EXPORT_CHECK=1']
-        : object.kind === 'Service'
+        : selected
           ? ['set', 'selector', '--local', '-f', file, '-o', 'json', Object.entries(object.spec.selector).map(([k, v]) => `${k}=${v}`).join(',')]
           : ['set', 'env', '--local', '-f', file, '-o', 'json'];
     const result = spawnSync('kubectl', args, { encoding: 'utf8', timeout: 60_000 });
@@ -206,7 +211,7 @@ function kubectlDecode(objects: any[], t: { diagnostic(message: string): void })
       t.diagnostic(`${what}: this kubectl is older than ${object.apiVersion}; not decoded`);
       continue;
     }
-    if (object.kind !== 'Deployment' && object.kind !== 'Service') {
+    if (object.kind !== 'Deployment' && !selected) {
       // Decoded, then refused for having no pod template: the message names the Go type it decoded into.
       assert.match(result.stderr, /does not have a pod template: \*v\w+\.\w+/, `${what}: ${result.stderr}`);
       continue;

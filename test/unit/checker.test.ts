@@ -120,6 +120,24 @@ describe('health checker', () => {
     );
   });
 
+  test('the probes of many targets are spread over the interval, not one burst per interval', async () => {
+    const intervalMs = 400;
+    const firstProbe = new Map<number, number>();
+    const probe = async (port: number) => {
+      if (!firstProbe.has(port)) firstProbe.set(port, Date.now());
+      return { ok: true } as const;
+    };
+    const { checker } = startChecker(undefined, { health: { ...health, intervalMs }, probe });
+    const started = Date.now();
+    for (let id = 1; id <= 32; id++) checker.watch(id, 10_000 + id);
+    await waitFor(() => firstProbe.size === 32, { message: 'every target probed once' });
+    const offsets = [...firstProbe.values()].map((at) => at - started).sort((a, b) => a - b);
+    const spread = (offsets.at(-1) ?? 0) - (offsets[0] ?? 0);
+    // Random first turns over 8 ticks of 50 ms: 32 targets all in one tick has a chance of 8^-31.
+    assert.ok(spread >= intervalMs / 8, `first probes within ${spread} ms of each other: ${offsets.join(', ')}`);
+    assert.ok((offsets.at(-1) ?? 0) <= intervalMs * 3, `every target probed within its first interval (on a loaded machine, three): ${offsets.join(', ')}`);
+  });
+
   test('a passive failure ejects at once; active passes bring the target back', async () => {
     const backend = await startBackend();
     const { checker, seen } = startChecker(backend);

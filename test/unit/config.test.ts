@@ -74,6 +74,8 @@ describe('config', () => {
     ['not a script', { positional: ['uvicorn'] }, /not a \.js, \.mjs or \.cjs script.*--/],
     ['nothing to run', { positional: [] }, /missing script or command/],
     ['empty command', { positional: [], command: [] }, /missing command after --/],
+    ['a zero timeout of the edge', { flags: { clientBodyTimeout: '0' } }, /--client-body-timeout must be a duration of at least 1ms/],
+    ['a forwarded-allow-ips entry that is no address', { flags: { forwardedAllowIps: ['10.0.0.0/8', 'proxy.local'] } }, /--forwarded-allow-ips: "proxy\.local" is not an address, a CIDR/],
   ];
   for (const [name, over, message] of errors) {
     it(`rejects ${name} with a usage error naming it`, () => {

@@ -119,6 +119,13 @@ describe('system file', () => {
     ['autoscale without a target', `apps:\n${app('    autoscale: {min: 1, max: 2}')}`, /"apps\.a\.autoscale" in .*\(line 6\) needs a target: cpu/],
     ['autoscale with a bad window', `defaults:\n  autoscale: {min: 1, max: 2, cpu: 50, scale-down-window: soon}\napps:\n${app('')}`, /"defaults\.autoscale\.scale-down-window" in .*\(line 2\) must be a duration/],
     ['autoscale with a period below 500ms', `apps:\n${app('    autoscale: {min: 1, max: 2, cpu: 50, period: 10ms}')}`, /"apps\.a\.autoscale\.period" in .*\(line 6\) must be a duration from 500ms/],
+    ['an upstream port out of range', `front: {port: 0}\napps:\n  a:\n    route: /a\n    upstreams:\n      - 10.0.0.1:8000\n      - 10.0.0.2:70000\n`, /"apps\.a\.upstreams\.1" in .*\(line 7\): port must be from 1 to 65535 \(got 70000/],
+    ['an upstream without a port', `front: {port: 0}\napps:\n  a:\n    route: /a\n    upstreams: [api.internal]\n`, /"apps\.a\.upstreams\.0" in .*\(line 5\): must be host:port/],
+    ['a srv that is not a SRV name', `front: {port: 0}\napps:\n  a:\n    route: /a\n    upstreams:\n      - {srv: api.service.consul}\n`, /"apps\.a\.upstreams\.0" in .*\(line 6\): srv must be a SRV name _service\._proto\.domain/],
+    ['a bad upstream weight', `front: {port: 0}\napps:\n  a:\n    route: /a\n    upstreams:\n      - {server: 10.0.0.1:80, weight: 0}\n`, /"apps\.a\.upstreams\.0" in .*\(line 6\): weight must be an integer from 1 to 1000 \(got 0\)/],
+    ['an unknown upstream key', `front: {port: 0}\napps:\n  a:\n    route: /a\n    upstreams:\n      - {server: 10.0.0.1:80, wieght: 2}\n`, /unknown key "wieght"; an upstream has server \(or srv\), weight, backup/],
+    ['upstreams with no front to go through', `apps:\n  a:\n    proxy: none\n    upstreams: [10.0.0.1:80]\n`, /"apps\.a" in .*: remote servers need a front/],
+    ['a resolver that is not an address', `resolvers: [dns.example]\nfront: {port: 0}\napps:\n  a:\n    route: /a\n    upstreams: [10.0.0.1:80]\n`, /"resolvers" in .*\(line 1\): "dns\.example" is not a DNS server address/],
   ];
   for (const [name, text, message] of bad) {
     it(`refuses ${name}`, () => {
@@ -130,6 +137,43 @@ describe('system file', () => {
       });
     });
   }
+
+  it('reads upstreams: servers, weights, backups and SRV names; an app of remote servers has no workers', () => {
+    const system = load(
+      'resolvers: ["127.0.0.1:5353"]\nfront: {port: 0}\napps:\n  api:\n    route: /api\n    max-fails: 3\n    fail-timeout: 5s\n    upstreams:\n' +
+        '      - 10.0.0.11:8000\n      - {server: API-2.internal:8000, weight: 5}\n      - {server: "[::1]:8000", backup: true}\n      - {srv: _api._tcp.service.consul}\n' +
+        '  both:\n    command: [srv, "{port}"]\n    base-port: 18000\n    route: /both\n    upstreams: [10.0.0.12:8000]\n',
+    );
+    const [api, both] = system.apps;
+    assert.ok(api && both);
+    assert.deepEqual(system.resolvers, ['127.0.0.1:5353']);
+    assert.equal(api.workers, 0);
+    assert.equal(api.maxFails, 3);
+    assert.equal(api.failTimeoutMs, 5000);
+    assert.equal(api.balance, 'weighted-round-robin', 'weights count');
+    assert.deepEqual(api.upstreams.map(({ where: _where, ...spec }) => spec), [
+      { kind: 'server', host: '10.0.0.11', port: 8000, weight: 1, backup: false },
+      { kind: 'server', host: 'api-2.internal', port: 8000, weight: 5, backup: false },
+      { kind: 'server', host: '::1', port: 8000, weight: 1, backup: true },
+      { kind: 'srv', name: '_api._tcp.service.consul', backup: false },
+    ]);
+    assert.match(api.upstreams[1]?.where ?? '', /"apps\.api\.upstreams\.1" in .*\(line 10\)/);
+    assert.equal(both.workers > 0, true, 'its own workers plus remote servers');
+    assert.equal(both.upstreams.length, 1);
+  });
+
+  it('--upstream without a command is a balancer alone', () => {
+    const system = buildSystem({
+      flags: { upstream: ['10.0.0.1:8000,weight=5', '10.0.0.2:8000,backup'], proxy: 'http' }, positional: [], command: undefined, configFile: undefined, cwd: dir, stdoutIsTTY: false,
+    });
+    const [only] = system.apps;
+    assert.equal(only?.workers, 0);
+    assert.deepEqual(only?.upstreams.map((spec) => (spec.kind === 'server' ? [spec.host, spec.port, spec.weight, spec.backup] : [])), [['10.0.0.1', 8000, 5, false], ['10.0.0.2', 8000, 1, true]]);
+    assert.throws(
+      () => buildSystem({ flags: { upstream: ['10.0.0.1:0'], proxy: 'http' }, positional: [], command: undefined, configFile: undefined, cwd: dir, stdoutIsTTY: false }),
+      /^UsageError: --upstream 10\.0\.0\.1:0: port must be from 1 to 65535/,
+    );
+  });
 
   it('reads JSON the same way, with lines', () => {
     assert.throws(() => load('{\n  "apps": {\n    "a": {"command": ["srv"], "workers": 5000}\n  }\n}\n', {}, 's.json'), /"apps\.a\.workers" in .*s\.json \(line 3\) must be an integer/);

@@ -32,6 +32,19 @@ describe('top view', () => {
     assert.equal(lines.filter((line) => /^[ >] +(api|web) +\d /.test(line)).length, 3);
   });
 
+  it('lists remote servers with their state and whether they take traffic', () => {
+    const state = initialState();
+    const servers = [
+      { id: 9, server: '10.0.0.11:8000', origin: '10.0.0.11:8000', weight: 5, backup: false, state: 'ejected' as const, inRotation: false, connections: 0, total: 40 },
+      { id: 10, server: '10.0.0.19:8000', origin: '10.0.0.19:8000', weight: 1, backup: true, state: 'up' as const, inRotation: true, connections: 2, total: 3 },
+    ];
+    applyStatus(state, { pid: 7, apps: [app('users', 0, { servers })] }, 1000);
+    const lines = render(state, { columns: 120, rows: 30 });
+    assert.ok(lines.some((line) => /^APP +SERVER +WEIGHT +STATE +ROTATION +CONNS/.test(line)), lines.join('\n'));
+    assert.deepEqual(lines.find((line) => line.includes('10.0.0.11'))?.split(/\s+/), ['users', '10.0.0.11:8000', '5', 'ejected', 'out', '0']);
+    assert.deepEqual(lines.find((line) => line.includes('10.0.0.19'))?.split(/\s+/), ['users', '10.0.0.19:8000', '1', 'backup', 'up', 'in', '2']);
+  });
+
   it('fits the terminal: no line wider, no more lines than it has; the selected worker stays in view', () => {
     const state = initialState();
     applyStatus(state, { pid: 7, apps: [app('big', 40)] }, 0);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { afterEach, describe, test } from 'node:test';
-import { createUsageSampler, overMemoryLimit, type BatchStat, type UsageSamples } from '../../src/health/usage.js';
+import { createProcStat, createUsageSampler, overMemoryLimit, type BatchStat, type UsageSamples } from '../../src/health/usage.js';
 import { delay, waitFor } from '../helpers/wait-for.js';
 
 const cleanups: Array<() => unknown> = [];
@@ -32,9 +32,11 @@ async function deadPid(): Promise<number> {
   return child.pid;
 }
 
+/** A sampler required to sample every `intervalMs` (50 by default). */
 function startSampler(pids: () => number[], extra: { stat?: BatchStat; intervalMs?: number } = {}) {
   const rounds: UsageSamples[] = [];
-  const sampler = createUsageSampler({ intervalMs: extra.intervalMs ?? 50, pids, onSample: (s) => rounds.push(s), ...(extra.stat ? { stat: extra.stat } : {}) });
+  const sampler = createUsageSampler({ pids, onSample: (s) => rounds.push(s), ...(extra.stat ? { stat: extra.stat } : {}) });
+  sampler.requireSampling(extra.intervalMs ?? 50);
   cleanups.push(() => sampler.close());
   return { sampler, rounds };
 }
@@ -75,6 +77,22 @@ describe('usage sampler', () => {
       const latest = rounds.at(-1);
       return latest && !latest.has(child.pid) && latest.has(process.pid);
     }, { message: 'a round without the dead child' });
+  });
+
+  test('the /proc reader: a busy child uses CPU, an idle one (next to it) less; RSS in bytes', async () => {
+    const busy = startChild(true);
+    const idle = startChild(false);
+    const stat = createProcStat();
+    await stat([busy.pid, idle.pid]);
+    // On a loaded machine the busy child gets less than a core: compare, do not expect 100 %.
+    const reading = await waitFor(async () => {
+      await delay(200);
+      const stats = await stat([busy.pid, idle.pid]);
+      const [hot, cold] = [stats[String(busy.pid)]?.cpu ?? 0, stats[String(idle.pid)]?.cpu ?? 100];
+      return hot > 5 && hot > cold ? stats : undefined;
+    }, { message: 'a reading where the busy child uses more CPU than the idle one' });
+    const memory = reading[String(idle.pid)]?.memory ?? 0;
+    assert.ok(memory > 10 * 2 ** 20 && memory < 4 * 2 ** 30, `memory ${memory}`);
   });
 
   test('when the batch is rejected (ps on macOS), pids are retried one by one', async () => {
@@ -119,6 +137,66 @@ describe('usage sampler', () => {
     await waitFor(() => rounds.length >= 2, { message: 'two rounds' });
     assert.equal(rounds[0]?.size, 0);
     assert.equal(calls, 0);
+  });
+});
+
+describe('usage sampler: only as often as someone looks or a consumer requires', () => {
+  function counting() {
+    const calls: number[][] = [];
+    const stat: BatchStat = async (pids) => {
+      calls.push([...pids]);
+      return Object.fromEntries(pids.map((pid) => [String(pid), { cpu: calls.length, memory: pid }]));
+    };
+    return { calls, stat };
+  }
+
+  test('nothing is read until asked; fresh() answers from a sample younger than maxAgeMs, then reads again', async () => {
+    const { calls, stat } = counting();
+    let clock = 1_000;
+    const rounds: UsageSamples[] = [];
+    const sampler = createUsageSampler({ pids: () => [7, 8], onSample: (s) => rounds.push(s), stat, maxAgeMs: 1000, now: () => clock });
+    cleanups.push(() => sampler.close());
+    await delay(100);
+    assert.equal(calls.length, 0, 'no round before anyone asks');
+    const first = await sampler.fresh();
+    assert.deepEqual([...first.entries()], [[7, { cpu: 1, memory: 7 }], [8, { cpu: 1, memory: 8 }]]);
+    clock += 1000;
+    assert.equal(await sampler.fresh(), first, 'a sample 1000 ms old is still fresh');
+    assert.equal(calls.length, 1);
+    clock += 1;
+    const second = await sampler.fresh();
+    assert.equal(calls.length, 2, 'an older sample is read again');
+    assert.equal(second.get(7)?.cpu, 2);
+    assert.equal(rounds.length, 2, 'every round reaches onSample (workers, --max-memory)');
+  });
+
+  test('requireSampling: rounds at the shortest period held, none once every requirement is released', async () => {
+    const { calls, stat } = counting();
+    const sampler = createUsageSampler({ pids: () => [1], onSample: () => undefined, stat });
+    cleanups.push(() => sampler.close());
+    const releaseSlow = sampler.requireSampling(60_000);
+    await waitFor(() => calls.length >= 1, { message: 'the first required round' });
+    await delay(150);
+    assert.equal(calls.length, 1, 'a 60 s period: one round so far');
+    const releaseFast = sampler.requireSampling(20);
+    await waitFor(() => calls.length >= 4, { message: 'rounds every 20 ms' });
+    releaseFast();
+    releaseFast(); // twice is harmless
+    const afterFast = calls.length;
+    await delay(150);
+    assert.ok(calls.length <= afterFast + 1, `back to the 60 s period (${calls.length - afterFast} more rounds)`);
+    releaseSlow();
+    const afterAll = calls.length;
+    await delay(150);
+    assert.equal(calls.length, afterAll, 'no round once nobody requires sampling');
+  });
+
+  test('a period that is not a positive number is refused', () => {
+    const sampler = createUsageSampler({ pids: () => [], onSample: () => undefined, stat: async () => ({}) });
+    cleanups.push(() => sampler.close());
+    for (const bad of [0, -5, Number.NaN, Number.POSITIVE_INFINITY]) {
+      assert.throws(() => sampler.requireSampling(bad), /period must be a positive number of ms/);
+    }
   });
 });
 
