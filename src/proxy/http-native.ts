@@ -169,7 +169,11 @@ class NativeHttpFront extends FrontBase {
   /** What C decides from: the registry now, as a snapshot. A snapshot C refuses is a bug here, logged; C keeps the one it has. */
   private publish(): void {
     const handle = this.handle;
-    if (handle === undefined) return;
+    if (handle === undefined) {
+      // No data plane (not listening yet, or closed): nothing is in flight, a removed backend has drained.
+      for (const app of this.registry.describe().apps) for (const entry of app.entries) if (entry.removed) this.registry.drained(entry.id);
+      return;
+    }
     const limits = { queueTimeoutMs: this.dispatcher.queueTimeoutMs, connectTimeoutMs: this.edge.connectTimeoutMs, responseTimeoutMs: this.edge.responseTimeoutMs };
     let status: number;
     try {

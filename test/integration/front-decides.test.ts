@@ -82,4 +82,16 @@ describe('native http front: the data plane decides', { skip }, () => {
     assert.deepEqual(limited, [2], 'reported once, at the 3rd request');
     assert.ok(events.failures.every((failure) => failure.id === 1), 'only the dead backend is reported');
   });
+
+  it('reports a backend removed after the front closed as drained at once (no data plane, nothing in flight)', TIMEOUT, async () => {
+    const a = await startHttpBackend('a', defer);
+    const events = recordEvents();
+    const { front, port } = await startFront(events);
+    front.add({ id: 3, host: '127.0.0.1', port: a.port, weight: 1 });
+    assert.equal((await request(port)).body, 'a GET /');
+    await front.close(1000);
+    front.remove(3);
+    await waitFor(() => events.drained.length > 0 || undefined, { timeoutMs: 10_000 });
+    assert.deepEqual(events.drained, [3]);
+  });
 });
