@@ -34,8 +34,12 @@ export const DP_H_DEFAULT_SERIES = 15;
 export const DP_H_QUEUE_TIMEOUT_MS = 16;
 export const DP_H_CONNECT_TIMEOUT_MS = 17;
 export const DP_H_RESPONSE_TIMEOUT_MS = 18;
-/** words 19..23 are reserved (zero) */
+/** DP_S_* */
+export const DP_H_FLAGS = 19;
+/** words 20..23 are reserved (zero) */
 export const DP_HEADER_WORDS = 24;
+/** a routing front: requests are matched against the groups (none matches: 404), apps may be several */
+export const DP_S_ROUTED = 1;
 /** C's stable number for it (counters, pools): unique in a snapshot */
 export const DP_B_SLOT = 0;
 /** its IP address, as text in the string area (byte offset) */
@@ -104,6 +108,8 @@ export const DP_MAX_SERIES = 65535;
 export const DP_MAX_NAME = 255;
 /** a route's path prefix (bytes) */
 export const DP_MAX_PATH = 4096;
+/** how long a request waits before the front has any snapshot (--queue-timeout's default) */
+export const DP_QUEUE_TIMEOUT_MS = 10000;
 export const DP_P_ROUND_ROBIN = 0;
 export const DP_P_WEIGHTED_ROUND_ROBIN = 1;
 export const DP_P_LEAST_CONN = 2;

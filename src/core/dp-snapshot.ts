@@ -47,8 +47,10 @@ export interface SnapshotInput {
   /** In rotation order within each app (the order round-robin walks). */
   readonly backends: readonly SnapshotBackend[];
   readonly apps: readonly SnapshotApp[];
-  /** None: every request goes to the one app (a front of its own), counted under `defaultSeries`. */
+  /** A routing front's table (`routed`); otherwise none: every request goes to the one app, counted under `defaultSeries`. */
   readonly routes: readonly SnapshotRoute[];
+  /** A routing front: requests are matched against `routes` (none matches: 404), even when it is empty. */
+  readonly routed?: boolean;
   readonly defaultSeries: number;
   readonly queueTimeoutMs: number;
   readonly connectTimeoutMs: number;
@@ -168,7 +170,8 @@ export function encodeSnapshot(input: SnapshotInput): Uint8Array {
     groupWords.push(hostAt, hostLength, pathAt, pathLength, routeFirst, group.routes.length, lists.length, schedule.length);
     lists.push(...schedule);
   }
-  check(input.routes.length > 0 || input.apps.length <= 1, 'a snapshot without routes has at most one app');
+  const routed = input.routed ?? input.routes.length > 0;
+  check(routed || input.apps.length <= 1, 'a front without routes has at most one app');
   check(integerIn(input.defaultSeries, 0, K.DP_MAX_SERIES), `default series ${input.defaultSeries}`);
 
   const header = new Array<number>(K.DP_HEADER_WORDS).fill(0);
@@ -189,6 +192,7 @@ export function encodeSnapshot(input: SnapshotInput): Uint8Array {
   header[K.DP_H_STRING_BYTES] = strings.length;
   header[K.DP_H_SERIAL] = input.serial;
   header[K.DP_H_DEFAULT_SERIES] = input.defaultSeries;
+  header[K.DP_H_FLAGS] = routed ? K.DP_S_ROUTED : 0;
   header[K.DP_H_QUEUE_TIMEOUT_MS] = clampMs(input.queueTimeoutMs);
   header[K.DP_H_CONNECT_TIMEOUT_MS] = clampMs(input.connectTimeoutMs);
   header[K.DP_H_RESPONSE_TIMEOUT_MS] = clampMs(input.responseTimeoutMs);

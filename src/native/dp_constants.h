@@ -36,7 +36,10 @@
 #define DP_H_QUEUE_TIMEOUT_MS 16
 #define DP_H_CONNECT_TIMEOUT_MS 17
 #define DP_H_RESPONSE_TIMEOUT_MS 18
-#define DP_HEADER_WORDS 24      // words 19..23 are reserved (zero)
+#define DP_H_FLAGS 19           // DP_S_*
+#define DP_HEADER_WORDS 24      // words 20..23 are reserved (zero)
+
+#define DP_S_ROUTED 1  // a routing front: requests are matched against the groups (none matches: 404), apps may be several
 
 // A backend: 8 words.
 #define DP_B_SLOT 0       // C's stable number for it (counters, pools): unique in a snapshot
@@ -92,6 +95,7 @@
 #define DP_MAX_SERIES 65535     // the counters' series (HF_MAX_ROUTES - 1)
 #define DP_MAX_NAME 255         // an app's name, a route's host (bytes)
 #define DP_MAX_PATH 4096        // a route's path prefix (bytes)
+#define DP_QUEUE_TIMEOUT_MS 10000  // how long a request waits before the front has any snapshot (--queue-timeout's default)
 
 // ---- balancing policies (DP_A_POLICY)
 #define DP_P_ROUND_ROBIN 0

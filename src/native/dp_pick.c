@@ -308,7 +308,7 @@ int dp_pick(const dp_snapshot_t* s, dp_state_t* state, const char* host, size_t 
   choice->series = s->default_series;
   if (path == NULL) path_len = 0;
   int32_t app;
-  if (s->group_count == 0) {
+  if (!s->routed) {
     // A front of its own: its one app (none yet: wait for one).
     if (s->app_count == 0) return choice->kind = DP_PICK_WAIT;
     app = 0;

@@ -195,8 +195,8 @@ static int decode_routes(const reader_t* r, const int32_t* h, const int32_t* lis
     }
   }
   if (next_route != route_count) return EINVAL;
-  // Without routes every request goes to the one app.
-  if (group_count == 0 && h[DP_H_APP_COUNT] > 1) return EINVAL;
+  // Not a routing front: every request goes to its one app.
+  if ((h[DP_H_FLAGS] & DP_S_ROUTED) == 0 && (group_count > 0 || h[DP_H_APP_COUNT] > 1)) return EINVAL;
   return 0;
 }
 
@@ -215,7 +215,8 @@ static int check_header(const reader_t* r, const int32_t* h) {
       h[DP_H_RESPONSE_TIMEOUT_MS] < 0) {
     return EINVAL;
   }
-  for (int i = DP_H_RESPONSE_TIMEOUT_MS + 1; i < DP_HEADER_WORDS; i++) {
+  if ((h[DP_H_FLAGS] & ~DP_S_ROUTED) != 0) return EINVAL;
+  for (int i = DP_H_FLAGS + 1; i < DP_HEADER_WORDS; i++) {
     if (h[i] != 0) return EINVAL;
   }
   return 0;
@@ -267,6 +268,7 @@ int dp_snapshot_decode(const void* data, size_t length, dp_snapshot_t** out) {
     goto fail;
   }
   s->serial = h[DP_H_SERIAL];
+  s->routed = (h[DP_H_FLAGS] & DP_S_ROUTED) != 0;
   s->default_series = h[DP_H_DEFAULT_SERIES];
   s->queue_timeout_ms = (uint32_t)h[DP_H_QUEUE_TIMEOUT_MS];
   s->connect_timeout_ms = (uint32_t)h[DP_H_CONNECT_TIMEOUT_MS];

@@ -7,6 +7,7 @@
 #ifndef SUPERVISE_DP_SNAPSHOT_H
 #define SUPERVISE_DP_SNAPSHOT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -55,6 +56,7 @@ typedef struct dp_group {
 typedef struct dp_snapshot {
   int32_t serial;
   int32_t default_series;
+  bool routed;  // DP_S_ROUTED: match the groups (an empty table matches nothing); else every request is app 0's
   uint32_t queue_timeout_ms, connect_timeout_ms, response_timeout_ms;
   const dp_backend_t* backends;
   uint32_t backend_count;

@@ -173,7 +173,8 @@ int hf_publish(hf_front_t* front, const void* data, size_t length) {
 
 bool hf_queue_expired(client_t* cl, uint64_t now) {
   const dp_snapshot_t* snapshot = cl->front->snapshot;
-  uint32_t limit = snapshot != NULL ? snapshot->queue_timeout_ms : 0;
+  // No snapshot yet (or every one refused, a bug): --queue-timeout's default, rather than waiting forever.
+  uint32_t limit = snapshot != NULL ? snapshot->queue_timeout_ms : DP_QUEUE_TIMEOUT_MS;
   if (now - cl->phase_ms < limit) return false;
   char text[96];
   snprintf(text, sizeof(text), "no backend became ready within %ums", limit);

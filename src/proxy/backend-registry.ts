@@ -29,6 +29,8 @@ export interface BackendsView {
   readonly apps: ReadonlyArray<{ readonly name: string; readonly policy: BalancePolicy; readonly entries: readonly BackendEntry[] }>;
   /** The routing front's table; none on an app's own front. */
   readonly routes: readonly AppRoute[];
+  /** The routing front's: requests are matched against `routes` (none matches: 404), even when it is empty. */
+  readonly routed: boolean;
 }
 
 /** The name of the one app of a plain registry (an app's own front), in its view. */
@@ -132,7 +134,7 @@ export class BackendRegistry implements Backends {
   }
 
   describe(): BackendsView {
-    return { apps: [{ name: OWN_APP, policy: this.policy, entries: [...this.entries.values()] }], routes: [] };
+    return { apps: [{ name: OWN_APP, policy: this.policy, entries: [...this.entries.values()] }], routes: [], routed: false };
   }
 
   watch(listener: () => void): void {

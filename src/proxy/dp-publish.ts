@@ -50,6 +50,7 @@ export function snapshotOf(
     backends,
     apps,
     routes,
+    routed: view.routed,
     defaultSeries: 0,
     ...limits,
   };

@@ -53,7 +53,7 @@ export class RoutedRegistry implements Backends {
   }
 
   describe(): BackendsView {
-    return { apps: [...this.apps].flatMap(([name, registry]) => registry.describe().apps.map((app) => ({ ...app, name }))), routes: this.routes };
+    return { apps: [...this.apps].flatMap(([name, registry]) => registry.describe().apps.map((app) => ({ ...app, name }))), routes: this.routes, routed: true };
   }
 
   watch(listener: () => void): void {

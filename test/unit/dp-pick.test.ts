@@ -190,14 +190,17 @@ describe('data-plane pick: C against the TypeScript policy', { skip }, () => {
   it('no route: 404; every backend excluded: exhausted; a front with nothing yet, or only draining backends: wait', () => {
     const routed = decode(encodeSnapshot(input({ apps: [{ name: 'a', policy: 'round-robin' }], backends: [backend(0, 'a')], routes: [{ app: 'a', path: '/a', host: undefined, weight: 1, strip: false, series: 0 }] })));
     const empty = decode(encodeSnapshot(input({})));
+    // A routing front whose table is empty (every routed app removed by `ctl apply`): nothing matches, as router.ts.
+    const noRoutes = decode(encodeSnapshot(input({ routed: true, apps: [{ name: 'a', policy: 'round-robin' }, { name: 'b', policy: 'round-robin' }], backends: [backend(0, 'a'), backend(1, 'b')] })));
     const draining = decode(encodeSnapshot(input({ apps: [{ name: 'a', policy: 'least-conn' }], backends: [backend(4, 'a', { draining: true })] })));
     try {
       assert.equal(pick(routed, undefined, '/b').kind, K.DP_PICK_NO_ROUTE);
       assert.equal(pick(routed, undefined, '/a', [0]).kind, K.DP_PICK_EXHAUSTED);
       assert.equal(pick(empty, undefined, '/').kind, K.DP_PICK_WAIT);
       assert.equal(pick(draining, undefined, '/').kind, K.DP_PICK_WAIT);
+      assert.equal(pick(noRoutes, undefined, '/').kind, K.DP_PICK_NO_ROUTE);
     } finally {
-      for (const handle of [routed, empty, draining]) (dp as DpBinding).dpFree(handle);
+      for (const handle of [routed, empty, draining, noRoutes]) (dp as DpBinding).dpFree(handle);
     }
   });
 
@@ -281,6 +284,8 @@ describe('data-plane snapshot: the decoder refuses hostile buffers', { skip }, (
     }),
   );
   refused('a group with no route', mutated((w) => (w[groupWord(0, K.DP_G_ROUTE_COUNT)] = 0)));
+  refused('several apps without the routed flag', mutated((w) => (w[K.DP_H_FLAGS] = 0)));
+  refused('an unknown flag in the header', mutated((w) => (w[K.DP_H_FLAGS] = 3)));
 
   it('random corruption: refused or decoded, never a crash', () => {
     const random = seededRandom(99);
