@@ -106,6 +106,15 @@ void hf_attempt(client_t* cl) {
       cl->phase_ms = hf_now_ms();
       return;
     }
+    if (kind == DP_PICK_EXHAUSTED && !cl->verdict && cl->resends == 0 && !front->closing && backend_fault(cl->last_error)) {
+      // Every backend in rotation failed for it. JavaScript hears of the failures (passive health
+      // checks) and may bring another in (a backup while every primary is down): the request waits
+      // for the snapshot that answers them (JavaScript publishes one after any failure), then 502.
+      cl->verdict = true;
+      cl->state = S_QUEUE;
+      cl->phase_ms = hf_now_ms();
+      return;
+    }
     if (kind != DP_PICK_BACKEND) {
       give_up(cl, kind);
       return;
@@ -172,6 +181,12 @@ int hf_publish(hf_front_t* front, const void* data, size_t length) {
 }
 
 bool hf_queue_expired(client_t* cl, uint64_t now) {
+  if (cl->verdict) {
+    // No snapshot came after its failures (JavaScript did not answer): what it would have got at once.
+    if (now - cl->phase_ms < DP_QUEUE_TIMEOUT_MS) return false;
+    give_up(cl, DP_PICK_EXHAUSTED);
+    return true;
+  }
   const dp_snapshot_t* snapshot = cl->front->snapshot;
   // No snapshot yet (or every one refused, a bug): --queue-timeout's default, rather than waiting forever.
   uint32_t limit = snapshot != NULL ? snapshot->queue_timeout_ms : DP_QUEUE_TIMEOUT_MS;

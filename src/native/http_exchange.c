@@ -396,6 +396,7 @@ void hf_begin(client_t* cl, uint32_t len) {
   cl->head_ms = 0;
   hf_buf_consume(&cl->c.in, len);
   cl->failed_count = 0;
+  cl->verdict = false;
   cl->last_error = 0;
   cl->stale_retries = 0;
   cl->resends = 0;

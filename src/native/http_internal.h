@@ -104,6 +104,7 @@ struct client {
   uint64_t head_ms;  // when the first byte of the request head in progress came (0: none yet): the header timeout counts from here
   char address[INET6_ADDRSTRLEN];
   bool counted;  // the response is in the counters already (a 101, counted when it came)
+  bool verdict;  // queued after every backend failed: waits for the control plane's answer to the failures (the next snapshot)
   bool trusted;  // a peer of --forwarded-allow-ips: its X-Forwarded-* headers are kept
   bool dead;
 };

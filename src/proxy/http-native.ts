@@ -258,6 +258,8 @@ class NativeHttpFront extends FrontBase {
       const error = this.connectError(entry, b);
       this.options.logger?.debug({ backend: entry.id, port: entry.port, err: error.message }, 'front: connect failed, trying the next backend');
       this.registry.connectFailed(entry.id, error);
+      // C holds a request whose every backend failed until the next snapshot: one comes, changed or not.
+      this.publisher.request();
     } else if (type === K.DP_EV_ERROR) {
       const status = Math.floor(b / 100);
       const level = status === 400 || status === 404 || status === 408 ? 'debug' : 'warn';
