@@ -180,6 +180,30 @@ class PowerOfTwoChoices extends LeastConnections {
   }
 }
 
+/**
+ * The smooth weighted round-robin sequence for `weights` (indexes into it), as
+ * the balancer below picks them: what the data plane's snapshot carries, so
+ * that C walks with a cursor the sequence this algorithm computes once. With
+ * integer weights the sequence repeats after sum/gcd picks (every peer's
+ * `current` is back at 0), so one period is exact; it is cut at `maxLength`
+ * (then, and for fractional weights, the first `maxLength` picks).
+ */
+export function smoothSchedule(weights: readonly number[], maxLength: number): number[] {
+  if (weights.length === 0) return [];
+  const balancer = new SmoothWeightedRoundRobin();
+  weights.forEach((weight, index) => balancer.add(index, weight));
+  const integers = weights.every((weight) => Number.isInteger(weight));
+  const divisor = integers ? weights.reduce((a, b) => gcd(a, b)) : 1;
+  const period = integers ? weights.reduce((sum, weight) => sum + weight / divisor, 0) : maxLength;
+  const length = Math.max(1, Math.min(period, maxLength));
+  return Array.from({ length }, () => balancer.pick() as number);
+}
+
+function gcd(a: number, b: number): number {
+  while (b !== 0) [a, b] = [b, a % b];
+  return a;
+}
+
 interface WeightedPeer {
   readonly id: WorkerId;
   weight: number;

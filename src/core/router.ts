@@ -30,13 +30,8 @@ export function routeLabel(route: Pick<AppRoute, 'host' | 'path'>): string {
   return route.host === undefined ? route.path : `${route.host}${route.path}`;
 }
 
-/** Routes with the same host and path: the apps that share them, by weight. */
-interface Group {
-  readonly host: string | undefined;
-  readonly path: string;
-  /** routeLabel(), once per table rather than per request. */
-  readonly label: string;
-  readonly routes: readonly AppRoute[];
+/** A route group and the smooth weighted round-robin between its apps. */
+interface Group extends RouteGroup {
   /** Smooth weighted round-robin over indexes into `routes`. */
   readonly balancer: Balancer;
 }
@@ -76,7 +71,21 @@ export function createRouter(routes: readonly AppRoute[]): Router {
   };
 }
 
-function groupRoutes(routes: readonly AppRoute[]): Group[] {
+/** Routes with the same host and path, in the order a request is matched against them. */
+export interface RouteGroup {
+  readonly host: string | undefined;
+  readonly path: string;
+  /** routeLabel(), once per table rather than per request. */
+  readonly label: string;
+  readonly routes: readonly AppRoute[];
+}
+
+/**
+ * The routes grouped by (host, path), longest prefix first and, for the same
+ * prefix, the group naming a host first: the order matchGroup walks, here and
+ * in the data plane's snapshot (dp-snapshot.ts), so both match alike.
+ */
+export function routeGroups(routes: readonly AppRoute[]): RouteGroup[] {
   const byKey = new Map<string, AppRoute[]>();
   for (const route of routes) {
     const key = `${route.host ?? ''} ${route.path}`;
@@ -84,14 +93,19 @@ function groupRoutes(routes: readonly AppRoute[]): Group[] {
     if (list === undefined) byKey.set(key, [route]);
     else list.push(route);
   }
-  const groups = [...byKey.values()].map((list): Group => {
-    const balancer = createBalancer('weighted-round-robin');
-    list.forEach((route, index) => balancer.add(index, route.weight));
+  const groups = [...byKey.values()].map((list): RouteGroup => {
     const first = list[0] as AppRoute;
-    return { host: first.host, path: first.path, label: routeLabel(first), routes: list, balancer };
+    return { host: first.host, path: first.path, label: routeLabel(first), routes: list };
   });
-  // Longest prefix first; for the same prefix, a route naming the host first.
   return groups.sort((a, b) => b.path.length - a.path.length || Number(b.host !== undefined) - Number(a.host !== undefined));
+}
+
+function groupRoutes(routes: readonly AppRoute[]): Group[] {
+  return routeGroups(routes).map((group): Group => {
+    const balancer = createBalancer('weighted-round-robin');
+    group.routes.forEach((route, index) => balancer.add(index, route.weight));
+    return { ...group, balancer };
+  });
 }
 
 function matchGroup(groups: readonly Group[], host: string | undefined, path: string): Group | undefined {

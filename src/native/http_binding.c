@@ -1,11 +1,8 @@
 // The native http front's JavaScript binding (N-API): the calls of
-// src/proxy/http-native.ts into http_front.c, and http_front.c's hooks as
-// calls into JavaScript — pick(client, host, path, failed, errno) once per
-// request, onEvents(records) once per turn of the loop. A client is named by
-// one number, generation × 2^32 + id, unique for the process's life. A backend
-// chosen for a request is one number too, route × 2^21 + slot (slots stay below
-// 2^20, hf_backend_add): the route its response is counted under travels with
-// the slot, so the common pick still returns a plain number, not an object.
+// src/proxy/http-native.ts into http_front.c, and http_front.c's one hook
+// into JavaScript: onEvents(records), once per turn of the loop that had any
+// (DP_EV_* records). No JavaScript runs per request: the front decides from
+// the snapshot JavaScript publishes (httpPublish).
 
 #define NAPI_VERSION 8
 #include <node_api.h>
@@ -19,9 +16,8 @@
 #include "id_table.h"
 #include "napi_util.h"
 
-/** What the data path calls the owner of a front: its pick function. */
+/** A front, by the number JavaScript holds. */
 typedef struct owner {
-  napi_ref pick;
   hf_front_t* front;
 } owner_t;
 
@@ -29,35 +25,6 @@ static napi_env g_env;
 static id_table_t g_owners = {NULL, NULL, -1, 0};  // fronts by the number JavaScript holds
 static napi_ref g_on_events;
 static napi_async_context g_async;
-static bool g_dirty;  // JavaScript ran (a pick): the next turn ends with a callback, which runs its microtasks
-static char* g_path;  // a rewritten request target, grown to the longest one (a head is at most MAX_HEAD, so is its target)
-static size_t g_path_cap;
-static char g_reason[256];
-
-#define SLOT_SPAN ((int64_t)1 << 21)
-
-/** A JavaScript string as the rewritten target (latin1, any length up to 1 MiB): into g_path; false when not a non-empty string. */
-static bool read_path(napi_env env, napi_value value, size_t* length) {
-  size_t need = 0;
-  if (napi_get_value_string_latin1(env, value, NULL, 0, &need) != napi_ok || need == 0 || need > (1u << 20)) return false;
-  if (need + 1 > g_path_cap) {
-    char* grown = realloc(g_path, need + 1);
-    if (grown == NULL) return false;
-    g_path = grown;
-    g_path_cap = need + 1;
-  }
-  return napi_get_value_string_latin1(env, value, g_path, g_path_cap, length) == napi_ok && *length == need;
-}
-
-/** A chosen backend's number from JavaScript: its slot, and the route (0 for a negative slot: none or queued). */
-static int32_t unpack_slot(int64_t value, int32_t* route) {
-  if (value < 0) return value < INT32_MIN ? HF_PICK_NONE : (int32_t)value;
-  int64_t high = value / SLOT_SPAN;
-  // Past HF_MAX_ROUTES: hf_count_response leaves it uncounted.
-  *route = high > INT32_MAX ? INT32_MAX : (int32_t)high;
-  return (int32_t)(value % SLOT_SPAN);
-}
-
 /** An exception thrown by a hook is an uncaught exception, as in any node callback. */
 static void rethrow(napi_env env) {
   bool pending = false;
@@ -67,75 +34,7 @@ static void rethrow(napi_env env) {
   }
 }
 
-/** Reads { slot, path } (a rewritten target) or { status, reason } (no backend) returned by pick. */
-static int32_t pick_object(napi_env env, napi_value result, const char** path_out, size_t* path_out_len, int32_t* route_out, int* status_out,
-                           const char** reason_out) {
-  napi_value value;
-  size_t length = 0;
-  int64_t slot = HF_PICK_NONE;
-  bool has = false;
-  if (napi_has_named_property(env, result, "status", &has) == napi_ok && has) {
-    if (napi_get_named_property(env, result, "status", &value) == napi_ok) napi_get_value_int32(env, value, status_out);
-    if (napi_get_named_property(env, result, "reason", &value) == napi_ok &&
-        napi_get_value_string_utf8(env, value, g_reason, sizeof(g_reason), &length) == napi_ok) {
-      *reason_out = g_reason;
-    }
-    return HF_PICK_NONE;
-  }
-  if (napi_get_named_property(env, result, "slot", &value) == napi_ok) napi_get_value_int64(env, value, &slot);
-  if (path_out != NULL && napi_get_named_property(env, result, "path", &value) == napi_ok && read_path(env, value, &length)) {
-    *path_out = g_path;
-    *path_out_len = length;
-  }
-  return unpack_slot(slot, route_out);
-}
-
-static int pick_hook(void* context, int32_t id, uint32_t generation, const char* host, size_t host_len, const char* path, size_t path_len,
-                     const int32_t* failed, int failed_count, int error, const char** path_out, size_t* path_out_len, int32_t* route_out,
-                     int* status_out, const char** reason_out) {
-  owner_t* owner = context;
-  napi_env env = g_env;
-  napi_handle_scope scope;
-  if (napi_open_handle_scope(env, &scope) != napi_ok) return HF_PICK_NONE;
-  g_dirty = true;
-  int32_t slot = HF_PICK_NONE;
-  napi_value fn, recv, argv[5], result;
-  napi_get_undefined(env, &recv);
-  argv[3] = recv;
-  bool ok = napi_get_reference_value(env, owner->pick, &fn) == napi_ok && fn != NULL &&
-            napi_create_double(env, (double)generation * 4294967296.0 + (double)id, &argv[0]) == napi_ok;
-  if (ok && path == NULL) {
-    argv[1] = argv[2] = recv;  // only told of the last failure: nothing to pick
-  } else if (ok) {
-    ok = napi_create_string_latin1(env, host, host_len, &argv[1]) == napi_ok && napi_create_string_latin1(env, path, path_len, &argv[2]) == napi_ok;
-  }
-  if (ok && failed_count > 0) {
-    void* data;
-    napi_value buffer;
-    ok = napi_create_arraybuffer(env, sizeof(int32_t) * (size_t)failed_count, &data, &buffer) == napi_ok &&
-         napi_create_typedarray(env, napi_int32_array, (size_t)failed_count, buffer, 0, &argv[3]) == napi_ok;
-    if (ok) memcpy(data, failed, sizeof(int32_t) * (size_t)failed_count);
-  }
-  ok = ok && napi_create_int32(env, error, &argv[4]) == napi_ok;
-  if (ok && napi_call_function(env, recv, fn, 5, argv, &result) != napi_ok) {
-    rethrow(env);
-    ok = false;
-  }
-  napi_valuetype type;
-  int32_t route = 0;
-  int64_t number;
-  if (ok && napi_typeof(env, result, &type) == napi_ok) {
-    if (type == napi_number && napi_get_value_int64(env, result, &number) == napi_ok) slot = unpack_slot(number, &route);
-    else if (type == napi_object) slot = pick_object(env, result, path_out, path_out_len, &route, status_out, reason_out);
-  }
-  if (route_out != NULL) *route_out = route;
-  napi_close_handle_scope(env, scope);
-  return slot;
-}
-
 static void events_hook(const int32_t* records, size_t count) {
-  if (count == 0 && !g_dirty) return;
-  g_dirty = false;
   napi_env env = g_env;
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
@@ -145,7 +44,7 @@ static void events_hook(const int32_t* records, size_t count) {
       napi_create_arraybuffer(env, count * 4 * sizeof(int32_t), &data, &buffer) == napi_ok &&
       napi_create_typedarray(env, napi_int32_array, count * 4, buffer, 0, &array) == napi_ok) {
     if (count > 0) memcpy(data, records, count * 4 * sizeof(int32_t));
-    // make_callback: microtasks queued by the picks and by these events run at its end, as after any I/O callback.
+    // make_callback: microtasks queued by these events run at its end, as after any I/O callback.
     if (napi_make_callback(env, g_async, recv, fn, 1, &array, &result) != napi_ok) rethrow(env);
   }
   napi_close_handle_scope(env, scope);
@@ -191,13 +90,9 @@ static void cleanup(void* arg) {
   for (int32_t id = 0; id < g_owners.capacity; id++) {
     owner_t* owner = id_table_get(&g_owners, id);
     if (owner == NULL) continue;
-    if (env != NULL) napi_delete_reference(env, owner->pick);
     free(owner);
   }
   id_table_release(&g_owners);
-  free(g_path);
-  g_path = NULL;
-  g_path_cap = 0;
   if (env != NULL) {
     napi_delete_reference(env, g_on_events);
     napi_async_destroy(env, g_async);
@@ -218,7 +113,7 @@ static napi_value Init(napi_env env, napi_callback_info info) {
       napi_create_string_utf8(env, "supervise:http", NAPI_AUTO_LENGTH, &name) != napi_ok || napi_async_init(env, NULL, name, &g_async) != napi_ok) {
     return throw_error(env, "httpInit(): could not set up the callbacks");
   }
-  hf_hooks_t hooks = {pick_hook, events_hook};
+  hf_hooks_t hooks = {events_hook};
   if (hf_init(loop, &hooks) != 0) return throw_error(env, "httpInit(): could not set up the epoll set");
   if (napi_add_env_cleanup_hook(env, cleanup, NULL) != napi_ok) {
     hf_shutdown();
@@ -239,23 +134,22 @@ static bool typed_bytes(napi_env env, napi_value value, napi_typedarray_type typ
 }
 
 /**
- * httpListen(address, port, timeouts, trusted, pick): [front, port] (front: its
+ * httpListen(address, port, timeouts, trusted): [front, port] (front: its
  * number, as in the event records), or a negative errno. timeouts: a
  * Uint32Array of HF_TIMEOUTS ms in HF_T_* order; trusted: a Uint8Array of
  * 17-byte ranges (core/edge.ts's trustedPeerBytes), or the one byte 255 for all.
+ * The front holds its requests until its first snapshot (httpPublish).
  */
 static napi_value Listen(napi_env env, napi_callback_info info) {
-  napi_value argv[5];
-  napi_valuetype type;
+  napi_value argv[4];
   struct sockaddr_storage storage;
   socklen_t length;
   void *timeouts, *trusted;
   size_t timeout_count, trusted_length;
   if (g_env == NULL) return throw_error(env, "httpListen(): httpInit() first");
-  if (!args(env, info, 5, argv) || !typed_bytes(env, argv[2], napi_uint32_array, HF_TIMEOUTS, &timeouts, &timeout_count) ||
-      !typed_bytes(env, argv[3], napi_uint8_array, 0, &trusted, &trusted_length) || (trusted_length % 17 != 0 && trusted_length != 1) ||
-      napi_typeof(env, argv[4], &type) != napi_ok || type != napi_function) {
-    return throw_error(env, "httpListen(address, port, timeouts: Uint32Array(8), trusted: Uint8Array, pick): bad arguments");
+  if (!args(env, info, 4, argv) || !typed_bytes(env, argv[2], napi_uint32_array, HF_TIMEOUTS, &timeouts, &timeout_count) ||
+      !typed_bytes(env, argv[3], napi_uint8_array, 0, &trusted, &trusted_length) || (trusted_length % 17 != 0 && trusted_length != 1)) {
+    return throw_error(env, "httpListen(address, port, timeouts: Uint32Array(8), trusted: Uint8Array): bad arguments");
   }
   hf_options_t options;
   memset(&options, 0, sizeof(options));
@@ -270,16 +164,11 @@ static napi_value Listen(napi_env env, napi_callback_info info) {
   if (error != 0) return make_int(env, -error);
   owner_t* owner = calloc(1, sizeof(*owner));
   if (owner == NULL) return make_int(env, -ENOMEM);
-  if (napi_create_reference(env, argv[4], 1, &owner->pick) != napi_ok) {
-    free(owner);
-    return throw_error(env, "httpListen(): could not keep pick");
-  }
   int32_t id = id_table_add(&g_owners, owner);
   if (id >= 0) owner->front = hf_listen((struct sockaddr*)&storage, length, &options, owner, id, &error);
   if (owner->front == NULL) {
     if (id >= 0) id_table_remove(&g_owners, id);
     else error = ENOMEM;
-    napi_delete_reference(env, owner->pick);
     free(owner);
     return make_int(env, -error);
   }
@@ -288,6 +177,22 @@ static napi_value Listen(napi_env env, napi_callback_info info) {
   napi_set_element(env, result, 0, make_int(env, id));
   napi_set_element(env, result, 1, make_int(env, hf_port(owner->front)));
   return result;
+}
+
+/** httpPublish(front, snapshot): the front decides from this snapshot (a Uint8Array, core/dp-snapshot.ts) on. 0, or a negative errno (refused). */
+static napi_value Publish(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  owner_t* owner;
+  bool is = false;
+  napi_typedarray_type type;
+  size_t length, offset;
+  void* data;
+  napi_value buffer;
+  if (!args(env, info, 2, argv) || (owner = owner_of(env, argv[0])) == NULL || napi_is_typedarray(env, argv[1], &is) != napi_ok || !is ||
+      napi_get_typedarray_info(env, argv[1], &type, &length, &data, &buffer, &offset) != napi_ok || type != napi_uint8_array) {
+    return throw_error(env, "httpPublish(front, snapshot): bad arguments (snapshot: a Uint8Array)");
+  }
+  return make_int(env, -hf_publish(owner->front, data, length));
 }
 
 /** httpAddBackend(front, slot, address, port): 0, or a negative errno. */
@@ -322,12 +227,19 @@ static napi_value RemoveBackend(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/** httpIdle(front, slot): idle pooled connections to the backend. */
-static napi_value Idle(napi_env env, napi_callback_info info) {
+/** httpLoad(front, slot): Int32Array [in flight, idle pooled connections, requests handed since the backend took the slot]. */
+static napi_value Load(napi_env env, napi_callback_info info) {
   int32_t slot;
   owner_t* owner = front_and_slot(env, info, &slot);
-  if (owner == NULL) return throw_error(env, "httpIdle(front, slot): bad arguments");
-  return make_int(env, hf_backend_idle(owner->front, slot));
+  if (owner == NULL) return throw_error(env, "httpLoad(front, slot): bad arguments");
+  napi_value buffer, result;
+  int32_t* load;
+  if (napi_create_arraybuffer(env, 3 * sizeof(int32_t), (void**)&load, &buffer) != napi_ok ||
+      napi_create_typedarray(env, napi_int32_array, 3, buffer, 0, &result) != napi_ok) {
+    return throw_error(env, "httpLoad(): out of memory");
+  }
+  hf_backend_load(owner->front, slot, load);
+  return result;
 }
 
 /** httpStats(front, slot): Float64Array of [classes×5, buckets×11, sum, count] per route (route r at r×18), or undefined. */
@@ -357,53 +269,6 @@ static napi_value Stats(napi_env env, napi_callback_info info) {
   return result;
 }
 
-/** A client's number from JavaScript: its id and generation. */
-static bool read_client(napi_env env, napi_value value, int32_t* id, uint32_t* generation) {
-  double token;
-  if (napi_get_value_double(env, value, &token) != napi_ok || token < 0 || token >= 18446744073709551616.0) return false;
-  uint64_t bits = (uint64_t)token;
-  *id = (int32_t)(bits & 0xffffffffu);
-  *generation = (uint32_t)(bits >> 32);
-  return true;
-}
-
-/** httpResume(front, client, slot, path?): a queued client goes to `slot` (route × 2^21 + slot). 0, or a negative errno (gone). */
-static napi_value Resume(napi_env env, napi_callback_info info) {
-  napi_value argv[4];
-  size_t argc = 4;
-  owner_t* owner;
-  int32_t id, slot, route = 0;
-  int64_t number;
-  uint32_t generation;
-  napi_valuetype type = napi_undefined;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3 || (owner = owner_of(env, argv[0])) == NULL ||
-      !read_client(env, argv[1], &id, &generation) || napi_get_value_int64(env, argv[2], &number) != napi_ok) {
-    return throw_error(env, "httpResume(front, client, slot, path?): bad arguments");
-  }
-  slot = unpack_slot(number, &route);
-  size_t length = 0;
-  char* path = NULL;
-  if (argc >= 4 && napi_typeof(env, argv[3], &type) == napi_ok && type == napi_string && read_path(env, argv[3], &length)) {
-    path = g_path;
-  }
-  return make_int(env, -hf_resume(owner->front, id, generation, slot, route, path, length));
-}
-
-/** httpRespond(front, client, status, reason): a queued client is answered. 0, or a negative errno (gone). */
-static napi_value Respond(napi_env env, napi_callback_info info) {
-  napi_value argv[4];
-  owner_t* owner;
-  int32_t id, status;
-  uint32_t generation;
-  size_t length;
-  if (!args(env, info, 4, argv) || (owner = owner_of(env, argv[0])) == NULL || !read_client(env, argv[1], &id, &generation) ||
-      napi_get_value_int32(env, argv[2], &status) != napi_ok || status < 100 || status > 599 ||
-      napi_get_value_string_utf8(env, argv[3], g_reason, sizeof(g_reason), &length) != napi_ok) {
-    return throw_error(env, "httpRespond(front, client, status, reason): bad arguments");
-  }
-  return make_int(env, -hf_respond(owner->front, id, generation, status, g_reason));
-}
-
 /** httpClose(front): stop accepting, end connections at their next response boundary. */
 static napi_value Close(napi_env env, napi_callback_info info) {
   napi_value argv[1];
@@ -421,7 +286,6 @@ static napi_value Destroy(napi_env env, napi_callback_info info) {
   int32_t id = hf_id(owner->front);
   hf_destroy(owner->front);
   id_table_remove(&g_owners, id);
-  napi_delete_reference(env, owner->pick);
   free(owner);
   return NULL;
 }
@@ -432,10 +296,9 @@ napi_value init_http(napi_env env, napi_value exports) {
       {"httpListen", NULL, Listen, NULL, NULL, NULL, napi_default, NULL},
       {"httpAddBackend", NULL, AddBackend, NULL, NULL, NULL, napi_default, NULL},
       {"httpRemoveBackend", NULL, RemoveBackend, NULL, NULL, NULL, napi_default, NULL},
-      {"httpIdle", NULL, Idle, NULL, NULL, NULL, napi_default, NULL},
+      {"httpPublish", NULL, Publish, NULL, NULL, NULL, napi_default, NULL},
+      {"httpLoad", NULL, Load, NULL, NULL, NULL, napi_default, NULL},
       {"httpStats", NULL, Stats, NULL, NULL, NULL, napi_default, NULL},
-      {"httpResume", NULL, Resume, NULL, NULL, NULL, napi_default, NULL},
-      {"httpRespond", NULL, Respond, NULL, NULL, NULL, napi_default, NULL},
       {"httpClose", NULL, Close, NULL, NULL, NULL, napi_default, NULL},
       {"httpDestroy", NULL, Destroy, NULL, NULL, NULL, napi_default, NULL},
   };

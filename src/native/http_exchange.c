@@ -1,5 +1,5 @@
 // One request through the native http front: the backends' keep-alive pools,
-// the pick hook and the retries after a failed connect, the request head as
+// starting it on the backend http_decide.c chose, the request head as
 // the backend sees it, the body forwarded by its framing, and the answers the
 // front gives itself (400, 502, 503, 504).
 
@@ -110,8 +110,7 @@ void hf_client_free(client_t* cl) {
     hf_upstream_free(cl->up);
     cl->up = NULL;
   }
-  if (cl->slot >= 0) hf_emit(front, HF_EV_DONE, cl->slot, 0);
-  if (cl->state == S_QUEUE) hf_emit(front, HF_EV_GONE, cl->c.id, (int32_t)cl->c.generation);
+  if (cl->slot >= 0) hf_request_ended(front, cl->slot);
   if (cl->prev != NULL) cl->prev->next = cl->next;
   else front->clients = cl->next;
   if (cl->next != NULL) cl->next->prev = cl->prev;
@@ -178,7 +177,7 @@ void hf_count_response(client_t* cl, int status) {
 void hf_end_exchange(client_t* cl, int status) {
   if (cl->slot >= 0) {
     if (!cl->counted) hf_count_response(cl, status);
-    hf_emit(cl->front, HF_EV_DONE, cl->slot, status);
+    hf_request_ended(cl->front, cl->slot);
     cl->slot = -1;
   }
   cl->resp_head_done = false;
@@ -256,7 +255,7 @@ bool hf_append_header(buf_t* out, const char* data, hp_span_t name, hp_span_t va
 
 /**
  * The request head as the backend sees it (http-headers.ts's rules), into
- * `out`: the path the pick hook chose, hop-by-hop headers dropped (Upgrade
+ * `out`: the path the route chose, hop-by-hop headers dropped (Upgrade
  * kept for an upgrade); from a trusted peer (--forwarded-allow-ips) the
  * X-Forwarded-For headers joined and the client's address appended,
  * X-Forwarded-Proto and -Host kept if that proxy set them; from any other
@@ -310,7 +309,7 @@ static bool hf_build_request(client_t* cl, const hp_head_t* h, const char* path,
   return ok && hf_buf_str(out, "\r\n");
 }
 
-/** Starts the request on backend `slot` (acquired) for `route`; false when the connect failed at once (recorded as failed). */
+/** Starts the request on backend `slot` (acquired) for `route`; false when the connect failed at once (cl->last_error says why). */
 bool hf_start(client_t* cl, int32_t slot, int32_t route, const char* path, size_t path_len) {
   hf_front_t* front = cl->front;
   hp_head_t* h = &cl->req;
@@ -327,9 +326,8 @@ bool hf_start(client_t* cl, int32_t slot, int32_t route, const char* path, size_
   if (up == NULL || !hf_build_request(cl, h, path, path_len, &up->c.out)) {
     if (up != NULL || error == 0) error = ENOMEM;
     if (up != NULL) hf_upstream_free(up);
-    // Refused at once: the same as a connect that fails later.
-    cl->slot = -1;  // the pick hook releases a failed attempt itself
-    cl->failed[cl->failed_count++] = slot;
+    // Refused at once: the same as a connect that fails later (the caller records it: hf_attempt_failed).
+    cl->slot = -1;
     cl->last_error = error;
     return false;
   }
@@ -341,57 +339,13 @@ bool hf_start(client_t* cl, int32_t slot, int32_t route, const char* path, size_
   return true;
 }
 
-/** Chooses a backend (the pick hook) and starts the request on it; tries the next one while connects fail at once. */
-void hf_attempt(client_t* cl) {
-  hf_front_t* front = cl->front;
-  for (;;) {
-    const char* reason = NULL;
-    int status = 502;
-    if (cl->dead || front->destroyed) {
-      cl->dead = true;  // JavaScript let go of the front (or the client ended): no hook for it
-      return;
-    }
-    if (cl->failed_count == MAX_TRIES) {
-      // Enough: the hook only learns of the last failure (no path: nothing to pick).
-      hf_depth++;
-      hf_hooks.pick(front->owner, cl->c.id, cl->c.generation, NULL, 0, NULL, 0, cl->failed, cl->failed_count, cl->last_error, NULL, NULL, NULL, &status, &reason);
-      hf_depth--;
-      hf_answer(cl, 502, HF_R_NO_BACKEND, "no backend accepted the connection");
-      return;
-    }
-    const hp_head_t* h = &cl->req;
-    hp_span_t host_span = request_host(h);
-    const char* host = cl->head + host_span.off;
-    size_t host_len = host_span.len;
-    const char* path = h->path.len > 0 ? cl->head + h->path.off : "/";  // "http://host" asks for "/"
-    size_t path_len = h->path.len > 0 ? h->path.len : 1;
-    cl->state = S_ROUTE;
-    int32_t route = 0;
-    hf_depth++;
-    int32_t slot = hf_hooks.pick(front->owner, cl->c.id, cl->c.generation, host, host_len, path, path_len, cl->failed, cl->failed_count,
-                                cl->last_error, &path, &path_len, &route, &status, &reason);
-    hf_depth--;
-    if (front->destroyed || cl->dead) {
-      cl->dead = true;  // destroyed (or closed) by the hook: the front's backends are JavaScript's no more
-      return;
-    }
-    if (slot == HF_PICK_QUEUED) {
-      cl->state = S_QUEUE;
-      cl->phase_ms = hf_now_ms();
-      return;
-    }
-    if (slot < 0 && cl->resends > 0) {
-      // No other backend for a request resent after a timeout or a reset: the answer is that failure's.
-      if (cl->last_error == ETIMEDOUT) hf_fail(cl, 504, HF_R_TIMEOUT);
-      else hf_fail(cl, 502, HF_R_BACKEND_FAILED);
-      return;
-    }
-    if (slot < 0 || hf_backend_of(front, slot) == NULL) {
-      hf_answer(cl, status, HF_R_NO_BACKEND, reason != NULL ? reason : hf_reasons[HF_R_NO_BACKEND]);
-      return;
-    }
-    if (hf_start(cl, slot, route, path, path_len)) return;
-  }
+void hf_request_target(client_t* cl, const char** host, size_t* host_len, const char** path, size_t* path_len) {
+  const hp_head_t* h = &cl->req;
+  hp_span_t host_span = request_host(h);
+  *host = cl->head + host_span.off;
+  *host_len = host_span.len;
+  *path = h->path.len > 0 ? cl->head + h->path.off : "/";  // "http://host" asks for "/"
+  *path_len = h->path.len > 0 ? h->path.len : 1;
 }
 
 /** The connect to the chosen backend failed (`error`; ETIMEDOUT after the connect timeout): the next one. */
@@ -399,9 +353,9 @@ void hf_connect_failed(client_t* cl, int error) {
   upstream_t* up = cl->up;
   cl->up = NULL;
   if (up != NULL) hf_upstream_free(up);
-  cl->failed[cl->failed_count++] = cl->slot;
-  cl->last_error = error;
-  cl->slot = -1;  // released by the pick hook, which learns of the failure
+  int32_t slot = cl->slot;
+  cl->slot = -1;
+  hf_attempt_failed(cl, slot, error);
   hf_attempt(cl);
 }
 
@@ -442,6 +396,7 @@ void hf_begin(client_t* cl, uint32_t len) {
   cl->head_ms = 0;
   hf_buf_consume(&cl->c.in, len);
   cl->failed_count = 0;
+  cl->verdict = false;
   cl->last_error = 0;
   cl->stale_retries = 0;
   cl->resends = 0;

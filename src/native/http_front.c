@@ -1,9 +1,10 @@
 // The http front's data path in C (Linux): accepts clients, frames their
-// HTTP/1.x requests (http_parse.c), asks JavaScript once per request which
-// backend takes it (the pick hook), and forwards the request over a
-// keep-alive pool of connections per backend, then the response back. No
-// JavaScript per chunk, no JavaScript per connection; what JavaScript learns
-// of the requests' ends comes in one batched call per turn of the loop.
+// HTTP/1.x requests (http_parse.c), decides which backend takes each one from
+// the snapshot JavaScript published (http_decide.c), and forwards the request
+// over a keep-alive pool of connections per backend, then the response back.
+// No JavaScript per request, per chunk or per connection: what JavaScript
+// must act on (drains, --max-requests, failed connects, errors answered)
+// comes in one batched call per turn of the loop.
 //
 // The rules are the JavaScript front's (http-proxy.ts):
 // - a request whose backend refuses the connection (or does not accept within
@@ -17,8 +18,8 @@
 // - hop-by-hop headers stay on their hop, X-Forwarded-For/-Proto/-Host are
 //   added as http-headers.ts does;
 // - Upgrade: on a connection of its own, piped both ways after a 101;
-// - closing: no new connection, idle ones end, busy ones end after their
-//   response, with "Connection: close" on it.
+// - closing: no new connection, queued requests get 502, idle ones end, busy
+//   ones end after their response, with "Connection: close" on it.
 // Framing is strict (http_parse.h): an ambiguous request is answered 400
 // before any byte of it reaches a backend.
 //
@@ -28,25 +29,26 @@
 // connection whose id was reused is dropped.
 //
 // Re-entry (what C may do while JavaScript runs, and the reverse). C calls
-// JavaScript at two points only: the pick hook (hf_attempt) and the batch of
-// events (hf_flush_events); hf_depth counts how deep C is in them. While it is
-// above 0, C frames up the stack hold clients, fronts and the batch, so:
-// - a call from JavaScript changes state only and frees nothing: hf_resume,
-//   hf_respond and hf_close mark clients (answered, dead) and hand them to the
-//   loop's next turn (hf_defer_drive) instead of driving or freeing them;
-// - hf_destroy stops the front at once (no listener, no hook called for it,
-//   its batched events dropped) and puts it in the graveyard; it is freed when
-//   the outermost call returns to the loop (hf_reap, from hf_flush_events at
-//   depth 0), never under a caller that still holds it;
+// JavaScript at one point only: the batch of events (hf_flush_events);
+// hf_depth counts how deep C is in it. While it is above 0, C frames up the
+// stack hold clients, fronts and the batch, so:
+// - a call from JavaScript changes state only and frees nothing: hf_publish
+//   (which retries the queued clients) and hf_close mark clients (answered,
+//   dead, started) and hand them to the loop's next turn (hf_defer_drive)
+//   instead of driving or freeing them (hf_kick);
+// - hf_destroy stops the front at once (no listener, its batched events
+//   dropped) and puts it in the graveyard; it is freed when the outermost
+//   call returns to the loop (hf_reap, from hf_flush_events at depth 0),
+//   never under a caller that still holds it;
 // - events raised meanwhile stay in the batch: the outermost flush delivers
-//   them (no events callback inside a pick, none inside another events call);
-// - the pick hook is not called for a dead client or a destroyed front.
+//   them (none inside another events call).
 // Destroy is thus in three steps: stop (the listener closes, the front leaves
 // the list the timer walks), drop its pending events WITHOUT calling
 // JavaScript (JavaScript has let go of the front: its handle is dead, its
-// number may name the next front), then free its clients, pools and backends.
+// number may name the next front), then free its clients, pools, backends
+// and snapshot.
 //
-// Its files (http_internal.h lists what they share): http_io.c, http_exchange.c,
+// Its files (http_internal.h lists what they share): http_io.c, http_decide.c, http_exchange.c,
 // http_relay.c, and this one — accepting, the epoll and timer events, the
 // interface of http_front.h.
 
@@ -307,6 +309,8 @@ static bool check_timeouts(client_t* cl, const uint32_t* t, uint64_t now) {
         cl->dead = true;
       }
       return false;
+    case S_QUEUE:
+      return hf_queue_expired(cl, now);  // --queue-timeout: 503
     default:
       return false;
   }
@@ -350,14 +354,16 @@ int hf_init(uv_loop_t* loop, const hf_hooks_t* hooks) {
   return 0;
 }
 
-/** The sweep's period: a quarter of the shortest timeout, 10 ms to 1 s. */
-static void schedule_timer(void) {
+/** The sweep's period: a quarter of the shortest timeout (the queue's included), 10 ms to 1 s. */
+void hf_schedule_timer(void) {
   uint64_t period = ACCEPT_PAUSE_MS;  // a paused listener resumes within about this
   for (hf_front_t* front = hf_fronts; front != NULL; front = front->next) {
     for (int i = 0; i < HF_TIMEOUTS; i++) {
       uint32_t ms = front->options.timeouts_ms[i];
       if (ms > 0 && ms / 4 < period) period = ms / 4;
     }
+    uint32_t queue_ms = front->snapshot != NULL ? front->snapshot->queue_timeout_ms : 0;
+    if (queue_ms > 0 && queue_ms / 4 < period) period = queue_ms / 4;
   }
   if (period < 10) period = 10;
   uv_timer_start(&hf_timer, on_timer, period, period);
@@ -408,7 +414,7 @@ hf_front_t* hf_listen(const struct sockaddr* address, socklen_t length, const hf
   front->index = id;
   front->next = hf_fronts;
   hf_fronts = front;
-  schedule_timer();
+  hf_schedule_timer();
   return front;
 }
 
@@ -444,6 +450,7 @@ int hf_backend_add(hf_front_t* front, int32_t slot, const struct sockaddr* addre
   }
   backend->used = true;
   backend->removed = false;
+  dp_slot_reset(&front->pick, slot);  // a new backend in the slot: --max-requests counts from 0
   return 0;
 }
 
@@ -455,8 +462,10 @@ void hf_backend_remove(hf_front_t* front, int32_t slot) {
   hf_pool_close_all(backend);
 }
 
-int hf_backend_idle(const hf_front_t* front, int32_t slot) {
-  return slot >= 0 && slot < front->backend_count ? front->backends[slot].idle_count : 0;
+void hf_backend_load(const hf_front_t* front, int32_t slot, int32_t load[3]) {
+  load[0] = dp_active(&front->pick, slot);
+  load[1] = slot >= 0 && slot < front->backend_count ? front->backends[slot].idle_count : 0;
+  load[2] = slot >= 0 && (uint32_t)slot < front->pick.slot_capacity ? (int32_t)front->pick.slots[slot].handed : 0;
 }
 
 int32_t hf_backend_stats(const hf_front_t* front, int32_t slot, const hf_stats_t** stats) {
@@ -470,64 +479,31 @@ void hf_defer_drive(client_t* cl) {
   if (hf_watch(&cl->c, EPOLL_CTL_MOD) != 0) cl->dead = true;
 }
 
-/** Drives a client that a call from JavaScript changed, or leaves it to the next turn while a hook runs. */
-static void kick(client_t* cl) {
+void hf_kick(client_t* cl) {
   if (hf_depth > 0) hf_defer_drive(cl);
   else if (cl->dead) hf_client_free(cl);
   else hf_drive(cl);
-}
-
-/** The queued client `id`/`generation` of `front`, or NULL. */
-static client_t* queued(hf_front_t* front, int32_t id, uint32_t generation) {
-  conn_t* c = id_table_get(&hf_conns, id);
-  if (c == NULL || c->generation != generation || c->kind != K_CLIENT) return NULL;
-  client_t* cl = (client_t*)c;
-  return cl->front == front && cl->state == S_QUEUE ? cl : NULL;
-}
-
-int hf_resume(hf_front_t* front, int32_t id, uint32_t generation, int32_t slot, int32_t route, const char* path, size_t path_len) {
-  client_t* cl = queued(front, id, generation);
-  if (cl == NULL) return ENOENT;
-  cl->state = S_ROUTE;
-  if (hf_backend_of(front, slot) == NULL) {
-    hf_emit(front, HF_EV_DONE, slot, 0);
-    hf_answer(cl, 502, HF_R_NO_BACKEND, hf_reasons[HF_R_NO_BACKEND]);
-  } else if (!hf_start(cl, slot, route, path, path_len)) {
-    hf_attempt(cl);
-  }
-  kick(cl);
-  hf_flush_events();
-  return 0;
-}
-
-int hf_respond(hf_front_t* front, int32_t id, uint32_t generation, int status, const char* reason) {
-  client_t* cl = queued(front, id, generation);
-  if (cl == NULL) return ENOENT;
-  cl->state = S_ROUTE;
-  hf_answer(cl, status, HF_R_NO_BACKEND, reason);
-  kick(cl);
-  hf_flush_events();
-  return 0;
 }
 
 void hf_close(hf_front_t* front) {
   if (front->closing) return;
   front->closing = true;
   if (front->listen.fd >= 0) hf_conn_close(&front->listen);
+  hf_queue_close(front);
   client_t* next;
   for (client_t* cl = front->clients; cl != NULL; cl = next) {
     next = cl->next;
     // Idle between requests: nothing to finish. Busy ones end after their response.
     if (cl->state == S_HEAD && hf_buf_len(&cl->c.in) == 0) {
       cl->dead = true;
-      kick(cl);
+      hf_kick(cl);
     } else {
       cl->keep_alive = false;
     }
   }
   if (front->client_count == 0 && !front->closed_told) {
     front->closed_told = true;
-    hf_emit(front, HF_EV_CLOSED, -1, 0);
+    hf_emit(front, DP_EV_CLOSED, -1, 0);
   }
   hf_flush_events();
 }
@@ -545,7 +521,7 @@ void hf_destroy(hf_front_t* front) {
     }
   }
   if (hf_fronts == NULL) uv_timer_stop(&hf_timer);
-  else schedule_timer();
+  else hf_schedule_timer();
   // 2. Its pending events dropped, JavaScript not called: it has let go of the front.
   hf_drop_events(front);
   // 3. Freed: now, or when the outermost call into JavaScript has returned.
@@ -562,6 +538,7 @@ void hf_reap(void) {
     while (front->clients != NULL) hf_client_free(front->clients);  // their events are dropped (destroyed)
     for (int32_t i = 0; i < front->backend_count; i++) hf_backend_release(&front->backends[i]);
     free(front->backends);
+    hf_decide_release(front);
     free((void*)front->options.trusted);
     free(front);
   }

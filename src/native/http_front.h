@@ -10,25 +10,23 @@
 #include <sys/socket.h>
 #include <uv.h>
 
+#include "dp_constants.h"
+
 typedef struct hf_front hf_front_t;
 
-/** Records of the batched event callback: four int32 each, [front, type, slot, detail]. */
-#define HF_EV_DONE 1    // a request to `slot` is over (detail: the status sent, 0 if none): release it
-#define HF_EV_ERROR 2   // the front answered an error itself (slot: -1 if none; detail: status*100 + reason)
-#define HF_EV_CLOSED 3  // a closing front has no connection left
-#define HF_EV_GONE 4    // a queued client left (slot: its id, detail: its generation): JavaScript forgets it
-
-/** What the pick hook returns besides a slot. */
-#define HF_PICK_NONE (-1)    // no backend: answer *status_out with *reason_out
-#define HF_PICK_QUEUED (-2)  // none in rotation: the client waits for hf_resume or hf_respond
-
-/** Why the front answered an error itself (HF_EV_ERROR's detail % 100). */
-#define HF_R_BAD_REQUEST 1
-#define HF_R_NO_BACKEND 2   // the pick hook's reason
-#define HF_R_BACKEND_FAILED 4
-#define HF_R_BAD_RESPONSE 5
-#define HF_R_TIMEOUT 6          // the backend's response did not come in time
-#define HF_R_CLIENT_TIMEOUT 7   // the client's head or body did not come in time (408)
+/**
+ * Records of the batched event callback: four int32 each, [front, type, a, b];
+ * the types (DP_EV_*) and the reasons of the errors the front answers itself
+ * (DP_R_*) are dp_constants.h's, which JavaScript reads too.
+ */
+#define HF_EV_ERROR DP_EV_ERROR
+#define HF_EV_CLOSED DP_EV_CLOSED
+#define HF_R_BAD_REQUEST DP_R_BAD_REQUEST
+#define HF_R_NO_BACKEND DP_R_NO_BACKEND
+#define HF_R_BACKEND_FAILED DP_R_BACKEND_FAILED
+#define HF_R_BAD_RESPONSE DP_R_BAD_RESPONSE
+#define HF_R_TIMEOUT DP_R_TIMEOUT
+#define HF_R_CLIENT_TIMEOUT DP_R_CLIENT_TIMEOUT
 
 #define HF_STATUS_CLASSES 5
 #define HF_BUCKETS 11
@@ -44,20 +42,7 @@ typedef struct hf_stats {
 } hf_stats_t;
 
 typedef struct hf_hooks {
-  /**
-   * Chooses the backend of a request (the client `id`, `generation`): its
-   * slot, HF_PICK_NONE (then *status_out and *reason_out say what to answer)
-   * or HF_PICK_QUEUED. `failed` lists the slots whose connect failed for this
-   * request so far (the last one with errno `error`; ETIMEDOUT after the
-   * connect timeout); with `path` NULL the hook is only told of the last
-   * failure. The hook may point *path_out at a replacement request target;
-   * it and the reason stay valid until the hook's next call. *route_out: the
-   * route the request matched, which its response is counted under.
-   */
-  int (*pick)(void* owner, int32_t id, uint32_t generation, const char* host, size_t host_len, const char* path, size_t path_len,
-              const int32_t* failed, int failed_count, int error, const char** path_out, size_t* path_out_len, int32_t* route_out,
-              int* status_out, const char** reason_out);
-  /** The batched records (HF_EV_*), `count` of them. */
+  /** The batched records (DP_EV_*), `count` of them: the only call from the data path into JavaScript. */
   void (*events)(const int32_t* records, size_t count);
 } hf_hooks_t;
 
@@ -83,7 +68,7 @@ typedef struct hf_options {
 /** Once per process. 0, or an errno. */
 int hf_init(uv_loop_t* loop, const hf_hooks_t* hooks);
 
-/** A front listening on `address` (owner: passed back to the pick hook; id: its number in the event records). NULL and *error set on failure. */
+/** A front listening on `address` (owner: its binding's; id: its number in the event records). It holds requests until its first snapshot (hf_publish). NULL and *error set on failure. */
 hf_front_t* hf_listen(const struct sockaddr* address, socklen_t length, const hf_options_t* options, void* owner, int32_t id, int* error);
 
 /** Its small id, as in the event records. */
@@ -98,19 +83,20 @@ int hf_backend_add(hf_front_t* front, int32_t slot, const struct sockaddr* addre
 /** Takes backend `slot` out: its idle pooled connections close, busy ones close after their response. */
 void hf_backend_remove(hf_front_t* front, int32_t slot);
 
-/** Idle pooled connections to `slot`. */
-int hf_backend_idle(const hf_front_t* front, int32_t slot);
-
 /** The counters of `slot`, one per route (*stats[route]): how many (0 before its first response), or -1 when there is no such backend. */
 int32_t hf_backend_stats(const hf_front_t* front, int32_t slot, const hf_stats_t** stats);
 
-/** A queued client goes to `slot` (acquired by the caller) for `route`; `path`: a replacement target, or NULL. 0, or ENOENT when it is gone. */
-int hf_resume(hf_front_t* front, int32_t id, uint32_t generation, int32_t slot, int32_t route, const char* path, size_t path_len);
+/**
+ * The decisions from now on: a snapshot (dp_snapshot.h's buffer, copied and
+ * validated) replaces the front's; requests waiting in its queue try again.
+ * 0, or an errno (refused: the front keeps the snapshot it has).
+ */
+int hf_publish(hf_front_t* front, const void* snapshot, size_t length);
 
-/** A queued client is answered `status` with `reason` (503 after the queue timeout). 0, or ENOENT when it is gone. */
-int hf_respond(hf_front_t* front, int32_t id, uint32_t generation, int status, const char* reason);
+/** Requests in flight to `slot`, its idle pooled connections, and the requests handed to its backend since it took the slot. */
+void hf_backend_load(const hf_front_t* front, int32_t slot, int32_t load[3]);
 
-/** Stops accepting; idle client connections close, busy ones after their response (HF_EV_CLOSED when none is left). */
+/** Stops accepting; queued requests get 502, idle client connections close, busy ones after their response (DP_EV_CLOSED when none is left). */
 void hf_close(hf_front_t* front);
 
 /** Closes every connection of a closing front now, then frees it. */

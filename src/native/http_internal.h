@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <uv.h>
 
+#include "dp_pick.h"
 #include "http_front.h"
 #include "http_parse.h"
 #include "id_table.h"
@@ -36,8 +37,8 @@ enum kind { K_LISTEN, K_CLIENT, K_UPSTREAM };
 /** Client states: the exchange in progress. */
 enum state {
   S_HEAD,     // waiting for a request head
-  S_ROUTE,    // the pick hook runs (the client must not be freed under it)
-  S_QUEUE,    // no backend in rotation: waiting for hf_resume or hf_respond
+  S_ROUTE,    // being decided (http_decide.c)
+  S_QUEUE,    // no backend in rotation for its app: waiting for a snapshot that brings one, or the queue timeout
   S_CONNECT,  // connecting to the chosen backend
   S_SEND,     // head sent or queued; the body flows
   S_TUNNEL,   // after a 101: bytes both ways
@@ -103,6 +104,7 @@ struct client {
   uint64_t head_ms;  // when the first byte of the request head in progress came (0: none yet): the header timeout counts from here
   char address[INET6_ADDRSTRLEN];
   bool counted;  // the response is in the counters already (a 101, counted when it came)
+  bool verdict;  // queued after every backend failed: waits for the control plane's answer to the failures (the next snapshot)
   bool trusted;  // a peer of --forwarded-allow-ips: its X-Forwarded-* headers are kept
   bool dead;
 };
@@ -126,6 +128,8 @@ struct hf_front {
   int32_t backend_count;
   client_t* clients;
   uint32_t client_count;
+  dp_snapshot_t* snapshot;  // the decisions (NULL before the first hf_publish): immutable, replaced whole
+  dp_state_t pick;          // the front's cursors and per-slot counts (in flight, handed)
   bool closing, closed_told;
   bool accept_paused;     // out of descriptors (or over the budget): resumed by the timer's sweep
   uint64_t paused_until;
@@ -190,7 +194,7 @@ void hf_client_free(client_t* cl);
 /** Ends the exchange's upstream side: back to the pool when it can carry another request, else closed. */
 void hf_release_upstream(client_t* cl, bool reusable);
 void hf_count_response(client_t* cl, int status);
-/** The exchange is over (`status` sent, 0 if none): JavaScript releases the backend. */
+/** The exchange is over (`status` sent, 0 if none): its backend's in-flight count goes down. */
 void hf_end_exchange(client_t* cl, int status);
 /** After the last response: flush it, then shut down and drain (a close with unread input would reset it away). */
 void hf_linger(client_t* cl);
@@ -202,14 +206,34 @@ bool hf_is_hop_by_hop(const char* data, hp_span_t name);
 bool hf_append_header(buf_t* out, const char* data, hp_span_t name, hp_span_t value);
 /** Starts the request on backend `slot` (acquired) for `route`; false when the connect failed at once (recorded as failed). */
 bool hf_start(client_t* cl, int32_t slot, int32_t route, const char* path, size_t path_len);
-/** Chooses a backend (the pick hook) and starts the request on it; tries the next one while connects fail at once. */
-void hf_attempt(client_t* cl);
+/** The request's Host (empty: none) and target path, as the route matches them. */
+void hf_request_target(client_t* cl, const char** host, size_t* host_len, const char** path, size_t* path_len);
 /** The connect to the chosen backend failed (`error`; ETIMEDOUT after the connect timeout): the next one. */
 void hf_connect_failed(client_t* cl, int error);
 /** The client's parser has a request head (`len` bytes at the start of its buffer): set the exchange up and route it. */
 void hf_begin(client_t* cl, uint32_t len);
 /** Moves body bytes from the client to the backend, as far as the framing and the backend's queue allow. */
 bool hf_send_body(client_t* cl);
+
+// ------------------------------------------------------------ http_decide.c
+/** Chooses a backend from the snapshot and starts the request on it; tries the next one while connects fail at once; queues, or answers. */
+void hf_attempt(client_t* cl);
+/** A request to `slot` ended: its in-flight count goes down (DP_EV_DRAINED when a draining backend's last one did). */
+void hf_request_ended(hf_front_t* front, int32_t slot);
+/** The request's connect to `slot` failed (`error`): recorded on the client, reported, the count undone. */
+void hf_attempt_failed(client_t* cl, int32_t slot, int error);
+/** A queued client waited --queue-timeout (`now`): answered 503. Whether it was. */
+bool hf_queue_expired(client_t* cl, uint64_t now);
+/** The front closes: its queued clients are answered 502. */
+void hf_queue_close(hf_front_t* front);
+/** The front's snapshot and decision state freed (it is freed). */
+void hf_decide_release(hf_front_t* front);
+
+// ------------------------------------------------------------ http_front.c
+/** (Re)starts the sweep at a quarter of the shortest timeout of every front. */
+void hf_schedule_timer(void);
+/** Moves a client a call from JavaScript changed: driven now, or freed when it is dead. */
+void hf_kick(client_t* cl);
 
 // ------------------------------------------------------------ http_relay.c
 /** Moves whatever can move for `cl` and its backend connection; frees it when it is done. */

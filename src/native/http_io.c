@@ -45,7 +45,7 @@ void hf_emit(hf_front_t* front, int32_t type, int32_t slot, int32_t detail) {
   if (g_event_count + 4 > g_event_cap) {
     size_t cap = g_event_cap == 0 ? 256 : g_event_cap * 2;
     int32_t* events = realloc(g_events, cap * sizeof(*events));
-    if (events == NULL) return;  // out of memory: a release is lost, the registry over-counts; nothing unsafe
+    if (events == NULL) return;  // out of memory: an event is lost (a drain or a failure unreported); nothing unsafe
     g_events = events;
     g_event_cap = cap;
   }
@@ -68,7 +68,7 @@ void hf_flush_events(void) {
     g_event_count = 0;
     // The binding copies the records before it calls JavaScript, whose calls may add more (delivered by the next round).
     hf_depth++;
-    hf_hooks.events(g_events, count);  // count 0: the binding still runs microtasks queued by picks
+    if (count > 0) hf_hooks.events(g_events, count);
     hf_depth--;
   } while (g_event_count > 0);
   hf_reap();

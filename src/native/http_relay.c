@@ -55,7 +55,7 @@ static void hf_upstream_broke(client_t* cl) {
     // A pooled connection the backend had closed: send the request again on a new one.
     cl->stale_retries++;
     hf_release_upstream(cl, false);
-    hf_emit(cl->front, HF_EV_DONE, cl->slot, 0);
+    hf_request_ended(cl->front, cl->slot);
     cl->slot = -1;
     hf_attempt(cl);
     return;

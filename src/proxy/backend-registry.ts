@@ -4,6 +4,7 @@
 // once, when its last connection ends.
 
 import { createBalancer, type Balancer } from '../core/balancer.js';
+import type { AppRoute } from '../core/router.js';
 import type { Backend, BalancePolicy, FrontEvents, WorkerId } from '../core/types.js';
 
 export interface BackendEntry {
@@ -18,7 +19,22 @@ export interface BackendEntry {
   removed: boolean;
   /** Report onServedLimit when `total` reaches it (--max-requests); 0: never. */
   limit: number;
+  /** Its share in weighted policies. */
+  weight: number;
 }
+
+/** What a registry holds, as the native front publishes it to C (core/dp-snapshot.ts). */
+export interface BackendsView {
+  /** Each app's backends, in rotation or draining (removed, not yet drained), in the order they joined. */
+  readonly apps: ReadonlyArray<{ readonly name: string; readonly policy: BalancePolicy; readonly entries: readonly BackendEntry[] }>;
+  /** The routing front's table; none on an app's own front. */
+  readonly routes: readonly AppRoute[];
+  /** The routing front's: requests are matched against `routes` (none matches: 404), even when it is empty. */
+  readonly routed: boolean;
+}
+
+/** The name of the one app of a plain registry (an app's own front), in its view. */
+export const OWN_APP = 'app';
 
 /** A backend chosen for one request, and the path to send it with (a route may strip a prefix). */
 export interface Routed {
@@ -54,14 +70,31 @@ export interface Backends {
   connections(id: WorkerId): number;
   totalConnections(id: WorkerId): number;
   readonly size: number;
+
+  // The native front, whose data plane decides in C (no acquire/release per request):
+  /** What is in the registry now (the snapshot's source). */
+  describe(): BackendsView;
+  /** `listener` runs after every change of membership, weights, draining, apps or routes. */
+  watch(listener: () => void): void;
+  /** From now on the data plane counts requests in flight: a removed backend drains when drained(id) says so. */
+  countInDataPlane(): void;
+  /** The data plane's word: removed backend `id` has no request left. */
+  drained(id: WorkerId): void;
+  /** The data plane handed `id` its --max-requests-th request. */
+  servedLimit(id: WorkerId): void;
+  /** A connect to `id` failed in the data plane (passive health check). */
+  connectFailed(id: WorkerId, error: Error): void;
 }
 
 export class BackendRegistry implements Backends {
   private readonly balancer: Balancer;
   private readonly entries = new Map<WorkerId, BackendEntry>();
+  private listener: (() => void) | undefined;
+  /** The data plane counts in flight and reports drains (countInDataPlane). */
+  private external = false;
 
   constructor(
-    policy: BalancePolicy,
+    private readonly policy: BalancePolicy,
     private readonly events: FrontEvents,
     /** Called when a removed backend has drained, before onDrained (the http front closes its pool). */
     private readonly onForget?: (entry: BackendEntry) => void,
@@ -72,15 +105,19 @@ export class BackendRegistry implements Backends {
   add(backend: Backend): BackendEntry {
     let entry = this.entries.get(backend.id);
     if (entry === undefined) {
-      entry = { id: backend.id, host: backend.host, port: backend.port, active: 0, total: 0, removed: false, limit: backend.maxServed ?? 0 };
+      entry = {
+        id: backend.id, host: backend.host, port: backend.port, active: 0, total: 0, removed: false, limit: backend.maxServed ?? 0, weight: backend.weight ?? 1,
+      };
       this.entries.set(backend.id, entry);
     } else {
       // Back in rotation (healthy again) before it drained: same entry, same counts.
       entry.host = backend.host;
       entry.port = backend.port;
       entry.removed = false;
+      entry.weight = backend.weight ?? 1;
     }
     this.balancer.add(backend.id, backend.weight);
+    this.listener?.();
     return entry;
   }
 
@@ -89,10 +126,38 @@ export class BackendRegistry implements Backends {
     if (entry === undefined || entry.removed) return;
     entry.removed = true;
     this.balancer.remove(id);
-    if (entry.active === 0) {
+    if (entry.active === 0 && !this.external) {
       // Asynchronously: the caller is still inside its own remove() bookkeeping.
       queueMicrotask(() => this.forgetIfDrained(entry));
     }
+    this.listener?.();
+  }
+
+  describe(): BackendsView {
+    return { apps: [{ name: OWN_APP, policy: this.policy, entries: [...this.entries.values()] }], routes: [], routed: false };
+  }
+
+  watch(listener: () => void): void {
+    this.listener = listener;
+  }
+
+  countInDataPlane(): void {
+    this.external = true;
+  }
+
+  drained(id: WorkerId): void {
+    const entry = this.entries.get(id);
+    if (entry === undefined) return;
+    entry.active = 0;
+    this.forgetIfDrained(entry);
+  }
+
+  servedLimit(id: WorkerId): void {
+    if (this.entries.has(id)) this.events.onServedLimit?.(id);
+  }
+
+  connectFailed(id: WorkerId, error: Error): void {
+    if (this.entries.has(id)) this.events.onConnectFailure(id, error);
   }
 
   /** The next backend to try (not in `exclude`), or undefined when none is left. */
@@ -153,5 +218,6 @@ export class BackendRegistry implements Backends {
     this.entries.delete(entry.id);
     this.onForget?.(entry);
     this.events.onDrained(entry.id);
+    this.listener?.();
   }
 }

@@ -41,13 +41,18 @@ export class RouteSeries {
   /** The number of the pair a routed request matched; 0 when the registry names none (an app's own front). */
   of(routed: Routed | undefined): number {
     if (routed?.app === undefined || routed.route === undefined) return 0;
-    let routes = this.numbers.get(routed.app);
-    if (routes === undefined) this.numbers.set(routed.app, (routes = new Map()));
-    let number = routes.get(routed.route);
+    return this.named(routed.app, routed.route);
+  }
+
+  /** The number of (app, route): the routing front's snapshot carries one per route. */
+  named(app: string, route: string): number {
+    let routes = this.numbers.get(app);
+    if (routes === undefined) this.numbers.set(app, (routes = new Map()));
+    let number = routes.get(route);
     if (number === undefined) {
       number = this.list.length;
-      this.list.push({ app: routed.app, route: routed.route });
-      routes.set(routed.route, number);
+      this.list.push({ app, route });
+      routes.set(route, number);
     }
     return number;
   }

@@ -6,7 +6,7 @@
 
 import { createRouter, type AppRoute, type Router } from '../core/router.js';
 import type { Backend, BalancePolicy, FrontEvents, WorkerId } from '../core/types.js';
-import { BackendRegistry, type BackendEntry, type Backends, type Routed } from './backend-registry.js';
+import { BackendRegistry, type BackendEntry, type Backends, type BackendsView, type Routed } from './backend-registry.js';
 import { createHttpFront } from './http-proxy.js';
 import type { BoundFront, FrontOptions } from './options.js';
 
@@ -14,6 +14,9 @@ export class RoutedRegistry implements Backends {
   private readonly apps = new Map<string, BackendRegistry>();
   private readonly owners = new Map<WorkerId, BackendRegistry>();
   private router: Router = createRouter([]);
+  private routes: readonly AppRoute[] = [];
+  private listener: (() => void) | undefined;
+  private external = false;
   /** Bound once: asked per request by the router. */
   private readonly available = (app: string): boolean => (this.apps.get(app)?.size ?? 0) > 0;
 
@@ -29,17 +32,50 @@ export class RoutedRegistry implements Backends {
   /** Replace the routing table (start, `ctl apply`); balancers inside the apps keep their state. */
   setRoutes(routes: readonly AppRoute[]): void {
     this.router = createRouter(routes);
+    this.routes = routes;
+    this.listener?.();
   }
 
   /** An app's backends: its policy, and where its drains and failed connects are reported. */
   addApp(name: string, policy: BalancePolicy, events: FrontEvents): void {
     if (this.apps.has(name)) return;
-    this.apps.set(name, new BackendRegistry(policy, events, this.onForget));
+    const registry = new BackendRegistry(policy, events, this.onForget);
+    if (this.listener !== undefined) registry.watch(this.listener);
+    if (this.external) registry.countInDataPlane();
+    this.apps.set(name, registry);
+    this.listener?.();
   }
 
   /** Forget an app once it has stopped (its backends have drained). */
   removeApp(name: string): void {
     this.apps.delete(name);
+    this.listener?.();
+  }
+
+  describe(): BackendsView {
+    return { apps: [...this.apps].flatMap(([name, registry]) => registry.describe().apps.map((app) => ({ ...app, name }))), routes: this.routes, routed: true };
+  }
+
+  watch(listener: () => void): void {
+    this.listener = listener;
+    for (const registry of this.apps.values()) registry.watch(listener);
+  }
+
+  countInDataPlane(): void {
+    this.external = true;
+    for (const registry of this.apps.values()) registry.countInDataPlane();
+  }
+
+  drained(id: WorkerId): void {
+    this.owners.get(id)?.drained(id);
+  }
+
+  servedLimit(id: WorkerId): void {
+    this.owners.get(id)?.servedLimit(id);
+  }
+
+  connectFailed(id: WorkerId, error: Error): void {
+    this.owners.get(id)?.connectFailed(id, error);
   }
 
   add(backend: Backend): void {
