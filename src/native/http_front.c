@@ -60,10 +60,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "fd_budget.h"
 #include "http_internal.h"
 
 hf_hooks_t hf_hooks;
@@ -100,22 +100,8 @@ bool hf_peer_trusted(const hf_options_t* options, const struct sockaddr_storage*
   return false;
 }
 
-/**
- * The descriptors the fronts may hold (connections both ways and listeners):
- * the soft limit less a reserve for the control socket, spawns, pipes, health
- * probes and logs — the master's other duties must not starve when clients
- * take every descriptor (issue 17: the control socket unreachable, spawns
- * failing with EMFILE). Read once per listen (the supervisor raised the soft
- * limit at start).
- */
+/** The descriptors the fronts may hold (fd_budget.h): read once per listen (the supervisor raised the soft limit at start). */
 static int64_t fd_budget = INT64_MAX;
-
-static void read_fd_budget(void) {
-  struct rlimit limit;
-  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return;
-  int64_t soft = (int64_t)limit.rlim_cur, reserve = soft / 8 > 64 ? soft / 8 : 64;
-  fd_budget = soft - reserve > 16 ? soft - reserve : 16;
-}
 
 /** Stops accepting for ACCEPT_PAUSE_MS (out of descriptors, or at the budget): what waits stays in the backlog. */
 static void pause_accepting(hf_front_t* front) {
@@ -396,7 +382,7 @@ hf_front_t* hf_listen(const struct sockaddr* address, socklen_t length, const hf
     free(front);
     return NULL;
   }
-  read_fd_budget();
+  fd_budget = fd_budget_read();
   front->options = *options;
   front->options.trusted = NULL;
   if (options->trusted_count > 0) {

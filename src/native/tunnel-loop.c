@@ -12,10 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "fd_budget.h"
 #include "tunnel-internal.h"
 
 #define MAX_EVENTS 256
@@ -140,19 +140,8 @@ static void pause_listener(int32_t id, listener_t* l) {
   }
 }
 
-/**
- * The descriptors the tunnels may hold: the soft limit less a reserve for the
- * control socket, spawns, pipes and health probes (as the http front's,
- * http_front.c); read at each listen (the supervisor raised the limit at start).
- */
+/** The descriptors the tunnels may hold (fd_budget.h): read at each listen (the supervisor raised the limit at start). */
 static int64_t g_fd_budget = INT64_MAX;
-
-static void read_fd_budget(void) {
-  struct rlimit limit;
-  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return;
-  int64_t soft = (int64_t)limit.rlim_cur, reserve = soft / 8 > 64 ? soft / 8 : 64;
-  g_fd_budget = soft - reserve > 16 ? soft - reserve : 16;
-}
 
 /** Accepts what the listener has (up to a limit): each client a tunnel waiting for its backend. */
 static void on_listener_event(int32_t id, uint32_t generation) {
@@ -271,7 +260,7 @@ void tunnels_shutdown(uv_close_cb closed) {
 }
 
 int32_t listener_open(const struct sockaddr* address, socklen_t length, int backlog) {
-  read_fd_budget();
+  g_fd_budget = fd_budget_read();
   int32_t id = 0;
   while (id < g_listener_count && g_listeners[id].fd >= 0) id++;
   if (id == g_listener_count) {
