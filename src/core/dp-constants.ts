@@ -1,5 +1,5 @@
-// GENERATED from src/native/dp_constants.h by scripts/gen-dp-constants.mjs: do not edit.
-// Change the header, then run `node scripts/gen-dp-constants.mjs`.
+// GENERATED from src/native/dp_constants.h and http_limits.h by scripts/gen-dp-constants.mjs: do not edit.
+// Change the headers, then run `node scripts/gen-dp-constants.mjs`.
 /* eslint-disable */
 
 /** "DPS1": the first word of every snapshot */
@@ -151,3 +151,13 @@ export const DP_R_CLIENT_TIMEOUT = 7;
 export const DP_R_QUEUE_TIMEOUT = 8;
 /** the front closed while the request waited for a backend */
 export const DP_R_CLOSING = 9;
+/** a request head (every line, the empty one included): above it, 431 */
+export const HP_MAX_HEAD = 32768;
+/** a response head: above it, 502 */
+export const HP_MAX_RESPONSE_HEAD = 65536;
+/** header lines of a head (node's default maxHeadersCount): above it, 431 */
+export const HP_MAX_HEADERS = 2000;
+/** a chunk's extensions (";name=value..."): above it, 400 */
+export const HP_MAX_CHUNK_EXT = 4096;
+/** the trailer section of a chunked body: above it, 400 */
+export const HP_MAX_TRAILERS = 32768;

@@ -1,7 +1,7 @@
 // The limits of an HTTP/1 message at the front, in one place: the native
-// parser (http_parse.c) uses them, and the JavaScript front reads this file
-// (src/proxy/http-limits.ts parses these lines; a unit test checks it does).
-// One `#define NAME value` a line, plain decimal.
+// parser (http_parse.c) uses them, and scripts/gen-dp-constants.mjs writes
+// them into src/core/dp-constants.ts for the JavaScript front (a unit test
+// fails when that copy is stale). One `#define HP_NAME value` a line, plain decimal.
 
 #ifndef SUPERVISE_HTTP_LIMITS_H
 #define SUPERVISE_HTTP_LIMITS_H
