@@ -157,6 +157,10 @@ export const OPTIONS: readonly OptionSpec[] = [
     meaning: 'spawn mode front: an upgraded (WebSocket) connection, or a tcp-front connection, with no byte either way for this long is closed', mode: 'spawn', scope: 'app',
   },
   {
+    key: 'maxHeaderSize', flag: '--max-header-size <size>', kind: 'size', min: 1024, max: 1024 * 1024, default: 32 * 1024, defaultText: '32K',
+    meaning: 'spawn mode front (http): the largest request head (every line counted, however it is split across writes); above it, 431 (1K … 1M)', mode: 'spawn', scope: 'app',
+  },
+  {
     key: 'forwardedAllowIps', flag: '--forwarded-allow-ips <list...>', kind: 'list', default: ['127.0.0.1', '::1'], defaultText: '`127.0.0.1`, `::1`',
     meaning: 'spawn mode front (http): peers (addresses, CIDRs, `*` for all) whose `X-Forwarded-For/-Proto/-Host` are kept (appended to); from any other peer they are replaced by what the front saw', mode: 'spawn', scope: 'app',
   },
@@ -332,6 +336,10 @@ export function parseOption(spec: OptionSpec, value: unknown): { value: unknown 
       if (bytes === undefined || bytes < (spec.min ?? 0)) {
         const least = (spec.min ?? 0) >= 1024 * 1024 ? `${(spec.min ?? 0) / (1024 * 1024)}M, like 512M or 1G` : `${(spec.min ?? 0) / 1024}K, like 512K or 10M`;
         return { error: `must be a size of at least ${least} ${got}` };
+      }
+      if (spec.max !== undefined && bytes > spec.max) {
+        const most = spec.max >= 1024 * 1024 ? `${spec.max / (1024 * 1024)}M` : `${spec.max / 1024}K`;
+        return { error: `must be a size of at most ${most} ${got}` };
       }
       return { value: bytes };
     }

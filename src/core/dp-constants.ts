@@ -151,8 +151,10 @@ export const DP_R_CLIENT_TIMEOUT = 7;
 export const DP_R_QUEUE_TIMEOUT = 8;
 /** the front closed while the request waited for a backend */
 export const DP_R_CLOSING = 9;
-/** a request head (every line, the empty one included): above it, 431 */
+/** a request head (every line, the empty one included): above it, 431 (--max-header-size's default) */
 export const HP_MAX_HEAD = 32768;
+/** the largest --max-header-size */
+export const HP_MAX_HEAD_LIMIT = 1048576;
 /** a response head: above it, 502 */
 export const HP_MAX_RESPONSE_HEAD = 65536;
 /** header lines of a head (node's default maxHeadersCount): above it, 431 */

@@ -80,6 +80,8 @@ export interface Config {
   readonly edge?: EdgeTimeouts;
   /** Spawn-mode front (http): peers whose X-Forwarded-* headers are kept (`*`, addresses, CIDRs). */
   readonly forwardedAllowIps?: readonly string[];
+  /** Spawn-mode http front: the largest request head in bytes (SPEC §12; 431 above it); HP_MAX_HEAD where not given. */
+  readonly maxHeaderSize?: number;
   readonly watch: WatchConfig | undefined;
   readonly maxMemoryBytes: number | undefined;
   readonly control: string;

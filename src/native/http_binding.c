@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "http_front.h"
+#include "http_limits.h"
 #include "id_table.h"
 #include "napi_util.h"
 
@@ -141,18 +142,21 @@ static bool typed_bytes(napi_env env, napi_value value, napi_typedarray_type typ
  * The front holds its requests until its first snapshot (httpPublish).
  */
 static napi_value Listen(napi_env env, napi_callback_info info) {
-  napi_value argv[4];
+  napi_value argv[5];
   struct sockaddr_storage storage;
   socklen_t length;
   void *timeouts, *trusted;
   size_t timeout_count, trusted_length;
   if (g_env == NULL) return throw_error(env, "httpListen(): httpInit() first");
-  if (!args(env, info, 4, argv) || !typed_bytes(env, argv[2], napi_uint32_array, HF_TIMEOUTS, &timeouts, &timeout_count) ||
-      !typed_bytes(env, argv[3], napi_uint8_array, 0, &trusted, &trusted_length) || (trusted_length % 17 != 0 && trusted_length != 1)) {
-    return throw_error(env, "httpListen(address, port, timeouts: Uint32Array(8), trusted: Uint8Array): bad arguments");
+  uint32_t max_head = 0;
+  if (!args(env, info, 5, argv) || !typed_bytes(env, argv[2], napi_uint32_array, HF_TIMEOUTS, &timeouts, &timeout_count) ||
+      !typed_bytes(env, argv[3], napi_uint8_array, 0, &trusted, &trusted_length) || (trusted_length % 17 != 0 && trusted_length != 1) ||
+      napi_get_value_uint32(env, argv[4], &max_head) != napi_ok || max_head < 1024 || max_head > HP_MAX_HEAD_LIMIT) {
+    return throw_error(env, "httpListen(address, port, timeouts: Uint32Array(8), trusted: Uint8Array, maxHead: 1024..1 MiB): bad arguments");
   }
   hf_options_t options;
   memset(&options, 0, sizeof(options));
+  options.max_head = max_head;
   memcpy(options.timeouts_ms, timeouts, sizeof(options.timeouts_ms));
   for (int i = 0; i < HF_TIMEOUTS; i++) {
     if (options.timeouts_ms[i] == 0 && i != HF_T_RESPONSE) options.timeouts_ms[i] = 1;  // 0 is "none" for the response timeout only

@@ -365,7 +365,7 @@ void hf_begin(client_t* cl, uint32_t len) {
   // The head is the exchange's now (its spans point into the copy below); the parser is ready for the next one.
   hp_head_free(&cl->req);
   cl->req = hp_parser_take(&cl->parser);
-  hp_parser_init(&cl->parser, false, false, HP_MAX_HEAD);
+  hp_parser_init(&cl->parser, false, false, cl->front->options.max_head);
   const hp_head_t* h = &cl->req;
   cl->http10 = h->minor == 0;
   cl->keep_alive = !cl->front->closing && (cl->http10 ? h->conn_keep_alive && !h->conn_close : !h->conn_close);

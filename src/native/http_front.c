@@ -132,6 +132,7 @@ static void accept_clients(hf_front_t* front) {
     }
     cl->c.fd = fd;
     cl->c.kind = K_CLIENT;
+    hp_parser_init(&cl->parser, false, false, front->options.max_head);  // --max-header-size from the first head on
     cl->front = front;
     cl->slot = -1;
     if (hf_table_add(&cl->c) < 0) {

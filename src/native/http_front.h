@@ -63,6 +63,7 @@ typedef struct hf_options {
   const uint8_t* trusted;
   uint32_t trusted_count;
   bool trust_all;
+  uint32_t max_head;  // the largest request head (--max-header-size): above it, 431
 } hf_options_t;
 
 /** Once per process. 0, or an errno. */

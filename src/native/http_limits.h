@@ -6,7 +6,8 @@
 #ifndef SUPERVISE_HTTP_LIMITS_H
 #define SUPERVISE_HTTP_LIMITS_H
 
-#define HP_MAX_HEAD 32768            // a request head (every line, the empty one included): above it, 431
+#define HP_MAX_HEAD 32768            // a request head (every line, the empty one included): above it, 431 (--max-header-size's default)
+#define HP_MAX_HEAD_LIMIT 1048576    // the largest --max-header-size
 #define HP_MAX_RESPONSE_HEAD 65536   // a response head: above it, 502
 #define HP_MAX_HEADERS 2000          // header lines of a head (node's default maxHeadersCount): above it, 431
 #define HP_MAX_CHUNK_EXT 4096        // a chunk's extensions (";name=value..."): above it, 400

@@ -373,7 +373,7 @@ int hp_parse(hp_parser_t* p, const char* data, size_t len) {
   }
   p->pos = (uint32_t)stop;
   if (stop == limit) {
-    return fail(p, p->response ? 502 : 431, p->response ? "the response head is too large" : "the request head is over " HP_STR(HP_MAX_HEAD) " bytes");
+    return fail(p, p->response ? 502 : 431, p->response ? "the response head is too large" : "the request head is over --max-header-size");
   }
   return HP_INCOMPLETE;
 }

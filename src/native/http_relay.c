@@ -194,7 +194,7 @@ static bool hf_tunnel(client_t* cl) {
 static bool hf_wants_client_input(const client_t* cl) {
   switch (cl->state) {
     case S_HEAD:
-      return hf_buf_len(&cl->c.in) < HP_MAX_HEAD;
+      return hf_buf_len(&cl->c.in) < cl->front->options.max_head;
     case S_SEND:
       return !cl->req_done && hf_buf_len(&cl->c.in) == 0 && hf_buf_len(&cl->up->c.out) < HIGH_WATER;
     case S_TUNNEL:

@@ -26,6 +26,7 @@ import { DEFAULT_FORWARDED_ALLOW_IPS, parseTrustedPeers, trustedPeerBytes, type 
 import { RouteSeries, type HttpFrontOptions, type RequestStats } from './http-common.js';
 import { NativeRequestStats } from './native-request-stats.js';
 import { describeListenError } from './listen.js';
+import { MAX_HEAD } from './http-limits.js';
 import { loadNative } from '../native/load.js';
 import { errnoError } from './native-tunnel.js';
 import { edgeTimeouts, type BoundFront } from './options.js';
@@ -33,7 +34,7 @@ import { edgeTimeouts, type BoundFront } from './options.js';
 interface HttpBinding {
   httpInit(onEvents: (records: Int32Array) => void): void;
   /** timeouts: HF_T_* order (edgeTimeoutArray); trusted: core/edge.ts's trustedPeerBytes. */
-  httpListen(address: string, port: number, timeouts: Uint32Array, trusted: Uint8Array): [number, number] | number;
+  httpListen(address: string, port: number, timeouts: Uint32Array, trusted: Uint8Array, maxHead: number): [number, number] | number;
   /** The decisions from now on (core/dp-snapshot.ts): 0, or a negative errno (refused: C keeps the snapshot it has). */
   httpPublish(front: number, snapshot: Uint8Array): number;
   httpAddBackend(front: number, slot: number, address: string, port: number): number;
@@ -141,7 +142,7 @@ class NativeHttpFront extends FrontBase {
     const { host, port } = this.options;
     const address = isIP(host) !== 0 ? host : (await lookup(host)).address;
     const trusted = trustedPeerBytes(parseTrustedPeers(this.options.forwardedAllowIps ?? DEFAULT_FORWARDED_ALLOW_IPS));
-    const result = this.native.httpListen(address, port, edgeTimeoutArray(this.edge), trusted);
+    const result = this.native.httpListen(address, port, edgeTimeoutArray(this.edge), trusted, this.options.maxHeaderSize ?? MAX_HEAD);
     if (typeof result === 'number') throw describeListenError(errnoError(result, 'listen', address, port), host, port);
     this.handle = result[0];
     this.bound = { host: address, port: result[1] };

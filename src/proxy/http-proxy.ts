@@ -62,7 +62,7 @@ export class HttpFront extends FrontBase implements AttemptHandler<Exchange> {
     this.connectTimeoutMs = this.edge.connectTimeoutMs;
     this.responseTimeoutMs = this.edge.responseTimeoutMs;
     this.trustedPeers = parseTrustedPeers(options.forwardedAllowIps ?? DEFAULT_FORWARDED_ALLOW_IPS);
-    this.server = http.createServer({ ...edgeServerOptions(this.edge), maxHeaderSize: MAX_HEAD }, (request, response) => this.handle(request, response));
+    this.server = http.createServer({ ...edgeServerOptions(this.edge), maxHeaderSize: options.maxHeaderSize ?? MAX_HEAD }, (request, response) => this.handle(request, response));
     // At most MAX_HEADERS lines, as the native parser: node 22.23+ refuses from about 1,000 by default (431), node 20 drops what is over the count.
     this.server.maxHeadersCount = MAX_HEADERS;
     // Every request node's parser refuses (smuggling attempts, oversize heads…) is a 400 or 431, as on the native path.

@@ -31,6 +31,8 @@ export interface FrontOptions {
   readonly edge?: Partial<EdgeTimeouts>;
   /** http: peers whose X-Forwarded-* headers are kept (default 127.0.0.1, ::1; `*`: all). */
   readonly forwardedAllowIps?: readonly string[];
+  /** The largest request head (http fronts; 431 above it): HP_MAX_HEAD where not given. */
+  readonly maxHeaderSize?: number;
   readonly events: FrontEvents;
   readonly logger?: Logger;
 }

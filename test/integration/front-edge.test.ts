@@ -91,6 +91,26 @@ for (const [path, create] of PATHS) {
       assert.equal(front.connections(1), 0);
     });
 
+    it('--max-header-size: a head over it gets 431 however it is split, one under it is forwarded', TIMEOUT, async () => {
+      const backend = await startHttpBackend('a', defer);
+      const { front, port } = await startFront({ maxHeaderSize: 4096 });
+      front.add({ id: 1, host: '127.0.0.1', port: backend.port, weight: 1 });
+      const head = (size: number): string => {
+        const start = 'GET /h HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Pad: ';
+        return `${start}${'p'.repeat(size - start.length - 4)}\r\n\r\n`;
+      };
+      const under = await rawExchange(port, (socket) => socket.write(head(3000)), 8000);
+      assert.match(under.data, /^HTTP\/1\.1 200 /);
+      const over = await rawExchange(port, (socket) => socket.write(head(5000)), 8000);
+      assert.match(over.data, /^HTTP\/1\.1 431 /);
+      const split = await rawExchange(port, (socket) => {
+        const bytes = head(5000);
+        socket.write(bytes.slice(0, 4000));
+        setTimeout(() => socket.write(bytes.slice(4000)), 50);
+      }, 8000);
+      assert.match(split.data, /^HTTP\/1\.1 431 /);
+    });
+
     it('a request head not complete in time: 408 at the header timeout; an idle keep-alive connection closes at the keep-alive timeout', TIMEOUT, async () => {
       const backend = await startHttpBackend('a', defer);
       const { front, port } = await startFront({ edge: { clientHeaderTimeoutMs: 400, keepaliveTimeoutMs: 300 } });
