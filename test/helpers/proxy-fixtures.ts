@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import net from 'node:net';
-import { afterEach } from 'node:test';
+import { after, afterEach, before } from 'node:test';
 import type { FrontEvents, WorkerId } from '../../src/core/types.js';
 import type { BoundFront, FrontOptions } from '../../src/proxy/options.js';
 
@@ -180,4 +180,34 @@ export async function assertNamesBusyPort(
     return true;
   });
   await front.close(0);
+}
+
+/** The part of a front the suite fixture needs (both http data paths have it). */
+interface SuiteFront {
+  listen(): Promise<unknown>;
+  add(backend: { id: WorkerId; host: string; port: number; weight: number }): void;
+  address(): { port: number };
+  close(graceMs: number): Promise<unknown>;
+}
+
+/**
+ * A front made by `create` over one backend server, for a whole describe():
+ * started before its tests, closed (with the backend) after them. Its port is
+ * read in the tests (`fixture.port`).
+ */
+export function frontOverBackend(backend: net.Server | http.Server, create: (options: FrontOptions) => SuiteFront): { readonly port: number } {
+  const fixture = { port: 0 };
+  let front: SuiteFront | undefined;
+  before(async () => {
+    const backendPort = await listening(backend);
+    front = create({ host: '127.0.0.1', port: 0, balance: 'round-robin', events: recordEvents() });
+    await front.listen();
+    front.add({ id: 1, host: '127.0.0.1', port: backendPort, weight: 1 });
+    fixture.port = front.address().port;
+  });
+  after(async () => {
+    await front?.close(0);
+    await closeServer(backend);
+  });
+  return fixture;
 }

@@ -8,12 +8,12 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
-import { after, before, describe, it } from 'node:test';
-import { createJavaScriptHttpFront, type HttpFrontLike } from '../../src/proxy/http-proxy.js';
+import { describe, it } from 'node:test';
+import { createJavaScriptHttpFront } from '../../src/proxy/http-proxy.js';
 import { createNativeHttpFront } from '../../src/proxy/http-native.js';
 import { nativeTunnelPath } from '../../src/proxy/native-tunnel.js';
 import { RoutedRegistry } from '../../src/proxy/routed-registry.js';
-import { closeServer, listening, recordEvents } from '../helpers/proxy-fixtures.js';
+import { closeServer, frontOverBackend, listening, recordEvents } from '../helpers/proxy-fixtures.js';
 import { SMUGGLING_CORPUS } from '../helpers/smuggling-corpus.js';
 import { delay } from '../helpers/wait-for.js';
 
@@ -82,25 +82,12 @@ describe('http front (native): framing', { skip }, () => {
   });
   // 2000 header lines and more reach it: node 22.23+ answers 431 from about 1,000 unless the count is unbounded.
   backend.maxHeadersCount = 0;
-  let front: HttpFrontLike;
-  let port = 0;
-
-  before(async () => {
-    const backendPort = await listening(backend);
-    front = createNativeHttpFront({ host: '127.0.0.1', port: 0, balance: 'round-robin', events: recordEvents() }) ?? assert.fail('no native front');
-    await front.listen();
-    front.add({ id: 1, host: '127.0.0.1', port: backendPort, weight: 1 });
-    port = front.address().port;
-  });
-  after(async () => {
-    await front.close(0);
-    await closeServer(backend);
-  });
+  const fixture = frontOverBackend(backend, (options) => createNativeHttpFront(options) ?? assert.fail('no native front'));
 
   /** The reply to `pieces`, and what the backend saw of it. */
   async function exchange(parts: readonly string[], until?: RegExp): Promise<{ reply: string; seen: Seen[] }> {
     seen.length = 0;
-    const reply = await send(port, parts, until);
+    const reply = await send(fixture.port, parts, until);
     await delay(20); // anything forwarded would have arrived by now
     return { reply, seen: [...seen] };
   }
@@ -191,7 +178,7 @@ describe('http front (native): framing', { skip }, () => {
       // The oversize head is split above; the rest at every byte.
       const step = bytes.length > 4096 ? 4096 : 1;
       for (let at = step; at < bytes.length; at += step) {
-        const reply = await send(port, [bytes.slice(0, at), bytes.slice(at)]);
+        const reply = await send(fixture.port, [bytes.slice(0, at), bytes.slice(at)]);
         assert.ok(statusOf(reply) === 400 || statusOf(reply) === 431, `${name}, split at ${at}: ${JSON.stringify(reply.slice(0, 60))}`);
       }
     }
@@ -228,24 +215,11 @@ describe('http front (native): responses', { skip }, () => {
     });
     socket.on('error', () => undefined);
   });
-  let front: HttpFrontLike;
-  let port = 0;
-
-  before(async () => {
-    const backendPort = await listening(backend);
-    front = createNativeHttpFront({ host: '127.0.0.1', port: 0, balance: 'round-robin', events: recordEvents() }) ?? assert.fail('no native front');
-    await front.listen();
-    front.add({ id: 1, host: '127.0.0.1', port: backendPort, weight: 1 });
-    port = front.address().port;
-  });
-  after(async () => {
-    await front.close(0);
-    await closeServer(backend);
-  });
+  const fixture = frontOverBackend(backend, (options) => createNativeHttpFront(options) ?? assert.fail('no native front'));
 
   it('frames a gzip, chunked response as chunked: the connection carries the next request', TIMEOUT, async () => {
     respond = () => 'HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n';
-    const reply = await send(port, [`GET /a HTTP/1.1\r\n${H}\r\n`, `GET /b HTTP/1.1\r\n${H}\r\n`], /(0\r\n\r\n[^]*){2}/);
+    const reply = await send(fixture.port, [`GET /a HTTP/1.1\r\n${H}\r\n`, `GET /b HTTP/1.1\r\n${H}\r\n`], /(0\r\n\r\n[^]*){2}/);
     assert.equal(reply.match(/HTTP\/1\.1 200 OK/g)?.length, 2, reply);
   });
 
@@ -255,7 +229,7 @@ describe('http front (native): responses', { skip }, () => {
     const whole = head + body;
     for (let at = 1; at < whole.length; at++) {
       respond = () => [whole.slice(0, at), whole.slice(at)];
-      const reply = await send(port, [`GET / HTTP/1.1\r\n${H}\r\n`], /0\r\nX-T: 2\r\n\r\n$/);
+      const reply = await send(fixture.port, [`GET / HTTP/1.1\r\n${H}\r\n`], /0\r\nX-T: 2\r\n\r\n$/);
       assert.match(reply, /^HTTP\/1\.1 200 OK\r\n/, `split at ${at}`);
       assert.equal(reply.slice(reply.indexOf('\r\n\r\n') + 4), body, `split at ${at}`);
     }
@@ -265,7 +239,7 @@ describe('http front (native): responses', { skip }, () => {
     respond = () =>
       'HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\nConnection: keep-alive, X-Hop\r\nKeep-Alive: timeout=5\r\nX-Hop: 1\r\n\r\n' +
       'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok';
-    const reply = await send(port, [`GET / HTTP/1.1\r\n${H}\r\n`], /\r\n\r\nok$/);
+    const reply = await send(fixture.port, [`GET / HTTP/1.1\r\n${H}\r\n`], /\r\n\r\nok$/);
     const interim = reply.slice(0, reply.indexOf('\r\n\r\n'));
     assert.match(interim, /^HTTP\/1\.1 103 Early Hints\r\nLink: <\/s.css>; rel=preload$/);
     assert.match(reply, /HTTP\/1\.1 200 OK\r\n[^]*ok$/);
@@ -279,7 +253,7 @@ describe('http front (native): responses', { skip }, () => {
       'HTTP/1.1 20 OK\r\nContent-Length: 2\r\n\r\nok',
     ]) {
       respond = () => head;
-      const reply = await send(port, [`GET / HTTP/1.1\r\n${H}\r\n`], /\r\n\r\n[^]*$/);
+      const reply = await send(fixture.port, [`GET / HTTP/1.1\r\n${H}\r\n`], /\r\n\r\n[^]*$/);
       assert.match(reply, /^HTTP\/1\.1 502 Bad Gateway\r\n/, JSON.stringify(head));
     }
   });

@@ -6,11 +6,11 @@
 
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { createJavaScriptHttpFront, type HttpFrontLike, type HttpFrontOptions } from '../../src/proxy/http-proxy.js';
 import { createNativeHttpFront } from '../../src/proxy/http-native.js';
 import { nativeTunnelPath } from '../../src/proxy/native-tunnel.js';
-import { closeServer, listening, recordEvents } from '../helpers/proxy-fixtures.js';
+import { frontOverBackend } from '../helpers/proxy-fixtures.js';
 import { SMUGGLING_CORPUS } from '../helpers/smuggling-corpus.js';
 import { delay } from '../helpers/wait-for.js';
 
@@ -56,23 +56,10 @@ for (const [path, create] of PATHS) {
       });
       socket.on('error', () => undefined);
     });
-    let front: HttpFrontLike;
-    let port = 0;
-
-    before(async () => {
-      const backendPort = await listening(backend);
-      front = create({ host: '127.0.0.1', port: 0, balance: 'round-robin', events: recordEvents() });
-      await front.listen();
-      front.add({ id: 1, host: '127.0.0.1', port: backendPort, weight: 1 });
-      port = front.address().port;
-    });
-    after(async () => {
-      await front.close(0);
-      await closeServer(backend);
-    });
+    const fixture = frontOverBackend(backend, create);
 
     it('forwards a well-formed request (the backend is reachable)', { timeout: 10_000 }, async () => {
-      const reply = await exchange(port, `GET / HTTP/1.1\r\n${H}Connection: close\r\n\r\n`);
+      const reply = await exchange(fixture.port, `GET / HTTP/1.1\r\n${H}Connection: close\r\n\r\n`);
 
       assert.match(reply, /^HTTP\/1\.1 200 OK\r\n[^]*reached$/);
       assert.ok(received > 0);
@@ -90,7 +77,7 @@ for (const [path, create] of PATHS) {
       const status = REFUSED_WITH[name] ?? 400;
       it(`answers ${status} to ${name}, forwarding nothing`, { timeout: 10_000, skip }, async () => {
         received = 0;
-        const reply = await exchange(port, bytes);
+        const reply = await exchange(fixture.port, bytes);
         await delay(20); // anything forwarded would have arrived by now
         assert.match(reply.split('\r\n')[0] ?? '', new RegExp(`^HTTP/1\\.1 ${status} `), `reply: ${JSON.stringify(reply.slice(0, 200))}`);
         assert.equal(received, 0, 'the backend received bytes of it');
