@@ -4,6 +4,7 @@
 // keep their case, their order and their repetitions.
 
 import type { IncomingMessage } from 'node:http';
+import { requestTarget } from '../core/http-target.js';
 
 /** Headers that describe one connection, never forwarded as they are. */
 const HOP_BY_HOP = new Set([
@@ -125,4 +126,23 @@ export function responseHead(response: IncomingMessage): string {
   for (let i = 0; i < raw.length; i += 2) head += `${raw[i]}: ${raw[i + 1]}\r\n`;
   if (!switching) head += 'Connection: close\r\n';
   return `${head}\r\n`;
+}
+
+/**
+ * Applies the target rules (core/http-target.ts) to `request`: false when it
+ * must be refused with 400; an absolute-form target is rewritten in place to
+ * origin-form, its authority becoming the Host the route and the backend see.
+ * (CONNECT never gets here: node hands it to the server's 'connect' event.)
+ */
+export function takeTarget(request: IncomingMessage): boolean {
+  const verdict = requestTarget(request.method ?? '', request.url ?? '', request.headers.host);
+  if ('refuse' in verdict) return false;
+  if (verdict.host !== request.headers.host && verdict.host !== undefined) {
+    const raw = request.rawHeaders.filter((_, i, all) => (i % 2 === 0 ? all[i] : all[i - 1])?.toLowerCase() !== 'host');
+    request.rawHeaders.length = 0;
+    request.rawHeaders.push('Host', verdict.host, ...raw);
+    request.headers.host = verdict.host;
+  }
+  request.url = verdict.path;
+  return true;
 }

@@ -21,9 +21,9 @@ import type { BackendsFactory } from './front-base.js';
 import { ConnectTimeoutError, ResponseTimeoutError } from './errors.js';
 import { DEFAULT_FORWARDED_ALLOW_IPS, isTrustedPeer, parseTrustedPeers, type EdgeTimeouts, type TrustedPeers } from '../core/edge.js';
 import { BackendRouteCounters, RouteSeries, type HttpFrontOptions, type RequestStats } from './http-common.js';
-import { ambiguousRequest, forwardedResponseHeaders } from './http-headers.js';
+import { ambiguousRequest, forwardedResponseHeaders, takeTarget } from './http-headers.js';
 import { closeWhenIdle, edgeServerOptions, Exchange, isStaleSocket, mayResend, BodyWatch, REQUEST_TIMEOUT } from './http-exchange.js';
-import { answerClientError, BAD_REQUEST } from './http-client-error.js';
+import { answerClientError, BAD_REQUEST, METHOD_NOT_ALLOWED } from './http-client-error.js';
 import { MAX_HEAD, MAX_HEADERS } from './http-limits.js';
 import { createNativeHttpFront } from './http-native.js';
 import { proxyUpgrade } from './http-upgrade.js';
@@ -76,6 +76,8 @@ export class HttpFront extends FrontBase implements AttemptHandler<Exchange> {
       const exchange = this.current.get(socket);
       answerClientError(error, socket, exchange, () => exchange !== undefined && this.abandon(exchange));
     });
+    // Node hands CONNECT to 'connect' listeners (and closes without one): the native front's 405.
+    this.server.on('connect', (_request: http.IncomingMessage, socket: Socket) => socket.end(METHOD_NOT_ALLOWED));
     this.server.on('upgrade', (request: http.IncomingMessage, socket: Socket, head: Buffer) => proxyUpgrade(this, request, socket, head));
     this.server.on('error', (error) => {
       if (this.server.listening) this.options.logger?.error({ err: error }, 'front: accept failed');
@@ -173,7 +175,7 @@ export class HttpFront extends FrontBase implements AttemptHandler<Exchange> {
   // -------------------------------------------------------------- per request
 
   private handle(request: http.IncomingMessage, response: http.ServerResponse): void {
-    if (ambiguousRequest(request) !== undefined) {
+    if (ambiguousRequest(request) !== undefined || !takeTarget(request)) {
       request.socket.end(BAD_REQUEST);
       return;
     }
