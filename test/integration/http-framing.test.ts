@@ -70,7 +70,12 @@ function statusOf(reply: string): number {
   return Number(/^HTTP\/1\.1 (\d{3}) /.exec(reply)?.[1] ?? 0);
 }
 
-describe('http front (native): framing', { skip }, () => {
+/**
+ * A front over a node:http backend that records what it saw (`seen`);
+ * `exchange` sends pieces and returns the reply and what reached the backend.
+ * Called inside a describe: it registers the fixture's before/after hooks.
+ */
+function recordingFront(create: Parameters<typeof frontOverBackend>[1]) {
   const seen: Seen[] = [];
   const backend = http.createServer({ maxHeaderSize: 64 * 1024 }, (request, response) => {
     const chunks: Buffer[] = [];
@@ -82,15 +87,19 @@ describe('http front (native): framing', { skip }, () => {
   });
   // 2000 header lines and more reach it: node 22.23+ answers 431 from about 1,000 unless the count is unbounded.
   backend.maxHeadersCount = 0;
-  const fixture = frontOverBackend(backend, (options) => createNativeHttpFront(options) ?? assert.fail('no native front'));
-
-  /** The reply to `pieces`, and what the backend saw of it. */
+  const fixture = frontOverBackend(backend, create);
+  /** The reply to `parts`, and what the backend saw of it. */
   async function exchange(parts: readonly string[], until?: RegExp): Promise<{ reply: string; seen: Seen[] }> {
     seen.length = 0;
     const reply = await send(fixture.port, parts, until);
     await delay(20); // anything forwarded would have arrived by now
     return { reply, seen: [...seen] };
   }
+  return { fixture, seen, exchange };
+}
+
+describe('http front (native): framing', { skip }, () => {
+  const { fixture, seen, exchange } = recordingFront((options) => createNativeHttpFront(options) ?? assert.fail('no native front'));
 
   it('refuses a head over 32 KiB with 431 however it is split, and forwards one just under it split a byte per write', TIMEOUT, async () => {
     const big = `GET / HTTP/1.1\r\n${H}${'X-Big: '.concat('a'.repeat(1000), '\r\n').repeat(33)}\r\n`;
@@ -165,26 +174,7 @@ for (const [path, create, skipPath] of [
   ['javascript', createJavaScriptHttpFront, false],
 ] as const) {
   describe(`http front (${path}): request targets and Host`, { skip: skipPath }, () => {
-    const seen: Seen[] = [];
-    const backend = http.createServer({ maxHeaderSize: 64 * 1024 }, (request, response) => {
-      const chunks: Buffer[] = [];
-      request.on('data', (chunk: Buffer) => chunks.push(chunk));
-      request.on('end', () => {
-        seen.push({ method: request.method ?? '', url: request.url ?? '', host: request.headers.host, body: Buffer.concat(chunks).toString('latin1') });
-        response.end('reached');
-      });
-    });
-    // 2000 header lines and more reach it: node 22.23+ answers 431 from about 1,000 unless the count is unbounded.
-    backend.maxHeadersCount = 0;
-    const fixture = frontOverBackend(backend, create);
-
-    /** The reply to `pieces`, and what the backend saw of it. */
-    async function exchange(parts: readonly string[], until?: RegExp): Promise<{ reply: string; seen: Seen[] }> {
-      seen.length = 0;
-      const reply = await send(fixture.port, parts, until);
-      await delay(20); // anything forwarded would have arrived by now
-      return { reply, seen: [...seen] };
-    }
+    const { exchange } = recordingFront(create);
 
     it('accepts absolute-form targets: forwarded in origin-form, Host from the target (RFC 9112 §3.2.2)', TIMEOUT, async () => {
       const a = await exchange([`GET http://api.example.test:8080/p?q=1 HTTP/1.1\r\nHost: other.test\r\nConnection: close\r\n\r\n`]);
