@@ -26,6 +26,9 @@ import type { AppStatus } from '../core/system-api.js';
 import type { AppConfig } from '../core/system-types.js';
 import type { Config, Front, FrontEvents, Launcher, WorkerId } from '../core/types.js';
 import { UsageError } from '../errors.js';
+import { createRedirectServer } from '../proxy/https-redirect.js';
+import { TlsFronts } from '../tls/tls-fronts.js';
+import type { CertificateSet } from '../tls/certificate-set.js';
 import { RemoteServers } from '../upstreams/remote-servers.js';
 import type { UpstreamResolver } from '../upstreams/resolver.js';
 
@@ -52,6 +55,8 @@ export interface AppShared {
   readonly requestCount?: (app: string) => number | undefined;
   /** The usage sampler's CPU at least every periodMs while the autoscaler needs it; returns the release. */
   readonly requireSampling?: (periodMs: number) => () => void;
+  /** The system's TLS certificate sets: an app's own TLS front registers its own. */
+  readonly tls?: TlsFronts;
 }
 
 export type { AppStatus } from '../core/system-api.js';
@@ -97,7 +102,7 @@ export class App {
     } else if (config.mode === 'spawn' && config.proxy !== 'none') {
       this.front = createFront(config.proxy as 'tcp' | 'http', {
         host: config.host, port: config.port, balance: config.balance, queueTimeoutMs: config.queueTimeoutMs, logger: this.logger, events,
-        edge: config.edge, forwardedAllowIps: config.forwardedAllowIps, maxHeaderSize: config.maxHeaderSize,
+        edge: config.edge, forwardedAllowIps: config.forwardedAllowIps, maxHeaderSize: config.maxHeaderSize, tls: this.frontTls(config),
       });
       front = this.front;
     }
@@ -142,6 +147,30 @@ export class App {
 
   get config(): AppConfig {
     return this.current;
+  }
+
+  /** Its own front's certificates (SPEC §14), loaded now; renewals emit this app's `tls` events. */
+  private frontTls(config: AppConfig): { certificates: CertificateSet; hsts: number | undefined } | undefined {
+    if (config.tls === undefined) return undefined;
+    // Without a system (tests, the programmatic API) the app keeps its set alone.
+    const fronts = this.shared.tls ?? new TlsFronts();
+    const certificates = fronts.create(config.name, config.tls, { logger: this.logger, emit: (event) => this.supervisor.emit(event) });
+    this.closers.push(() => fronts.remove(config.name, certificates));
+    return { certificates, hsts: config.tls.hsts };
+  }
+
+  /** `redirect-http`: the plain listener that answers 301 to the front's https URL. */
+  private async listenRedirect(config: AppConfig, front: BoundFront): Promise<void> {
+    const port = config.tls?.redirectHttp;
+    if (port === undefined) return;
+    const redirect = createRedirectServer({ host: config.host, port, httpsPort: () => front.address().port, logger: this.logger });
+    try {
+      await redirect.listen();
+    } catch (error) {
+      throw portError(port, config.host, `${this.what()}redirect-http port (--redirect-http)`, error as NodeJS.ErrnoException);
+    }
+    this.closers.push(() => redirect.close());
+    this.logger.info({ port: redirect.address().port }, `plain HTTP on ${config.host}:${redirect.address().port} redirects to https`);
   }
 
   /** `autoscale:` set, changed or removed (constructor, `ctl apply`). */
@@ -196,6 +225,7 @@ export class App {
         }
         port = this.front.address().port;
         this.closers.push(() => this.closeFront());
+        await this.listenRedirect(config, this.front);
       } else if (isRouted(config)) {
         port = this.shared.frontPort() ?? port;
       } else if (config.mode === 'cluster') {
