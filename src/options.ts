@@ -174,7 +174,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     meaning: "the PEM private key of `--tls-cert`", mode: 'spawn', scope: 'app',
   },
   {
-    key: 'hsts', flag: '--hsts <seconds>', kind: 'integer', min: 0, max: 2 ** 31 - 1, defaultText: 'off',
+    key: 'hsts', flag: '--hsts <seconds>', kind: 'integer', min: 1, max: 2 ** 31 - 1, defaultText: 'off',
     meaning: 'with TLS: `Strict-Transport-Security: max-age=<seconds>` on every response (unless the backend sent one)', mode: 'spawn', scope: 'app',
   },
   {

@@ -68,7 +68,7 @@ export function tlsFromFront(front: Record<string, unknown>, folder: string, whe
   };
   const redirect = integer(redirectHttp, 'redirect-http', 1, 65535);
   if (redirect !== undefined && redirect === port) throw new UsageError(`${where(['front', 'redirect-http'])} ${redirect} is the https port itself; choose another port (80, usually)`);
-  const config: TlsConfig = { certificates, hsts: integer(hsts, 'hsts', 0, 2 ** 31 - 1), redirectHttp: redirect };
+  const config: TlsConfig = { certificates, hsts: integer(hsts, 'hsts', 1, 2 ** 31 - 1), redirectHttp: redirect };
   checkCertificates(config, (index) => where(['front', 'tls', index]));
   return Object.freeze(config);
 }

@@ -54,7 +54,7 @@ interface HttpBinding {
   httpSetTls?(front: number, certs: Array<{ cert: string; key: string; hosts: string[] }>, options: { hsts: number }): string | undefined;
 }
 
-/** The certificates as the native call takes them; hsts -1: no header. */
+/** The certificates as the native call takes them; hsts 0: no header (--hsts is at least 1). */
 function nativeCertificates(certificates: readonly LoadedCertificate[]): Array<{ cert: string; key: string; hosts: string[] }> {
   return certificates.map((certificate) => ({ cert: certificate.certPem, key: certificate.keyPem, hosts: [...certificate.hosts] }));
 }
@@ -168,7 +168,7 @@ class NativeHttpFront extends FrontBase {
   private setTls(handle: number): void {
     const { tls } = this.options;
     if (tls === undefined || this.native.httpSetTls === undefined) return;
-    const apply = (certificates: readonly LoadedCertificate[]) => this.native.httpSetTls?.(handle, nativeCertificates(certificates), { hsts: tls.hsts ?? -1 });
+    const apply = (certificates: readonly LoadedCertificate[]) => this.native.httpSetTls?.(handle, nativeCertificates(certificates), { hsts: tls.hsts ?? 0 });
     const refused = apply(tls.certificates.certificates);
     if (refused !== undefined) {
       fronts.delete(handle);
