@@ -26,9 +26,9 @@ import type { AppStatus } from '../core/system-api.js';
 import type { AppConfig } from '../core/system-types.js';
 import type { Config, Front, FrontEvents, Launcher, WorkerId } from '../core/types.js';
 import { UsageError } from '../errors.js';
-import { createRedirectServer } from '../proxy/https-redirect.js';
-import { TlsFronts } from '../tls/tls-fronts.js';
-import type { CertificateSet } from '../tls/certificate-set.js';
+import type { FrontTls } from '../proxy/options.js';
+import { frontCertificates, startRedirect } from './front-tls.js';
+import type { TlsFronts } from '../tls/tls-fronts.js';
 import { RemoteServers } from '../upstreams/remote-servers.js';
 import type { UpstreamResolver } from '../upstreams/resolver.js';
 
@@ -149,28 +149,12 @@ export class App {
     return this.current;
   }
 
-  /** Its own front's certificates (SPEC §14), loaded now; renewals emit this app's `tls` events. */
-  private frontTls(config: AppConfig): { certificates: CertificateSet; hsts: number | undefined } | undefined {
+  /** Its own front's certificates (SPEC §14); renewals emit this app's `tls` events. */
+  private frontTls(config: AppConfig): FrontTls | undefined {
     if (config.tls === undefined) return undefined;
-    // Without a system (tests, the programmatic API) the app keeps its set alone.
-    const fronts = this.shared.tls ?? new TlsFronts();
-    const certificates = fronts.create(config.name, config.tls, { logger: this.logger, emit: (event) => this.supervisor.emit(event) });
-    this.closers.push(() => fronts.remove(config.name, certificates));
-    return { certificates, hsts: config.tls.hsts };
-  }
-
-  /** `redirect-http`: the plain listener that answers 301 to the front's https URL. */
-  private async listenRedirect(config: AppConfig, front: BoundFront): Promise<void> {
-    const port = config.tls?.redirectHttp;
-    if (port === undefined) return;
-    const redirect = createRedirectServer({ host: config.host, port, httpsPort: () => front.address().port, logger: this.logger });
-    try {
-      await redirect.listen();
-    } catch (error) {
-      throw portError(port, config.host, `${this.what()}redirect-http port (--redirect-http)`, error as NodeJS.ErrnoException);
-    }
-    this.closers.push(() => redirect.close());
-    this.logger.info({ port: redirect.address().port }, `plain HTTP on ${config.host}:${redirect.address().port} redirects to https`);
+    const { front, release } = frontCertificates(config.tls, config.name, this.shared.tls, this.logger, (event) => this.supervisor.emit(event));
+    this.closers.push(release);
+    return front;
   }
 
   /** `autoscale:` set, changed or removed (constructor, `ctl apply`). */
@@ -225,7 +209,12 @@ export class App {
         }
         port = this.front.address().port;
         this.closers.push(() => this.closeFront());
-        await this.listenRedirect(config, this.front);
+        const redirectPort = config.tls?.redirectHttp;
+        if (redirectPort !== undefined) {
+          const front = this.front;
+          const redirect = await startRedirect({ host: config.host, port: redirectPort, httpsPort: () => front.address().port, logger: this.logger }, `${this.what()}redirect-http port (--redirect-http)`);
+          this.closers.push(() => redirect.close());
+        }
       } else if (isRouted(config)) {
         port = this.shared.frontPort() ?? port;
       } else if (config.mode === 'cluster') {

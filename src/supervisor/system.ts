@@ -23,9 +23,8 @@ import { SystemUsage } from './system-usage.js';
 import { runClosers } from './closers.js';
 import { portError } from './port-check.js';
 import { installSignalHandlers } from './signals.js';
-import { createRedirectServer } from '../proxy/https-redirect.js';
+import { frontCertificates, startRedirect } from './front-tls.js';
 import { TlsFronts } from '../tls/tls-fronts.js';
-import type { CertificateSet } from '../tls/certificate-set.js';
 import type { AppRoute } from '../core/router.js';
 import type { ApplyResult, SystemApi, SystemReloadResult, SystemStatus } from '../core/system-api.js';
 import type { AppConfig, SystemConfig } from '../core/system-types.js';
@@ -73,7 +72,6 @@ export class SystemService implements SystemApi {
   readonly usage: SystemUsage;
   /** The certificates of every TLS front (the routing front's is `front`). */
   readonly tls = new TlsFronts();
-  private routingCertificates: CertificateSet | undefined;
   private nextWorkerId = 1;
   private exitCode = 0;
   /** Until the first apps are up, an app that never becomes ready stops the whole system (exit 1). */
@@ -99,8 +97,7 @@ export class SystemService implements SystemApi {
       // The shared front's edge settings: the first app's (the file's `defaults:` unless that app sets its own).
       const [first] = config.apps;
       const { tls } = config.front;
-      this.routingCertificates = tls === undefined ? undefined : this.tls.create('front', tls, { logger, emit: (event) => this.emitSystem(event) });
-      const frontTls = this.routingCertificates === undefined ? undefined : { certificates: this.routingCertificates, hsts: tls?.hsts };
+      const frontTls = tls === undefined ? undefined : frontCertificates(tls, 'front', this.tls, logger, (event) => this.emitSystem(event)).front;
       this.routing = createRoutingFront({ host: config.front.host, port: config.front.port, logger, edge: first?.edge, forwardedAllowIps: first?.forwardedAllowIps, maxHeaderSize: first?.maxHeaderSize, tls: frontTls });
       this.routing.backends.setRoutes(routesOf(config.apps));
     }
@@ -155,14 +152,8 @@ export class SystemService implements SystemApi {
     const port = where.tls?.redirectHttp;
     const front = this.routing?.front;
     if (port === undefined || front === undefined) return;
-    const redirect = createRedirectServer({ host: where.host, port, httpsPort: () => front.address().port, logger: this.logger });
-    try {
-      await redirect.listen();
-    } catch (error) {
-      throw portError(port, where.host, 'front: redirect-http port', error as NodeJS.ErrnoException);
-    }
+    const redirect = await startRedirect({ host: where.host, port, httpsPort: () => front.address().port, logger: this.logger }, 'front: redirect-http port');
     this.closers.push(() => redirect.close());
-    this.logger.info(`plain HTTP on ${where.host}:${port} redirects to https`);
   }
 
   /** An event of the system itself (the routing front's certificates), under the app name `front`. */
@@ -375,13 +366,8 @@ export class SystemService implements SystemApi {
     );
     this.config = next;
     const errors: string[] = [];
-    // Certificates: the routing front's as the file now lists them, every set re-read (renewed files, same paths).
-    const frontTls = next.front?.tls;
-    if (frontTls !== undefined) {
-      const result = this.routingCertificates?.reload(reason, frontTls.certificates);
-      if (result !== undefined && !result.ok) errors.push(`front TLS: ${result.error} (the previous certificates stay)`);
-    }
-    for (const error of this.tls.reloadAll(reason)) errors.push(`TLS: ${error} (the previous certificates stay)`);
+    // Certificates re-read (renewed files); the routing front's as the file now lists them.
+    errors.push(...this.tls.reloadAll(reason, new Map(next.front?.tls === undefined ? [] : [['front', next.front.tls.certificates]])));
     // Removed apps go first (their ports may be a new app's): out of the routes,
     // so that no new request reaches them, then drained and stopped.
     this.routing?.backends.setRoutes(routesOf([...this.apps.values()].filter((app) => !removed.includes(app.name)).map((app) => app.config)));

@@ -85,7 +85,8 @@ export class CertificateSet {
   }
 
   /** Re-reads the files (of `specs` when the config changed them); keeps the old set on any failure. */
-  reload(reason: string, specs: readonly CertificateSpec[] = this.specs): RenewalResult {
+  reload(reason: string, newSpecs?: readonly CertificateSpec[]): RenewalResult {
+    const specs = newSpecs ?? this.specs;
     if (this.closed) return { ok: true, changed: false };
     let next: LoadedCertificate[];
     try {

@@ -39,12 +39,15 @@ export class TlsFronts {
     await current.close();
   }
 
-  /** SIGHUP, `ctl apply`: every set re-reads its files (a set that fails keeps its certificates). Returns the failures. */
-  reloadAll(reason: string): string[] {
+  /**
+   * SIGHUP, `ctl apply`: every set re-reads its files, or the ones `lists`
+   * now gives its owner (a set that fails keeps its certificates). Returns the failures.
+   */
+  reloadAll(reason: string, lists: ReadonlyMap<string, TlsConfig['certificates']> = new Map()): string[] {
     const errors: string[] = [];
-    for (const set of this.sets.values()) {
-      const result = set.reload(reason);
-      if (!result.ok) errors.push(result.error);
+    for (const [owner, set] of this.sets) {
+      const result = set.reload(reason, lists.get(owner));
+      if (!result.ok) errors.push(`${owner === 'front' ? 'front' : `app "${owner}"`} TLS: ${result.error} (the previous certificates stay)`);
     }
     return errors;
   }
