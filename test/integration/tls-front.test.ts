@@ -14,6 +14,7 @@ import { controlGet, FIXTURES, freePortRange, killAll, startSupervise, tempDir, 
 import { makeCa, opensslMissing, replaceFiles, type CertFiles, type TestCa } from '../helpers/tls-certs.js';
 import { httpsGet, peerCertificate, run, sClient } from '../helpers/tls-client.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { ctlChild } from '../helpers/ctl-child.js';
 
 const skip = opensslMissing();
 const BACKEND = `${FIXTURES}/tls-backend.cjs`;
@@ -144,6 +145,11 @@ describe('TLS front (--tls-cert)', { skip }, () => {
     assert.deepEqual(certificate?.names, ['www.example.com', 'localhost']);
     assert.ok(certificate !== undefined && certificate.daysLeft >= 28 && certificate.daysLeft <= 30, JSON.stringify(certificate));
     assert.match(certificate?.subject ?? '', /CN=www\.example\.com/);
+    const ctl = ctlChild(['status', '--control', supervised.control]);
+    assert.equal(await ctl.done, 0, ctl.err.join('\n'));
+    const table = ctl.out.join('\n');
+    assert.match(table, /CERTIFICATE\s+FRONT\s+SUBJECT\s+NAMES\s+NOT AFTER\s+DAYS LEFT/);
+    assert.ok(table.includes(www.cert) && table.includes('www.example.com,localhost'), table);
     const metrics = await controlGet(supervised.control, '/metrics');
     const line = metrics.split('\n').find((each) => each.startsWith('supervise_tls_cert_expiry_seconds{'));
     assert.ok(line, 'the expiry gauge');
