@@ -13,7 +13,6 @@
 // is built, createHttpFront uses that instead, with the same behaviour.
 
 import http from 'node:http';
-import https from 'node:https';
 import type { Socket } from 'node:net';
 import type { WorkerId } from '../core/types.js';
 import type { BackendEntry } from './backend-registry.js';
@@ -23,7 +22,7 @@ import { ConnectTimeoutError, ResponseTimeoutError } from './errors.js';
 import { DEFAULT_FORWARDED_ALLOW_IPS, isTrustedPeer, parseTrustedPeers, type EdgeTimeouts, type TrustedPeers } from '../core/edge.js';
 import { BackendRouteCounters, RouteSeries, type HttpFrontOptions, type RequestStats } from './http-common.js';
 import { ambiguousRequest, forwardedResponseHeaders, withHsts } from './http-headers.js';
-import { followRenewals, tlsServerOptions } from '../tls/tls-server.js';
+import { createServer } from './http-server.js';
 import { closeWhenIdle, edgeServerOptions, Exchange, isStaleSocket, mayResend, BodyWatch, REQUEST_TIMEOUT } from './http-exchange.js';
 import { answerClientError, BAD_REQUEST } from './http-client-error.js';
 import { MAX_HEAD, MAX_HEADERS } from './http-limits.js';
@@ -66,19 +65,9 @@ export class HttpFront extends FrontBase implements AttemptHandler<Exchange> {
     this.connectTimeoutMs = this.edge.connectTimeoutMs;
     this.responseTimeoutMs = this.edge.responseTimeoutMs;
     this.trustedPeers = parseTrustedPeers(options.forwardedAllowIps ?? DEFAULT_FORWARDED_ALLOW_IPS);
-    const serverOptions = { ...edgeServerOptions(this.edge), maxHeaderSize: options.maxHeaderSize ?? MAX_HEAD };
-    const handler = (request: http.IncomingMessage, response: http.ServerResponse) => this.handle(request, response);
-    const { tls } = options;
-    if (tls === undefined) {
-      this.server = http.createServer(serverOptions, handler);
-    } else {
-      // The same http server over node:tls (https.Server is a tls.Server feeding node's http parser).
-      const server = https.createServer({ ...serverOptions, ...tlsServerOptions(tls.certificates, true) }, handler);
-      this.stopRenewals = followRenewals(server, tls.certificates);
-      // A plaintext client, a failed handshake, garbage instead of a ClientHello: that connection closes, nothing else.
-      server.on('tlsClientError', (error: Error) => this.options.logger?.debug({ err: error.message }, 'front: TLS handshake failed'));
-      this.server = server as unknown as http.Server;
-    }
+    const front = createServer(options, { ...edgeServerOptions(this.edge), maxHeaderSize: options.maxHeaderSize ?? MAX_HEAD }, (request, response) => this.handle(request, response));
+    this.server = front.server;
+    this.stopRenewals = front.stopRenewals;
     // At most MAX_HEADERS lines, as the native parser: node 22.23+ refuses from about 1,000 by default (431), node 20 drops what is over the count.
     this.server.maxHeadersCount = MAX_HEADERS;
     // Every request node's parser refuses (smuggling attempts, oversize heads…) is a 400 or 431, as on the native path.
