@@ -5,7 +5,7 @@
 
 import http from 'node:http';
 import https from 'node:https';
-import { followRenewals, tlsServerOptions } from '../tls/tls-server.js';
+import { tlsFrontServer } from '../tls/tls-server.js';
 import type { HttpFrontOptions } from './http-common.js';
 
 export function createServer(
@@ -13,8 +13,9 @@ export function createServer(
 ): { server: http.Server; stopRenewals?: () => void } {
   const { tls } = options;
   if (tls === undefined) return { server: http.createServer(serverOptions, handler) };
-  const server = https.createServer({ ...serverOptions, ...tlsServerOptions(tls.certificates, true) }, handler);
+  const front = tlsFrontServer(tls.certificates, true);
+  const server = https.createServer({ ...serverOptions, ...front.options }, handler);
   // A plaintext client, a failed handshake, garbage instead of a ClientHello: that connection closes, nothing else.
   server.on('tlsClientError', (error: Error) => options.logger?.debug({ err: error.message }, 'front: TLS handshake failed'));
-  return { server: server as unknown as http.Server, stopRenewals: followRenewals(server, tls.certificates) };
+  return { server: server as unknown as http.Server, stopRenewals: front.attach(server) };
 }

@@ -19,7 +19,7 @@
 
 import net from 'node:net';
 import tls from 'node:tls';
-import { followRenewals, tlsServerOptions } from '../tls/tls-server.js';
+import { tlsFrontServer } from '../tls/tls-server.js';
 import type { BackendEntry } from './backend-registry.js';
 import { stopAccepting } from './listen.js';
 import type { BoundFront, FrontOptions } from './options.js';
@@ -63,13 +63,14 @@ class SocketTcpFront extends TcpFrontBase<SocketTunnel> {
     } else {
       // TLS terminated here, plaintext to the backend (HAProxy's `mode tcp` + `ssl`). Not pauseOnConnect:
       // the handshake reads the socket; the decrypted stream is paused until a backend accepts.
-      const server = tls.createServer({ allowHalfOpen: true, noDelay: true, ...tlsServerOptions(options.tls.certificates, false) });
+      const front = tlsFrontServer(options.tls.certificates, false);
+      const server = tls.createServer({ allowHalfOpen: true, noDelay: true, ...front.options });
       server.on('secureConnection', (client: tls.TLSSocket) => {
         client.pause();
         this.accept(client as unknown as TunnelSocket);
       });
       server.on('tlsClientError', (error: Error) => options.logger?.debug({ err: error.message }, 'front: TLS handshake failed'));
-      this.stopRenewals = followRenewals(server, options.tls.certificates);
+      this.stopRenewals = front.attach(server);
       this.server = server;
     }
     // Accept errors (EMFILE…) must not crash the supervisor; the listener keeps going.

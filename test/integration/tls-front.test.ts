@@ -78,6 +78,18 @@ describe('TLS front (--tls-cert)', { skip }, () => {
     }
   });
 
+  it('session resumption: a second connection with the ticket of the first is resumed (with SNI and without)', TIMEOUT, async () => {
+    for (const sni of [['-servername', 'www.example.com'], ['-noservername']]) {
+      const session = `${ca.dir}/session-${sni.length}.pem`;
+      const first = await sClient(supervised.port, ['-tls1_2', ...sni, '-sess_out', session], ca.ca);
+      assert.equal(first.code, 0, first.stderr);
+      assert.match(first.stdout, /^New, TLSv1\.2/m);
+      const second = await sClient(supervised.port, ['-tls1_2', ...sni, '-sess_in', session], ca.ca);
+      assert.equal(second.code, 0, second.stderr);
+      assert.match(second.stdout, /^Reused, TLSv1\.2/m, `${sni.join(' ')}: not resumed`);
+    }
+  });
+
   it("Python's ssl verifies the certificate and gets the page", TIMEOUT, async () => {
     const script = [
       'import ssl, socket, sys',
