@@ -91,9 +91,18 @@ export function forwardedRequestHeaders(request: IncomingMessage, keepUpgrade = 
   }
   const address = clientAddress(request);
   out.push('X-Forwarded-For', forwardedFor === undefined ? address : `${forwardedFor}, ${address}`);
-  out.push('X-Forwarded-Proto', forwardedProto ?? 'http');
+  // What the client spoke to the front: https on a TLS front (node:tls marks its sockets `encrypted`).
+  out.push('X-Forwarded-Proto', forwardedProto ?? ((request.socket as { encrypted?: boolean }).encrypted === true ? 'https' : 'http'));
   if (forwardedHost !== undefined || host !== undefined) out.push('X-Forwarded-Host', (forwardedHost ?? host) as string);
   return out;
+}
+
+/** `Strict-Transport-Security` added to a response's raw headers on a TLS front asked for it, unless the backend sent its own. */
+export function withHsts(headers: string[], hsts: number | undefined): string[] {
+  if (hsts === undefined) return headers;
+  for (let i = 0; i < headers.length; i += 2) if ((headers[i] as string).toLowerCase() === 'strict-transport-security') return headers;
+  headers.push('Strict-Transport-Security', `max-age=${hsts}`);
+  return headers;
 }
 
 /**

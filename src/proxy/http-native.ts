@@ -30,6 +30,7 @@ import { MAX_HEAD } from './http-limits.js';
 import { loadNative } from '../native/load.js';
 import { errnoError } from './native-tunnel.js';
 import { edgeTimeouts, type BoundFront } from './options.js';
+import type { LoadedCertificate } from '../tls/certificate.js';
 
 interface HttpBinding {
   httpInit(onEvents: (records: Int32Array) => void): void;
@@ -45,6 +46,17 @@ interface HttpBinding {
   httpStats(front: number, slot: number): Float64Array | undefined;
   httpClose(front: number): void;
   httpDestroy(front: number): void;
+  /**
+   * TLS termination (the tls-native part; absent from addons that do not have it):
+   * certs[0] is the default, the others chosen by SNI as core/sni.ts. Undefined:
+   * applied (new handshakes); a string: the reason, nothing changed.
+   */
+  httpSetTls?(front: number, certs: Array<{ cert: string; key: string; hosts: string[] }>, options: { hsts: number }): string | undefined;
+}
+
+/** The certificates as the native call takes them; hsts 0: no header (--hsts is at least 1). */
+function nativeCertificates(certificates: readonly LoadedCertificate[]): Array<{ cert: string; key: string; hosts: string[] }> {
+  return certificates.map((certificate) => ({ cert: certificate.certPem, key: certificate.keyPem, hosts: [...certificate.hosts] }));
 }
 
 /** The texts of DP_R_* (dp_constants.h), for the log. */
@@ -118,6 +130,7 @@ class NativeHttpFront extends FrontBase {
   private serial = 0;
   private closing: Promise<void> | undefined;
   private whenClosed: (() => void) | undefined;
+  private stopRenewals: (() => void) | undefined;
 
   constructor(
     options: HttpFrontOptions,
@@ -147,7 +160,23 @@ class NativeHttpFront extends FrontBase {
     this.handle = result[0];
     this.bound = { host: address, port: result[1] };
     fronts.set(this.handle, this);
+    this.setTls(result[0]);
     this.publish();
+  }
+
+  /** A TLS front: the certificates to C now (before anything awaits: no plaintext handshake can be accepted), and on each renewal. */
+  private setTls(handle: number): void {
+    const { tls } = this.options;
+    if (tls === undefined || this.native.httpSetTls === undefined) return;
+    const apply = (certificates: readonly LoadedCertificate[]) => this.native.httpSetTls?.(handle, nativeCertificates(certificates), { hsts: tls.hsts ?? 0 });
+    const refused = apply(tls.certificates.certificates);
+    if (refused !== undefined) {
+      fronts.delete(handle);
+      this.handle = undefined;
+      this.native.httpDestroy(handle);
+      throw new Error(`front cannot serve TLS: the data plane refused the certificates: ${refused}`);
+    }
+    this.stopRenewals = tls.certificates.onRenewal((certificates) => (this.handle === handle ? apply(certificates) : undefined));
   }
 
   override address(): { host: string; port: number } {
@@ -280,6 +309,7 @@ class NativeHttpFront extends FrontBase {
       }
       const finish = () => {
         clearTimeout(deadline);
+        this.stopRenewals?.();
         this.whenClosed = undefined;
         this.sweeper?.stop();
         // The handle is dead from here on: no event of C's reaches this front, no call of this front reaches C.
@@ -304,5 +334,7 @@ class NativeHttpFront extends FrontBase {
 /** The native http front, or undefined where it is not available. */
 export function createNativeHttpFront(options: HttpFrontOptions, backends?: BackendsFactory): (BoundFront & { requestStats(): RequestStats[] }) | undefined {
   const native = loadNativeHttp();
-  return native === undefined ? undefined : new NativeHttpFront(options, native, backends);
+  // TLS in C only where the addon has it; else the JavaScript path terminates TLS (node:tls).
+  if (native === undefined || (options.tls !== undefined && typeof native.httpSetTls !== 'function')) return undefined;
+  return new NativeHttpFront(options, native, backends);
 }
