@@ -82,6 +82,8 @@ export interface Config {
   readonly forwardedAllowIps?: readonly string[];
   /** Spawn-mode http front: the largest request head in bytes (SPEC §12; 431 above it); HP_MAX_HEAD where not given. */
   readonly maxHeaderSize?: number;
+  /** Spawn-mode http front: its native data plane's threads (SPEC §12, --front-threads); 1 where not given. */
+  readonly frontThreads?: number;
   readonly watch: WatchConfig | undefined;
   readonly maxMemoryBytes: number | undefined;
   readonly control: string;

@@ -23,8 +23,9 @@ static bool backend_fault(int error) {
   return error != EMFILE && error != ENFILE && error != ENOMEM && error != ENOBUFS && error != EADDRNOTAVAIL;
 }
 
-void hf_slot_released(hf_front_t* front, int32_t slot) {
-  if (front->snapshot != NULL && dp_take_drained(&front->pick, front->snapshot, slot)) hf_emit(front, DP_EV_DRAINED, slot, 0);
+/** The record carries the snapshot's serial: the main thread counts a drain only when every thread saw it in the same rotation. */
+static void hf_slot_released(hf_front_t* front, int32_t slot) {
+  if (front->snapshot != NULL && dp_take_drained(&front->pick, front->snapshot, slot)) hf_emit(front, DP_EV_DRAINED, slot, front->snapshot->serial);
 }
 
 void hf_request_ended(hf_front_t* front, int32_t slot) {
@@ -161,23 +162,24 @@ static void requeue(hf_front_t* front) {
   free(waiting);
 }
 
-int hf_publish(hf_front_t* front, const void* data, size_t length) {
-  if (front->destroyed) return ENOENT;
-  dp_snapshot_t* next;
-  int error = dp_snapshot_decode(data, length, &next);
-  if (error != 0) return error;
-  if ((error = dp_state_prepare(&front->pick, next)) != 0) {
-    dp_snapshot_free(next);
-    return error;
+void hf_snap_release(hf_snap_t* snap) {
+  if (snap == NULL || atomic_fetch_sub_explicit(&snap->refs, 1, memory_order_acq_rel) != 1) return;
+  dp_snapshot_free(snap->snapshot);
+  free(snap);
+}
+
+void hf_share_publish(hf_front_t* front, hf_snap_t* snap) {
+  if (front->destroyed || dp_state_prepare(&front->pick, snap->snapshot) != 0) {
+    hf_snap_release(snap);  // out of memory: this thread keeps deciding from the snapshot it has
+    return;
   }
-  dp_snapshot_free(front->snapshot);
-  front->snapshot = next;
+  hf_snap_release(front->snap);
+  front->snap = snap;
+  front->snapshot = snap->snapshot;
   // Backends that are draining with nothing in flight are drained now.
-  for (uint32_t i = 0; i < next->backend_count; i++) hf_slot_released(front, next->backends[i].slot);
+  for (uint32_t i = 0; i < front->snapshot->backend_count; i++) hf_slot_released(front, front->snapshot->backends[i].slot);
   requeue(front);
   hf_schedule_timer();
-  hf_flush_events();
-  return 0;
 }
 
 bool hf_queue_expired(client_t* cl, uint64_t now) {
@@ -210,7 +212,8 @@ void hf_queue_close(hf_front_t* front) {
 }
 
 void hf_decide_release(hf_front_t* front) {
-  dp_snapshot_free(front->snapshot);
+  hf_snap_release(front->snap);
+  front->snap = NULL;
   front->snapshot = NULL;
   dp_state_release(&front->pick);
 }

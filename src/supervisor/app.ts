@@ -97,7 +97,7 @@ export class App {
     } else if (config.mode === 'spawn' && config.proxy !== 'none') {
       this.front = createFront(config.proxy as 'tcp' | 'http', {
         host: config.host, port: config.port, balance: config.balance, queueTimeoutMs: config.queueTimeoutMs, logger: this.logger, events,
-        edge: config.edge, forwardedAllowIps: config.forwardedAllowIps, maxHeaderSize: config.maxHeaderSize,
+        edge: config.edge, forwardedAllowIps: config.forwardedAllowIps, maxHeaderSize: config.maxHeaderSize, frontThreads: config.frontThreads,
       });
       front = this.front;
     }

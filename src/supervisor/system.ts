@@ -92,7 +92,7 @@ export class SystemService implements SystemApi {
     if (config.front !== undefined) {
       // The shared front's edge settings: the first app's (the file's `defaults:` unless that app sets its own).
       const [first] = config.apps;
-      this.routing = createRoutingFront({ host: config.front.host, port: config.front.port, logger, edge: first?.edge, forwardedAllowIps: first?.forwardedAllowIps, maxHeaderSize: first?.maxHeaderSize });
+      this.routing = createRoutingFront({ host: config.front.host, port: config.front.port, logger, edge: first?.edge, forwardedAllowIps: first?.forwardedAllowIps, maxHeaderSize: first?.maxHeaderSize, frontThreads: first?.frontThreads });
       this.routing.backends.setRoutes(routesOf(config.apps));
     }
   }
