@@ -191,6 +191,14 @@ export type DataPath = 'native' | 'javascript' | 'none';
 export interface FrontStatus {
   readonly kind: ProxyKind;
   readonly dataPath: DataPath;
+  /** The native http front: each data-plane thread's counters (--front-threads), in thread order. */
+  readonly threads?: readonly FrontThreadStats[];
+}
+
+/** One data-plane thread of a front: requests it answered, connections it accepted. */
+export interface FrontThreadStats {
+  readonly requests: number;
+  readonly connections: number;
 }
 
 export interface SupervisorStatus {
@@ -380,6 +388,8 @@ export interface Front {
   close(timeoutMs: number): Promise<void>;
   /** The http front's request counters per backend and route, read on scrape (absent on the tcp front). */
   requestStats?(): RequestStats[];
+  /** The native http front: each data-plane thread's counters (absent elsewhere). */
+  threadStats?(): FrontThreadStats[];
 }
 
 /** One backend's requests through the http front for one route (src/proxy/http-common.ts keeps the buckets' bounds). */

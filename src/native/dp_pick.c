@@ -65,13 +65,6 @@ static dp_slot_t* slot_of(const dp_state_t* state, int32_t slot) {
   return slot >= 0 && (uint32_t)slot < state->slot_capacity ? &state->slots[slot] : NULL;
 }
 
-/** This thread's share of a backend's budget: an even split, the first threads taking the remainder, at least 1. */
-static uint32_t budget_share(const dp_state_t* state, int32_t budget) {
-  uint32_t threads = state->share_count > 1 ? state->share_count : 1;
-  uint32_t share = (uint32_t)budget / threads + (state->share_index < (uint32_t)budget % threads ? 1 : 0);
-  return share > 0 ? share : 1;
-}
-
 bool dp_acquire(dp_state_t* state, const dp_snapshot_t* snapshot, int32_t slot) {
   dp_slot_t* s = slot_of(state, slot);
   if (s == NULL) return false;
@@ -79,7 +72,7 @@ bool dp_acquire(dp_state_t* state, const dp_snapshot_t* snapshot, int32_t slot) 
   s->handed++;
   if (s->backend < 0 || (uint32_t)s->backend >= snapshot->backend_count) return false;
   int32_t budget = snapshot->backends[s->backend].budget;
-  return budget > 0 && s->handed == budget_share(state, budget);
+  return budget > 0 && s->handed == (uint32_t)budget;
 }
 
 int32_t dp_release(dp_state_t* state, int32_t slot) {

@@ -35,8 +35,6 @@ typedef struct dp_state {
   dp_slot_t* slots;  // by backend slot
   uint32_t slot_capacity;
   uint64_t random;  // p2c's generator (xorshift64*): never 0
-  // --max-requests split between the threads (each takes its share; 0 threads: one): this state is thread `share_index` of `share_count`
-  uint32_t share_index, share_count;
 } dp_state_t;
 
 typedef struct dp_choice {
@@ -71,7 +69,7 @@ void dp_state_release(dp_state_t* state);
 int dp_pick(const dp_snapshot_t* snapshot, dp_state_t* state, const char* host, size_t host_len, const char* path, size_t path_len,
             const int32_t* exclude, int exclude_count, dp_choice_t* choice);
 
-/** A request to `slot` (of `snapshot`) begins: counted in flight and handed. True when that reached this thread's share of its budget (report DP_EV_BUDGET once). */
+/** A request to `slot` (of `snapshot`) begins: counted in flight and handed. True when that reached its budget (report DP_EV_BUDGET once). */
 bool dp_acquire(dp_state_t* state, const dp_snapshot_t* snapshot, int32_t slot);
 
 /** It ended; the count left in flight (0: none). */

@@ -33,10 +33,23 @@ void hf_request_ended(hf_front_t* front, int32_t slot) {
   hf_slot_released(front, slot);
 }
 
+/** The count of requests handed to `slot`'s backend over every thread, when it has a --max-requests budget (else NULL: nothing counted). */
+static atomic_uint* budget_count(hf_front_t* front, int32_t slot, int32_t* budget) {
+  int32_t backend = slot >= 0 && (uint32_t)slot < front->pick.slot_capacity ? front->pick.slots[slot].backend : -1;
+  *budget = front->snapshot != NULL && backend >= 0 && (uint32_t)backend < front->snapshot->backend_count ? front->snapshot->backends[backend].budget : 0;
+  return *budget > 0 ? hf_handed(front->listener, slot) : NULL;
+}
+
 void hf_attempt_failed(client_t* cl, int32_t slot, int error) {
   hf_front_t* front = cl->front;
   cl->failed[cl->failed_count++] = slot;
   cl->last_error = error;
+  int32_t budget;
+  atomic_uint* handed = budget_count(front, slot, &budget);
+  // Not a request it was handed (balancer.ts's releaseFailed); never below 0 (the slot may have been reset meanwhile).
+  for (unsigned count = handed != NULL ? atomic_load_explicit(handed, memory_order_relaxed) : 0; count > 0;) {
+    if (atomic_compare_exchange_weak_explicit(handed, &count, count - 1, memory_order_relaxed, memory_order_relaxed)) break;
+  }
   dp_release_failed(&front->pick, slot);
   if (backend_fault(error)) hf_emit(front, DP_EV_CONNECT_FAILED, slot, error);
   hf_slot_released(front, slot);
@@ -127,7 +140,11 @@ void hf_attempt(client_t* cl) {
       cl->failed[cl->failed_count++] = slot;
       continue;
     }
-    if (dp_acquire(&front->pick, front->snapshot, slot)) hf_emit(front, DP_EV_BUDGET, slot, 0);
+    dp_acquire(&front->pick, front->snapshot, slot);  // this thread's counts (least-conn, p2c, the load JavaScript reads)
+    int32_t budget;
+    atomic_uint* handed = budget_count(front, slot, &budget);
+    // The budget is counted over every thread (an atomic, only for a backend that has one): the request that reaches it is reported, once.
+    if (handed != NULL && atomic_fetch_add_explicit(handed, 1, memory_order_relaxed) + 1 == (uint32_t)budget) hf_emit(front, DP_EV_BUDGET, slot, 0);
     char* target = NULL;
     size_t target_len = 0;
     if (choice.strip > 0 && (target = stripped(path, path_len, &choice, &target_len)) == NULL) {

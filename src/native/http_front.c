@@ -98,7 +98,10 @@ static void pause_accepting(hf_front_t* front) {
 void hf_accept_clients(hf_front_t* front) {
   if (front->accept_paused || front->listen.fd < 0 || front->closing) return;
   int64_t budget = front->fd_budget;
-  for (int i = 0; i < 64; i++) {
+  // With other threads, one connection per wake-up (nginx's multi_accept off): the next is the kernel's to give to a thread
+  // that is waiting, so a burst of connections (every keep-alive client opening its pool at once) spreads over the threads.
+  int batch = front->listener_threads > 1 ? 1 : 64;
+  for (int i = 0; i < batch; i++) {
     // Two descriptors per client (its own and its backend's), counted over every thread.
     if (atomic_load_explicit(&hf_open_fds, memory_order_relaxed) + 2 > budget) {
       pause_accepting(front);

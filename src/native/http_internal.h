@@ -154,6 +154,7 @@ struct hf_front {
   bool destroyed;  // set by the main thread (under the loop's lock): nothing more is reported for it; freed by its C_DESTROY
   uint64_t requests, accepted;  // this thread's counters (read under the loop's lock)
   int64_t fd_budget;            // the descriptors every loop together may hold (fd_budget.h), read when the front was made
+  uint32_t listener_threads;    // how many threads share the listener
   hf_front_t* next;  // in its loop's list
 };
 
@@ -287,6 +288,8 @@ void hf_loops_stop(void);
 // ------------------------------------------------------------ http_threads.c
 /** A thread freed its share of a destroyed front (on that thread): the last one lets the main thread free the listener. */
 void hf_destroy_acked(hf_listener_t* listener);
+/** The requests handed to `slot`'s backend by every thread (--max-requests), or NULL (no backend was added there). */
+atomic_uint* hf_handed(hf_listener_t* listener, int32_t slot);
 
 // ------------------------------------------------------------ http_front.c
 /** The sweep's period on this thread: a quarter of the shortest timeout of its fronts. */

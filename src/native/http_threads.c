@@ -42,6 +42,9 @@ struct hf_listener {
   hf_front_t* shares[HF_THREADS_MAX];  // share t lives on loop t (not to be touched once C_DESTROY is posted)
   known_t* known;
   int32_t known_count;
+  // --max-requests: one count per slot shared by the threads (exact: the thread whose request reaches the budget reports it, once),
+  // in chunks made by the main thread before a thread can use them and kept until the listener is freed.
+  atomic_uint* handed[((1 << 20) >> 10) + 1];
   uint32_t closed_count;
   bool closing, closed_told, destroyed;
   atomic_uint pending;  // shares their threads have not freed yet (destroyed)
@@ -65,7 +68,13 @@ void hf_destroy_acked(hf_listener_t* listener) {
   if (atomic_fetch_sub_explicit(&listener->pending, 1, memory_order_acq_rel) == 1) wake();
 }
 
+atomic_uint* hf_handed(hf_listener_t* listener, int32_t slot) {
+  atomic_uint* chunk = slot >= 0 && slot <= 1 << 20 ? listener->handed[slot >> 10] : NULL;
+  return chunk != NULL ? &chunk[slot & 1023] : NULL;
+}
+
 static void listener_free(hf_listener_t* listener) {
+  for (size_t i = 0; i < sizeof(listener->handed) / sizeof(listener->handed[0]); i++) free(listener->handed[i]);
   free((void*)listener->options.trusted);
   free(listener->known);
   free(listener);
@@ -171,6 +180,12 @@ int hf_init(uv_loop_t* loop, const hf_hooks_t* given) {
   if (initialised) return EEXIST;
   if (uv_async_init(loop, &wake_handle, on_wake) != 0) return EIO;
   uv_unref((uv_handle_t*)&wake_handle);  // referenced only while a front lives
+  // The first thread now, with the module (its epoll set and eventfd are the module's, as its one set was); more as fronts ask.
+  int error = hf_loops_start(1, wake);
+  if (error != 0) {
+    uv_close((uv_handle_t*)&wake_handle, NULL);
+    return error;
+  }
   hooks = *given;
   initialised = true;
   return 0;
@@ -190,9 +205,8 @@ static hf_front_t* share_new(hf_listener_t* listener, uint32_t t) {
   share->listener = listener;
   share->options = listener->options;
   dp_state_init(&share->pick, ((uint64_t)time(NULL) << 8) ^ (t + 1));
-  share->pick.share_index = t;
-  share->pick.share_count = listener->thread_count;
-  share->fd_budget = fd_budget_read();  // the supervisor raised the soft limit at start
+  share->fd_budget = fd_budget_read();
+  share->listener_threads = listener->thread_count;  // the supervisor raised the soft limit at start
   return share;
 }
 
@@ -294,6 +308,8 @@ int hf_backend_add(hf_listener_t* listener, int32_t slot, const struct sockaddr*
   known_t* known = known_at(listener, slot);
   if (known == NULL) return ENOMEM;
   bool same = known->used && known->length == length && memcmp(&known->address, address, length) == 0;
+  if (listener->handed[slot >> 10] == NULL && (listener->handed[slot >> 10] = calloc(1024, sizeof(atomic_uint))) == NULL) return ENOMEM;
+  atomic_store(hf_handed(listener, slot), 0);  // a backend (again) in the slot: --max-requests counts from 0
   int error = post_all(listener, HF_C_ADD_BACKEND, slot, address, length, NULL);
   if (error != 0) return error;
   if (!same) {

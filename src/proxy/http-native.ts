@@ -17,7 +17,7 @@ import { isIP } from 'node:net';
 import { getSystemErrorName } from 'node:util';
 import * as K from '../core/dp-constants.js';
 import { encodeSnapshot } from '../core/dp-snapshot.js';
-import type { Backend, WorkerId } from '../core/types.js';
+import type { Backend, FrontThreadStats, WorkerId } from '../core/types.js';
 import type { BackendEntry } from './backend-registry.js';
 import { Coalescer, snapshotOf } from './dp-publish.js';
 import { ConnectTimeoutError } from './errors.js';
@@ -247,10 +247,10 @@ class NativeHttpFront extends FrontBase {
   }
 
   /** Per data-plane thread: requests answered and connections accepted (status, metrics). */
-  threadStats(): Array<{ requests: number; connections: number }> {
+  threadStats(): FrontThreadStats[] {
     if (this.handle === undefined) return [];
     const counts = this.native.httpThreads(this.handle);
-    const threads: Array<{ requests: number; connections: number }> = [];
+    const threads: FrontThreadStats[] = [];
     for (let i = 0; i + 1 < counts.length; i += 2) threads.push({ requests: counts[i] as number, connections: counts[i + 1] as number });
     return threads;
   }
