@@ -115,6 +115,7 @@ void hf_client_free(client_t* cl) {
   else front->clients = cl->next;
   if (cl->next != NULL) cl->next->prev = cl->prev;
   front->client_count--;
+  hf_count_clients(front);
   hf_conn_close(&cl->c);
   free(cl->head);
   hp_head_free(&cl->req);

@@ -95,6 +95,46 @@ static void pause_accepting(hf_front_t* front) {
   epoll_ctl(hf_self->epoll, EPOLL_CTL_DEL, front->listen.fd, NULL);
 }
 
+#define BALANCE_SLACK 2  // clients a thread may hold above the least busy thread of the front before it hands new ones over
+
+void hf_count_clients(hf_front_t* front) {
+  atomic_store_explicit(&front->live, front->client_count, memory_order_relaxed);
+}
+
+/**
+ * Connection balancing (Envoy's exact balancer, without its lock): the kernel
+ * wakes the first waiting thread of an EPOLLEXCLUSIVE listener, so one thread
+ * can take a whole burst of keep-alive connections while another idles for
+ * their lifetime. A thread holding more than BALANCE_SLACK clients above the
+ * least busy one gives it the new connection (a command: a mutex and an
+ * eventfd write, only while they are unbalanced). Safe against a destroy: the
+ * main thread marks every share destroyed (under each loop's lock) before it
+ * posts any C_DESTROY, so a hand-off seen undestroyed here is queued ahead of it.
+ */
+static bool hand_off(hf_front_t* front, int fd, const struct sockaddr_storage* address) {
+  if (front->listener_threads < 2 || front->destroyed || front->closing) return false;
+  uint32_t least = front->client_count, target = UINT32_MAX;
+  for (uint32_t t = 0; t < front->listener_threads; t++) {
+    hf_front_t* other = hf_share_at(front->listener, t);
+    if (other == front || other == NULL) continue;
+    uint32_t live = atomic_load_explicit(&other->live, memory_order_relaxed);
+    if (live + BALANCE_SLACK < least) {
+      least = live;
+      target = t;
+    }
+  }
+  if (target == UINT32_MAX) return false;
+  hf_command_t* command = calloc(1, sizeof(*command));
+  if (command == NULL) return false;
+  command->type = HF_C_ADOPT;
+  command->share = hf_share_at(front->listener, target);
+  command->fd = fd;
+  memcpy(&command->address, address, sizeof(*address));
+  atomic_fetch_add_explicit(&command->share->live, 1, memory_order_relaxed);  // counted at once: the next connections see it
+  hf_post(hf_loop_at(target), command);
+  return true;
+}
+
 void hf_accept_clients(hf_front_t* front) {
   if (front->accept_paused || front->listen.fd < 0 || front->closing) return;
   int64_t budget = front->fd_budget;
@@ -116,48 +156,54 @@ void hf_accept_clients(hf_front_t* front) {
       else if (errno != EAGAIN && errno != EWOULDBLOCK) epoll_ctl(hf_self->epoll, EPOLL_CTL_DEL, front->listen.fd, NULL);  // shut down (closing): not reported again
       return;  // EAGAIN: all taken (another thread may have been quicker)
     }
-    client_t* cl = calloc(1, sizeof(*cl));
-    if (cl == NULL) {
-      close(fd);
-      continue;
-    }
-    cl->c.fd = fd;
-    cl->c.kind = K_CLIENT;
-    hp_parser_init(&cl->parser, false, false, front->options.max_head);  // --max-header-size from the first head on
-    cl->front = front;
-    cl->slot = -1;
-    if (hf_table_add(&cl->c) < 0) {
-      close(fd);
-      free(cl);
-      continue;
-    }
-    if (hf_watch(&cl->c, EPOLL_CTL_ADD) != 0) {
-      hf_conn_close(&cl->c);
-      free(cl);
-      continue;
-    }
-    hf_no_delay(fd);
-    if (address.ss_family == AF_INET6) {
-      struct in6_addr* a6 = &((struct sockaddr_in6*)&address)->sin6_addr;
-      if (IN6_IS_ADDR_V4MAPPED(a6)) inet_ntop(AF_INET, &a6->s6_addr[12], cl->address, sizeof(cl->address));
-      else inet_ntop(AF_INET6, a6, cl->address, sizeof(cl->address));
-    } else {
-      inet_ntop(AF_INET, &((struct sockaddr_in*)&address)->sin_addr, cl->address, sizeof(cl->address));
-    }
-    cl->next = front->clients;
-    if (front->clients != NULL) front->clients->prev = cl;
-    front->clients = cl;
-    front->client_count++;
-    front->accepted++;
-    cl->phase_ms = hf_now_ms();
-    cl->c.read_ms = cl->phase_ms;
-    cl->trusted = hf_peer_trusted(&front->options, &address);
-    // The request usually came with the connection: read it without waiting for epoll.
-    cl->c.readable = true;
-    cl->c.writable = true;
-    hf_drive(cl);
+    if (!hand_off(front, fd, &address)) hf_adopt(front, fd, &address);
   }
   // More may be waiting: the level-triggered listener is reported again on the next turn (other connections get theirs first).
+}
+
+void hf_adopt(hf_front_t* front, int fd, const struct sockaddr_storage* address) {
+  client_t* cl = front->closing ? NULL : calloc(1, sizeof(*cl));  // handed over as the front began to close: refused like the rest
+  if (cl == NULL) {
+    close(fd);
+    return;
+  }
+  cl->c.fd = fd;
+  cl->c.kind = K_CLIENT;
+  cl->c.id = -1;
+  hp_parser_init(&cl->parser, false, false, front->options.max_head);  // --max-header-size from the first head on
+  cl->front = front;
+  cl->slot = -1;
+  if (hf_table_add(&cl->c) < 0) {
+    close(fd);
+    free(cl);
+    return;
+  }
+  if (hf_watch(&cl->c, EPOLL_CTL_ADD) != 0) {
+    hf_conn_close(&cl->c);
+    free(cl);
+    return;
+  }
+  hf_no_delay(fd);
+  if (address->ss_family == AF_INET6) {
+    const struct in6_addr* a6 = &((const struct sockaddr_in6*)address)->sin6_addr;
+    if (IN6_IS_ADDR_V4MAPPED(a6)) inet_ntop(AF_INET, &a6->s6_addr[12], cl->address, sizeof(cl->address));
+    else inet_ntop(AF_INET6, a6, cl->address, sizeof(cl->address));
+  } else {
+    inet_ntop(AF_INET, &((const struct sockaddr_in*)address)->sin_addr, cl->address, sizeof(cl->address));
+  }
+  cl->next = front->clients;
+  if (front->clients != NULL) front->clients->prev = cl;
+  front->clients = cl;
+  front->client_count++;
+  front->accepted++;
+  hf_count_clients(front);
+  cl->phase_ms = hf_now_ms();
+  cl->c.read_ms = cl->phase_ms;
+  cl->trusted = hf_peer_trusted(&front->options, address);
+  // The request usually came with the connection: read it without waiting for epoll.
+  cl->c.readable = true;
+  cl->c.writable = true;
+  hf_drive(cl);
 }
 
 // ------------------------------------------------------------ events

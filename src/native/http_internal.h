@@ -155,11 +155,12 @@ struct hf_front {
   uint64_t requests, accepted;  // this thread's counters (read under the loop's lock)
   int64_t fd_budget;            // the descriptors every loop together may hold (fd_budget.h), read when the front was made
   uint32_t listener_threads;    // how many threads share the listener
+  atomic_uint live;             // client_count, for the other threads' connection balancing (http_front.c's hand_off)
   hf_front_t* next;  // in its loop's list
 };
 
 /** A command from the main thread to a data-plane thread (its queue; see http_loop.c). */
-enum hf_command_type { HF_C_ADD_FRONT, HF_C_PUBLISH, HF_C_ADD_BACKEND, HF_C_REMOVE_BACKEND, HF_C_CLOSE, HF_C_DESTROY, HF_C_STOP };
+enum hf_command_type { HF_C_ADD_FRONT, HF_C_PUBLISH, HF_C_ADD_BACKEND, HF_C_REMOVE_BACKEND, HF_C_CLOSE, HF_C_DESTROY, HF_C_STOP, HF_C_ADOPT };
 
 typedef struct hf_command {
   int type;
@@ -168,6 +169,7 @@ typedef struct hf_command {
   struct sockaddr_storage address;
   socklen_t length;
   hf_snap_t* snap;  // HF_C_PUBLISH: a reference the thread takes over
+  int fd;           // HF_C_ADOPT: a client accepted by another thread of the front (from a data-plane thread, not the main one)
   struct hf_command* next;
 } hf_command_t;
 
@@ -290,6 +292,8 @@ void hf_loops_stop(void);
 void hf_destroy_acked(hf_listener_t* listener);
 /** The requests handed to `slot`'s backend by every thread (--max-requests), or NULL (no backend was added there). */
 atomic_uint* hf_handed(hf_listener_t* listener, int32_t slot);
+/** The front's share on thread `t` (fixed from hf_listen to the listener's end). */
+hf_front_t* hf_share_at(hf_listener_t* listener, uint32_t t);
 
 // ------------------------------------------------------------ http_front.c
 /** The sweep's period on this thread: a quarter of the shortest timeout of its fronts. */
@@ -301,6 +305,10 @@ void hf_on_event(uint64_t data, uint32_t events);
 /** Every client's timeouts, paused listeners resumed. */
 void hf_sweep(void);
 void hf_accept_clients(hf_front_t* front);
+/** A client connection accepted (by this thread, or handed over by another) joins the share. */
+void hf_adopt(hf_front_t* front, int fd, const struct sockaddr_storage* address);
+/** The share's client count published for the other threads (after it changed). */
+void hf_count_clients(hf_front_t* front);
 /** The share's side of the commands (on its thread). */
 void hf_share_add_backend(hf_front_t* front, int32_t slot, const struct sockaddr* address, socklen_t length);
 void hf_share_remove_backend(hf_front_t* front, int32_t slot);

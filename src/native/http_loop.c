@@ -73,6 +73,9 @@ static void run(hf_command_t* command) {
       hf_destroy_acked(listener);  // the last thread's ack lets the main thread free what was shared
       break;
     }
+    case HF_C_ADOPT:
+      hf_adopt(front, command->fd, &command->address);
+      break;
     case HF_C_STOP:
       while (hf_self->fronts != NULL) hf_share_free(hf_self->fronts);
       hf_self->stopping = true;
@@ -203,6 +206,7 @@ void hf_loops_stop(void) {
     for (hf_command_t* command = loops[i]->queue_head; command != NULL;) {
       hf_command_t* next = command->next;
       if (command->type == HF_C_PUBLISH) hf_snap_release(command->snap);
+      if (command->type == HF_C_ADOPT) close(command->fd);
       free(command);
       command = next;
     }

@@ -73,6 +73,10 @@ atomic_uint* hf_handed(hf_listener_t* listener, int32_t slot) {
   return chunk != NULL ? &chunk[slot & 1023] : NULL;
 }
 
+hf_front_t* hf_share_at(hf_listener_t* listener, uint32_t t) {
+  return t < listener->thread_count ? listener->shares[t] : NULL;
+}
+
 static void listener_free(hf_listener_t* listener) {
   for (size_t i = 0; i < sizeof(listener->handed) / sizeof(listener->handed[0]); i++) free(listener->handed[i]);
   free((void*)listener->options.trusted);

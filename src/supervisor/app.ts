@@ -24,7 +24,7 @@ import { Supervisor, type OutputListener } from './supervisor.js';
 import type { RequestStatsLike } from '../control/request-metrics.js';
 import type { AppStatus } from '../core/system-api.js';
 import type { AppConfig } from '../core/system-types.js';
-import type { Config, Front, FrontEvents, Launcher, WorkerId } from '../core/types.js';
+import type { Config, Front, FrontEvents, FrontThreadStats, Launcher, WorkerId } from '../core/types.js';
 import { UsageError } from '../errors.js';
 import { RemoteServers } from '../upstreams/remote-servers.js';
 import type { UpstreamResolver } from '../upstreams/resolver.js';
@@ -330,6 +330,11 @@ export class App {
   }
 
   /** Its own L7 front's request counters (empty for other fronts, or none). */
+  /** Its own native http front's data-plane threads (none elsewhere). */
+  threadStats(): FrontThreadStats[] {
+    return this.front?.threadStats?.() ?? [];
+  }
+
   requestStats(): RequestStatsLike[] {
     const front = this.front as Partial<{ requestStats(): RequestStatsLike[] }> | undefined;
     return front?.requestStats?.() ?? [];

@@ -50,7 +50,10 @@ async function namedBackend(name: string, closers: Array<() => void>): Promise<n
 describe('--front-threads 2: the native http front on two data-plane threads', { skip }, () => {
   it('both threads serve many keep-alive connections; status shows each thread\'s counts', { timeout: 60_000 }, async () => {
     const base = await freePortRange(2);
-    const sup = await startSupervise(['-w', '2', '--proxy', 'http', '--front-threads', '2', '--base-port', String(base), '--', process.execPath, APP], { readyWorkers: 2 });
+    const sup = await startSupervise(['-w', '2', '--proxy', 'http', '--front-threads', '2', '--base-port', String(base), '--', process.execPath, APP], {
+      readyWorkers: 2,
+      env: SANITIZER_ENV,
+    });
     const load = startLoad(sup.port, { connections: 64, keepAlive: true });
     try {
       await waitFor(async () => {
@@ -62,10 +65,12 @@ describe('--front-threads 2: the native http front on two data-plane threads', {
       assert.equal(result.failed, 0, result.errors.join('\n'));
       assert.ok(result.ok > 0);
     }
-    const threads = await threadCounts(sup.control);
-    assert.equal(threads.length, 2);
+    assert.equal((await threadCounts(sup.control)).length, 2);
+    const metrics = (await controlCall(sup.control, 'GET', '/metrics')).body;
+    for (const thread of ['0', '1']) assert.match(metrics, new RegExp(`supervise_front_thread_requests_total\\{front="[^"]+",thread="${thread}"\\} [1-9]`));
     sup.child.kill('SIGTERM');
-    assert.deepEqual(await sup.exited, { code: 0, signal: null });
+    const exit = await sup.exited;
+    assert.deepEqual(exit, { code: 0, signal: null }, `the master ended ${JSON.stringify(exit)}: ${sup.text.slice(-20).join('\n')}`);
   });
 
   it('a stop with slow requests in flight on both threads and --kill-timeout 1s exits 0', { timeout: 60_000 }, async () => {
@@ -124,7 +129,8 @@ describe('--front-threads 2: the native http front on two data-plane threads', {
         for (const result of results) assert.equal(result.failed, 0, result.errors.join('\n'));
       }
       sup.child.kill('SIGTERM');
-      assert.deepEqual(await sup.exited, { code: 0, signal: null });
+      const exit = await sup.exited;
+      assert.deepEqual(exit, { code: 0, signal: null }, `the master ended ${JSON.stringify(exit)}: ${sup.text.slice(-20).join('\n')}`);
     } finally {
       for (const close of closers) close();
     }
