@@ -4,7 +4,7 @@
 // over a keep-alive pool of connections per backend, then the response back.
 // No JavaScript per request, per chunk or per connection: what JavaScript
 // must act on (drains, --max-requests, failed connects, errors answered)
-// comes in one batched call per turn of the loop.
+// comes in batches, delivered by the main thread in one call per wake-up.
 //
 // The rules are the JavaScript front's (http-proxy.ts):
 // - a request whose backend refuses the connection (or does not accept within
@@ -43,7 +43,8 @@
 // more of it is reported, its number may name the next front) and posts
 // C_DESTROY; each thread then closes the share's connections and frees it;
 // (2) when every thread has, the main thread frees what they shared (the
-// listener, its options, its snapshot reference).
+// listener, its options, its --max-requests counts). A snapshot is freed by
+// whichever thread drops its last reference.
 //
 // Its files (http_internal.h lists what they share): http_io.c, http_decide.c, http_exchange.c,
 // http_relay.c, http_loop.c, http_threads.c, and this one — accepting, the
@@ -131,7 +132,7 @@ static bool hand_off(hf_front_t* front, int fd, const struct sockaddr_storage* a
   command->fd = fd;
   memcpy(&command->address, address, sizeof(*address));
   atomic_fetch_add_explicit(&command->share->live, 1, memory_order_relaxed);  // counted at once: the next connections see it
-  hf_post(hf_loop_at(target), command);
+  hf_post(command->share->loop, command);
   return true;
 }
 

@@ -140,6 +140,7 @@ struct hf_front {
   conn_t listen;  // this thread's duplicate of the listening socket (EPOLLEXCLUSIVE in its epoll set)
   int32_t index;
   hf_listener_t* listener;  // the main thread's front (read only here: its options and thread count never change)
+  struct hf_loop* loop;     // the thread it lives on
   hf_options_t options;  // its `trusted` points into the listener's copy (freed after every share is)
   hf_backend_t* backends;
   int32_t backend_count;

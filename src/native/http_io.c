@@ -1,6 +1,7 @@
 // The native http front's plumbing: growable buffers, connection ids (with a
 // generation for stale epoll events), non-blocking sockets registered
-// edge-triggered, and the batch of event records JavaScript gets once per turn.
+// edge-triggered, and the thread's batch of event records (drained by the
+// main thread, which delivers every thread's in one call into JavaScript).
 
 #include <errno.h>
 #include <netinet/in.h>

@@ -210,7 +210,8 @@ static hf_front_t* share_new(hf_listener_t* listener, uint32_t t) {
   share->options = listener->options;
   dp_state_init(&share->pick, ((uint64_t)time(NULL) << 8) ^ (t + 1));
   share->fd_budget = fd_budget_read();
-  share->listener_threads = listener->thread_count;  // the supervisor raised the soft limit at start
+  share->listener_threads = listener->thread_count;
+  share->loop = hf_loop_at(t);  // the supervisor raised the soft limit at start
   return share;
 }
 
