@@ -161,6 +161,10 @@ export const OPTIONS: readonly OptionSpec[] = [
     meaning: 'spawn mode front (http): the largest request head (every line counted, however it is split across writes); above it, 431 (1K … 1M)', mode: 'spawn', scope: 'app',
   },
   {
+    key: 'frontThreads', flag: '--front-threads <n>', kind: 'integer', min: 1, max: 64, default: 1, defaultText: '1',
+    meaning: "spawn mode front (http): the native data plane's threads (1 … 64), each with its own epoll loop taking connections from the one listening socket; the supervisor's main thread only publishes decisions and reads counters", mode: 'spawn', scope: 'app',
+  },
+  {
     key: 'forwardedAllowIps', flag: '--forwarded-allow-ips <list...>', kind: 'list', default: ['127.0.0.1', '::1'], defaultText: '`127.0.0.1`, `::1`',
     meaning: 'spawn mode front (http): peers (addresses, CIDRs, `*` for all) whose `X-Forwarded-For/-Proto/-Host` are kept (appended to); from any other peer they are replaced by what the front saw', mode: 'spawn', scope: 'app',
   },

@@ -2,7 +2,7 @@
 // aligned tables and the status view. No I/O, so every rule is unit-tested.
 
 import type { AppStatus, RemoteServerStatus, SystemStatus, TlsCertificateStatus } from '../core/system-api.js';
-import type { AutoscaleStatus, SupervisorStatus, WorkerStatus } from '../core/types.js';
+import type { AutoscaleStatus, FrontThreadStats, SupervisorStatus, WorkerStatus } from '../core/types.js';
 
 const BYTE_UNITS = ['KiB', 'MiB', 'GiB', 'TiB'] as const;
 
@@ -93,11 +93,18 @@ function statusText(text: string | undefined): string {
 }
 
 /** The `supervise ctl status` view: one summary line, then a row per worker, sorted by slot. */
+/** A native http front's data-plane threads and the requests each answered: ", 2 threads: 10512 / 9830 requests". */
+function threadsOf(front: { readonly threads?: readonly FrontThreadStats[] }): string {
+  const threads = front.threads ?? [];
+  if (threads.length < 2) return '';
+  return `, ${threads.length} threads: ${threads.map((thread) => thread.requests).join(' / ')} requests`;
+}
+
 export function formatStatus(status: SupervisorStatus & { readonly servers?: readonly RemoteServerStatus[] }, nowMs = Date.now()): string {
   const summary =
     `pid ${status.pid}  mode ${status.mode}  port ${status.port}  ` +
     // `front` may be missing when an older supervisor answers.
-    (status.front === undefined || status.front.kind === 'none' ? '' : `front ${status.front.kind} (${status.front.dataPath})  `) +
+    (status.front === undefined || status.front.kind === 'none' ? '' : `front ${status.front.kind} (${status.front.dataPath}${threadsOf(status.front)})  `) +
     `desired ${status.desired}  ${describeGeneration(status)}`;
   const workers = [...status.workers].sort((a, b) => a.slot - b.slot || a.generation - b.generation || a.id - b.id);
   // A worker's own STATUS= (sd_notify) text, in a last column only when some worker sent one.

@@ -100,6 +100,8 @@ export interface Config {
   readonly maxHeaderSize?: number;
   /** Spawn-mode front: TLS termination (--tls-cert/--tls-key); undefined: plain (tcp: TLS passes through). */
   readonly tls?: TlsConfig | undefined;
+  /** Spawn-mode http front: its native data plane's threads (SPEC §12, --front-threads); 1 where not given. */
+  readonly frontThreads?: number;
   readonly watch: WatchConfig | undefined;
   readonly maxMemoryBytes: number | undefined;
   readonly control: string;
@@ -207,6 +209,14 @@ export type DataPath = 'native' | 'javascript' | 'none';
 export interface FrontStatus {
   readonly kind: ProxyKind;
   readonly dataPath: DataPath;
+  /** The native http front: each data-plane thread's counters (--front-threads), in thread order. */
+  readonly threads?: readonly FrontThreadStats[];
+}
+
+/** One data-plane thread of a front: requests it answered, connections it accepted. */
+export interface FrontThreadStats {
+  readonly requests: number;
+  readonly connections: number;
 }
 
 export interface SupervisorStatus {
@@ -405,6 +415,8 @@ export interface Front {
   close(timeoutMs: number): Promise<void>;
   /** The http front's request counters per backend and route, read on scrape (absent on the tcp front). */
   requestStats?(): RequestStats[];
+  /** The native http front: each data-plane thread's counters (absent elsewhere). */
+  threadStats?(): FrontThreadStats[];
 }
 
 /** One backend's requests through the http front for one route (src/proxy/http-common.ts keeps the buckets' bounds). */

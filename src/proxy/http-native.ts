@@ -17,7 +17,7 @@ import { isIP } from 'node:net';
 import { getSystemErrorName } from 'node:util';
 import * as K from '../core/dp-constants.js';
 import { encodeSnapshot } from '../core/dp-snapshot.js';
-import type { Backend, WorkerId } from '../core/types.js';
+import type { Backend, FrontThreadStats, WorkerId } from '../core/types.js';
 import type { BackendEntry } from './backend-registry.js';
 import { Coalescer, snapshotOf } from './dp-publish.js';
 import { ConnectTimeoutError } from './errors.js';
@@ -35,7 +35,8 @@ import type { LoadedCertificate } from '../tls/certificate.js';
 interface HttpBinding {
   httpInit(onEvents: (records: Int32Array) => void): void;
   /** timeouts: HF_T_* order (edgeTimeoutArray); trusted: core/edge.ts's trustedPeerBytes. */
-  httpListen(address: string, port: number, timeouts: Uint32Array, trusted: Uint8Array, maxHead: number): [number, number] | number;
+  /** threads: the front's data-plane threads (1..64). */
+  httpListen(address: string, port: number, timeouts: Uint32Array, trusted: Uint8Array, maxHead: number, threads: number): [number, number] | number;
   /** The decisions from now on (core/dp-snapshot.ts): 0, or a negative errno (refused: C keeps the snapshot it has). */
   httpPublish(front: number, snapshot: Uint8Array): number;
   httpAddBackend(front: number, slot: number, address: string, port: number): number;
@@ -44,6 +45,8 @@ interface HttpBinding {
   httpLoad(front: number, slot: number): Int32Array;
   /** [classes×5, buckets×11, sum, count] per route (RouteSeries' number r at r×18). */
   httpStats(front: number, slot: number): Float64Array | undefined;
+  /** [requests answered, connections accepted] per data-plane thread. */
+  httpThreads(front: number): Float64Array;
   httpClose(front: number): void;
   httpDestroy(front: number): void;
   /**
@@ -155,7 +158,7 @@ class NativeHttpFront extends FrontBase {
     const { host, port } = this.options;
     const address = isIP(host) !== 0 ? host : (await lookup(host)).address;
     const trusted = trustedPeerBytes(parseTrustedPeers(this.options.forwardedAllowIps ?? DEFAULT_FORWARDED_ALLOW_IPS));
-    const result = this.native.httpListen(address, port, edgeTimeoutArray(this.edge), trusted, this.options.maxHeaderSize ?? MAX_HEAD);
+    const result = this.native.httpListen(address, port, edgeTimeoutArray(this.edge), trusted, this.options.maxHeaderSize ?? MAX_HEAD, this.options.frontThreads ?? 1);
     if (typeof result === 'number') throw describeListenError(errnoError(result, 'listen', address, port), host, port);
     this.handle = result[0];
     this.bound = { host: address, port: result[1] };
@@ -270,6 +273,15 @@ class NativeHttpFront extends FrontBase {
     const { handle } = this;
     if (handle === undefined) return [];
     return this.stats.snapshot([...this.slots].map(([id, slot]) => [id, slot, this.native.httpStats(handle, slot)] as [WorkerId, number, Float64Array | undefined]));
+  }
+
+  /** Per data-plane thread: requests answered and connections accepted (status, metrics). */
+  threadStats(): FrontThreadStats[] {
+    if (this.handle === undefined) return [];
+    const counts = this.native.httpThreads(this.handle);
+    const threads: FrontThreadStats[] = [];
+    for (let i = 0; i + 1 < counts.length; i += 2) threads.push({ requests: counts[i] as number, connections: counts[i + 1] as number });
+    return threads;
   }
 
   private connectError(entry: BackendEntry, errno: number): Error {

@@ -34,6 +34,8 @@ export interface FrontOptions {
   readonly forwardedAllowIps?: readonly string[];
   /** The largest request head (http fronts; 431 above it): HP_MAX_HEAD where not given. */
   readonly maxHeaderSize?: number;
+  /** http, native data plane: its threads (1 where not given). */
+  readonly frontThreads?: number;
   readonly events: FrontEvents;
   readonly logger?: Logger;
   /** TLS termination (SPEC §14): the certificates (renewed in place) and HSTS; undefined: plain. */

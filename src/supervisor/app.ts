@@ -24,7 +24,7 @@ import { Supervisor, type OutputListener } from './supervisor.js';
 import type { RequestStatsLike } from '../control/request-metrics.js';
 import type { AppStatus } from '../core/system-api.js';
 import type { AppConfig } from '../core/system-types.js';
-import type { Config, Front, FrontEvents, Launcher, WorkerId } from '../core/types.js';
+import type { Config, Front, FrontEvents, FrontThreadStats, Launcher, WorkerId } from '../core/types.js';
 import { UsageError } from '../errors.js';
 import type { FrontTls } from '../proxy/options.js';
 import { frontCertificates, startRedirect } from './front-tls.js';
@@ -102,7 +102,7 @@ export class App {
     } else if (config.mode === 'spawn' && config.proxy !== 'none') {
       this.front = createFront(config.proxy as 'tcp' | 'http', {
         host: config.host, port: config.port, balance: config.balance, queueTimeoutMs: config.queueTimeoutMs, logger: this.logger, events,
-        edge: config.edge, forwardedAllowIps: config.forwardedAllowIps, maxHeaderSize: config.maxHeaderSize, tls: this.frontTls(config),
+        edge: config.edge, forwardedAllowIps: config.forwardedAllowIps, maxHeaderSize: config.maxHeaderSize, tls: this.frontTls(config), frontThreads: config.frontThreads,
       });
       front = this.front;
     }
@@ -351,6 +351,11 @@ export class App {
   }
 
   /** Its own L7 front's request counters (empty for other fronts, or none). */
+  /** Its own native http front's data-plane threads (none elsewhere). */
+  threadStats(): FrontThreadStats[] {
+    return this.front?.threadStats?.() ?? [];
+  }
+
   requestStats(): RequestStatsLike[] {
     const front = this.front as Partial<{ requestStats(): RequestStatsLike[] }> | undefined;
     return front?.requestStats?.() ?? [];

@@ -98,7 +98,7 @@ export class SystemService implements SystemApi {
       const [first] = config.apps;
       const { tls } = config.front;
       const frontTls = tls === undefined ? undefined : frontCertificates(tls, 'front', this.tls, logger, (event) => this.emitSystem(event)).front;
-      this.routing = createRoutingFront({ host: config.front.host, port: config.front.port, logger, edge: first?.edge, forwardedAllowIps: first?.forwardedAllowIps, maxHeaderSize: first?.maxHeaderSize, tls: frontTls });
+      this.routing = createRoutingFront({ host: config.front.host, port: config.front.port, logger, edge: first?.edge, forwardedAllowIps: first?.forwardedAllowIps, maxHeaderSize: first?.maxHeaderSize, tls: frontTls, frontThreads: first?.frontThreads });
       this.routing.backends.setRoutes(routesOf(config.apps));
     }
   }
