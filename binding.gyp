@@ -5,6 +5,13 @@
       "sources": ["src/native/binding.c", "src/native/tunnel-napi.c", "src/native/tunnel.c", "src/native/tunnel-loop.c", "src/native/h1frame.c", "src/native/notify.c", "src/native/prctl.c", "src/native/id_table.c", "src/native/fd_budget.c", "src/native/http_parse.c", "src/native/http_rules.c", "src/native/http_io.c", "src/native/http_exchange.c", "src/native/http_relay.c", "src/native/http_front.c", "src/native/http_binding.c", "src/native/http_decide.c", "src/native/dp_snapshot.c", "src/native/dp_pick.c", "src/native/dp_binding.c"],
       "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
       "conditions": [["OS!='linux'", { "sources!": ["src/native/binding.c", "src/native/tunnel-napi.c", "src/native/tunnel.c", "src/native/tunnel-loop.c", "src/native/h1frame.c", "src/native/notify.c", "src/native/prctl.c", "src/native/id_table.c", "src/native/fd_budget.c", "src/native/http_parse.c", "src/native/http_rules.c", "src/native/http_io.c", "src/native/http_exchange.c", "src/native/http_relay.c", "src/native/http_front.c", "src/native/http_binding.c", "src/native/http_decide.c", "src/native/dp_snapshot.c", "src/native/dp_pick.c", "src/native/dp_binding.c"] }]]
+    },
+    {
+      "target_name": "supervise_reaper",
+      "type": "executable",
+      "sources": ["src/native/reaper.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra"],
+      "conditions": [["OS!='linux'", { "type": "none", "sources!": ["src/native/reaper.c"] }]]
     }
   ]
 }

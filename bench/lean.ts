@@ -163,7 +163,7 @@ function cpuTicks(pid: number): number {
 function reaperPid(master: number): number | undefined {
   return childPids(master).find((pid) => {
     try {
-      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('reaper-process');
+      return /reaper-process|supervise_reaper/.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8'));
     } catch {
       return false;
     }
