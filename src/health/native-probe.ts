@@ -2,7 +2,7 @@
 // one call per slice of the checker's interval connects to every due port, one
 // callback brings every result — no net.Socket per probe, which at 1,024
 // workers was most of an idle master's CPU. Where the addon is absent (or
-// SUPERVISE_NODE_PROBES=1), and for a host that is not an IP literal (a remote
+// SUPERVISE_PROBE_NATIVE=0), and for a host that is not an IP literal (a remote
 // server by name), the JavaScript probe (probe.ts) runs instead, with the same
 // results and reasons. HTTP probes (--health /path) stay in JavaScript.
 
@@ -31,7 +31,7 @@ const PASS: ProbeResult = { ok: true };
 const ERRNO_NAMES = new Map(Object.entries(constants.errno).map(([name, number]) => [number, name]));
 
 function binding(): ProbeBinding | undefined {
-  if (process.env.SUPERVISE_NODE_PROBES === '1') return undefined;
+  if (process.env.SUPERVISE_PROBE_NATIVE === '0') return undefined;
   const exports = loadNative()?.exports as Partial<ProbeBinding> | undefined;
   if (typeof exports?.probeConnect !== 'function' || typeof exports.PROBE_TIMED_OUT !== 'number') return undefined;
   return exports as ProbeBinding;

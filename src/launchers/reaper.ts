@@ -6,7 +6,7 @@
 //
 // The helper is the C program src/native/reaper.c (≈1 MB) where it was built
 // or shipped beside the addon, else reaper-process.js in a Node process
-// (≈43 MB): same protocol, same behaviour. SUPERVISE_NODE_REAPER=1 forces the
+// (≈43 MB): same protocol, same behaviour. SUPERVISE_REAPER_NATIVE=0 forces the
 // Node one; a C program that cannot be started (another libc) falls back to it.
 
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -23,7 +23,7 @@ export const NATIVE_REAPER_NAME = 'supervise_reaper';
 /** The command that runs the reaper helper: the C program when there is one that may run, else Node and the script. */
 function reaperCommand(nativeFailed: boolean): { file: string; args: string[] } {
   const node = { file: process.execPath, args: ['--max-old-space-size=16', REAPER_SCRIPT] };
-  if (nativeFailed || process.env.SUPERVISE_NODE_REAPER === '1') return node;
+  if (nativeFailed || process.env.SUPERVISE_REAPER_NATIVE === '0') return node;
   const native = nativeExecutablePath(NATIVE_REAPER_NAME);
   if (native === undefined) return node;
   try {

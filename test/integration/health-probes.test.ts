@@ -1,6 +1,6 @@
 // Active TCP health checks (no --health path) on both probe paths: the native
 // batch probe (src/native/probe.c through native-probe.ts) and the JavaScript
-// fallback (SUPERVISE_NODE_PROBES=1, or no addon). A worker whose port stops
+// fallback (SUPERVISE_PROBE_NATIVE=0, or no addon). A worker whose port stops
 // accepting leaves rotation and is replaced; a healthy one stays; and the batch
 // probe answers what probeTcp answers for an open, a refused and a silent port.
 
@@ -24,7 +24,7 @@ after(killAll);
 
 const PATHS = [
   { name: 'native batch probe', env: {}, skip: needsAddon('the native batch probe') },
-  { name: 'JavaScript probe', env: { SUPERVISE_NODE_PROBES: '1' }, skip: false as const },
+  { name: 'JavaScript probe', env: { SUPERVISE_PROBE_NATIVE: '0' }, skip: false as const },
 ];
 
 for (const path of PATHS) {
@@ -121,13 +121,13 @@ describe('native batch probe', { skip: needsAddon('the native batch probe') }, (
     }
   });
 
-  it('is not used for HTTP probes, nor with SUPERVISE_NODE_PROBES=1', () => {
+  it('is not used for HTTP probes, nor with SUPERVISE_PROBE_NATIVE=0', () => {
     assert.equal(makeBatchProbe({ ...health, path: '/healthz' }), undefined);
-    process.env.SUPERVISE_NODE_PROBES = '1';
+    process.env.SUPERVISE_PROBE_NATIVE = '0';
     try {
       assert.equal(makeBatchProbe(health), undefined);
     } finally {
-      delete process.env.SUPERVISE_NODE_PROBES;
+      delete process.env.SUPERVISE_PROBE_NATIVE;
     }
   });
 });

@@ -18,9 +18,9 @@ function reaperOf(masterPid: number): number | undefined {
   return [...pidsMatching('supervise_reaper'), ...pidsMatching('reaper-process.js')].find((pid) => ppidOf(pid) === masterPid);
 }
 
-/** The reaper helpers: the C program (built with the addon) and the Node fallback (forced by SUPERVISE_NODE_REAPER=1). */
+/** The reaper helpers: the C program (built with the addon) and the Node fallback (forced by SUPERVISE_REAPER_NATIVE=0). */
 const C_REAPER = { name: 'C reaper', env: {}, program: /supervise_reaper$/, skip: needsAddon('the C reaper (built with the addon)') };
-const NODE_REAPER = { name: 'Node reaper', env: { SUPERVISE_NODE_REAPER: '1' }, program: /node[^/]*$/, skip: false as const };
+const NODE_REAPER = { name: 'Node reaper', env: { SUPERVISE_REAPER_NATIVE: '0' }, program: /node[^/]*$/, skip: false as const };
 const REAPERS = [C_REAPER, NODE_REAPER];
 
 function programOf(pid: number): string {
