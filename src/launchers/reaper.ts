@@ -71,7 +71,11 @@ export class Reaper {
       this.ensure(); // the Node reaper, at once
     });
     child.stdin?.on('error', () => undefined);
-    child.once('exit', (code, signal) => this.died(child, code, signal));
+    child.once('exit', (code, signal) => {
+      // A C program that exits by itself at once cannot run here (a loader's error, exit 127): the Node one from then on.
+      if (command.file !== process.execPath && signal === null && !this.closed && Date.now() - this.startedAt < QUICK_DEATH_MS) this.nativeFailed = true;
+      this.died(child, code, signal);
+    });
     // Neither the process nor its pipe may keep the master's event loop alive.
     child.unref();
     (child.stdin as unknown as { unref?: () => void } | null)?.unref?.();
