@@ -25,6 +25,7 @@ import { portError } from './port-check.js';
 import { installSignalHandlers } from './signals.js';
 import { frontCertificates, startRedirect } from './front-tls.js';
 import { TlsFronts } from '../tls/tls-fronts.js';
+import { keepYoungGenerationSmall } from './lean-heap.js';
 import type { AppRoute } from '../core/router.js';
 import type { ApplyResult, SystemApi, SystemReloadResult, SystemStatus } from '../core/system-api.js';
 import type { AppConfig, SystemConfig } from '../core/system-types.js';
@@ -45,6 +46,7 @@ export interface RunningSystem {
 }
 
 export async function runSystem(config: SystemConfig, logger: Logger, options: SystemOptions = {}): Promise<RunningSystem> {
+  keepYoungGenerationSmall();
   const system = new SystemService(config, logger, options);
   try {
     await system.start();
