@@ -146,6 +146,11 @@ static void accept_clients(hf_front_t* front) {
       continue;
     }
     hf_no_delay(fd);
+    if (front->tls != NULL && (cl->c.tls = tls_conn_new(front->tls, fd)) == NULL) {
+      hf_conn_close(&cl->c);
+      free(cl);
+      continue;
+    }
     if (address.ss_family == AF_INET6) {
       struct in6_addr* a6 = &((struct sockaddr_in6*)&address)->sin6_addr;
       if (IN6_IS_ADDR_V4MAPPED(a6)) inet_ntop(AF_INET, &a6->s6_addr[12], cl->address, sizeof(cl->address));
@@ -275,7 +280,9 @@ static bool check_timeouts(client_t* cl, const uint32_t* t, uint64_t now) {
       }
       return false;
     case S_HEAD:
-      if (hf_buf_len(&cl->c.in) == 0) {
+      if (cl->c.tls != NULL && !tls_conn_ready(cl->c.tls)) {
+        if (elapsed >= t[HF_T_CLIENT_HEADER]) cl->dead = true;  // the handshake is bounded as a head is; nothing can be answered
+      } else if (hf_buf_len(&cl->c.in) == 0) {
         if (elapsed >= t[HF_T_KEEPALIVE]) cl->dead = true;
       } else if (cl->head_ms != 0 && now - cl->head_ms >= t[HF_T_CLIENT_HEADER]) {
         client_too_slow(cl, "head", t[HF_T_CLIENT_HEADER]);
@@ -472,6 +479,13 @@ void hf_kick(client_t* cl) {
   else hf_drive(cl);
 }
 
+void hf_set_tls(hf_front_t* front, tls_set_t* set, uint32_t hsts) {
+  tls_set_t* old = front->tls;
+  front->tls = set;  // each client took its own reference at accept: the old set lives while they do
+  front->hsts = hsts;
+  tls_set_release(old);
+}
+
 void hf_close(hf_front_t* front) {
   if (front->closing) return;
   front->closing = true;
@@ -527,6 +541,7 @@ void hf_reap(void) {
     free(front->backends);
     hf_decide_release(front);
     free((void*)front->options.trusted);
+    tls_set_release(front->tls);
     free(front);
   }
 }

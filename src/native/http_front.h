@@ -13,6 +13,7 @@
 #include "dp_constants.h"
 
 typedef struct hf_front hf_front_t;
+struct tls_set;
 
 /**
  * Records of the batched event callback: four int32 each, [front, type, a, b];
@@ -96,6 +97,9 @@ int hf_publish(hf_front_t* front, const void* snapshot, size_t length);
 
 /** Requests in flight to `slot`, its idle pooled connections, and the requests handed to its backend since it took the slot. */
 void hf_backend_load(const hf_front_t* front, int32_t slot, int32_t load[3]);
+
+/** Serves TLS from now on with `set` (the front takes the caller's reference; NULL: plain HTTP again): new handshakes use it at once, open connections keep theirs. `hsts`: max-age of Strict-Transport-Security on responses (0: none). */
+void hf_set_tls(hf_front_t* front, struct tls_set* set, uint32_t hsts);
 
 /** Stops accepting; queued requests get 502, idle client connections close, busy ones after their response (DP_EV_CLOSED when none is left). */
 void hf_close(hf_front_t* front);

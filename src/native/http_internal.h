@@ -19,6 +19,7 @@
 #include "http_front.h"
 #include "http_parse.h"
 #include "id_table.h"
+#include "tls_conn.h"
 
 #define MAX_EVENTS 256
 #define MAX_RESPONSE_HEAD HP_MAX_RESPONSE_HEAD  // buffered while a response head is incomplete (http_limits.h)
@@ -60,6 +61,7 @@ typedef struct conn {
   uint64_t read_ms;  // the last byte (or the end) read from it: the idle timeouts count from here
   uint64_t sent_ms;  // the last byte it took, or when it stopped taking them
   buf_t in, out;
+  tls_conn_t* tls;  // a client of a front with TLS: its bytes go through it (backends stay plaintext)
 } conn_t;
 
 typedef struct hf_backend hf_backend_t;
@@ -135,6 +137,8 @@ struct hf_front {
   uint64_t paused_until;
   bool destroyed;  // hf_destroy ran: no hook is called for it, its events are dropped; freed by hf_reap
   hf_front_t* next;  // in hf_fronts, then (destroyed) in the graveyard
+  tls_set_t* tls;     // its certificates (NULL: plain HTTP); new clients take the current set, open ones keep theirs
+  uint32_t hsts;      // Strict-Transport-Security max-age on its responses (0: none)
 };
 
 // Shared by the data path's files; defined in http_front.c (the loop's side) and http_io.c (ids).
@@ -182,6 +186,8 @@ int hf_flush_out(conn_t* c);
 int hf_fill_in(conn_t* c, bool* got);
 /** Frees the batch (the environment ends). */
 void hf_events_release(void);
+/** No more bytes from us (TLS: close_notify first). */
+void hf_shut_write(conn_t* c);
 
 // ------------------------------------------------------------ http_exchange.c
 hf_backend_t* hf_backend_of(hf_front_t* front, int32_t slot);
