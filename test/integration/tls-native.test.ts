@@ -113,6 +113,11 @@ describe('TLS in the native http front (httpSetTls)', { skip: needsAddon('the na
   let port: number;
   let main: Cert, api: Cert, wildcard: Cert;
   const seenProto: string[] = [];
+  const allCerts = (): Parameters<TlsBinding['httpSetTls']>[1] => [
+    { cert: main.cert, key: main.key, hosts: [] },
+    { cert: api.cert, key: api.key, hosts: ['api.example.com', '*.api.example.com'] },
+    { cert: wildcard.cert, key: wildcard.key, hosts: ['*.example.org'] },
+  ];
   let backendServer: net.Server | undefined;
 
   before(async () => {
@@ -134,11 +139,7 @@ describe('TLS in the native http front (httpSetTls)', { skip: needsAddon('the na
     front.add({ id: 1, host: '127.0.0.1', port: backend.port, weight: 1 });
     port = front.address().port;
     handle = (front as unknown as { handle: number }).handle;
-    const set = native.httpSetTls(handle, [
-      { cert: main.cert, key: main.key, hosts: [] },
-      { cert: api.cert, key: api.key, hosts: ['api.example.com', '*.api.example.com'] },
-      { cert: wildcard.cert, key: wildcard.key, hosts: ['*.example.org'] },
-    ], { hsts: 31536000 });
+    const set = native.httpSetTls(handle, allCerts(), { hsts: 31536000 });
     assert.equal(set, undefined);
   });
   after(async () => {
@@ -180,6 +181,22 @@ describe('TLS in the native http front (httpSetTls)', { skip: needsAddon('the na
     for (let i = 0; i < 5; i++) assert.equal((await ask(socket, `/ka${i}`)).body, `a /ka${i}`);
   });
 
+  it('resumption by session ticket (TLS 1.2 and 1.3), across a renewal too: the ticket keys are the process\'s', TIMEOUT, async () => {
+    for (const version of ['TLSv1.2', 'TLSv1.3'] as const) {
+      const first = await connect(port, { maxVersion: version });
+      const session = await new Promise<Buffer>((resolve) => {
+        const ticket = first.getSession();
+        if (version === 'TLSv1.2' && ticket !== undefined) resolve(ticket);
+        else first.once('session', resolve);  // TLS 1.3: the ticket comes after the handshake
+      });
+      assert.equal(first.isSessionReused(), false);
+      assert.equal(native.httpSetTls(handle, allCerts(), { hsts: 31536000 }), undefined);  // a renewal between the two: a new set of contexts
+      const again = await connect(port, { maxVersion: version, session });
+      assert.equal(again.isSessionReused(), true, `${version}: resumed`);
+      assert.equal((await ask(again, '/resumed')).body, 'a /resumed');
+    }
+  });
+
   it('a renewal: new connections get the new certificate, an open one goes on with its own; a bad one changes nothing', TIMEOUT, async () => {
     const open = await connect(port);
     assert.equal((await ask(open, '/before')).body, 'a /before');
@@ -207,8 +224,7 @@ describe('TLS in the native http front (httpSetTls)', { skip: needsAddon('the na
     }
     assert.match(String(native.httpSetTls(handle, [{ cert: renewed.cert, key: renewed.key, hosts: [] }], { hsts: -1 })), /hsts/);
     assert.equal((await connect(port)).getPeerCertificate().serialNumber, renewed.serial, 'the bad renewals changed nothing');
-    assert.equal(native.httpSetTls(handle, [{ cert: main.cert, key: main.key, hosts: [] }, { cert: api.cert, key: api.key, hosts: ['api.example.com', '*.api.example.com'] },
-      { cert: wildcard.cert, key: wildcard.key, hosts: ['*.example.org'] }], { hsts: 31536000 }), undefined);
+    assert.equal(native.httpSetTls(handle, allCerts(), { hsts: 31536000 }), undefined);
   });
 
   it('plaintext HTTP, garbage after a ClientHello and a silent client are closed (and counted); the front serves on', TIMEOUT, async () => {
