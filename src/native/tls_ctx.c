@@ -314,7 +314,7 @@ tls_set_t* tls_set_new(const tls_cert_input_t* certs, size_t count, char reason[
     else if (!add_names(set, in, (uint32_t)i)) (ok = false), snprintf(why, sizeof(why), "out of memory");
     if (!ok) {
       const char* label = in->host_count > 0 ? in->hosts[0] : i == 0 ? "the default" : "no hosts";
-      snprintf(reason, TLS_REASON_SIZE, "certificate %zu (%.64s): %s", i + 1, label, why);
+      snprintf(reason, TLS_REASON_SIZE, "certificate %zu (%.64s): %.160s", i + 1, label, why);
       set_free(set);
       ERR_clear_error();
       return NULL;
