@@ -1,6 +1,7 @@
 // TLS termination in the native http front (src/native/tls_*.c), through the
 // addon's one call, httpSetTls(front, certs, options), with real clients:
 // node's tls, and certificates made by `openssl req` into a temporary directory.
+// Then the tcp front's tunnelSetTls: TLS terminated, the plaintext passed on.
 // The user-level tests (the options, reloads, curl, s_client, python) are the
 // TLS control side's; these check the data plane: versions, ALPN, SNI,
 // keep-alive, renewals under an open connection, bad input, hostile bytes on
@@ -19,7 +20,8 @@ import { DEFAULT_EDGE_TIMEOUTS } from '../../src/core/edge.js';
 import { loadNative } from '../../src/native/load.js';
 import { createNativeHttpFront } from '../../src/proxy/http-native.js';
 import type { HttpFrontLike } from '../../src/proxy/http-proxy.js';
-import { recordEvents, startHttpBackend, useCleanup } from '../helpers/proxy-fixtures.js';
+import { createTcpFront } from '../../src/proxy/tcp-proxy.js';
+import { closeServer, listening, recordEvents, startHttpBackend, useCleanup } from '../helpers/proxy-fixtures.js';
 import { needsAddon } from '../helpers/native.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -39,6 +41,7 @@ interface TlsBinding {
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'supervise-tls-native-'));
 let serials = 0x5ee0;
+after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 /** A self-signed certificate (P-256) for `names`, with a serial of its own. */
 function makeCert(names: string[]): Cert {
@@ -145,7 +148,6 @@ describe('TLS in the native http front (httpSetTls)', { skip: needsAddon('the na
   after(async () => {
     await front?.close(0);
     backendServer?.close();
-    fs.rmSync(dir, { recursive: true, force: true });
   });
 
   it('TLS 1.2 and 1.3 are served with ALPN http/1.1, X-Forwarded-Proto https and HSTS; TLS 1.1 is refused', TIMEOUT, async () => {
@@ -283,5 +285,78 @@ describe('TLS in the native http front (httpSetTls)', { skip: needsAddon('the na
     const grown = process.memoryUsage().rss - rss;
     t.diagnostic(`resident memory: ${Math.round(grown / 1024)} KiB more after ${HANDSHAKES} handshakes`);
     assert.ok(grown < 16 * 1024 * 1024, `resident memory grew by ${Math.round(grown / 1048576)} MiB over ${HANDSHAKES} handshakes`);
+  });
+});
+
+describe('TLS in the native tcp front (tunnelSetTls): terminate, pass the plaintext', { skip: needsAddon('the native tcp front') }, () => {
+  const native = loadNative()?.exports as unknown as TlsBinding & {
+    tunnelSetTls(listener: number, certs: Parameters<TlsBinding['httpSetTls']>[1], options: { hsts: number }): string | undefined;
+  };
+  let cert: Cert;
+  let received: Buffer[] = [];
+
+  /** A tcp front over one backend; `serve` is the backend's connection handler. */
+  async function tcpFront(serve: (socket: net.Socket) => void): Promise<{ port: number; listener: number }> {
+    const backend = net.createServer(serve);
+    const backendPort = await listening(backend);
+    defer(() => closeServer(backend));
+    const front = createTcpFront({ host: '127.0.0.1', port: 0, balance: 'round-robin', events: recordEvents() });
+    await front.listen();
+    defer(() => front.close(0));
+    front.add({ id: 1, host: '127.0.0.1', port: backendPort, weight: 1 });
+    assert.equal(front.dataPath, 'native');
+    const listener = (front as unknown as { listenerId: number }).listenerId;
+    assert.equal(native.tunnelSetTls(listener, [{ cert: cert.cert, key: cert.key, hosts: [] }], { hsts: 0 }), undefined);
+    return { port: front.address().port, listener };
+  }
+
+  /** An echo backend that records what it was sent. */
+  const echo = (socket: net.Socket): void => {
+    socket.on('data', (chunk: Buffer) => received.push(chunk));
+    socket.pipe(socket);
+  };
+
+  before(() => {
+    cert = makeCert(['tcp.test']);
+  });
+
+  it('a TLS client\'s bytes reach the backend as plaintext, both ways, 1 MiB included, and its end is passed on', TIMEOUT, async () => {
+    received = [];
+    const { port } = await tcpFront(echo);
+    const socket = await connect(port, { ALPNProtocols: [] });
+    assert.equal(socket.getPeerCertificate().serialNumber, cert.serial);
+    const payload = Buffer.alloc(1 << 20, 'supervise ');
+    let echoed = 0;
+    socket.on('data', (chunk: Buffer) => (echoed += chunk.length));
+    socket.write('hello over tls');
+    socket.write(payload);
+    await waitFor(() => echoed === payload.length + 14, { timeoutMs: 15_000, message: `1 MiB echoed (${echoed} so far)` });
+    assert.equal(Buffer.concat(received).subarray(0, 14).toString(), 'hello over tls', 'the backend saw plaintext');
+    const ended = closed(socket);
+    socket.end();
+    await ended;  // the backend saw the end, ended its side (pipe), and the front passed that on
+  });
+
+  it('a backend that speaks first (a greeting before any client byte) reaches the client once the handshake is done', TIMEOUT, async () => {
+    const { port } = await tcpFront((socket) => {
+      socket.end('220 ready\r\n');
+      socket.on('error', () => undefined);
+    });
+    const socket = await connect(port, { ALPNProtocols: [] });
+    const got = await closed(socket);
+    assert.equal(got, '220 ready\r\n');
+  });
+
+  it('plaintext on the TLS port is closed without reaching the backend; a bad certificate is a one-line reason', TIMEOUT, async () => {
+    received = [];
+    const { port, listener } = await tcpFront(echo);
+    const plain = net.connect(port, '127.0.0.1');
+    const end = closed(plain);
+    plain.write('GET / HTTP/1.1\r\nHost: test\r\n\r\n');
+    assert.equal(await end, '');
+    assert.equal(Buffer.concat(received).length, 0);
+    assert.match(String(native.tunnelSetTls(listener, [{ cert: cert.cert, key: makeCert(['other.test']).key, hosts: [] }], { hsts: 0 })), /^certificate 1 \(the default\): the key does not match/);
+    assert.match(String(native.tunnelSetTls(9999, [{ cert: cert.cert, key: cert.key, hosts: [] }], { hsts: 0 })), /no listener/);
+    assert.equal((await connect(port, { ALPNProtocols: [] })).getPeerCertificate().serialNumber, cert.serial, 'the bad calls changed nothing');
   });
 });
