@@ -284,7 +284,9 @@ describe('TLS in the native http front (httpSetTls)', { skip: needsAddon('the na
     await waitFor(() => fdCount() <= fds, { timeoutMs: 10_000, message: `descriptors back to ${fds} (now ${fdCount()})` });
     const grown = process.memoryUsage().rss - rss;
     t.diagnostic(`resident memory: ${Math.round(grown / 1024)} KiB more after ${HANDSHAKES} handshakes`);
-    assert.ok(grown < 16 * 1024 * 1024, `resident memory grew by ${Math.round(grown / 1048576)} MiB over ${HANDSHAKES} handshakes`);
+    // Under .ci/asan the sanitizer's quarantine holds freed memory a while: LeakSanitizer is the check there.
+    const bound = (process.env.LD_PRELOAD ?? '').includes('asan') ? 128 : 16;
+    assert.ok(grown < bound * 1024 * 1024, `resident memory grew by ${Math.round(grown / 1048576)} MiB over ${HANDSHAKES} handshakes`);
   });
 });
 
