@@ -137,7 +137,7 @@ describe('TLS in the native http front (httpSetTls)', { skip: needsAddon('the na
     });
     backendServer = backend.server;
     front = createNativeHttpFront({ host: '127.0.0.1', port: 0, balance: 'round-robin', events: recordEvents(),
-      edge: { ...DEFAULT_EDGE_TIMEOUTS, clientHeaderTimeoutMs: 1500 } }) ?? assert.fail('the native http front is not available');
+      edge: { ...DEFAULT_EDGE_TIMEOUTS, clientHeaderTimeoutMs: 1500, keepaliveTimeoutMs: 120_000 } }) ?? assert.fail('the native http front is not available');
     await front.listen();
     front.add({ id: 1, host: '127.0.0.1', port: backend.port, weight: 1 });
     port = front.address().port;
@@ -245,7 +245,7 @@ describe('TLS in the native http front (httpSetTls)', { skip: needsAddon('the na
     await rawEnd;
 
     const silent = net.connect(port, '127.0.0.1');
-    await closed(silent);  // the handshake is bounded by the header timeout (1.5 s here)
+    await closed(silent);  // the handshake is bounded by the header timeout (1.5 s here), not the keep-alive one (2 minutes)
 
     await waitFor(() => native.tlsCounts()[1] >= failedBefore + 3, { message: 'the three failed connections counted' });
     assert.equal((await ask(await connect(port), '/still')).body, 'a /still');
