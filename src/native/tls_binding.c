@@ -30,6 +30,8 @@ static bool read_string(napi_env env, napi_value object, const char* property, s
   }
   *text = malloc(*len + 1);
   if (*text == NULL || napi_get_value_string_utf8(env, value, *text, *len + 1, len) != napi_ok) {
+    free(*text);
+    *text = NULL;
     snprintf(reason, TLS_REASON_SIZE, "out of memory");
     return false;
   }
