@@ -128,7 +128,8 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
     }
     await measure(entries, settings);
   } finally {
-    await Promise.all(entries.slice(1).map((entry) => entry.target?.stop().catch(() => undefined)));
+    // The direct baseline's target is a backend, stopped below; every other entry (the first too, when BENCH_ONLY leaves the baseline out) here.
+    await Promise.all(entries.filter((entry) => entry.name !== 'direct (one backend)').map((entry) => entry.target?.stop().catch(() => undefined)));
     await Promise.all(backends.map((backend) => backend.stop().catch(() => undefined)));
   }
   process.stdout.write(`${report(entries)}\nat the end: ${loadLine()}\n`);

@@ -12,6 +12,7 @@ import { camelKey, defaultValue, flagName, kebabKey, OPTIONS, parseOption, type 
 import { didYouMean } from './core/did-you-mean.js';
 import type { BalancePolicy, Config, LogFormat, LogRotate, ProxyKind } from './core/types.js';
 import { parseTrustedPeers } from './core/edge.js';
+import { tlsFromOptions } from './tls-config.js';
 
 /** Settings as they come from flags or a config file: strings, numbers, booleans or lists, by camelCase key. */
 export type RawSettings = Record<string, unknown>;
@@ -97,6 +98,8 @@ export function assembleConfig(values: RawSettings, target: Target, cwd: string,
     },
     forwardedAllowIps: checkAllowIps(values['forwardedAllowIps'] as string[], where),
     maxHeaderSize: values['maxHeaderSize'] as number,
+    tls: tlsFromOptions(values, cwd, where, { mode: target.mode, proxy: values['proxy'] as ProxyKind, port: values['port'] as number }),
+    frontThreads: values['frontThreads'] as number,
     watch: buildWatch(values, cwd),
     maxMemoryBytes: values['maxMemory'] as number | undefined,
     control: resolve(cwd, values['control'] as string),

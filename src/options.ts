@@ -161,8 +161,29 @@ export const OPTIONS: readonly OptionSpec[] = [
     meaning: 'spawn mode front (http): the largest request head (every line counted, however it is split across writes); above it, 431 (1K … 1M)', mode: 'spawn', scope: 'app',
   },
   {
+    key: 'frontThreads', flag: '--front-threads <n>', kind: 'integer', min: 1, max: 64, default: 1, defaultText: '1',
+    meaning: "spawn mode front (http): the native data plane's threads (1 … 64), each with its own epoll loop taking connections from the one listening socket; the supervisor's main thread only publishes decisions and reads counters", mode: 'spawn', scope: 'app',
+  },
+  {
     key: 'forwardedAllowIps', flag: '--forwarded-allow-ips <list...>', kind: 'list', default: ['127.0.0.1', '::1'], defaultText: '`127.0.0.1`, `::1`',
     meaning: 'spawn mode front (http): peers (addresses, CIDRs, `*` for all) whose `X-Forwarded-For/-Proto/-Host` are kept (appended to); from any other peer they are replaced by what the front saw', mode: 'spawn', scope: 'app',
+  },
+  {
+    key: 'tlsCert', flag: '--tls-cert <pem>', kind: 'string', defaultText: 'none',
+    meaning: 'spawn mode front: terminate TLS with this PEM certificate (chain included; with `--tls-key`). http: `X-Forwarded-Proto: https`; tcp: the backends get plaintext (without it, tcp passes TLS through). Re-read on SIGHUP, `ctl apply` and when the file changes (file: `front: {tls: [..]}` for several by SNI)',
+    mode: 'spawn', scope: 'app',
+  },
+  {
+    key: 'tlsKey', flag: '--tls-key <pem>', kind: 'string', defaultText: 'none',
+    meaning: "the PEM private key of `--tls-cert`", mode: 'spawn', scope: 'app',
+  },
+  {
+    key: 'hsts', flag: '--hsts <seconds>', kind: 'integer', min: 1, max: 2 ** 31 - 1, defaultText: 'off',
+    meaning: 'with TLS: `Strict-Transport-Security: max-age=<seconds>` on every response (unless the backend sent one)', mode: 'spawn', scope: 'app',
+  },
+  {
+    key: 'redirectHttp', flag: '--redirect-http <port>', kind: 'integer', min: 1, max: 65535, defaultText: 'off',
+    meaning: 'with TLS: also listen for plain HTTP on this port (same `--host`) and answer `301` to the https URL', mode: 'spawn', scope: 'app',
   },
   {
     key: 'watch', flag: '--watch [paths...]', kind: 'switch-or-list', defaultText: 'off (cwd when bare)',

@@ -16,6 +16,7 @@ import { checkUpstreamApp, parseResolvers, parseUpstreamFlags, parseUpstreams } 
 import type { UpstreamSpec } from './core/upstreams.js';
 import type { Config } from './core/types.js';
 import { parseAutoscale } from './autoscale-config.js';
+import { tlsFromFront } from './tls-config.js';
 import type { AppConfig, FrontConfig, RouteConfig, SystemConfig } from './core/system-types.js';
 
 const NAME = /^[a-z0-9][a-z0-9_-]*$/;
@@ -117,6 +118,9 @@ function systemFromFile(file: SettingsFile, flags: RawSettings, stdoutIsTTY: boo
       throw new UsageError(`${where(keys)}: app "${name}" has a route, so the shared front serves it; remove its port/proxy, or its route`);
     }
     checkUpstreamApp({ ...config, routes, upstreams }, where(keys));
+    if (routes.length > 0 && config.tls !== undefined) {
+      throw new UsageError(`${where(keys)}: app "${name}" has a route, so the shared front terminates its TLS: move tls-cert/tls-key to front: {tls: [{cert, key, hosts}]}`);
+    }
     apps.push(Object.freeze({
       ...config,
       ...upstreamBalance(config, upstreams),
@@ -136,7 +140,7 @@ function systemFromFile(file: SettingsFile, flags: RawSettings, stdoutIsTTY: boo
     }));
   }
 
-  const front = parseFront(top['front'], where);
+  const front = parseFront(top['front'], where, folder);
   checkSystem(apps, front, file, where);
   return Object.freeze({
     file: file.path,
@@ -281,17 +285,23 @@ function parseWeights(value: unknown, at: (key: string) => string): number[] | u
   return value as number[];
 }
 
-function parseFront(value: unknown, where: (keys: readonly string[]) => string): FrontConfig | undefined {
+function parseFront(value: unknown, where: (keys: readonly (string | number)[]) => string, folder: string): FrontConfig | undefined {
   if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'object' || Array.isArray(value)) throw new UsageError(`${where(['front'])} must be {port, host}`);
-  const { port = 8080, host = '127.0.0.1', ...rest } = value as Record<string, unknown>;
-  const unknown = Object.keys(rest);
-  if (unknown.length > 0) throw new UsageError(`${where(['front', unknown[0] as string])}: unknown key; front has port and host`);
+  if (typeof value !== 'object' || Array.isArray(value)) throw new UsageError(`${where(['front'])} must be {port, host, tls, redirect-http, hsts}`);
+  const { port = 8080, host = '127.0.0.1', ...rest } = camelKeys(value as Record<string, unknown>);
+  const unknown = Object.keys(rest).filter((key) => !['tls', 'redirectHttp', 'hsts'].includes(key));
+  if (unknown.length > 0) throw new UsageError(`${where(['front', unknown[0] as string])}: unknown key; front has port, host, tls, redirect-http and hsts`);
   if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) {
     throw new UsageError(`${where(['front', 'port'])} must be an integer from 0 to 65535 (got ${JSON.stringify(port)})`);
   }
   if (typeof host !== 'string' || host === '') throw new UsageError(`${where(['front', 'host'])} must be an address like 127.0.0.1`);
-  return { port, host };
+  const tls = tlsFromFront(rest, folder, where, port);
+  return tls === undefined ? { port, host } : { port, host, tls };
+}
+
+/** `redirect-http` and `redirectHttp` are the same key. */
+function camelKeys(value: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(value).map(([key, item]) => [camelKey(key), item]));
 }
 
 // ---------------------------------------------------------------- the system as a whole
@@ -302,6 +312,7 @@ export function portRanges(app: AppConfig): Array<[number, number]> {
   // Spawn-mode workers stay within base-port … base-port+N (one spare for a reload of one worker); N up to autoscale's max.
   if (app.mode === 'spawn' && app.workers > 0) ranges.push([app.basePort, app.basePort + Math.max(app.workers, app.autoscale?.max ?? 0)]);
   if (ownsListener(app) && app.port !== 0) ranges.push([app.port, app.port]);
+  if (ownsListener(app) && app.tls?.redirectHttp !== undefined) ranges.push([app.tls.redirectHttp, app.tls.redirectHttp]);
   return ranges;
 }
 
@@ -343,6 +354,8 @@ function checkSystem(apps: readonly AppConfig[], front: FrontConfig | undefined,
   };
   const holders: Array<{ name: string; range: [number, number]; line: string }> = [];
   if (front !== undefined && front.port !== 0) holders.push({ name: 'front', range: [front.port, front.port], line: portLine(['front']) });
+  const redirect = front?.tls?.redirectHttp;
+  if (redirect !== undefined) holders.push({ name: 'front redirect-http', range: [redirect, redirect], line: portLine(['front']) });
   for (const app of apps) for (const range of portRanges(app)) holders.push({ name: `app "${app.name}"`, range, line: portLine(['apps', app.name]) });
   for (const [index, a] of holders.entries()) {
     for (const b of holders.slice(index + 1)) {

@@ -94,7 +94,8 @@ export async function startNaiveProxy(port: number, backendPorts: readonly numbe
 /**
  * HAProxy in `mode tcp` or `mode http` (keep-alive both sides, its default),
  * round-robin, one thread (nbthread 1): the same CPU budget as supervise's
- * single-threaded front. maxconn stays under the container's file limit.
+ * front with one data-plane thread; BENCH_HAPROXY_THREADS=2 sets nbthread 2
+ * (against --front-threads 2). maxconn stays under the container's file limit.
  */
 export async function startHaproxy(port: number, backendPorts: readonly number[], dir: string, mode: 'tcp' | 'http' = 'tcp'): Promise<ProxyTarget> {
   const config = join(dir, `haproxy-${mode}.cfg`);
@@ -102,7 +103,7 @@ export async function startHaproxy(port: number, backendPorts: readonly number[]
     config,
     [
       'global',
-      '  nbthread 1',
+      `  nbthread ${Number(process.env.BENCH_HAPROXY_THREADS ?? 1) || 1}`,
       '  maxconn 4096',
       'defaults',
       `  mode ${mode}`,

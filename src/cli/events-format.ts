@@ -71,6 +71,12 @@ export function describeEvent(e: Fields): string {
       return e['ok'] === true
         ? `DNS ${str(e['name'])}: ${str(e['servers'])} server(s)`
         : `DNS ${str(e['name'])} failed, keeping the last good servers: ${str(e['error'])}`;
+    case 'tls':
+      return e['change'] === 'renewed'
+        ? `TLS certificate ${str(e['file'])} loaded: serial ${str(e['serial'])}, expires ${str(e['notAfter'])}`
+        : e['change'] === 'expired'
+          ? `TLS certificate ${str(e['file'])} expired on ${str(e['notAfter'])}: renew it`
+          : `TLS certificate renewal refused, the previous one stays: ${str(e['file'])}: ${str(e['reason'])}`;
     case 'dropped':
       return `(${str(e['count'])} events dropped: this reader was too slow)`;
     default: {

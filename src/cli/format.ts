@@ -1,8 +1,8 @@
 // Pure text formatting for `supervise ctl`: sizes, durations, percentages,
 // aligned tables and the status view. No I/O, so every rule is unit-tested.
 
-import type { AppStatus, RemoteServerStatus, SystemStatus } from '../core/system-api.js';
-import type { AutoscaleStatus, SupervisorStatus, WorkerStatus } from '../core/types.js';
+import type { AppStatus, RemoteServerStatus, SystemStatus, TlsCertificateStatus } from '../core/system-api.js';
+import type { AutoscaleStatus, FrontThreadStats, SupervisorStatus, WorkerStatus } from '../core/types.js';
 
 const BYTE_UNITS = ['KiB', 'MiB', 'GiB', 'TiB'] as const;
 
@@ -93,11 +93,18 @@ function statusText(text: string | undefined): string {
 }
 
 /** The `supervise ctl status` view: one summary line, then a row per worker, sorted by slot. */
+/** A native http front's data-plane threads and the requests each answered: ", 2 threads: 10512 / 9830 requests". */
+function threadsOf(front: { readonly threads?: readonly FrontThreadStats[] }): string {
+  const threads = front.threads ?? [];
+  if (threads.length < 2) return '';
+  return `, ${threads.length} threads: ${threads.map((thread) => thread.requests).join(' / ')} requests`;
+}
+
 export function formatStatus(status: SupervisorStatus & { readonly servers?: readonly RemoteServerStatus[] }, nowMs = Date.now()): string {
   const summary =
     `pid ${status.pid}  mode ${status.mode}  port ${status.port}  ` +
     // `front` may be missing when an older supervisor answers.
-    (status.front === undefined || status.front.kind === 'none' ? '' : `front ${status.front.kind} (${status.front.dataPath})  `) +
+    (status.front === undefined || status.front.kind === 'none' ? '' : `front ${status.front.kind} (${status.front.dataPath}${threadsOf(status.front)})  `) +
     `desired ${status.desired}  ${describeGeneration(status)}`;
   const workers = [...status.workers].sort((a, b) => a.slot - b.slot || a.generation - b.generation || a.id - b.id);
   // A worker's own STATUS= (sd_notify) text, in a last column only when some worker sent one.
@@ -160,9 +167,25 @@ export function describeGeneration(status: Pick<SupervisorStatus, 'generation' |
  */
 export function formatSystemStatus(status: SystemStatus, app?: string): string {
   const apps = status.apps ?? [];
-  if (app === undefined && apps.length <= 1 && status.workers !== undefined) return formatStatus(status as SupervisorStatus);
+  const certificates = (status.tls ?? []).filter((certificate) => app === undefined || certificate.front === app || certificate.front === 'front');
+  const tls = certificates.length === 0 ? '' : `\n${formatCertificates(certificates)}\n`;
+  if (app === undefined && apps.length <= 1 && status.workers !== undefined) return formatStatus(status as SupervisorStatus) + tls;
   const shown = app === undefined ? apps : apps.filter((each) => each.name === app);
-  return shown.map((each: AppStatus) => `app ${each.name}  ${formatStatus(each)}`).join('\n');
+  return shown.map((each: AppStatus) => `app ${each.name}  ${formatStatus(each)}`).join('\n') + tls;
+}
+
+/** TLS certificates (SPEC §14): one row each, with the days left before they expire. */
+export function formatCertificates(certificates: readonly TlsCertificateStatus[]): string {
+  const columns: Column[] = ['CERTIFICATE', 'FRONT', 'SUBJECT', 'NAMES', 'NOT AFTER', 'DAYS LEFT'].map((header) => ({ header }));
+  const rows = certificates.map((certificate) => [
+    certificate.file,
+    certificate.front,
+    certificate.subject,
+    certificate.names.join(',') || '-',
+    certificate.notAfter,
+    certificate.daysLeft < 0 ? `${certificate.daysLeft} (EXPIRED)` : String(certificate.daysLeft),
+  ]);
+  return formatTable(columns, rows);
 }
 
 function workerRow(worker: WorkerStatus): string[] {

@@ -7,7 +7,7 @@
 // Backends are summed per app and route; status and top sum the routes too
 // (totalsByApp). Pure: stats in, text out.
 
-import type { WorkerId } from '../core/types.js';
+import type { FrontThreadStats, WorkerId } from '../core/types.js';
 import { LATENCY_BUCKETS_MS } from '../proxy/http-common.js';
 
 /** What the http front exposes (src/proxy/http-common.ts); structural, so any data path fits. */
@@ -98,6 +98,26 @@ export function renderRequestMetrics(stats: readonly RequestStatsLike[], appOf: 
     }
   }
   return `${counters.join('\n')}\n${histogram.join('\n')}\n`;
+}
+
+/** The native http fronts' data-plane threads (--front-threads): requests answered and connections accepted by each, per front (an app's name, or `routing`). */
+export function renderThreadMetrics(fronts: ReadonlyArray<{ readonly front: string; readonly threads: readonly FrontThreadStats[] }>): string {
+  if (fronts.every(({ threads }) => threads.length === 0)) return '';
+  const requests = [
+    '# HELP supervise_front_thread_requests_total Responses the native http front\'s data-plane thread relayed from a backend, by front and thread.',
+    '# TYPE supervise_front_thread_requests_total counter',
+  ];
+  const connections = [
+    '# HELP supervise_front_thread_connections_total Client connections the native http front\'s data-plane thread accepted, by front and thread.',
+    '# TYPE supervise_front_thread_connections_total counter',
+  ];
+  for (const { front, threads } of fronts) {
+    threads.forEach((thread, i) => {
+      requests.push(`supervise_front_thread_requests_total{front="${label(front)}",thread="${i}"} ${thread.requests}`);
+      connections.push(`supervise_front_thread_connections_total{front="${label(front)}",thread="${i}"} ${thread.connections}`);
+    });
+  }
+  return `${requests.join('\n')}\n${connections.join('\n')}\n`;
 }
 
 /** The latency under which `quantile` of the requests fall, from cumulative buckets (upper bound; Infinity past the last). */

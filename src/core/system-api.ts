@@ -39,7 +39,21 @@ export type AppStatus = SupervisorStatus & { readonly name: string; readonly req
  * `/status`: every app under `apps`; with one app, that app's fields at the top
  * level too (the single-app shape of SPEC §6).
  */
-export type SystemStatus = { readonly pid: number; readonly apps: readonly AppStatus[] } & Partial<SupervisorStatus>;
+export type SystemStatus = { readonly pid: number; readonly apps: readonly AppStatus[]; readonly tls?: readonly TlsCertificateStatus[] } & Partial<SupervisorStatus>;
+
+/** A TLS front's certificate in `/status` (SPEC §14): `front` is `front` (the routing front) or the app whose own front it is. */
+export interface TlsCertificateStatus {
+  readonly front: string;
+  readonly file: string;
+  readonly subject: string;
+  /** Its DNS names (subjectAltName). */
+  readonly names: readonly string[];
+  /** The names SNI chooses it for (`hosts:`, else its names). */
+  readonly hosts: readonly string[];
+  readonly serial: string;
+  readonly notAfter: string;
+  readonly daysLeft: number;
+}
 
 export type ApplyResult =
   | {

@@ -4,7 +4,7 @@
 // config loader (which produces it), the system runtime, `export`, `top` and the
 // logs: fields may be added, none renamed. It imports only types.
 
-import type { Config, LogFormat } from './types.js';
+import type { Config, LogFormat, TlsConfig } from './types.js';
 import type { UpstreamSpec } from './upstreams.js';
 
 /** How the shared front sends requests to an app (nginx `location` + `upstream` weight). */
@@ -71,6 +71,8 @@ export interface AppConfig extends Config {
 export interface FrontConfig {
   readonly host: string;
   readonly port: number;
+  /** TLS termination (SPEC §14): certificates by SNI, HSTS, the redirect listener. */
+  readonly tls?: TlsConfig;
 }
 
 export interface SystemConfig {

@@ -55,6 +55,22 @@ export interface LogFileConfig {
 }
 
 
+/** One certificate of a TLS front (SPEC §14): absolute paths; `hosts` undefined: the certificate's own DNS names. */
+export interface TlsCertificateConfig {
+  readonly cert: string;
+  readonly key: string;
+  readonly hosts?: readonly string[] | undefined;
+}
+
+/** TLS at a front: the certificates (the first is the default), HSTS, a plain-HTTP listener that redirects to https. */
+export interface TlsConfig {
+  readonly certificates: readonly TlsCertificateConfig[];
+  /** Strict-Transport-Security max-age in seconds; undefined: no header. */
+  readonly hsts?: number | undefined;
+  /** Port of a plain-HTTP listener answering 301 to https; undefined: none. */
+  readonly redirectHttp?: number | undefined;
+}
+
 export interface Config {
   readonly mode: Mode;
   /** Cluster mode: absolute path of the worker script. */
@@ -82,6 +98,10 @@ export interface Config {
   readonly forwardedAllowIps?: readonly string[];
   /** Spawn-mode http front: the largest request head in bytes (SPEC §12; 431 above it); HP_MAX_HEAD where not given. */
   readonly maxHeaderSize?: number;
+  /** Spawn-mode front: TLS termination (--tls-cert/--tls-key); undefined: plain (tcp: TLS passes through). */
+  readonly tls?: TlsConfig | undefined;
+  /** Spawn-mode http front: its native data plane's threads (SPEC §12, --front-threads); 1 where not given. */
+  readonly frontThreads?: number;
   readonly watch: WatchConfig | undefined;
   readonly maxMemoryBytes: number | undefined;
   readonly control: string;
@@ -189,6 +209,14 @@ export type DataPath = 'native' | 'javascript' | 'none';
 export interface FrontStatus {
   readonly kind: ProxyKind;
   readonly dataPath: DataPath;
+  /** The native http front: each data-plane thread's counters (--front-threads), in thread order. */
+  readonly threads?: readonly FrontThreadStats[];
+}
+
+/** One data-plane thread of a front: requests it answered, connections it accepted. */
+export interface FrontThreadStats {
+  readonly requests: number;
+  readonly connections: number;
 }
 
 export interface SupervisorStatus {
@@ -285,7 +313,16 @@ export type SupervisorEvent =
   /** A remote server left the rotation (health checks, max-fails) or came back. */
   | { readonly type: 'server-health'; readonly id: WorkerId; readonly server: string; readonly healthy: boolean; readonly reason: string }
   /** A DNS lookup of an upstream failed (the last good set stays) or recovered. */
-  | { readonly type: 'dns'; readonly name: string; readonly ok: boolean; readonly error?: string; readonly servers?: number };
+  | { readonly type: 'dns'; readonly name: string; readonly ok: boolean; readonly error?: string; readonly servers?: number }
+  /** A front's TLS certificate (SPEC §14): renewed (new handshakes get it), a renewal refused (`reason`; the old one stays), or expired. */
+  | {
+      readonly type: 'tls';
+      readonly change: 'renewed' | 'failed' | 'expired';
+      readonly file: string;
+      readonly reason?: string;
+      readonly serial?: string;
+      readonly notAfter?: string;
+    };
 
 // ---------------------------------------------------------------- launchers
 
@@ -378,6 +415,8 @@ export interface Front {
   close(timeoutMs: number): Promise<void>;
   /** The http front's request counters per backend and route, read on scrape (absent on the tcp front). */
   requestStats?(): RequestStats[];
+  /** The native http front: each data-plane thread's counters (absent elsewhere). */
+  threadStats?(): FrontThreadStats[];
 }
 
 /** One backend's requests through the http front for one route (src/proxy/http-common.ts keeps the buckets' bounds). */

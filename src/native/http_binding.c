@@ -21,7 +21,7 @@
 
 /** A front, by the number JavaScript holds. */
 typedef struct owner {
-  hf_front_t* front;
+  hf_listener_t* front;
 } owner_t;
 
 static napi_env g_env;
@@ -137,24 +137,25 @@ static bool typed_bytes(napi_env env, napi_value value, napi_typedarray_type typ
 }
 
 /**
- * httpListen(address, port, timeouts, trusted): [front, port] (front: its
- * number, as in the event records), or a negative errno. timeouts: a
+ * httpListen(address, port, timeouts, trusted, maxHead, threads): [front, port]
+ * (front: its number, as in the event records), or a negative errno. timeouts: a
  * Uint32Array of HF_TIMEOUTS ms in HF_T_* order; trusted: a Uint8Array of
- * 17-byte ranges (core/edge.ts's trustedPeerBytes), or the one byte 255 for all.
+ * 17-byte ranges (core/edge.ts's trustedPeerBytes), or the one byte 255 for all;
+ * threads: its data-plane threads (1..HF_THREADS_MAX).
  * The front holds its requests until its first snapshot (httpPublish).
  */
 static napi_value Listen(napi_env env, napi_callback_info info) {
-  napi_value argv[5];
+  napi_value argv[6];
   struct sockaddr_storage storage;
   socklen_t length;
   void *timeouts, *trusted;
   size_t timeout_count, trusted_length;
   if (g_env == NULL) return throw_error(env, "httpListen(): httpInit() first");
-  uint32_t max_head = 0;
-  if (!args(env, info, 5, argv) || !typed_bytes(env, argv[2], napi_uint32_array, HF_TIMEOUTS, &timeouts, &timeout_count) ||
+  uint32_t max_head = 0, threads = 0;
+  if (!args(env, info, 6, argv) || napi_get_value_uint32(env, argv[5], &threads) != napi_ok || threads < 1 || threads > HF_THREADS_MAX || !typed_bytes(env, argv[2], napi_uint32_array, HF_TIMEOUTS, &timeouts, &timeout_count) ||
       !typed_bytes(env, argv[3], napi_uint8_array, 0, &trusted, &trusted_length) || (trusted_length % 17 != 0 && trusted_length != 1) ||
       napi_get_value_uint32(env, argv[4], &max_head) != napi_ok || max_head < 1024 || max_head > HP_MAX_HEAD_LIMIT) {
-    return throw_error(env, "httpListen(address, port, timeouts: Uint32Array(8), trusted: Uint8Array, maxHead: 1024..1 MiB): bad arguments");
+    return throw_error(env, "httpListen(address, port, timeouts: Uint32Array(8), trusted: Uint8Array, maxHead: 1024..1 MiB, threads: 1..64): bad arguments");
   }
   hf_options_t options;
   memset(&options, 0, sizeof(options));
@@ -171,7 +172,7 @@ static napi_value Listen(napi_env env, napi_callback_info info) {
   owner_t* owner = calloc(1, sizeof(*owner));
   if (owner == NULL) return make_int(env, -ENOMEM);
   int32_t id = id_table_add(&g_owners, owner);
-  if (id >= 0) owner->front = hf_listen((struct sockaddr*)&storage, length, &options, owner, id, &error);
+  if (id >= 0) owner->front = hf_listen((struct sockaddr*)&storage, length, &options, threads, owner, id, &error);
   if (owner->front == NULL) {
     if (id >= 0) id_table_remove(&g_owners, id);
     else error = ENOMEM;
@@ -253,8 +254,8 @@ static napi_value Stats(napi_env env, napi_callback_info info) {
   int32_t slot;
   owner_t* owner = front_and_slot(env, info, &slot);
   if (owner == NULL) return throw_error(env, "httpStats(front, slot): bad arguments");
-  const hf_stats_t* stats = NULL;
-  int32_t routes = hf_backend_stats(owner->front, slot, &stats);
+  hf_stats_t* stats = NULL;
+  int32_t routes = hf_backend_stats(owner->front, slot, &stats);  // summed over the front's threads
   napi_value result, buffer;
   if (routes < 0) {
     napi_get_undefined(env, &result);
@@ -264,6 +265,7 @@ static napi_value Stats(napi_env env, napi_callback_info info) {
   double* data = NULL;
   if (napi_create_arraybuffer(env, (size_t)routes * each * sizeof(double), (void**)&data, &buffer) != napi_ok ||
       napi_create_typedarray(env, napi_float64_array, (size_t)routes * each, buffer, 0, &result) != napi_ok) {
+    free(stats);
     return throw_error(env, "httpStats(): out of memory");
   }
   for (int32_t r = 0; r < routes; r++, data += each) {
@@ -272,6 +274,24 @@ static napi_value Stats(napi_env env, napi_callback_info info) {
     data[each - 2] = stats[r].sum_ms;
     data[each - 1] = stats[r].count;
   }
+  free(stats);
+  return result;
+}
+
+/** httpThreads(front): Float64Array [requests answered, connections accepted] per data-plane thread of the front. */
+static napi_value Threads(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  owner_t* owner;
+  if (!args(env, info, 1, argv) || (owner = owner_of(env, argv[0])) == NULL) return throw_error(env, "httpThreads(front): bad arguments");
+  double counts[2 * HF_THREADS_MAX];
+  uint32_t threads = hf_thread_counts(owner->front, counts, HF_THREADS_MAX);
+  napi_value buffer, result;
+  double* data;
+  if (napi_create_arraybuffer(env, 2 * threads * sizeof(double), (void**)&data, &buffer) != napi_ok ||
+      napi_create_typedarray(env, napi_float64_array, 2 * threads, buffer, 0, &result) != napi_ok) {
+    return throw_error(env, "httpThreads(): out of memory");
+  }
+  if (threads > 0) memcpy(data, counts, 2 * threads * sizeof(double));
   return result;
 }
 
@@ -339,6 +359,7 @@ napi_value init_http(napi_env env, napi_value exports) {
       {"httpPublish", NULL, Publish, NULL, NULL, NULL, napi_default, NULL},
       {"httpLoad", NULL, Load, NULL, NULL, NULL, napi_default, NULL},
       {"httpStats", NULL, Stats, NULL, NULL, NULL, napi_default, NULL},
+      {"httpThreads", NULL, Threads, NULL, NULL, NULL, napi_default, NULL},
       {"httpClose", NULL, Close, NULL, NULL, NULL, napi_default, NULL},
       {"httpDestroy", NULL, Destroy, NULL, NULL, NULL, napi_default, NULL},
       {"httpSetTls", NULL, SetTls, NULL, NULL, NULL, napi_default, NULL},

@@ -23,8 +23,9 @@ static bool backend_fault(int error) {
   return error != EMFILE && error != ENFILE && error != ENOMEM && error != ENOBUFS && error != EADDRNOTAVAIL;
 }
 
-void hf_slot_released(hf_front_t* front, int32_t slot) {
-  if (front->snapshot != NULL && dp_take_drained(&front->pick, front->snapshot, slot)) hf_emit(front, DP_EV_DRAINED, slot, 0);
+/** The record carries the snapshot's serial: the main thread counts a drain only when every thread saw it in the same rotation. */
+static void hf_slot_released(hf_front_t* front, int32_t slot) {
+  if (front->snapshot != NULL && dp_take_drained(&front->pick, front->snapshot, slot)) hf_emit(front, DP_EV_DRAINED, slot, front->snapshot->serial);
 }
 
 void hf_request_ended(hf_front_t* front, int32_t slot) {
@@ -32,10 +33,23 @@ void hf_request_ended(hf_front_t* front, int32_t slot) {
   hf_slot_released(front, slot);
 }
 
+/** The count of requests handed to `slot`'s backend over every thread, when it has a --max-requests budget (else NULL: nothing counted). */
+static atomic_uint* budget_count(hf_front_t* front, int32_t slot, int32_t* budget) {
+  int32_t backend = slot >= 0 && (uint32_t)slot < front->pick.slot_capacity ? front->pick.slots[slot].backend : -1;
+  *budget = front->snapshot != NULL && backend >= 0 && (uint32_t)backend < front->snapshot->backend_count ? front->snapshot->backends[backend].budget : 0;
+  return *budget > 0 ? hf_handed(front->listener, slot) : NULL;
+}
+
 void hf_attempt_failed(client_t* cl, int32_t slot, int error) {
   hf_front_t* front = cl->front;
   cl->failed[cl->failed_count++] = slot;
   cl->last_error = error;
+  int32_t budget;
+  atomic_uint* handed = budget_count(front, slot, &budget);
+  // Not a request it was handed (balancer.ts's releaseFailed); never below 0 (the slot may have been reset meanwhile).
+  for (unsigned count = handed != NULL ? atomic_load_explicit(handed, memory_order_relaxed) : 0; count > 0;) {
+    if (atomic_compare_exchange_weak_explicit(handed, &count, count - 1, memory_order_relaxed, memory_order_relaxed)) break;
+  }
   dp_release_failed(&front->pick, slot);
   if (backend_fault(error)) hf_emit(front, DP_EV_CONNECT_FAILED, slot, error);
   hf_slot_released(front, slot);
@@ -126,7 +140,11 @@ void hf_attempt(client_t* cl) {
       cl->failed[cl->failed_count++] = slot;
       continue;
     }
-    if (dp_acquire(&front->pick, front->snapshot, slot)) hf_emit(front, DP_EV_BUDGET, slot, 0);
+    dp_acquire(&front->pick, front->snapshot, slot);  // this thread's counts (least-conn, p2c, the load JavaScript reads)
+    int32_t budget;
+    atomic_uint* handed = budget_count(front, slot, &budget);
+    // The budget is counted over every thread (an atomic, only for a backend that has one): the request that reaches it is reported, once.
+    if (handed != NULL && atomic_fetch_add_explicit(handed, 1, memory_order_relaxed) + 1 == (uint32_t)budget) hf_emit(front, DP_EV_BUDGET, slot, 0);
     char* target = NULL;
     size_t target_len = 0;
     if (choice.strip > 0 && (target = stripped(path, path_len, &choice, &target_len)) == NULL) {
@@ -161,23 +179,24 @@ static void requeue(hf_front_t* front) {
   free(waiting);
 }
 
-int hf_publish(hf_front_t* front, const void* data, size_t length) {
-  if (front->destroyed) return ENOENT;
-  dp_snapshot_t* next;
-  int error = dp_snapshot_decode(data, length, &next);
-  if (error != 0) return error;
-  if ((error = dp_state_prepare(&front->pick, next)) != 0) {
-    dp_snapshot_free(next);
-    return error;
+void hf_snap_release(hf_snap_t* snap) {
+  if (snap == NULL || atomic_fetch_sub_explicit(&snap->refs, 1, memory_order_acq_rel) != 1) return;
+  dp_snapshot_free(snap->snapshot);
+  free(snap);
+}
+
+void hf_share_publish(hf_front_t* front, hf_snap_t* snap) {
+  if (front->destroyed || dp_state_prepare(&front->pick, snap->snapshot) != 0) {
+    hf_snap_release(snap);  // out of memory: this thread keeps deciding from the snapshot it has
+    return;
   }
-  dp_snapshot_free(front->snapshot);
-  front->snapshot = next;
+  hf_snap_release(front->snap);
+  front->snap = snap;
+  front->snapshot = snap->snapshot;
   // Backends that are draining with nothing in flight are drained now.
-  for (uint32_t i = 0; i < next->backend_count; i++) hf_slot_released(front, next->backends[i].slot);
+  for (uint32_t i = 0; i < front->snapshot->backend_count; i++) hf_slot_released(front, front->snapshot->backends[i].slot);
   requeue(front);
   hf_schedule_timer();
-  hf_flush_events();
-  return 0;
 }
 
 bool hf_queue_expired(client_t* cl, uint64_t now) {
@@ -210,7 +229,8 @@ void hf_queue_close(hf_front_t* front) {
 }
 
 void hf_decide_release(hf_front_t* front) {
-  dp_snapshot_free(front->snapshot);
+  hf_snap_release(front->snap);
+  front->snap = NULL;
   front->snapshot = NULL;
   dp_state_release(&front->pick);
 }

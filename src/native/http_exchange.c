@@ -115,6 +115,7 @@ void hf_client_free(client_t* cl) {
   else front->clients = cl->next;
   if (cl->next != NULL) cl->next->prev = cl->prev;
   front->client_count--;
+  hf_count_clients(front);
   hf_conn_close(&cl->c);
   free(cl->head);
   hp_head_free(&cl->req);
@@ -160,6 +161,7 @@ static hf_stats_t* route_stats(hf_backend_t* backend, int32_t route) {
 void hf_count_response(client_t* cl, int status) {
   hf_backend_t* backend = hf_backend_of(cl->front, cl->slot);
   if (backend == NULL || status < 100) return;
+  cl->front->requests++;
   static const double LIMITS[HF_BUCKETS] = {5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000};
   hf_stats_t* stats = route_stats(backend, cl->route);
   if (stats == NULL) return;

@@ -4,7 +4,7 @@
 // over a keep-alive pool of connections per backend, then the response back.
 // No JavaScript per request, per chunk or per connection: what JavaScript
 // must act on (drains, --max-requests, failed connects, errors answered)
-// comes in one batched call per turn of the loop.
+// comes in batches, delivered by the main thread in one call per wake-up.
 //
 // The rules are the JavaScript front's (http-proxy.ts):
 // - a request whose backend refuses the connection (or does not accept within
@@ -23,34 +23,32 @@
 // Framing is strict (http_parse.h): an ambiguous request is answered 400
 // before any byte of it reaches a backend.
 //
-// Sockets are registered edge-triggered in an epoll set of our own (not the
-// tunnel's), polled by node's loop through one uv_poll handle; events carry
+// It runs on data-plane threads of its own (--front-threads; http_loop.c),
+// never on node's: each thread has its epoll set, its share of every front
+// (its clients, upstream pools, cursors and counters) and takes connections
+// from the one listening socket, registered EPOLLEXCLUSIVE in every set.
+// Client and upstream sockets are registered edge-triggered; events carry
 // the connection's id and a generation, so that a stale event of a closed
 // connection whose id was reused is dropped.
 //
-// Re-entry (what C may do while JavaScript runs, and the reverse). C calls
-// JavaScript at one point only: the batch of events (hf_flush_events);
-// hf_depth counts how deep C is in it. While it is above 0, C frames up the
-// stack hold clients, fronts and the batch, so:
-// - a call from JavaScript changes state only and frees nothing: hf_publish
-//   (which retries the queued clients) and hf_close mark clients (answered,
-//   dead, started) and hand them to the loop's next turn (hf_defer_drive)
-//   instead of driving or freeing them (hf_kick);
-// - hf_destroy stops the front at once (no listener, its batched events
-//   dropped) and puts it in the graveyard; it is freed when the outermost
-//   call returns to the loop (hf_reap, from hf_flush_events at depth 0),
-//   never under a caller that still holds it;
-// - events raised meanwhile stay in the batch: the outermost flush delivers
-//   them (none inside another events call).
-// Destroy is thus in three steps: stop (the listener closes, the front leaves
-// the list the timer walks), drop its pending events WITHOUT calling
-// JavaScript (JavaScript has let go of the front: its handle is dead, its
-// number may name the next front), then free its clients, pools, backends
-// and snapshot.
+// Threads and JavaScript (what may run at the same time). JavaScript runs on
+// the main thread only, and C calls it at one point: the main thread's drain
+// of the threads' batches (http_threads.c), one call per wake-up. Its calls
+// into C (publish, add/remove backend, close, destroy) change no connection:
+// they post commands to each thread's queue (http_loop.c), which the thread
+// runs between epoll events, never under a caller that holds a client. So a
+// thread never waits for JavaScript, JavaScript never re-enters the data path,
+// and destroy is in two phases: (1) the main thread marks the front's shares
+// destroyed and drops their batched records (under each loop's lock: nothing
+// more of it is reported, its number may name the next front) and posts
+// C_DESTROY; each thread then closes the share's connections and frees it;
+// (2) when every thread has, the main thread frees what they shared (the
+// listener, its options, its --max-requests counts). A snapshot is freed by
+// whichever thread drops its last reference.
 //
 // Its files (http_internal.h lists what they share): http_io.c, http_decide.c, http_exchange.c,
-// http_relay.c, and this one — accepting, the epoll and timer events, the
-// interface of http_front.h.
+// http_relay.c, http_loop.c, http_threads.c, and this one — accepting, the
+// epoll events, the timeouts, a share's side of the commands.
 
 #define _GNU_SOURCE  // accept4
 #include <errno.h>
@@ -65,16 +63,6 @@
 
 #include "fd_budget.h"
 #include "http_internal.h"
-
-hf_hooks_t hf_hooks;
-int hf_epoll = -1;
-uv_poll_t hf_poll;
-uv_timer_t hf_timer;
-uint32_t hf_generation;
-int32_t hf_alive;
-hf_front_t* hf_fronts;
-int32_t hf_depth;
-static hf_front_t* graveyard;  // destroyed, not yet freed (see the re-entry rules above)
 
 // ------------------------------------------------------------ accepting
 
@@ -100,20 +88,63 @@ bool hf_peer_trusted(const hf_options_t* options, const struct sockaddr_storage*
   return false;
 }
 
-/** The descriptors the fronts may hold (fd_budget.h): read once per listen (the supervisor raised the soft limit at start). */
-static int64_t fd_budget = INT64_MAX;
-
 /** Stops accepting for ACCEPT_PAUSE_MS (out of descriptors, or at the budget): what waits stays in the backlog. */
 static void pause_accepting(hf_front_t* front) {
   front->accept_paused = true;
   front->paused_until = hf_now_ms() + ACCEPT_PAUSE_MS;
+  // Level-triggered: a listener left in the set would wake this thread again at once.
+  epoll_ctl(hf_self->epoll, EPOLL_CTL_DEL, front->listen.fd, NULL);
 }
 
-static void accept_clients(hf_front_t* front) {
-  if (front->accept_paused || front->listen.fd < 0) return;
-  for (int i = 0; i < 64; i++) {
-    // Two descriptors per client (its own and its backend's).
-    if (hf_alive + 2 > fd_budget) {
+#define BALANCE_SLACK 2  // clients a thread may hold above the least busy thread of the front before it hands new ones over
+
+void hf_count_clients(hf_front_t* front) {
+  atomic_store_explicit(&front->live, front->client_count, memory_order_relaxed);
+}
+
+/**
+ * Connection balancing (Envoy's exact balancer, without its lock): the kernel
+ * wakes the first waiting thread of an EPOLLEXCLUSIVE listener, so one thread
+ * can take a whole burst of keep-alive connections while another idles for
+ * their lifetime. A thread holding more than BALANCE_SLACK clients above the
+ * least busy one gives it the new connection (a command: a mutex and an
+ * eventfd write, only while they are unbalanced). Safe against a destroy: the
+ * main thread marks every share destroyed (under each loop's lock) before it
+ * posts any C_DESTROY, so a hand-off seen undestroyed here is queued ahead of it.
+ */
+static bool hand_off(hf_front_t* front, int fd, const struct sockaddr_storage* address) {
+  if (front->listener_threads < 2 || front->destroyed || front->closing) return false;
+  uint32_t least = front->client_count, target = UINT32_MAX;
+  for (uint32_t t = 0; t < front->listener_threads; t++) {
+    hf_front_t* other = hf_share_at(front->listener, t);
+    if (other == front || other == NULL) continue;
+    uint32_t live = atomic_load_explicit(&other->live, memory_order_relaxed);
+    if (live + BALANCE_SLACK < least) {
+      least = live;
+      target = t;
+    }
+  }
+  if (target == UINT32_MAX) return false;
+  hf_command_t* command = calloc(1, sizeof(*command));
+  if (command == NULL) return false;
+  command->type = HF_C_ADOPT;
+  command->share = hf_share_at(front->listener, target);
+  command->fd = fd;
+  memcpy(&command->address, address, sizeof(*address));
+  atomic_fetch_add_explicit(&command->share->live, 1, memory_order_relaxed);  // counted at once: the next connections see it
+  hf_post(command->share->loop, command);
+  return true;
+}
+
+void hf_accept_clients(hf_front_t* front) {
+  if (front->accept_paused || front->listen.fd < 0 || front->closing) return;
+  int64_t budget = front->fd_budget;
+  // With other threads, one connection per wake-up (nginx's multi_accept off): the next is the kernel's to give to a thread
+  // that is waiting, so a burst of connections (every keep-alive client opening its pool at once) spreads over the threads.
+  int batch = front->listener_threads > 1 ? 1 : 64;
+  for (int i = 0; i < batch; i++) {
+    // Two descriptors per client (its own and its backend's), counted over every thread.
+    if (atomic_load_explicit(&hf_open_fds, memory_order_relaxed) + 2 > budget) {
       pause_accepting(front);
       return;
     }
@@ -123,64 +154,77 @@ static void accept_clients(hf_front_t* front) {
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
       if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) pause_accepting(front);
-      return;  // EAGAIN: all taken
+      else if (errno != EAGAIN && errno != EWOULDBLOCK) epoll_ctl(hf_self->epoll, EPOLL_CTL_DEL, front->listen.fd, NULL);  // shut down (closing): not reported again
+      return;  // EAGAIN: all taken (another thread may have been quicker)
     }
-    client_t* cl = calloc(1, sizeof(*cl));
-    if (cl == NULL) {
-      close(fd);
-      continue;
-    }
-    cl->c.fd = fd;
-    cl->c.kind = K_CLIENT;
-    hp_parser_init(&cl->parser, false, false, front->options.max_head);  // --max-header-size from the first head on
-    cl->front = front;
-    cl->slot = -1;
-    if (hf_table_add(&cl->c) < 0) {
-      close(fd);
-      free(cl);
-      continue;
-    }
-    if (hf_watch(&cl->c, EPOLL_CTL_ADD) != 0) {
-      hf_conn_close(&cl->c);
-      free(cl);
-      continue;
-    }
-    hf_no_delay(fd);
-    if (front->tls != NULL && (cl->c.tls = tls_conn_new(front->tls, fd)) == NULL) {
-      hf_conn_close(&cl->c);
-      free(cl);
-      continue;
-    }
-    if (address.ss_family == AF_INET6) {
-      struct in6_addr* a6 = &((struct sockaddr_in6*)&address)->sin6_addr;
-      if (IN6_IS_ADDR_V4MAPPED(a6)) inet_ntop(AF_INET, &a6->s6_addr[12], cl->address, sizeof(cl->address));
-      else inet_ntop(AF_INET6, a6, cl->address, sizeof(cl->address));
-    } else {
-      inet_ntop(AF_INET, &((struct sockaddr_in*)&address)->sin_addr, cl->address, sizeof(cl->address));
-    }
-    cl->next = front->clients;
-    if (front->clients != NULL) front->clients->prev = cl;
-    front->clients = cl;
-    front->client_count++;
-    cl->phase_ms = hf_now_ms();
-    cl->c.read_ms = cl->phase_ms;
-    cl->trusted = hf_peer_trusted(&front->options, &address);
-    // The request usually came with the connection: read it without waiting for epoll.
-    cl->c.readable = true;
-    cl->c.writable = true;
-    hf_drive(cl);
+    if (!hand_off(front, fd, &address)) hf_adopt(front, fd, &address);
   }
-  hf_watch(&front->listen, EPOLL_CTL_MOD);  // more may be waiting: report the listener again next turn
+  // More may be waiting: the level-triggered listener is reported again on the next turn (other connections get theirs first).
+}
+
+void hf_adopt(hf_front_t* front, int fd, const struct sockaddr_storage* address) {
+  client_t* cl = front->closing ? NULL : calloc(1, sizeof(*cl));  // handed over as the front began to close: refused like the rest
+  if (cl == NULL) {
+    close(fd);
+    return;
+  }
+  cl->c.fd = fd;
+  cl->c.kind = K_CLIENT;
+  cl->c.id = -1;
+  hp_parser_init(&cl->parser, false, false, front->options.max_head);  // --max-header-size from the first head on
+  cl->front = front;
+  cl->slot = -1;
+  if (hf_table_add(&cl->c) < 0) {
+    close(fd);
+    free(cl);
+    return;
+  }
+  if (hf_watch(&cl->c, EPOLL_CTL_ADD) != 0) {
+    hf_conn_close(&cl->c);
+    free(cl);
+    return;
+  }
+  hf_no_delay(fd);
+  tls_set_t* tls = hf_listener_tls(front->listener, &cl->hsts);
+  if (tls != NULL) {
+    cl->c.tls = tls_conn_new(tls, fd);  // holds its own reference
+    tls_set_release(tls);
+    if (cl->c.tls == NULL) {
+      hf_conn_close(&cl->c);
+      free(cl);
+      return;
+    }
+  }
+  if (address->ss_family == AF_INET6) {
+    const struct in6_addr* a6 = &((const struct sockaddr_in6*)address)->sin6_addr;
+    if (IN6_IS_ADDR_V4MAPPED(a6)) inet_ntop(AF_INET, &a6->s6_addr[12], cl->address, sizeof(cl->address));
+    else inet_ntop(AF_INET6, a6, cl->address, sizeof(cl->address));
+  } else {
+    inet_ntop(AF_INET, &((const struct sockaddr_in*)address)->sin_addr, cl->address, sizeof(cl->address));
+  }
+  cl->next = front->clients;
+  if (front->clients != NULL) front->clients->prev = cl;
+  front->clients = cl;
+  front->client_count++;
+  front->accepted++;
+  hf_count_clients(front);
+  cl->phase_ms = hf_now_ms();
+  cl->c.read_ms = cl->phase_ms;
+  cl->trusted = hf_peer_trusted(&front->options, address);
+  // The request usually came with the connection: read it without waiting for epoll.
+  cl->c.readable = true;
+  cl->c.writable = true;
+  hf_drive(cl);
 }
 
 // ------------------------------------------------------------ events
 
-static void on_event(uint64_t data, uint32_t events) {
+void hf_on_event(uint64_t data, uint32_t events) {
   int32_t id = (int32_t)(data & 0xffffffffu);
-  conn_t* c = id_table_get(&hf_conns, id);
+  conn_t* c = id_table_get(&hf_self->conns, id);
   if (c == NULL || c->generation != (uint32_t)(data >> 32)) return;  // stale: closed by an earlier event of this batch
   if (c->kind == K_LISTEN) {
-    accept_clients((hf_front_t*)((char*)c - offsetof(hf_front_t, listen)));
+    hf_accept_clients((hf_front_t*)((char*)c - offsetof(hf_front_t, listen)));
     return;
   }
   if (events & (EPOLLERR | EPOLLHUP)) events |= EPOLLIN | EPOLLOUT;  // recv/send will say what
@@ -211,15 +255,6 @@ static void on_event(uint64_t data, uint32_t events) {
     }
   }
   hf_drive(cl);
-}
-
-static void on_epoll(uv_poll_t* handle, int status, int events) {
-  struct epoll_event ready[MAX_EVENTS];
-  int count;
-  do count = epoll_wait(hf_epoll, ready, MAX_EVENTS, 0);
-  while (count < 0 && errno == EINTR);
-  for (int i = 0; i < count; i++) on_event(ready[i].data.u64, ready[i].events);
-  hf_flush_events();
 }
 
 /** Ends the exchange and the client: a timeout in the middle of a response, or of a tunnel (nothing can be answered any more). */
@@ -310,13 +345,13 @@ static bool check_timeouts(client_t* cl, const uint32_t* t, uint64_t now) {
   }
 }
 
-/** The timeouts of every client of every front. */
-static void on_timer(uv_timer_t* timer) {
+/** The timeouts of every client of every front of this thread. */
+void hf_sweep(void) {
   uint64_t now = hf_now_ms();
-  for (hf_front_t* front = hf_fronts; front != NULL; front = front->next) {
+  for (hf_front_t* front = hf_self->fronts; front != NULL; front = front->next) {
     if (front->accept_paused && now >= front->paused_until && !front->closing) {
       front->accept_paused = false;
-      accept_clients(front);  // edge-triggered: what waited in the backlog gives no new edge
+      if (hf_watch(&front->listen, EPOLL_CTL_ADD) != 0) pause_accepting(front);  // back in the set; reported at once if a client waits
     }
     client_t* next;
     for (client_t* cl = front->clients; cl != NULL; cl = next) {
@@ -327,31 +362,14 @@ static void on_timer(uv_timer_t* timer) {
       else if (acted) hf_drive(cl);
     }
   }
-  hf_flush_events();
 }
 
-// ------------------------------------------------------------ the interface (http_front.h)
+// ------------------------------------------------------------ a share's side of the commands (http_loop.c)
 
-int hf_init(uv_loop_t* loop, const hf_hooks_t* hooks) {
-  if (hf_epoll >= 0) return EEXIST;
-  hf_epoll = epoll_create1(EPOLL_CLOEXEC);
-  if (hf_epoll < 0) return errno;
-  if (uv_poll_init(loop, &hf_poll, hf_epoll) != 0 || uv_poll_start(&hf_poll, UV_READABLE, on_epoll) != 0) {
-    close(hf_epoll);
-    hf_epoll = -1;
-    return EIO;
-  }
-  uv_unref((uv_handle_t*)&hf_poll);  // referenced only while there are listeners or connections (hf_live())
-  uv_timer_init(loop, &hf_timer);
-  uv_unref((uv_handle_t*)&hf_timer);
-  hf_hooks = *hooks;
-  return 0;
-}
-
-/** The sweep's period: a quarter of the shortest timeout (the queue's included), 10 ms to 1 s. */
+/** The sweep's period: a quarter of the shortest timeout of this thread's fronts (their queues' included), 10 ms to ACCEPT_PAUSE_MS. */
 void hf_schedule_timer(void) {
   uint64_t period = ACCEPT_PAUSE_MS;  // a paused listener resumes within about this
-  for (hf_front_t* front = hf_fronts; front != NULL; front = front->next) {
+  for (hf_front_t* front = hf_self->fronts; front != NULL; front = front->next) {
     for (int i = 0; i < HF_TIMEOUTS; i++) {
       uint32_t ms = front->options.timeouts_ms[i];
       if (ms > 0 && ms / 4 < period) period = ms / 4;
@@ -360,76 +378,17 @@ void hf_schedule_timer(void) {
     if (queue_ms > 0 && queue_ms / 4 < period) period = queue_ms / 4;
   }
   if (period < 10) period = 10;
-  uv_timer_start(&hf_timer, on_timer, period, period);
+  uint64_t next = hf_now_ms() + period;
+  hf_self->period_ms = period;
+  if (hf_self->next_sweep == 0 || next < hf_self->next_sweep) hf_self->next_sweep = next;
 }
 
-hf_front_t* hf_listen(const struct sockaddr* address, socklen_t length, const hf_options_t* options, void* owner, int32_t id, int* error) {
-  hf_front_t* front = calloc(1, sizeof(*front));
-  if (front == NULL) {
-    *error = ENOMEM;
-    return NULL;
-  }
-  int one = 1;
-  int fd = socket(address->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 || bind(fd, address, length) != 0 || listen(fd, 511) != 0) {
-    *error = errno;
-    if (fd >= 0) close(fd);
-    free(front);
-    return NULL;
-  }
-  front->listen.fd = fd;
-  front->listen.kind = K_LISTEN;
-  if (hf_table_add(&front->listen) < 0) {
-    *error = ENOMEM;
-    close(fd);
-    free(front);
-    return NULL;
-  }
-  if ((*error = hf_watch(&front->listen, EPOLL_CTL_ADD)) != 0) {
-    hf_conn_close(&front->listen);
-    free(front);
-    return NULL;
-  }
-  fd_budget = fd_budget_read();
-  front->options = *options;
-  front->options.trusted = NULL;
-  if (options->trusted_count > 0) {
-    uint8_t* trusted = malloc((size_t)options->trusted_count * 17);
-    if (trusted == NULL) {
-      *error = ENOMEM;
-      hf_conn_close(&front->listen);
-      free(front);
-      return NULL;
-    }
-    memcpy(trusted, options->trusted, (size_t)options->trusted_count * 17);
-    front->options.trusted = trusted;
-  }
-  front->owner = owner;
-  front->index = id;
-  front->next = hf_fronts;
-  hf_fronts = front;
-  hf_schedule_timer();
-  return front;
-}
-
-int32_t hf_id(const hf_front_t* front) {
-  return front->index;
-}
-
-int hf_port(const hf_front_t* front) {
-  struct sockaddr_storage address;
-  socklen_t length = sizeof(address);
-  if (front->listen.fd < 0 || getsockname(front->listen.fd, (struct sockaddr*)&address, &length) != 0) return -1;
-  return ntohs(address.ss_family == AF_INET6 ? ((struct sockaddr_in6*)&address)->sin6_port : ((struct sockaddr_in*)&address)->sin_port);
-}
-
-int hf_backend_add(hf_front_t* front, int32_t slot, const struct sockaddr* address, socklen_t length) {
-  if (slot < 0 || slot > 1 << 20 || length > sizeof(struct sockaddr_storage)) return EINVAL;
+void hf_share_add_backend(hf_front_t* front, int32_t slot, const struct sockaddr* address, socklen_t length) {
   if (slot >= front->backend_count) {
     int32_t count = front->backend_count == 0 ? 16 : front->backend_count;
     while (count <= slot) count *= 2;
     hf_backend_t* backends = realloc(front->backends, sizeof(*backends) * count);
-    if (backends == NULL) return ENOMEM;
+    if (backends == NULL) return;  // out of memory: C has no address for it, a request picking it tries the next
     memset(backends + front->backend_count, 0, sizeof(*backends) * (count - front->backend_count));
     front->backends = backends;
     front->backend_count = count;
@@ -445,10 +404,9 @@ int hf_backend_add(hf_front_t* front, int32_t slot, const struct sockaddr* addre
   backend->used = true;
   backend->removed = false;
   dp_slot_reset(&front->pick, slot);  // a new backend in the slot: --max-requests counts from 0
-  return 0;
 }
 
-void hf_backend_remove(hf_front_t* front, int32_t slot) {
+void hf_share_remove_backend(hf_front_t* front, int32_t slot) {
   hf_backend_t* backend = hf_backend_of(front, slot);
   if (backend == NULL) return;
   backend->removed = true;
@@ -456,37 +414,12 @@ void hf_backend_remove(hf_front_t* front, int32_t slot) {
   hf_pool_close_all(backend);
 }
 
-void hf_backend_load(const hf_front_t* front, int32_t slot, int32_t load[3]) {
-  load[0] = dp_active(&front->pick, slot);
-  load[1] = slot >= 0 && slot < front->backend_count ? front->backends[slot].idle_count : 0;
-  load[2] = slot >= 0 && (uint32_t)slot < front->pick.slot_capacity ? (int32_t)front->pick.slots[slot].handed : 0;
-}
-
-int32_t hf_backend_stats(const hf_front_t* front, int32_t slot, const hf_stats_t** stats) {
-  if (slot < 0 || slot >= front->backend_count || !front->backends[slot].used) return -1;
-  *stats = front->backends[slot].stats;
-  return front->backends[slot].stats_count;
-}
-
-void hf_defer_drive(client_t* cl) {
-  // Re-armed, an edge-triggered socket is reported again when ready (a client's is writable); the timer's sweep frees a dead one otherwise.
-  if (hf_watch(&cl->c, EPOLL_CTL_MOD) != 0) cl->dead = true;
-}
-
 void hf_kick(client_t* cl) {
-  if (hf_depth > 0) hf_defer_drive(cl);
-  else if (cl->dead) hf_client_free(cl);
+  if (cl->dead) hf_client_free(cl);
   else hf_drive(cl);
 }
 
-void hf_set_tls(hf_front_t* front, tls_set_t* set, uint32_t hsts) {
-  tls_set_t* old = front->tls;
-  front->tls = set;  // each client took its own reference at accept: the old set lives while they do
-  front->hsts = hsts;
-  tls_set_release(old);
-}
-
-void hf_close(hf_front_t* front) {
+void hf_share_close(hf_front_t* front) {
   if (front->closing) return;
   front->closing = true;
   if (front->listen.fd >= 0) hf_conn_close(&front->listen);
@@ -506,61 +439,21 @@ void hf_close(hf_front_t* front) {
     front->closed_told = true;
     hf_emit(front, DP_EV_CLOSED, -1, 0);
   }
-  hf_flush_events();
 }
 
-void hf_destroy(hf_front_t* front) {
-  if (front->destroyed) return;
-  // 1. Stop: no new client, no hook called for it from here on, out of the timer's list.
-  front->destroyed = true;
+void hf_share_free(hf_front_t* front) {
+  front->destroyed = true;  // its clients' ends report nothing
   front->closing = true;
-  if (front->listen.fd >= 0) hf_conn_close(&front->listen);
-  for (hf_front_t** at = &hf_fronts; *at != NULL; at = &(*at)->next) {
+  for (hf_front_t** at = &hf_self->fronts; *at != NULL; at = &(*at)->next) {
     if (*at == front) {
       *at = front->next;
       break;
     }
   }
-  if (hf_fronts == NULL) uv_timer_stop(&hf_timer);
-  else hf_schedule_timer();
-  // 2. Its pending events dropped, JavaScript not called: it has let go of the front.
-  hf_drop_events(front);
-  // 3. Freed: now, or when the outermost call into JavaScript has returned.
-  front->next = graveyard;
-  graveyard = front;
-  if (hf_depth == 0) hf_reap();
-}
-
-void hf_reap(void) {
-  if (hf_depth > 0) return;
-  while (graveyard != NULL) {
-    hf_front_t* front = graveyard;
-    graveyard = front->next;
-    while (front->clients != NULL) hf_client_free(front->clients);  // their events are dropped (destroyed)
-    for (int32_t i = 0; i < front->backend_count; i++) hf_backend_release(&front->backends[i]);
-    free(front->backends);
-    hf_decide_release(front);
-    free((void*)front->options.trusted);
-    tls_set_release(front->tls);
-    free(front);
-  }
-}
-
-static void free_handle(uv_handle_t* handle) {
-  (void)handle;  // static handles: nothing to free
-}
-
-void hf_shutdown(void) {
-  if (hf_epoll < 0) return;
-  hf_hooks.events = NULL;
-  hf_depth = 0;
-  while (hf_fronts != NULL) hf_destroy(hf_fronts);
-  hf_reap();
-  uv_close((uv_handle_t*)&hf_poll, free_handle);
-  uv_close((uv_handle_t*)&hf_timer, free_handle);
-  close(hf_epoll);
-  hf_epoll = -1;
-  id_table_release(&hf_conns);
-  hf_events_release();
-  hf_alive = 0;
+  if (front->listen.fd >= 0) hf_conn_close(&front->listen);
+  while (front->clients != NULL) hf_client_free(front->clients);
+  for (int32_t i = 0; i < front->backend_count; i++) hf_backend_release(&front->backends[i]);
+  free(front->backends);
+  hf_decide_release(front);
+  free(front);
 }

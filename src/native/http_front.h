@@ -12,7 +12,8 @@
 
 #include "dp_constants.h"
 
-typedef struct hf_front hf_front_t;
+typedef struct hf_front hf_front_t;        // a front's share on one data-plane thread (http_internal.h)
+typedef struct hf_listener hf_listener_t;  // a front as the main thread holds it: its listening socket, one share per thread
 struct tls_set;
 
 /**
@@ -33,6 +34,8 @@ struct tls_set;
 #define HF_BUCKETS 11
 /** Routes are JavaScript's numbers for the (app, route) a request matched, 0..HF_MAX_ROUTES-1; a larger one is not counted. */
 #define HF_MAX_ROUTES (1 << 16)
+/** --front-threads' bound. */
+#define HF_THREADS_MAX 64
 
 /** Request counters of one backend and one route, read on scrape. */
 typedef struct hf_stats {
@@ -67,45 +70,48 @@ typedef struct hf_options {
   uint32_t max_head;  // the largest request head (--max-header-size): above it, 431
 } hf_options_t;
 
-/** Once per process. 0, or an errno. */
+/** Once per process (on the main thread, which alone calls what follows). 0, or an errno. */
 int hf_init(uv_loop_t* loop, const hf_hooks_t* hooks);
 
 /** A front listening on `address` (owner: its binding's; id: its number in the event records). It holds requests until its first snapshot (hf_publish). NULL and *error set on failure. */
-hf_front_t* hf_listen(const struct sockaddr* address, socklen_t length, const hf_options_t* options, void* owner, int32_t id, int* error);
+hf_listener_t* hf_listen(const struct sockaddr* address, socklen_t length, const hf_options_t* options, uint32_t threads, void* owner, int32_t id, int* error);
 
 /** Its small id, as in the event records. */
-int32_t hf_id(const hf_front_t* front);
+int32_t hf_id(const hf_listener_t* front);
 
 /** The port it listens on. */
-int hf_port(const hf_front_t* front);
+int hf_port(const hf_listener_t* front);
 
 /** Puts backend `slot` at `address` into the table (again), counters reset unless it comes back. */
-int hf_backend_add(hf_front_t* front, int32_t slot, const struct sockaddr* address, socklen_t length);
+int hf_backend_add(hf_listener_t* front, int32_t slot, const struct sockaddr* address, socklen_t length);
 
 /** Takes backend `slot` out: its idle pooled connections close, busy ones close after their response. */
-void hf_backend_remove(hf_front_t* front, int32_t slot);
+void hf_backend_remove(hf_listener_t* front, int32_t slot);
 
-/** The counters of `slot`, one per route (*stats[route]): how many (0 before its first response), or -1 when there is no such backend. */
-int32_t hf_backend_stats(const hf_front_t* front, int32_t slot, const hf_stats_t** stats);
+/** The counters of `slot` summed over the threads, one per route (*stats[route], allocated: the caller frees it): how many (0 before its first response), or -1 when there is no such backend or no memory. */
+int32_t hf_backend_stats(const hf_listener_t* front, int32_t slot, hf_stats_t** stats);
+
+/** Its data-plane threads' counters, [requests answered, connections accepted] per thread into `counts` (2 × threads): how many threads. */
+uint32_t hf_thread_counts(const hf_listener_t* front, double* counts, uint32_t capacity);
 
 /**
  * The decisions from now on: a snapshot (dp_snapshot.h's buffer, copied and
  * validated) replaces the front's; requests waiting in its queue try again.
  * 0, or an errno (refused: the front keeps the snapshot it has).
  */
-int hf_publish(hf_front_t* front, const void* snapshot, size_t length);
+int hf_publish(hf_listener_t* front, const void* snapshot, size_t length);
 
 /** Requests in flight to `slot`, its idle pooled connections, and the requests handed to its backend since it took the slot. */
-void hf_backend_load(const hf_front_t* front, int32_t slot, int32_t load[3]);
+void hf_backend_load(const hf_listener_t* front, int32_t slot, int32_t load[3]);
 
 /** Serves TLS from now on with `set` (the front takes the caller's reference; NULL: plain HTTP again): new handshakes use it at once, open connections keep theirs. `hsts`: max-age of Strict-Transport-Security on responses (0: none). */
-void hf_set_tls(hf_front_t* front, struct tls_set* set, uint32_t hsts);
+void hf_set_tls(hf_listener_t* front, struct tls_set* set, uint32_t hsts);
 
 /** Stops accepting; queued requests get 502, idle client connections close, busy ones after their response (DP_EV_CLOSED when none is left). */
-void hf_close(hf_front_t* front);
+void hf_close(hf_listener_t* front);
 
-/** Closes every connection of a closing front now, then frees it. */
-void hf_destroy(hf_front_t* front);
+/** Closes every connection of a closing front now (on its threads), then frees it: its handle is dead, none of its events is delivered. */
+void hf_destroy(hf_listener_t* front);
 
 /** The environment ends: every front and connection closed and freed, the epoll set too; no hook is called. */
 void hf_shutdown(void);

@@ -4,12 +4,16 @@
 //   http_io.c        buffers, ids, sockets, the batch of events for JavaScript
 //   http_exchange.c  one request: pools, the pick, forwarding it, error answers
 //   http_relay.c     the response, the tunnel after a 101, driving a client
-//   http_front.c     accepting, epoll and timer events, the interface (http_front.h)
+//   http_front.c     accepting, epoll events, the timeouts' sweep (on a data-plane thread)
+//   http_loop.c      a data-plane thread: its epoll loop and the commands it takes from the main thread
+//   http_threads.c   the main thread's side: the interface (http_front.h), events back, counters summed
 
 #ifndef SUPERVISE_HTTP_INTERNAL_H
 #define SUPERVISE_HTTP_INTERNAL_H
 
 #include <arpa/inet.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -108,6 +112,7 @@ struct client {
   bool counted;  // the response is in the counters already (a 101, counted when it came)
   bool verdict;  // queued after every backend failed: waits for the control plane's answer to the failures (the next snapshot)
   bool trusted;  // a peer of --forwarded-allow-ips: its X-Forwarded-* headers are kept
+  uint32_t hsts;  // TLS: the Strict-Transport-Security max-age its responses get (0: none), as set when it was accepted
   bool dead;
 };
 
@@ -121,37 +126,87 @@ struct hf_backend {
   int32_t stats_count;
 };
 
+/**
+ * A snapshot shared by the threads: decoded once by the main thread, read by
+ * every thread's share, freed by whoever drops the last reference (one atomic
+ * per publish and thread, never per request).
+ */
+typedef struct hf_snap {
+  atomic_int refs;
+  dp_snapshot_t* snapshot;
+} hf_snap_t;
+
+void hf_snap_release(hf_snap_t* snap);
+
+/** One front's share on one data-plane thread: that thread's alone (its connections, pools, cursors and counters). */
 struct hf_front {
-  conn_t listen;
+  conn_t listen;  // this thread's duplicate of the listening socket (EPOLLEXCLUSIVE in its epoll set)
   int32_t index;
-  void* owner;
-  hf_options_t options;  // its `trusted` points into the front's own copy
+  hf_listener_t* listener;  // the main thread's front (read only here: its options and thread count never change)
+  struct hf_loop* loop;     // the thread it lives on
+  hf_options_t options;  // its `trusted` points into the listener's copy (freed after every share is)
   hf_backend_t* backends;
   int32_t backend_count;
   client_t* clients;
   uint32_t client_count;
-  dp_snapshot_t* snapshot;  // the decisions (NULL before the first hf_publish): immutable, replaced whole
-  dp_state_t pick;          // the front's cursors and per-slot counts (in flight, handed)
+  hf_snap_t* snap;          // the decisions (NULL before the first hf_publish): immutable, replaced whole
+  dp_snapshot_t* snapshot;  // snap's
+  dp_state_t pick;          // this thread's cursors and per-slot counts (in flight, handed)
   bool closing, closed_told;
-  bool accept_paused;     // out of descriptors (or over the budget): resumed by the timer's sweep
+  bool accept_paused;     // out of descriptors (or over the budget): resumed by the sweep
   uint64_t paused_until;
-  bool destroyed;  // hf_destroy ran: no hook is called for it, its events are dropped; freed by hf_reap
-  hf_front_t* next;  // in hf_fronts, then (destroyed) in the graveyard
-  tls_set_t* tls;     // its certificates (NULL: plain HTTP); new clients take the current set, open ones keep theirs
-  uint32_t hsts;      // Strict-Transport-Security max-age on its responses (0: none)
+  bool destroyed;  // set by the main thread (under the loop's lock): nothing more is reported for it; freed by its C_DESTROY
+  uint64_t requests, accepted;  // this thread's counters (read under the loop's lock)
+  int64_t fd_budget;            // the descriptors every loop together may hold (fd_budget.h), read when the front was made
+  uint32_t listener_threads;    // how many threads share the listener
+  atomic_uint live;             // client_count, for the other threads' connection balancing (http_front.c's hand_off)
+  hf_front_t* next;  // in its loop's list
 };
 
-// Shared by the data path's files; defined in http_front.c (the loop's side) and http_io.c (ids).
-extern hf_hooks_t hf_hooks;
-extern int hf_epoll;
-extern uv_poll_t hf_poll;
-extern uv_timer_t hf_timer;
-extern uint32_t hf_generation;
-extern int32_t hf_alive;  // listeners and connections: while there are any, they keep node's loop alive
-extern hf_front_t* hf_fronts;
-/** How deep C is in calls to JavaScript (the hooks): while > 0, nothing is freed that a caller up the stack may hold. */
-extern int32_t hf_depth;
-extern id_table_t hf_conns;  // connections by id
+/** A command from the main thread to a data-plane thread (its queue; see http_loop.c). */
+enum hf_command_type { HF_C_ADD_FRONT, HF_C_PUBLISH, HF_C_ADD_BACKEND, HF_C_REMOVE_BACKEND, HF_C_CLOSE, HF_C_DESTROY, HF_C_STOP, HF_C_ADOPT };
+
+typedef struct hf_command {
+  int type;
+  hf_front_t* share;
+  int32_t slot;
+  struct sockaddr_storage address;
+  socklen_t length;
+  hf_snap_t* snap;  // HF_C_PUBLISH: a reference the thread takes over
+  int fd;           // HF_C_ADOPT: a client accepted by another thread of the front (from a data-plane thread, not the main one)
+  struct hf_command* next;
+} hf_command_t;
+
+/**
+ * One data-plane thread's loop: everything a thread touches on the request
+ * path is here or in its fronts' shares, and no other thread touches it — but
+ * for what `lock` guards, which the thread holds while it handles a batch of
+ * epoll events (never while it waits): its batch of event records, and the
+ * counters the main thread reads (stats, loads, requests per thread).
+ */
+typedef struct hf_loop {
+  int index;
+  int epoll;
+  int wake_fd;  // an eventfd in the epoll set: commands are waiting
+  pthread_t thread;
+  id_table_t conns;  // connections by id
+  uint32_t generation;
+  hf_front_t* fronts;
+  uint64_t period_ms, next_sweep;
+  pthread_mutex_t lock;
+  int32_t* events;  // batched DP_EV_* records, drained by the main thread
+  size_t event_count, event_cap;
+  pthread_mutex_t queue_lock;  // the command queue (the main thread appends, the thread takes)
+  hf_command_t *queue_head, *queue_tail;
+  bool stopping;
+} hf_loop_t;
+
+/** The loop of the calling data-plane thread. */
+extern __thread hf_loop_t* hf_self;
+/** Descriptors held by every loop (fd_budget.h): an atomic, touched per connection, not per request. */
+extern atomic_int_fast64_t hf_open_fds;
+
+// Shared by the data path's files.
 /** Whether the peer at `address` (AF_INET or AF_INET6) is one of the front's trusted ones. */
 bool hf_peer_trusted(const hf_options_t* options, const struct sockaddr_storage* address);
 /** The texts of the HF_R_* reasons that have a fixed one. */
@@ -160,16 +215,9 @@ extern const char* const hf_reasons[];
 // ------------------------------------------------------------ http_io.c
 uint64_t hf_now_ms(void);
 uint64_t hf_now_ns(void);
-void hf_live(int delta);
 void hf_emit(hf_front_t* front, int32_t type, int32_t slot, int32_t detail);
-/** Delivers the batch to JavaScript (unless a hook is running: the outermost flush does), then frees destroyed fronts. */
-void hf_flush_events(void);
-/** Drops the batched records of `front` (destroyed: JavaScript has let go of it, and its number may name another front soon). */
-void hf_drop_events(const hf_front_t* front);
-/** Frees the fronts destroyed while JavaScript ran (hf_depth == 0 only). */
-void hf_reap(void);
-/** A client changed by a call from JavaScript made inside a hook: driven (or freed) on the loop's next turn, not now. */
-void hf_defer_drive(client_t* cl);
+/** Drops the batched records of front `index` from `loop`'s batch (under its lock: the front is destroyed, its number may name another soon). */
+void hf_drop_events(hf_loop_t* loop, int32_t index);
 uint32_t hf_buf_len(const buf_t* b);
 bool hf_buf_append(buf_t* b, const char* data, size_t len);
 bool hf_buf_str(buf_t* b, const char* text);
@@ -184,8 +232,6 @@ void hf_no_delay(int fd);
 int hf_flush_out(conn_t* c);
 /** Reads what `c` has into its input buffer; *got: bytes read (or the end seen). 0, or an errno. */
 int hf_fill_in(conn_t* c, bool* got);
-/** Frees the batch (the environment ends). */
-void hf_events_release(void);
 /** No more bytes from us (TLS: close_notify first). */
 void hf_shut_write(conn_t* c);
 
@@ -234,12 +280,49 @@ bool hf_queue_expired(client_t* cl, uint64_t now);
 void hf_queue_close(hf_front_t* front);
 /** The front's snapshot and decision state freed (it is freed). */
 void hf_decide_release(hf_front_t* front);
+/** The share takes `snap` (its reference): queued clients are tried again. */
+void hf_share_publish(hf_front_t* front, hf_snap_t* snap);
+
+// ------------------------------------------------------------ http_loop.c
+/** The loops 0..count-1, started if they are not (on the main thread). 0, or an errno. */
+int hf_loops_start(uint32_t count, void (*wake)(void));
+hf_loop_t* hf_loop_at(uint32_t index);
+uint32_t hf_loop_count(void);
+/** Queues `command` (allocated; the thread frees it) on `loop` and wakes it. */
+void hf_post(hf_loop_t* loop, hf_command_t* command);
+/** Stops every loop's thread (each frees its shares first) and frees the loops. */
+void hf_loops_stop(void);
+
+// ------------------------------------------------------------ http_threads.c
+/** A thread freed its share of a destroyed front (on that thread): the last one lets the main thread free the listener. */
+void hf_destroy_acked(hf_listener_t* listener);
+/** The requests handed to `slot`'s backend by every thread (--max-requests), or NULL (no backend was added there). */
+atomic_uint* hf_handed(hf_listener_t* listener, int32_t slot);
+/** The listener's certificates (a reference, the caller's; NULL: plain HTTP) and its HSTS max-age, for a client being accepted. */
+tls_set_t* hf_listener_tls(hf_listener_t* listener, uint32_t* hsts);
+/** The front's share on thread `t` (fixed from hf_listen to the listener's end). */
+hf_front_t* hf_share_at(hf_listener_t* listener, uint32_t t);
 
 // ------------------------------------------------------------ http_front.c
-/** (Re)starts the sweep at a quarter of the shortest timeout of every front. */
+/** The sweep's period on this thread: a quarter of the shortest timeout of its fronts. */
 void hf_schedule_timer(void);
-/** Moves a client a call from JavaScript changed: driven now, or freed when it is dead. */
+/** Moves a client a command changed: driven now, or freed when it is dead. */
 void hf_kick(client_t* cl);
+/** One epoll event of this thread's set. */
+void hf_on_event(uint64_t data, uint32_t events);
+/** Every client's timeouts, paused listeners resumed. */
+void hf_sweep(void);
+void hf_accept_clients(hf_front_t* front);
+/** A client connection accepted (by this thread, or handed over by another) joins the share. */
+void hf_adopt(hf_front_t* front, int fd, const struct sockaddr_storage* address);
+/** The share's client count published for the other threads (after it changed). */
+void hf_count_clients(hf_front_t* front);
+/** The share's side of the commands (on its thread). */
+void hf_share_add_backend(hf_front_t* front, int32_t slot, const struct sockaddr* address, socklen_t length);
+void hf_share_remove_backend(hf_front_t* front, int32_t slot);
+void hf_share_close(hf_front_t* front);
+/** Every connection of the share closed, the share freed (its events are not reported). */
+void hf_share_free(hf_front_t* front);
 
 // ------------------------------------------------------------ http_relay.c
 /** Moves whatever can move for `cl` and its backend connection; frees it when it is done. */

@@ -1,6 +1,7 @@
 // The native http front's plumbing: growable buffers, connection ids (with a
 // generation for stale epoll events), non-blocking sockets registered
-// edge-triggered, and the batch of event records JavaScript gets once per turn.
+// edge-triggered, and the thread's batch of event records (drained by the
+// main thread, which delivers every thread's in one call into JavaScript).
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -14,12 +15,8 @@
 
 #include "http_internal.h"
 
-id_table_t hf_conns = {NULL, NULL, -1, 0};
-
-// Batched event records.
-static int32_t* g_events;
-static size_t g_event_count, g_event_cap;
-
+__thread hf_loop_t* hf_self;
+atomic_int_fast64_t hf_open_fds;
 
 uint64_t hf_now_ms(void) {
   struct timespec ts;
@@ -33,55 +30,32 @@ uint64_t hf_now_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-void hf_live(int delta) {
-  int32_t before = hf_alive;
-  hf_alive += delta;
-  if (before == 0 && hf_alive > 0) uv_ref((uv_handle_t*)&hf_poll);
-  if (before > 0 && hf_alive == 0) uv_unref((uv_handle_t*)&hf_poll);
-}
-
 void hf_emit(hf_front_t* front, int32_t type, int32_t slot, int32_t detail) {
   if (front->destroyed) return;  // JavaScript let go of it: nobody to tell
-  if (g_event_count + 4 > g_event_cap) {
-    size_t cap = g_event_cap == 0 ? 256 : g_event_cap * 2;
-    int32_t* events = realloc(g_events, cap * sizeof(*events));
+  hf_loop_t* loop = hf_self;  // the caller holds its lock (it is handling events or commands)
+  if (loop->event_count + 4 > loop->event_cap) {
+    size_t cap = loop->event_cap == 0 ? 256 : loop->event_cap * 2;
+    int32_t* events = realloc(loop->events, cap * sizeof(*events));
     if (events == NULL) return;  // out of memory: an event is lost (a drain or a failure unreported); nothing unsafe
-    g_events = events;
-    g_event_cap = cap;
+    loop->events = events;
+    loop->event_cap = cap;
   }
-  int32_t* record = g_events + g_event_count;
+  int32_t* record = loop->events + loop->event_count;
   record[0] = front->index;
   record[1] = type;
   record[2] = slot;
   record[3] = detail;
-  g_event_count += 4;
+  loop->event_count += 4;
 }
 
-void hf_flush_events(void) {
-  if (hf_depth > 0) return;  // JavaScript is running (this is a call of its): the outermost flush delivers the batch
-  do {
-    if (hf_hooks.events == NULL) {
-      g_event_count = 0;  // shutting down: nobody to tell
-      break;
-    }
-    size_t count = g_event_count / 4;
-    g_event_count = 0;
-    // The binding copies the records before it calls JavaScript, whose calls may add more (delivered by the next round).
-    hf_depth++;
-    if (count > 0) hf_hooks.events(g_events, count);
-    hf_depth--;
-  } while (g_event_count > 0);
-  hf_reap();
-}
-
-void hf_drop_events(const hf_front_t* front) {
+void hf_drop_events(hf_loop_t* loop, int32_t index) {
   size_t kept = 0;
-  for (size_t i = 0; i < g_event_count; i += 4) {
-    if (g_events[i] == front->index) continue;
-    if (kept != i) memmove(g_events + kept, g_events + i, 4 * sizeof(*g_events));
+  for (size_t i = 0; i < loop->event_count; i += 4) {
+    if (loop->events[i] == index) continue;
+    if (kept != i) memmove(loop->events + kept, loop->events + i, 4 * sizeof(*loop->events));
     kept += 4;
   }
-  g_event_count = kept;
+  loop->event_count = kept;
 }
 
 static bool hf_buf_reserve(buf_t* b, uint32_t want) {
@@ -130,31 +104,34 @@ static void hf_buf_free(buf_t* b) {
 // ------------------------------------------------------------ the id table
 
 int32_t hf_table_add(conn_t* c) {
-  int32_t id = id_table_add(&hf_conns, c);
+  int32_t id = id_table_add(&hf_self->conns, c);
   if (id < 0) return -1;
   c->id = id;
-  c->generation = ++hf_generation;
-  hf_live(1);
+  c->generation = ++hf_self->generation;
+  atomic_fetch_add_explicit(&hf_open_fds, 1, memory_order_relaxed);
   return id;
 }
 
 static void hf_table_remove(conn_t* c) {
-  id_table_remove(&hf_conns, c->id);
-  hf_live(-1);
+  id_table_remove(&hf_self->conns, c->id);
+  atomic_fetch_sub_explicit(&hf_open_fds, 1, memory_order_relaxed);
 }
 
 /** Registers `c` edge-triggered for both directions; the event carries its id and generation. */
 int hf_watch(conn_t* c, int op) {
   struct epoll_event event;
-  event.events = (c->kind == K_LISTEN ? EPOLLIN : EPOLLIN | EPOLLOUT | EPOLLRDHUP) | EPOLLET;
+  // A listener is shared by every thread's set: level-triggered and exclusive (one thread woken per connection; EPOLL_CTL_MOD is refused for it).
+  event.events = c->kind == K_LISTEN ? EPOLLIN | EPOLLEXCLUSIVE : EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
   event.data.u64 = ((uint64_t)c->generation << 32) | (uint32_t)c->id;
-  return epoll_ctl(hf_epoll, op, c->fd, &event) == 0 ? 0 : errno;
+  return epoll_ctl(hf_self->epoll, op, c->fd, &event) == 0 ? 0 : errno;
 }
 
 /** Closes `c`'s socket and frees its id and buffers (the struct is the caller's). */
 void hf_conn_close(conn_t* c) {
   tls_conn_free(c->tls);
   c->tls = NULL;
+  // A listener's duplicates are in other threads' sets: closing this one alone would leave it registered here.
+  if (c->fd >= 0 && c->kind == K_LISTEN) epoll_ctl(hf_self->epoll, EPOLL_CTL_DEL, c->fd, NULL);
   if (c->fd >= 0) close(c->fd);  // the last descriptor: that also takes it out of the epoll set
   c->fd = -1;
   hf_table_remove(c);
@@ -228,11 +205,4 @@ int hf_fill_in(conn_t* c, bool* got) {
 void hf_shut_write(conn_t* c) {
   if (c->tls != NULL) tls_conn_shutdown(c->tls);
   shutdown(c->fd, SHUT_WR);
-}
-
-/** Frees the batch (the environment ends). */
-void hf_events_release(void) {
-  free(g_events);
-  g_events = NULL;
-  g_event_count = g_event_cap = 0;
 }

@@ -19,7 +19,7 @@
 
 /** The response head for the client: hop-by-hop headers dropped, Connection as this hop needs (none on an `interim` one). */
 static bool hf_build_response(client_t* cl, const char* d, const hp_head_t* h, uint32_t status_line_end, bool interim, buf_t* out) {
-  bool listed = false, hsts = cl->front->hsts > 0 && cl->c.tls != NULL && !interim;
+  bool listed = false, hsts = cl->hsts > 0 && cl->c.tls != NULL && !interim;
   for (uint32_t i = 0; i < h->count; i++) {
     if (hp_span_is(d, h->names[i], "connection")) listed = true;
     if (hp_span_is(d, h->names[i], "strict-transport-security")) hsts = false;  // the backend's own wins
@@ -33,7 +33,7 @@ static bool hf_build_response(client_t* cl, const char* d, const hp_head_t* h, u
   if (interim) return ok && hf_buf_str(out, "\r\n");
   if (hsts) {
     char line[64];
-    snprintf(line, sizeof(line), "Strict-Transport-Security: max-age=%u\r\n", cl->front->hsts);
+    snprintf(line, sizeof(line), "Strict-Transport-Security: max-age=%u\r\n", cl->hsts);
     ok = ok && hf_buf_str(out, line);
   }
   if (!cl->keep_alive) ok = ok && hf_buf_str(out, "Connection: close\r\n");

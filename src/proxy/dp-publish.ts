@@ -56,7 +56,13 @@ export function snapshotOf(
   };
 }
 
-/** Runs `publish` once on the next turn of the loop, however often it is asked for before. */
+/**
+ * Runs `publish` once when the current task ends (a microtask), however often
+ * it is asked for within it: the data-plane threads decide from the new
+ * snapshot before any client this task talks to can reach them (a backend
+ * added, then a request sent). A publish only posts commands to the threads,
+ * so running it at the end of C's event callback is safe.
+ */
 export class Coalescer {
   private pending = false;
 
@@ -65,7 +71,7 @@ export class Coalescer {
   request(): void {
     if (this.pending) return;
     this.pending = true;
-    setImmediate(() => {
+    queueMicrotask(() => {
       this.pending = false;
       this.publish();
     });

@@ -4,6 +4,7 @@
 // keep their case, their order and their repetitions.
 
 import type { IncomingMessage } from 'node:http';
+import { requestTarget } from '../core/http-target.js';
 
 /** Headers that describe one connection, never forwarded as they are. */
 const HOP_BY_HOP = new Set([
@@ -90,9 +91,18 @@ export function forwardedRequestHeaders(request: IncomingMessage, keepUpgrade = 
   }
   const address = clientAddress(request);
   out.push('X-Forwarded-For', forwardedFor === undefined ? address : `${forwardedFor}, ${address}`);
-  out.push('X-Forwarded-Proto', forwardedProto ?? 'http');
+  // What the client spoke to the front: https on a TLS front (node:tls marks its sockets `encrypted`).
+  out.push('X-Forwarded-Proto', forwardedProto ?? ((request.socket as { encrypted?: boolean }).encrypted === true ? 'https' : 'http'));
   if (forwardedHost !== undefined || host !== undefined) out.push('X-Forwarded-Host', (forwardedHost ?? host) as string);
   return out;
+}
+
+/** `Strict-Transport-Security` added to a response's raw headers on a TLS front asked for it, unless the backend sent its own. */
+export function withHsts(headers: string[], hsts: number | undefined): string[] {
+  if (hsts === undefined) return headers;
+  for (let i = 0; i < headers.length; i += 2) if ((headers[i] as string).toLowerCase() === 'strict-transport-security') return headers;
+  headers.push('Strict-Transport-Security', `max-age=${hsts}`);
+  return headers;
 }
 
 /**
@@ -125,4 +135,23 @@ export function responseHead(response: IncomingMessage): string {
   for (let i = 0; i < raw.length; i += 2) head += `${raw[i]}: ${raw[i + 1]}\r\n`;
   if (!switching) head += 'Connection: close\r\n';
   return `${head}\r\n`;
+}
+
+/**
+ * Applies the target rules (core/http-target.ts) to `request`: false when it
+ * must be refused with 400; an absolute-form target is rewritten in place to
+ * origin-form, its authority becoming the Host the route and the backend see.
+ * (CONNECT never gets here: node hands it to the server's 'connect' event.)
+ */
+export function takeTarget(request: IncomingMessage): boolean {
+  const verdict = requestTarget(request.method ?? '', request.url ?? '', request.headers.host);
+  if ('refuse' in verdict) return false;
+  if (verdict.host !== request.headers.host && verdict.host !== undefined) {
+    const raw = request.rawHeaders.filter((_, i, all) => (i % 2 === 0 ? all[i] : all[i - 1])?.toLowerCase() !== 'host');
+    request.rawHeaders.length = 0;
+    request.rawHeaders.push('Host', verdict.host, ...raw);
+    request.headers.host = verdict.host;
+  }
+  request.url = verdict.path;
+  return true;
 }

@@ -17,7 +17,7 @@ import { isIP } from 'node:net';
 import { getSystemErrorName } from 'node:util';
 import * as K from '../core/dp-constants.js';
 import { encodeSnapshot } from '../core/dp-snapshot.js';
-import type { Backend, WorkerId } from '../core/types.js';
+import type { Backend, FrontThreadStats, WorkerId } from '../core/types.js';
 import type { BackendEntry } from './backend-registry.js';
 import { Coalescer, snapshotOf } from './dp-publish.js';
 import { ConnectTimeoutError } from './errors.js';
@@ -30,11 +30,13 @@ import { MAX_HEAD } from './http-limits.js';
 import { loadNative } from '../native/load.js';
 import { errnoError } from './native-tunnel.js';
 import { edgeTimeouts, type BoundFront } from './options.js';
+import type { LoadedCertificate } from '../tls/certificate.js';
 
 interface HttpBinding {
   httpInit(onEvents: (records: Int32Array) => void): void;
   /** timeouts: HF_T_* order (edgeTimeoutArray); trusted: core/edge.ts's trustedPeerBytes. */
-  httpListen(address: string, port: number, timeouts: Uint32Array, trusted: Uint8Array, maxHead: number): [number, number] | number;
+  /** threads: the front's data-plane threads (1..64). */
+  httpListen(address: string, port: number, timeouts: Uint32Array, trusted: Uint8Array, maxHead: number, threads: number): [number, number] | number;
   /** The decisions from now on (core/dp-snapshot.ts): 0, or a negative errno (refused: C keeps the snapshot it has). */
   httpPublish(front: number, snapshot: Uint8Array): number;
   httpAddBackend(front: number, slot: number, address: string, port: number): number;
@@ -43,8 +45,21 @@ interface HttpBinding {
   httpLoad(front: number, slot: number): Int32Array;
   /** [classes×5, buckets×11, sum, count] per route (RouteSeries' number r at r×18). */
   httpStats(front: number, slot: number): Float64Array | undefined;
+  /** [requests answered, connections accepted] per data-plane thread. */
+  httpThreads(front: number): Float64Array;
   httpClose(front: number): void;
   httpDestroy(front: number): void;
+  /**
+   * TLS termination (the tls-native part; absent from addons that do not have it):
+   * certs[0] is the default, the others chosen by SNI as core/sni.ts. Undefined:
+   * applied (new handshakes); a string: the reason, nothing changed.
+   */
+  httpSetTls?(front: number, certs: Array<{ cert: string; key: string; hosts: string[] }>, options: { hsts: number }): string | undefined;
+}
+
+/** The certificates as the native call takes them; hsts 0: no header (--hsts is at least 1). */
+function nativeCertificates(certificates: readonly LoadedCertificate[]): Array<{ cert: string; key: string; hosts: string[] }> {
+  return certificates.map((certificate) => ({ cert: certificate.certPem, key: certificate.keyPem, hosts: [...certificate.hosts] }));
 }
 
 /** The texts of DP_R_* (dp_constants.h), for the log. */
@@ -118,6 +133,7 @@ class NativeHttpFront extends FrontBase {
   private serial = 0;
   private closing: Promise<void> | undefined;
   private whenClosed: (() => void) | undefined;
+  private stopRenewals: (() => void) | undefined;
 
   constructor(
     options: HttpFrontOptions,
@@ -142,12 +158,28 @@ class NativeHttpFront extends FrontBase {
     const { host, port } = this.options;
     const address = isIP(host) !== 0 ? host : (await lookup(host)).address;
     const trusted = trustedPeerBytes(parseTrustedPeers(this.options.forwardedAllowIps ?? DEFAULT_FORWARDED_ALLOW_IPS));
-    const result = this.native.httpListen(address, port, edgeTimeoutArray(this.edge), trusted, this.options.maxHeaderSize ?? MAX_HEAD);
+    const result = this.native.httpListen(address, port, edgeTimeoutArray(this.edge), trusted, this.options.maxHeaderSize ?? MAX_HEAD, this.options.frontThreads ?? 1);
     if (typeof result === 'number') throw describeListenError(errnoError(result, 'listen', address, port), host, port);
     this.handle = result[0];
     this.bound = { host: address, port: result[1] };
     fronts.set(this.handle, this);
+    this.setTls(result[0]);
     this.publish();
+  }
+
+  /** A TLS front: the certificates to C now (before anything awaits: no plaintext handshake can be accepted), and on each renewal. */
+  private setTls(handle: number): void {
+    const { tls } = this.options;
+    if (tls === undefined || this.native.httpSetTls === undefined) return;
+    const apply = (certificates: readonly LoadedCertificate[]) => this.native.httpSetTls?.(handle, nativeCertificates(certificates), { hsts: tls.hsts ?? 0 });
+    const refused = apply(tls.certificates.certificates);
+    if (refused !== undefined) {
+      fronts.delete(handle);
+      this.handle = undefined;
+      this.native.httpDestroy(handle);
+      throw new Error(`front cannot serve TLS: the data plane refused the certificates: ${refused}`);
+    }
+    this.stopRenewals = tls.certificates.onRenewal((certificates) => (this.handle === handle ? apply(certificates) : undefined));
   }
 
   override address(): { host: string; port: number } {
@@ -243,6 +275,15 @@ class NativeHttpFront extends FrontBase {
     return this.stats.snapshot([...this.slots].map(([id, slot]) => [id, slot, this.native.httpStats(handle, slot)] as [WorkerId, number, Float64Array | undefined]));
   }
 
+  /** Per data-plane thread: requests answered and connections accepted (status, metrics). */
+  threadStats(): FrontThreadStats[] {
+    if (this.handle === undefined) return [];
+    const counts = this.native.httpThreads(this.handle);
+    const threads: FrontThreadStats[] = [];
+    for (let i = 0; i + 1 < counts.length; i += 2) threads.push({ requests: counts[i] as number, connections: counts[i + 1] as number });
+    return threads;
+  }
+
   private connectError(entry: BackendEntry, errno: number): Error {
     return errno === ETIMEDOUT ? new ConnectTimeoutError(entry.host, entry.port, this.edge.connectTimeoutMs) : errnoError(-errno, 'connect', entry.host, entry.port);
   }
@@ -280,6 +321,7 @@ class NativeHttpFront extends FrontBase {
       }
       const finish = () => {
         clearTimeout(deadline);
+        this.stopRenewals?.();
         this.whenClosed = undefined;
         this.sweeper?.stop();
         // The handle is dead from here on: no event of C's reaches this front, no call of this front reaches C.
@@ -304,5 +346,7 @@ class NativeHttpFront extends FrontBase {
 /** The native http front, or undefined where it is not available. */
 export function createNativeHttpFront(options: HttpFrontOptions, backends?: BackendsFactory): (BoundFront & { requestStats(): RequestStats[] }) | undefined {
   const native = loadNativeHttp();
-  return native === undefined ? undefined : new NativeHttpFront(options, native, backends);
+  // TLS in C only where the addon has it; else the JavaScript path terminates TLS (node:tls).
+  if (native === undefined || (options.tls !== undefined && typeof native.httpSetTls !== 'function')) return undefined;
+  return new NativeHttpFront(options, native, backends);
 }

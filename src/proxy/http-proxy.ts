@@ -21,9 +21,10 @@ import type { BackendsFactory } from './front-base.js';
 import { ConnectTimeoutError, ResponseTimeoutError } from './errors.js';
 import { DEFAULT_FORWARDED_ALLOW_IPS, isTrustedPeer, parseTrustedPeers, type EdgeTimeouts, type TrustedPeers } from '../core/edge.js';
 import { BackendRouteCounters, RouteSeries, type HttpFrontOptions, type RequestStats } from './http-common.js';
-import { ambiguousRequest, forwardedResponseHeaders } from './http-headers.js';
+import { ambiguousRequest, forwardedResponseHeaders, withHsts, takeTarget } from './http-headers.js';
+import { createServer } from './http-server.js';
 import { closeWhenIdle, edgeServerOptions, Exchange, isStaleSocket, mayResend, BodyWatch, REQUEST_TIMEOUT } from './http-exchange.js';
-import { answerClientError, BAD_REQUEST } from './http-client-error.js';
+import { answerClientError, BAD_REQUEST, METHOD_NOT_ALLOWED } from './http-client-error.js';
 import { MAX_HEAD, MAX_HEADERS } from './http-limits.js';
 import { createNativeHttpFront } from './http-native.js';
 import { proxyUpgrade } from './http-upgrade.js';
@@ -49,6 +50,8 @@ export class HttpFront extends FrontBase implements AttemptHandler<Exchange> {
   /** Set while closing: called whenever an upgraded connection ends. */
   whenTunnelsClosed: (() => void) | undefined;
   private closing: Promise<void> | undefined;
+  /** On a TLS front: stops following certificate renewals. */
+  private stopRenewals: (() => void) | undefined;
 
   private readonly counters = new BackendRouteCounters();
   private readonly series = new RouteSeries();
@@ -62,7 +65,9 @@ export class HttpFront extends FrontBase implements AttemptHandler<Exchange> {
     this.connectTimeoutMs = this.edge.connectTimeoutMs;
     this.responseTimeoutMs = this.edge.responseTimeoutMs;
     this.trustedPeers = parseTrustedPeers(options.forwardedAllowIps ?? DEFAULT_FORWARDED_ALLOW_IPS);
-    this.server = http.createServer({ ...edgeServerOptions(this.edge), maxHeaderSize: options.maxHeaderSize ?? MAX_HEAD }, (request, response) => this.handle(request, response));
+    const front = createServer(options, { ...edgeServerOptions(this.edge), maxHeaderSize: options.maxHeaderSize ?? MAX_HEAD }, (request, response) => this.handle(request, response));
+    this.server = front.server;
+    this.stopRenewals = front.stopRenewals;
     // At most MAX_HEADERS lines, as the native parser: node 22.23+ refuses from about 1,000 by default (431), node 20 drops what is over the count.
     this.server.maxHeadersCount = MAX_HEADERS;
     // Every request node's parser refuses (smuggling attempts, oversize heads…) is a 400 or 431, as on the native path.
@@ -76,6 +81,8 @@ export class HttpFront extends FrontBase implements AttemptHandler<Exchange> {
       const exchange = this.current.get(socket);
       answerClientError(error, socket, exchange, () => exchange !== undefined && this.abandon(exchange));
     });
+    // Node hands CONNECT to 'connect' listeners (and closes without one): the native front's 405.
+    this.server.on('connect', (_request: http.IncomingMessage, socket: Socket) => socket.end(METHOD_NOT_ALLOWED));
     this.server.on('upgrade', (request: http.IncomingMessage, socket: Socket, head: Buffer) => proxyUpgrade(this, request, socket, head));
     this.server.on('error', (error) => {
       if (this.server.listening) this.options.logger?.error({ err: error }, 'front: accept failed');
@@ -117,6 +124,7 @@ export class HttpFront extends FrontBase implements AttemptHandler<Exchange> {
       }, timeoutMs);
       const finish = () => {
         clearTimeout(deadline);
+        this.stopRenewals?.();
         this.sweeper?.stop();
         this.pools.destroyAll();
         resolve();
@@ -173,7 +181,7 @@ export class HttpFront extends FrontBase implements AttemptHandler<Exchange> {
   // -------------------------------------------------------------- per request
 
   private handle(request: http.IncomingMessage, response: http.ServerResponse): void {
-    if (ambiguousRequest(request) !== undefined) {
+    if (ambiguousRequest(request) !== undefined || !takeTarget(request)) {
       request.socket.end(BAD_REQUEST);
       return;
     }
@@ -273,7 +281,7 @@ export class HttpFront extends FrontBase implements AttemptHandler<Exchange> {
     const { response } = exchange;
     this.endConnectionIfClosing(response);
     try {
-      response.writeHead(upstreamResponse.statusCode ?? 502, upstreamResponse.statusMessage, forwardedResponseHeaders(upstreamResponse));
+      response.writeHead(upstreamResponse.statusCode ?? 502, upstreamResponse.statusMessage, withHsts(forwardedResponseHeaders(upstreamResponse), this.options.tls?.hsts));
     } catch (error) {
       // A response node's client parsed but its server refuses to send on.
       upstreamResponse.destroy();
@@ -339,7 +347,7 @@ export class HttpFront extends FrontBase implements AttemptHandler<Exchange> {
     // Nothing of a half-copied backend response may leak into the error.
     for (const name of response.getHeaderNames()) response.removeHeader(name);
     this.endConnectionIfClosing(response);
-    response.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(body) });
+    response.writeHead(status, withHsts(['Content-Type', 'text/plain; charset=utf-8', 'Content-Length', String(Buffer.byteLength(body))], this.options.tls?.hsts));
     response.end(body);
   }
 
@@ -397,6 +405,7 @@ export type HttpFrontLike = BoundFront & { requestStats(): RequestStats[] };
 
 /** The http front: the native data path where it is built (SUPERVISE_HTTP_NATIVE=0 turns it off), else the JavaScript one. */
 export function createHttpFront(options: HttpFrontOptions, backends?: BackendsFactory): HttpFrontLike {
+  // A TLS front runs native only where the addon terminates TLS (httpSetTls): createNativeHttpFront says so.
   return createNativeHttpFront(options, backends) ?? new HttpFront(options, backends);
 }
 

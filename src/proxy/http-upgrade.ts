@@ -8,7 +8,8 @@ import type { Socket } from 'node:net';
 import type { BackendEntry, Backends } from './backend-registry.js';
 import type { Attempt, AttemptHandler, Choose, Dispatcher } from './dispatch.js';
 import { ConnectTimeoutError } from './errors.js';
-import { ambiguousRequest, forwardedRequestHeaders, responseHead } from './http-headers.js';
+import { ambiguousRequest, forwardedRequestHeaders, responseHead, takeTarget } from './http-headers.js';
+import { BAD_REQUEST } from './http-client-error.js';
 
 /** What the upgrade path needs from the http front. */
 export interface UpgradeContext {
@@ -35,8 +36,8 @@ export function proxyUpgrade(context: UpgradeContext, request: http.IncomingMess
     client.destroy();
     return;
   }
-  if (ambiguousRequest(request) !== undefined) {
-    client.end('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+  if (ambiguousRequest(request) !== undefined || !takeTarget(request)) {
+    client.end(BAD_REQUEST);
     return;
   }
   client.on('error', ignoreError);

@@ -4,6 +4,7 @@
 import type { Logger } from 'pino';
 import { DEFAULT_EDGE_TIMEOUTS, parseTrustedPeers, type EdgeTimeouts } from '../core/edge.js';
 import type { BalancePolicy, Front, FrontEvents } from '../core/types.js';
+import type { CertificateSet } from '../tls/certificate-set.js';
 
 export interface FrontOptions {
   readonly host: string;
@@ -33,8 +34,18 @@ export interface FrontOptions {
   readonly forwardedAllowIps?: readonly string[];
   /** The largest request head (http fronts; 431 above it): HP_MAX_HEAD where not given. */
   readonly maxHeaderSize?: number;
+  /** http, native data plane: its threads (1 where not given). */
+  readonly frontThreads?: number;
   readonly events: FrontEvents;
   readonly logger?: Logger;
+  /** TLS termination (SPEC §14): the certificates (renewed in place) and HSTS; undefined: plain. */
+  readonly tls?: FrontTls | undefined;
+}
+
+export interface FrontTls {
+  readonly certificates: CertificateSet;
+  /** Strict-Transport-Security max-age (http fronts); undefined: none. */
+  readonly hsts?: number | undefined;
 }
 
 /**

@@ -18,6 +18,8 @@
 //   first (one syscall less per connection).
 
 import net from 'node:net';
+import tls from 'node:tls';
+import { tlsFrontServer } from '../tls/tls-server.js';
 import type { BackendEntry } from './backend-registry.js';
 import { stopAccepting } from './listen.js';
 import type { BoundFront, FrontOptions } from './options.js';
@@ -51,17 +53,34 @@ const sharedReadBuffer = Buffer.allocUnsafe(64 * 1024);
 class SocketTcpFront extends TcpFrontBase<SocketTunnel> {
   protected readonly server: net.Server;
 
+  private stopRenewals: (() => void) | undefined;
+
   constructor(options: FrontOptions) {
     super(options);
-    this.server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true });
+    if (options.tls === undefined) {
+      this.server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true });
+      this.server.on('connection', (client: net.Socket) => this.accept(client as TunnelSocket));
+    } else {
+      // TLS terminated here, plaintext to the backend (HAProxy's `mode tcp` + `ssl`). Not pauseOnConnect:
+      // the handshake reads the socket; the decrypted stream is paused until a backend accepts.
+      const front = tlsFrontServer(options.tls.certificates, false);
+      const server = tls.createServer({ allowHalfOpen: true, noDelay: true, ...front.options });
+      server.on('secureConnection', (client: tls.TLSSocket) => {
+        client.pause();
+        this.accept(client as unknown as TunnelSocket);
+      });
+      server.on('tlsClientError', (error: Error) => options.logger?.debug({ err: error.message }, 'front: TLS handshake failed'));
+      this.stopRenewals = front.attach(server);
+      this.server = server;
+    }
     // Accept errors (EMFILE…) must not crash the supervisor; the listener keeps going.
     this.server.on('error', (error) => {
       if (this.server.listening) this.acceptFailed(error);
     });
-    this.server.on('connection', (client: net.Socket) => this.accept(client as TunnelSocket));
   }
 
   protected stopAccepting(): void {
+    this.stopRenewals?.();
     stopAccepting(this.server);
   }
 

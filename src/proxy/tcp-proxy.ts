@@ -19,6 +19,7 @@ import { createSocketTcpFront } from './tcp-proxy-sockets.js';
 export { DEFAULT_TCP_IDLE_TIMEOUT_MS } from './tcp-front-base.js';
 
 export function createTcpFront(options: FrontOptions): BoundFront {
-  const native = loadNativeTunnels();
+  // The native tunnel passes bytes through; terminating TLS (plaintext to the backends) is the JavaScript path's, for now.
+  const native = options.tls === undefined ? loadNativeTunnels() : undefined;
   return native === undefined ? createSocketTcpFront(options) : createNativeTcpFront(options, native);
 }

@@ -24,8 +24,11 @@ import { Supervisor, type OutputListener } from './supervisor.js';
 import type { RequestStatsLike } from '../control/request-metrics.js';
 import type { AppStatus } from '../core/system-api.js';
 import type { AppConfig } from '../core/system-types.js';
-import type { Config, Front, FrontEvents, Launcher, WorkerId } from '../core/types.js';
+import type { Config, Front, FrontEvents, FrontThreadStats, Launcher, WorkerId } from '../core/types.js';
 import { UsageError } from '../errors.js';
+import type { FrontTls } from '../proxy/options.js';
+import { frontCertificates, startRedirect } from './front-tls.js';
+import type { TlsFronts } from '../tls/tls-fronts.js';
 import { RemoteServers } from '../upstreams/remote-servers.js';
 import type { UpstreamResolver } from '../upstreams/resolver.js';
 
@@ -52,6 +55,8 @@ export interface AppShared {
   readonly requestCount?: (app: string) => number | undefined;
   /** The usage sampler's CPU at least every periodMs while the autoscaler needs it; returns the release. */
   readonly requireSampling?: (periodMs: number) => () => void;
+  /** The system's TLS certificate sets: an app's own TLS front registers its own. */
+  readonly tls?: TlsFronts;
 }
 
 export type { AppStatus } from '../core/system-api.js';
@@ -97,7 +102,7 @@ export class App {
     } else if (config.mode === 'spawn' && config.proxy !== 'none') {
       this.front = createFront(config.proxy as 'tcp' | 'http', {
         host: config.host, port: config.port, balance: config.balance, queueTimeoutMs: config.queueTimeoutMs, logger: this.logger, events,
-        edge: config.edge, forwardedAllowIps: config.forwardedAllowIps, maxHeaderSize: config.maxHeaderSize,
+        edge: config.edge, forwardedAllowIps: config.forwardedAllowIps, maxHeaderSize: config.maxHeaderSize, tls: this.frontTls(config), frontThreads: config.frontThreads,
       });
       front = this.front;
     }
@@ -142,6 +147,14 @@ export class App {
 
   get config(): AppConfig {
     return this.current;
+  }
+
+  /** Its own front's certificates (SPEC §14); renewals emit this app's `tls` events. */
+  private frontTls(config: AppConfig): FrontTls | undefined {
+    if (config.tls === undefined) return undefined;
+    const { front, release } = frontCertificates(config.tls, config.name, this.shared.tls, this.logger, (event) => this.supervisor.emit(event));
+    this.closers.push(release);
+    return front;
   }
 
   /** `autoscale:` set, changed or removed (constructor, `ctl apply`). */
@@ -196,6 +209,12 @@ export class App {
         }
         port = this.front.address().port;
         this.closers.push(() => this.closeFront());
+        const redirectPort = config.tls?.redirectHttp;
+        if (redirectPort !== undefined) {
+          const front = this.front;
+          const redirect = await startRedirect({ host: config.host, port: redirectPort, httpsPort: () => front.address().port, logger: this.logger }, `${this.what()}redirect-http port (--redirect-http)`);
+          this.closers.push(() => redirect.close());
+        }
       } else if (isRouted(config)) {
         port = this.shared.frontPort() ?? port;
       } else if (config.mode === 'cluster') {
@@ -219,7 +238,9 @@ export class App {
       startLine(config, port, dataPath),
     );
     if (this.front && dataPath !== 'native' && config.proxy === 'tcp') {
-      const why = process.env['SUPERVISE_TCP_NATIVE'] === '0' ? 'SUPERVISE_TCP_NATIVE=0' : nativeLoadError() ?? 'the native tunnel is not available here';
+      const why = config.tls !== undefined
+        ? 'it terminates TLS (the native tunnel passes bytes through)'
+        : process.env['SUPERVISE_TCP_NATIVE'] === '0' ? 'SUPERVISE_TCP_NATIVE=0' : nativeLoadError() ?? 'the native tunnel is not available here';
       this.logger.info(`the tcp front moves the bytes in JavaScript: ${why}`);
     }
     for (const warning of configWarnings(config)) this.logger.warn(warning);
@@ -330,6 +351,11 @@ export class App {
   }
 
   /** Its own L7 front's request counters (empty for other fronts, or none). */
+  /** Its own native http front's data-plane threads (none elsewhere). */
+  threadStats(): FrontThreadStats[] {
+    return this.front?.threadStats?.() ?? [];
+  }
+
   requestStats(): RequestStatsLike[] {
     const front = this.front as Partial<{ requestStats(): RequestStatsLike[] }> | undefined;
     return front?.requestStats?.() ?? [];

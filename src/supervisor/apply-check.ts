@@ -77,7 +77,7 @@ export function sameConfig(a: AppConfig, b: AppConfig): boolean {
 /** What a running app cannot take by reconfigure + reload: its listener, ports, front and checks. */
 export function needsReplacement(a: AppConfig, b: AppConfig): boolean {
   // An app's own front takes its edge settings when it is created (the routing front's are the system's).
-  const ownFront = (config: AppConfig) => (config.routes.length > 0 ? undefined : [config.edge, config.forwardedAllowIps, config.maxHeaderSize]);
+  const ownFront = (config: AppConfig) => (config.routes.length > 0 ? undefined : [config.edge, config.forwardedAllowIps, config.maxHeaderSize, config.tls, config.frontThreads]);
   const fixed = (config: AppConfig) =>
     JSON.stringify([config.mode, config.port, config.host, config.basePort, config.proxy, config.balance, config.health, config.watch, config.routes.length > 0, ownFront(config)]);
   return fixed(a) !== fixed(b);

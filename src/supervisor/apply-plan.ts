@@ -41,8 +41,10 @@ export async function planApply(file: string, context: PlanContext): Promise<App
     return { error: errorMessage(error) };
   }
   const { config } = context;
-  if (next.control !== config.control || JSON.stringify([next.front, next.resolvers]) !== JSON.stringify([config.front, config.resolvers])) {
-    return { error: `${file}: control, front and resolvers cannot change while supervise runs; restart it for those (nothing changed)` };
+  // The front's certificates may change (its TLS is renewed in place); its listeners may not.
+  const fixedFront = (front: SystemConfig['front']) => (front === undefined ? undefined : [front.host, front.port, front.tls !== undefined, front.tls?.redirectHttp, front.tls?.hsts]);
+  if (next.control !== config.control || JSON.stringify([fixedFront(next.front), next.resolvers]) !== JSON.stringify([fixedFront(config.front), config.resolvers])) {
+    return { error: `${file}: control, the front's port, host, TLS on/off, redirect-http and hsts, and resolvers cannot change while supervise runs; restart it for those (nothing changed)` };
   }
   const unresolved = await unresolvedUpstream(next.apps.flatMap((app) => app.upstreams), context.resolver);
   if (unresolved !== undefined) return { error: `${unresolved} (nothing changed)` };

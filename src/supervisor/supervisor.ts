@@ -21,7 +21,7 @@ import { drainTimeoutMs } from './stop-budget.js';
 import { launchWorker, type OutputListener } from './worker-launch.js';
 import { SlotHistory, WorkerRecord } from './worker-record.js';
 import type {
-  Config, Front, Launcher, SupervisorEvent, SupervisorStatus, WorkerEffect, WorkerEvent, WorkerId,
+  Config, Front, FrontStatus, Launcher, SupervisorEvent, SupervisorStatus, WorkerEffect, WorkerEvent, WorkerId,
 } from '../core/types.js';
 import type { HealthChecker } from '../health/checker.js';
 
@@ -375,10 +375,15 @@ export class Supervisor {
       port: this.publicPort,
       desired: this.desired,
       generation: this.generation,
-      front: this.front === undefined ? { kind: 'none', dataPath: 'none' } : { kind: this.config.proxy, dataPath: this.front.dataPath },
+      front: this.front === undefined ? { kind: 'none', dataPath: 'none' } : this.frontStatus(this.front),
       ...(this.fatal === undefined ? {} : { fatal: this.fatal }),
       workers,
     };
+  }
+
+  private frontStatus(front: Front): FrontStatus {
+    const threads = front.threadStats?.();
+    return { kind: this.config.proxy, dataPath: front.dataPath, ...(threads === undefined || threads.length === 0 ? {} : { threads }) };
   }
 
   /** Stop everything: retire every worker, resolve once all have exited. */

@@ -4,13 +4,13 @@
 // owns one of these and feeds it; nothing here changes an app.
 
 import type { MetricsSource } from '../control/metrics.js';
-import { renderRequestMetrics, totalsByApp, type RequestStatsLike } from '../control/request-metrics.js';
+import { renderRequestMetrics, renderThreadMetrics, totalsByApp, type RequestStatsLike } from '../control/request-metrics.js';
 import { createWorkerMetrics } from '../control/worker-metrics.js';
 import type { Logger } from '../log.js';
 import { LogStore } from '../logs/store.js';
 import type { App } from './app.js';
 import type { RequestTotals } from '../core/system-api.js';
-import type { SupervisorEvent, WorkerId } from '../core/types.js';
+import type { Front, SupervisorEvent, WorkerId } from '../core/types.js';
 import type { WorkerRecord } from './worker-record.js';
 
 export class SystemObservers {
@@ -79,6 +79,10 @@ export class SystemObservers {
   metricsSources(): MetricsSource[] {
     return [
       () => renderRequestMetrics(this.requestStats(), (id) => this.workerApps.get(id)),
+      () => renderThreadMetrics([
+        ...[...this.apps()].map((app) => ({ front: app.name, threads: app.threadStats() })),
+        { front: 'routing', threads: (this.routingFront() as Partial<Front> | undefined)?.threadStats?.() ?? [] },
+      ]),
       createWorkerMetrics({ whose: (pid) => this.whose(pid) }),
     ];
   }

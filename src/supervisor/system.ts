@@ -23,6 +23,8 @@ import { SystemUsage } from './system-usage.js';
 import { runClosers } from './closers.js';
 import { portError } from './port-check.js';
 import { installSignalHandlers } from './signals.js';
+import { frontCertificates, startRedirect } from './front-tls.js';
+import { TlsFronts } from '../tls/tls-fronts.js';
 import type { AppRoute } from '../core/router.js';
 import type { ApplyResult, SystemApi, SystemReloadResult, SystemStatus } from '../core/system-api.js';
 import type { AppConfig, SystemConfig } from '../core/system-types.js';
@@ -68,6 +70,8 @@ export class SystemService implements SystemApi {
   private readonly observers: SystemObservers;
   /** The workers' CPU and memory, read when someone looks or a consumer requires it. */
   readonly usage: SystemUsage;
+  /** The certificates of every TLS front (the routing front's is `front`). */
+  readonly tls = new TlsFronts();
   private nextWorkerId = 1;
   private exitCode = 0;
   /** Until the first apps are up, an app that never becomes ready stops the whole system (exit 1). */
@@ -92,7 +96,9 @@ export class SystemService implements SystemApi {
     if (config.front !== undefined) {
       // The shared front's edge settings: the first app's (the file's `defaults:` unless that app sets its own).
       const [first] = config.apps;
-      this.routing = createRoutingFront({ host: config.front.host, port: config.front.port, logger, edge: first?.edge, forwardedAllowIps: first?.forwardedAllowIps, maxHeaderSize: first?.maxHeaderSize });
+      const { tls } = config.front;
+      const frontTls = tls === undefined ? undefined : frontCertificates(tls, 'front', this.tls, logger, (event) => this.emitSystem(event)).front;
+      this.routing = createRoutingFront({ host: config.front.host, port: config.front.port, logger, edge: first?.edge, forwardedAllowIps: first?.forwardedAllowIps, maxHeaderSize: first?.maxHeaderSize, tls: frontTls, frontThreads: first?.frontThreads });
       this.routing.backends.setRoutes(routesOf(config.apps));
     }
   }
@@ -109,7 +115,7 @@ export class SystemService implements SystemApi {
     const control = await startControlServer({
       path: this.config.control,
       system: this,
-      metrics: createMetrics(this, this.observers.metricsSources()),
+      metrics: createMetrics(this, [...this.observers.metricsSources(), () => this.tls.metricsText()]),
       logger: this.logger,
       streams: { events, logs: this.observers.logs },
       registration: registrationOf(this.config),
@@ -130,12 +136,29 @@ export class SystemService implements SystemApi {
       }
       this.closers.push(() => front.close(Math.max(...this.config.apps.map((app) => app.killTimeoutMs))));
       const { port } = front.address();
-      this.logger.info({ host: where.host, port, dataPath: front.dataPath }, `routing front on ${where.host}:${port} (${front.dataPath} data path)`);
+      const scheme = where.tls === undefined ? '' : 'https, ';
+      this.logger.info({ host: where.host, port, dataPath: front.dataPath }, `routing front on ${where.host}:${port} (${scheme}${front.dataPath} data path)`);
+      await this.listenRedirect(where);
     }
+    this.closers.push(() => this.tls.closeAll());
     await this.startApps(this.config.apps);
     void Promise.all([...this.apps.values()].map((app) => app.whenReady())).then(() => (this.booting = false));
     this.usage.update();
     this.closers.push(() => this.usage.close());
+  }
+
+  /** `front: {redirect-http}`: plain HTTP answered with a 301 to the routing front's https URL. */
+  private async listenRedirect(where: NonNullable<SystemConfig['front']>): Promise<void> {
+    const port = where.tls?.redirectHttp;
+    const front = this.routing?.front;
+    if (port === undefined || front === undefined) return;
+    const redirect = await startRedirect({ host: where.host, port, httpsPort: () => front.address().port, logger: this.logger }, 'front: redirect-http port');
+    this.closers.push(() => redirect.close());
+  }
+
+  /** An event of the system itself (the routing front's certificates), under the app name `front`. */
+  private emitSystem(event: SupervisorEvent): void {
+    for (const listener of this.listeners) listener('front', event);
   }
 
   /** Starts apps, each once the apps it depends on are ready; resolves once all have started. */
@@ -183,6 +206,7 @@ export class SystemService implements SystemApi {
       frontPort: () => this.routing?.front.address().port,
       requestCount: (name) => this.observers.requestTotals().get(name)?.count,
       requireSampling: (periodMs) => this.usage.requireSampling(periodMs),
+      tls: this.tls,
       onBootFailure: (failed, reason) => {
         if (!this.booting) {
           // An app added by `ctl apply`: it alone stops; the apply reports it.
@@ -263,11 +287,13 @@ export class SystemService implements SystemApi {
       return totals === undefined ? app.status() : { ...app.status(), requests: totals };
     });
     const [only] = apps;
+    const certificates = this.tls.status();
+    const tls = certificates.length === 0 ? {} : { tls: certificates };
     if (apps.length === 1 && only !== undefined) {
       const { name: _name, ...single } = only;
-      return { ...single, pid: process.pid, apps };
+      return { ...single, pid: process.pid, apps, ...tls };
     }
-    return { pid: process.pid, apps };
+    return { pid: process.pid, apps, ...tls };
   }
 
   /** Runs system-wide changes one at a time; each is a reload to systemd (RELOADING=1 … READY=1). */
@@ -305,6 +331,8 @@ export class SystemService implements SystemApi {
 
   /** SIGHUP: with a system file, re-read it, apply it and reload every app; else reload all. */
   hangup(): Promise<unknown> {
+    // The certificates first: a renewal does not wait for the workers' rolling reload.
+    this.tls.reloadAll('SIGHUP');
     if (this.config.file === undefined) return this.reloadAll('SIGHUP');
     return this.serialize(async () => {
       const result = await this.applyFile('SIGHUP', true);
@@ -338,6 +366,8 @@ export class SystemService implements SystemApi {
     );
     this.config = next;
     const errors: string[] = [];
+    // Certificates re-read (renewed files); the routing front's as the file now lists them.
+    errors.push(...this.tls.reloadAll(reason, new Map(next.front?.tls === undefined ? [] : [['front', next.front.tls.certificates]])));
     // Removed apps go first (their ports may be a new app's): out of the routes,
     // so that no new request reaches them, then drained and stopped.
     this.routing?.backends.setRoutes(routesOf([...this.apps.values()].filter((app) => !removed.includes(app.name)).map((app) => app.config)));

@@ -4,7 +4,6 @@
 
 #include <string.h>
 
-#include "../../src/native/http_parse.h"
 #include "split.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -17,21 +16,8 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   hp_chunked_t many = {0};
   uint64_t seed = split_seed(data, size);
-  size_t at = 0;
-  long total = 0;
-  bool failed = false;
-  while (at < size && !many.done) {
-    size_t piece = split_next(&seed, size - at);
-    long n = hp_chunked_feed(&many, bytes + at, piece);
-    if (n < 0) {
-      failed = true;
-      break;
-    }
-    FUZZ_CHECK((size_t)n <= piece);
-    if ((size_t)n < piece) FUZZ_CHECK(many.done);
-    total += n;
-    at += (size_t)n;
-  }
+  long total = split_chunked(&many, bytes, size, &seed);
+  bool failed = total < 0;
   FUZZ_CHECK(failed == (taken < 0));
   if (!failed) FUZZ_CHECK(total == taken && one.done == many.done);
   return 0;

@@ -6,7 +6,6 @@
 
 #include <string.h>
 
-#include "../../src/native/http_parse.h"
 #include "split.h"
 
 static void check_head(const hp_head_t* h, int len) {
@@ -47,12 +46,7 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   hp_parser_t split = {0};
   hp_parser_init(&split, false, false, HP_MAX_HEAD);
   uint64_t seed = split_seed(data, size);
-  size_t have = 0;
-  int got = HP_INCOMPLETE;
-  while (got == HP_INCOMPLETE && have < size) {
-    have += split_next(&seed, size - have);
-    got = hp_parse(&split, bytes, have);
-  }
+  int got = split_parse(&split, bytes, size, &seed);
   FUZZ_CHECK(got == expected);
   if (got < 0) FUZZ_CHECK(split.error == whole.error);
   if (got > 0) same_head(&whole.head, &split.head);

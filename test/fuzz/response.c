@@ -6,7 +6,6 @@
 
 #include <string.h>
 
-#include "../../src/native/http_parse.h"
 #include "split.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -19,12 +18,7 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   hp_parser_init(&split, true, head_request, HP_MAX_RESPONSE_HEAD);
   int expected = hp_parse(&whole, bytes, size);
   uint64_t seed = split_seed(data, size + 1);
-  size_t have = 0;
-  int got = HP_INCOMPLETE;
-  while (got == HP_INCOMPLETE && have < size) {
-    have += split_next(&seed, size - have);
-    got = hp_parse(&split, bytes, have);
-  }
+  int got = split_parse(&split, bytes, size, &seed);
   FUZZ_CHECK(got == expected);
   if (expected > 0) {
     const hp_head_t *a = &whole.head, *b = &split.head;
@@ -42,20 +36,8 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       size_t body_len = size - (size_t)expected;
       hp_chunked_t one = {0}, many = {0};
       long taken = hp_chunked_feed(&one, body, body_len);
-      long total = 0;
-      size_t at = 0;
-      bool failed = false;
-      while (at < body_len && !many.done) {
-        size_t piece = split_next(&seed, body_len - at);
-        long n = hp_chunked_feed(&many, body + at, piece);
-        if (n < 0) {
-          failed = true;
-          break;
-        }
-        FUZZ_CHECK((size_t)n <= piece);
-        total += n;
-        at += piece;
-      }
+      long total = split_chunked(&many, body, body_len, &seed);
+      bool failed = total < 0;
       FUZZ_CHECK(failed == (taken < 0));
       if (!failed) FUZZ_CHECK(total == taken && one.done == many.done);
     }

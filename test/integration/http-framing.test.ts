@@ -70,7 +70,12 @@ function statusOf(reply: string): number {
   return Number(/^HTTP\/1\.1 (\d{3}) /.exec(reply)?.[1] ?? 0);
 }
 
-describe('http front (native): framing', { skip }, () => {
+/**
+ * A front over a node:http backend that records what it saw (`seen`);
+ * `exchange` sends pieces and returns the reply and what reached the backend.
+ * Called inside a describe: it registers the fixture's before/after hooks.
+ */
+function recordingFront(create: Parameters<typeof frontOverBackend>[1]) {
   const seen: Seen[] = [];
   const backend = http.createServer({ maxHeaderSize: 64 * 1024 }, (request, response) => {
     const chunks: Buffer[] = [];
@@ -82,15 +87,19 @@ describe('http front (native): framing', { skip }, () => {
   });
   // 2000 header lines and more reach it: node 22.23+ answers 431 from about 1,000 unless the count is unbounded.
   backend.maxHeadersCount = 0;
-  const fixture = frontOverBackend(backend, (options) => createNativeHttpFront(options) ?? assert.fail('no native front'));
-
-  /** The reply to `pieces`, and what the backend saw of it. */
+  const fixture = frontOverBackend(backend, create);
+  /** The reply to `parts`, and what the backend saw of it. */
   async function exchange(parts: readonly string[], until?: RegExp): Promise<{ reply: string; seen: Seen[] }> {
     seen.length = 0;
     const reply = await send(fixture.port, parts, until);
     await delay(20); // anything forwarded would have arrived by now
     return { reply, seen: [...seen] };
   }
+  return { fixture, seen, exchange };
+}
+
+describe('http front (native): framing', { skip }, () => {
+  const { fixture, seen, exchange } = recordingFront((options) => createNativeHttpFront(options) ?? assert.fail('no native front'));
 
   it('refuses a head over 32 KiB with 431 however it is split, and forwards one just under it split a byte per write', TIMEOUT, async () => {
     const big = `GET / HTTP/1.1\r\n${H}${'X-Big: '.concat('a'.repeat(1000), '\r\n').repeat(33)}\r\n`;
@@ -121,43 +130,6 @@ describe('http front (native): framing', { skip }, () => {
     const { reply, seen: got } = await exchange([`POST /te HTTP/1.1\r\n${H}Connection: close\r\nTransfer-Encoding: gzip, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n`]);
     assert.equal(statusOf(reply), 200, reply.slice(0, 80));
     assert.deepEqual(got, [{ method: 'POST', url: '/te', host: 'example.test', body: 'hello' }]);
-  });
-
-  it('accepts absolute-form targets: forwarded in origin-form, Host from the target (RFC 9112 §3.2.2)', TIMEOUT, async () => {
-    const a = await exchange([`GET http://api.example.test:8080/p?q=1 HTTP/1.1\r\nHost: other.test\r\nConnection: close\r\n\r\n`]);
-    assert.equal(statusOf(a.reply), 200, a.reply.slice(0, 80));
-    assert.deepEqual(a.seen, [{ method: 'GET', url: '/p?q=1', host: 'api.example.test:8080', body: '' }]);
-    const b = await exchange([`GET HTTP://Example.test HTTP/1.1\r\nHost: example.test\r\nConnection: close\r\n\r\n`]);
-    assert.equal(statusOf(b.reply), 200, b.reply.slice(0, 80));
-    assert.equal(b.seen[0]?.url, '/');
-    const userinfo = await exchange([`GET http://user@example.test/ HTTP/1.1\r\n${H}\r\n`]);
-    assert.equal(statusOf(userinfo.reply), 400);
-  });
-
-  it('answers CONNECT with 405 and * for anything but OPTIONS with 400, forwarding nothing', TIMEOUT, async () => {
-    for (const target of ['example.test:443', '/tunnel']) {
-      const connect = await exchange([`CONNECT ${target} HTTP/1.1\r\n${H}\r\n`]);
-      assert.match(connect.reply, /^HTTP\/1\.1 405 Method Not Allowed\r\n/, connect.reply.slice(0, 80));
-      assert.equal(connect.seen.length, 0);
-    }
-    const star = await exchange([`GET * HTTP/1.1\r\n${H}\r\n`]);
-    assert.equal(statusOf(star.reply), 400);
-    assert.equal(star.seen.length, 0);
-    const options = await exchange([`OPTIONS * HTTP/1.1\r\n${H}Connection: close\r\n\r\n`]);
-    assert.equal(statusOf(options.reply), 200, options.reply.slice(0, 80));
-    assert.equal(options.seen[0]?.url, '*');
-  });
-
-  it('validates Host: host[:port], a bracketed IPv6 address, nothing else', TIMEOUT, async () => {
-    for (const host of ['exa mple.test', 'example.test/x', 'example.test:80a', 'user@example.test', '[::1']) {
-      const { reply, seen: got } = await exchange([`GET / HTTP/1.1\r\nHost: ${host}\r\n\r\n`]);
-      assert.equal(statusOf(reply), 400, `Host: ${host} → ${reply.slice(0, 60)}`);
-      assert.equal(got.length, 0);
-    }
-    for (const host of ['example.test:8080', '[::1]:8080', '127.0.0.1']) {
-      const { reply } = await exchange([`GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`]);
-      assert.equal(statusOf(reply), 200, `Host: ${host} → ${reply.slice(0, 60)}`);
-    }
   });
 
   it('refuses a chunk extension over 4 KiB and a trailer that is not a header line, forwarding nothing', TIMEOUT, async () => {
@@ -195,6 +167,53 @@ describe('http front (native): framing', { skip }, () => {
     }
   });
 });
+
+// The target forms and Host: the same table on both data paths (core/http-target.ts mirrors http_parse.c).
+for (const [path, create, skipPath] of [
+  ['native', (options: Parameters<typeof createNativeHttpFront>[0]) => createNativeHttpFront(options) ?? assert.fail('no native front'), skip],
+  ['javascript', createJavaScriptHttpFront, false],
+] as const) {
+  describe(`http front (${path}): request targets and Host`, { skip: skipPath }, () => {
+    const { exchange } = recordingFront(create);
+
+    it('accepts absolute-form targets: forwarded in origin-form, Host from the target (RFC 9112 §3.2.2)', TIMEOUT, async () => {
+      const a = await exchange([`GET http://api.example.test:8080/p?q=1 HTTP/1.1\r\nHost: other.test\r\nConnection: close\r\n\r\n`]);
+      assert.equal(statusOf(a.reply), 200, a.reply.slice(0, 80));
+      assert.deepEqual(a.seen, [{ method: 'GET', url: '/p?q=1', host: 'api.example.test:8080', body: '' }]);
+      const b = await exchange([`GET HTTP://Example.test HTTP/1.1\r\nHost: example.test\r\nConnection: close\r\n\r\n`]);
+      assert.equal(statusOf(b.reply), 200, b.reply.slice(0, 80));
+      assert.equal(b.seen[0]?.url, '/');
+      const userinfo = await exchange([`GET http://user@example.test/ HTTP/1.1\r\n${H}\r\n`]);
+      assert.equal(statusOf(userinfo.reply), 400);
+    });
+
+    it('answers CONNECT with 405 and * for anything but OPTIONS with 400, forwarding nothing', TIMEOUT, async () => {
+      for (const target of ['example.test:443', '/tunnel']) {
+        const connect = await exchange([`CONNECT ${target} HTTP/1.1\r\n${H}\r\n`]);
+        assert.match(connect.reply, /^HTTP\/1\.1 405 Method Not Allowed\r\n/, connect.reply.slice(0, 80));
+        assert.equal(connect.seen.length, 0);
+      }
+      const star = await exchange([`GET * HTTP/1.1\r\n${H}\r\n`]);
+      assert.equal(statusOf(star.reply), 400);
+      assert.equal(star.seen.length, 0);
+      const options = await exchange([`OPTIONS * HTTP/1.1\r\n${H}Connection: close\r\n\r\n`]);
+      assert.equal(statusOf(options.reply), 200, options.reply.slice(0, 80));
+      assert.equal(options.seen[0]?.url, '*');
+    });
+
+    it('validates Host: host[:port], a bracketed IPv6 address, nothing else', TIMEOUT, async () => {
+      for (const host of ['exa mple.test', 'example.test/x', 'example.test:80a', 'user@example.test', '[::1']) {
+        const { reply, seen: got } = await exchange([`GET / HTTP/1.1\r\nHost: ${host}\r\n\r\n`]);
+        assert.equal(statusOf(reply), 400, `Host: ${host} → ${reply.slice(0, 60)}`);
+        assert.equal(got.length, 0);
+      }
+      for (const host of ['example.test:8080', '[::1]:8080', '127.0.0.1']) {
+        const { reply } = await exchange([`GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`]);
+        assert.equal(statusOf(reply), 200, `Host: ${host} → ${reply.slice(0, 60)}`);
+      }
+    });
+  });
+}
 
 describe('http front (native): responses', { skip }, () => {
   /** The response to a request head: one write, or pieces written a turn apart. */

@@ -109,7 +109,7 @@ function fdCount(): number {
   return fs.readdirSync('/proc/self/fd').length;
 }
 
-describe('TLS in the native http front (httpSetTls)', { skip: needsAddon('the native http front') }, () => {
+describe('TLS in the native http front (httpSetTls), on two data-plane threads', { skip: needsAddon('the native http front') }, () => {
   const native = loadNative()?.exports as unknown as TlsBinding;
   let front: HttpFrontLike;
   let handle: number;
@@ -137,7 +137,7 @@ describe('TLS in the native http front (httpSetTls)', { skip: needsAddon('the na
     });
     backendServer = backend.server;
     front = createNativeHttpFront({ host: '127.0.0.1', port: 0, balance: 'round-robin', events: recordEvents(),
-      edge: { ...DEFAULT_EDGE_TIMEOUTS, clientHeaderTimeoutMs: 1500, keepaliveTimeoutMs: 120_000 } }) ?? assert.fail('the native http front is not available');
+      frontThreads: 2, edge: { ...DEFAULT_EDGE_TIMEOUTS, clientHeaderTimeoutMs: 1500, keepaliveTimeoutMs: 120_000 } }) ?? assert.fail('the native http front is not available');
     await front.listen();
     front.add({ id: 1, host: '127.0.0.1', port: backend.port, weight: 1 });
     port = front.address().port;

@@ -113,6 +113,14 @@ describe('formatStatus', () => {
     assert.match(text, /^pid 4242  mode cluster  port 8080  desired 3  generation 2\n/);
   });
 
+  it('names a native http front\'s data-plane threads and the requests each answered', () => {
+    const threads = [{ requests: 10512, connections: 30 }, { requests: 9830, connections: 29 }];
+    const text = formatStatus({ ...status, front: { kind: 'http', dataPath: 'native', threads } });
+    assert.match(text, /^pid 4242  mode spawn  port 8080  front http \(native, 2 threads: 10512 \/ 9830 requests\)  desired 3/);
+    // One thread: nothing to compare.
+    assert.match(formatStatus({ ...status, front: { kind: 'http', dataPath: 'native', threads: threads.slice(0, 1) } }), /front http \(native\)  desired/);
+  });
+
   it('says when a reload runs and when there are no workers', () => {
     const text = formatStatus({ ...status, reloading: true, workers: [] });
     assert.match(text, /generation 2  \(reloading\)\n/);

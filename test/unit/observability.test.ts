@@ -21,6 +21,12 @@ describe('ctl events lines', () => {
     const bare = JSON.stringify({ time: at, app: 'web', type: 'worker-exit', id: 3, slot: 1, pid: 42, code: 1, signal: null, expected: false, reason: 'exited with code 1; last stderr:\n' });
     assert.equal(formatEventLine(bare), '03:04:05.678 web  worker 1 (pid 42) crashed: exited with code 1');
   });
+  it('TLS certificate events name the file: renewed, refused (the old one stays), expired', () => {
+    const show = (event: object) => formatEventLine(JSON.stringify({ time: at, app: 'front', ...event })).slice(13);
+    assert.equal(show({ type: 'tls', change: 'renewed', file: '/c/www.pem', serial: '1A', notAfter: '2027-01-01T00:00:00.000Z' }), 'front  TLS certificate /c/www.pem loaded: serial 1A, expires 2027-01-01T00:00:00.000Z');
+    assert.equal(show({ type: 'tls', change: 'failed', file: '/c/www.key', reason: 'this key does not belong to the certificate /c/www.pem' }), 'front  TLS certificate renewal refused, the previous one stays: /c/www.key: this key does not belong to the certificate /c/www.pem');
+    assert.equal(show({ type: 'tls', change: 'expired', file: '/c/old.pem', notAfter: '2026-01-01T00:00:00.000Z' }), 'front  TLS certificate /c/old.pem expired on 2026-01-01T00:00:00.000Z: renew it');
+  });
   it('reloads, scale and health read as sentences; unknown types keep their JSON', () => {
     const show = (event: object) => formatEventLine(JSON.stringify({ time: at, app: 'web', ...event })).slice(13);
     assert.equal(show({ type: 'reload', ok: false, generation: 3, error: 'reload aborted at slot 0' }), 'web  reload aborted: reload aborted at slot 0');
