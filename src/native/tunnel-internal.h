@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "h1frame.h"
+#include "tls_conn.h"
 #include "tunnel.h"
 
 #define CLIENT 0
@@ -27,6 +28,7 @@ typedef struct side {
   unsigned read_done : 1;   // the end (or an error) was read: nothing more comes from this side
   unsigned write_done : 1;  // the peer's end was passed on: nothing more goes to this side
   unsigned closed : 1;
+  tls_conn_t* tls;  // the client's side of a listener that terminates TLS (tunnelSetTls): its bytes go through it
 } side_t;
 
 typedef enum { WAITING, CONNECTING, OPEN } state_t;
@@ -59,8 +61,8 @@ uint32_t next_generation(void);
 
 // ---- tunnel.c
 
-/** A client accepted as `fd`: a tunnel waiting for its backend; its id, or a negative errno (`fd` then closed). */
-int32_t tunnel_accept(int fd);
+/** A client accepted as `fd` (TLS with `tls`'s certificates when not NULL): a tunnel waiting for its backend; its id, or a negative errno (`fd` then closed). */
+int32_t tunnel_accept(int fd, tls_set_t* tls);
 /** An epoll event for side `index` of tunnel `id`. */
 void on_tunnel_event(int32_t id, uint32_t generation, int index, uint32_t events);
 /** Closes both sides of `t` (the environment goes away). */

@@ -28,6 +28,7 @@ typedef struct listener {
   int fd;  // -1: a free slot
   uint32_t generation;
   bool paused;
+  tls_set_t* tls;  // its certificates when it terminates TLS (tunnelSetTls), else NULL
 } listener_t;
 
 static tunnel_flush_cb g_flush;
@@ -163,7 +164,7 @@ static void on_listener_event(int32_t id, uint32_t generation) {
       emit(id, EV_ACCEPT_FAILED, error);
       return;
     }
-    int32_t tid = tunnel_accept(fd);
+    int32_t tid = tunnel_accept(fd, l->tls);
     if (tid < 0) {
       if (tid == -ENOMEM) pause_listener(id, l);
       emit(id, EV_ACCEPT_FAILED, -tid);
@@ -244,6 +245,7 @@ void tunnels_shutdown(uv_close_cb closed) {
   g_capacity = 0;
   for (int32_t id = 0; id < g_listener_count; id++) {
     if (g_listeners[id].fd >= 0) close(g_listeners[id].fd);
+    if (g_listeners[id].fd >= 0) tls_set_release(g_listeners[id].tls);
   }
   free(g_listeners);
   g_listeners = NULL;
@@ -281,6 +283,7 @@ int32_t listener_open(const struct sockaddr* address, socklen_t length, int back
   listener_t* l = &g_listeners[id];
   l->generation = ++g_generation;
   l->paused = false;
+  l->tls = NULL;
   struct epoll_event event = {.events = EPOLLIN, .data.u64 = tag(l->generation, id, LISTENER)};
   if (epoll_ctl(g_epoll, EPOLL_CTL_ADD, fd, &event) != 0) {
     int error = errno;
@@ -306,5 +309,16 @@ void listener_close(int32_t id) {
   if (l == NULL) return;
   close(l->fd);
   l->fd = -1;
+  tls_set_release(l->tls);  // its tunnels hold their own references
+  l->tls = NULL;
   unhold();
+}
+
+int listener_set_tls(int32_t id, tls_set_t* set) {
+  listener_t* l = listener_get(id);
+  if (l == NULL) return -EBADF;
+  tls_set_t* old = l->tls;
+  l->tls = set;
+  tls_set_release(old);
+  return 0;
 }

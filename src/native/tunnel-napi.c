@@ -9,11 +9,13 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "tunnel.h"
 #include "napi_util.h"
+#include "tls_binding.h"
 
 static napi_env g_env;
 static napi_ref g_on_events;
@@ -172,6 +174,33 @@ static napi_value CloseListener(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/**
+ * tunnelSetTls(listener, certs, options): the listener terminates TLS and
+ * passes the plaintext on (undefined), or a one-line reason and nothing
+ * changed. certs and options as httpSetTls's (tls_binding.c; hsts is an HTTP
+ * header: accepted, not used here).
+ */
+static napi_value SetTls(napi_env env, napi_callback_info info) {
+  napi_value argv[3], result;
+  size_t argc = 3;
+  int32_t id = -1;
+  uint32_t hsts = 0;
+  char reason[TLS_REASON_SIZE] = "tunnelSetTls(listener, certs, options): bad arguments";
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok && argc >= 3 && napi_get_value_int32(env, argv[0], &id) == napi_ok) {
+    tls_set_t* set = tls_binding_read(env, argv[1], argv[2], &hsts, reason);
+    if (set != NULL && listener_set_tls(id, set) == 0) {
+      napi_get_undefined(env, &result);
+      return result;
+    }
+    if (set != NULL) {
+      tls_set_release(set);
+      snprintf(reason, sizeof(reason), "tunnelSetTls(): no listener %d", id);
+    }
+  }
+  if (napi_create_string_utf8(env, reason, NAPI_AUTO_LENGTH, &result) != napi_ok) return NULL;
+  return result;
+}
+
 /** connect(id, address, port, family): 0, or a negative errno (tunnel.h). */
 static napi_value Connect(napi_env env, napi_callback_info info) {
   napi_value argv[4];
@@ -216,6 +245,7 @@ napi_value init_tunnel(napi_env env, napi_value exports) {
       {"listen", NULL, Listen, NULL, NULL, NULL, napi_default, NULL},
       {"listenerPort", NULL, ListenerPort, NULL, NULL, NULL, napi_default, NULL},
       {"closeListener", NULL, CloseListener, NULL, NULL, NULL, napi_default, NULL},
+      {"tunnelSetTls", NULL, SetTls, NULL, NULL, NULL, napi_default, NULL},
       {"connect", NULL, Connect, NULL, NULL, NULL, napi_default, NULL},
       {"abortConnect", NULL, AbortConnect, NULL, NULL, NULL, napi_default, NULL},
       {"destroy", NULL, Destroy, NULL, NULL, NULL, napi_default, NULL},

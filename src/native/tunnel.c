@@ -58,12 +58,47 @@ static int watch(tunnel_t* t, int side, int op) {
   return epoll_ctl(g_epoll, op, t->sides[side].fd, &event) == 0 ? 0 : errno;
 }
 
+/**
+ * send(2) on a side, through its TLS connection when it has one (which says,
+ * in the side's flags, what it waits for). TLS writes a record at a time: it
+ * goes on until all is sent or OpenSSL waits, so that a short count means
+ * "wait for an event", as a plain socket's does.
+ */
+static ssize_t side_send(side_t* s, const char* data, size_t len) {
+  if (s->tls == NULL) return send(s->fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+  bool readable = s->readable, writable = s->writable;
+  size_t done = 0;
+  while (done < len) {
+    ssize_t sent = tls_conn_send(s->tls, data + done, len - done, &readable, &writable);
+    if (sent < 0) {
+      if (done == 0) done = (size_t)-1;  // the error (errno) as it is; after some bytes, the next call meets it
+      break;
+    }
+    done += (size_t)sent;
+  }
+  s->readable = readable;
+  s->writable = writable;
+  return (ssize_t)done;
+}
+
+/** recv(2) on a side, likewise. */
+static ssize_t side_recv(side_t* s, char* data, size_t len) {
+  if (s->tls == NULL) return recv(s->fd, data, len, 0);
+  bool readable = s->readable, writable = s->writable;
+  ssize_t got = tls_conn_recv(s->tls, data, len, &readable, &writable);
+  s->readable = readable;
+  s->writable = writable;
+  return got;
+}
+
 /** Closes `s` (the last descriptor of its socket: that also takes it out of the epoll set); returns its EV_ bit (0: it had no socket). */
 static int close_side(tunnel_t* t, side_t* s) {
   if (s->closed) return 0;
   s->closed = 1;
   free(s->pending);
   s->pending = NULL;
+  tls_conn_free(s->tls);
+  s->tls = NULL;
   if (s->fd < 0) return 0;  // an upstream never connected
   close(s->fd);
   s->fd = -1;
@@ -88,14 +123,14 @@ static void reset_upstream(tunnel_t* t) {
 /** Sends `len` bytes to `to`, keeping what it does not take; 0, or an errno that ends the tunnel. */
 static int deliver(side_t* to, const char* data, size_t len) {
   ssize_t sent;
-  do sent = send(to->fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+  do sent = side_send(to, data, len);
   while (sent < 0 && errno == EINTR);
   if (sent < 0) {
     if (errno != EAGAIN && errno != EWOULDBLOCK) return errno;
     sent = 0;
   }
   if ((size_t)sent == len) return 0;
-  to->writable = 0;
+  if (to->tls == NULL) to->writable = 0;  // TLS: its flags say what it waits for (a handshake may wait for a read)
   to->pending = malloc(len - sent);
   if (to->pending == NULL) return ENOMEM;
   memcpy(to->pending, data + sent, len - sent);
@@ -108,14 +143,14 @@ static int deliver(side_t* to, const char* data, size_t len) {
 static int flush(side_t* to) {
   size_t left = to->pending_len - to->pending_off;
   ssize_t sent;
-  do sent = send(to->fd, to->pending + to->pending_off, left, MSG_NOSIGNAL | MSG_DONTWAIT);
+  do sent = side_send(to, to->pending + to->pending_off, left);
   while (sent < 0 && errno == EINTR);
   if (sent < 0) {
     if (errno != EAGAIN && errno != EWOULDBLOCK) return errno;
     sent = 0;
   }
   if ((size_t)sent < left) {
-    to->writable = 0;
+    if (to->tls == NULL) to->writable = 0;
     to->pending_off += sent;
     return 0;
   }
@@ -160,7 +195,7 @@ static int deliver_response(tunnel_t* t, char* data, size_t len, int* closed) {
 static int pump(tunnel_t* t, int i, bool* moved, int* closed) {
   side_t* from = &t->sides[i];
   ssize_t got;
-  do got = recv(from->fd, g_read_buf, READ_SIZE, 0);
+  do got = side_recv(from, g_read_buf, READ_SIZE);
   while (got < 0 && errno == EINTR);
   if (got > 0) {
     *moved = true;
@@ -169,7 +204,8 @@ static int pump(tunnel_t* t, int i, bool* moved, int* closed) {
     // EPOLLRDHUP the peer's FIN is already queued behind these bytes, and a
     // short read took everything before it: that is the end, without a
     // recv() that returns 0 (one syscall per connection that closes).
-    if (got < READ_SIZE) {
+    // (TLS reads a record at a time and may hold more: it reads on until OpenSSL wants bytes, and its end is a read of 0.)
+    if (got < READ_SIZE && from->tls == NULL) {
       if (from->peer_ended) from->read_done = 1;
       else from->readable = 0;
     }
@@ -187,7 +223,7 @@ static int pump(tunnel_t* t, int i, bool* moved, int* closed) {
     return 0;
   }
   if (errno == EAGAIN || errno == EWOULDBLOCK) {
-    from->readable = 0;
+    if (from->tls == NULL) from->readable = 0;  // TLS: cleared by what OpenSSL waits for
     return 0;
   }
   return errno;
@@ -223,6 +259,7 @@ static int process(tunnel_t* t, int* closed) {
       if (peer->read_done && s->pending == NULL && !s->write_done) {
         s->write_done = 1;
         // A side that has ended too gets its FIN from close(), one syscall fewer.
+        if (s->tls != NULL) tls_conn_shutdown(s->tls);  // close_notify: the stream's end, as TLS says it
         if (!s->read_done && shutdown(s->fd, SHUT_WR) != 0 && errno != ENOTCONN) return errno;
       }
       if (s->read_done && s->write_done) *closed |= close_side(t, s);
@@ -305,7 +342,7 @@ void on_tunnel_event(int32_t id, uint32_t generation, int index, uint32_t events
   if (closed != 0) emit(id, closed, open);
 }
 
-int32_t tunnel_accept(int fd) {
+int32_t tunnel_accept(int fd, tls_set_t* tls) {
   tunnel_t* t = calloc(1, sizeof(*t));
   int32_t id = t == NULL ? -1 : table_add(t);
   if (id < 0) {
@@ -319,8 +356,14 @@ int32_t tunnel_accept(int fd) {
   t->sides[UPSTREAM].fd = -1;
   t->state = WAITING;
   h1_init(&t->h1);
+  if (tls != NULL && (t->sides[CLIENT].tls = tls_conn_new(tls, fd)) == NULL) {
+    close(fd);
+    tunnel_free(t);
+    return -ENOMEM;
+  }
   int error = watch(t, CLIENT, EPOLL_CTL_ADD);
   if (error != 0) {
+    tls_conn_free(t->sides[CLIENT].tls);
     close(fd);
     tunnel_free(t);
     return -error;

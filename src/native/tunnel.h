@@ -52,6 +52,10 @@ int32_t listener_port(int32_t id);
 /** Stops accepting; the tunnels it accepted go on. */
 void listener_close(int32_t id);
 
+struct tls_set;
+/** The listener terminates TLS with `set` from now on (it takes the caller's reference): new clients handshake with it, open tunnels keep theirs. 0, or -EBADF. */
+int listener_set_tls(int32_t id, struct tls_set* set);
+
 /**
  * Connects the waiting tunnel `id` to `address`: 0, or a negative errno when
  * it failed at once (the tunnel still waits). Then EV_CONNECTED or

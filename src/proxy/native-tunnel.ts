@@ -53,6 +53,11 @@ export interface NativeTunnels {
   drain(id: number): void;
   /** Chunks tunnel `id` has moved so far, in either direction. */
   activity(id: number): number;
+  /**
+   * Listener `id` terminates TLS with these certificates (certs[0] the default; tls_binding.c) and passes the plaintext on:
+   * undefined, or a one-line reason (nothing changed). Undefined itself when the addon has no TLS (then the JavaScript path terminates it).
+   */
+  setTls: ((id: number, certs: Array<{ cert: string; key: string; hosts: string[] }>) => string | undefined) | undefined;
 }
 
 /** The compiled module's functions (src/native/tunnel-napi.c). */
@@ -66,6 +71,7 @@ interface Binding {
   destroy(id: number): number;
   drain(id: number): number;
   activity(id: number): number;
+  tunnelSetTls?(id: number, certs: Array<{ cert: string; key: string; hosts: string[] }>, options: { hsts: number }): string | undefined;
 }
 
 const FUNCTIONS = ['init', 'listen', 'listenerPort', 'closeListener', 'connect', 'abortConnect', 'destroy', 'drain', 'activity'] as const;
@@ -185,5 +191,6 @@ function withOwners(binding: Binding): NativeTunnels {
     },
     drain: (id) => void binding.drain(id),
     activity: (id) => binding.activity(id),
+    setTls: binding.tunnelSetTls === undefined ? undefined : (id, certs) => binding.tunnelSetTls?.(id, certs, { hsts: 0 }),
   };
 }

@@ -11,6 +11,7 @@
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import type { WorkerId } from '../core/types.js';
+import type { LoadedCertificate } from '../tls/certificate.js';
 import type { BackendEntry } from './backend-registry.js';
 import { describeListenError } from './listen.js';
 import {
@@ -57,6 +58,7 @@ class NativeTcpFront extends TcpFrontBase<NativeTunnel> implements NativeListene
   }
   protected readonly server = undefined;
   private listenerId = -1;
+  private stopRenewals: (() => void) | undefined;
   private bound: { host: string; port: number } | undefined;
 
   constructor(
@@ -73,6 +75,22 @@ class NativeTcpFront extends TcpFrontBase<NativeTunnel> implements NativeListene
     if (id < 0) throw describeListenError(errnoError(id, 'listen', address, port), host, port);
     this.listenerId = id;
     this.bound = { host: address, port: this.native.listenerPort(id) };
+    this.setTls(id);
+  }
+
+  /** A TLS front: the certificates to C now (before the loop turns: no client is accepted without them), and on each renewal. */
+  private setTls(id: number): void {
+    const { tls } = this.options;
+    const setTls = this.native.setTls;
+    if (tls === undefined || setTls === undefined) return;
+    const apply = (certificates: readonly LoadedCertificate[]) =>
+      setTls(id, certificates.map((certificate) => ({ cert: certificate.certPem, key: certificate.keyPem, hosts: [...certificate.hosts] })));
+    const refused = apply(tls.certificates.certificates);
+    if (refused !== undefined) {
+      this.stopAccepting();
+      throw new Error(`front cannot serve TLS: the data plane refused the certificates: ${refused}`);
+    }
+    this.stopRenewals = tls.certificates.onRenewal((certificates) => (this.listenerId === id ? apply(certificates) : undefined));
   }
 
   override address(): { host: string; port: number } {
@@ -81,6 +99,8 @@ class NativeTcpFront extends TcpFrontBase<NativeTunnel> implements NativeListene
   }
 
   protected stopAccepting(): void {
+    this.stopRenewals?.();
+    this.stopRenewals = undefined;
     if (this.listenerId >= 0) this.native.closeListener(this.listenerId);
     this.listenerId = -1;
   }

@@ -19,7 +19,8 @@ import { createSocketTcpFront } from './tcp-proxy-sockets.js';
 export { DEFAULT_TCP_IDLE_TIMEOUT_MS } from './tcp-front-base.js';
 
 export function createTcpFront(options: FrontOptions): BoundFront {
-  // The native tunnel passes bytes through; terminating TLS (plaintext to the backends) is the JavaScript path's, for now.
-  const native = options.tls === undefined ? loadNativeTunnels() : undefined;
+  // Terminating TLS (plaintext to the backends) runs in C where the addon has it (tunnelSetTls), else on the JavaScript path.
+  const loaded = loadNativeTunnels();
+  const native = options.tls === undefined || loaded?.setTls !== undefined ? loaded : undefined;
   return native === undefined ? createSocketTcpFront(options) : createNativeTcpFront(options, native);
 }

@@ -239,7 +239,7 @@ export class App {
     );
     if (this.front && dataPath !== 'native' && config.proxy === 'tcp') {
       const why = config.tls !== undefined
-        ? 'it terminates TLS (the native tunnel passes bytes through)'
+        ? 'it terminates TLS, which this build of the native tunnel cannot (no tunnelSetTls)'
         : process.env['SUPERVISE_TCP_NATIVE'] === '0' ? 'SUPERVISE_TCP_NATIVE=0' : nativeLoadError() ?? 'the native tunnel is not available here';
       this.logger.info(`the tcp front moves the bytes in JavaScript: ${why}`);
     }
