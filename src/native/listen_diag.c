@@ -45,6 +45,7 @@
 /** TCP_LISTEN of the kernel's state numbering (include/net/tcp_states.h). */
 #define STATE_LISTEN 10
 
+static napi_env g_env;
 static int g_socket = -1;
 static uint32_t g_sequence;
 static unsigned char* g_buffer;
@@ -62,6 +63,15 @@ typedef struct {
 static void close_socket(void) {
   if (g_socket >= 0) close(g_socket);
   g_socket = -1;
+}
+
+/** The environment is going away: the socket and the buffer go with it. */
+static void cleanup(void* arg) {
+  (void)arg;
+  close_socket();
+  free(g_buffer);
+  g_buffer = NULL;
+  g_env = NULL;
 }
 
 /** Opens the netlink socket; 0 or an errno. */
@@ -205,6 +215,12 @@ static napi_value ListenerCheck(napi_env env, napi_callback_info info) {
     return throw_error(env, "listenerCheck(address, family, ports: Int32Array) expected");
   }
   if (count == 0 || count > MAX_PORTS) return throw_error(env, "listenerCheck(): 1…65536 ports expected");
+  // The port table is the process's: one thread (the one that first used it) checks.
+  if (g_env != env) {
+    if (g_env != NULL) return throw_error(env, "listenerCheck(): the check runs in the thread that first used it");
+    if (napi_add_env_cleanup_hook(env, cleanup, NULL) != napi_ok) return throw_error(env, "listenerCheck(): could not register the cleanup hook");
+    g_env = env;
+  }
   round_t round = {.family = family == 6 ? AF_INET6 : AF_INET, .ports = data};
   if ((family != 4 && family != 6) || text_length >= sizeof(text) - 1 || inet_pton(round.family, text, round.address) != 1)
     return throw_error(env, "listenerCheck(): the address must be an IP literal of the given family (4 or 6)");
