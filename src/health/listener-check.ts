@@ -9,12 +9,13 @@
 // in the queue, where every connect probe leaves a connection there for the
 // worker to accept.
 //
-// Decided once per process, at the first round: where the kernel will not
-// answer (no netlink in a container, a seccomp filter, an old kernel), the
+// Decided once per process, at the first round: where the kernel refuses to
+// answer (EPERM, no netlink in a container, a seccomp filter, an old kernel), the
 // connect probe runs instead, said once in the log. A later round that fails
 // (a truncated or odd answer) falls back to connects for that round only.
 // SUPERVISE_PROBE_DIAG=0 chooses the connect probe.
 
+import { constants } from 'node:os';
 import { loadNative } from '../native/load.js';
 import type { ProbeResult } from './probe.js';
 
@@ -43,7 +44,8 @@ export function listenerCheck(notice: (message: string) => void): ListenerCheck 
       codes = native(address, family, Int32Array.from(ports));
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
-      if (available === undefined) {
+      // Only a refusal at the first round decides for the process; anything else (a truncated answer, ENOBUFS) is this round's.
+      if (available === undefined && isRefusal((error as { errno?: unknown }).errno)) {
         available = false;
         notice(`health probes: the kernel's socket table cannot be read here (${reason}); probing workers by TCP connects instead`);
       }
@@ -52,6 +54,13 @@ export function listenerCheck(notice: (message: string) => void): ListenerCheck 
     available = true;
     return ports.map((port, index) => toResult(address, port, codes[index * 3] ?? -1, codes[index * 3 + 1] ?? 0, codes[index * 3 + 2] ?? 0));
   };
+}
+
+/** Errnos that say this process may not, or cannot, read the kernel's socket table. */
+const REFUSALS = new Set(['EPERM', 'EACCES', 'EINVAL', 'ENOENT', 'EAFNOSUPPORT', 'EPROTONOSUPPORT', 'EOPNOTSUPP', 'ENOSYS'].map((name) => constants.errno[name as keyof typeof constants.errno]));
+
+function isRefusal(errno: unknown): boolean {
+  return typeof errno !== 'number' || REFUSALS.has(errno);
 }
 
 /** A port's state as a probe result, its reason worded for a user. */
