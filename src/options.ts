@@ -89,7 +89,9 @@ export const OPTIONS: readonly OptionSpec[] = [
   },
   {
     key: 'health', flag: '--health <path>', kind: 'http-path', defaultText: 'none',
-    meaning: 'spawn mode: HTTP `GET` path that must answer 2xx; without it a TCP connect is the probe', mode: 'spawn', scope: 'app',
+    meaning:
+      "spawn mode: HTTP `GET` path that must answer 2xx; without it the probe is a listening check: a socket listens on the worker's port and its accept queue is not full (a TCP connect where the kernel's socket table cannot be read)",
+    mode: 'spawn', scope: 'app',
   },
   {
     key: 'healthInterval', flag: '--health-interval <ms>', kind: 'duration', default: 2000, defaultText: '2000',

@@ -8,7 +8,9 @@
 // sockets. No AbortController per probe (it cost as much as the connect): the
 // result of a probe whose target was unwatched is dropped, and its socket ends
 // at the connect or the time limit. TCP probes of one tick go to the native
-// batch probe in one call where the addon is there (native-probe.ts).
+// batch probe in one call where the addon is there (native-probe.ts); for this
+// machine's workers (`localWorkers`) that is one listening check of the kernel's
+// socket table (listener-check.ts) instead of a connect each.
 
 import { createHealthTracker, type HealthTracker } from '../core/health-tracker.js';
 import type { HealthConfig, WorkerId } from '../core/types.js';
@@ -26,6 +28,13 @@ export interface HealthCheckerOptions {
   /** The target has been out of rotation longer than `unhealthyLimitMs`; reported once per outage. */
   onUnhealthyTooLong?(id: WorkerId): void;
   readonly unhealthyLimitMs: number;
+  /**
+   * Targets watched without a host of their own are workers of this machine listening on `host`:
+   * TCP probes check the kernel's listening sockets instead of connecting (listener-check.ts).
+   */
+  readonly localWorkers?: boolean;
+  /** Hears, once per process, that the listening check cannot run here (connects instead). */
+  notice?(message: string): void;
   /** Replaces the configured probe (tests); no batch probe then. */
   readonly probe?: PortProbe;
   /** Clock (tests). */
@@ -65,7 +74,8 @@ interface Target {
 export function createHealthChecker(options: HealthCheckerOptions): HealthChecker {
   const { health, unhealthyLimitMs } = options;
   const probe = options.probe ?? makeProbe(health, options.host);
-  const batchProbe: BatchProbe | undefined = options.probe === undefined ? makeBatchProbe(health) : undefined;
+  const batchProbe: BatchProbe | undefined =
+    options.probe === undefined ? makeBatchProbe(health, (message) => options.notice?.(message)) : undefined;
   const now = options.now ?? Date.now;
   const thresholds = { healthyThreshold: health.healthyThreshold, unhealthyThreshold: health.unhealthyThreshold };
   const targets = new Map<WorkerId, Target>();
@@ -101,7 +111,8 @@ export function createHealthChecker(options: HealthCheckerOptions): HealthChecke
   function startBatch(batch: BatchProbe, due: ReadonlyArray<[WorkerId, Target]>): void {
     const token = {};
     for (const [, target] of due) target.inFlight = token;
-    void batch(due.map(([, target]) => ({ port: target.port, host: target.host ?? options.host }))).then(
+    const local = options.localWorkers === true;
+    void batch(due.map(([, target]) => ({ port: target.port, host: target.host ?? options.host, local: local && target.host === undefined }))).then(
       (results) => due.forEach(([id, target], index) => settle(id, target, token, results[index] ?? { ok: false, reason: 'no result' })),
       (error: unknown) => due.forEach(([id, target]) => settle(id, target, token, { ok: false, reason: error instanceof Error ? error.message : String(error) })),
     );

@@ -5,16 +5,21 @@
 // SUPERVISE_PROBE_NATIVE=0), and for a host that is not an IP literal (a remote
 // server by name), the JavaScript probe (probe.ts) runs instead, with the same
 // results and reasons. HTTP probes (--health /path) stay in JavaScript.
+// Targets marked `local` (this machine's workers) get the listening check of
+// listener-check.ts instead of connects: one kernel dump for the whole round.
 
 import { isIP } from 'node:net';
 import { constants } from 'node:os';
 import { loadNative } from '../native/load.js';
 import type { HealthConfig } from '../core/types.js';
+import { listenerCheck } from './listener-check.js';
 import { probeTcp, type ProbeResult } from './probe.js';
 
 export interface ProbeTarget {
   readonly port: number;
   readonly host: string;
+  /** A worker of this machine listening on `host`: the kernel's listener table can answer for it. */
+  readonly local?: boolean;
 }
 
 /** Probes many targets at once; one result per target, in order. Never rejects. */
@@ -46,13 +51,17 @@ function toResult(code: number, target: ProbeTarget, timeoutMs: number, timedOut
   return code < 0 ? { ok: false, reason, local: true } : { ok: false, reason };
 }
 
-/** The batch TCP probe for a checker, or undefined where it cannot run natively (HTTP probes, no addon). */
-export function makeBatchProbe(health: HealthConfig): BatchProbe | undefined {
+/**
+ * The batch TCP probe for a checker, or undefined where it cannot run natively (HTTP probes, no addon).
+ * `notice` hears, once per process, that the listening check cannot run here.
+ */
+export function makeBatchProbe(health: HealthConfig, notice: (message: string) => void = () => undefined): BatchProbe | undefined {
   if (health.path !== undefined) return undefined;
   const found = binding();
   if (found === undefined) return undefined;
   const native: ProbeBinding = found;
   const { timeoutMs } = health;
+  const checkListeners = listenerCheck(notice);
   const viaJavaScript = (target: ProbeTarget): Promise<ProbeResult> => probeTcp(target.host, target.port, timeoutMs);
 
   function probeHost(host: string, family: 4 | 6, targets: readonly ProbeTarget[]): Promise<ProbeResult[]> {
@@ -68,19 +77,29 @@ export function makeBatchProbe(health: HealthConfig): BatchProbe | undefined {
     });
   }
 
+  /** Local workers' ports through the kernel's listener table; undefined when it cannot answer this round. */
+  function checkHost(host: string, family: 4 | 6, targets: readonly ProbeTarget[]): ProbeResult[] | undefined {
+    if (checkListeners === undefined || targets.some((target) => target.local !== true)) return undefined;
+    return checkListeners(host, family, targets.map((target) => target.port));
+  }
+
   return async (targets) => {
+    // Grouped by host, and local workers apart from remote servers on the same address.
     const byHost = new Map<string, number[]>();
     targets.forEach((target, index) => {
-      const indexes = byHost.get(target.host);
-      if (indexes === undefined) byHost.set(target.host, [index]);
+      const key = `${target.local === true ? 'local' : 'remote'} ${target.host}`;
+      const indexes = byHost.get(key);
+      if (indexes === undefined) byHost.set(key, [index]);
       else indexes.push(index);
     });
     const results: ProbeResult[] = new Array<ProbeResult>(targets.length);
     await Promise.all(
-      [...byHost].map(async ([host, indexes]) => {
+      [...byHost.values()].map(async (indexes) => {
         const group = indexes.map((index) => targets[index] as ProbeTarget);
+        const host = (group[0] as ProbeTarget).host;
         const family = isIP(host);
-        const settled = family === 4 || family === 6 ? await probeHost(host, family, group) : await Promise.all(group.map(viaJavaScript));
+        const settled =
+          family === 4 || family === 6 ? (checkHost(host, family, group) ?? (await probeHost(host, family, group))) : await Promise.all(group.map(viaJavaScript));
         settled.forEach((result, position) => (results[indexes[position] as number] = result));
       }),
     );

@@ -12,6 +12,7 @@ napi_value init_tunnel(napi_env env, napi_value exports);
 napi_value init_http(napi_env env, napi_value exports);
 napi_value init_dp(napi_env env, napi_value exports);
 napi_status init_probe(napi_env env, napi_value exports);
+napi_status init_listen_diag(napi_env env, napi_value exports);
 
 NAPI_MODULE_INIT() {
   if (init_tunnel(env, exports) == NULL) return NULL;
@@ -20,5 +21,6 @@ NAPI_MODULE_INIT() {
   if (init_notify(env, exports) != napi_ok) return NULL;
   if (init_prctl(env, exports) != napi_ok) return NULL;
   if (init_probe(env, exports) != napi_ok) return NULL;
+  if (init_listen_diag(env, exports) != napi_ok) return NULL;
   return exports;
 }

@@ -111,6 +111,8 @@ export class App {
       this.health = createHealthChecker({
         health: config.health,
         host: '127.0.0.1',
+        localWorkers: true,
+        notice: (message) => this.logger.warn(message),
         unhealthyLimitMs: config.readyTimeoutMs,
         onChange: (id, healthy, reason) => post((s) => s.healthChanged(id, healthy, reason)),
         onFailure: (id) => post((s) => s.healthFailed(id)),

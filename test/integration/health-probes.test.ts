@@ -1,8 +1,12 @@
-// Active TCP health checks (no --health path) on both probe paths: the native
-// batch probe (src/native/probe.c through native-probe.ts) and the JavaScript
-// fallback (SUPERVISE_PROBE_NATIVE=0, or no addon). A worker whose port stops
-// accepting leaves rotation and is replaced; a healthy one stays; and the batch
-// probe answers what probeTcp answers for an open, a refused and a silent port.
+// Active TCP health checks (no --health path) on the three probe paths: the
+// listening check of local workers (one sock_diag dump per round,
+// src/native/listen_diag.c through listener-check.ts), the native batch of
+// connects (src/native/probe.c; SUPERVISE_PROBE_DIAG=0, or no sock_diag) and the
+// JavaScript fallback (SUPERVISE_PROBE_NATIVE=0, or no addon). A worker whose
+// port stops accepting leaves rotation and is replaced; a healthy one stays; a
+// worker that stops accepting with its port open is found by its full accept
+// queue; and the batch probe answers what probeTcp answers for an open, a
+// refused and a silent port.
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -11,6 +15,7 @@ import net from 'node:net';
 import { join } from 'node:path';
 import { after, afterEach, describe, it } from 'node:test';
 import { makeBatchProbe } from '../../src/health/native-probe.js';
+import { loadNative } from '../../src/native/load.js';
 import { probeTcp } from '../../src/health/probe.js';
 import type { HealthConfig } from '../../src/core/types.js';
 import { FIXTURES, freePort, freePortRange, httpGet, isAlive, killAll, startSupervise } from '../helpers/supervise.js';
@@ -18,13 +23,16 @@ import { needsAddon } from '../helpers/native.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const SERVER = join(FIXTURES, 'port-server.cjs');
+const STUCK_ACCEPT = join(FIXTURES, 'stuck-accept.py');
 
 afterEach(killAll);
 after(killAll);
 
+// `reason`: what the out-of-rotation log says of a closed port on that path — which path ran.
 const PATHS = [
-  { name: 'native batch probe', env: {}, skip: needsAddon('the native batch probe') },
-  { name: 'JavaScript probe', env: { SUPERVISE_PROBE_NATIVE: '0' }, skip: false as const },
+  { name: 'listening check', env: {}, skip: needsAddon('the listening check'), reason: /nothing listening on 127\.0\.0\.1:\d+/ },
+  { name: 'native batch of connects', env: { SUPERVISE_PROBE_DIAG: '0' }, skip: needsAddon('the native batch probe'), reason: /connect ECONNREFUSED/ },
+  { name: 'JavaScript probe', env: { SUPERVISE_PROBE_NATIVE: '0' }, skip: false as const, reason: /connect ECONNREFUSED/ },
 ];
 
 for (const path of PATHS) {
@@ -42,7 +50,8 @@ for (const path of PATHS) {
         const survivor = before.find((worker) => worker.port !== base + 1);
         assert.ok(victim?.pid !== undefined && survivor?.pid !== undefined, JSON.stringify(before));
         writeFileSync(`${flag}-${victim.port}`, '');
-        await sup.waitForLog((l) => l.msg === 'worker unhealthy: out of rotation', 10_000);
+        const out = await sup.waitForLog((l) => l.msg === 'worker unhealthy: out of rotation', 10_000);
+        assert.match(String(out.reason), path.reason);
         // Out of rotation: every request goes to the one that still accepts.
         for (let i = 0; i < 6; i++) {
           const response = await httpGet(sup.port);
@@ -64,6 +73,40 @@ for (const path of PATHS) {
     });
   });
 }
+
+describe('tcp health checks, listening check', { skip: needsAddon('the listening check') }, () => {
+  it('a worker that stops accepting, its port still open, is found by its full accept queue and taken out of rotation', async () => {
+    const base = await freePortRange(3);
+    const flag = join(FIXTURES, `.stop-accepting-${process.pid}-${base}`);
+    const sup = await startSupervise(
+      ['-w', '2', '--base-port', String(base), '--health-interval', '100ms', '--unhealthy-threshold', '2', '--ready-timeout', '30s', '--', 'python3', STUCK_ACCEPT, '{port}'],
+      { readyWorkers: 2, env: { FIXTURE_STOP_ACCEPTING_FILE: flag } },
+    );
+    const fillers: net.Socket[] = [];
+    try {
+      const workers = (await sup.status()).workers;
+      const victim = workers.find((worker) => worker.port === base + 1);
+      const survivor = workers.find((worker) => worker.port !== base + 1);
+      assert.ok(victim?.pid !== undefined && survivor?.pid !== undefined, JSON.stringify(workers));
+      writeFileSync(`${flag}-${victim.port}`, '');
+      await sup.waitForLog((l) => String(l.msg).includes(`stopped accepting on ${victim.port}`), 10_000, "the worker stopped accepting");
+      // Backlog 1: two connections fill the queue (the kernel keeps backlog + 1); the third's SYN is dropped.
+      for (let i = 0; i < 3; i++) fillers.push(net.connect(victim.port, '127.0.0.1').on('error', () => undefined));
+      const out = await sup.waitForLog((l) => l.msg === 'worker unhealthy: out of rotation', 15_000);
+      assert.equal(out.port, victim.port);
+      assert.match(String(out.reason), /accept queue full on 127\.0\.0\.1:\d+ \(2 connections waiting, backlog 1\)/);
+      for (let i = 0; i < 4; i++) {
+        const response = await httpGet(sup.port);
+        assert.equal(response.status, 200, response.body);
+        assert.equal((JSON.parse(response.body) as { pid: number }).pid, survivor.pid);
+      }
+      assert.equal(isAlive(survivor.pid), true);
+    } finally {
+      for (const socket of fillers) socket.destroy();
+      rmSync(`${flag}-${base + 1}`, { force: true });
+    }
+  });
+});
 
 /** A port that never answers: a listener (in Python: node cannot listen without accepting) with its backlog full, so further SYNs are dropped. */
 async function silentPort(): Promise<{ port: number; close(): void }> {
@@ -119,6 +162,60 @@ describe('native batch probe', { skip: needsAddon('the native batch probe') }, (
       open.close();
       silent.close();
     }
+  });
+
+  it("checks local workers' ports in the kernel's listener table: listening, closed, full queue, wildcards", async () => {
+    const batch = makeBatchProbe(health);
+    assert.ok(batch);
+    const open = net.createServer((socket) => socket.destroy());
+    await new Promise<void>((resolve) => open.listen(0, '127.0.0.1', resolve));
+    const openPort = (open.address() as net.AddressInfo).port;
+    const dualStack = net.createServer((socket) => socket.destroy());
+    await new Promise<void>((resolve) => dualStack.listen({ port: 0, host: '::' }, resolve));
+    const dualPort = (dualStack.address() as net.AddressInfo).port;
+    const v6only = net.createServer((socket) => socket.destroy());
+    await new Promise<void>((resolve) => v6only.listen({ port: 0, host: '::', ipv6Only: true }, resolve));
+    const v6onlyPort = (v6only.address() as net.AddressInfo).port;
+    const refused = await freePort();
+    const silent = await silentPort();
+    try {
+      const started = Date.now();
+      const results = await batch(
+        [openPort, refused, silent.port, dualPort, v6onlyPort].map((port) => ({ host: '127.0.0.1', port, local: true })),
+      );
+      assert.deepEqual(results[0], { ok: true });
+      assert.deepEqual(results[1], { ok: false, reason: `nothing listening on 127.0.0.1:${refused}` });
+      assert.match(String((results[2] as { reason?: string }).reason), new RegExp(`^accept queue full on 127\\.0\\.0\\.1:${silent.port} \\(\\d+ connections waiting, backlog 0\\)`));
+      assert.deepEqual(results[3], { ok: true }, 'a dual-stack wildcard listener accepts 127.0.0.1');
+      assert.deepEqual(results[4], { ok: false, reason: `nothing listening on 127.0.0.1:${v6onlyPort}` }, 'an IPv6-only listener does not');
+      assert.ok(Date.now() - started < 390, 'no time limit waited for: the kernel answered');
+      const v6 = await batch([{ host: '::1', port: v6onlyPort, local: true }, { host: '::1', port: openPort, local: true }]);
+      assert.deepEqual(v6, [{ ok: true }, { ok: false, reason: `nothing listening on ::1:${openPort}` }]);
+      // The same ports as remote servers, or with SUPERVISE_PROBE_DIAG=0, are connected to.
+      assert.deepEqual(await batch([{ host: '127.0.0.1', port: refused }]), [{ ok: false, reason: `connect ECONNREFUSED 127.0.0.1:${refused}` }]);
+      process.env.SUPERVISE_PROBE_DIAG = '0';
+      try {
+        const connecting = makeBatchProbe(health);
+        assert.deepEqual(await connecting?.([{ host: '127.0.0.1', port: refused, local: true }]), [{ ok: false, reason: `connect ECONNREFUSED 127.0.0.1:${refused}` }]);
+      } finally {
+        delete process.env.SUPERVISE_PROBE_DIAG;
+      }
+    } finally {
+      open.close();
+      dualStack.close();
+      v6only.close();
+      silent.close();
+    }
+  });
+
+  it('listenerCheck refuses bad arguments with an error, not a crash', () => {
+    const check = (loadNative()?.exports as { listenerCheck: (...args: unknown[]) => unknown }).listenerCheck;
+    assert.throws(() => check('127.0.0.1', 4, new Int32Array(0)), /1…65536 ports/);
+    assert.throws(() => check('127.0.0.1', 4, Int32Array.from([0])), /ports must be in 1…65535/);
+    assert.throws(() => check('::1', 4, Int32Array.from([80])), /IP literal/);
+    assert.throws(() => check('x'.repeat(200), 6, Int32Array.from([80])), /IP literal/);
+    assert.throws(() => check('127.0.0.1', 5, Int32Array.from([80])), /IP literal/);
+    assert.throws(() => check('127.0.0.1', 4, [80]), /expected/);
   });
 
   it('is not used for HTTP probes, nor with SUPERVISE_PROBE_NATIVE=0', () => {
