@@ -134,7 +134,14 @@ static void schedule(void) {
   uv_timer_start(g_timer, on_timer, earliest > now ? earliest - now : 0, 0);
 }
 
+static int settle_completed(void);
+
 static void on_timer(uv_timer_t* timer) {
+  // Connects that completed while the loop was busy elsewhere are not timeouts:
+  // libuv runs timers before it polls, so after a stall of the main thread
+  // (GC, a loaded machine) this timer would otherwise fail healthy workers.
+  while (settle_completed() == MAX_EVENTS) {
+  }
   uint64_t now = now_ms();
   for (batch_t* batch = g_batches; batch != NULL; batch = batch->next) {
     if (batch->deadline > now) continue;
@@ -144,7 +151,8 @@ static void on_timer(uv_timer_t* timer) {
   if (g_timer != NULL) schedule();
 }
 
-static void on_epoll(uv_poll_t* handle, int status, int events) {
+/** Settles the probes whose connects have completed: how many epoll reported (MAX_EVENTS: there may be more). */
+static int settle_completed(void) {
   struct epoll_event ready[MAX_EVENTS];
   int count = epoll_wait(g_epoll, ready, MAX_EVENTS, 0);
   for (int i = 0; i < count; i++) {
@@ -155,7 +163,11 @@ static void on_epoll(uv_poll_t* handle, int status, int events) {
     if (getsockopt(probe->fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0) error = errno;
     settle(probe, error);
   }
-  if (count > 0) {
+  return count;
+}
+
+static void on_epoll(uv_poll_t* handle, int status, int events) {
+  if (settle_completed() > 0) {
     deliver_finished();
     if (g_timer != NULL) schedule();
   }

@@ -164,6 +164,26 @@ describe('native batch probe', { skip: needsAddon('the native batch probe') }, (
     }
   });
 
+  it('a main thread busy past the time limit does not turn connects that completed meanwhile into timeouts', async () => {
+    const batch = makeBatchProbe({ ...health, timeoutMs: 50 });
+    assert.ok(batch);
+    const open = net.createServer((socket) => socket.destroy());
+    await new Promise<void>((resolve) => open.listen(0, '127.0.0.1', resolve));
+    const openPort = (open.address() as net.AddressInfo).port;
+    try {
+      const pending = batch([{ host: '127.0.0.1', port: openPort }, { host: '127.0.0.1', port: openPort }]);
+      // A stall of the loop (GC, a loaded machine): the loopback connects complete in the kernel meanwhile,
+      // and libuv runs the expired timer before it polls.
+      const until = Date.now() + 200;
+      while (Date.now() < until) {
+        // busy
+      }
+      assert.deepEqual(await pending, [{ ok: true }, { ok: true }]);
+    } finally {
+      open.close();
+    }
+  });
+
   it("checks local workers' ports in the kernel's listener table: listening, closed, full queue, wildcards", async () => {
     const batch = makeBatchProbe(health);
     assert.ok(batch);
