@@ -37,7 +37,9 @@ function settleOnce(
     resolve(result);
   };
   const onAbort = (): void => finish(fail('aborted'));
-  const timer = setTimeout(() => finish(fail(`timed out after ${timeoutMs}ms`)), timeoutMs);
+  // Judged after the loop's next poll: node runs an expired timer before it polls, so after a
+  // stall of the main thread a connect (or answer) that came meanwhile would count as a timeout.
+  const timer = setTimeout(() => setImmediate(() => finish(fail(`timed out after ${timeoutMs}ms`))), timeoutMs);
   signal?.addEventListener('abort', onAbort, { once: true });
   if (signal?.aborted) onAbort();
   return finish;

@@ -178,7 +178,13 @@ describe('native batch probe', { skip: needsAddon('the native batch probe') }, (
       while (Date.now() < until) {
         // busy
       }
+      const javascript = probeTcp('127.0.0.1', openPort, 50);
+      const again = Date.now() + 200;
+      while (Date.now() < again) {
+        // busy
+      }
       assert.deepEqual(await pending, [{ ok: true }, { ok: true }]);
+      assert.deepEqual(await javascript, { ok: true }, 'the JavaScript probe (no addon, host names) too');
     } finally {
       open.close();
     }
