@@ -239,8 +239,8 @@ export class App {
     );
     if (this.front && dataPath !== 'native' && config.proxy === 'tcp') {
       const why = config.tls !== undefined
-        ? 'it terminates TLS (the native tunnel passes bytes through)'
-        : process.env['SUPERVISE_TCP_NATIVE'] === '0' ? 'SUPERVISE_TCP_NATIVE=0' : nativeLoadError() ?? 'the native tunnel is not available here';
+        ? 'it terminates TLS (the native data plane\'s tcp kind passes bytes through)'
+        : process.env['SUPERVISE_TCP_NATIVE'] === '0' ? 'SUPERVISE_TCP_NATIVE=0' : nativeLoadError() ?? 'the native data plane is not available here';
       this.logger.info(`the tcp front moves the bytes in JavaScript: ${why}`);
     }
     for (const warning of configWarnings(config)) this.logger.warn(warning);
