@@ -11,6 +11,7 @@
 //
 //   npm run bench:lean                        # builds, then: node dist/bench/lean.js
 //   node dist/bench/lean.js [--workers 256,1024] [--runs 1] [--idle 20] [--requests 200]
+//   --node-flags "…": node's own flags for the master (--cpu-prof, --max-semi-space-size …), to profile or compare
 //
 // 1,024 Python processes take ≈10 GB of memory and a minute to start on 2 cores.
 
@@ -22,7 +23,7 @@ import {
   TICKS_PER_SECOND, waitUntil,
 } from './common.js';
 
-const USAGE = 'node dist/bench/lean.js [--workers 256,1024] [--runs 1] [--idle 20] [--requests 200]';
+const USAGE = 'node dist/bench/lean.js [--workers 256,1024] [--runs 1] [--idle 20] [--requests 200] [--node-flags "--cpu-prof …"]';
 const SCALE_TO = 8;
 /** A scale-down slower than this is reported as failed (∞). */
 const SCALE_LIMIT_MS = 300_000;
@@ -33,6 +34,7 @@ interface Settings {
   readonly runs: number;
   readonly idleS: number;
   readonly requests: number;
+  readonly nodeFlags: string[];
 }
 
 interface Run {
@@ -77,17 +79,18 @@ function parseArguments(argv: readonly string[]): Settings {
   const runs = Number(take('--runs') ?? 1);
   const idleS = Number(take('--idle') ?? 20);
   const requests = Number(take('--requests') ?? 200);
+  const nodeFlags = (take('--node-flags') ?? '').split(' ').filter((flag) => flag !== '');
   if (rest.length > 0) throw new Error(`usage: ${USAGE} (unknown argument ${rest[0]})`);
   for (const [name, value] of [['--runs', runs], ['--idle', idleS], ['--requests', requests], ...workers.map((w) => ['--workers', w] as const)] as const) {
     if (!Number.isInteger(value) || value < 1) throw new Error(`usage: ${USAGE} (${name} must be a positive integer)`);
   }
-  return { workers, runs, idleS, requests };
+  return { workers, runs, idleS, requests, nodeFlags };
 }
 
 function describe(settings: Settings): string {
   return `tiny Python servers (python3 -S bench/apps/tiny_server.py {port}) in spawn mode behind the tcp front; ` +
     `${settings.workers.join(' and ')} workers, ${settings.runs} run(s); idle window ${settings.idleS} s; ` +
-    `${settings.requests} GET /status; then scale to ${SCALE_TO}`;
+    `${settings.requests} GET /status; then scale to ${SCALE_TO}${settings.nodeFlags.length > 0 ? `; master: node ${settings.nodeFlags.join(' ')}` : ''}`;
 }
 
 async function measure(workers: number, settings: Settings): Promise<Run> {
@@ -97,7 +100,7 @@ async function measure(workers: number, settings: Settings): Promise<Run> {
   const basePort = await freePorts(workers);
   const started = Date.now();
   const master = startProcess('supervise', process.execPath, [
-    join(REPO, 'bin', 'supervise.js'), '--log-format', 'json', '--log-level', 'warn', '--control', control,
+    ...settings.nodeFlags, join(REPO, 'bin', 'supervise.js'), '--log-format', 'json', '--log-level', 'warn', '--control', control,
     '-w', String(workers), '--base-port', String(basePort), '--port', String(port), '--proxy', 'tcp',
     '--ready-timeout', '300000', '--kill-timeout', '10000',
     '--', 'python3', '-S', join(APPS, 'tiny_server.py'), '{port}',
@@ -163,7 +166,7 @@ function cpuTicks(pid: number): number {
 function reaperPid(master: number): number | undefined {
   return childPids(master).find((pid) => {
     try {
-      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('reaper-process');
+      return /reaper-process|supervise_reaper/.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8'));
     } catch {
       return false;
     }

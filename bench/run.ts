@@ -1,8 +1,8 @@
 // `npm run bench`: the benchmarks in sequence, each printing its
 // own table (Markdown, as pasted into docs/benchmarks.md).
 //
-//   node dist/bench/run.js                          # cluster, reload, proxy, asgi, edge, lean
-//   node dist/bench/run.js --only cluster           # one of cluster | reload | proxy | asgi | edge | lean
+//   node dist/bench/run.js                          # cluster, reload, proxy, asgi, edge, lean, tls
+//   node dist/bench/run.js --only cluster           # one of cluster | reload | proxy | asgi | edge | lean | tls
 //   node dist/bench/run.js --only cluster,reload    # several
 //   BENCH_QUICK=1 node dist/bench/run.js            # proxy, asgi, edge in short rounds: < 2 minutes
 //
@@ -32,6 +32,7 @@ const BENCHES: readonly Bench[] = [
   { name: 'asgi', module: './asgi.js' },
   { name: 'edge', module: './edge.js' },
   { name: 'lean', module: './lean.js' },
+  { name: 'tls', module: './tls.js' },
 ];
 
 /** What BENCH_QUICK=1 runs when no --only is given. */

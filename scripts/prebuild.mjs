@@ -5,9 +5,12 @@
 // would leave the checkout without its compiled addon (the JavaScript data
 // paths, the native-only tests skipped) until the next `npm run build:native`.
 // Packing must leave the checkout as it was.
+// The addon's executable targets (the C reaper, src/native/reaper.c) are not
+// .node files, which prebuildify leaves in the scratch build: copied here into
+// the prebuild's folder, beside the addon, where src/native/load.ts looks.
 
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +25,12 @@ try {
   const result = spawnSync(join(root, 'node_modules', '.bin', 'prebuildify'), args, { stdio: 'inherit' });
   if (result.error !== undefined) throw result.error;
   process.exitCode = result.status ?? 1;
+  const reaper = join(scratch, 'build', 'Release', 'supervise_reaper');
+  if (result.status === 0 && existsSync(reaper)) {
+    const target = join(root, 'prebuilds', `${process.platform}-${process.arch}`, 'supervise_reaper');
+    cpSync(reaper, target);
+    chmodSync(target, 0o755);
+  }
 } finally {
   rmSync(scratch, { recursive: true, force: true });
 }

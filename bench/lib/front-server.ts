@@ -13,7 +13,12 @@
 // BENCH_FRONT_OPTIONS='{"…": …}': a JSON object merged into createFront()'s
 // options (tcp and http), for an A/B of a front setting that has no CLI here —
 // the data plane's thread count once createFront() takes one.
+//
+// BENCH_TLS_CERT=<pem> BENCH_TLS_KEY=<pem> (http): TLS on the native front,
+// through the addon's httpSetTls (bench/tls.ts), until the front has a TLS option.
 
+import { readFileSync } from 'node:fs';
+import { loadNative } from '../../src/native/load.js';
 import { createFront, type BoundFront } from '../../src/proxy/index.js';
 import { createRoutingFront } from '../../src/proxy/routed-registry.js';
 import type { FrontEvents } from '../../src/core/types.js';
@@ -35,6 +40,18 @@ function extraOptions(): Record<string, unknown> {
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) usage(`BENCH_FRONT_OPTIONS must be a JSON object, e.g. '{"threads":2}'`);
   return value as Record<string, unknown>;
+}
+
+/** BENCH_TLS_CERT and BENCH_TLS_KEY: the native http front serves TLS with them (exits when it cannot). */
+function useTls(front: BoundFront): void {
+  const cert = process.env.BENCH_TLS_CERT;
+  const key = process.env.BENCH_TLS_KEY;
+  if (cert === undefined || key === undefined) return;
+  const native = loadNative()?.exports as { httpSetTls?: (handle: number, certs: unknown[], options: { hsts: number }) => string | undefined } | undefined;
+  const handle = (front as unknown as { handle?: number }).handle;
+  if (native?.httpSetTls === undefined || handle === undefined) usage('BENCH_TLS_*: TLS needs the native http front (npm run build:native)');
+  const reason = native.httpSetTls(handle, [{ cert: readFileSync(cert, 'utf8'), key: readFileSync(key, 'utf8'), hosts: [] }], { hsts: 0 });
+  if (reason !== undefined) usage(`BENCH_TLS_*: ${reason}`);
 }
 
 async function main(): Promise<void> {
@@ -63,6 +80,7 @@ async function main(): Promise<void> {
     await front.listen();
     backendPorts.forEach((backendPort, id) => front.add({ id, host: '127.0.0.1', port: backendPort, weight: 1 }));
   }
+  useTls(front);
   process.stdout.write(`listening ${front.address().port}\n`);
 
   const stop = () => {

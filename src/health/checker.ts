@@ -7,10 +7,12 @@
 // from an earlier turn is not started again, so a hung worker never piles up
 // sockets. No AbortController per probe (it cost as much as the connect): the
 // result of a probe whose target was unwatched is dropped, and its socket ends
-// at the connect or the time limit.
+// at the connect or the time limit. TCP probes of one tick go to the native
+// batch probe in one call where the addon is there (native-probe.ts).
 
 import { createHealthTracker, type HealthTracker } from '../core/health-tracker.js';
 import type { HealthConfig, WorkerId } from '../core/types.js';
+import { makeBatchProbe, type BatchProbe } from './native-probe.js';
 import { makeProbe, type PortProbe, type ProbeResult } from './probe.js';
 
 export interface HealthCheckerOptions {
@@ -24,7 +26,7 @@ export interface HealthCheckerOptions {
   /** The target has been out of rotation longer than `unhealthyLimitMs`; reported once per outage. */
   onUnhealthyTooLong?(id: WorkerId): void;
   readonly unhealthyLimitMs: number;
-  /** Replaces the configured probe (tests). */
+  /** Replaces the configured probe (tests); no batch probe then. */
   readonly probe?: PortProbe;
   /** Clock (tests). */
   readonly now?: () => number;
@@ -63,6 +65,7 @@ interface Target {
 export function createHealthChecker(options: HealthCheckerOptions): HealthChecker {
   const { health, unhealthyLimitMs } = options;
   const probe = options.probe ?? makeProbe(health, options.host);
+  const batchProbe: BatchProbe | undefined = options.probe === undefined ? makeBatchProbe(health) : undefined;
   const now = options.now ?? Date.now;
   const thresholds = { healthyThreshold: health.healthyThreshold, unhealthyThreshold: health.unhealthyThreshold };
   const targets = new Map<WorkerId, Target>();
@@ -83,13 +86,32 @@ export function createHealthChecker(options: HealthCheckerOptions): HealthChecke
 
   function probeDue(): void {
     const clock = Date.now();
+    const due: Array<[WorkerId, Target]> = [];
     for (const [id, target] of targets) {
       checkOutageLength(id, target);
       if (target.inFlight !== undefined || clock < target.due) continue;
       // Each target keeps its place in the interval; one far behind (a stalled loop) starts afresh.
       target.due = clock - target.due < health.intervalMs ? target.due + health.intervalMs : clock + health.intervalMs;
-      startProbe(id, target);
+      if (batchProbe === undefined) startProbe(id, target);
+      else due.push([id, target]);
     }
+    if (due.length > 0 && batchProbe !== undefined) startBatch(batchProbe, due);
+  }
+
+  function startBatch(batch: BatchProbe, due: ReadonlyArray<[WorkerId, Target]>): void {
+    const token = {};
+    for (const [, target] of due) target.inFlight = token;
+    void batch(due.map(([, target]) => ({ port: target.port, host: target.host ?? options.host }))).then(
+      (results) => due.forEach(([id, target], index) => settle(id, target, token, results[index] ?? { ok: false, reason: 'no result' })),
+      (error: unknown) => due.forEach(([id, target]) => settle(id, target, token, { ok: false, reason: error instanceof Error ? error.message : String(error) })),
+    );
+  }
+
+  /** A probe's result, unless its target was unwatched, re-watched or closed meanwhile (the result belongs to nobody). */
+  function settle(id: WorkerId, target: Target, token: object, result: ProbeResult): void {
+    if (targets.get(id) !== target || target.inFlight !== token) return;
+    target.inFlight = undefined;
+    applyResult(id, target, result);
   }
 
   function startProbe(id: WorkerId, target: Target): void {
@@ -99,12 +121,7 @@ export function createHealthChecker(options: HealthCheckerOptions): HealthChecke
     const settled = probe(target.port, undefined, target.host).catch(
       (error: unknown): ProbeResult => ({ ok: false, reason: error instanceof Error ? error.message : String(error) }),
     );
-    void settled.then((result) => {
-      // Unwatched, re-watched or closed meanwhile: the result belongs to nobody.
-      if (targets.get(id) !== target || target.inFlight !== token) return;
-      target.inFlight = undefined;
-      applyResult(id, target, result);
-    });
+    void settled.then((result) => settle(id, target, token, result));
   }
 
   function applyResult(id: WorkerId, target: Target, result: ProbeResult): void {

@@ -9,6 +9,7 @@
 //  - spawn: --liveness GET failed --liveness-threshold times in a row.
 // The first sign reports onHung once; the watch ends with `signal`.
 
+import { onChildStateChange } from './child-state.js';
 import { probeHttp } from './probe.js';
 import { readProcStat } from './proc-stat.js';
 import type { Config } from '../core/types.js';
@@ -25,6 +26,15 @@ export interface LivenessWatch {
   /** Clock (tests). */
   readonly now?: () => number;
 }
+
+/**
+ * The process state is read after a SIGCHLD (a child stopped, continued or
+ * exited: child-state.ts) and while it is stopped; without one, once in this
+ * many periods, in case a stop came with no signal (a worker that is not our
+ * child). 1,024 /proc reads a second at 1,024 workers were a third of an idle
+ * master's CPU.
+ */
+const SAFETY_SWEEP_PERIODS = 16;
 
 /** How often the process state and the heartbeat are looked at. */
 export function checkPeriodMs(heartbeatTimeoutMs: number): number {
@@ -76,14 +86,22 @@ export function watchLiveness(watch: LivenessWatch): void {
   const limit = config.heartbeatTimeoutMs;
   if (signal.aborted) return;
   let stoppedSince: number | undefined;
+  // Read the state at the next check: at first, after a SIGCHLD, while stopped, and at the safety sweep
+  // (each watch at its own place in the sweep, so that a thousand are not read in one period).
+  let readState = true;
+  let sweep = Math.floor(Math.random() * SAFETY_SWEEP_PERIODS);
   let done = false;
   const timers: NodeJS.Timeout[] = [];
   let stopChecking: (() => void) | undefined;
+  const stopListening = onChildStateChange(() => {
+    readState = true;
+  });
   const finish = (reason?: string) => {
     if (done) return;
     done = true;
     for (const timer of timers) clearInterval(timer);
     stopChecking?.();
+    stopListening();
     if (reason !== undefined) watch.onHung(reason);
   };
   signal.addEventListener('abort', () => finish(), { once: true });
@@ -92,12 +110,19 @@ export function watchLiveness(watch: LivenessWatch): void {
     checkPeriodMs(Math.min(limit, watch.heartbeat?.limitMs ?? limit)),
     () => {
       const t = now();
-      const state = readProcStat(pid)?.state;
-      if (state === 'T') {
-        stoppedSince ??= t;
-        if (t - stoppedSince >= limit) return finish(`stopped (SIGSTOP) for ${t - stoppedSince}ms (--heartbeat-timeout ${limit}ms)`);
-      } else {
-        stoppedSince = undefined;
+      if (++sweep >= SAFETY_SWEEP_PERIODS) {
+        sweep = 0;
+        readState = true;
+      }
+      if (readState) {
+        const state = readProcStat(pid)?.state;
+        readState = state === 'T'; // stopped: read again at every period until it runs or is replaced
+        if (state === 'T') {
+          stoppedSince ??= t;
+          if (t - stoppedSince >= limit) return finish(`stopped (SIGSTOP) for ${t - stoppedSince}ms (--heartbeat-timeout ${limit}ms)`);
+        } else {
+          stoppedSince = undefined;
+        }
       }
       const beat = watch.heartbeat;
       const last = beat?.last();

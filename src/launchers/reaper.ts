@@ -3,13 +3,36 @@
 // if we die. It is supervised: if it dies (kill -9), the master logs it and
 // starts a new one with everything the old one knew, so a later SIGKILL of the
 // master still leaves no orphan.
+//
+// The helper is the C program src/native/reaper.c (≈1 MB) where it was built
+// or shipped beside the addon, else reaper-process.js in a Node process
+// (≈43 MB): same protocol, same behaviour. SUPERVISE_REAPER_NATIVE=0 forces the
+// Node one; a C program that cannot be started (another libc) falls back to it.
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { masterTagPrefix } from './lineage.js';
 import type { Logger } from '../log.js';
+import { nativeExecutablePath } from '../native/load.js';
 
 const REAPER_SCRIPT = fileURLToPath(new URL('./reaper-process.js', import.meta.url));
+/** The C reaper's file name (binding.gyp's `supervise_reaper` target). */
+export const NATIVE_REAPER_NAME = 'supervise_reaper';
+
+/** The command that runs the reaper helper: the C program when there is one that may run, else Node and the script. */
+function reaperCommand(nativeFailed: boolean): { file: string; args: string[] } {
+  const node = { file: process.execPath, args: ['--max-old-space-size=16', REAPER_SCRIPT] };
+  if (nativeFailed || process.env.SUPERVISE_REAPER_NATIVE === '0') return node;
+  const native = nativeExecutablePath(NATIVE_REAPER_NAME);
+  if (native === undefined) return node;
+  try {
+    accessSync(native, constants.X_OK);
+  } catch {
+    return node; // unpacked without its mode bits, or on a mount that forbids running it
+  }
+  return { file: native, args: [] };
+}
 /** A reaper that dies sooner than this after its start is restarted after this delay (no spawn storm). */
 const QUICK_DEATH_MS = 1000;
 
@@ -20,6 +43,8 @@ export class Reaper {
   private restartTimer: NodeJS.Timeout | undefined;
   private readonly groups = new Set<number>();
   private readonly pids = new Set<number>();
+  /** The C program failed to start once: the Node reaper from then on. */
+  private nativeFailed = false;
   /** Times the reaper was restarted after dying. */
   restarts = 0;
 
@@ -31,13 +56,26 @@ export class Reaper {
 
   private ensure(): void {
     if (this.child || this.closed || this.restartTimer) return;
-    const child = spawn(process.execPath, ['--max-old-space-size=16', REAPER_SCRIPT], {
+    const command = reaperCommand(this.nativeFailed);
+    const child = spawn(command.file, command.args, {
       detached: true, // own group: a Ctrl-C meant for the master does not reach it
       stdio: ['pipe', 'ignore', 'inherit'],
     });
-    child.on('error', () => undefined);
+    child.on('error', (error) => {
+      // Not started at all (ENOENT, EACCES, a missing loader): 'exit' does not follow, so restart from here.
+      if (child.pid !== undefined || this.child !== child) return;
+      this.logger?.warn({ err: error }, `the reaper helper ${command.file} did not start: ${error.message}`);
+      if (command.file === process.execPath) return this.died(child, null, null);
+      this.nativeFailed = true;
+      this.child = undefined;
+      this.ensure(); // the Node reaper, at once
+    });
     child.stdin?.on('error', () => undefined);
-    child.once('exit', (code, signal) => this.died(child, code, signal));
+    child.once('exit', (code, signal) => {
+      // A C program that exits by itself at once cannot run here (a loader's error, exit 127): the Node one from then on.
+      if (command.file !== process.execPath && signal === null && !this.closed && Date.now() - this.startedAt < QUICK_DEATH_MS) this.nativeFailed = true;
+      this.died(child, code, signal);
+    });
     // Neither the process nor its pipe may keep the master's event loop alive.
     child.unref();
     (child.stdin as unknown as { unref?: () => void } | null)?.unref?.();

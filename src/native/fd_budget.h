@@ -3,7 +3,7 @@
 // duties — the control socket, spawns, pipes, health probes, logs — which must
 // not starve when clients take every descriptor (issue 17: the control socket
 // unreachable, spawns failing with EMFILE). One rule for both native loops
-// (http_front.c, tunnel-loop.c).
+// (http_front.c: every data-plane loop, both kinds of front).
 
 #ifndef SUPERVISE_FD_BUDGET_H
 #define SUPERVISE_FD_BUDGET_H

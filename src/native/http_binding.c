@@ -16,6 +16,8 @@
 #include "http_limits.h"
 #include "id_table.h"
 #include "napi_util.h"
+#include "tls_binding.h"
+#include "tls_conn.h"
 
 /** A front, by the number JavaScript holds. */
 typedef struct owner {
@@ -337,6 +339,40 @@ static napi_value Destroy(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/**
+ * httpSetTls(front, certs, options): undefined when applied (new handshakes
+ * use it at once, open connections keep theirs), else a one-line reason and
+ * nothing changed. certs[0] is the default certificate (tls_binding.c).
+ */
+static napi_value SetTls(napi_env env, napi_callback_info info) {
+  napi_value argv[3], result;
+  owner_t* owner;
+  char reason[TLS_REASON_SIZE] = "could not read the arguments";
+  uint32_t hsts = 0;
+  tls_set_t* set = NULL;
+  if (!args(env, info, 3, argv) || (owner = owner_of(env, argv[0])) == NULL) {
+    snprintf(reason, sizeof(reason), "httpSetTls(front, certs, options): no such front");
+  } else if ((set = tls_binding_read(env, argv[1], argv[2], &hsts, reason)) != NULL) {
+    hf_set_tls(owner->front, set, hsts);
+    napi_get_undefined(env, &result);
+    return result;
+  }
+  if (napi_create_string_utf8(env, reason, NAPI_AUTO_LENGTH, &result) != napi_ok) return NULL;
+  return result;
+}
+
+/** tlsCounts(): [handshakes completed, connections that ended before their handshake did] over every front since start. */
+static napi_value TlsCounts(napi_env env, napi_callback_info info) {
+  uint64_t counts[2];
+  tls_conn_counts(counts);
+  napi_value result, value;
+  if (napi_create_array_with_length(env, 2, &result) != napi_ok) return NULL;
+  for (uint32_t i = 0; i < 2; i++) {
+    if (napi_create_double(env, (double)counts[i], &value) != napi_ok || napi_set_element(env, result, i, value) != napi_ok) return NULL;
+  }
+  return result;
+}
+
 napi_value init_http(napi_env env, napi_value exports) {
   napi_property_descriptor methods[] = {
       {"httpInit", NULL, Init, NULL, NULL, NULL, napi_default, NULL},
@@ -349,6 +385,8 @@ napi_value init_http(napi_env env, napi_value exports) {
       {"httpThreads", NULL, Threads, NULL, NULL, NULL, napi_default, NULL},
       {"httpClose", NULL, Close, NULL, NULL, NULL, napi_default, NULL},
       {"httpDestroy", NULL, Destroy, NULL, NULL, NULL, napi_default, NULL},
+      {"httpSetTls", NULL, SetTls, NULL, NULL, NULL, napi_default, NULL},
+      {"tlsCounts", NULL, TlsCounts, NULL, NULL, NULL, napi_default, NULL},
   };
   return napi_define_properties(env, exports, sizeof(methods) / sizeof(methods[0]), methods) == napi_ok ? exports : NULL;
 }

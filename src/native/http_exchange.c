@@ -307,7 +307,7 @@ static bool hf_build_request(client_t* cl, const hp_head_t* h, const char* path,
     if (hp_span_is(d, h->names[i], "x-forwarded-for")) ok = hf_buf_append(out, d + h->values[i].off, h->values[i].len) && hf_buf_str(out, ", ");
   }
   ok = ok && hf_buf_str(out, cl->address) && hf_buf_str(out, "\r\nX-Forwarded-Proto: ");
-  ok = ok && (proto >= 0 ? hf_buf_append(out, d + h->values[proto].off, h->values[proto].len) : hf_buf_str(out, "http"));
+  ok = ok && (proto >= 0 ? hf_buf_append(out, d + h->values[proto].off, h->values[proto].len) : hf_buf_str(out, cl->c.tls != NULL ? "https" : "http"));
   ok = ok && hf_buf_str(out, "\r\n");
   if (fhost >= 0) host = h->values[fhost];
   if (ok && (fhost >= 0 || h->host >= 0 || h->form == HP_FORM_ABSOLUTE)) {

@@ -185,6 +185,16 @@ void hf_adopt(hf_front_t* front, int fd, const struct sockaddr_storage* address)
     return;
   }
   hf_no_delay(fd);
+  tls_set_t* tls = hf_listener_tls(front->listener, &cl->hsts);
+  if (tls != NULL) {
+    cl->c.tls = tls_conn_new(tls, fd);  // holds its own reference
+    tls_set_release(tls);
+    if (cl->c.tls == NULL) {
+      hf_conn_close(&cl->c);
+      free(cl);
+      return;
+    }
+  }
   if (address->ss_family == AF_INET6) {
     const struct in6_addr* a6 = &((const struct sockaddr_in6*)address)->sin6_addr;
     if (IN6_IS_ADDR_V4MAPPED(a6)) inet_ntop(AF_INET, &a6->s6_addr[12], cl->address, sizeof(cl->address));
@@ -310,7 +320,9 @@ static bool check_timeouts(client_t* cl, const uint32_t* t, uint64_t now) {
       }
       return false;
     case S_HEAD:
-      if (hf_buf_len(&cl->c.in) == 0) {
+      if (cl->c.tls != NULL && !tls_conn_ready(cl->c.tls)) {
+        if (elapsed >= t[HF_T_CLIENT_HEADER]) cl->dead = true;  // the handshake is bounded as a head is; nothing can be answered
+      } else if (hf_buf_len(&cl->c.in) == 0) {
         if (elapsed >= t[HF_T_KEEPALIVE]) cl->dead = true;
       } else if (cl->head_ms != 0 && now - cl->head_ms >= t[HF_T_CLIENT_HEADER]) {
         client_too_slow(cl, "head", t[HF_T_CLIENT_HEADER]);

@@ -14,6 +14,7 @@
 
 typedef struct hf_front hf_front_t;        // a front's share on one data-plane thread (http_internal.h)
 typedef struct hf_listener hf_listener_t;  // a front as the main thread holds it: its listening socket, one share per thread
+struct tls_set;
 
 /**
  * Records of the batched event callback: four int32 each, [front, type, a, b];
@@ -103,6 +104,9 @@ int hf_publish(hf_listener_t* front, const void* snapshot, size_t length);
 
 /** Requests in flight to `slot`, its idle pooled connections, and the requests handed to its backend since it took the slot. */
 void hf_backend_load(const hf_listener_t* front, int32_t slot, int32_t load[3]);
+
+/** Serves TLS from now on with `set` (the front takes the caller's reference; NULL: plain HTTP again): new handshakes use it at once, open connections keep theirs. `hsts`: max-age of Strict-Transport-Security on responses (0: none). */
+void hf_set_tls(hf_listener_t* front, struct tls_set* set, uint32_t hsts);
 
 /** Stops accepting; queued requests get 502, idle client connections close, busy ones after their response (DP_EV_CLOSED when none is left). */
 void hf_close(hf_listener_t* front);

@@ -24,6 +24,7 @@
 #include "http_front.h"
 #include "http_parse.h"
 #include "id_table.h"
+#include "tls_conn.h"
 
 #define MAX_EVENTS 256
 #define MAX_RESPONSE_HEAD HP_MAX_RESPONSE_HEAD  // buffered while a response head is incomplete (http_limits.h)
@@ -65,6 +66,7 @@ typedef struct conn {
   uint64_t read_ms;  // the last byte (or the end) read from it: the idle timeouts count from here
   uint64_t sent_ms;  // the last byte it took, or when it stopped taking them
   buf_t in, out;
+  tls_conn_t* tls;  // a client of a front with TLS: its bytes go through it (backends stay plaintext)
 } conn_t;
 
 typedef struct hf_backend hf_backend_t;
@@ -111,6 +113,7 @@ struct client {
   bool counted;  // the response is in the counters already (a 101, counted when it came)
   bool verdict;  // queued after every backend failed: waits for the control plane's answer to the failures (the next snapshot)
   bool trusted;  // a peer of --forwarded-allow-ips: its X-Forwarded-* headers are kept
+  uint32_t hsts;  // TLS: the Strict-Transport-Security max-age its responses get (0: none), as set when it was accepted
   bool dead;
   // the tcp kind (http_tcp.c)
   h1_t* h1;       // its bytes followed as HTTP/1.x, for draining
@@ -233,6 +236,8 @@ void hf_no_delay(int fd);
 int hf_flush_out(conn_t* c);
 /** Reads what `c` has into its input buffer; *got: bytes read (or the end seen). 0, or an errno. */
 int hf_fill_in(conn_t* c, bool* got);
+/** No more bytes from us (TLS: close_notify first). */
+void hf_shut_write(conn_t* c);
 
 // ------------------------------------------------------------ http_exchange.c
 hf_backend_t* hf_backend_of(hf_front_t* front, int32_t slot);
@@ -311,6 +316,8 @@ void hf_loops_stop(void);
 void hf_destroy_acked(hf_listener_t* listener);
 /** The requests handed to `slot`'s backend by every thread (--max-requests), or NULL (no backend was added there). */
 atomic_uint* hf_handed(hf_listener_t* listener, int32_t slot);
+/** The listener's certificates (a reference, the caller's; NULL: plain HTTP) and its HSTS max-age, for a client being accepted. */
+tls_set_t* hf_listener_tls(hf_listener_t* listener, uint32_t* hsts);
 /** The front's share on thread `t` (fixed from hf_listen to the listener's end). */
 hf_front_t* hf_share_at(hf_listener_t* listener, uint32_t t);
 

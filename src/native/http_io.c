@@ -128,6 +128,8 @@ int hf_watch(conn_t* c, int op) {
 
 /** Closes `c`'s socket and frees its id and buffers (the struct is the caller's). */
 void hf_conn_close(conn_t* c) {
+  tls_conn_free(c->tls);
+  c->tls = NULL;
   // A listener's duplicates are in other threads' sets: closing this one alone would leave it registered here.
   if (c->fd >= 0 && c->kind == K_LISTEN) epoll_ctl(hf_self->epoll, EPOLL_CTL_DEL, c->fd, NULL);
   if (c->fd >= 0) close(c->fd);  // the last descriptor: that also takes it out of the epoll set
@@ -145,11 +147,13 @@ void hf_no_delay(int fd) {
 /** Sends what `c` has queued; 0, or an errno. */
 int hf_flush_out(conn_t* c) {
   while (hf_buf_len(&c->out) > 0 && c->writable) {
-    ssize_t sent = send(c->fd, c->out.data + c->out.start, hf_buf_len(&c->out), MSG_NOSIGNAL | MSG_DONTWAIT);
+    const char* data = c->out.data + c->out.start;
+    ssize_t sent = c->tls != NULL ? tls_conn_send(c->tls, data, hf_buf_len(&c->out), &c->readable, &c->writable)
+                                  : send(c->fd, data, hf_buf_len(&c->out), MSG_NOSIGNAL | MSG_DONTWAIT);
     if (sent < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        c->writable = false;
+        if (c->tls == NULL) c->writable = false;  // TLS: cleared by what OpenSSL waits for (the read side, during a handshake)
         if (!c->blocked) {
           c->blocked = true;  // the send timeout counts from here
           c->sent_ms = hf_now_ms();
@@ -171,13 +175,15 @@ int hf_fill_in(conn_t* c, bool* got) {
   while (c->readable && !c->eof) {
     if (!hf_buf_reserve(&c->in, READ_SIZE)) return ENOMEM;
     uint32_t room = c->in.cap - c->in.end;
-    ssize_t n = recv(c->fd, c->in.data + c->in.end, room, 0);
+    char* into = c->in.data + c->in.end;
+    ssize_t n = c->tls != NULL ? tls_conn_recv(c->tls, into, room, &c->readable, &c->writable) : recv(c->fd, into, room, 0);
     if (n > 0) {
       c->in.end += (uint32_t)n;
       c->read_ms = hf_now_ms();
       *got = true;
       // Drained: the next arrival is a new edge. After a hang-up, read on: the end itself gives no further edge.
-      if ((uint32_t)n < room && !c->hangup) c->readable = false;
+      // (TLS reads a record at a time and may hold more: read on until OpenSSL wants more bytes.)
+      if ((uint32_t)n < room && !c->hangup && c->tls == NULL) c->readable = false;
       return 0;
     }
     if (n == 0) {
@@ -188,7 +194,7 @@ int hf_fill_in(conn_t* c, bool* got) {
     }
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      c->readable = false;
+      if (c->tls == NULL) c->readable = false;  // TLS: cleared by what OpenSSL waits for
       return 0;
     }
     return errno;
@@ -196,3 +202,7 @@ int hf_fill_in(conn_t* c, bool* got) {
   return 0;
 }
 
+void hf_shut_write(conn_t* c) {
+  if (c->tls != NULL) tls_conn_shutdown(c->tls);
+  shutdown(c->fd, SHUT_WR);
+}

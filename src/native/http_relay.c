@@ -19,9 +19,10 @@
 
 /** The response head for the client: hop-by-hop headers dropped, Connection as this hop needs (none on an `interim` one). */
 static bool hf_build_response(client_t* cl, const char* d, const hp_head_t* h, uint32_t status_line_end, bool interim, buf_t* out) {
-  bool listed = false;
+  bool listed = false, hsts = cl->hsts > 0 && cl->c.tls != NULL && !interim;
   for (uint32_t i = 0; i < h->count; i++) {
     if (hp_span_is(d, h->names[i], "connection")) listed = true;
+    if (hp_span_is(d, h->names[i], "strict-transport-security")) hsts = false;  // the backend's own wins
   }
   bool ok = hf_buf_str(out, "HTTP/1.1") && hf_buf_append(out, d + 8, status_line_end - 8) && hf_buf_str(out, "\r\n");
   for (uint32_t i = 0; i < h->count && ok; i++) {
@@ -30,6 +31,11 @@ static bool hf_build_response(client_t* cl, const char* d, const hp_head_t* h, u
     ok = hf_append_header(out, d, h->names[i], h->values[i]);
   }
   if (interim) return ok && hf_buf_str(out, "\r\n");
+  if (hsts) {
+    char line[64];
+    snprintf(line, sizeof(line), "Strict-Transport-Security: max-age=%u\r\n", cl->hsts);
+    ok = ok && hf_buf_str(out, line);
+  }
   if (!cl->keep_alive) ok = ok && hf_buf_str(out, "Connection: close\r\n");
   else if (cl->http10) ok = ok && hf_buf_str(out, "Connection: keep-alive\r\n");
   return ok && hf_buf_str(out, "\r\n");
@@ -181,7 +187,7 @@ static bool hf_tunnel(client_t* cl) {
     }
     if (from->eof && hf_buf_len(&from->in) == 0 && hf_buf_len(&to->out) == 0 && !to->shut) {
       to->shut = true;
-      shutdown(to->fd, SHUT_WR);
+      hf_shut_write(to);
       moved = true;
     }
   }
@@ -268,7 +274,7 @@ static bool hf_step(client_t* cl) {
       if (hf_buf_len(&cl->c.out) > 0) return false;
       if (!cl->c.shut) {
         cl->c.shut = true;
-        shutdown(cl->c.fd, SHUT_WR);
+        hf_shut_write(&cl->c);
         cl->phase_ms = hf_now_ms();  // the linger counts from the response's last byte out
       }
       hf_buf_consume(&cl->c.in, hf_buf_len(&cl->c.in));  // drained, not read

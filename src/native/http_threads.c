@@ -49,7 +49,12 @@ struct hf_listener {
   bool closing, closed_told, destroyed;
   atomic_uint pending;  // shares their threads have not freed yet (destroyed)
   hf_listener_t* next;
+  tls_set_t* tls;  // its certificates (NULL: plain HTTP), under tls_lock: threads take a reference at accept
+  uint32_t hsts;   // Strict-Transport-Security max-age (0: none), under tls_lock
 };
+
+/** The listeners' certificates: swapped by the main thread, referenced by the threads as they accept (briefly held). */
+static pthread_mutex_t tls_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static hf_hooks_t hooks;
 // Allocated, freed by its close callback: after an environment ends (a worker thread), its loop closes the handle
@@ -84,7 +89,26 @@ hf_front_t* hf_share_at(hf_listener_t* listener, uint32_t t) {
   return t < listener->thread_count ? listener->shares[t] : NULL;
 }
 
+void hf_set_tls(hf_listener_t* listener, tls_set_t* set, uint32_t hsts) {
+  pthread_mutex_lock(&tls_lock);
+  tls_set_t* old = listener->tls;
+  listener->tls = set;
+  listener->hsts = hsts;
+  pthread_mutex_unlock(&tls_lock);
+  tls_set_release(old);  // each client took its own reference at accept: the old set lives while they do
+}
+
+tls_set_t* hf_listener_tls(hf_listener_t* listener, uint32_t* hsts) {
+  pthread_mutex_lock(&tls_lock);
+  tls_set_t* set = listener->tls;
+  if (set != NULL) tls_set_retain(set);
+  *hsts = listener->hsts;
+  pthread_mutex_unlock(&tls_lock);
+  return set;
+}
+
 static void listener_free(hf_listener_t* listener) {
+  tls_set_release(listener->tls);
   for (size_t i = 0; i < sizeof(listener->handed) / sizeof(listener->handed[0]); i++) free(listener->handed[i]);
   free((void*)listener->options.trusted);
   free(listener->known);

@@ -9,7 +9,7 @@
 // compiler, a musl libc), callers fall back to their JavaScript paths.
 
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The package root, from dist/src/native/ (the only place this module runs from). */
@@ -46,6 +46,17 @@ export function nativeAddonPath(): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * A program built with the addon (binding.gyp's executable targets) and shipped
+ * beside it: build/Release/<name>, or prebuilds/<platform>-<arch>/<name> (copied
+ * there by scripts/prebuild.mjs). Undefined when there is no addon for this
+ * machine; the file itself may still be missing (an older prebuild).
+ */
+export function nativeExecutablePath(name: string): string | undefined {
+  const addon = nativeAddonPath();
+  return addon === undefined ? undefined : join(dirname(addon), name);
 }
 
 interface NodeGypBuild {

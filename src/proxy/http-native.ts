@@ -367,11 +367,12 @@ export function createNativeHttpFront(options: HttpFrontOptions, backends?: Back
 
 /**
  * The native tcp front (L4) on the same data plane, or undefined where it is
- * not available (no addon, or SUPERVISE_TCP_NATIVE=0)
- * or where it terminates TLS (the JavaScript path's, until C does for L4).
+ * not available (no addon, or SUPERVISE_TCP_NATIVE=0), or where it terminates
+ * TLS and the addon cannot (no httpSetTls: the JavaScript path terminates it).
  */
 export function createNativeTcpFront(options: FrontOptions, env: NodeJS.ProcessEnv = process.env): BoundFront | undefined {
-  if (env.SUPERVISE_TCP_NATIVE === '0' || options.tls !== undefined) return undefined;
-  const native = loadNativeHttp({});  // SUPERVISE_HTTP_NATIVE is the http front's switch, not this one's
-  return native === undefined ? undefined : new NativeHttpFront(options, native, undefined, 'tcp');
+  if (env.SUPERVISE_TCP_NATIVE === '0') return undefined;
+  const native = loadNativeHttp({}); // SUPERVISE_HTTP_NATIVE is the http front's switch, not this one's
+  if (native === undefined || (options.tls !== undefined && typeof native.httpSetTls !== 'function')) return undefined;
+  return new NativeHttpFront(options, native, undefined, 'tcp');
 }

@@ -11,7 +11,8 @@
 //   HTTP/1.x keep-alive connections at a response boundary when their
 //   backend drains;
 // - tcp-proxy-sockets.ts, on net.Socket only: the portable fallback (no
-//   addon, another platform), with SUPERVISE_TCP_NATIVE=0, or terminating TLS.
+//   addon, another platform), with SUPERVISE_TCP_NATIVE=0, or terminating TLS
+//   where the addon cannot (no httpSetTls).
 
 import { createNativeTcpFront } from './http-native.js';
 import type { BoundFront, FrontOptions } from './options.js';

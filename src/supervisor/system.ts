@@ -7,11 +7,10 @@
 import { createEventHub } from '../control/events.js';
 import { createMetrics } from '../control/metrics.js';
 import { registrationOf } from '../control/registry.js';
-import { needsReplacement, replaceApp, sameConfig } from './apply-check.js';
+import { runApply, type ApplyHost } from './apply-run.js';
 import { planApply } from './apply-plan.js';
 import { startControlServer } from '../control/server.js';
 import type { RawSettings } from '../config.js';
-import { errorMessage } from '../errors.js';
 import { setUpLifetime, type Lifetime } from '../launchers/lifetime.js';
 import type { Logger } from '../log.js';
 import { startSupervisorNotify, type SupervisorNotify } from '../notify/supervisor-notify.js';
@@ -25,6 +24,7 @@ import { portError } from './port-check.js';
 import { installSignalHandlers } from './signals.js';
 import { frontCertificates, startRedirect } from './front-tls.js';
 import { TlsFronts } from '../tls/tls-fronts.js';
+import { keepYoungGenerationSmall } from './lean-heap.js';
 import type { AppRoute } from '../core/router.js';
 import type { ApplyResult, SystemApi, SystemReloadResult, SystemStatus } from '../core/system-api.js';
 import type { AppConfig, SystemConfig } from '../core/system-types.js';
@@ -45,6 +45,7 @@ export interface RunningSystem {
 }
 
 export async function runSystem(config: SystemConfig, logger: Logger, options: SystemOptions = {}): Promise<RunningSystem> {
+  keepYoungGenerationSmall();
   const system = new SystemService(config, logger, options);
   try {
     await system.start();
@@ -359,72 +360,25 @@ export class SystemService implements SystemApi {
       this.logger.error(`${reason}: ${plan.error}; nothing changed`);
       return { ok: false, invalid: true, error: plan.error };
     }
-    const { next, added, removed, changed, unchanged } = plan;
     this.logger.info(
-      { added: added.map((a) => a.name), removed, changed: changed.map((a) => a.name), unchanged: unchanged.map((a) => a.name) },
+      { added: plan.added.map((a) => a.name), removed: plan.removed, changed: plan.changed.map((a) => a.name), unchanged: plan.unchanged.map((a) => a.name) },
       `${reason}: applying ${file}`,
     );
-    this.config = next;
-    const errors: string[] = [];
-    // Certificates re-read (renewed files); the routing front's as the file now lists them.
-    errors.push(...this.tls.reloadAll(reason, new Map(next.front?.tls === undefined ? [] : [['front', next.front.tls.certificates]])));
-    // Removed apps go first (their ports may be a new app's): out of the routes,
-    // so that no new request reaches them, then drained and stopped.
-    this.routing?.backends.setRoutes(routesOf([...this.apps.values()].filter((app) => !removed.includes(app.name)).map((app) => app.config)));
-    await Promise.all(removed.map(async (name) => {
-      await this.apps.get(name)?.stop(`${reason}: removed from ${file}`);
-      this.apps.delete(name);
-      await this.observers.logs.closeApp(name);
-    }));
-    try {
-      const started = await this.startApps(added);
-      const ready = await Promise.all(started.map((app) => app.whenReady()));
-      for (const [index, app] of started.entries()) {
-        if (ready[index]) continue;
-        errors.push(`app "${app.name}" did not become ready (${app.supervisor.lastFailure ?? 'no worker became ready'}); it was stopped`);
-        await app.stop('not ready');
-        this.apps.delete(app.name);
-      }
-    } catch (error) {
-      errors.push(errorMessage(error));
-      // An added app that did not start must not stay half-started (slots in backoff, its route answering 503).
-      for (const app of added.map((config) => this.apps.get(config.name))) {
-        if (app === undefined || app.status().workers.some((worker) => worker.state === 'ready')) continue;
-        await app.stop('not started');
-        this.apps.delete(app.name);
-      }
-    }
-    for (const config of changed) {
-      const app = this.apps.get(config.name) as App;
-      if (needsReplacement(app.config, config)) {
-        const failure = await replaceApp({ apps: this.apps, start: (configs) => this.startApps(configs) }, app, config, reason);
-        if (failure !== undefined) errors.push(failure);
-        continue;
-      }
-      // Only autoscale: changed: the autoscaler takes it, the workers stay.
-      if (sameConfig({ ...app.config, autoscale: undefined }, { ...config, autoscale: undefined })) {
-        app.retarget(config);
-        continue;
-      }
-      await this.observers.logs.openApp({ name: config.name, file: config.logFile });
-      const workersChanged = await app.reconfigure(config).catch((error: unknown) => void errors.push(errorMessage(error)));
-      if (workersChanged !== true) continue; // only its remote servers changed (or they failed to)
-      const result = await app.service.reload(reason);
-      if (!result.ok) errors.push(`app "${config.name}": ${result.error}`);
-    }
-    // Added apps are ready, changed ones reloaded: the new routing table.
-    this.routing?.backends.setRoutes(routesOf([...this.apps.values()].map((app) => app.config)));
-    if (reloadAll) {
-      const result = await this.reloadApps(unchanged.map((config) => this.apps.get(config.name) as App), reason);
-      if (!result.ok) errors.push(result.error);
-    }
-    this.usage.update();
-    if (errors.length > 0) {
-      const done = [['added', added.map((a) => a.name)], ['changed', changed.map((a) => a.name)], ['removed', removed]] as const;
-      const applied = done.filter(([, names]) => names.length > 0).map(([what, names]) => `${what} ${names.join(', ')}`).join('; ');
-      return { ok: false, error: `${errors.join('; ')} (applied: ${applied || 'nothing'})` };
-    }
-    return { ok: true, added: added.map((a) => a.name), removed, changed: changed.map((a) => a.name), unchanged: unchanged.map((a) => a.name) };
+    this.config = plan.next;
+    return runApply(this.applyHost(), plan, reason, reloadAll, file);
+  }
+
+  /** What runApply (apply-run.ts) acts on. */
+  private applyHost(): ApplyHost {
+    return {
+      apps: this.apps,
+      start: (configs) => this.startApps(configs),
+      reloadApps: (apps, reason) => this.reloadApps(apps, reason),
+      setRoutes: (configs) => this.routing?.backends.setRoutes(routesOf(configs)),
+      tls: this.tls,
+      logs: this.observers.logs,
+      usageChanged: () => this.usage.update(),
+    };
   }
 }
 

@@ -2,7 +2,7 @@
 // a busy-looping cluster worker, a killed reaper helper, a daemonized grandchild.
 
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import { after, afterEach, describe, it } from 'node:test';
@@ -13,9 +13,22 @@ import { waitFor } from '../helpers/wait-for.js';
 afterEach(killAll);
 after(killAll);
 
-/** The reaper helper of a master: the child running reaper-process.js. */
+/** The reaper helper of a master: the child running the C reaper or reaper-process.js. */
 function reaperOf(masterPid: number): number | undefined {
-  return pidsMatching('reaper-process.js').find((pid) => ppidOf(pid) === masterPid);
+  return [...pidsMatching('supervise_reaper'), ...pidsMatching('reaper-process.js')].find((pid) => ppidOf(pid) === masterPid);
+}
+
+/** The reaper helpers: the C program (built with the addon) and the Node fallback (forced by SUPERVISE_REAPER_NATIVE=0). */
+const C_REAPER = { name: 'C reaper', env: {}, program: /supervise_reaper$/, skip: needsAddon('the C reaper (built with the addon)') };
+const NODE_REAPER = { name: 'Node reaper', env: { SUPERVISE_REAPER_NATIVE: '0' }, program: /node[^/]*$/, skip: false as const };
+const REAPERS = [C_REAPER, NODE_REAPER];
+
+function programOf(pid: number): string {
+  try {
+    return readlinkSync(`/proc/${pid}/exe`);
+  } catch {
+    return '';
+  }
 }
 
 function ppidOf(pid: number): number | undefined {
@@ -46,14 +59,16 @@ describe('no orphans', () => {
     await waitFor(() => workers.every((pid) => !isAlive(pid)), { timeoutMs: 5000, message: 'busy workers gone within 5 s' });
   });
 
-  it('the reaper helper is restarted (and says so) when killed; a later SIGKILL of the master still leaves no worker', async () => {
+  for (const reaper of REAPERS) {
+  it(`${reaper.name}: the reaper helper is restarted (and says so) when killed; a later SIGKILL of the master still leaves no worker`, { skip: reaper.skip }, async () => {
     const base = await freePortRange(3);
     const sup = await startSupervise(['-w', '2', '--base-port', String(base), '--proxy', 'none', '--', process.execPath, join(FIXTURES, 'port-server.cjs'), '{port}'], {
       readyWorkers: 2,
-      env: { FIXTURE_GRANDCHILD: '1' },
+      env: { FIXTURE_GRANDCHILD: '1', ...reaper.env },
     });
     const masterPid = sup.child.pid as number;
     const first = await waitFor(() => reaperOf(masterPid), { message: 'a reaper helper' });
+    assert.match(programOf(first), reaper.program, `the ${reaper.name} runs`);
     process.kill(first, 'SIGKILL');
     await sup.waitForLog((l) => /reaper helper .* died by SIGKILL/.test(String(l.msg)), 5000);
     const second = await waitFor(() => reaperOf(masterPid), { timeoutMs: 5000, message: 'a new reaper helper' });
@@ -66,12 +81,14 @@ describe('no orphans', () => {
       message: 'workers and grandchildren gone within 5 s',
     });
   });
+  }
 
-  for (const how of ['ctl stop', 'SIGKILL of the master'] as const) {
-    it(`a grandchild that called setsid() does not survive a ${how}`, async () => {
+  for (const [how, reaper] of [['ctl stop', C_REAPER], ['SIGKILL of the master', C_REAPER], ['SIGKILL of the master', NODE_REAPER]] as const) {
+    it(`a grandchild that called setsid() does not survive a ${how} (${reaper.name})`, { skip: reaper.skip }, async () => {
       const base = await freePortRange(2);
       const sup = await startSupervise(['-w', '1', '--base-port', String(base), '--proxy', 'none', '--kill-timeout', '1s', '--', process.execPath, join(FIXTURES, 'daemonizing-server.cjs'), '{port}'], {
         readyWorkers: 1,
+        env: reaper.env,
       });
       const daemon = await waitFor(() => pidsMatching(`daemon-of-${base}`)[0], { message: 'the daemon started' });
       // It left the worker's session and group: a group signal cannot reach it.

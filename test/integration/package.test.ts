@@ -13,11 +13,11 @@
 
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
+import { accessSync, constants, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { freePort, freePortRange, httpGet, killAll, ROOT, startSupervise, tempDir } from '../helpers/supervise.js';
+import { freePort, freePortRange, httpGet, killAll, pidsMatching, ROOT, startSupervise, tempDir } from '../helpers/supervise.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const run = promisify(execFile);
@@ -66,6 +66,9 @@ describe('the npm package', () => {
     assert.ok(existsSync(join(installed, 'dist', 'src', 'cli', 'main.js')), 'dist/ is in the package');
     assert.deepEqual(readdirSync(join(installed, 'prebuilds')), [`${process.platform}-${process.arch}`]);
     assert.equal(existsSync(join(installed, 'build')), false, 'nothing was compiled at install: the prebuild serves');
+    // The C reaper ships beside the prebuilt addon, runnable (src/native/reaper.c; scripts/prebuild.mjs).
+    const reaper = realpathSync(join(installed, 'prebuilds', `${process.platform}-${process.arch}`, 'supervise_reaper'));
+    accessSync(reaper, constants.X_OK);
 
     const bin = join(prefix, 'bin', 'supervise');
     const help = await run(bin, ['--help']);
@@ -78,6 +81,11 @@ describe('the npm package', () => {
     assert.match(response.body, /"worker":[01]/);
     const { stdout } = await run(bin, ['ctl', '--control', supervised.control, 'status', '--json']);
     assert.deepEqual((JSON.parse(stdout) as { front: unknown }).front, { kind: 'tcp', dataPath: 'native' });
+    const helpers = await waitFor(() => {
+      const running = pidsMatching('supervise_reaper').filter((pid) => exeOf(pid) === reaper);
+      return running.length > 0 ? running : undefined;
+    }, { message: 'the shipped C reaper running beside the master' });
+    assert.ok(helpers.length >= 1);
   });
 
   it('leaves the checkout\'s compiled addon in place: after `npm pack` it still loads', { timeout: 240_000, ...PACK }, async (t) => {
@@ -117,3 +125,11 @@ describe('the npm package', () => {
     await supervised.waitForLog((line) => /moves the bytes in JavaScript: No native build was found/.test(line.msg));
   });
 });
+
+function exeOf(pid: number): string | undefined {
+  try {
+    return readlinkSync(`/proc/${pid}/exe`);
+  } catch {
+    return undefined;
+  }
+}
