@@ -305,7 +305,7 @@ function describe(settings: ProxyBenchSettings): string {
   return [
     '## Front proxy',
     machineLine(),
-    `supervise tcp: ${nativeTunnelPath() === undefined ? 'native tunnel NOT built (npm run build:native): the JavaScript data path' : 'native data plane built (src/native): it listens, accepts, connects and moves the bytes'}`,
+    `supervise tcp: ${nativeTunnelPath() === undefined ? 'native tunnel NOT built (npm run build:native): the JavaScript data path' : 'native data plane built (src/native): its threads accept, decide from the snapshot, connect and move the bytes'}`,
     `supervise http: ${nativeTunnelPath() === undefined ? 'native module NOT built: the JavaScript data path' : 'the native http data path (src/native/http_front.c); "(javascript)": node\'s http server and client'}`,
     `load: wrk -t1 -c${settings.connections} -d${settings.durationS}s, GET / → "hello", keep-alive and "Connection: close"; ` +
       `${settings.rounds} interleaved rounds after a ${settings.warmupS}s warm-up per target and load; ` +

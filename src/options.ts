@@ -164,7 +164,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   },
   {
     key: 'frontThreads', flag: '--front-threads <n>', kind: 'integer', min: 1, max: 64, default: 1, defaultText: '1',
-    meaning: "spawn mode front (http): the native data plane's threads (1 … 64), each with its own epoll loop taking connections from the one listening socket; the supervisor's main thread only publishes decisions and reads counters", mode: 'spawn', scope: 'app',
+    meaning: "spawn mode front (http, tcp): the native data plane's threads (1 … 64), each with its own epoll loop taking connections from the one listening socket; the supervisor's main thread only publishes decisions and reads counters", mode: 'spawn', scope: 'app',
   },
   {
     key: 'forwardedAllowIps', flag: '--forwarded-allow-ips <list...>', kind: 'list', default: ['127.0.0.1', '::1'], defaultText: '`127.0.0.1`, `::1`',

@@ -100,15 +100,15 @@ export function renderRequestMetrics(stats: readonly RequestStatsLike[], appOf: 
   return `${counters.join('\n')}\n${histogram.join('\n')}\n`;
 }
 
-/** The native http fronts' data-plane threads (--front-threads): requests answered and connections accepted by each, per front (an app's name, or `routing`). */
+/** The native fronts' data-plane threads (--front-threads): requests answered (a tcp front: connections piped to a backend) and connections accepted by each, per front (an app's name, or `routing`). */
 export function renderThreadMetrics(fronts: ReadonlyArray<{ readonly front: string; readonly threads: readonly FrontThreadStats[] }>): string {
   if (fronts.every(({ threads }) => threads.length === 0)) return '';
   const requests = [
-    '# HELP supervise_front_thread_requests_total Responses the native http front\'s data-plane thread relayed from a backend, by front and thread.',
+    '# HELP supervise_front_thread_requests_total Responses the native front\'s data-plane thread relayed from a backend (a tcp front: connections it piped to one), by front and thread.',
     '# TYPE supervise_front_thread_requests_total counter',
   ];
   const connections = [
-    '# HELP supervise_front_thread_connections_total Client connections the native http front\'s data-plane thread accepted, by front and thread.',
+    '# HELP supervise_front_thread_connections_total Client connections the native front\'s data-plane thread accepted, by front and thread.',
     '# TYPE supervise_front_thread_connections_total counter',
   ];
   for (const { front, threads } of fronts) {

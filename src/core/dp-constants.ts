@@ -114,6 +114,10 @@ export const DP_P_ROUND_ROBIN = 0;
 export const DP_P_WEIGHTED_ROUND_ROBIN = 1;
 export const DP_P_LEAST_CONN = 2;
 export const DP_P_P2C = 3;
+/** requests framed and decided one by one */
+export const DP_KIND_HTTP = 0;
+/** a connection decided once, then bytes both ways */
+export const DP_KIND_TCP = 1;
 /** a backend was chosen */
 export const DP_PICK_BACKEND = 0;
 /** no route matches: 404 */

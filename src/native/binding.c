@@ -8,14 +8,12 @@
 #include "notify.h"
 #include "prctl.h"
 
-napi_value init_tunnel(napi_env env, napi_value exports);
 napi_value init_http(napi_env env, napi_value exports);
 napi_value init_dp(napi_env env, napi_value exports);
 napi_status init_probe(napi_env env, napi_value exports);
 napi_status init_listen_diag(napi_env env, napi_value exports);
 
 NAPI_MODULE_INIT() {
-  if (init_tunnel(env, exports) == NULL) return NULL;
   if (init_http(env, exports) == NULL) return NULL;
   if (init_dp(env, exports) == NULL) return NULL;
   if (init_notify(env, exports) != napi_ok) return NULL;

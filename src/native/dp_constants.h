@@ -103,6 +103,10 @@
 #define DP_P_LEAST_CONN 2
 #define DP_P_P2C 3
 
+// ---- a front's kind (httpListen's last argument)
+#define DP_KIND_HTTP 0  // requests framed and decided one by one
+#define DP_KIND_TCP 1   // a connection decided once, then bytes both ways
+
 // ---- what a pick answers
 #define DP_PICK_BACKEND 0    // a backend was chosen
 #define DP_PICK_NO_ROUTE 1   // no route matches: 404

@@ -2,8 +2,8 @@
 // listeners): the soft RLIMIT_NOFILE less a reserve for the master's other
 // duties — the control socket, spawns, pipes, health probes, logs — which must
 // not starve when clients take every descriptor (issue 17: the control socket
-// unreachable, spawns failing with EMFILE). One rule for both native loops
-// (http_front.c, tunnel-loop.c).
+// unreachable, spawns failing with EMFILE). One rule for every data-plane
+// loop and both kinds of front, http and tcp (http_front.c).
 
 #ifndef SUPERVISE_FD_BUDGET_H
 #define SUPERVISE_FD_BUDGET_H

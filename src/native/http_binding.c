@@ -86,10 +86,28 @@ static int read_address(napi_env env, napi_value address_value, napi_value port_
   return EINVAL;
 }
 
-/** The environment ends (process exit, worker end): every front closed, everything freed, no JavaScript called. */
-static void cleanup(void* arg) {
+static napi_async_cleanup_hook_handle g_cleanup;
+
+/** The module's libuv handle has closed: node may unload the module now (its code ran this callback). */
+static void handle_closed(uv_handle_t* handle) {
+  free(handle);
+  napi_remove_async_cleanup_hook(g_cleanup);
+}
+
+static void handle_freed(uv_handle_t* handle) {
+  free(handle);
+}
+
+/**
+ * The environment ends (process exit, worker end): every front closed,
+ * everything freed, no JavaScript called. Asynchronous: the libuv handle
+ * closes on the next turn of the loop, with a callback of this module, which
+ * node must not unload before.
+ */
+static void cleanup(napi_async_cleanup_hook_handle hook, void* arg) {
   napi_env env = g_env;
-  hf_shutdown();
+  g_cleanup = hook;
+  hf_shutdown(handle_closed);
   for (int32_t id = 0; id < g_owners.capacity; id++) {
     owner_t* owner = id_table_get(&g_owners, id);
     if (owner == NULL) continue;
@@ -118,8 +136,8 @@ static napi_value Init(napi_env env, napi_callback_info info) {
   }
   hf_hooks_t hooks = {events_hook};
   if (hf_init(loop, &hooks) != 0) return throw_error(env, "httpInit(): could not set up the epoll set");
-  if (napi_add_env_cleanup_hook(env, cleanup, NULL) != napi_ok) {
-    hf_shutdown();
+  if (napi_add_async_cleanup_hook(env, cleanup, NULL, NULL) != napi_ok) {
+    hf_shutdown(handle_freed);
     return throw_error(env, "httpInit(): could not register the cleanup hook");
   }
   g_env = env;
@@ -137,29 +155,34 @@ static bool typed_bytes(napi_env env, napi_value value, napi_typedarray_type typ
 }
 
 /**
- * httpListen(address, port, timeouts, trusted, maxHead, threads): [front, port]
+ * httpListen(address, port, timeouts, trusted, maxHead, threads, kind?): [front, port]
  * (front: its number, as in the event records), or a negative errno. timeouts: a
  * Uint32Array of HF_TIMEOUTS ms in HF_T_* order; trusted: a Uint8Array of
  * 17-byte ranges (core/edge.ts's trustedPeerBytes), or the one byte 255 for all;
- * threads: its data-plane threads (1..HF_THREADS_MAX).
+ * threads: its data-plane threads (1..HF_THREADS_MAX); kind: DP_KIND_HTTP (the
+ * default) or DP_KIND_TCP (L4: each connection piped whole to one backend).
  * The front holds its requests until its first snapshot (httpPublish).
  */
 static napi_value Listen(napi_env env, napi_callback_info info) {
-  napi_value argv[6];
+  napi_value argv[7];
   struct sockaddr_storage storage;
   socklen_t length;
   void *timeouts, *trusted;
   size_t timeout_count, trusted_length;
   if (g_env == NULL) return throw_error(env, "httpListen(): httpInit() first");
-  uint32_t max_head = 0, threads = 0;
-  if (!args(env, info, 6, argv) || napi_get_value_uint32(env, argv[5], &threads) != napi_ok || threads < 1 || threads > HF_THREADS_MAX || !typed_bytes(env, argv[2], napi_uint32_array, HF_TIMEOUTS, &timeouts, &timeout_count) ||
+  uint32_t max_head = 0, threads = 0, kind = DP_KIND_HTTP;
+  napi_valuetype kind_type = napi_undefined;
+  size_t argc = 7;  // the kind is optional: napi fills what was not passed with undefined
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 6 || napi_typeof(env, argv[6], &kind_type) != napi_ok ||
+      (kind_type != napi_undefined && (napi_get_value_uint32(env, argv[6], &kind) != napi_ok || (kind != DP_KIND_HTTP && kind != DP_KIND_TCP))) || napi_get_value_uint32(env, argv[5], &threads) != napi_ok || threads < 1 || threads > HF_THREADS_MAX || !typed_bytes(env, argv[2], napi_uint32_array, HF_TIMEOUTS, &timeouts, &timeout_count) ||
       !typed_bytes(env, argv[3], napi_uint8_array, 0, &trusted, &trusted_length) || (trusted_length % 17 != 0 && trusted_length != 1) ||
       napi_get_value_uint32(env, argv[4], &max_head) != napi_ok || max_head < 1024 || max_head > HP_MAX_HEAD_LIMIT) {
-    return throw_error(env, "httpListen(address, port, timeouts: Uint32Array(8), trusted: Uint8Array, maxHead: 1024..1 MiB, threads: 1..64): bad arguments");
+    return throw_error(env, "httpListen(address, port, timeouts: Uint32Array(8), trusted: Uint8Array, maxHead: 1024..1 MiB, threads: 1..64, kind?: 0 http | 1 tcp): bad arguments");
   }
   hf_options_t options;
   memset(&options, 0, sizeof(options));
   options.max_head = max_head;
+  options.raw = kind == DP_KIND_TCP;
   memcpy(options.timeouts_ms, timeouts, sizeof(options.timeouts_ms));
   for (int i = 0; i < HF_TIMEOUTS; i++) {
     if (options.timeouts_ms[i] == 0 && i != HF_T_RESPONSE) options.timeouts_ms[i] = 1;  // 0 is "none" for the response timeout only

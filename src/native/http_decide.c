@@ -195,6 +195,7 @@ void hf_share_publish(hf_front_t* front, hf_snap_t* snap) {
   front->snapshot = snap->snapshot;
   // Backends that are draining with nothing in flight are drained now.
   for (uint32_t i = 0; i < front->snapshot->backend_count; i++) hf_slot_released(front, front->snapshot->backends[i].slot);
+  hf_tcp_drain(front);
   requeue(front);
   hf_schedule_timer();
 }

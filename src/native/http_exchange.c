@@ -118,6 +118,7 @@ void hf_client_free(client_t* cl) {
   hf_count_clients(front);
   hf_conn_close(&cl->c);
   free(cl->head);
+  free(cl->h1);
   hp_head_free(&cl->req);
   hp_parser_free(&cl->parser);
   hp_parser_free(&cl->resp_parser);
@@ -201,6 +202,10 @@ void hf_linger(client_t* cl) {
 
 /** Answers an error of the front's own (`text` after the status); cuts the connection when a response had begun. */
 void hf_answer(client_t* cl, int status, int reason, const char* text) {
+  if (cl->front->options.raw) {
+    hf_tcp_refuse(cl, status, reason);
+    return;
+  }
   int32_t slot = cl->slot;
   hf_release_upstream(cl, false);
   if (cl->resp_head_done) {
@@ -325,7 +330,7 @@ bool hf_start(client_t* cl, int32_t slot, int32_t route, const char* path, size_
   cl->resp_head_done = false;
   int error = 0;
   upstream_t* up = hf_upstream_get(front, slot, &error);
-  if (up == NULL || !hf_build_request(cl, h, path, path_len, &up->c.out)) {
+  if (up == NULL || (!front->options.raw && !hf_build_request(cl, h, path, path_len, &up->c.out))) {
     if (up != NULL || error == 0) error = ENOMEM;
     if (up != NULL) hf_upstream_free(up);
     // Refused at once: the same as a connect that fails later (the caller records it: hf_attempt_failed).
@@ -338,10 +343,19 @@ bool hf_start(client_t* cl, int32_t slot, int32_t route, const char* path, size_
   cl->state = up->connecting ? S_CONNECT : S_SEND;
   if (!up->connecting) up->c.writable = true;
   cl->phase_ms = hf_now_ms();
+  if (!up->connecting && front->options.raw) hf_tcp_open(cl);
   return true;
 }
 
 void hf_request_target(client_t* cl, const char** host, size_t* host_len, const char** path, size_t* path_len) {
+  if (cl->front->options.raw) {
+    // No request to route by: the front's one app.
+    *host = NULL;
+    *host_len = 0;
+    *path = "/";
+    *path_len = 1;
+    return;
+  }
   const hp_head_t* h = &cl->req;
   hp_span_t host_span = request_host(h);
   *host = cl->head + host_span.off;

@@ -214,6 +214,11 @@ void hf_adopt(hf_front_t* front, int fd, const struct sockaddr_storage* address)
   // The request usually came with the connection: read it without waiting for epoll.
   cl->c.readable = true;
   cl->c.writable = true;
+  if (front->options.raw) {
+    // L4: decided now, the client held unread until its backend accepted (http_tcp.c).
+    if (hf_tcp_begin(cl)) hf_attempt(cl);
+    else cl->dead = true;
+  }
   hf_drive(cl);
 }
 

@@ -68,6 +68,7 @@ typedef struct hf_options {
   uint32_t trusted_count;
   bool trust_all;
   uint32_t max_head;  // the largest request head (--max-header-size): above it, 431
+  bool raw;           // DP_KIND_TCP: each connection decided once and piped whole (http_tcp.c)
 } hf_options_t;
 
 /** Once per process (on the main thread, which alone calls what follows). 0, or an errno. */
@@ -113,7 +114,11 @@ void hf_close(hf_listener_t* front);
 /** Closes every connection of a closing front now (on its threads), then frees it: its handle is dead, none of its events is delivered. */
 void hf_destroy(hf_listener_t* front);
 
-/** The environment ends: every front and connection closed and freed, the epoll set too; no hook is called. */
-void hf_shutdown(void);
+/**
+ * The environment ends: every front and connection closed and freed, the
+ * threads stopped; no hook is called. The main thread's libuv handle closes
+ * asynchronously: `closed` frees it (code that must still be loaded then).
+ */
+void hf_shutdown(uv_close_cb closed);
 
 #endif

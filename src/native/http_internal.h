@@ -20,6 +20,7 @@
 #include <uv.h>
 
 #include "dp_pick.h"
+#include "h1frame.h"
 #include "http_front.h"
 #include "http_parse.h"
 #include "id_table.h"
@@ -114,6 +115,9 @@ struct client {
   bool trusted;  // a peer of --forwarded-allow-ips: its X-Forwarded-* headers are kept
   uint32_t hsts;  // TLS: the Strict-Transport-Security max-age its responses get (0: none), as set when it was accepted
   bool dead;
+  // the tcp kind (http_tcp.c)
+  h1_t* h1;       // its bytes followed as HTTP/1.x, for draining
+  bool draining;  // its backend left the rotation: it ends at its next response boundary
 };
 
 struct hf_backend {
@@ -282,6 +286,20 @@ void hf_queue_close(hf_front_t* front);
 void hf_decide_release(hf_front_t* front);
 /** The share takes `snap` (its reference): queued clients are tried again. */
 void hf_share_publish(hf_front_t* front, hf_snap_t* snap);
+
+// ------------------------------------------------------------ http_tcp.c
+/** A tcp-kind client accepted: ready to be decided (false: out of memory). */
+bool hf_tcp_begin(client_t* cl);
+/** Its backend accepted: bytes both ways from now (S_TUNNEL), counted as a connection. */
+void hf_tcp_open(client_t* cl);
+/** What the http kind answers with a status: the connection closed, the error reported. */
+void hf_tcp_refuse(client_t* cl, int status, int reason);
+/** Bytes going client → backend, followed. */
+void hf_tcp_request_bytes(client_t* cl, const char* data, uint32_t len);
+/** Bytes going backend → client into the client's output, cut at a response boundary when draining; false: out of memory. */
+bool hf_tcp_response_bytes(client_t* cl, const char* data, uint32_t len);
+/** A new snapshot: the connections whose backend left the rotation drain. */
+void hf_tcp_drain(hf_front_t* front);
 
 // ------------------------------------------------------------ http_loop.c
 /** The loops 0..count-1, started if they are not (on the main thread). 0, or an errno. */

@@ -173,10 +173,15 @@ static bool hf_tunnel(client_t* cl) {
     conn_t* to = sides[1 - i];
     uint32_t avail = hf_buf_len(&from->in);
     if (avail > 0 && hf_buf_len(&to->out) < HIGH_WATER) {
-      if (!hf_buf_append(&to->out, from->in.data + from->in.start, avail)) {
+      const char* data = from->in.data + from->in.start;
+      // The tcp kind follows its bytes as HTTP/1.x (http_tcp.c): a response may end the connection.
+      if (i == 0) hf_tcp_request_bytes(cl, data, avail);
+      bool ok = i == 1 && cl->h1 != NULL ? hf_tcp_response_bytes(cl, data, avail) : hf_buf_append(&to->out, data, avail);
+      if (!ok) {
         cl->dead = true;
         return true;
       }
+      if (cl->up == NULL) return true;  // ended at a response boundary (draining; its buffers are gone): lingers
       hf_buf_consume(&from->in, avail);
       moved = true;
     }
@@ -342,6 +347,10 @@ void hf_connect_done(client_t* cl) {
     return;
   }
   up->connecting = false;
+  if (cl->front->options.raw) {
+    hf_tcp_open(cl);
+    return;
+  }
   cl->state = S_SEND;
   cl->phase_ms = hf_now_ms();
   cl->c.read_ms = cl->phase_ms;  // the body is wanted from now: its timeout counts from here

@@ -57,7 +57,14 @@ struct hf_listener {
 static pthread_mutex_t tls_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static hf_hooks_t hooks;
-static uv_async_t wake_handle;
+// Allocated, freed by its close callback: after an environment ends (a worker thread), its loop closes the handle
+// later, while the module may already be initialised again on another loop with a new one.
+static uv_async_t* wake_handle;
+
+static void free_handle(uv_handle_t* handle) {
+  free(handle);
+}
+
 static bool initialised;
 static hf_listener_t* listeners;  // alive (not destroyed)
 static hf_listener_t* graveyard;  // destroyed: freed once every thread acked
@@ -66,7 +73,7 @@ static int32_t *drained, *out;    // the records drained from the threads, and t
 static size_t drained_cap, out_count, out_cap;
 
 static void wake(void) {
-  uv_async_send(&wake_handle);
+  uv_async_send(wake_handle);
 }
 
 void hf_destroy_acked(hf_listener_t* listener) {
@@ -206,12 +213,19 @@ static void on_wake(uv_async_t* handle) {
 
 int hf_init(uv_loop_t* loop, const hf_hooks_t* given) {
   if (initialised) return EEXIST;
-  if (uv_async_init(loop, &wake_handle, on_wake) != 0) return EIO;
-  uv_unref((uv_handle_t*)&wake_handle);  // referenced only while a front lives
+  wake_handle = malloc(sizeof(*wake_handle));
+  if (wake_handle == NULL) return ENOMEM;
+  if (uv_async_init(loop, wake_handle, on_wake) != 0) {
+    free(wake_handle);
+    wake_handle = NULL;
+    return EIO;
+  }
+  uv_unref((uv_handle_t*)wake_handle);  // referenced only while a front lives
   // The first thread now, with the module (its epoll set and eventfd are the module's, as its one set was); more as fronts ask.
   int error = hf_loops_start(1, wake);
   if (error != 0) {
-    uv_close((uv_handle_t*)&wake_handle, NULL);
+    uv_close((uv_handle_t*)wake_handle, free_handle);
+    wake_handle = NULL;
     return error;
   }
   hooks = *given;
@@ -293,7 +307,7 @@ hf_listener_t* hf_listen(const struct sockaddr* address, socklen_t length, const
     command->share = listener->shares[t];
     hf_post(hf_loop_at(t), command);
   }
-  if (listeners == NULL) uv_ref((uv_handle_t*)&wake_handle);
+  if (listeners == NULL) uv_ref((uv_handle_t*)wake_handle);
   listener->next = listeners;
   listeners = listener;
   return listener;
@@ -482,7 +496,7 @@ void hf_destroy(hf_listener_t* listener) {
       break;
     }
   }
-  if (listeners == NULL) uv_unref((uv_handle_t*)&wake_handle);
+  if (listeners == NULL) uv_unref((uv_handle_t*)wake_handle);
   // 1. Nothing more of it is reported: its shares marked, their batched records dropped (its number may name the next front).
   atomic_store(&listener->pending, listener->thread_count);
   for (uint32_t t = 0; t < listener->thread_count; t++) {
@@ -507,7 +521,7 @@ void hf_destroy(hf_listener_t* listener) {
   graveyard = listener;
 }
 
-void hf_shutdown(void) {
+void hf_shutdown(uv_close_cb closed) {
   if (!initialised) return;
   hooks.events = NULL;
   while (listeners != NULL) hf_destroy(listeners);
@@ -517,7 +531,8 @@ void hf_shutdown(void) {
     graveyard = listener->next;
     listener_free(listener);
   }
-  uv_close((uv_handle_t*)&wake_handle, NULL);
+  uv_close((uv_handle_t*)wake_handle, closed);
+  wake_handle = NULL;
   free(drained);
   free(out);
   drained = out = NULL;

@@ -218,7 +218,7 @@ static void shutdown_prober(uv_close_cb closed) {
   g_epoll = -1;
 }
 
-/** The environment is going away: every socket closes; the handles close on the loop's next turn (see tunnel-napi.c). */
+/** The environment is going away: every socket closes; the handles close on the loop's next turn (see http_binding.c). */
 static void cleanup(napi_async_cleanup_hook_handle handle, void* arg) {
   g_cleanup = handle;
   g_handles_closing = 2;

@@ -29,14 +29,14 @@ import { describeListenError } from './listen.js';
 import { MAX_HEAD } from './http-limits.js';
 import { loadNative } from '../native/load.js';
 import { errnoError } from './native-tunnel.js';
-import { edgeTimeouts, type BoundFront } from './options.js';
+import { edgeTimeouts, type BoundFront, type FrontOptions } from './options.js';
 import type { LoadedCertificate } from '../tls/certificate.js';
 
 interface HttpBinding {
   httpInit(onEvents: (records: Int32Array) => void): void;
   /** timeouts: HF_T_* order (edgeTimeoutArray); trusted: core/edge.ts's trustedPeerBytes. */
-  /** threads: the front's data-plane threads (1..64). */
-  httpListen(address: string, port: number, timeouts: Uint32Array, trusted: Uint8Array, maxHead: number, threads: number): [number, number] | number;
+  /** threads: the front's data-plane threads (1..64); kind: K.DP_KIND_HTTP (the default) or K.DP_KIND_TCP (L4). */
+  httpListen(address: string, port: number, timeouts: Uint32Array, trusted: Uint8Array, maxHead: number, threads: number, kind?: number): [number, number] | number;
   /** The decisions from now on (core/dp-snapshot.ts): 0, or a negative errno (refused: C keeps the snapshot it has). */
   httpPublish(front: number, snapshot: Uint8Array): number;
   httpAddBackend(front: number, slot: number, address: string, port: number): number;
@@ -75,13 +75,21 @@ const REASONS: Record<number, string> = {
   [K.DP_R_CLOSING]: 'the front is closing',
 };
 
-/** The timeouts in C's order (HF_T_* of http_front.h). */
-function edgeTimeoutArray(edge: EdgeTimeouts): Uint32Array {
+/** The timeouts in C's order (HF_T_* of http_front.h). A tcp front's idle timeout 0 is "off": C's longest. */
+function edgeTimeoutArray(edge: EdgeTimeouts, kind: FrontKind): Uint32Array {
+  const tunnelMs = kind === 'tcp' && edge.tunnelTimeoutMs === 0 ? 2 ** 32 - 1 : edge.tunnelTimeoutMs;
   return Uint32Array.from([
     edge.connectTimeoutMs, edge.responseTimeoutMs, edge.clientHeaderTimeoutMs, edge.clientBodyTimeoutMs,
-    edge.backendReadTimeoutMs, edge.clientSendTimeoutMs, edge.keepaliveTimeoutMs, edge.tunnelTimeoutMs,
+    edge.backendReadTimeoutMs, edge.clientSendTimeoutMs, edge.keepaliveTimeoutMs, tunnelMs,
   ].map((ms) => Math.min(Math.max(0, Math.round(ms)), 2 ** 32 - 1)));
 }
+
+/**
+ * What the front carries: 'http' requests (L7: framed, decided one by one) or
+ * 'tcp' connections (L4, --proxy tcp: decided once when accepted, then piped
+ * whole; http_tcp.c). One class, one data plane: the kind is a parameter.
+ */
+export type FrontKind = 'http' | 'tcp';
 
 const fronts = new Map<number, NativeHttpFront>();
 let binding: HttpBinding | undefined | null = null;
@@ -138,10 +146,11 @@ class NativeHttpFront extends FrontBase {
   constructor(
     options: HttpFrontOptions,
     private readonly native: HttpBinding,
-    backends?: BackendsFactory,
+    backends: BackendsFactory | undefined,
+    private readonly kind: FrontKind,
   ) {
     super(options, backends);
-    this.edge = edgeTimeouts(options, 'http');
+    this.edge = edgeTimeouts(options, kind);
     // C counts requests in flight and says when a removed backend has drained.
     this.registry.countInDataPlane();
     this.registry.watch(() => this.publisher.request());
@@ -158,7 +167,7 @@ class NativeHttpFront extends FrontBase {
     const { host, port } = this.options;
     const address = isIP(host) !== 0 ? host : (await lookup(host)).address;
     const trusted = trustedPeerBytes(parseTrustedPeers(this.options.forwardedAllowIps ?? DEFAULT_FORWARDED_ALLOW_IPS));
-    const result = this.native.httpListen(address, port, edgeTimeoutArray(this.edge), trusted, this.options.maxHeaderSize ?? MAX_HEAD, this.options.frontThreads ?? 1);
+    const result = this.native.httpListen(address, port, edgeTimeoutArray(this.edge, this.kind), trusted, this.options.maxHeaderSize ?? MAX_HEAD, this.options.frontThreads ?? 1, this.kind === 'tcp' ? K.DP_KIND_TCP : K.DP_KIND_HTTP);
     if (typeof result === 'number') throw describeListenError(errnoError(result, 'listen', address, port), host, port);
     this.handle = result[0];
     this.bound = { host: address, port: result[1] };
@@ -304,6 +313,11 @@ class NativeHttpFront extends FrontBase {
       this.publisher.request();
     } else if (type === K.DP_EV_ERROR) {
       const status = Math.floor(b / 100);
+      if (this.kind === 'tcp') {
+        // L4 has no status to answer with: the connection was closed.
+        this.options.logger?.warn({ backend: entry?.id, reason: REASONS[b % 100] }, 'front: connection refused');
+        return;
+      }
       const level = status === 400 || status === 404 || status === 408 ? 'debug' : 'warn';
       this.options.logger?.[level]({ status, backend: entry?.id, reason: REASONS[b % 100] }, 'front: request failed');
     } else if (type === K.DP_EV_CLOSED) {
@@ -348,5 +362,17 @@ export function createNativeHttpFront(options: HttpFrontOptions, backends?: Back
   const native = loadNativeHttp();
   // TLS in C only where the addon has it; else the JavaScript path terminates TLS (node:tls).
   if (native === undefined || (options.tls !== undefined && typeof native.httpSetTls !== 'function')) return undefined;
-  return new NativeHttpFront(options, native, backends);
+  return new NativeHttpFront(options, native, backends, 'http');
+}
+
+/**
+ * The native tcp front (L4) on the same data plane, or undefined where it is
+ * not available (no addon, or SUPERVISE_TCP_NATIVE=0), or where it terminates
+ * TLS and the addon cannot (no httpSetTls: the JavaScript path terminates it).
+ */
+export function createNativeTcpFront(options: FrontOptions, env: NodeJS.ProcessEnv = process.env): BoundFront | undefined {
+  if (env.SUPERVISE_TCP_NATIVE === '0') return undefined;
+  const native = loadNativeHttp({}); // SUPERVISE_HTTP_NATIVE is the http front's switch, not this one's
+  if (native === undefined || (options.tls !== undefined && typeof native.httpSetTls !== 'function')) return undefined;
+  return new NativeHttpFront(options, native, undefined, 'tcp');
 }

@@ -1,5 +1,5 @@
-// What both data paths of the L4 front share (tcp-proxy-native.ts on the C
-// data plane, tcp-proxy-sockets.ts on net.Socket): the backend bookkeeping of
+// The L4 front's JavaScript data path (tcp-proxy-sockets.ts on net.Socket; the
+// native one is http-native.ts's kind 'tcp', deciding in C): the backend bookkeeping of
 // every connect attempt (through dispatch.ts), the connect and idle timeouts
 // (one sweeping interval, no timer per connection) and close(timeoutMs).
 // Listening and moving the bytes are the subclass's.

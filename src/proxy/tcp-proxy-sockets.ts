@@ -1,6 +1,7 @@
 // The portable L4 front, on net.Socket: what runs where the native data plane
-// (tcp-proxy-native.ts) is not built or not loadable, or is turned off
-// (SUPERVISE_TCP_NATIVE=0).
+// (http-native.ts's kind 'tcp', src/native/http_tcp.c) is not built or not
+// loadable, is turned off (SUPERVISE_TCP_NATIVE=0), or where the front
+// terminates TLS.
 //
 // Measured (docs/benchmarks.md, "Front proxy"): what it costs is node's
 // per-socket and per-write machinery, the same as for a textbook net+pipe

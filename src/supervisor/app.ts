@@ -241,8 +241,8 @@ export class App {
     );
     if (this.front && dataPath !== 'native' && config.proxy === 'tcp') {
       const why = config.tls !== undefined
-        ? 'it terminates TLS, which this build of the native tunnel cannot (no tunnelSetTls)'
-        : process.env['SUPERVISE_TCP_NATIVE'] === '0' ? 'SUPERVISE_TCP_NATIVE=0' : nativeLoadError() ?? 'the native tunnel is not available here';
+        ? 'it terminates TLS, which this build of the native data plane cannot (no httpSetTls)'
+        : process.env['SUPERVISE_TCP_NATIVE'] === '0' ? 'SUPERVISE_TCP_NATIVE=0' : nativeLoadError() ?? 'the native data plane is not available here';
       this.logger.info(`the tcp front moves the bytes in JavaScript: ${why}`);
     }
     for (const warning of configWarnings(config)) this.logger.warn(warning);

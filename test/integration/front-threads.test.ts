@@ -73,6 +73,34 @@ describe('--front-threads 2: the native http front on two data-plane threads', {
     assert.deepEqual(exit, { code: 0, signal: null }, `the master ended ${JSON.stringify(exit)}: ${sup.text.slice(-20).join('\n')}`);
   });
 
+  it('--proxy tcp: both threads take many concurrent connections, 0 failed; status and metrics show each thread\'s counts', { timeout: 60_000 }, async () => {
+    const base = await freePortRange(2);
+    const sup = await startSupervise(['-w', '2', '--proxy', 'tcp', '--front-threads', '2', '--base-port', String(base), '--', process.execPath, APP], {
+      readyWorkers: 2,
+      env: SANITIZER_ENV,
+    });
+    // A connection per request: each one is accepted, decided and piped by a data-plane thread.
+    const load = startLoad(sup.port, { connections: 64, keepAlive: false });
+    try {
+      await waitFor(async () => {
+        const threads = await threadCounts(sup.control);
+        return threads.length === 2 && threads.every((thread) => thread.requests > 0 && thread.connections > 0);
+      }, { timeoutMs: 20_000, message: 'connections served on both threads' });
+    } finally {
+      const result = await load.stop();
+      assert.equal(result.failed, 0, result.errors.join('\n'));
+      assert.ok(result.ok > 0);
+    }
+    const status = JSON.parse((await controlCall(sup.control, 'GET', '/status')).body) as { front?: { kind?: string; dataPath?: string } };
+    assert.equal(status.front?.kind, 'tcp');
+    assert.equal(status.front?.dataPath, 'native');
+    const metrics = (await controlCall(sup.control, 'GET', '/metrics')).body;
+    for (const thread of ['0', '1']) assert.match(metrics, new RegExp(`supervise_front_thread_connections_total\\{front="[^"]+",thread="${thread}"\\} [1-9]`));
+    sup.child.kill('SIGTERM');
+    const exit = await sup.exited;
+    assert.deepEqual(exit, { code: 0, signal: null }, `the master ended ${JSON.stringify(exit)}: ${sup.text.slice(-20).join('\n')}`);
+  });
+
   it('a stop with slow requests in flight on both threads and --kill-timeout 1s exits 0', { timeout: 60_000 }, async () => {
     const base = await freePortRange(3);
     const sup = await startSupervise(['-w', '3', '--proxy', 'http', '--front-threads', '2', '--kill-timeout', '1s', '--base-port', String(base), '--', process.execPath, APP], {

@@ -13,7 +13,8 @@ import http from 'node:http';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { BoundFront } from '../../src/proxy/options.js';
-import { loadNativeTunnels, nativeTunnelPath } from '../../src/proxy/native-tunnel.js';
+import { loadNativeHttp } from '../../src/proxy/http-native.js';
+import { nativeTunnelPath } from '../../src/proxy/native-tunnel.js';
 import { createTcpFront } from '../../src/proxy/tcp-proxy.js';
 import { closeServer, listening, recordEvents, useCleanup } from '../helpers/proxy-fixtures.js';
 import { delay, waitFor } from '../helpers/wait-for.js';
@@ -175,7 +176,7 @@ for (const [path, env] of Object.entries({ 'native tunnel': '1', 'net.Socket': '
   describe(`tcp front fuzz (${path})`, { skip: path === 'native tunnel' && !nativeBuilt ? 'native tunnel not built' : false }, () => {
     before(() => {
       process.env.SUPERVISE_TCP_NATIVE = env;
-      loadNativeTunnels(); // its epoll set is opened once per process, not per front
+      loadNativeHttp(); // the data plane's first thread (its epoll set and eventfd) starts once per process, not per front
     });
     after(() => delete process.env.SUPERVISE_TCP_NATIVE);
 

@@ -1,12 +1,16 @@
 // The native module's lifecycle: its env cleanup hook closes every socket it
-// holds when its environment goes away (here a worker thread that is
-// terminated), and the module can then be initialised again in this process.
+// holds and stops its data-plane threads when its environment goes away (here
+// a worker thread that is terminated, running a tcp front), and the module can
+// then be initialised again in this process (its libuv handle closes on the
+// ended environment's loop, with a callback of the module, before node may
+// unload it).
 
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { describe, it } from 'node:test';
 import { Worker } from 'node:worker_threads';
-import { loadNativeTunnels, nativeTunnelPath } from '../../src/proxy/native-tunnel.js';
+import { loadNativeHttp } from '../../src/proxy/http-native.js';
+import { nativeTunnelPath } from '../../src/proxy/native-tunnel.js';
 import { closeServer, listening, useCleanup } from '../helpers/proxy-fixtures.js';
 
 const defer = useCleanup();
@@ -50,6 +54,6 @@ describe('native tcp front lifecycle', { skip: nativeTunnelPath() === undefined 
       /ECONNREFUSED/,
       'the listener is closed',
     );
-    assert.notEqual(loadNativeTunnels(), undefined, 'initialised again, in this thread');
+    assert.notEqual(loadNativeHttp(), undefined, 'initialised again, in this thread');
   });
 });

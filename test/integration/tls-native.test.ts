@@ -1,7 +1,7 @@
 // TLS termination in the native http front (src/native/tls_*.c), through the
 // addon's one call, httpSetTls(front, certs, options), with real clients:
 // node's tls, and certificates made by `openssl req` into a temporary directory.
-// Then the tcp front's tunnelSetTls: TLS terminated, the plaintext passed on.
+// Then the tcp front (the same data plane, kind 'tcp'; httpSetTls on its handle): TLS terminated, the plaintext passed on.
 // The user-level tests (the options, reloads, curl, s_client, python) are the
 // TLS control side's; these check the data plane: versions, ALPN, SNI,
 // keep-alive, renewals under an open connection, bad input, hostile bytes on
@@ -290,10 +290,8 @@ describe('TLS in the native http front (httpSetTls), on two data-plane threads',
   });
 });
 
-describe('TLS in the native tcp front (tunnelSetTls): terminate, pass the plaintext', { skip: needsAddon('the native tcp front') }, () => {
-  const native = loadNative()?.exports as unknown as TlsBinding & {
-    tunnelSetTls(listener: number, certs: Parameters<TlsBinding['httpSetTls']>[1], options: { hsts: number }): string | undefined;
-  };
+describe('TLS in the native tcp front (httpSetTls on a tcp-kind front): terminate, pass the plaintext', { skip: needsAddon('the native tcp front') }, () => {
+  const native = loadNative()?.exports as unknown as TlsBinding;
   let cert: Cert;
   let received: Buffer[] = [];
 
@@ -307,8 +305,8 @@ describe('TLS in the native tcp front (tunnelSetTls): terminate, pass the plaint
     defer(() => front.close(0));
     front.add({ id: 1, host: '127.0.0.1', port: backendPort, weight: 1 });
     assert.equal(front.dataPath, 'native');
-    const listener = (front as unknown as { listenerId: number }).listenerId;
-    assert.equal(native.tunnelSetTls(listener, [{ cert: cert.cert, key: cert.key, hosts: [] }], { hsts: 0 }), undefined);
+    const listener = (front as unknown as { handle: number }).handle;
+    assert.equal(native.httpSetTls(listener, [{ cert: cert.cert, key: cert.key, hosts: [] }], { hsts: 0 }), undefined);
     return { port: front.address().port, listener };
   }
 
@@ -357,8 +355,8 @@ describe('TLS in the native tcp front (tunnelSetTls): terminate, pass the plaint
     plain.write('GET / HTTP/1.1\r\nHost: test\r\n\r\n');
     assert.equal(await end, '');
     assert.equal(Buffer.concat(received).length, 0);
-    assert.match(String(native.tunnelSetTls(listener, [{ cert: cert.cert, key: makeCert(['other.test']).key, hosts: [] }], { hsts: 0 })), /^certificate 1 \(the default\): the key does not match/);
-    assert.match(String(native.tunnelSetTls(9999, [{ cert: cert.cert, key: cert.key, hosts: [] }], { hsts: 0 })), /no listener/);
+    assert.match(String(native.httpSetTls(listener, [{ cert: cert.cert, key: makeCert(['other.test']).key, hosts: [] }], { hsts: 0 })), /^certificate 1 \(the default\): the key does not match/);
+    assert.match(String(native.httpSetTls(9999, [{ cert: cert.cert, key: cert.key, hosts: [] }], { hsts: 0 })), /no such front/);
     assert.equal((await connect(port, { ALPNProtocols: [] })).getPeerCertificate().serialNumber, cert.serial, 'the bad calls changed nothing');
   });
 });
