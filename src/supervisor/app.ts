@@ -10,8 +10,9 @@ import { createClusterLauncher } from '../launchers/cluster.js';
 import type { Reaper } from '../launchers/reaper.js';
 import { createSpawnLauncher } from '../launchers/spawn.js';
 import type { Logger } from '../log.js';
-import { createFront, type BoundFront } from '../proxy/index.js';
+import type { BoundFront } from '../proxy/index.js';
 import type { RoutingFront } from '../proxy/routed-registry.js';
+import { appFront } from './app-front.js';
 import { isRouted } from '../system-config.js';
 import { nativeLoadError } from '../native/load.js';
 import { createFileWatcher, describeWatch, ownOutputFiles } from '../watch/file-watcher.js';
@@ -95,17 +96,8 @@ export class App {
       // Out of the proxy's call stack: the replacement starts from the queue.
       onServedLimit: (id) => queueMicrotask(() => post((s) => s.servedLimitReached(id))),
     };
-    let front: Front | undefined;
-    if (isRouted(config) && shared.routing !== undefined) {
-      shared.routing.backends.addApp(config.name, config.balance, events);
-      front = routedShare(config.name, shared.routing);
-    } else if (config.mode === 'spawn' && config.proxy !== 'none') {
-      this.front = createFront(config.proxy as 'tcp' | 'http', {
-        host: config.host, port: config.port, balance: config.balance, queueTimeoutMs: config.queueTimeoutMs, logger: this.logger, events,
-        edge: config.edge, forwardedAllowIps: config.forwardedAllowIps, maxHeaderSize: config.maxHeaderSize, tls: this.frontTls(config), frontThreads: config.frontThreads,
-      });
-      front = this.front;
-    }
+    const { own, front } = appFront(config, shared.routing, this.logger, events, () => this.frontTls(config));
+    this.front = own;
     this.backendFront = front;
     if (config.mode === 'spawn') {
       this.health = createHealthChecker({
@@ -414,23 +406,6 @@ export class App {
   private what(): string {
     return this.shared.named ? `app "${this.name}": ` : '';
   }
-}
-
-/**
- * An app's view of the shared routing front: its backends are tagged with the
- * app, and join through the front (which sends on the requests it holds).
- */
-function routedShare(app: string, { front }: RoutingFront): Front {
-  return {
-    dataPath: front.dataPath,
-    listen: async () => undefined,
-    add: (backend) => front.add({ ...backend, app }),
-    remove: (id) => front.remove(id),
-    connections: (id) => front.connections(id),
-    totalConnections: (id) => front.totalConnections(id),
-    inFlight: (id) => front.inFlight?.(id) ?? 0,
-    close: async () => undefined,
-  };
 }
 
 /** An app's settings but its remote servers': what its workers depend on. */

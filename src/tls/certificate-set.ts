@@ -17,21 +17,14 @@ import { dirname } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import type { Logger } from '../log.js';
 import { chooseCertificate } from '../core/sni.js';
+import type { TlsCertificateStatus } from '../core/system-api.js';
 import type { SupervisorEvent } from '../core/types.js';
 import { CertificateError, loadCertificate, type CertificateSpec, type LoadedCertificate } from './certificate.js';
 
 export type TlsEvent = Extract<SupervisorEvent, { type: 'tls' }>;
 
-/** What `ctl status` shows of one certificate. */
-export interface CertificateStatus {
-  readonly file: string;
-  readonly subject: string;
-  readonly names: readonly string[];
-  readonly hosts: readonly string[];
-  readonly serial: string;
-  readonly notAfter: string;
-  readonly daysLeft: number;
-}
+/** What `ctl status` shows of one certificate (its front is the caller's to add). */
+export type CertificateStatus = Omit<TlsCertificateStatus, 'front'>;
 
 export interface CertificateSetOptions {
   readonly logger?: Logger | undefined;

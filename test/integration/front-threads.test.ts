@@ -47,6 +47,21 @@ async function namedBackend(name: string, closers: Array<() => void>): Promise<n
   return (server.address() as AddressInfo).port;
 }
 
+/** 64 connections of load (keep-alive, or a connection per request) until both threads' counts grow; 0 failed. */
+async function loadUntilBothThreadsServe(sup: Awaited<ReturnType<typeof startSupervise>>, keepAlive: boolean): Promise<void> {
+  const load = startLoad(sup.port, { connections: 64, keepAlive });
+  try {
+    await waitFor(async () => {
+      const threads = await threadCounts(sup.control);
+      return threads.length === 2 && threads.every((thread) => thread.requests > 0 && thread.connections > 0);
+    }, { timeoutMs: 20_000, message: 'requests served on both threads' });
+  } finally {
+    const result = await load.stop();
+    assert.equal(result.failed, 0, result.errors.join('\n'));
+    assert.ok(result.ok > 0);
+  }
+}
+
 describe('--front-threads 2: the native http front on two data-plane threads', { skip }, () => {
   it('both threads serve many keep-alive connections; status shows each thread\'s counts', { timeout: 60_000 }, async () => {
     const base = await freePortRange(2);
@@ -54,17 +69,7 @@ describe('--front-threads 2: the native http front on two data-plane threads', {
       readyWorkers: 2,
       env: SANITIZER_ENV,
     });
-    const load = startLoad(sup.port, { connections: 64, keepAlive: true });
-    try {
-      await waitFor(async () => {
-        const threads = await threadCounts(sup.control);
-        return threads.length === 2 && threads.every((thread) => thread.requests > 0 && thread.connections > 0);
-      }, { timeoutMs: 20_000, message: 'requests answered on both threads' });
-    } finally {
-      const result = await load.stop();
-      assert.equal(result.failed, 0, result.errors.join('\n'));
-      assert.ok(result.ok > 0);
-    }
+    await loadUntilBothThreadsServe(sup, true);
     assert.equal((await threadCounts(sup.control)).length, 2);
     const metrics = (await controlCall(sup.control, 'GET', '/metrics')).body;
     for (const thread of ['0', '1']) assert.match(metrics, new RegExp(`supervise_front_thread_requests_total\\{front="[^"]+",thread="${thread}"\\} [1-9]`));
@@ -80,17 +85,7 @@ describe('--front-threads 2: the native http front on two data-plane threads', {
       env: SANITIZER_ENV,
     });
     // A connection per request: each one is accepted, decided and piped by a data-plane thread.
-    const load = startLoad(sup.port, { connections: 64, keepAlive: false });
-    try {
-      await waitFor(async () => {
-        const threads = await threadCounts(sup.control);
-        return threads.length === 2 && threads.every((thread) => thread.requests > 0 && thread.connections > 0);
-      }, { timeoutMs: 20_000, message: 'connections served on both threads' });
-    } finally {
-      const result = await load.stop();
-      assert.equal(result.failed, 0, result.errors.join('\n'));
-      assert.ok(result.ok > 0);
-    }
+    await loadUntilBothThreadsServe(sup, false);
     const status = JSON.parse((await controlCall(sup.control, 'GET', '/status')).body) as { front?: { kind?: string; dataPath?: string } };
     assert.equal(status.front?.kind, 'tcp');
     assert.equal(status.front?.dataPath, 'native');

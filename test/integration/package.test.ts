@@ -80,7 +80,9 @@ describe('the npm package', () => {
     assert.equal(response.status, 200);
     assert.match(response.body, /"worker":[01]/);
     const { stdout } = await run(bin, ['ctl', '--control', supervised.control, 'status', '--json']);
-    assert.deepEqual((JSON.parse(stdout) as { front: unknown }).front, { kind: 'tcp', dataPath: 'native' });
+    const front = (JSON.parse(stdout) as { front: { kind: string; dataPath: string; threads?: unknown[] } }).front;
+    assert.deepEqual({ kind: front.kind, dataPath: front.dataPath }, { kind: 'tcp', dataPath: 'native' });
+    assert.equal(front.threads?.length, 1, 'the tcp front on one data-plane thread (the default)');
     const helpers = await waitFor(() => {
       const running = pidsMatching('supervise_reaper').filter((pid) => exeOf(pid) === reaper);
       return running.length > 0 ? running : undefined;
