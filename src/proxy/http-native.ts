@@ -345,6 +345,9 @@ class NativeHttpFront extends FrontBase {
           fronts.delete(handle);
           this.native.httpDestroy(handle);
         }
+        // Nothing is in flight any more: backends removed meanwhile have drained (a DRAINED record
+        // that came in the same batch as CLOSED, after it, died with the handle).
+        this.publish();
         resolve();
       };
       // After timeoutMs, what is still open is cut (httpDestroy).

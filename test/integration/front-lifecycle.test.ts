@@ -67,6 +67,26 @@ for (const proxy of ['http', 'tcp'] as const) {
   });
 }
 
+for (const proxy of ['http', 'tcp'] as const) {
+  describe(`a stop through an idle --proxy ${proxy} front`, () => {
+    it('drains each worker (its drain reported, not waited out to the kill timeout) and exits 0', { timeout: 60_000 }, async () => {
+      const base = await freePortRange(2);
+      const sup = await startSupervise(['-w', '2', '--proxy', proxy, '--kill-timeout', '40s', '--log-level', 'debug', '--base-port', String(base), '--', process.execPath, APP], {
+        readyWorkers: 2,
+        env: SANITIZER_ENV,
+      });
+      // Requests leave idle keep-alive connections to the workers behind (the http front's pool).
+      for (let i = 0; i < 4; i++) assert.equal((await httpGet(sup.port)).status, 200);
+      sup.child.kill('SIGTERM');
+      const exit = await sup.exited;
+      assert.deepEqual(exit, { code: 0, signal: null }, `the master ended ${JSON.stringify(exit)}: ${sup.text.slice(-10).join('\n')}`);
+      const drains = sup.logs.filter((line) => line.msg === 'worker state' && line.from === 'draining');
+      assert.equal(drains.length, 2, sup.text.slice(-20).join('\n'));
+      for (const line of drains) assert.notEqual(line.event, 'timeout', `a worker's drain was waited out: ${JSON.stringify(line)}`);
+    });
+  });
+}
+
 for (const proxy of ['http', 'tcp'] as const) describe(`ctl apply removing an app with its own ${proxy} front while requests are in flight`, () => {
   it('leaves the master and every other app serving', { timeout: 90_000 }, async () => {
     const dir = tempDir();
