@@ -47,6 +47,13 @@ async function namedBackend(name: string, closers: Array<() => void>): Promise<n
   return (server.address() as AddressInfo).port;
 }
 
+/** SIGTERM: the master exits 0 (its last lines in the message otherwise). */
+async function stopsCleanly(sup: Awaited<ReturnType<typeof startSupervise>>): Promise<void> {
+  sup.child.kill('SIGTERM');
+  const exit = await sup.exited;
+  assert.deepEqual(exit, { code: 0, signal: null }, `the master ended ${JSON.stringify(exit)}: ${sup.text.slice(-20).join('\n')}`);
+}
+
 /** 64 connections of load (keep-alive, or a connection per request) until both threads' counts grow; 0 failed. */
 async function loadUntilBothThreadsServe(sup: Awaited<ReturnType<typeof startSupervise>>, keepAlive: boolean): Promise<void> {
   const load = startLoad(sup.port, { connections: 64, keepAlive });
@@ -73,9 +80,7 @@ describe('--front-threads 2: the native http front on two data-plane threads', {
     assert.equal((await threadCounts(sup.control)).length, 2);
     const metrics = (await controlCall(sup.control, 'GET', '/metrics')).body;
     for (const thread of ['0', '1']) assert.match(metrics, new RegExp(`supervise_front_thread_requests_total\\{front="[^"]+",thread="${thread}"\\} [1-9]`));
-    sup.child.kill('SIGTERM');
-    const exit = await sup.exited;
-    assert.deepEqual(exit, { code: 0, signal: null }, `the master ended ${JSON.stringify(exit)}: ${sup.text.slice(-20).join('\n')}`);
+    await stopsCleanly(sup);
   });
 
   it('--proxy tcp: both threads take many concurrent connections, 0 failed; status and metrics show each thread\'s counts', { timeout: 60_000 }, async () => {
@@ -91,9 +96,7 @@ describe('--front-threads 2: the native http front on two data-plane threads', {
     assert.equal(status.front?.dataPath, 'native');
     const metrics = (await controlCall(sup.control, 'GET', '/metrics')).body;
     for (const thread of ['0', '1']) assert.match(metrics, new RegExp(`supervise_front_thread_connections_total\\{front="[^"]+",thread="${thread}"\\} [1-9]`));
-    sup.child.kill('SIGTERM');
-    const exit = await sup.exited;
-    assert.deepEqual(exit, { code: 0, signal: null }, `the master ended ${JSON.stringify(exit)}: ${sup.text.slice(-20).join('\n')}`);
+    await stopsCleanly(sup);
   });
 
   it('a stop with slow requests in flight on both threads and --kill-timeout 1s exits 0', { timeout: 60_000 }, async () => {
@@ -117,9 +120,7 @@ describe('--front-threads 2: the native http front on two data-plane threads', {
     await waitFor(async () => (await sup.status()).workers.reduce((sum, w) => sum + (w.connections ?? 0), 0) >= 24, { timeoutMs: 15_000, message: '24 requests in flight' });
     const threads = await threadCounts(sup.control);
     assert.equal(threads.length, 2);
-    sup.child.kill('SIGTERM');
-    const exit = await sup.exited;
-    assert.deepEqual(exit, { code: 0, signal: null }, `the master ended ${JSON.stringify(exit)}: ${sup.text.slice(-10).join('\n')}`);
+    await stopsCleanly(sup);
     await Promise.all(slow);
   });
 
@@ -151,9 +152,7 @@ describe('--front-threads 2: the native http front on two data-plane threads', {
         const results = [await keepAlive.stop(), await fresh.stop()];
         for (const result of results) assert.equal(result.failed, 0, result.errors.join('\n'));
       }
-      sup.child.kill('SIGTERM');
-      const exit = await sup.exited;
-      assert.deepEqual(exit, { code: 0, signal: null }, `the master ended ${JSON.stringify(exit)}: ${sup.text.slice(-20).join('\n')}`);
+      await stopsCleanly(sup);
     } finally {
       for (const close of closers) close();
     }
