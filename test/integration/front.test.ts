@@ -96,7 +96,11 @@ describe('health checks', () => {
       writeFileSync(flag, '');
       await sup.waitForLog((l) => l.msg === 'worker unhealthy: out of rotation', 5000);
       await waitFor(() => sup.logs.filter((l) => l.msg === 'worker unhealthy: out of rotation').length === 2, { message: 'both ejected' });
-      const refused = await httpGet(sup.port).catch((error: Error) => ({ status: 0, body: error.message }));
+      // The data-plane thread takes the ejection with the next snapshot, a moment after the log line.
+      const refused = await waitFor(async () => {
+        const answer = await httpGet(sup.port).catch((error: Error) => ({ status: 0, body: error.message }));
+        return answer.status !== 200 ? answer : undefined;
+      }, { timeoutMs: 2000, message: 'a request refused once both are out of rotation' });
       assert.notEqual(refused.status, 200, 'no backend in rotation');
       rmSync(flag);
       await waitFor(() => sup.logs.filter((l) => l.msg === 'worker healthy again: back in rotation').length === 2, { message: 'both readmitted' });
