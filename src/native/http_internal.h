@@ -35,6 +35,7 @@
 #define MAX_RESENDS 2                   // an idempotent request whose backend reset or timed out before any response byte: the next backends
 #define MAX_IDLE_PER_BACKEND 128
 #define TURNS_PER_EVENT 64              // fairness: then the connection waits for the loop's next turn
+#define STEPS_PER_TURN 8                // parse and relay steps between two flushes (a bound: each step moves data)
 #define LINGER_MS 2000                  // after a final response: how long the client may still send
 #define ACCEPT_PAUSE_MS 100             // out of descriptors: accepting stops this long (nginx: a short pause, then again)
 
