@@ -4,12 +4,16 @@
 // the same curves (X25519 first: what wrk's OpenSSL offers) and TLS 1.3, over
 // the same two hello backends (plaintext).
 //
-// Two loads with wrk -c50 over https: keep-alive requests, and a new
-// connection per request ("Connection: close"; wrk keeps no session, so each
-// is a full handshake). Interleaved rounds as in proxy.ts; CPU per request is
-// the proxy process's user+system time over its requests.
+// Three loads. With wrk -c50 over https: keep-alive requests, and a new
+// connection per request ("Connection: close") — wrk keeps each connection's
+// session (SSL_clear) and offers its ticket, so these are TLS 1.3 resumptions
+// (PSK with a fresh X25519 exchange, no certificate), which is what returning
+// browsers do. Full handshakes (certificate, signature, no ticket): openssl
+// s_time -new, FULL_CLIENTS processes at once, one HTTP/1.0 GET per
+// connection. Interleaved rounds as in proxy.ts; CPU per request is the proxy
+// process's user+system time over its requests (s_time reports no latency).
 //
-// Acceptance (issue 19): supervise ≥ 0.9× nginx on both loads (medians of the
+// Acceptance (issue 19): supervise ≥ 0.9× nginx on every load (medians of the
 // per-round ratios).
 //
 //   node dist/bench/tls.js [--rounds 3] [--duration 2] [--warmup 1] [--connections 50]
@@ -37,9 +41,11 @@ const DEFAULTS: Settings = QUICK ? { rounds: 2, durationS: 1, warmupS: 1, connec
 const USAGE = 'usage: tls.js [--rounds n] [--duration s] [--warmup s] [--connections n]';
 const TARGET_RATIO = 0.9;
 const LOADS = [
-  { name: 'keep-alive', connectionClose: false },
-  { name: 'handshake/req', connectionClose: true },
+  { name: 'keep-alive', connectionClose: false, client: 'wrk' },
+  { name: 'resumed handshake/req', connectionClose: true, client: 'wrk' },
+  { name: 'full handshake/req', connectionClose: true, client: 's_time' },
 ] as const;
+const FULL_CLIENTS = 6;  // s_time processes: each makes its connections one after another
 type LoadName = (typeof LOADS)[number]['name'];
 type Measured = WrkResult & { readonly cpuUsPerRequest: number };
 
@@ -101,7 +107,32 @@ async function startNginxTls(port: number, backends: readonly number[], dir: str
   return target('nginx ssl', port, proc, () => [proc.pid, ...childPids(proc.pid)]);
 }
 
+/** FULL_CLIENTS `openssl s_time -new` at once: full handshakes, each connection one request; a WrkResult without latencies. */
+async function runFullHandshakes(entry: Entry, durationS: number): Promise<Measured> {
+  const t = entry.target as ProxyTarget;
+  const pids = t.pids();
+  const before = cpuTicks(pids);
+  const started = Date.now();
+  const clients = Array.from({ length: FULL_CLIENTS }, () =>
+    startProcess('openssl s_time', 'openssl', ['s_time', '-connect', `127.0.0.1:${t.port}`, '-new', '-time', String(durationS), '-www', '/'], { keepStdout: true }));
+  let connections = 0;
+  for (const client of clients) {
+    const exit = await client.exited;
+    const count = /^(\d+) connections in [\d.]+s/m.exec(client.stdout())?.[1];
+    if (exit.code !== 0 || count === undefined) throw new Error(`openssl s_time failed against ${entry.name} (${exit.signal ?? exit.code}):\n${client.tail()}`);
+    connections += Number(count);
+  }
+  const elapsedS = (Date.now() - started) / 1000;
+  const ticks = cpuTicks(pids) - before;
+  const none = { connect: 0, read: 0, write: 0, timeout: 0 };
+  return {
+    requests: connections, durationS: elapsedS, rps: connections / elapsedS, p50Ms: Number.NaN, p90Ms: Number.NaN, p99Ms: Number.NaN, maxMs: Number.NaN,
+    socketErrors: none, non2xx: 0, errors: 0, cpuUsPerRequest: connections === 0 ? Number.NaN : (ticks * 1e6) / TICKS_PER_SECOND / connections,
+  } as Measured;
+}
+
 async function runLoad(entry: Entry, load: (typeof LOADS)[number], settings: Settings, durationS: number): Promise<Measured> {
+  if (load.client === 's_time') return runFullHandshakes(entry, durationS);
   const t = entry.target as ProxyTarget;
   const args = ['-t', '1', '-c', String(settings.connections), '-d', `${durationS}s`, '--timeout', '2s', '--latency', '-s', WRK_REPORT,
     ...(load.connectionClose ? ['-H', 'Connection: close'] : []), `https://127.0.0.1:${t.port}/`];
@@ -128,7 +159,8 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
   process.stdout.write([
     '## TLS at the front', machineLine(),
     `load: wrk -t1 -c${settings.connections} -d${settings.durationS}s over https (TLS 1.3, X25519, ECDSA P-256), GET / → "hello", keep-alive and "Connection: close" ` +
-      `(a full handshake per request); ${settings.rounds} interleaved rounds after a ${settings.warmupS}s warm-up`, '',
+      `(a resumed handshake per request); ${FULL_CLIENTS}× openssl s_time -new (a full handshake per request, HTTP/1.0); ` +
+      `${settings.rounds} interleaved rounds after a ${settings.warmupS}s warm-up`, '',
   ].join('\n'));
   const backendPorts = [await freePorts(1), await freePorts(1)];
   const backends = await Promise.all(backendPorts.map((port) => startBackend(port)));
@@ -178,7 +210,7 @@ function report(entries: readonly Entry[]): string {
     }
     for (const load of LOADS) {
       const runs = entry.results.get(load.name) ?? [];
-      rows.push([entry.name, load.name, fmtInt(median(runs.map((r) => r.rps))), fmtMs(median(runs.map((r) => r.p99Ms))),
+      rows.push([entry.name, load.name, fmtInt(median(runs.map((r) => r.rps))), load.client === 's_time' ? '—' : fmtMs(median(runs.map((r) => r.p99Ms))),
         median(runs.map((r) => r.cpuUsPerRequest)).toFixed(1), String(runs.reduce((n, r) => n + r.errors, 0))]);
     }
   }

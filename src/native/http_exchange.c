@@ -3,6 +3,7 @@
 // the backend sees it, the body forwarded by its framing, and the answers the
 // front gives itself (400, 502, 503, 504).
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -255,6 +256,27 @@ static hp_span_t request_host(const hp_head_t* h) {
   return h->host >= 0 ? h->values[h->host] : (hp_span_t){0, 0};
 }
 
+/** "Host: <the backend's address>", as the JavaScript path sends it, for a request that came without one. */
+static bool backend_host(client_t* cl, buf_t* out) {
+  hf_backend_t* backend = hf_backend_of(cl->front, cl->slot);
+  char address[INET6_ADDRSTRLEN] = "localhost", line[INET6_ADDRSTRLEN + 32];
+  int port = 0;
+  if (backend != NULL && backend->address.ss_family == AF_INET6) {
+    const struct sockaddr_in6* a6 = (const struct sockaddr_in6*)&backend->address;
+    inet_ntop(AF_INET6, &a6->sin6_addr, address, sizeof(address));
+    port = ntohs(a6->sin6_port);
+    snprintf(line, sizeof(line), "Host: [%s]:%d\r\n", address, port);
+    return hf_buf_str(out, line);
+  }
+  if (backend != NULL && backend->address.ss_family == AF_INET) {
+    const struct sockaddr_in* a4 = (const struct sockaddr_in*)&backend->address;
+    inet_ntop(AF_INET, &a4->sin_addr, address, sizeof(address));
+    port = ntohs(a4->sin_port);
+  }
+  snprintf(line, sizeof(line), port > 0 ? "Host: %s:%d\r\n" : "Host: %s\r\n", address, port);
+  return hf_buf_str(out, line);
+}
+
 bool hf_append_header(buf_t* out, const char* data, hp_span_t name, hp_span_t value) {
   return hf_buf_append(out, data + name.off, name.len) && hf_buf_append(out, ": ", 2) && hf_buf_append(out, data + value.off, value.len) &&
          hf_buf_append(out, "\r\n", 2);
@@ -270,13 +292,15 @@ bool hf_append_header(buf_t* out, const char* data, hp_span_t name, hp_span_t va
  */
 static bool hf_build_request(client_t* cl, const hp_head_t* h, const char* path, size_t path_len, buf_t* out) {
   const char* d = cl->head;
-  // An HTTP/1.0 client's request goes as 1.0: the backend then answers without chunks, which 1.0 does not know.
-  // Origin-form always (absolute-form's "http://host?q" becomes "/?q").
+  // HTTP/1.1 to the backend, an HTTP/1.0 client's request too (nginx's proxy_http_version 1.1): its connection then
+  // returns to the pool (a 1.0 request is answered with a close by many servers, node's among them); a chunked answer
+  // is decoded for the 1.0 client (http_relay.c). Origin-form always (absolute-form's "http://host?q" becomes "/?q").
   bool ok = hf_buf_append(out, d + h->method.off, h->method.len) && hf_buf_append(out, " ", 1) &&
             (path_len > 0 && path[0] != '?' ? true : hf_buf_append(out, "/", 1)) && hf_buf_append(out, path, path_len) &&
-            hf_buf_str(out, cl->http10 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n");
+            hf_buf_str(out, " HTTP/1.1\r\n");
   hp_span_t host = request_host(h);
   if (h->form == HP_FORM_ABSOLUTE) ok = ok && hf_buf_str(out, "Host: ") && hf_buf_append(out, d + host.off, host.len) && hf_buf_str(out, "\r\n");
+  else if (h->host < 0) ok = ok && backend_host(cl, out);  // a 1.0 client may send none; 1.1 needs one
   bool listed = false;
   for (uint32_t i = 0; i < h->count; i++) {
     if (hp_span_is(d, h->names[i], "connection")) listed = true;

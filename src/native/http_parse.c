@@ -390,6 +390,10 @@ static int hex(char c) {
 }
 
 long hp_chunked_feed(hp_chunked_t* s, const char* data, size_t len) {
+  return hp_chunked_decode(s, data, len, NULL, NULL);
+}
+
+long hp_chunked_decode(hp_chunked_t* s, const char* data, size_t len, hp_data_fn data_fn, void* arg) {
   size_t i = 0;
   while (i < len && !s->done) {
     unsigned char c = (unsigned char)data[i];
@@ -427,6 +431,7 @@ long hp_chunked_feed(hp_chunked_t* s, const char* data, size_t len) {
         break;
       case CH_DATA: {
         size_t take = len - i < s->size ? len - i : (size_t)s->size;
+        if (data_fn != NULL && !data_fn(arg, data + i, take)) return -1;
         s->size -= take;
         i += take;
         if (s->size == 0) s->state = CH_DATA_CR;

@@ -180,4 +180,8 @@ typedef struct hp_chunked {
  */
 long hp_chunked_feed(hp_chunked_t* state, const char* data, size_t len);
 
+/** hp_chunked_feed that also hands each span of chunk data to `data_fn` (a chunked body decoded, for an HTTP/1.0 client). */
+typedef bool (*hp_data_fn)(void* arg, const char* data, size_t len);
+long hp_chunked_decode(hp_chunked_t* state, const char* data, size_t len, hp_data_fn data_fn, void* arg);
+
 #endif

@@ -27,6 +27,7 @@ static bool hf_build_response(client_t* cl, const char* d, const hp_head_t* h, u
   bool ok = hf_buf_str(out, "HTTP/1.1") && hf_buf_append(out, d + 8, status_line_end - 8) && hf_buf_str(out, "\r\n");
   for (uint32_t i = 0; i < h->count && ok; i++) {
     if (hf_is_hop_by_hop(d, h->names[i])) continue;
+    if (cl->dechunk && hp_span_is(d, h->names[i], "transfer-encoding")) continue;  // decoded: the close delimits it
     if (listed && hp_connection_lists(d, h, h->names[i])) continue;
     ok = hf_append_header(out, d, h->names[i], h->values[i]);
   }
@@ -84,6 +85,11 @@ static void hf_upstream_broke(client_t* cl) {
   cl->dead = true;
 }
 
+/** hp_data_fn: a decoded span of chunk data into the client's queue. */
+static bool append_to(void* out, const char* data, size_t len) {
+  return hf_buf_append(out, data, len);
+}
+
 /** Reads the response head and relays it and the body, as far as the client's queue allows. */
 static bool hf_relay_response(client_t* cl) {
   upstream_t* up = cl->up;
@@ -120,6 +126,9 @@ static bool hf_relay_response(client_t* cl) {
     bool backend_closes = h->conn_close || (h->minor == 0 && !h->conn_keep_alive);
     // A body delimited by the end of the connection, or a declined upgrade: this connection ends after it.
     if (h->body == HP_BODY_UNTIL_CLOSE || cl->upgrade || cl->front->closing) cl->keep_alive = false;
+    // Chunks are HTTP/1.1's: a 1.0 client gets the body decoded, ended by the close (the backend's connection is kept).
+    cl->dechunk = cl->http10 && h->body == HP_BODY_CHUNKED;
+    if (cl->dechunk) cl->keep_alive = false;
     if (!hf_build_response(cl, d, h, (uint32_t)(line_end - d), false, &cl->c.out)) {
       cl->dead = true;
       return true;
@@ -144,7 +153,7 @@ static bool hf_relay_response(client_t* cl) {
     cl->resp_left -= take;
     done = cl->resp_left == 0;
   } else if (cl->resp_body == HP_BODY_CHUNKED) {
-    long n = hp_chunked_feed(&cl->resp_chunked, d, avail);
+    long n = cl->dechunk ? hp_chunked_decode(&cl->resp_chunked, d, avail, append_to, &cl->c.out) : hp_chunked_feed(&cl->resp_chunked, d, avail);
     if (n < 0) {
       hf_release_upstream(cl, false);
       hf_end_exchange(cl, 0);
@@ -154,7 +163,7 @@ static bool hf_relay_response(client_t* cl) {
     take = (uint32_t)n;
     done = cl->resp_chunked.done;
   }
-  if (!hf_buf_append(&cl->c.out, d, take)) {
+  if (!cl->dechunk && !hf_buf_append(&cl->c.out, d, take)) {
     cl->dead = true;
     return true;
   }

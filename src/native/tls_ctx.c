@@ -94,7 +94,7 @@ static bool ticket_hmac(EVP_MAC_CTX* mac, unsigned char* key) {
   return EVP_MAC_CTX_set_params(mac, params) == 1;
 }
 
-/** OpenSSL's ticket callback: 1 = done, 2 = resumed with the previous key (issue a new ticket), 0 = unknown key (full handshake), -1 = failure. */
+/** OpenSSL's ticket callback: 1 = done, 2 = resumed and a new ticket to issue, 0 = unknown key (full handshake), -1 = failure. */
 static int ticket_cb(SSL* ssl, unsigned char name[16], unsigned char* iv, EVP_CIPHER_CTX* cipher, EVP_MAC_CTX* mac, int encrypt) {
   int result = -1;
   pthread_mutex_lock(&ticket_lock);
@@ -112,7 +112,10 @@ static int ticket_cb(SSL* ssl, unsigned char name[16], unsigned char* iv, EVP_CI
     ticket_key_t* key = &ticket_keys[i];
     if (key->born == 0 || now - key->born >= 2 * TICKET_KEY_LIFE_S || memcmp(name, key->name, 16) != 0) continue;
     bool ok = EVP_DecryptInit_ex(cipher, EVP_aes_256_cbc(), NULL, key->aes, iv) == 1 && ticket_hmac(mac, key->hmac);
-    result = ok ? (i == 0 ? 1 : 2) : -1;
+    // Renewed (a new ticket issued after this resumption) when it was the previous key's, and always under TLS 1.3, as
+    // nginx does: a 1.3 client uses a ticket once (RFC 8446 C.4), so without a new one its next connection is a full handshake.
+    bool renew = i != 0 || SSL_version(ssl) >= TLS1_3_VERSION;
+    result = ok ? (renew ? 2 : 1) : -1;
     break;
   }
 done:
@@ -196,6 +199,10 @@ static bool configure(SSL_CTX* ctx, tls_set_t* set) {
   SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_COMPRESSION);
   // Partial writes, and a retry from a buffer that moved: the front's output buffer grows (realloc) between tries.
   SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+  // Read ahead (nginx does too): a record's header and body, and the records a flight holds, in one read, not two
+  // reads a record (10 reads a full handshake and request were 2). Safe with edge-triggered epoll: a connection's
+  // `readable` flag is cleared only by WANT_READ, so bytes OpenSSL holds are read before the next edge is awaited.
+  SSL_CTX_set_read_ahead(ctx, 1);
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);  // resumption by tickets only: no per-session memory on the server
   SSL_CTX_set_tlsext_servername_callback(ctx, servername_cb);
   SSL_CTX_set_tlsext_servername_arg(ctx, set);

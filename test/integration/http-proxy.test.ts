@@ -406,6 +406,24 @@ describe(`http front (${path})`, { skip: path === 'native' && !nativeBuilt ? 'na
     assert.ok(reply.endsWith('\r\n\r\npart one, part two'), JSON.stringify(reply));
   });
 
+  it('HTTP/1.0 clients, each on a connection of its own, share one pooled backend connection (not one each)', TIMEOUT, async () => {
+    const backendPorts: Array<number | undefined> = [];
+    const backend = await startHttpBackend('a', defer, (req, res) => {
+      backendPorts.push(req.socket.remotePort);  // now: a closed socket has none
+      if (req.url === '/1') res.write('streamed ');  // no length: chunked to the front, decoded for the 1.0 client
+      res.end(`a ${req.url}`);
+    });
+    const { front, port } = await startFront();
+    front.add({ id: 1, host: '127.0.0.1', port: backend.port, weight: 1 });
+    for (let i = 0; i < 3; i++) {
+      const reply = await rawExchange(port, `GET /${i} HTTP/1.0\r\n\r\n`);
+      assert.ok(reply.endsWith(i === 1 ? '\r\n\r\nstreamed a /1' : `\r\n\r\na /${i}`), JSON.stringify(reply));
+      assert.doesNotMatch(reply, /transfer-encoding/i);
+    }
+    assert.equal(backendPorts.length, 3);
+    assert.equal(new Set(backendPorts).size, 1, `backend connections used (client ports): ${backendPorts.join(', ')}`);
+  });
+
   it('relays 100 Continue and HEAD responses', TIMEOUT, async () => {
     const backend = await startHttpBackend('a', defer, (req, res) => {
       const chunks: Buffer[] = [];

@@ -23,7 +23,7 @@ import type { HttpFrontLike } from '../../src/proxy/http-proxy.js';
 import { createTcpFront } from '../../src/proxy/tcp-proxy.js';
 import { closeServer, listening, recordEvents, startHttpBackend, useCleanup } from '../helpers/proxy-fixtures.js';
 import { needsAddon } from '../helpers/native.js';
-import { waitFor } from '../helpers/wait-for.js';
+import { delay, waitFor } from '../helpers/wait-for.js';
 
 const TIMEOUT = { timeout: 30_000 };
 const HANDSHAKES = Number(process.env.SUPERVISE_TLS_HANDSHAKES ?? 10_000);
@@ -196,6 +196,20 @@ describe('TLS in the native http front (httpSetTls), on two data-plane threads',
       const again = await connect(port, { maxVersion: version, session });
       assert.equal(again.isSessionReused(), true, `${version}: resumed`);
       assert.equal((await ask(again, '/resumed')).body, 'a /resumed');
+    }
+  });
+
+  it('TLS 1.3: a resumed connection is issued a new ticket, so a client that uses each ticket once resumes every time', TIMEOUT, async () => {
+    const ticketOf = (socket: tls.TLSSocket) =>
+      Promise.race([new Promise<Buffer>((resolve) => socket.once('session', resolve)), delay(2000).then(() => undefined)]);
+    const first = await connect(port, { maxVersion: 'TLSv1.3' });
+    let session = await ticketOf(first);
+    for (let i = 0; i < 3; i++) {
+      assert.ok(session !== undefined, `connection ${i}: a ticket came`);
+      const again = await connect(port, { maxVersion: 'TLSv1.3', session });
+      assert.equal(again.isSessionReused(), true, `resumption ${i + 1}`);
+      session = await ticketOf(again);  // none without the renewal: the client's next connection would be a full handshake
+      again.destroy();
     }
   });
 
