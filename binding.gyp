@@ -1,6 +1,6 @@
 {
   "variables": {
-    "addon_sources": ["src/native/binding.c", "src/native/h1frame.c", "src/native/notify.c", "src/native/prctl.c", "src/native/id_table.c", "src/native/fd_budget.c", "src/native/http_parse.c", "src/native/http_rules.c", "src/native/http_io.c", "src/native/http_exchange.c", "src/native/http_relay.c", "src/native/http_front.c", "src/native/http_tcp.c", "src/native/http_loop.c", "src/native/http_threads.c", "src/native/http_binding.c", "src/native/http_decide.c", "src/native/dp_snapshot.c", "src/native/dp_pick.c", "src/native/dp_binding.c", "src/native/probe.c", "src/native/tls_ctx.c", "src/native/tls_conn.c", "src/native/tls_binding.c", "src/native/listen_diag.c"]
+    "addon_sources": ["src/native/binding.c", "src/native/h1frame.c", "src/native/notify.c", "src/native/prctl.c", "src/native/id_table.c", "src/native/fd_budget.c", "src/native/http_parse.c", "src/native/http_rules.c", "src/native/http_io.c", "src/native/http_exchange.c", "src/native/http_relay.c", "src/native/http_front.c", "src/native/http_tcp.c", "src/native/http_loop.c", "src/native/http_threads.c", "src/native/http_counters.c", "src/native/http_binding.c", "src/native/http_decide.c", "src/native/dp_snapshot.c", "src/native/dp_pick.c", "src/native/dp_binding.c", "src/native/probe.c", "src/native/tls_ctx.c", "src/native/tls_conn.c", "src/native/tls_binding.c", "src/native/listen_diag.c"]
   },
   "targets": [
     {

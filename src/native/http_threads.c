@@ -7,7 +7,7 @@
 //   (DP_EV_DRAINED) is reported when every thread has drained the slot in the
 //   same rotation, a close (DP_EV_CLOSED) when every thread's share has closed;
 // - counters (stats, loads, requests per thread), read under each loop's lock
-//   and summed.
+//   and summed (http_counters.c, through the struct in http_listener.h).
 // Destroy is in two phases (see http_front.c): the shares are marked and
 // their records dropped, then each thread frees its share, and the last one's
 // ack lets the main thread free the listener — never while JavaScript runs a
@@ -23,35 +23,7 @@
 
 #include "fd_budget.h"
 #include "http_internal.h"
-
-/** What the main thread knows of a backend slot: its address (to sum its counters), and which threads reported it drained. */
-typedef struct known {
-  bool used;
-  struct sockaddr_storage address;
-  socklen_t length;
-  uint64_t drained;         // bit t: thread t reported it drained
-  int32_t rotation_serial;  // the snapshot that last had it in rotation: older drain reports are stale
-} known_t;
-
-struct hf_listener {
-  int fd;  // the listening socket (each share has a duplicate)
-  int32_t index;
-  void* owner;
-  hf_options_t options;  // its `trusted` is owned here; the shares point into it
-  uint32_t thread_count;
-  hf_front_t* shares[HF_THREADS_MAX];  // share t lives on loop t (not to be touched once C_DESTROY is posted)
-  known_t* known;
-  int32_t known_count;
-  // --max-requests: one count per slot shared by the threads (exact: the thread whose request reaches the budget reports it, once),
-  // in chunks made by the main thread before a thread can use them and kept until the listener is freed.
-  atomic_uint* handed[((1 << 20) >> 10) + 1];
-  uint32_t closed_count;
-  bool closing, closed_told, destroyed;
-  atomic_uint pending;  // shares their threads have not freed yet (destroyed)
-  hf_listener_t* next;
-  tls_set_t* tls;  // its certificates (NULL: plain HTTP), under tls_lock: threads take a reference at accept
-  uint32_t hsts;   // Strict-Transport-Security max-age (0: none), under tls_lock
-};
+#include "http_listener.h"
 
 /** The listeners' certificates: swapped by the main thread, referenced by the threads as they accept (briefly held). */
 static pthread_mutex_t tls_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -405,68 +377,6 @@ int hf_publish(hf_listener_t* listener, const void* data, size_t length) {
     known->rotation_serial = snapshot->serial;
   }
   return 0;
-}
-
-void hf_backend_load(const hf_listener_t* listener, int32_t slot, int32_t load[3]) {
-  load[0] = load[1] = load[2] = 0;
-  if (listener->destroyed) return;
-  for (uint32_t t = 0; t < listener->thread_count; t++) {
-    hf_loop_t* loop = hf_loop_at(t);
-    const hf_front_t* share = listener->shares[t];
-    pthread_mutex_lock(&loop->lock);
-    load[0] += dp_active(&share->pick, slot);
-    load[1] += slot >= 0 && slot < share->backend_count ? share->backends[slot].idle_count : 0;
-    load[2] += slot >= 0 && (uint32_t)slot < share->pick.slot_capacity ? (int32_t)share->pick.slots[slot].handed : 0;
-    pthread_mutex_unlock(&loop->lock);
-  }
-}
-
-int32_t hf_backend_stats(const hf_listener_t* listener, int32_t slot, hf_stats_t** out_stats) {
-  *out_stats = NULL;
-  if (listener->destroyed || slot < 0 || slot >= listener->known_count || !listener->known[slot].used) return -1;
-  hf_stats_t* sum = NULL;
-  int32_t routes = 0;
-  for (uint32_t t = 0; t < listener->thread_count; t++) {
-    hf_loop_t* loop = hf_loop_at(t);
-    const hf_front_t* share = listener->shares[t];
-    pthread_mutex_lock(&loop->lock);
-    const hf_backend_t* backend = slot < share->backend_count ? &share->backends[slot] : NULL;
-    int32_t count = backend != NULL ? backend->stats_count : 0;
-    if (count > routes) {
-      hf_stats_t* grown = realloc(sum, sizeof(*sum) * (size_t)count);
-      if (grown == NULL) {
-        pthread_mutex_unlock(&loop->lock);
-        free(sum);
-        return -1;
-      }
-      memset(grown + routes, 0, sizeof(*grown) * (size_t)(count - routes));
-      sum = grown;
-      routes = count;
-    }
-    for (int32_t r = 0; r < count; r++) {
-      const hf_stats_t* from = &backend->stats[r];
-      for (int i = 0; i < HF_STATUS_CLASSES; i++) sum[r].classes[i] += from->classes[i];
-      for (int i = 0; i < HF_BUCKETS; i++) sum[r].buckets[i] += from->buckets[i];
-      sum[r].sum_ms += from->sum_ms;
-      sum[r].count += from->count;
-    }
-    pthread_mutex_unlock(&loop->lock);
-  }
-  *out_stats = sum;
-  return routes;
-}
-
-uint32_t hf_thread_counts(const hf_listener_t* listener, double* counts, uint32_t capacity) {
-  if (listener->destroyed) return 0;
-  uint32_t n = listener->thread_count < capacity ? listener->thread_count : capacity;
-  for (uint32_t t = 0; t < n; t++) {
-    hf_loop_t* loop = hf_loop_at(t);
-    pthread_mutex_lock(&loop->lock);
-    counts[2 * t] = (double)listener->shares[t]->requests;
-    counts[2 * t + 1] = (double)listener->shares[t]->accepted;
-    pthread_mutex_unlock(&loop->lock);
-  }
-  return n;
 }
 
 /** The port freed now (a new front may bind it at once): a shut-down listener takes no connection, though the threads' duplicates are open until they take the command. */

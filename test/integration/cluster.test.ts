@@ -70,11 +70,13 @@ describe('cluster mode', () => {
   });
 
   it('exits 1 when the first generation never becomes ready, saying why', async () => {
-    const sup = await startSupervise(['-w', '2', '--ready-timeout', '1500ms', join(FIXTURES, 'exit-at-once.cjs')]);
+    // 5 s, not less: a worker that has not even run its first line by the ready timeout (node starts slowly on a busy
+    // machine) is killed as not ready, and that, not the app's own exit, would be the last failure to report.
+    const sup = await startSupervise(['-w', '2', '--ready-timeout', '5s', join(FIXTURES, 'exit-at-once.cjs')]);
     const { code } = await sup.exited;
     assert.equal(code, 1);
     const fatal = sup.logs.find((l) => l.level === 60);
-    assert.match(String(fatal?.msg), /no worker became ready within --ready-timeout 1500ms: .*exited with code 3.*DATABASE_URL/s);
+    assert.match(String(fatal?.msg), /no worker became ready within --ready-timeout 5000ms: .*exited with code 3.*DATABASE_URL/s);
   });
 
   it('stops gracefully on SIGTERM: exit 0, no worker left', async () => {
