@@ -155,6 +155,12 @@ export const DP_R_CLIENT_TIMEOUT = 7;
 export const DP_R_QUEUE_TIMEOUT = 8;
 /** the front closed while the request waited for a backend */
 export const DP_R_CLOSING = 9;
+/** the reserve is 1/this of the soft limit */
+export const DP_FD_RESERVE_SHARE = 8;
+/** and at least this many descriptors */
+export const DP_FD_RESERVE_MIN = 64;
+/** a front may hold at least this many, however low the limit */
+export const DP_FD_BUDGET_MIN = 16;
 /** a request head (every line, the empty one included): above it, 431 (--max-header-size's default) */
 export const HP_MAX_HEAD = 32768;
 /** the largest --max-header-size */

@@ -133,4 +133,9 @@
 #define DP_R_QUEUE_TIMEOUT 8    // no backend came into rotation within --queue-timeout (503)
 #define DP_R_CLOSING 9          // the front closed while the request waited for a backend
 
+// ---- descriptors (fd_budget.c, proxy/fd-budget.ts): the soft RLIMIT_NOFILE less a reserve for the master's other duties
+#define DP_FD_RESERVE_SHARE 8   // the reserve is 1/this of the soft limit
+#define DP_FD_RESERVE_MIN 64    // and at least this many descriptors
+#define DP_FD_BUDGET_MIN 16     // a front may hold at least this many, however low the limit
+
 #endif

@@ -7,6 +7,7 @@ import type net from 'node:net';
 import type { Backend, WorkerId } from '../core/types.js';
 import { BackendRegistry, type BackendEntry, type Backends } from './backend-registry.js';
 import { DEFAULT_QUEUE_TIMEOUT_MS, Dispatcher } from './dispatch.js';
+import { capConnections } from './fd-budget.js';
 import { boundAddress, listenOn } from './listen.js';
 import { checkFrontOptions, type BoundFront, type FrontOptions } from './options.js';
 import { createSweeper, type Sweeper } from './sweeper.js';
@@ -61,9 +62,10 @@ export abstract class FrontBase implements BoundFront {
     });
   }
 
-  /** Binds and listens; the error names host:port (listen.ts). */
-  protected bind(): Promise<void> {
-    return listenOn(this.server as net.Server, this.options.host, this.options.port);
+  /** Binds and listens, its connections capped to the process's descriptors (fd-budget.ts); the error names host:port (listen.ts). */
+  protected async bind(): Promise<void> {
+    await listenOn(this.server as net.Server, this.options.host, this.options.port);
+    capConnections(this.server as net.Server);
   }
 
   address(): { host: string; port: number } {

@@ -15,14 +15,26 @@ const APP = join(FIXTURES, 'http-app.cjs');
 const cleanups: Array<() => void> = [];
 after(() => cleanups.forEach((cleanup) => cleanup()));
 
-for (const proxy of ['http', 'tcp'] as const) {
-  describe(`a --proxy ${proxy} supervisor started with ulimit -n 256`, () => {
+// The native data plane pauses accepting at its budget; the JavaScript paths (node's server, node's sockets) cap their
+// connections to the same budget (proxy/fd-budget.ts).
+const PATHS: Array<['http' | 'tcp', string, Record<string, string>]> = [
+  ['http', 'native', {}],
+  ['tcp', 'native', {}],
+  ['http', 'javascript', { SUPERVISE_HTTP_NATIVE: '0' }],
+  ['tcp', 'javascript', { SUPERVISE_TCP_NATIVE: '0' }],
+];
+
+for (const [proxy, path, env] of PATHS) {
+  describe(`a --proxy ${proxy} supervisor (${path} data path) started with ulimit -n 256`, () => {
     it('600 clients: no backend ejected, the control socket answers, service back soon after they leave', { timeout: 90_000 }, async () => {
       const [port, base] = [await freePort(), await freePortRange(3)];
       const control = join(tempDir(), 'control.sock');
       const args = [BIN, '--log-format', 'json', '--control', control, '--port', String(port), '-w', '2', '--proxy', proxy, '--base-port', String(base),
         '--health-interval', '200ms', '--unhealthy-threshold', '2', '--', process.execPath, APP];
-      const child = spawn('bash', ['-c', 'ulimit -n 256 && exec "$@"', 'bash', process.execPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn('bash', ['-c', 'ulimit -n 256 && exec "$@"', 'bash', process.execPath, ...args], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, ...env },
+      });
       const exited = new Promise((resolve) => child.once('close', resolve));
       cleanups.push(() => child.kill('SIGKILL'));
       const logs: LogLine[] = [];
