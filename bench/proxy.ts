@@ -31,7 +31,7 @@
 // scheduler puts it; --naive 1 adds the textbook net+pipe proxy (the "before").
 // BENCH_QUICK=1: 2 rounds of 1 s, only the contenders of the verdicts;
 // BENCH_ONLY="supervise http,haproxy http": only these (bench/lib/mode.ts);
-// BENCH_FRONT_OPTIONS='{"threads":2}': merged into supervise's createFront() options (lib/front-server.ts).
+// BENCH_FRONT_OPTIONS='{"frontThreads":2}': merged into supervise's createFront() options (lib/front-server.ts).
 
 import { cpus } from 'node:os';
 import { nativeTunnelPath } from '../src/proxy/native-tunnel.js';

@@ -36,9 +36,9 @@ function extraOptions(): Record<string, unknown> {
   try {
     value = JSON.parse(text);
   } catch (error) {
-    usage(`BENCH_FRONT_OPTIONS is not JSON (${error instanceof Error ? error.message : String(error)}): give an object, e.g. '{"threads":2}'`);
+    usage(`BENCH_FRONT_OPTIONS is not JSON (${error instanceof Error ? error.message : String(error)}): give an object, e.g. '{"frontThreads":2}'`);
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) usage(`BENCH_FRONT_OPTIONS must be a JSON object, e.g. '{"threads":2}'`);
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) usage(`BENCH_FRONT_OPTIONS must be a JSON object, e.g. '{"frontThreads":2}'`);
   return value as Record<string, unknown>;
 }
 
