@@ -320,6 +320,7 @@ void hf_destroy_acked(hf_listener_t* listener);
 atomic_uint* hf_handed(hf_listener_t* listener, int32_t slot);
 /** The listener's certificates (a reference, the caller's; NULL: plain HTTP) and its HSTS max-age, for a client being accepted. */
 tls_set_t* hf_listener_tls(hf_listener_t* listener, uint32_t* hsts);
+bool hf_listener_has_tls(hf_listener_t* listener);
 /** The front's share on thread `t` (fixed from hf_listen to the listener's end). */
 hf_front_t* hf_share_at(hf_listener_t* listener, uint32_t t);
 

@@ -79,6 +79,10 @@ tls_set_t* hf_listener_tls(hf_listener_t* listener, uint32_t* hsts) {
   return set;
 }
 
+bool hf_listener_has_tls(hf_listener_t* listener) {
+  return __atomic_load_n(&listener->tls, __ATOMIC_RELAXED) != NULL;  // a hint: which set is the lock's business
+}
+
 static void listener_free(hf_listener_t* listener) {
   tls_set_release(listener->tls);
   for (size_t i = 0; i < sizeof(listener->handed) / sizeof(listener->handed[0]); i++) free(listener->handed[i]);
