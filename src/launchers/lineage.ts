@@ -1,5 +1,5 @@
 // Which processes belong to which worker, whatever they did with their process
-// group or session. Every worker is started with SUPERVISE_INSTANCE=<master>.<id>
+// group or session. Every worker is started with SUPERVISE_INSTANCE=<master>.<id>.<launch>
 // in its environment, which its descendants inherit: a grandchild that called
 // setsid() (a daemon) left the worker's group, but not its tag. /proc is read only
 // on a stop and by the reaper (Linux; elsewhere the process group is all we have).
@@ -9,9 +9,18 @@ import { readProcStat } from '../health/proc-stat.js';
 
 export const INSTANCE_VAR = 'SUPERVISE_INSTANCE';
 
-/** The tag of one worker of this master. */
+let launches = 0;
+
+/**
+ * The tag of one launch of a worker of this master: `<master>.<worker>.<launch>`.
+ * Each launch has its own, a restart in place too: a dead launch's descendants
+ * are signalled in the next pass over /proc (tag-signals.ts, up to 100 ms
+ * later), and a restart sooner than that (the first backoff is 0–100 ms) got
+ * the SIGKILL meant for them when the tag was the worker's.
+ */
 export function workerTag(workerId: number, masterPid = process.pid): string {
-  return `${masterPid}.${workerId}`;
+  launches++;
+  return `${masterPid}.${workerId}.${launches}`;
 }
 
 /** The prefix of every worker tag of a master. */

@@ -67,6 +67,9 @@ describe('cluster mode', () => {
     // The first restart waits a random delay under the first cap (full jitter, --restart-delay 100ms);
     // test/unit/supervisor-lifecycle.test.ts measures the delays themselves.
     assert.ok(Number(crash.restartInMs) >= 1 && Number(crash.restartInMs) <= 100, `restartInMs ${String(crash.restartInMs)}`);
+    // Every start ran the app: none was killed by the SIGKILL meant for the previous launch's descendants.
+    const killed = sup.logs.filter((l) => l.signal === 'SIGKILL').map((l) => String(l.msg));
+    assert.deepEqual(killed, [], 'a restarted worker was killed by the signal meant for the dead launch');
   });
 
   it('exits 1 when the first generation never becomes ready, saying why', async () => {

@@ -26,6 +26,18 @@ describe('spawn mode', () => {
     assert.equal(pidsMatching('slot-1').length, 1, '{worker} substituted');
   });
 
+  it('a worker restarted right after it died is not killed by the SIGKILL meant for the dead launch\'s descendants', async () => {
+    // Four launches die together (0.3 s each); the dead launches' tagged descendants are signalled in passes over /proc
+    // at most one per 100 ms (tag-signals.ts), so some wait for the next pass — and a restart (after 1–100 ms, sh starts
+    // at once) carrying the same tag got it.
+    const base = await freePortRange(5);
+    const sup = await startSupervise(['-w', '4', '--base-port', String(base), '--proxy', 'none', '--', 'sh', '-c', 'sleep 0.3; exit 3'], { readyWorkers: 0 });
+    const exits = () => sup.logs.filter((l) => typeof l.msg === 'string' && l.msg.includes('exited with code 3')).length;
+    await waitFor(() => exits() >= 16, { timeoutMs: 20_000, message: '16 launches that ran to their own exit' });
+    const killed = sup.logs.filter((l) => l.signal === 'SIGKILL').map((l) => String(l.msg));
+    assert.deepEqual(killed, [], 'a restarted worker was killed by the signal meant for the dead launch');
+  });
+
   it('stops every worker and its grandchildren on SIGTERM', async () => {
     const base = await freePortRange(3);
     const sup = await startSupervise(['-w', '2', '--base-port', String(base), '--proxy', 'none', '--kill-timeout', '1s', '--', process.execPath, SERVER, '{port}'], {
