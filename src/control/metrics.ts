@@ -12,7 +12,8 @@
 
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { AppStatus, SystemApi } from '../core/system-api.js';
-import type { SupervisorApi, SupervisorEvent, WorkerState, WorkerStatus } from '../core/types.js';
+import type { SupervisorApi, SupervisorEvent, WorkerStatus } from '../core/types.js';
+import type { WorkerState } from '../core/worker-state.js';
 import { singleAppSystem } from './single-app.js';
 
 export interface Metrics {

@@ -10,7 +10,8 @@
 //    capacity does not drop while the new code is starting.
 
 import { holdsSlot } from './worker-state.js';
-import type { WorkerId, WorkerState } from './types.js';
+import type { WorkerId } from './types.js';
+import type { WorkerState } from './worker-state.js';
 
 export interface WorkerView {
   readonly id: WorkerId;

@@ -1,6 +1,10 @@
-// Shared vocabulary of supervise: ids, config, worker states, events and the
-// interfaces between the supervisor, the launchers and the front proxy.
-// This file imports nothing, so every module can depend on it.
+// Shared vocabulary of supervise: ids, config, status, events and the
+// interfaces between the supervisor, the launchers and the front proxy (a
+// worker's states, events and effects live with their table, worker-state.ts).
+// It imports only that file's types, which import nothing, so every module can
+// depend on it.
+
+import type { WorkerState } from './worker-state.js';
 
 /** Every timeout an edge has, in ms (SPEC §12's table; the queue timeout is the dispatcher's). Defaults: core/edge.ts. */
 export interface EdgeTimeouts {
@@ -142,40 +146,6 @@ export interface RestartPolicy {
   /** Consecutive failed starts after which the app is fatal; undefined = unlimited. */
   readonly maxFailedStarts: number | undefined;
 }
-
-// ---------------------------------------------------------------- lifecycle
-
-export type WorkerState = 'starting' | 'ready' | 'draining' | 'stopping' | 'exited' | 'backoff';
-
-/** What can happen to one worker. The supervisor turns callbacks and timers into these. */
-export type WorkerEvent =
-  | { readonly type: 'ready' }
-  | { readonly type: 'exit'; readonly code: number | null; readonly signal: string | null }
-  /** The single timer armed for the current state fired. */
-  | { readonly type: 'timeout' }
-  /** Take the worker out of service gracefully (reload, scale down, restart, stop). */
-  | { readonly type: 'retire' }
-  /** The front or the launcher reports no connection left on a draining worker. */
-  | { readonly type: 'drained' }
-  /** Stop now: SIGTERM without draining (second signal, shutdown of a starting worker). */
-  | { readonly type: 'terminate' }
-  /** Alive but not serving (no heartbeat, stopped, liveness failures): replaced, then killed. */
-  | { readonly type: 'hung'; readonly reason: string };
-
-/** Side effects the supervisor performs after a transition. */
-export type WorkerEffect =
-  | { readonly type: 'launch' }
-  | { readonly type: 'add-to-rotation' }
-  | { readonly type: 'remove-from-rotation' }
-  | { readonly type: 'begin-drain' }
-  | { readonly type: 'signal'; readonly signal: 'SIGTERM' | 'SIGKILL'; readonly reason?: string }
-  | { readonly type: 'arm-timer'; readonly ms: number }
-  | { readonly type: 'report-crash' }
-  | { readonly type: 'report-failed-start'; readonly reason: string }
-  | { readonly type: 'report-hung'; readonly reason: string }
-  /** Arm the restart timer with the slot's backoff delay (SlotHistory decides it, once). */
-  | { readonly type: 'arm-restart' }
-  | { readonly type: 'forget' };
 
 // ---------------------------------------------------------------- status
 

@@ -4,7 +4,8 @@
 // failed starts (nothing restarts then until `ctl restart` clears it).
 
 import type { Logger } from '../log.js';
-import type { RestartPolicy, SupervisorEvent, WorkerEffect } from '../core/types.js';
+import type { RestartPolicy, SupervisorEvent } from '../core/types.js';
+import type { WorkerEffect } from '../core/worker-state.js';
 import type { WorkerRecord } from './worker-record.js';
 
 /** The states a worker leaves when it exits because it was asked to. */

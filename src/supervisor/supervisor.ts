@@ -20,9 +20,8 @@ import { TaskQueue } from './task-queue.js';
 import { drainTimeoutMs } from './stop-budget.js';
 import { launchWorker, type OutputListener } from './worker-launch.js';
 import { SlotHistory, WorkerRecord } from './worker-record.js';
-import type {
-  Config, Front, FrontStatus, Launcher, SupervisorEvent, SupervisorStatus, WorkerEffect, WorkerEvent, WorkerId,
-} from '../core/types.js';
+import type { Config, Front, FrontStatus, Launcher, SupervisorEvent, SupervisorStatus, WorkerId } from '../core/types.js';
+import type { WorkerEffect, WorkerEvent } from '../core/worker-state.js';
 import type { HealthChecker } from '../health/checker.js';
 
 export interface SupervisorDeps {

@@ -5,7 +5,8 @@
 
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { Launcher, WorkerEvent, WorkerId } from '../core/types.js';
+import type { Launcher, WorkerId } from '../core/types.js';
+import type { WorkerEvent } from '../core/worker-state.js';
 import type { WorkerRecord } from './worker-record.js';
 
 /** A line of a worker's output, with the worker it came from (log files, `ctl logs`). */

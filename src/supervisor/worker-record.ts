@@ -3,7 +3,8 @@
 
 import { DEFAULT_BACKOFF, nextRestart, type BackoffPolicy } from '../core/backoff.js';
 import { LineTail, type Logger } from '../log.js';
-import type { WorkerId, WorkerProcess, WorkerState, WorkerStatus } from '../core/types.js';
+import type { WorkerId, WorkerProcess, WorkerStatus } from '../core/types.js';
+import type { WorkerState } from '../core/worker-state.js';
 
 /**
  * A slot's crash history, which outlives the slot's workers: the one place that

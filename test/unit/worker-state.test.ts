@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { initialTransition, transition, type TransitionContext } from '../../src/core/worker-state.js';
-import type { WorkerEvent, WorkerState } from '../../src/core/types.js';
+import type { WorkerEvent, WorkerState } from '../../src/core/worker-state.js';
 
 const ctx: TransitionContext = { readyTimeoutMs: 30_000, stopRemainingMs: 10_000, drainTimeoutMs: 2000, mustWait: false, restartOnCrash: true };
 const hung: WorkerEvent = { type: 'hung', reason: 'no heartbeat' };
