@@ -73,6 +73,8 @@ export function run(command: string, args: readonly string[], input = '', timeou
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
     });
+    // The command may end before it reads its input (s_client refused at the handshake): its word is its exit code.
+    child.stdin.on('error', () => undefined);
     child.stdin.end(input);
   });
 }
