@@ -99,7 +99,6 @@ struct client {
   uint64_t req_left;
   hp_chunked_t req_chunked;
   bool req_done, keep_alive, http10, head_method, upgrade, idempotent;
-  bool dechunk;  // a chunked response decoded for an HTTP/1.0 client (delimited by the close instead)
   // the response
   hp_parser_t resp_parser;
   bool resp_head_done;

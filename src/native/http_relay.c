@@ -20,6 +20,7 @@
 /** The response head for the client: hop-by-hop headers dropped, Connection as this hop needs (none on an `interim` one). */
 static bool hf_build_response(client_t* cl, const char* d, const hp_head_t* h, uint32_t status_line_end, bool interim, buf_t* out) {
   bool listed = false, hsts = cl->hsts > 0 && cl->c.tls != NULL && !interim;
+  bool decoded = cl->http10 && !interim && h->body == HP_BODY_CHUNKED;  // chunks are 1.1's: decoded for a 1.0 client
   for (uint32_t i = 0; i < h->count; i++) {
     if (hp_span_is(d, h->names[i], "connection")) listed = true;
     if (hp_span_is(d, h->names[i], "strict-transport-security")) hsts = false;  // the backend's own wins
@@ -27,7 +28,7 @@ static bool hf_build_response(client_t* cl, const char* d, const hp_head_t* h, u
   bool ok = hf_buf_str(out, "HTTP/1.1") && hf_buf_append(out, d + 8, status_line_end - 8) && hf_buf_str(out, "\r\n");
   for (uint32_t i = 0; i < h->count && ok; i++) {
     if (hf_is_hop_by_hop(d, h->names[i])) continue;
-    if (cl->dechunk && hp_span_is(d, h->names[i], "transfer-encoding")) continue;  // decoded: the close delimits it
+    if (decoded && hp_span_is(d, h->names[i], "transfer-encoding")) continue;  // decoded: the close delimits it
     if (listed && hp_connection_lists(d, h, h->names[i])) continue;
     ok = hf_append_header(out, d, h->names[i], h->values[i]);
   }
@@ -127,8 +128,7 @@ static bool hf_relay_response(client_t* cl) {
     // A body delimited by the end of the connection, or a declined upgrade: this connection ends after it.
     if (h->body == HP_BODY_UNTIL_CLOSE || cl->upgrade || cl->front->closing) cl->keep_alive = false;
     // Chunks are HTTP/1.1's: a 1.0 client gets the body decoded, ended by the close (the backend's connection is kept).
-    cl->dechunk = cl->http10 && h->body == HP_BODY_CHUNKED;
-    if (cl->dechunk) cl->keep_alive = false;
+    if (cl->http10 && h->body == HP_BODY_CHUNKED) cl->keep_alive = false;
     if (!hf_build_response(cl, d, h, (uint32_t)(line_end - d), false, &cl->c.out)) {
       cl->dead = true;
       return true;
@@ -145,6 +145,7 @@ static bool hf_relay_response(client_t* cl) {
   }
   uint32_t avail = hf_buf_len(&up->c.in);
   if (avail == 0 || hf_buf_len(&cl->c.out) >= HIGH_WATER) return false;
+  bool decoded = cl->http10 && cl->resp_body == HP_BODY_CHUNKED;  // appended span by span as it is decoded
   const char* d = up->c.in.data + up->c.in.start;
   uint32_t take = avail;
   bool done = false;
@@ -153,7 +154,7 @@ static bool hf_relay_response(client_t* cl) {
     cl->resp_left -= take;
     done = cl->resp_left == 0;
   } else if (cl->resp_body == HP_BODY_CHUNKED) {
-    long n = cl->dechunk ? hp_chunked_decode(&cl->resp_chunked, d, avail, append_to, &cl->c.out) : hp_chunked_feed(&cl->resp_chunked, d, avail);
+    long n = decoded ? hp_chunked_decode(&cl->resp_chunked, d, avail, append_to, &cl->c.out) : hp_chunked_feed(&cl->resp_chunked, d, avail);
     if (n < 0) {
       hf_release_upstream(cl, false);
       hf_end_exchange(cl, 0);
@@ -163,7 +164,7 @@ static bool hf_relay_response(client_t* cl) {
     take = (uint32_t)n;
     done = cl->resp_chunked.done;
   }
-  if (!cl->dechunk && !hf_buf_append(&cl->c.out, d, take)) {
+  if (!decoded && !hf_buf_append(&cl->c.out, d, take)) {
     cl->dead = true;
     return true;
   }
